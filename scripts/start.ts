@@ -1,0 +1,117 @@
+// `npm start`: the whole product on one machine. Without DATABASE_URL it runs
+// an embedded PostgreSQL (data in DATA_DIR, default .data/), applies the
+// migrations, builds the web app if no build exists, then runs the web app
+// and one worker, restarting either if it dies, until Ctrl-C.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { parseEnv } from "../server/env";
+import { startEmbedded, type EmbeddedPostgres } from "../server/db/embedded";
+import { migrate } from "../server/db/migrate";
+import { createDb } from "../server/db/client";
+import { resolveSecretKey } from "../server/db/settings";
+import { createToken } from "../server/auth/tokens";
+
+const root = path.resolve(import.meta.dirname, "..");
+const bin = (name: string) => path.join(root, "node_modules", ".bin", name);
+const say = (msg: string) => console.log(`[conveyor] ${msg}`);
+
+/** On a fresh install with no token at all, make one admin token so the API can be tried at once. */
+async function createFirstToken(url: string, secretKeyHex: string | undefined): Promise<string | undefined> {
+  const db = createDb(url, { max: 1 });
+  try {
+    if ((await db.prisma.apiClient.count()) > 0) return undefined;
+    const { token } = await createToken(db, await resolveSecretKey(db, secretKeyHex), { name: "first token (npm start)", scope: "admin", createdBy: "npm start" });
+    return token;
+  } finally {
+    await db.close();
+  }
+}
+
+async function main() {
+  let env;
+  try {
+    env = parseEnv();
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(1);
+  }
+
+  let embedded: EmbeddedPostgres | undefined;
+  let databaseUrl = env.DATABASE_URL;
+  if (!databaseUrl) {
+    say(`Starting the embedded PostgreSQL (data in ${path.resolve(env.DATA_DIR)}, port ${env.EMBEDDED_PG_PORT})`);
+    embedded = await startEmbedded({ dir: env.DATA_DIR, port: env.EMBEDDED_PG_PORT, log: say });
+    databaseUrl = embedded.url;
+  }
+  const m = await migrate(databaseUrl, path.join(root, "prisma/migrations"));
+  say(m.applied.length ? `Applied migrations: ${m.applied.join(", ")}` : "Database schema is up to date");
+
+  const firstToken = env.BOOTSTRAP_API_TOKEN ? undefined : await createFirstToken(databaseUrl, env.SECRET_KEY);
+
+  if (!existsSync(path.join(root, ".next", "BUILD_ID"))) {
+    say("No build of the web app yet: building it once (about a minute)…");
+    const code = await new Promise<number>((resolve) => spawn(bin("next"), ["build"], { cwd: root, stdio: "inherit" }).on("exit", (c) => resolve(c ?? 1)));
+    if (code !== 0) {
+      await embedded?.stop();
+      throw new Error("next build failed");
+    }
+  }
+
+  const childEnv = { ...process.env, DATABASE_URL: databaseUrl, PORT: String(env.PORT), NODE_ENV: "production" as const };
+  let stopping = false;
+  const children = new Map<string, ChildProcess>();
+  const run = (name: string, file: string, args: string[], restarts = 0) => {
+    const child = spawn(file, args, { cwd: root, env: childEnv, stdio: "inherit" });
+    children.set(name, child);
+    child.on("exit", (code, signal) => {
+      children.delete(name);
+      if (stopping) return;
+      const delay = Math.min(30_000, 1000 * 2 ** restarts);
+      say(`${name} exited (${signal ?? code}); restarting in ${delay / 1000}s`);
+      setTimeout(() => !stopping && run(name, file, args, restarts + 1), delay);
+    });
+  };
+  run("web", bin("next"), ["start", "-p", String(env.PORT)]);
+  run("worker", bin("tsx"), [path.join(root, "server/worker/main.ts")]);
+
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    say(`${signal}: stopping the web app and the worker…`);
+    await Promise.all(
+      [...children.values()].map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            const t = setTimeout(() => c.kill("SIGKILL"), 15_000);
+            c.once("exit", () => (clearTimeout(t), resolve()));
+            c.kill("SIGTERM");
+          }),
+      ),
+    );
+    if (embedded) {
+      say("Stopping the embedded PostgreSQL…");
+      await embedded.stop();
+    }
+    say("Stopped.");
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+
+  const url = `http://localhost:${env.PORT}`;
+  for (let i = 0; i < 300 && !stopping; i++) {
+    const ok = await fetch(`${url}/api/health`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  say(`Conveyor is running: console at ${env.PUBLIC_URL}, API at ${url}/api/trpc`);
+  if (env.BOOTSTRAP_API_TOKEN) say("API token: the value of BOOTSTRAP_API_TOKEN (admin scope)");
+  else if (firstToken) say(`First API token (admin scope, shown once; keep it): ${firstToken}`);
+  say("Press Ctrl-C to stop.");
+}
+
+main().catch((err) => {
+  console.error(`[conveyor] ${(err as Error).message}`);
+  process.exit(1);
+});

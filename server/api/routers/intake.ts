@@ -1,0 +1,20 @@
+import { router, clientProcedure } from "../trpc";
+import { submit, submitBatch } from "../../commands/submit";
+import { getCommand, getCommands } from "../../commands/read";
+import { getInput, getManyInput, submitBatchInput } from "../../commands/inputs";
+import { z } from "zod";
+
+const visibility = (p: { clientId: string; scope: string }) => ({ clientId: p.clientId, all: p.scope === "admin" });
+
+export const intakeRouter = router({
+  // The submit input is validated inside `submit` so that the type's payload
+  // schema and the envelope report their issues the same way.
+  submit: clientProcedure.input(z.unknown()).mutation(({ ctx, input }) => submit(ctx.db, ctx.registry, ctx.principal.clientId, input)),
+  submitBatch: clientProcedure
+    .input(submitBatchInput)
+    .mutation(async ({ ctx, input }) => ({ receipts: await submitBatch(ctx.db, ctx.registry, ctx.principal.clientId, input.commands) })),
+  get: clientProcedure.input(getInput).query(({ ctx, input }) => getCommand(ctx.db, visibility(ctx.principal), input)),
+  getMany: clientProcedure
+    .input(getManyInput)
+    .query(async ({ ctx, input }) => ({ items: await getCommands(ctx.db, visibility(ctx.principal), input.ids) })),
+});

@@ -1,0 +1,100 @@
+// API tokens (DESIGN §3/§4). Each token is one client: it owns the commands it
+// submits and a signing secret for their callbacks. The token is shown once
+// and stored as a SHA-256 hash; the signing secret is stored encrypted.
+import { randomUUID } from "node:crypto";
+import type { Db } from "../db/client";
+import { decrypt, encrypt, randomSecret, sha256Hex } from "../crypto";
+import { AppError } from "../errors";
+
+export type Scope = "client" | "admin";
+export type TokenPrincipal = { kind: "token"; clientId: string; name: string; scope: Scope };
+
+export type TokenSummary = {
+  id: string;
+  name: string;
+  scope: Scope;
+  prefix: string;
+  createdAt: string;
+  createdBy: string | null;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+};
+
+const TOKEN_PREFIX = "cvy_";
+
+export async function createToken(db: Db, key: Buffer, input: { name: string; scope: Scope; createdBy: string }) {
+  const token = randomSecret(TOKEN_PREFIX);
+  const signingSecret = randomSecret("whsec_");
+  const id = randomUUID();
+  await db.prisma.apiClient.create({
+    data: {
+      id,
+      name: input.name,
+      scope: input.scope,
+      tokenHash: sha256Hex(token),
+      tokenPrefix: token.slice(0, TOKEN_PREFIX.length + 6),
+      signingSecretEnc: encrypt(key, signingSecret),
+      createdBy: input.createdBy,
+    },
+  });
+  return { id, token, signingSecret };
+}
+
+export async function listTokens(db: Db): Promise<TokenSummary[]> {
+  const rows = await db.prisma.apiClient.findMany({ orderBy: { createdAt: "desc" } });
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    scope: r.scope,
+    prefix: r.tokenPrefix,
+    createdAt: r.createdAt.toISOString(),
+    createdBy: r.createdBy,
+    lastUsedAt: r.lastUsedAt?.toISOString() ?? null,
+    revokedAt: r.revokedAt?.toISOString() ?? null,
+  }));
+}
+
+/** Revokes a token; it is refused from the next request on. Revoking twice is harmless. */
+export async function revokeToken(db: Db, id: string): Promise<{ id: string; revokedAt: string }> {
+  const { rows } = await db.pool.query<{ revoked_at: Date }>(
+    `UPDATE api_clients SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING revoked_at`,
+    [id],
+  );
+  if (!rows[0]) throw new AppError("NOT_FOUND", "No such token");
+  return { id, revokedAt: rows[0].revoked_at.toISOString() };
+}
+
+// last_used_at is a hint for operators; write it at most once a minute per token and process.
+const lastTouched = new Map<string, number>();
+
+/** The principal behind a bearer token, or null when it is unknown or revoked. Checked on every request. */
+export async function authenticateToken(db: Db, token: string): Promise<TokenPrincipal | null> {
+  if (!token.startsWith(TOKEN_PREFIX) && token.length < 24) return null;
+  const { rows } = await db.pool.query<{ id: string; name: string; scope: Scope }>(
+    `SELECT id, name, scope FROM api_clients WHERE token_hash = $1 AND revoked_at IS NULL`,
+    [sha256Hex(token)],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  const now = Date.now();
+  if ((lastTouched.get(r.id) ?? 0) < now - 60_000) {
+    lastTouched.set(r.id, now);
+    db.pool.query(`UPDATE api_clients SET last_used_at = now() WHERE id = $1`, [r.id]).catch(() => {});
+  }
+  return { kind: "token", clientId: r.id, name: r.name, scope: r.scope };
+}
+
+/** BOOTSTRAP_API_TOKEN: make sure an admin-scoped token with exactly this value exists. */
+export async function ensureBootstrapToken(db: Db, key: Buffer, token: string): Promise<void> {
+  await db.pool.query(
+    `INSERT INTO api_clients (id, name, scope, token_hash, token_prefix, signing_secret_enc, created_by)
+     VALUES ($1, 'bootstrap', 'admin', $2, $3, $4, 'BOOTSTRAP_API_TOKEN')
+     ON CONFLICT (token_hash) DO NOTHING`,
+    [randomUUID(), sha256Hex(token), token.slice(0, 10), encrypt(key, randomSecret("whsec_"))],
+  );
+}
+
+export async function signingSecretOf(db: Db, key: Buffer, clientId: string): Promise<string> {
+  const row = await db.prisma.apiClient.findUniqueOrThrow({ where: { id: clientId }, select: { signingSecretEnc: true } });
+  return decrypt(key, row.signingSecretEnc);
+}

@@ -1,0 +1,89 @@
+// Every environment variable Conveyor reads, validated once at start. Modules
+// receive what they need as options; nothing else reads process.env.
+import { z } from "zod";
+
+const intFrom = (name: string, def: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === "") return def;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: "custom", message: `must be a whole number from ${min} to ${max}, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+
+const urlWith = (protocols: string[]) =>
+  optionalText.refine(
+    (v) => {
+      if (v === undefined) return true;
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => p + "//").join(" or ")}` },
+  );
+
+const schema = z
+  .object({
+    DATABASE_URL: urlWith(["postgres:", "postgresql:"]),
+    PORT: intFrom("PORT", 3000, 1, 65535),
+    PUBLIC_URL: urlWith(["http:", "https:"]),
+    SMTP_URL: urlWith(["smtp:", "smtps:"]),
+    ALERT_FROM: optionalText.default("Conveyor <conveyor@localhost>"),
+    ADMIN_EMAIL: optionalText.refine((v) => v === undefined || z.email().safeParse(v).success, {
+      message: "must be an email address",
+    }),
+    ADMIN_PASSWORD: optionalText.refine((v) => v === undefined || v.length >= 12, {
+      message: "must be at least 12 characters",
+    }),
+    BOOTSTRAP_API_TOKEN: optionalText.refine((v) => v === undefined || v.length >= 24, {
+      message: "must be at least 24 characters (use a long random value)",
+    }),
+    SECRET_KEY: optionalText.refine((v) => v === undefined || /^[0-9a-fA-F]{64}$/.test(v), {
+      message: "must be 64 hexadecimal characters (32 bytes), e.g. from `openssl rand -hex 32`",
+    }),
+    WORKER_CONCURRENCY: intFrom("WORKER_CONCURRENCY", 10, 1, 1000),
+    HTTP_ALLOWED_HOSTS: optionalText,
+    MAX_BODY_BYTES: intFrom("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
+    DB_POOL_SIZE: intFrom("DB_POOL_SIZE", 10, 1, 200),
+    DATA_DIR: optionalText.default(".data"),
+    EMBEDDED_PG_PORT: intFrom("EMBEDDED_PG_PORT", 54329, 1, 65535),
+    LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  })
+  .refine((e) => (e.ADMIN_EMAIL === undefined) === (e.ADMIN_PASSWORD === undefined), {
+    message: "ADMIN_EMAIL and ADMIN_PASSWORD must be set together",
+    path: ["ADMIN_PASSWORD"],
+  });
+
+export type Env = z.infer<typeof schema> & { PUBLIC_URL: string };
+
+export class EnvError extends Error {}
+
+/** Parses and validates the environment; throws an EnvError naming each bad variable. */
+export function parseEnv(source: Record<string, string | undefined> = process.env): Env {
+  const parsed = schema.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".") || "environment"}: ${i.message}`);
+    throw new EnvError(`Invalid environment:\n${lines.join("\n")}`);
+  }
+  const env = parsed.data;
+  return { ...env, PUBLIC_URL: env.PUBLIC_URL ?? `http://localhost:${env.PORT}` };
+}
+
+let cached: Env | undefined;
+/** The process's environment, validated on first use. */
+export function env(): Env {
+  cached ??= parseEnv();
+  return cached;
+}

@@ -1,0 +1,34 @@
+// One error type for domain code; the tRPC layer maps its codes once (server/api/trpc.ts).
+export type AppErrorCode =
+  | "BAD_REQUEST"
+  | "UNAUTHORIZED"
+  | "FORBIDDEN"
+  | "NOT_FOUND"
+  | "CONFLICT"
+  | "PAYLOAD_TOO_LARGE"
+  | "TOO_MANY_REQUESTS";
+
+export type Issue = { path: (string | number)[]; message: string };
+
+export class AppError extends Error {
+  constructor(
+    readonly code: AppErrorCode,
+    message: string,
+    readonly issues?: Issue[],
+  ) {
+    super(message);
+    this.name = "AppError";
+  }
+}
+
+/** Zod issues as the API reports them: path and message only. */
+export function toIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[], prefix: (string | number)[] = []): Issue[] {
+  return issues.map((i) => ({
+    path: [...prefix, ...i.path.map((p) => (typeof p === "symbol" ? String(p) : p))],
+    message: i.message,
+  }));
+}
+
+export function describeIssues(issues: Issue[]): string {
+  return issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)).join("; ");
+}

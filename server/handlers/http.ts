@@ -1,0 +1,108 @@
+// The built-in `http` type (DESIGN §2): lets clients use Conveyor with no code.
+// Execution, reconciliation and compensation are carried out by the worker
+// engine; this file owns the payload contract and how HTTP answers map to
+// outcomes.
+import { z } from "zod";
+import { defineCommandType, type AttemptContext } from "./types";
+
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid HTTP header name");
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).max(4096);
+
+export const httpPayload = z.strictObject({
+  url: httpUrl,
+  method: z.enum(["GET", "POST", "PUT", "PATCH", "DELETE"]).default("POST"),
+  headers: z.record(headerName, z.string().max(8192)).optional(),
+  body: z.unknown().optional(),
+  timeoutMs: z.int().min(100).max(300_000).default(10_000),
+  statusUrl: httpUrl.optional(),
+  compensateUrl: httpUrl.optional(),
+  failureStatuses: z.array(z.int().min(100).max(599)).max(500).optional(),
+  idempotent: z.boolean().default(true),
+});
+export type HttpPayload = z.infer<typeof httpPayload>;
+
+/** Default business-failure statuses: 400–499 except 408 (timeout) and 429 (rate limit). */
+export function isFailureStatus(p: HttpPayload, status: number): boolean {
+  if (p.failureStatuses) return p.failureStatuses.includes(status);
+  return status >= 400 && status <= 499 && status !== 408 && status !== 429;
+}
+
+export function requestHeaders(p: HttpPayload, ctx: AttemptContext, withBody: boolean): Record<string, string> {
+  const h: Record<string, string> = { ...(p.headers ?? {}) };
+  if (withBody && !Object.keys(h).some((k) => k.toLowerCase() === "content-type")) h["Content-Type"] = "application/json";
+  h["Idempotency-Key"] = ctx.idempotencyKey;
+  h["X-Command-Id"] = ctx.commandId;
+  return h;
+}
+
+async function readBody(res: Response): Promise<unknown> {
+  const text = await res.text();
+  if ((res.headers.get("content-type") ?? "").includes("json")) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
+  return text;
+}
+
+export class HttpStatusError extends Error {
+  constructor(readonly status: number, readonly body: unknown) {
+    super(`HTTP ${status}`);
+  }
+}
+
+export const http = defineCommandType<HttpPayload>({
+  name: "http",
+  description: "Calls an HTTP endpoint; reconciles through statusUrl; compensates through compensateUrl.",
+  schema: httpPayload as unknown as z.ZodType<HttpPayload>,
+  async execute(p, ctx) {
+    const withBody = p.body !== undefined && p.method !== "GET";
+    const res = await fetch(p.url, {
+      method: p.method,
+      headers: requestHeaders(p, ctx, withBody),
+      body: withBody ? JSON.stringify(p.body) : undefined,
+      signal: ctx.signal,
+      redirect: "manual",
+    });
+    const body = await readBody(res);
+    if (res.status >= 200 && res.status < 300) return { outcome: "success", result: { status: res.status, body } };
+    if (isFailureStatus(p, res.status)) return { outcome: "failure", failure: { status: res.status, body } };
+    throw new HttpStatusError(res.status, body);
+  },
+  async query(p, ctx) {
+    if (!p.statusUrl) return { outcome: "unknown", detail: "no statusUrl" };
+    const res = await fetch(p.statusUrl.replaceAll("{commandId}", encodeURIComponent(ctx.commandId)), {
+      method: "GET",
+      headers: requestHeaders(p, ctx, false),
+      signal: ctx.signal,
+      redirect: "manual",
+    });
+    const body = await readBody(res);
+    if (res.status === 200) return { outcome: "success", result: { status: res.status, body } };
+    if (res.status === 404) return { outcome: "not_found" };
+    if (isFailureStatus(p, res.status)) return { outcome: "failure", failure: { status: res.status, body } };
+    return { outcome: "unknown", detail: { status: res.status } };
+  },
+  async compensate(p, ctx) {
+    if (!p.compensateUrl) return { outcome: "failure", failure: "this command has no compensateUrl" };
+    const withBody = p.body !== undefined;
+    const res = await fetch(p.compensateUrl, {
+      method: "POST",
+      headers: requestHeaders(p, ctx, withBody),
+      body: withBody ? JSON.stringify(p.body) : undefined,
+      signal: ctx.signal,
+      redirect: "manual",
+    });
+    const body = await readBody(res);
+    if (res.status >= 200 && res.status < 300) return { outcome: "success", result: { status: res.status, body } };
+    throw new HttpStatusError(res.status, body);
+  },
+  retry: { maxAttempts: 8, backoffMs: 1000, maxBackoffMs: 5 * 60_000 },
+  retryBusinessFailures: false,
+  compensateOnFailure: false,
+  // Without statusUrl, an unknown outcome is sent again unless the payload says idempotent: false.
+  idempotent: (p) => p.idempotent,
+  timeoutMs: (p) => p.timeoutMs,
+});

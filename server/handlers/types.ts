@@ -1,0 +1,62 @@
+// What a command type is (DESIGN §2). A type is one file exporting a
+// CommandType, plus one line in server/handlers/index.ts.
+import type { z } from "zod";
+
+export type RetryPolicy = {
+  /** Attempts (executions, not counting reconciliations) before the command goes to `exception`. */
+  maxAttempts: number;
+  /** Base of the exponential backoff: attempt n waits up to backoffMs * 2^(n-1), with full jitter. */
+  backoffMs: number;
+  /** Cap of one wait. */
+  maxBackoffMs: number;
+};
+
+export type AttemptContext = {
+  commandId: string;
+  /** Same value on every attempt of the command: backends deduplicate on it. */
+  idempotencyKey: string;
+  attempt: number;
+  /** Aborted on timeout, lost lease or shutdown. */
+  signal: AbortSignal;
+};
+
+/** The result of `execute`. Throwing (or timing out) means the outcome is unknown: an exception. */
+export type ExecuteResult =
+  | { outcome: "success"; result?: unknown }
+  | { outcome: "failure"; failure: unknown }
+  /** The backend accepted the command and will finish it later (polled with `query`, or by inbound callback). */
+  | { outcome: "accepted"; detail?: unknown };
+
+/** The result of `query`: what became of an earlier attempt whose outcome is unknown. */
+export type QueryResult =
+  | { outcome: "success"; result?: unknown }
+  | { outcome: "failure"; failure: unknown }
+  /** The backend never received it: execute again, with the same idempotency key. */
+  | { outcome: "not_found" }
+  /** Cannot tell yet (still processing, or the status endpoint is unavailable): ask again later. */
+  | { outcome: "unknown"; detail?: unknown };
+
+export type CompensateResult = { outcome: "success"; result?: unknown } | { outcome: "failure"; failure: unknown };
+
+export type CommandType<P = unknown> = {
+  name: string;
+  description: string;
+  /** Validates the payload at intake; the worker re-parses the stored payload with it. */
+  schema: z.ZodType<P>;
+  execute: (payload: P, ctx: AttemptContext) => Promise<ExecuteResult>;
+  query?: (payload: P, ctx: AttemptContext) => Promise<QueryResult>;
+  compensate?: (payload: P, ctx: AttemptContext) => Promise<CompensateResult>;
+  retry: RetryPolicy;
+  /** Whether a business failure is retried (like an exception) instead of being final. */
+  retryBusinessFailures: boolean;
+  /** Whether a final business failure is compensated automatically. */
+  compensateOnFailure: boolean;
+  /** Without `query`, may an attempt whose outcome is unknown simply be sent again? */
+  idempotent: (payload: P) => boolean;
+  timeoutMs: (payload: P) => number;
+  /** At most this many commands of this type run at once across all workers (unset: no cap). */
+  concurrency?: number;
+};
+
+/** Identity helper that keeps the payload type of a CommandType definition. */
+export const defineCommandType = <P>(t: CommandType<P>): CommandType<P> => t;
