@@ -1,0 +1,41 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDb, type TestDb } from "../helpers/db";
+import { runTs } from "../helpers/proc";
+import { healthResponse } from "../../server/health";
+import { createDb } from "../../server/db/client";
+
+let t: TestDb;
+beforeAll(async () => {
+  t = await createTestDb();
+});
+afterAll(async () => t?.drop());
+
+describe("worker process", () => {
+  it("starts, connects, and stops cleanly on SIGTERM", async () => {
+    const w = runTs("server/worker/main.ts", [], { DATABASE_URL: t.url, LOG_LEVEL: "info" });
+    await w.waitFor(/worker started/);
+    const listening = await t.db.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'conveyor-worker%'`, [t.name]);
+    expect(listening.rows[0].n).toBeGreaterThan(0);
+    w.child.kill("SIGTERM");
+    expect(await w.exited).toEqual({ code: 0, signal: null });
+    expect(w.output()).toMatch(/worker stopped/);
+  });
+
+  it("refuses a bad environment with a message naming the variable", async () => {
+    const w = runTs("server/worker/main.ts", [], { DATABASE_URL: t.url, WORKER_CONCURRENCY: "lots" });
+    expect((await w.exited).code).toBe(1);
+    expect(w.output()).toMatch(/WORKER_CONCURRENCY: must be a whole number/);
+  });
+});
+
+describe("GET /api/health", () => {
+  it("is 200 when the database answers and 503 when it does not", async () => {
+    const up = await healthResponse(t.db);
+    expect(up.status).toBe(200);
+    expect(await up.json()).toEqual({ status: "ok", database: "up" });
+    const gone = createDb("postgresql://postgres:x@127.0.0.1:1/nowhere", { max: 1 });
+    const down = await healthResponse(gone);
+    expect(down.status).toBe(503);
+    await gone.close();
+  });
+});
