@@ -3,7 +3,6 @@
 // migrations, builds the web app if no build exists, then runs the web app
 // and one worker, restarting either if it dies, until Ctrl-C.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseEnv } from "../server/env";
 import { startEmbedded, type EmbeddedPostgres } from "../server/db/embedded";
@@ -11,6 +10,7 @@ import { migrate } from "../server/db/migrate";
 import { createDb } from "../server/db/client";
 import { resolveSecretKey } from "../server/db/settings";
 import { createToken } from "../server/auth/tokens";
+import { buildIfNeeded } from "./build-if-needed";
 
 const root = path.resolve(import.meta.dirname, "..");
 const bin = (name: string) => path.join(root, "node_modules", ".bin", name);
@@ -49,13 +49,11 @@ async function main() {
 
   const firstToken = env.BOOTSTRAP_API_TOKEN ? undefined : await createFirstToken(databaseUrl, env.SECRET_KEY);
 
-  if (!existsSync(path.join(root, ".next", "BUILD_ID"))) {
-    say("No build of the web app yet: building it once (about a minute)…");
-    const code = await new Promise<number>((resolve) => spawn(bin("next"), ["build"], { cwd: root, stdio: "inherit" }).on("exit", (c) => resolve(c ?? 1)));
-    if (code !== 0) {
-      await embedded?.stop();
-      throw new Error("next build failed");
-    }
+  try {
+    buildIfNeeded(root, say);
+  } catch (err) {
+    await embedded?.stop();
+    throw err;
   }
 
   const childEnv = { ...process.env, DATABASE_URL: databaseUrl, PORT: String(env.PORT), NODE_ENV: "production" as const };

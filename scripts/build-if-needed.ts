@@ -1,0 +1,40 @@
+// Builds the Next.js app when there is no build, or when the sources changed
+// since the last one (a fingerprint of the files the build reads is kept in .next/).
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { spawnSync } from "node:child_process";
+
+const INPUTS = ["app", "server", "components", "lib", "public", "next.config.ts", "instrumentation.ts", "postcss.config.mjs", "package-lock.json", "tsconfig.json"];
+const SKIP = new Set(["node_modules", ".next", "generated"]);
+
+function walk(p: string, out: string[]) {
+  if (!existsSync(p)) return;
+  if (statSync(p).isDirectory()) {
+    for (const e of readdirSync(p).sort()) if (!SKIP.has(e)) walk(path.join(p, e), out);
+  } else out.push(p);
+}
+
+export function sourceFingerprint(root: string): string {
+  const files: string[] = [];
+  for (const i of INPUTS) walk(path.join(root, i), files);
+  const h = createHash("sha256");
+  for (const f of files) h.update(path.relative(root, f)).update("\0").update(readFileSync(f)).update("\0");
+  return h.digest("hex");
+}
+
+/** Returns true when a build ran. Throws when it fails. */
+export function buildIfNeeded(root: string, log: (m: string) => void = console.log): boolean {
+  const stamp = path.join(root, ".next", "conveyor-fingerprint");
+  const fp = sourceFingerprint(root);
+  if (existsSync(path.join(root, ".next", "BUILD_ID")) && existsSync(stamp) && readFileSync(stamp, "utf8") === fp) return false;
+  log("Building the web app (no build yet, or the sources changed; about a minute)…");
+  const r = spawnSync(path.join(root, "node_modules", ".bin", "next"), ["build"], { cwd: root, stdio: "inherit" });
+  if (r.status !== 0) throw new Error("next build failed");
+  writeFileSync(stamp, fp);
+  return true;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  buildIfNeeded(path.resolve(import.meta.dirname, ".."));
+}

@@ -1,0 +1,84 @@
+// The real Next.js production server (next start) against a real database:
+// health, a client call, the body limit, bootstrap token and bad environment.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn, type ChildProcess } from "node:child_process";
+import { buildIfNeeded } from "../../scripts/build-if-needed";
+import path from "node:path";
+import { createTestDb, type TestDb } from "../helpers/db";
+import { freePort } from "../helpers/proc";
+import { client } from "../helpers/api";
+
+let t: TestDb;
+let web: ChildProcess;
+let base: string;
+const bootstrap = "bootstrap-token-for-the-e2e-test-0123456789";
+
+function startNext(port: number, env: Record<string, string>) {
+  return spawn(path.resolve("node_modules/.bin/next"), ["start", "-p", String(port)], {
+    env: { ...process.env, NODE_ENV: "production", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+}
+
+async function waitHealthy(url: string, child: ChildProcess) {
+  let exited = false;
+  child.once("exit", () => (exited = true));
+  for (;;) {
+    if (exited) throw new Error("next start exited");
+    const ok = await fetch(`${url}/api/health`).then((r) => r.status === 200, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  buildIfNeeded(path.resolve("."));
+  t = await createTestDb();
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  web = startNext(port, { DATABASE_URL: t.url, BOOTSTRAP_API_TOKEN: bootstrap, MAX_BODY_BYTES: "65536", LOG_LEVEL: "warn" });
+  await waitHealthy(base, web);
+}, 240_000);
+
+afterAll(async () => {
+  if (web?.pid) {
+    try {
+      process.kill(-web.pid, "SIGTERM");
+    } catch {}
+  }
+  await t?.drop();
+});
+
+describe("next start", () => {
+  it("serves the intake API with the bootstrap token", async () => {
+    const c = client(base, bootstrap);
+    const created = await c.mutation("tokens.create", { name: "svc", scope: "client" });
+    expect(created.status).toBe(200);
+    const svc = client(base, created.data.token);
+    const r = await svc.mutation("intake.submit", { type: "http", payload: { url: "https://backend.example/x" }, idempotencyKey: "e2e-1" });
+    expect(r.data).toMatchObject({ status: "pending", duplicate: false });
+    const got = await svc.query("intake.get", { idempotencyKey: "e2e-1" });
+    expect(got.data.id).toBe(r.data.id);
+  });
+
+  it("answers 413 over MAX_BODY_BYTES and keeps serving", async () => {
+    const c = client(base, bootstrap);
+    const res = await c.raw("intake.submit", { method: "POST", body: JSON.stringify({ type: "http", payload: { url: "https://x.example/", body: "y".repeat(70_000) } }) });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as any).error.data.code).toBe("PAYLOAD_TOO_LARGE");
+    expect((await c.mutation("intake.submit", { type: "http", payload: { url: "https://x.example/" } })).status).toBe(200);
+    expect((await fetch(`${base}/api/health`)).status).toBe(200);
+  });
+
+  it("refuses to start with an invalid variable, naming it", async () => {
+    const port = await freePort();
+    const bad = startNext(port, { DATABASE_URL: t.url, MAX_BODY_BYTES: "-1" });
+    let out = "";
+    bad.stdout!.on("data", (d) => (out += d));
+    bad.stderr!.on("data", (d) => (out += d));
+    const code = await new Promise<number | null>((r) => bad.on("exit", (c) => r(c)));
+    expect(code).not.toBe(0);
+    expect(out).toMatch(/MAX_BODY_BYTES: must be a whole number/);
+  });
+});
