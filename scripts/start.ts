@@ -70,7 +70,7 @@ async function main() {
       setTimeout(() => !stopping && run(name, file, args, restarts + 1), delay);
     });
   };
-  run("web", bin("next"), ["start", "-p", String(env.PORT)]);
+  run("web", bin("tsx"), [path.join(root, "server/web/main.ts")]);
   run("worker", bin("tsx"), [path.join(root, "server/worker/main.ts")]);
 
   const stop = async (signal: string) => {

@@ -4,6 +4,9 @@ import { createDb, type Db } from "./db/client";
 import { registry } from "./handlers";
 import { resolveSecretKey } from "./db/settings";
 import { createLogger } from "./log";
+import { createGroupInserter } from "./commands/group-insert";
+import { startListener } from "./db/listener";
+import { TokenCache, TOKENS_CHANNEL } from "./auth/tokens";
 import type { ApiDeps } from "./api/deps";
 
 let deps: ApiDeps | undefined;
@@ -20,6 +23,11 @@ export function appDeps(): ApiDeps {
       key = undefined;
       throw err;
     }));
-  deps = { db, registry, secretKey, maxBodyBytes: e.MAX_BODY_BYTES, log };
+  const intake = { registry, insert: createGroupInserter(db, { maxInFlight: Math.max(2, Math.floor(e.DB_POOL_SIZE / 2)) }) };
+  const listener = startListener(e.DATABASE_URL, { applicationName: "conveyor-web-listen", log: (msg, err) => log.warn({ err }, msg) });
+  const tokenCache = new TokenCache(() => listener.connected);
+  listener.on(TOKENS_CHANNEL, () => tokenCache.clear());
+  listener.onConnect(() => tokenCache.clear());
+  deps = { db, registry, intake, secretKey, maxBodyBytes: e.MAX_BODY_BYTES, log, tokenCache };
   return deps;
 }

@@ -54,6 +54,7 @@ const schema = z
       message: "must be 64 hexadecimal characters (32 bytes), e.g. from `openssl rand -hex 32`",
     }),
     WORKER_CONCURRENCY: intFrom("WORKER_CONCURRENCY", 10, 1, 1000),
+    WEB_CONCURRENCY: intFrom("WEB_CONCURRENCY", 1, 1, 64),
     HTTP_ALLOWED_HOSTS: optionalText,
     MAX_BODY_BYTES: intFrom("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
     DB_POOL_SIZE: intFrom("DB_POOL_SIZE", 10, 1, 200),

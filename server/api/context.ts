@@ -14,6 +14,6 @@ export async function createContext(deps: ApiDeps, req: Request): Promise<Contex
   const auth = req.headers.get("authorization");
   if (!auth) return { ...deps, req, principal: null, credentialRejected: false };
   const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-  const principal = m ? await authenticateToken(deps.db, m[1]!) : null;
+  const principal = m ? await authenticateToken(deps.db, m[1]!, deps.tokenCache) : null;
   return { ...deps, req, principal, credentialRejected: principal === null };
 }

@@ -2,12 +2,17 @@
 import type { Db } from "../db/client";
 import type { Registry } from "../handlers/registry";
 import type { Logger } from "../log";
+import type { IntakeDeps } from "../commands/submit";
+import type { TokenCache } from "../auth/tokens";
 
 export type ApiDeps = {
   db: Db;
   registry: Registry;
+  intake: IntakeDeps;
   /** The key that encrypts stored secrets (resolved once, lazily). */
   secretKey: () => Promise<Buffer>;
   maxBodyBytes: number;
+  /** Optional cache of authenticated tokens (see TokenCache). */
+  tokenCache?: TokenCache;
   log: Logger;
 };

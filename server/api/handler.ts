@@ -1,11 +1,12 @@
 // The HTTP edge of /api/trpc: body size limit, then tRPC's fetch adapter.
-// Used by the Next.js route handler and, unchanged, by the integration tests.
+// Served by server/web/main.ts (node:http) and by the Next.js route handler
+// (app/api/trpc/[trpc]/route.ts, used under `next dev`); tests use it too.
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { appRouter } from "./root";
 import { createContext } from "./context";
 import type { ApiDeps } from "./deps";
 
-function tooLarge(limit: number): Response {
+export function tooLarge(limit: number): Response {
   const body = {
     error: {
       message: `Request body is larger than MAX_BODY_BYTES (${limit} bytes)`,
@@ -16,53 +17,50 @@ function tooLarge(limit: number): Response {
   return new Response(JSON.stringify(body), { status: 413, headers: { "content-type": "application/json", connection: "close" } });
 }
 
-/** Reads the body up to `limit` bytes; null when it is larger. */
-async function readLimited(req: Request, limit: number): Promise<Uint8Array | null> {
-  if (!req.body) return new Uint8Array();
-  const declared = Number(req.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > limit) {
-    await req.body.cancel().catch(() => {});
-    return null;
-  }
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
+/** Collects chunks up to `limit` bytes; null as soon as the body is larger. */
+export async function collectLimited(chunks: AsyncIterable<Uint8Array>, limit: number, declaredLength?: string | null): Promise<Buffer | null> {
+  const declared = Number(declaredLength);
+  if (declaredLength && Number.isFinite(declared) && declared > limit) return null;
+  const parts: Uint8Array[] = [];
   let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
+  for await (const c of chunks) {
+    size += c.byteLength;
+    if (size > limit) return null;
+    parts.push(c);
   }
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.byteLength;
-  }
-  return out;
+  return Buffer.concat(parts, size);
 }
 
-export function createTrpcHandler(deps: ApiDeps, endpoint = "/api/trpc") {
-  return async (req: Request): Promise<Response> => {
-    let request = req;
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      const body = await readLimited(req, deps.maxBodyBytes);
-      if (body === null) return tooLarge(deps.maxBodyBytes);
-      // The body is always JSON (DESIGN §3); clients such as curl -d send a form content type by default.
-      const headers = new Headers(req.headers);
-      headers.set("content-type", "application/json");
-      request = new Request(req.url, { method: req.method, headers, body: body as BodyInit });
-    }
+export type RawRequest = { method: string; url: string; headers: Headers; body: Buffer | null };
+
+/** Handles one request whose body has already been read (within the limit). */
+export function createRawTrpcHandler(deps: ApiDeps, endpoint = "/api/trpc") {
+  return (raw: RawRequest): Promise<Response> => {
+    // The body is always JSON (DESIGN §3); clients such as curl -d send a form content type by default.
+    if (raw.body) raw.headers.set("content-type", "application/json");
+    const req = new Request(raw.url, { method: raw.method, headers: raw.headers, body: raw.body as BodyInit | null });
     return fetchRequestHandler({
       endpoint,
-      req: request,
+      req,
       router: appRouter,
       allowMethodOverride: true,
-      createContext: () => createContext(deps, request),
+      createContext: () => createContext(deps, req),
     });
+  };
+}
+
+/** The same, for a fetch Request (Next.js route handler). */
+export function createTrpcHandler(deps: ApiDeps, endpoint = "/api/trpc") {
+  const handle = createRawTrpcHandler(deps, endpoint);
+  return async (req: Request): Promise<Response> => {
+    let body: Buffer | null = null;
+    if (req.method !== "GET" && req.method !== "HEAD" && req.body) {
+      body = await collectLimited(req.body as unknown as AsyncIterable<Uint8Array>, deps.maxBodyBytes, req.headers.get("content-length"));
+      if (body === null) {
+        await req.body.cancel().catch(() => {});
+        return tooLarge(deps.maxBodyBytes);
+      }
+    }
+    return handle({ method: req.method, url: req.url, headers: new Headers(req.headers), body });
   };
 }

@@ -55,24 +55,59 @@ export async function listTokens(db: Db): Promise<TokenSummary[]> {
 }
 
 /** Revokes a token; it is refused from the next request on. Revoking twice is harmless. */
-export async function revokeToken(db: Db, id: string): Promise<{ id: string; revokedAt: string }> {
+export async function revokeToken(db: Db, id: string, cache?: TokenCache): Promise<{ id: string; revokedAt: string }> {
+  // The notification (delivered at commit) empties every web process's token cache.
   const { rows } = await db.pool.query<{ revoked_at: Date }>(
-    `UPDATE api_clients SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING revoked_at`,
+    `WITH r AS (UPDATE api_clients SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING revoked_at)
+     SELECT r.revoked_at, pg_notify('${TOKENS_CHANNEL}', $1::text) FROM r`,
     [id],
   );
+  cache?.clear();
   if (!rows[0]) throw new AppError("NOT_FOUND", "No such token");
   return { id, revokedAt: rows[0].revoked_at.toISOString() };
+}
+
+export const TOKENS_CHANNEL = "conveyor_tokens";
+
+/**
+ * Remembers authenticated tokens for a moment, so that a busy client does not
+ * cost a query per request. Only used while the process hears revocations
+ * (LISTEN conveyor_tokens): a revocation empties every process's cache as it
+ * commits, and while the listener is down nothing is cached.
+ */
+export class TokenCache {
+  private entries = new Map<string, { p: TokenPrincipal; until: number }>();
+  constructor(
+    private readonly isLive: () => boolean,
+    private readonly ttlMs = 5_000,
+  ) {}
+  get(hash: string): TokenPrincipal | undefined {
+    const e = this.entries.get(hash);
+    if (!e || !this.isLive() || e.until < Date.now()) return undefined;
+    return e.p;
+  }
+  set(hash: string, p: TokenPrincipal) {
+    if (!this.isLive()) return;
+    if (this.entries.size > 10_000) this.entries.clear();
+    this.entries.set(hash, { p, until: Date.now() + this.ttlMs });
+  }
+  clear() {
+    this.entries.clear();
+  }
 }
 
 // last_used_at is a hint for operators; write it at most once a minute per token and process.
 const lastTouched = new Map<string, number>();
 
 /** The principal behind a bearer token, or null when it is unknown or revoked. Checked on every request. */
-export async function authenticateToken(db: Db, token: string): Promise<TokenPrincipal | null> {
+export async function authenticateToken(db: Db, token: string, cache?: TokenCache): Promise<TokenPrincipal | null> {
   if (!token.startsWith(TOKEN_PREFIX) && token.length < 24) return null;
+  const hash = sha256Hex(token);
+  const hit = cache?.get(hash);
+  if (hit) return hit;
   const { rows } = await db.pool.query<{ id: string; name: string; scope: Scope }>(
     `SELECT id, name, scope FROM api_clients WHERE token_hash = $1 AND revoked_at IS NULL`,
-    [sha256Hex(token)],
+    [hash],
   );
   const r = rows[0];
   if (!r) return null;
@@ -81,7 +116,9 @@ export async function authenticateToken(db: Db, token: string): Promise<TokenPri
     lastTouched.set(r.id, now);
     db.pool.query(`UPDATE api_clients SET last_used_at = now() WHERE id = $1`, [r.id]).catch(() => {});
   }
-  return { kind: "token", clientId: r.id, name: r.name, scope: r.scope };
+  const principal: TokenPrincipal = { kind: "token", clientId: r.id, name: r.name, scope: r.scope };
+  cache?.set(hash, principal);
+  return principal;
 }
 
 /** BOOTSTRAP_API_TOKEN: make sure an admin-scoped token with exactly this value exists. */

@@ -1,8 +1,9 @@
 // Intake (DESIGN §3): validate, store, answer with a receipt.
 import { randomUUID } from "node:crypto";
 import type { Db } from "../db/client";
-import { findByKeys, insertCommands, type NewCommand } from "../db/commands";
+import type { NewCommand } from "../db/commands";
 import type { Registry } from "../handlers/registry";
+import { insertAndResolve, type GroupInserter } from "./group-insert";
 import { AppError, toIssues, type Issue } from "../errors";
 import { submitInput, type SubmitInput } from "./inputs";
 
@@ -12,7 +13,7 @@ export type Rejection = { ok: false; error: { code: "BAD_REQUEST" | "CONFLICT"; 
 type Prepared = { index: number; row: NewCommand };
 
 /** Validates one raw item; returns the row to insert or the rejection. */
-function prepare(registry: Registry, raw: unknown, pathPrefix: (string | number)[]): NewCommand | Rejection {
+function prepare(registry: Registry, clientId: string, raw: unknown, pathPrefix: (string | number)[]): NewCommand | Rejection {
   const parsed = submitInput.safeParse(raw);
   if (!parsed.success) {
     const issues = toIssues(parsed.error.issues, pathPrefix);
@@ -33,6 +34,7 @@ function prepare(registry: Registry, raw: unknown, pathPrefix: (string | number)
   }
   return {
     id: randomUUID(),
+    clientId,
     type: input.type,
     payload: input.payload,
     idempotencyKey: input.idempotencyKey ?? null,
@@ -55,7 +57,15 @@ const conflict = (key: string): Rejection => ({
  * per item, in input order. Duplicates (same client + idempotencyKey) answer
  * the original command; a reused key with another type or payload is a CONFLICT.
  */
-export async function submitBatch(db: Db, registry: Registry, clientId: string, items: unknown[], opts: { pathPrefix?: boolean } = {}): Promise<(Receipt | Rejection)[]> {
+export type IntakeDeps = {
+  registry: Registry;
+  /** How rows reach the database: directly, or through a group inserter shared by concurrent requests. */
+  insert: GroupInserter;
+};
+
+export const directIntake = (db: Db, registry: Registry): IntakeDeps => ({ registry, insert: (rows) => insertAndResolve(db, rows) });
+
+export async function submitBatch(deps: IntakeDeps, clientId: string, items: unknown[], opts: { pathPrefix?: boolean } = {}): Promise<(Receipt | Rejection)[]> {
   const out: (Receipt | Rejection | undefined)[] = new Array(items.length);
   const toInsert: Prepared[] = [];
   // Within one batch, a key seen earlier points at that earlier item.
@@ -63,7 +73,7 @@ export async function submitBatch(db: Db, registry: Registry, clientId: string, 
   const sameAsEarlier: { index: number; first: Prepared; same: boolean }[] = [];
 
   items.forEach((raw, index) => {
-    const r = prepare(registry, raw, opts.pathPrefix === false ? [] : ["commands", index]);
+    const r = prepare(deps.registry, clientId, raw, opts.pathPrefix === false ? [] : ["commands", index]);
     if ("ok" in r) return void (out[index] = r);
     if (r.idempotencyKey !== null) {
       const first = firstByKey.get(r.idempotencyKey);
@@ -76,24 +86,19 @@ export async function submitBatch(db: Db, registry: Registry, clientId: string, 
     toInsert.push({ index, row: r });
   });
 
-  const inserted = await insertCommands(db, clientId, toInsert.map((p) => p.row));
-  const notInserted = toInsert.filter((p) => !inserted.has(p.row.id));
-  const existing = await findByKeys(
-    db,
-    clientId,
-    notInserted.map((p) => ({ key: p.row.idempotencyKey!, type: p.row.type, payload: p.row.payload })),
-  );
+  const outcomes = await deps.insert(toInsert.map((p) => p.row));
 
-  for (const p of toInsert) {
-    if (inserted.has(p.row.id)) {
+  toInsert.forEach((p, i) => {
+    const o = outcomes[i]!;
+    if (o.inserted) {
       out[p.index] = { ok: true, id: p.row.id, status: "pending", duplicate: false };
-      continue;
+      return;
     }
-    const e = existing.get(p.row.idempotencyKey!);
+    const e = o.existing;
     // Not inserted yet not found: the conflicting row vanished (pruned) between the two statements. Rare; ask to resubmit.
     if (!e) throw new AppError("CONFLICT", `idempotencyKey "${p.row.idempotencyKey}" is being changed concurrently; submit again`);
     out[p.index] = e.same ? { ok: true, id: e.id, status: e.status, duplicate: true } : conflict(p.row.idempotencyKey!);
-  }
+  });
   for (const s of sameAsEarlier) {
     const first = out[s.first.index]!;
     if (!s.same || !first.ok) out[s.index] = s.same ? first : conflict(s.first.row.idempotencyKey!);
@@ -103,8 +108,8 @@ export async function submitBatch(db: Db, registry: Registry, clientId: string, 
 }
 
 /** One command: same path as a batch of one, with errors thrown instead of returned. */
-export async function submit(db: Db, registry: Registry, clientId: string, input: unknown): Promise<Omit<Receipt, "ok">> {
-  const [r] = await submitBatch(db, registry, clientId, [input], { pathPrefix: false });
+export async function submit(deps: IntakeDeps, clientId: string, input: unknown): Promise<Omit<Receipt, "ok">> {
+  const [r] = await submitBatch(deps, clientId, [input], { pathPrefix: false });
   if (!r!.ok) throw new AppError(r!.error.code, r!.error.message, r!.error.issues);
   const { ok: _ok, ...receipt } = r!;
   return receipt;

@@ -5,6 +5,7 @@ import type { CommandRow } from "../commands/view";
 
 export type NewCommand = {
   id: string;
+  clientId: string;
   type: string;
   payload: unknown;
   idempotencyKey: string | null;
@@ -23,19 +24,19 @@ const VIEW_COLUMNS = `id, type, status, payload, result, failure, error, attempt
  * already exists are skipped by the database (ON CONFLICT), which settles
  * concurrent submits of the same key; returns the ids actually inserted.
  */
-export async function insertCommands(db: Db, clientId: string, rows: NewCommand[]): Promise<Set<string>> {
+export async function insertCommands(db: Db, rows: NewCommand[]): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
   const col = <K extends keyof NewCommand>(k: K) => rows.map((r) => r[k]);
   const { rows: inserted } = await db.pool.query<{ id: string }>(
     `INSERT INTO commands (id, client_id, type, payload, idempotency_key, callback_url, priority, run_at, max_attempts, backoff_ms, max_backoff_ms)
-     SELECT id, $1, type, payload, key, cb, prio, COALESCE(run_at, now()), ma, bo, mb
-     FROM unnest($2::uuid[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::int[], $8::timestamptz[], $9::int[], $10::int[], $11::int[])
-       AS t(id, type, payload, key, cb, prio, run_at, ma, bo, mb)
+     SELECT id, client_id, type, payload, key, cb, prio, COALESCE(run_at, now()), ma, bo, mb
+     FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::int[], $8::timestamptz[], $9::int[], $10::int[], $11::int[])
+       AS t(id, client_id, type, payload, key, cb, prio, run_at, ma, bo, mb)
      ON CONFLICT (client_id, idempotency_key) DO NOTHING
      RETURNING id`,
     [
-      clientId,
       col("id"),
+      col("clientId"),
       col("type"),
       rows.map((r) => JSON.stringify(r.payload)),
       col("idempotencyKey"),
@@ -50,18 +51,18 @@ export async function insertCommands(db: Db, clientId: string, rows: NewCommand[
   return new Set(inserted.map((r) => r.id));
 }
 
-export type ExistingByKey = { key: string; id: string; status: string; same: boolean };
+export type ExistingByKey = { client_id: string; key: string; id: string; status: string; same: boolean };
 
-/** The commands already stored under these keys, and whether each has the given type and payload (jsonb equality). */
-export async function findByKeys(db: Db, clientId: string, items: { key: string; type: string; payload: unknown }[]): Promise<Map<string, ExistingByKey>> {
-  if (items.length === 0) return new Map();
+/** The commands already stored under these (client, key) pairs, and whether each has the given type and payload (jsonb equality). */
+export async function findByKeys(db: Db, items: { clientId: string; key: string; type: string; payload: unknown }[]): Promise<ExistingByKey[]> {
+  if (items.length === 0) return [];
   const { rows } = await db.pool.query<ExistingByKey>(
-    `SELECT k.key, c.id, c.status, (c.type = k.type AND c.payload = k.payload) AS same
-     FROM unnest($2::text[], $3::text[], $4::jsonb[]) AS k(key, type, payload)
-     JOIN commands c ON c.client_id = $1 AND c.idempotency_key = k.key`,
-    [clientId, items.map((i) => i.key), items.map((i) => i.type), items.map((i) => JSON.stringify(i.payload))],
+    `SELECT k.client_id, k.key, c.id, c.status, (c.type = k.type AND c.payload = k.payload) AS same
+     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[]) AS k(client_id, key, type, payload)
+     JOIN commands c ON c.client_id = k.client_id AND c.idempotency_key = k.key`,
+    [items.map((i) => i.clientId), items.map((i) => i.key), items.map((i) => i.type), items.map((i) => JSON.stringify(i.payload))],
   );
-  return new Map(rows.map((r) => [r.key, r]));
+  return rows;
 }
 
 /** Commands by id; when clientId is given, only that client's. */

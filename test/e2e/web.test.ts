@@ -13,9 +13,10 @@ let web: ChildProcess;
 let base: string;
 const bootstrap = "bootstrap-token-for-the-e2e-test-0123456789";
 
+// `npm run web`: the production web process (Next.js for pages, the API served beside it).
 function startNext(port: number, env: Record<string, string>) {
-  return spawn(path.resolve("node_modules/.bin/next"), ["start", "-p", String(port)], {
-    env: { ...process.env, NODE_ENV: "production", ...env },
+  return spawn(path.resolve("node_modules/.bin/tsx"), [path.resolve("server/web/main.ts")], {
+    env: { ...process.env, NODE_ENV: "production", PORT: String(port), ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -25,7 +26,7 @@ async function waitHealthy(url: string, child: ChildProcess) {
   let exited = false;
   child.once("exit", () => (exited = true));
   for (;;) {
-    if (exited) throw new Error("next start exited");
+    if (exited) throw new Error("the web process exited");
     const ok = await fetch(`${url}/api/health`).then((r) => r.status === 200, () => false);
     if (ok) return;
     await new Promise((r) => setTimeout(r, 100));
@@ -50,7 +51,7 @@ afterAll(async () => {
   await t?.drop();
 });
 
-describe("next start", () => {
+describe("npm run web", () => {
   it("serves the intake API with the bootstrap token", async () => {
     const c = client(base, bootstrap);
     const created = await c.mutation("tokens.create", { name: "svc", scope: "client" });
@@ -69,6 +70,12 @@ describe("next start", () => {
     expect(((await res.json()) as any).error.data.code).toBe("PAYLOAD_TOO_LARGE");
     expect((await c.mutation("intake.submit", { type: "http", payload: { url: "https://x.example/" } })).status).toBe(200);
     expect((await fetch(`${base}/api/health`)).status).toBe(200);
+  });
+
+  it("serves the pages through Next.js", async () => {
+    const res = await fetch(`${base}/`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain("Conveyor");
   });
 
   it("refuses to start with an invalid variable, naming it", async () => {

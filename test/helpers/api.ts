@@ -1,14 +1,14 @@
 // The real /api/trpc handler served over real HTTP on loopback, with a small
 // client that speaks tRPC's plain-JSON wire format as an outside client would.
 import http from "node:http";
-import { Readable } from "node:stream";
+import { nodeTrpcListener } from "../../server/web/node-fetch";
 import type { AddressInfo } from "node:net";
-import { createTrpcHandler } from "../../server/api/handler";
 import type { ApiDeps } from "../../server/api/deps";
 import { registry as defaultRegistry } from "../../server/handlers";
 import { resolveSecretKey } from "../../server/db/settings";
 import { createToken } from "../../server/auth/tokens";
 import { createLogger } from "../../server/log";
+import { createGroupInserter } from "../../server/commands/group-insert";
 import type { Db } from "../../server/db/client";
 
 export type ApiServer = { url: string; deps: ApiDeps; close: () => Promise<void> };
@@ -17,30 +17,14 @@ export async function startApi(db: Db, opts: Partial<ApiDeps> = {}): Promise<Api
   const deps: ApiDeps = {
     db,
     registry: defaultRegistry,
+    intake: { registry: defaultRegistry, insert: createGroupInserter(db) },
     secretKey: () => resolveSecretKey(db, undefined),
     maxBodyBytes: 1024 * 1024,
     log: createLogger({ name: "test", level: "silent" }),
     ...opts,
   };
-  const handler = createTrpcHandler(deps);
-  const server = http.createServer(async (req, res) => {
-    try {
-      const hasBody = req.method !== "GET" && req.method !== "HEAD";
-      const request = new Request(`http://127.0.0.1${req.url}`, {
-        method: req.method,
-        headers: req.headers as Record<string, string>,
-        body: hasBody ? (Readable.toWeb(req) as ReadableStream) : undefined,
-        // @ts-expect-error Node's fetch needs duplex for streamed bodies
-        duplex: "half",
-      });
-      const response = await handler(request);
-      res.writeHead(response.status, Object.fromEntries(response.headers));
-      res.end(Buffer.from(await response.arrayBuffer()));
-    } catch (err) {
-      res.writeHead(500);
-      res.end(String(err));
-    }
-  });
+  // The same listener the web process serves /api/trpc with.
+  const server = http.createServer(nodeTrpcListener(deps));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return { url, deps, close: () => new Promise((r) => server.close(() => r())) };

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { client, newToken, startApi, type ApiServer } from "../helpers/api";
+import { startListener } from "../../server/db/listener";
+import { TokenCache, TOKENS_CHANNEL, revokeToken } from "../../server/auth/tokens";
+import { sha256Hex } from "../../server/crypto";
 
 let t: TestDb;
 let api: ApiServer;
@@ -207,6 +210,43 @@ describe("visibility and credentials", () => {
     const refused = await c.mutation("intake.submit", httpCmd());
     expect(refused.status).toBe(401);
     expect(refused.error?.data.code).toBe("UNAUTHORIZED");
+  });
+});
+
+describe("token cache", () => {
+  it("forgets a token the moment another process revokes it", async () => {
+    const listener = startListener(t.url);
+    const cache = new TokenCache(() => listener.connected);
+    let heard!: () => void;
+    listener.on(TOKENS_CHANNEL, () => (cache.clear(), heard?.()));
+    await new Promise<void>((r) => listener.onConnect(r));
+    const cached = await startApi(t.db, { tokenCache: cache });
+    try {
+      const { id, token } = await newToken(t.db, "client");
+      const c = client(cached.url, token);
+      expect((await c.mutation("intake.submit", httpCmd())).status).toBe(200);
+      expect(cache.get(sha256Hex(token))).toBeDefined();
+      // Revoked through another process's path (no access to this cache): the notification empties it.
+      const notified = new Promise<void>((r) => (heard = r));
+      await revokeToken(t.db, id);
+      await notified;
+      expect((await c.mutation("intake.submit", httpCmd())).status).toBe(401);
+    } finally {
+      await cached.close();
+      await listener.close();
+    }
+  });
+
+  it("caches nothing while it cannot hear revocations", async () => {
+    const cache = new TokenCache(() => false);
+    const cached = await startApi(t.db, { tokenCache: cache });
+    try {
+      const { token } = await newToken(t.db, "client");
+      expect((await client(cached.url, token).mutation("intake.submit", httpCmd())).status).toBe(200);
+      expect(cache.get(sha256Hex(token))).toBeUndefined();
+    } finally {
+      await cached.close();
+    }
   });
 });
 

@@ -10,5 +10,5 @@ export const tokensRouter = router({
   list: adminProcedure.query(async ({ ctx }) => ({ items: await listTokens(ctx.db) })),
   revoke: adminProcedure
     .input(z.strictObject({ id: z.uuid({ error: "must be a token id (UUID)" }) }))
-    .mutation(({ ctx, input }) => revokeToken(ctx.db, input.id)),
+    .mutation(({ ctx, input }) => revokeToken(ctx.db, input.id, ctx.tokenCache)),
 });

@@ -1,0 +1,48 @@
+// Shared pieces of the benchmarks: a real PostgreSQL (embedded, fsync on) and
+// the real Next.js production server, both on loopback.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { startEmbedded, type EmbeddedPostgres } from "../server/db/embedded";
+import { migrate } from "../server/db/migrate";
+import { buildIfNeeded } from "../scripts/build-if-needed";
+
+export const root = path.resolve(import.meta.dirname, "..");
+
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+
+export async function startDatabase(): Promise<EmbeddedPostgres & { cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "conveyor-bench-"));
+  const pg = await startEmbedded({ dir, port: await freePort(), settings: { max_connections: "300" } });
+  await migrate(pg.url, path.join(root, "prisma/migrations"));
+  return { ...pg, cleanup: async () => (await pg.stop(), await rm(dir, { recursive: true, force: true })) };
+}
+
+export async function startWeb(env: Record<string, string>): Promise<{ url: string; child: ChildProcess; stop: () => void }> {
+  buildIfNeeded(root, (m) => console.error(m));
+  const port = await freePort();
+  const child = spawn(path.join(root, "node_modules/.bin/tsx"), [path.join(root, "server/web/main.ts")], {
+    cwd: root,
+    env: { ...process.env, NODE_ENV: "production", LOG_LEVEL: "warn", PORT: String(port), ...env },
+    stdio: ["ignore", "inherit", "inherit"],
+    detached: true,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 600; i++) {
+    if (await fetch(`${url}/api/health`).then((r) => r.ok, () => false)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, child, stop: () => { try { process.kill(-child.pid!, "SIGTERM"); } catch {} } };
+}
+
+export const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+export const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });

@@ -1,0 +1,81 @@
+// `npm run web`: the web process. Next.js serves the console; the client API
+// (/api/trpc) and /api/health are served by the same process without going
+// through Next's request pipeline, which on small machines costs more CPU per
+// request than the intake work itself (see bench/intake.ts). The handler is
+// the same one app/api/trpc/[trpc]/route.ts uses under `next dev`.
+// WEB_CONCURRENCY > 1 runs that many processes sharing the port (node:cluster).
+import cluster from "node:cluster";
+import http from "node:http";
+import path from "node:path";
+import next from "next";
+import { parseEnv } from "../env";
+import { appDeps } from "../app";
+import { healthResponse } from "../health";
+import { onWebStart } from "../web-start";
+import { fetchListener, nodeTrpcListener } from "./node-fetch";
+
+const root = path.resolve(import.meta.dirname, "../..");
+
+async function serve() {
+  const env = parseEnv();
+  await onWebStart();
+  const app = next({ dev: false, dir: root, port: env.PORT });
+  await app.prepare();
+  const handleNext = app.getRequestHandler();
+  const deps = appDeps();
+  const api = nodeTrpcListener(deps);
+  const health = fetchListener(() => healthResponse(deps.db));
+
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? "/";
+    if (url.startsWith("/api/trpc/")) return void api(req, res);
+    if (url === "/api/health") return void health(req, res);
+    return void handleNext(req, res);
+  });
+  server.keepAliveTimeout = 65_000;
+  server.listen(env.PORT, () => deps.log.info({ port: env.PORT, pid: process.pid }, "web listening"));
+
+  const stop = () => {
+    server.close(() => void deps.db.close().finally(() => process.exit(0)));
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(0), 10_000).unref();
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+async function main() {
+  let env;
+  try {
+    env = parseEnv();
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(1);
+  }
+  const n = env.WEB_CONCURRENCY;
+  if (n > 1 && cluster.isPrimary) {
+    for (let i = 0; i < n; i++) cluster.fork();
+    let stopping = false;
+    cluster.on("exit", (w, code, signal) => {
+      if (!stopping) {
+        console.error(`web process ${w.process.pid} exited (${signal ?? code}); starting another`);
+        setTimeout(() => cluster.fork(), 1000);
+      }
+    });
+    const stop = () => {
+      stopping = true;
+      for (const w of Object.values(cluster.workers ?? {})) w?.kill("SIGTERM");
+      setTimeout(() => process.exit(0), 12_000).unref();
+      cluster.on("exit", () => Object.keys(cluster.workers ?? {}).length === 0 && process.exit(0));
+    };
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+    return;
+  }
+  await serve();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
