@@ -3,17 +3,20 @@ import { authenticateToken, type TokenPrincipal } from "../auth/tokens";
 
 export type Principal = TokenPrincipal;
 
+/** Reads a request header by lower-case name (works for fetch Headers and node:http alike). */
+export type HeaderReader = (name: string) => string | null;
+
 export type Context = ApiDeps & {
   principal: Principal | null;
   /** A credential was sent but is unknown or revoked: refused even where none is needed. */
   credentialRejected: boolean;
-  req: Request;
+  header: HeaderReader;
 };
 
-export async function createContext(deps: ApiDeps, req: Request): Promise<Context> {
-  const auth = req.headers.get("authorization");
-  if (!auth) return { ...deps, req, principal: null, credentialRejected: false };
+export async function createContext(deps: ApiDeps, header: HeaderReader): Promise<Context> {
+  const auth = header("authorization");
+  if (!auth) return { ...deps, header, principal: null, credentialRejected: false };
   const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
   const principal = m ? await authenticateToken(deps.db, m[1]!, deps.tokenCache) : null;
-  return { ...deps, req, principal, credentialRejected: principal === null };
+  return { ...deps, header, principal, credentialRejected: principal === null };
 }

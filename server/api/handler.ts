@@ -44,7 +44,7 @@ export function createRawTrpcHandler(deps: ApiDeps, endpoint = "/api/trpc") {
       req,
       router: appRouter,
       allowMethodOverride: true,
-      createContext: () => createContext(deps, req),
+      createContext: () => createContext(deps, (name) => req.headers.get(name)),
     });
   };
 }

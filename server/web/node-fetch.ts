@@ -4,6 +4,7 @@
 import type http from "node:http";
 import { collectLimited, createRawTrpcHandler, tooLarge } from "../api/handler";
 import type { ApiDeps } from "../api/deps";
+import { callDirect } from "../api/direct";
 
 export async function writeResponse(res: http.ServerResponse, response: Response) {
   const body = Buffer.from(await response.arrayBuffer());
@@ -31,6 +32,20 @@ export function nodeTrpcListener(deps: ApiDeps) {
           res.shouldKeepAlive = false;
           await writeResponse(res, tooLarge(deps.maxBodyBytes));
           req.destroy();
+          return;
+        }
+      }
+      const header = (name: string) => {
+        const v = req.headers[name];
+        return Array.isArray(v) ? v.join(", ") : (v ?? null);
+      };
+      const url = req.url ?? "/";
+      // One procedure by POST, no query string: the direct road (see server/api/direct.ts).
+      if (body && url.startsWith("/api/trpc/") && !url.includes("?") && !url.includes(",")) {
+        const direct = await callDirect(deps, decodeURIComponent(url.slice("/api/trpc/".length)), body, header);
+        if (direct) {
+          res.writeHead(direct.status, { "content-type": "application/json", "content-length": Buffer.byteLength(direct.body), vary: "trpc-accept" });
+          res.end(direct.body);
           return;
         }
       }
