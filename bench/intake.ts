@@ -104,7 +104,7 @@ try {
   await database.cleanup();
 }
 const m = { batch: median(batch), single: median(single.map((s) => s.rate)), p50: median(single.map((s) => s.p50)), p99: median(single.map((s) => s.p99)) };
-console.log(`\nIntake benchmark — ${os.cpus().length} cores, PostgreSQL (embedded, fsync on), next start; median of ${RUNS} runs`);
+console.log(`\nIntake benchmark — ${os.cpus().length} cores, PostgreSQL (embedded, fsync on, Unix socket), npm run web; median of ${RUNS} runs`);
 console.log(`| measure | result | target |`);
 console.log(`|---|---|---|`);
 console.log(`| submitBatch (1000/call, 2 in flight) | ${fmt(m.batch)} commands/s | ≥ 10,000 |`);
