@@ -4,6 +4,7 @@
 // outcomes.
 import { z } from "zod";
 import { defineCommandType, type AttemptContext } from "./types";
+import { TargetRefused } from "./url-guard";
 
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid HTTP header name");
 const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).max(4096);
@@ -47,6 +48,17 @@ async function readBody(res: Response): Promise<unknown> {
   return text;
 }
 
+/** A refused target is a configuration matter, never retried: its message, or null when allowed. */
+async function guard(ctx: AttemptContext, url: string): Promise<string | null> {
+  try {
+    await ctx.checkUrl?.(url);
+    return null;
+  } catch (err) {
+    if (err instanceof TargetRefused) return err.message;
+    throw err;
+  }
+}
+
 export class HttpStatusError extends Error {
   constructor(readonly status: number, readonly body: unknown) {
     super(`HTTP ${status}`);
@@ -58,6 +70,8 @@ export const http = defineCommandType<HttpPayload>({
   description: "Calls an HTTP endpoint; reconciles through statusUrl; compensates through compensateUrl.",
   schema: httpPayload as unknown as z.ZodType<HttpPayload>,
   async execute(p, ctx) {
+    const refused = await guard(ctx, p.url);
+    if (refused) return { outcome: "failure", failure: { error: refused } };
     const withBody = p.body !== undefined && p.method !== "GET";
     const res = await fetch(p.url, {
       method: p.method,
@@ -73,7 +87,10 @@ export const http = defineCommandType<HttpPayload>({
   },
   async query(p, ctx) {
     if (!p.statusUrl) return { outcome: "unknown", detail: "no statusUrl" };
-    const res = await fetch(p.statusUrl.replaceAll("{commandId}", encodeURIComponent(ctx.commandId)), {
+    const statusUrl = p.statusUrl.replaceAll("{commandId}", encodeURIComponent(ctx.commandId));
+    const refused = await guard(ctx, statusUrl);
+    if (refused) return { outcome: "unknown", detail: refused };
+    const res = await fetch(statusUrl, {
       method: "GET",
       headers: requestHeaders(p, ctx, false),
       signal: ctx.signal,
@@ -87,6 +104,8 @@ export const http = defineCommandType<HttpPayload>({
   },
   async compensate(p, ctx) {
     if (!p.compensateUrl) return { outcome: "failure", failure: "this command has no compensateUrl" };
+    const refused = await guard(ctx, p.compensateUrl);
+    if (refused) return { outcome: "failure", failure: { error: refused } };
     const withBody = p.body !== undefined;
     const res = await fetch(p.compensateUrl, {
       method: "POST",

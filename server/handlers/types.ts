@@ -18,6 +18,10 @@ export type AttemptContext = {
   attempt: number;
   /** Aborted on timeout, lost lease or shutdown. */
   signal: AbortSignal;
+  /** Checks an outbound URL against HTTP_ALLOWED_HOSTS; throws TargetRefused. Call it before every request. */
+  checkUrl?: (url: string) => Promise<void>;
+  /** For asynchronous backends: where to POST the result later, and the secret to sign it with (HMAC-SHA256). */
+  result?: { url: string; secret: string };
 };
 
 /** The result of `execute`. Throwing (or timing out) means the outcome is unknown: an exception. */
@@ -56,6 +60,12 @@ export type CommandType<P = unknown> = {
   timeoutMs: (payload: P) => number;
   /** At most this many commands of this type run at once across all workers (unset: no cap). */
   concurrency?: number;
+  /**
+   * For backends that answer "accepted": how `query` is polled while the
+   * command is `awaiting` (interval doubling up to maxIntervalMs), and how long
+   * to wait in all before handing it to an operator (`exception`).
+   */
+  poll?: { intervalMs?: number; maxIntervalMs?: number; maxWaitMs?: number };
 };
 
 /** Identity helper that keeps the payload type of a CommandType definition. */

@@ -1,16 +1,21 @@
-// `npm run worker`: one worker process. It connects, listens for new
-// commands, and stops cleanly on SIGTERM/SIGINT. (The execution engine is
-// built on this loop in server/worker/.)
+// `npm run worker`: one worker process. Any number may run, on any number of
+// machines; they coordinate only through PostgreSQL. SIGTERM/SIGINT: stop
+// claiming, let running attempts finish (WORKER_GRACE_MS), hand back the rest.
 import os from "node:os";
-import pg from "pg";
-import { parseEnv, EnvError } from "../env";
+import { parseEnv, EnvError, type Env } from "../env";
 import { createDb } from "../db/client";
 import { createLogger } from "../log";
 import { resolveSecretKey } from "../db/settings";
 import { ensureBootstrapToken } from "../auth/tokens";
+import { startListener } from "../db/listener";
+import { registry } from "../handlers";
+import { createUrlGuard } from "../handlers/url-guard";
+import { resultEndpoint } from "../commands/inbound";
+import { startWorker } from "./worker";
+import { sleep } from "./wake";
 
 async function main() {
-  let e;
+  let e: Env;
   try {
     e = parseEnv();
     if (!e.DATABASE_URL) throw new EnvError("DATABASE_URL is not set: the worker needs the database (npm start sets it for the embedded PostgreSQL).");
@@ -18,32 +23,48 @@ async function main() {
     console.error((err as Error).message);
     process.exit(1);
   }
+  const url = e.DATABASE_URL!;
   const workerId = `${os.hostname()}:${process.pid}`;
   const log = createLogger({ name: "worker", level: e.LOG_LEVEL }).child({ worker: workerId });
-  const db = createDb(e.DATABASE_URL, { max: Math.min(e.WORKER_CONCURRENCY + 2, 50), applicationName: "conveyor-worker" });
-  if (e.BOOTSTRAP_API_TOKEN) await ensureBootstrapToken(db, await resolveSecretKey(db, e.SECRET_KEY), e.BOOTSTRAP_API_TOKEN);
+  const db = createDb(url, { max: Math.min(e.WORKER_CONCURRENCY + 4, 50), applicationName: "conveyor-worker" });
+
+  // The database may not be up yet (or restarting): wait for it rather than exit.
+  let key: Buffer | undefined;
+  for (let i = 0; !key; i++) {
+    try {
+      key = await resolveSecretKey(db, e.SECRET_KEY);
+    } catch (err) {
+      log.warn({ err: String(err) }, "database not reachable yet; retrying");
+      await sleep(Math.min(5000, 200 * 2 ** i));
+    }
+  }
+  if (e.BOOTSTRAP_API_TOKEN) await ensureBootstrapToken(db, key, e.BOOTSTRAP_API_TOKEN);
+
+  const listener = startListener(url, { applicationName: "conveyor-worker-listen", log: (msg, err) => log.warn({ err: String(err) }, msg) });
+  const checkUrl = createUrlGuard(e.HTTP_ALLOWED_HOSTS);
+  const worker = startWorker({
+    db,
+    registry,
+    log,
+    workerId,
+    concurrency: e.WORKER_CONCURRENCY,
+    listener,
+    leaseMs: e.WORKER_LEASE_MS,
+    pollMs: e.WORKER_POLL_MS,
+    graceMs: e.WORKER_GRACE_MS,
+    secretKey: async () => key!,
+    resultEndpoint: resultEndpoint(e.PUBLIC_URL, key),
+    checkUrl,
+  });
+  log.info({ concurrency: e.WORKER_CONCURRENCY, types: registry.names() }, "worker started");
 
   let stopping = false;
-  let listener: pg.Client | undefined;
-  const listen = async () => {
-    const c = new pg.Client({ connectionString: e.DATABASE_URL, application_name: "conveyor-worker-listen" });
-    c.on("error", () => {});
-    c.on("end", () => {
-      if (!stopping) setTimeout(() => listen().catch(() => {}), 1000);
-    });
-    c.on("notification", () => log.debug("commands arrived"));
-    await c.connect();
-    await c.query("LISTEN conveyor_commands");
-    listener = c;
-  };
-  await listen();
-  log.info({ concurrency: e.WORKER_CONCURRENCY }, "worker started");
-
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, "worker stopping");
-    await listener?.end().catch(() => {});
+    log.info({ signal, running: worker.running }, "worker stopping");
+    await worker.stop();
+    await listener.close();
     await db.close();
     log.info("worker stopped");
     process.exit(0);

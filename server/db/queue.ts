@@ -1,0 +1,318 @@
+// The worker's SQL, all in one place: claim (FOR UPDATE SKIP LOCKED), lease
+// renewal, completion (state change + attempt rows in one statement, batched),
+// rescue of expired leases, upstream callback deliveries, inbound results.
+import type pg from "pg";
+import type { Db } from "./client";
+import type { Claimed } from "../worker/policy";
+import type { State } from "../commands/state";
+
+type Queryable = Pick<pg.Pool, "query"> | pg.PoolClient;
+
+const CLAIMABLE = `status IN ('pending', 'retrying', 'awaiting', 'compensating') AND lease_id IS NULL AND run_at <= now()`;
+
+const CLAIM_RETURNING = `c.id, c.lease_id, c.type, c.payload, c.status, due.prev_status, c.phase, c.tries, c.attempt_count,
+  c.needs_reconcile, c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id`;
+
+const claimSet = `status = CASE WHEN c.status IN ('pending', 'retrying') THEN 'running'::command_status ELSE c.status END,
+  lease_id = gen_random_uuid(), locked_by = $1, locked_until = now() + make_interval(secs => $3::float8 / 1000), attempt_started_at = now()`;
+
+type ClaimRow = {
+  id: string;
+  lease_id: string;
+  type: string;
+  payload: unknown;
+  status: State;
+  prev_status: State;
+  phase: "execute" | "compensate";
+  tries: number;
+  attempt_count: number;
+  needs_reconcile: boolean;
+  max_attempts: number | null;
+  backoff_ms: number | null;
+  max_backoff_ms: number | null;
+  state_changed_at: Date;
+  client_id: string;
+};
+
+const toClaimed = (r: ClaimRow): Claimed => ({
+  id: r.id,
+  leaseId: r.lease_id,
+  type: r.type,
+  payload: r.payload,
+  status: r.status,
+  prevStatus: r.prev_status,
+  phase: r.phase,
+  tries: r.tries,
+  attemptCount: r.attempt_count,
+  needsReconcile: r.needs_reconcile,
+  maxAttempts: r.max_attempts,
+  backoffMs: r.backoff_ms,
+  maxBackoffMs: r.max_backoff_ms,
+  stateChangedAt: r.state_changed_at,
+  clientId: r.client_id,
+});
+
+/** Claims up to `limit` due commands of types without a concurrency cap, by priority then due time. */
+export async function claim(db: Db, workerId: string, limit: number, leaseMs: number, excludeTypes: string[]): Promise<Claimed[]> {
+  if (limit <= 0) return [];
+  const { rows } = await db.pool.query<ClaimRow>(
+    `WITH due AS (
+       SELECT id, status AS prev_status FROM commands
+       WHERE ${CLAIMABLE} AND NOT (type = ANY($4::text[]))
+       ORDER BY priority DESC, run_at
+       LIMIT $2
+       FOR UPDATE SKIP LOCKED)
+     UPDATE commands c SET ${claimSet}
+     FROM due WHERE c.id = due.id
+     RETURNING ${CLAIM_RETURNING}`,
+    [workerId, limit, leaseMs, excludeTypes],
+  );
+  return rows.map(toClaimed);
+}
+
+/**
+ * Claims commands of one capped type, never more than `cap` leased at once
+ * across all workers: an advisory lock per type serialises the count-and-claim.
+ */
+export async function claimCapped(db: Db, workerId: string, type: string, cap: number, limit: number, leaseMs: number): Promise<Claimed[]> {
+  if (limit <= 0) return [];
+  const client = await db.pool.connect();
+  try {
+    await client.query("BEGIN");
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('conveyor:cap:' || $1))`, [type]);
+    const { rows } = await client.query<ClaimRow>(
+      `WITH due AS (
+         SELECT id, status AS prev_status FROM commands
+         WHERE ${CLAIMABLE} AND type = $4
+         ORDER BY priority DESC, run_at
+         LIMIT GREATEST(0, LEAST($2::int, $5::int - (SELECT count(*)::int FROM commands WHERE type = $4 AND lease_id IS NOT NULL)))
+         FOR UPDATE SKIP LOCKED)
+       UPDATE commands c SET ${claimSet}
+       FROM due WHERE c.id = due.id
+       RETURNING ${CLAIM_RETURNING}`,
+      [workerId, limit, leaseMs, type, cap],
+    );
+    await client.query("COMMIT");
+    return rows.map(toClaimed);
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** Renews the leases still held; returns the lease ids that are (others were lost). */
+export async function renewLeases(db: Db, leaseIds: string[], leaseMs: number): Promise<Set<string>> {
+  if (leaseIds.length === 0) return new Set();
+  const { rows } = await db.pool.query<{ lease_id: string }>(
+    `UPDATE commands SET locked_until = now() + make_interval(secs => $2::float8 / 1000) WHERE lease_id = ANY($1::uuid[]) RETURNING lease_id`,
+    [leaseIds, leaseMs],
+  );
+  return new Set(rows.map((r) => r.lease_id));
+}
+
+export type AttemptRecord = {
+  number: number;
+  kind: "execute" | "reconcile" | "compensate" | "poll" | "callback";
+  outcome: "success" | "failure" | "exception" | "accepted" | "not_found" | "unknown";
+  startedAt: Date;
+  finishedAt: Date;
+  error: string | null;
+  worker: string;
+  detail?: unknown;
+};
+
+/** The row a finished claim leaves behind. `undefined` result/failure keep the stored value. */
+export type Completion = {
+  id: string;
+  leaseId: string;
+  status: State;
+  phase: "execute" | "compensate";
+  /** null keeps run_at; a Date or "infinity" sets it. */
+  runAt: Date | "infinity" | null;
+  tries: number;
+  needsReconcile: boolean;
+  result?: unknown;
+  failure?: unknown;
+  error: string | null;
+  attemptCount: number;
+  attempts: AttemptRecord[];
+  /** Enter compensation right after the final failure (failed → compensating, in the same transaction). */
+  thenCompensate?: boolean;
+};
+
+const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+
+/**
+ * Applies completions whose lease is still theirs, in one transaction; returns
+ * the ids applied (a lease taken back by the rescuer meanwhile is not).
+ * The database refuses a transition that is not allowed (trigger).
+ */
+export async function complete(q: Queryable, items: Completion[]): Promise<Set<string>> {
+  if (items.length === 0) return new Set();
+  const attempts = items.flatMap((i) => i.attempts.map((a) => ({ ...a, id: i.id })));
+  const { rows } = await q.query<{ id: string }>(
+    `WITH input AS (
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::command_status[], $4::text[], $5::timestamptz[], $6::int[], $7::bool[],
+                            $8::jsonb[], $9::bool[], $10::jsonb[], $11::bool[], $12::text[], $13::int[])
+         AS t(id, lease_id, status, phase, run_at, tries, needs_reconcile, result, set_result, failure, set_failure, error, attempt_count)
+     ), upd AS (
+       UPDATE commands c SET status = i.status, phase = i.phase, run_at = COALESCE(i.run_at, c.run_at), tries = i.tries,
+         needs_reconcile = i.needs_reconcile,
+         result = CASE WHEN i.set_result THEN i.result ELSE c.result END,
+         failure = CASE WHEN i.set_failure THEN i.failure ELSE c.failure END,
+         error = i.error, attempt_count = i.attempt_count,
+         lease_id = NULL, locked_by = NULL, locked_until = NULL, attempt_started_at = NULL
+       FROM input i WHERE c.id = i.id AND c.lease_id = i.lease_id
+       RETURNING c.id
+     ), att AS (
+       INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, error, worker, detail)
+       SELECT a.* FROM unnest($14::uuid[], $15::int[], $16::attempt_kind[], $17::attempt_outcome[], $18::timestamptz[], $19::timestamptz[], $20::text[], $21::text[], $22::jsonb[])
+         AS a(command_id, number, kind, outcome, started_at, finished_at, error, worker, detail)
+       WHERE a.command_id IN (SELECT id FROM upd)
+     )
+     SELECT id FROM upd`,
+    [
+      items.map((i) => i.id),
+      items.map((i) => i.leaseId),
+      items.map((i) => i.status),
+      items.map((i) => i.phase),
+      items.map((i) => (i.runAt === null ? null : i.runAt === "infinity" ? "infinity" : i.runAt.toISOString())),
+      items.map((i) => i.tries),
+      items.map((i) => i.needsReconcile),
+      items.map((i) => json(i.result)),
+      items.map((i) => i.result !== undefined),
+      items.map((i) => json(i.failure)),
+      items.map((i) => i.failure !== undefined),
+      items.map((i) => i.error),
+      items.map((i) => i.attemptCount),
+      attempts.map((a) => a.id),
+      attempts.map((a) => a.number),
+      attempts.map((a) => a.kind),
+      attempts.map((a) => a.outcome),
+      attempts.map((a) => a.startedAt.toISOString()),
+      attempts.map((a) => a.finishedAt.toISOString()),
+      attempts.map((a) => a.error),
+      attempts.map((a) => a.worker),
+      attempts.map((a) => json(a.detail)),
+    ],
+  );
+  const applied = new Set(rows.map((r) => r.id));
+  // failed → compensating is its own transition (a row cannot be updated twice in one statement).
+  const compensate = items.filter((i) => i.thenCompensate && applied.has(i.id)).map((i) => i.id);
+  if (compensate.length > 0) {
+    await q.query(
+      `UPDATE commands SET status = 'compensating', phase = 'compensate', tries = 0, needs_reconcile = false, run_at = now()
+       WHERE id = ANY($1::uuid[]) AND status = 'failed'`,
+      [compensate],
+    );
+  }
+  return applied;
+}
+
+/** complete() in a transaction of its own. */
+export async function completeAtomically(db: Db, items: Completion[]): Promise<Set<string>> {
+  if (!items.some((i) => i.thenCompensate)) return complete(db.pool, items);
+  const client = await db.pool.connect();
+  try {
+    await client.query("BEGIN");
+    const applied = await complete(client, items);
+    await client.query("COMMIT");
+    return applied;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+export type Expired = Claimed & { lockedBy: string; attemptStartedAt: Date | null };
+
+/**
+ * Takes back expired leases (a worker died or lost the database): hands the
+ * rows to `decide` inside one transaction, so that two rescuers never take the
+ * same row, and applies what it returns.
+ */
+export async function rescueExpired(db: Db, limit: number, decide: (rows: Expired[]) => Completion[]): Promise<Completion[]> {
+  const client = await db.pool.connect();
+  try {
+    await client.query("BEGIN");
+    const { rows } = await client.query<ClaimRow & { locked_by: string; attempt_started_at: Date | null }>(
+      `SELECT c.id, c.lease_id, c.type, c.payload, c.status, c.status AS prev_status, c.phase, c.tries, c.attempt_count, c.needs_reconcile,
+              c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id, c.locked_by, c.attempt_started_at
+       FROM commands c WHERE c.lease_id IS NOT NULL AND c.locked_until < now()
+       ORDER BY c.locked_until LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      [limit],
+    );
+    const decided = decide(rows.map((r) => ({ ...toClaimed(r), lockedBy: r.locked_by, attemptStartedAt: r.attempt_started_at })));
+    await complete(client, decided);
+    await client.query("COMMIT");
+    return decided;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+// ---- upstream callbacks ----
+
+export type DueCallback = { id: string; commandId: string; clientId: string; url: string; body: unknown; attempts: number };
+
+export async function claimCallbacks(db: Db, limit: number, leaseMs: number): Promise<DueCallback[]> {
+  const { rows } = await db.pool.query<{ id: string; command_id: string; client_id: string; url: string; body: unknown; attempts: number }>(
+    `WITH due AS (
+       SELECT id FROM callback_deliveries
+       WHERE delivered_at IS NULL AND next_at <= now() AND (locked_until IS NULL OR locked_until < now())
+       ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+     UPDATE callback_deliveries d SET locked_until = now() + make_interval(secs => $2::float8 / 1000), attempts = d.attempts + 1
+     FROM due WHERE d.id = due.id
+     RETURNING d.id::text, d.command_id, (SELECT client_id FROM commands WHERE id = d.command_id) AS client_id, d.url, d.body, d.attempts`,
+    [limit, leaseMs],
+  );
+  return rows.map((r) => ({ id: r.id, commandId: r.command_id, clientId: r.client_id, url: r.url, body: r.body, attempts: r.attempts }));
+}
+
+export async function finishCallback(
+  db: Db,
+  d: DueCallback,
+  r: { ok: boolean; status: number | null; error: string | null; retryInMs: number; startedAt: Date; worker: string },
+): Promise<void> {
+  await db.pool.query(
+    `WITH upd AS (
+       UPDATE callback_deliveries SET locked_until = NULL, last_status = $2, last_error = $3,
+         delivered_at = CASE WHEN $4 THEN now() END,
+         next_at = CASE WHEN $4 THEN next_at ELSE now() + make_interval(secs => $5::float8 / 1000) END
+       WHERE id = $1::bigint RETURNING command_id, attempts)
+     INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, error, worker, detail)
+     SELECT command_id, attempts, 'callback', CASE WHEN $4 THEN 'success' ELSE 'exception' END::attempt_outcome, $6, now(), $3, $7,
+            jsonb_build_object('url', $8::text, 'status', $2::int, 'delivery', $1::bigint)
+     FROM upd`,
+    [d.id, r.status, r.error, r.ok, r.retryInMs, r.startedAt.toISOString(), r.worker, d.url],
+  );
+}
+
+// ---- inbound results for awaiting commands ----
+
+/** Settles an awaiting command from an inbound callback; false when it is not awaiting (any more). */
+export async function settleAwaiting(db: Db, id: string, outcome: { status: "succeeded"; result: unknown } | { status: "failed"; failure: unknown }, source: string): Promise<boolean> {
+  const { rows } = await db.pool.query<{ id: string }>(
+    `WITH upd AS (
+       UPDATE commands SET status = $2::command_status,
+         result = CASE WHEN $2 = 'succeeded' THEN $3::jsonb ELSE result END,
+         failure = CASE WHEN $2 = 'failed' THEN $3::jsonb ELSE failure END,
+         attempt_count = attempt_count + 1, needs_reconcile = false, error = NULL,
+         lease_id = NULL, locked_by = NULL, locked_until = NULL, attempt_started_at = NULL
+       WHERE id = $1 AND status = 'awaiting'
+       RETURNING id, attempt_count)
+     , att AS (
+       INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, error, worker, detail)
+       SELECT id, attempt_count, 'poll', CASE WHEN $2 = 'succeeded' THEN 'success' ELSE 'failure' END::attempt_outcome, now(), now(), NULL, $4, '{"via":"inbound callback"}'::jsonb FROM upd)
+     SELECT id FROM upd`,
+    [id, outcome.status, JSON.stringify(outcome.status === "succeeded" ? outcome.result ?? null : outcome.failure ?? null), source],
+  );
+  return rows.length > 0;
+}

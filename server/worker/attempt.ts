@@ -1,0 +1,202 @@
+// Carries out one claimed command: reconcile first when the last outcome is
+// unknown, then execute (or poll, or compensate), each under a timeout and the
+// lease's abort signal; returns the completion to write. No database access here.
+import type { CommandType, AttemptContext } from "../handlers/types";
+import type { Registry } from "../handlers/registry";
+import type { AttemptRecord, Completion } from "../db/queue";
+import { afterCompensationError, afterFailure, afterUnknown, pollDelayMs, type Claimed, type Next } from "./policy";
+import { HttpStatusError } from "../handlers/http";
+
+export class TimeoutError extends Error {
+  constructor(ms: number) {
+    super(`timed out after ${ms} ms`);
+    this.name = "TimeoutError";
+  }
+}
+export class LeaseLost extends Error {
+  constructor() {
+    super("lease lost (another worker may have taken the command over)");
+    this.name = "LeaseLost";
+  }
+}
+export class ShuttingDown extends Error {
+  constructor() {
+    super("worker shut down during the attempt");
+    this.name = "ShuttingDown";
+  }
+}
+
+/** A short, log-safe description of why an attempt threw. */
+export function describeError(err: unknown): string {
+  let msg: string;
+  if (err instanceof HttpStatusError) msg = `HTTP ${err.status}`;
+  else if (err instanceof Error) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    msg = err.message === "fetch failed" && cause ? `network error: ${cause.code ?? cause.message}` : `${err.name === "Error" ? "" : err.name + ": "}${err.message}`;
+  } else msg = String(err);
+  return msg.length > 2000 ? msg.slice(0, 2000) + "…" : msg;
+}
+
+/** Runs fn under a timeout and an outer signal; settles even if fn ignores its signal. */
+export async function withTimeout<T>(fn: (signal: AbortSignal) => Promise<T>, timeoutMs: number, outer: AbortSignal): Promise<T> {
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(new TimeoutError(timeoutMs)), timeoutMs);
+  const onOuter = () => ctrl.abort(outer.reason);
+  if (outer.aborted) onOuter();
+  else outer.addEventListener("abort", onOuter, { once: true });
+  try {
+    return await Promise.race([
+      fn(ctrl.signal),
+      new Promise<never>((_, reject) => {
+        if (ctrl.signal.aborted) reject(ctrl.signal.reason);
+        ctrl.signal.addEventListener("abort", () => reject(ctrl.signal.reason), { once: true });
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    outer.removeEventListener("abort", onOuter);
+  }
+}
+
+export type AttemptEnv = {
+  workerId: string;
+  signal: AbortSignal;
+  now?: () => Date;
+  /** HTTP_ALLOWED_HOSTS check for outbound requests. */
+  checkUrl?: (url: string) => Promise<void>;
+  /** Where and how an asynchronous backend may post its result (see server/commands/inbound.ts). */
+  resultEndpoint?: (commandId: string) => { url: string; secret: string };
+};
+
+export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv): Promise<Completion> {
+  const now = env.now ?? (() => new Date());
+  const attempts: AttemptRecord[] = [];
+  let number = c.attemptCount;
+  const record = (kind: AttemptRecord["kind"], startedAt: Date, outcome: AttemptRecord["outcome"], error: string | null, detail?: unknown) =>
+    attempts.push({ number: ++number, kind, outcome, startedAt, finishedAt: now(), error, worker: env.workerId, detail });
+
+  const finish = (next: Next, tries: number, phase: "execute" | "compensate" = c.phase): Completion => {
+    const base = { id: c.id, leaseId: c.leaseId, attempts, attemptCount: number, phase };
+    const at = (ms: number) => new Date(now().getTime() + ms);
+    switch (next.to) {
+      case "succeeded":
+        return { ...base, status: "succeeded", runAt: null, tries, needsReconcile: false, result: next.result ?? null, error: null };
+      case "failed":
+        return { ...base, status: "failed", runAt: null, tries, needsReconcile: false, failure: next.failure ?? null, error: null, thenCompensate: next.compensate };
+      case "retrying":
+        return { ...base, status: "retrying", runAt: at(next.delayMs), tries, needsReconcile: next.reconcile, error: next.error, failure: next.failure };
+      case "awaiting":
+        return { ...base, status: "awaiting", runAt: next.delayMs === null ? "infinity" : at(next.delayMs), tries, needsReconcile: false, error: null };
+      case "exception":
+        return { ...base, status: "exception", runAt: null, tries, needsReconcile: false, error: next.error };
+      case "compensating":
+        return { ...base, status: "compensating", runAt: at(next.delayMs), tries, needsReconcile: false, error: next.error };
+      case "compensated":
+        return { ...base, status: "compensated", runAt: null, tries, needsReconcile: false, error: null };
+    }
+  };
+
+  const type = registry.get(c.type);
+  if (!type) return finish({ to: "exception", error: `unknown command type "${c.type}" (is this worker older than the one that accepted it?)` }, c.tries);
+  const parsed = type.schema.safeParse(c.payload);
+  if (!parsed.success) return finish({ to: "exception", error: `stored payload does not match the type's schema: ${parsed.error.issues[0]?.message}` }, c.tries);
+  const payload = parsed.data;
+  const timeoutMs = type.timeoutMs(payload);
+  const ctx = (signal: AbortSignal): AttemptContext => ({
+    commandId: c.id,
+    idempotencyKey: c.id,
+    attempt: number + 1,
+    signal,
+    checkUrl: env.checkUrl,
+    ...(env.resultEndpoint ? { result: env.resultEndpoint(c.id) } : {}),
+  });
+  const interrupted = (err: unknown) => err instanceof ShuttingDown || err instanceof LeaseLost;
+
+  // --- compensation ---
+  if (c.status === "compensating") {
+    if (!type.compensate) return finish({ to: "exception", error: `compensation requested, but type "${type.name}" has no compensate` }, c.tries);
+    const started = now();
+    const tries = c.tries + 1;
+    try {
+      const r = await withTimeout((s) => type.compensate!(payload, ctx(s)), timeoutMs, env.signal);
+      if (r.outcome === "success") {
+        record("compensate", started, "success", null, r.result);
+        return finish({ to: "compensated", result: r.result }, tries);
+      }
+      record("compensate", started, "failure", JSON.stringify(r.failure));
+      return finish({ to: "exception", error: `compensation failed: ${JSON.stringify(r.failure)}` }, tries);
+    } catch (err) {
+      record("compensate", started, "exception", describeError(err));
+      if (interrupted(err)) return finish({ to: "compensating", delayMs: 0, error: `compensation: ${describeError(err)}` }, c.tries);
+      return finish(afterCompensationError(type, c, tries, describeError(err)), tries);
+    }
+  }
+
+  // --- awaiting an asynchronous backend: poll ---
+  if (c.status === "awaiting") {
+    if (!type.query) return finish({ to: "awaiting", delayMs: null }, c.tries);
+    const maxWait = type.poll?.maxWaitMs ?? 24 * 3600_000;
+    if (now().getTime() - c.stateChangedAt.getTime() > maxWait) {
+      return finish({ to: "exception", error: `no result from the backend within ${Math.round(maxWait / 1000)} s of its acceptance` }, c.tries);
+    }
+    const started = now();
+    try {
+      const q = await withTimeout((s) => type.query!(payload, ctx(s)), timeoutMs, env.signal);
+      record("poll", started, q.outcome, null, "detail" in q ? q.detail : undefined);
+      if (q.outcome === "success") return finish({ to: "succeeded", result: q.result }, c.tries);
+      if (q.outcome === "failure") return finish(afterFailure(type, c, c.tries, q.failure), c.tries);
+      if (q.outcome === "not_found") return finish({ to: "retrying", delayMs: 0, reconcile: false, error: "the backend no longer knows the accepted command; sending it again" }, c.tries);
+      return finish({ to: "awaiting", delayMs: pollDelayMs(type, c.tries + 1) }, c.tries + 1);
+    } catch (err) {
+      record("poll", started, "exception", describeError(err));
+      return finish({ to: "awaiting", delayMs: interrupted(err) ? 0 : pollDelayMs(type, c.tries + 1) }, interrupted(err) ? c.tries : c.tries + 1);
+    }
+  }
+
+  // --- running: reconcile first when the last outcome is unknown ---
+  let tries = c.tries;
+  if (c.needsReconcile) {
+    if (type.query) {
+      const started = now();
+      try {
+        const q = await withTimeout((s) => type.query!(payload, ctx(s)), timeoutMs, env.signal);
+        record("reconcile", started, q.outcome, null, "detail" in q ? q.detail : undefined);
+        if (q.outcome === "success") return finish({ to: "succeeded", result: q.result }, tries);
+        if (q.outcome === "failure") return finish(afterFailure(type, c, tries, q.failure), tries);
+        if (q.outcome === "unknown") {
+          tries++;
+          return finish(afterUnknown(type, payload, c, tries, "reconcile: the backend cannot tell yet what became of the last attempt"), tries);
+        }
+        // not_found: never received; execute again below, with the same idempotency key
+      } catch (err) {
+        record("reconcile", started, "exception", describeError(err));
+        if (interrupted(err)) return finish({ to: "retrying", delayMs: 0, reconcile: true, error: describeError(err) }, tries);
+        tries++;
+        return finish(afterUnknown(type, payload, c, tries, `reconcile: ${describeError(err)}`), tries);
+      }
+    } else if (!type.idempotent(payload)) {
+      return finish({ to: "exception", error: "the last attempt's outcome is unknown, and this command can neither be reconciled (no status query) nor safely sent again (not idempotent)" }, tries);
+    }
+  }
+
+  const started = now();
+  tries++;
+  try {
+    const r = await withTimeout((s) => type.execute(payload, ctx(s)), timeoutMs, env.signal);
+    if (r.outcome === "success") {
+      record("execute", started, "success", null);
+      return finish({ to: "succeeded", result: r.result }, tries);
+    }
+    if (r.outcome === "failure") {
+      record("execute", started, "failure", null, r.failure);
+      return finish(afterFailure(type, c, tries, r.failure), tries);
+    }
+    record("execute", started, "accepted", null, r.detail);
+    return finish({ to: "awaiting", delayMs: type.query ? pollDelayMs(type, 0) : null }, 0);
+  } catch (err) {
+    record("execute", started, "exception", describeError(err));
+    // Interrupted by shutdown: not the command's fault, so it costs no try; the next attempt reconciles.
+    if (interrupted(err)) return finish({ to: "retrying", delayMs: 0, reconcile: true, error: describeError(err) }, tries - 1);
+    return finish(afterUnknown(type, payload, c, tries, describeError(err)), tries);
+  }
+}

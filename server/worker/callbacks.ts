@@ -1,0 +1,84 @@
+// Upstream callbacks (DESIGN §3): POST the command view to its callbackUrl,
+// signed with the client's secret, until a 2xx; each try is recorded.
+import type { Db } from "../db/client";
+import type { Logger } from "../log";
+import type { Listener } from "../db/listener";
+import { claimCallbacks, finishCallback, type DueCallback } from "../db/queue";
+import { signingSecretOf } from "../auth/tokens";
+import { signBody } from "../crypto";
+import { backoffMs } from "./backoff";
+import { describeError, withTimeout } from "./attempt";
+import { Wake } from "./wake";
+
+export function startCallbackSender(o: {
+  db: Db;
+  log: Logger;
+  workerId: string;
+  listener?: Listener;
+  secretKey: () => Promise<Buffer>;
+  timeoutMs?: number;
+  pollMs?: number;
+  concurrency?: number;
+  checkUrl?: (url: string) => Promise<void>;
+}) {
+  const timeoutMs = o.timeoutMs ?? 10_000;
+  const wake = new Wake();
+  const secrets = new Map<string, string>();
+  let stopping = false;
+  o.listener?.on("conveyor_callbacks", () => wake.fire());
+
+  const send = async (d: DueCallback) => {
+    const startedAt = new Date();
+    let ok = false;
+    let status: number | null = null;
+    let error: string | null = null;
+    try {
+      await o.checkUrl?.(d.url);
+      let secret = secrets.get(d.clientId);
+      if (!secret) secrets.set(d.clientId, (secret = await signingSecretOf(o.db, await o.secretKey(), d.clientId)));
+      const body = JSON.stringify(d.body);
+      const res = await withTimeout(
+        (signal) =>
+          fetch(d.url, {
+            method: "POST",
+            headers: { "content-type": "application/json", "x-conveyor-signature": signBody(secret!, body), "x-command-id": d.commandId, "user-agent": "Conveyor" },
+            body,
+            signal,
+            redirect: "manual",
+          }),
+        timeoutMs,
+        new AbortController().signal,
+      );
+      await res.arrayBuffer().catch(() => {});
+      status = res.status;
+      ok = res.status >= 200 && res.status < 300;
+      if (!ok) error = `HTTP ${res.status}`;
+    } catch (err) {
+      error = describeError(err);
+    }
+    const retryInMs = Math.max(1000, backoffMs(d.attempts, 2000, 3600_000));
+    await finishCallback(o.db, d, { ok, status, error, retryInMs, startedAt, worker: o.workerId });
+    if (!ok) o.log.warn({ command: d.commandId, url: d.url, attempt: d.attempts, error }, "upstream callback failed; will retry");
+  };
+
+  const loop = (async () => {
+    while (!stopping) {
+      try {
+        const due = await claimCallbacks(o.db, o.concurrency ?? 10, timeoutMs * 3);
+        await Promise.all(due.map((d) => send(d).catch((err) => o.log.error({ err: String(err) }, "could not record a callback delivery"))));
+        if (due.length > 0) continue;
+      } catch (err) {
+        o.log.warn({ err: String(err) }, "callback claim failed");
+      }
+      await wake.wait(o.pollMs ?? 1_000);
+    }
+  })();
+
+  return {
+    stop: async () => {
+      stopping = true;
+      wake.fire();
+      await loop;
+    },
+  };
+}

@@ -1,0 +1,69 @@
+// Writes completions in groups: what finishes while a write is in flight goes
+// out together in the next one (no added latency when idle, one commit for
+// many under load). A write that fails (database down) is retried with
+// backoff; nothing is dropped. A completion whose lease was taken back
+// meanwhile is refused by the database and reported as not applied.
+import type { Db } from "../db/client";
+import { completeAtomically, type Completion } from "../db/queue";
+import type { Logger } from "../log";
+import { sleep } from "./wake";
+
+type Item = { c: Completion; resolve: (applied: boolean) => void };
+
+export function createCompleter(db: Db, log: Logger, opts: { maxInFlight?: number; maxBatch?: number } = {}) {
+  const maxInFlight = opts.maxInFlight ?? 2;
+  const maxBatch = opts.maxBatch ?? 500;
+  const queue: Item[] = [];
+  let inFlight = 0;
+
+  const write = async (items: Item[]) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const applied = await completeAtomically(db, items.map((i) => i.c));
+        for (const i of items) i.resolve(applied.has(i.c.id));
+        return;
+      } catch (err) {
+        if (items.length > 1 && !isConnectionError(err)) {
+          // One bad row must not hold back the others: write them one by one.
+          await Promise.all(items.map((i) => write([i])));
+          return;
+        }
+        log.error({ err, commands: items.map((i) => i.c.id), attempt }, "could not record attempt results; retrying");
+        await sleep(Math.min(10_000, 200 * 2 ** attempt));
+      }
+    }
+  };
+
+  const flush = () => {
+    while (inFlight < maxInFlight && queue.length > 0) {
+      const batch = queue.splice(0, maxBatch);
+      inFlight++;
+      void write(batch).finally(() => {
+        inFlight--;
+        flush();
+      });
+    }
+  };
+
+  return {
+    /** Resolves once written: true if applied, false if the lease was no longer ours. */
+    complete: (c: Completion) =>
+      new Promise<boolean>((resolve) => {
+        queue.push({ c, resolve });
+        flush();
+      }),
+    get pending() {
+      return queue.length + inFlight;
+    },
+  };
+}
+
+export function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  // PostgreSQL's class 08 (connection exception), 57P01-03 (shutdown), and socket errors.
+  return (
+    /^08|^57P0/.test(e?.code ?? "") ||
+    ["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND"].includes(e?.code ?? "") ||
+    /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(e?.message ?? "")
+  );
+}

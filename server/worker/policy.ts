@@ -1,0 +1,79 @@
+// What happens to a command after an attempt: pure decisions from the type's
+// policy (and the command's own `retry` override), so that the worker, the
+// rescuer and the tests agree. States are changed by server/db/engine.ts.
+import type { CommandType, RetryPolicy } from "../handlers/types";
+import type { State } from "../commands/state";
+import { backoffMs } from "./backoff";
+
+export type Claimed = {
+  id: string;
+  leaseId: string;
+  type: string;
+  payload: unknown;
+  status: State; // status after the claim: running | awaiting | compensating
+  prevStatus: State;
+  phase: "execute" | "compensate";
+  tries: number;
+  attemptCount: number;
+  needsReconcile: boolean;
+  maxAttempts: number | null;
+  backoffMs: number | null;
+  maxBackoffMs: number | null;
+  stateChangedAt: Date;
+  clientId: string;
+};
+
+/** The change a finished attempt asks for. */
+export type Next =
+  | { to: "succeeded"; result: unknown }
+  | { to: "failed"; failure: unknown; compensate: boolean }
+  | { to: "retrying"; delayMs: number; reconcile: boolean; error: string | null; failure?: unknown }
+  | { to: "awaiting"; delayMs: number | null }
+  | { to: "exception"; error: string }
+  | { to: "compensating"; delayMs: number; error: string }
+  | { to: "compensated"; result: unknown };
+
+export function retryPolicy(type: Pick<CommandType, "retry">, c: Pick<Claimed, "maxAttempts" | "backoffMs" | "maxBackoffMs">): RetryPolicy {
+  return {
+    maxAttempts: c.maxAttempts ?? type.retry.maxAttempts,
+    backoffMs: c.backoffMs ?? type.retry.backoffMs,
+    maxBackoffMs: c.maxBackoffMs ?? type.retry.maxBackoffMs,
+  };
+}
+
+/**
+ * An attempt whose outcome is unknown (exception, timeout, lost lease, crash).
+ * `tries` already counts this attempt. Retries while the budget lasts; the next
+ * attempt reconciles first when it can, or re-executes when the type is
+ * idempotent; otherwise an operator must decide.
+ */
+export function afterUnknown(type: CommandType, payload: unknown, c: Claimed, tries: number, error: string): Next {
+  const p = retryPolicy(type, c);
+  if (!type.query && !type.idempotent(payload)) {
+    return { to: "exception", error: `${error}; outcome unknown, and this command can neither be reconciled (no status query) nor safely sent again (not idempotent)` };
+  }
+  if (tries >= p.maxAttempts) return { to: "exception", error: `${error}; gave up after ${tries} attempt${tries === 1 ? "" : "s"}` };
+  return { to: "retrying", delayMs: backoffMs(tries, p.backoffMs, p.maxBackoffMs), reconcile: true, error };
+}
+
+/** A business failure: final (and maybe compensated) or retried, per the type. */
+export function afterFailure(type: CommandType, c: Claimed, tries: number, failure: unknown): Next {
+  const p = retryPolicy(type, c);
+  if (type.retryBusinessFailures && tries < p.maxAttempts) {
+    return { to: "retrying", delayMs: backoffMs(tries, p.backoffMs, p.maxBackoffMs), reconcile: false, error: null, failure };
+  }
+  return { to: "failed", failure, compensate: type.compensateOnFailure && !!type.compensate };
+}
+
+/** A compensation attempt that threw: retried like any attempt, then `exception` with the phase shown. */
+export function afterCompensationError(type: CommandType, c: Claimed, tries: number, error: string): Next {
+  const p = retryPolicy(type, c);
+  if (tries >= p.maxAttempts) return { to: "exception", error: `compensation could not complete: ${error}; gave up after ${tries} attempt${tries === 1 ? "" : "s"}` };
+  return { to: "compensating", delayMs: backoffMs(tries, p.backoffMs, p.maxBackoffMs), error: `compensation: ${error}` };
+}
+
+/** How long to wait before asking an asynchronous backend again. */
+export function pollDelayMs(type: CommandType, polls: number): number {
+  const every = type.poll?.intervalMs ?? 5_000;
+  return Math.min(type.poll?.maxIntervalMs ?? 60_000, every * 2 ** Math.min(polls, 10));
+}
