@@ -85,6 +85,7 @@ export const http = defineCommandType<HttpPayload>({
     if (isFailureStatus(p, res.status)) return { outcome: "failure", failure: { status: res.status, body } };
     throw new HttpStatusError(res.status, body);
   },
+  canQuery: (p) => !!p.statusUrl,
   async query(p, ctx) {
     if (!p.statusUrl) return { outcome: "unknown", detail: "no statusUrl" };
     const statusUrl = p.statusUrl.replaceAll("{commandId}", encodeURIComponent(ctx.commandId));

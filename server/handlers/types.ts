@@ -49,6 +49,8 @@ export type CommandType<P = unknown> = {
   schema: z.ZodType<P>;
   execute: (payload: P, ctx: AttemptContext) => Promise<ExecuteResult>;
   query?: (payload: P, ctx: AttemptContext) => Promise<QueryResult>;
+  /** Whether `query` can reconcile this particular payload (default: whenever `query` exists). */
+  canQuery?: (payload: P) => boolean;
   compensate?: (payload: P, ctx: AttemptContext) => Promise<CompensateResult>;
   retry: RetryPolicy;
   /** Whether a business failure is retried (like an exception) instead of being final. */
@@ -67,6 +69,9 @@ export type CommandType<P = unknown> = {
    */
   poll?: { intervalMs?: number; maxIntervalMs?: number; maxWaitMs?: number };
 };
+
+/** Can an unknown outcome of this command be reconciled by asking the backend? */
+export const canReconcile = <P>(type: CommandType<P>, payload: P) => !!type.query && (type.canQuery?.(payload) ?? true);
 
 /** Identity helper that keeps the payload type of a CommandType definition. */
 export const defineCommandType = <P>(t: CommandType<P>): CommandType<P> => t;

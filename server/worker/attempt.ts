@@ -1,7 +1,7 @@
 // Carries out one claimed command: reconcile first when the last outcome is
 // unknown, then execute (or poll, or compensate), each under a timeout and the
 // lease's abort signal; returns the completion to write. No database access here.
-import type { CommandType, AttemptContext } from "../handlers/types";
+import { canReconcile, type AttemptContext } from "../handlers/types";
 import type { Registry } from "../handlers/registry";
 import type { AttemptRecord, Completion } from "../db/queue";
 import { afterCompensationError, afterFailure, afterUnknown, pollDelayMs, type Claimed, type Next } from "./policy";
@@ -134,7 +134,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
 
   // --- awaiting an asynchronous backend: poll ---
   if (c.status === "awaiting") {
-    if (!type.query) return finish({ to: "awaiting", delayMs: null }, c.tries);
+    if (!canReconcile(type, payload)) return finish({ to: "awaiting", delayMs: null }, c.tries);
     const maxWait = type.poll?.maxWaitMs ?? 24 * 3600_000;
     if (now().getTime() - c.stateChangedAt.getTime() > maxWait) {
       return finish({ to: "exception", error: `no result from the backend within ${Math.round(maxWait / 1000)} s of its acceptance` }, c.tries);
@@ -156,7 +156,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
   // --- running: reconcile first when the last outcome is unknown ---
   let tries = c.tries;
   if (c.needsReconcile) {
-    if (type.query) {
+    if (canReconcile(type, payload)) {
       const started = now();
       try {
         const q = await withTimeout((s) => type.query!(payload, ctx(s)), timeoutMs, env.signal);
@@ -192,7 +192,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
       return finish(afterFailure(type, c, tries, r.failure), tries);
     }
     record("execute", started, "accepted", null, r.detail);
-    return finish({ to: "awaiting", delayMs: type.query ? pollDelayMs(type, 0) : null }, 0);
+    return finish({ to: "awaiting", delayMs: canReconcile(type, payload) ? pollDelayMs(type, 0) : null }, 0);
   } catch (err) {
     record("execute", started, "exception", describeError(err));
     // Interrupted by shutdown: not the command's fault, so it costs no try; the next attempt reconciles.

@@ -1,7 +1,7 @@
 // What happens to a command after an attempt: pure decisions from the type's
 // policy (and the command's own `retry` override), so that the worker, the
 // rescuer and the tests agree. States are changed by server/db/engine.ts.
-import type { CommandType, RetryPolicy } from "../handlers/types";
+import { canReconcile, type CommandType, type RetryPolicy } from "../handlers/types";
 import type { State } from "../commands/state";
 import { backoffMs } from "./backoff";
 
@@ -49,7 +49,7 @@ export function retryPolicy(type: Pick<CommandType, "retry">, c: Pick<Claimed, "
  */
 export function afterUnknown(type: CommandType, payload: unknown, c: Claimed, tries: number, error: string): Next {
   const p = retryPolicy(type, c);
-  if (!type.query && !type.idempotent(payload)) {
+  if (!canReconcile(type, payload) && !type.idempotent(payload)) {
     return { to: "exception", error: `${error}; outcome unknown, and this command can neither be reconciled (no status query) nor safely sent again (not idempotent)` };
   }
   if (tries >= p.maxAttempts) return { to: "exception", error: `${error}; gave up after ${tries} attempt${tries === 1 ? "" : "s"}` };

@@ -9,6 +9,7 @@ import type { Listener } from "../db/listener";
 import { claim, claimCapped, renewLeases, rescueExpired, type Completion, type Expired } from "../db/queue";
 import { runClaimed, LeaseLost, ShuttingDown, describeError, type AttemptEnv } from "./attempt";
 import { afterCompensationError, afterUnknown, type Claimed } from "./policy";
+import { canReconcile } from "../handlers/types";
 import { createCompleter, isConnectionError } from "./completer";
 import { startCallbackSender } from "./callbacks";
 import { Wake, sleep } from "./wake";
@@ -128,15 +129,16 @@ export function startWorker(o: WorkerOptions) {
   const decideExpired = (rows: Expired[]): Completion[] =>
     rows.map((r) => {
       const type = o.registry.get(r.type);
-      const kind = r.status === "compensating" ? "compensate" : r.status === "awaiting" ? "poll" : r.needsReconcile && type?.query ? "reconcile" : "execute";
+      const parsed = type?.schema.safeParse(r.payload);
+      const payload = parsed?.success ? parsed.data : r.payload;
+      const kind = r.status === "compensating" ? "compensate" : r.status === "awaiting" ? "poll" : r.needsReconcile && type && canReconcile(type, payload) ? "reconcile" : "execute";
       const error = `lease expired: worker ${r.lockedBy} stopped renewing it (it crashed or lost the database); outcome unknown`;
       const attempt = { number: r.attemptCount + 1, kind, outcome: "exception" as const, startedAt: r.attemptStartedAt ?? new Date(), finishedAt: new Date(), error, worker: r.lockedBy };
       const base = { id: r.id, leaseId: r.leaseId, phase: r.phase, attempts: [attempt], attemptCount: r.attemptCount + 1 };
       if (r.status === "awaiting") return { ...base, status: "awaiting", runAt: new Date(), tries: r.tries, needsReconcile: false, error: null } as Completion;
       const tries = r.tries + 1;
       if (!type) return { ...base, status: r.status === "compensating" ? "exception" : "exception", runAt: null, tries, needsReconcile: false, error: `${error}; unknown command type` } as Completion;
-      const parsed = type.schema.safeParse(r.payload);
-      const next = r.status === "compensating" ? afterCompensationError(type, r, tries, error) : afterUnknown(type, parsed.success ? parsed.data : r.payload, r, tries, error);
+      const next = r.status === "compensating" ? afterCompensationError(type, r, tries, error) : afterUnknown(type, payload, r, tries, error);
       const status = next.to;
       return {
         ...base,
