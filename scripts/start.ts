@@ -13,7 +13,6 @@ import { createToken } from "../server/auth/tokens";
 import { buildIfNeeded } from "./build-if-needed";
 
 const root = path.resolve(import.meta.dirname, "..");
-const bin = (name: string) => path.join(root, "node_modules", ".bin", name);
 const say = (msg: string) => console.log(`[conveyor] ${msg}`);
 
 /** On a fresh install with no token at all, make one admin token so the API can be tried at once. */
@@ -70,8 +69,8 @@ async function main() {
       setTimeout(() => !stopping && run(name, file, args, restarts + 1), delay);
     });
   };
-  run("web", bin("tsx"), [path.join(root, "server/web/main.ts")]);
-  run("worker", bin("tsx"), [path.join(root, "server/worker/main.ts")]);
+  run("web", process.execPath, ["--import", "tsx", path.join(root, "server/web/main.ts")]);
+  run("worker", process.execPath, ["--import", "tsx", path.join(root, "server/worker/main.ts")]);
 
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -15,7 +15,7 @@ const bootstrap = "bootstrap-token-for-the-e2e-test-0123456789";
 
 // `npm run web`: the production web process (Next.js for pages, the API served beside it).
 function startNext(port: number, env: Record<string, string>) {
-  return spawn(path.resolve("node_modules/.bin/tsx"), [path.resolve("server/web/main.ts")], {
+  return spawn(process.execPath, ["--import", "tsx", path.resolve("server/web/main.ts")], {
     env: { ...process.env, NODE_ENV: "production", PORT: String(port), ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,

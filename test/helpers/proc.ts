@@ -14,7 +14,8 @@ export type Proc = { child: ChildProcess; output: () => string; waitFor: (re: Re
 
 /** Runs a TypeScript file with tsx; collects its output so tests can await a line instead of sleeping. */
 export function runTs(file: string, args: string[], env: Record<string, string | undefined> = {}): Proc {
-  const child = spawn(path.resolve("node_modules/.bin/tsx"), [file, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  // node --import tsx: one process (the tsx wrapper would stand between us and signals).
+  const child = spawn(process.execPath, ["--import", "tsx", path.resolve(file), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {
