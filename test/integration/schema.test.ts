@@ -121,7 +121,7 @@ describe("migrations", () => {
     await expect(db.pool.query(`UPDATE commands SET status = 'running' WHERE id = $1`, [id])).rejects.toThrow(/commands_lease_check/);
     await expect(db.pool.query(`UPDATE commands SET finished_at = now() WHERE id = $1`, [id])).rejects.toThrow(/commands_finished_check/);
     await expect(db.pool.query(`UPDATE commands SET status = 'succeeded' WHERE id = $1`, [id])).rejects.toThrow(/not an allowed transition/);
-    await expect(db.pool.query(`UPDATE commands SET lease_id = gen_random_uuid() WHERE id = $1`, [id])).rejects.toThrow(/commands_lease_whole_check/);
+    await expect(db.pool.query(`UPDATE commands SET lease_id = gen_random_uuid() WHERE id = $1`, [id])).rejects.toThrow(/commands_lease_(whole|state)_check/);
     await expect(db.pool.query(`UPDATE commands SET priority = 5000 WHERE id = $1`, [id])).rejects.toThrow(/commands_priority_check/);
   });
 
