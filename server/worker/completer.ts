@@ -11,7 +11,8 @@ import { sleep } from "./wake";
 type Item = { c: Completion; resolve: (applied: boolean) => void };
 
 export function createCompleter(db: Db, log: Logger, opts: { maxInFlight?: number; maxBatch?: number } = {}) {
-  const maxInFlight = opts.maxInFlight ?? 2;
+  // One write at a time: what finishes meanwhile forms the next, larger batch (fewer commits).
+  const maxInFlight = opts.maxInFlight ?? 1;
   const maxBatch = opts.maxBatch ?? 500;
   const queue: Item[] = [];
   let inFlight = 0;

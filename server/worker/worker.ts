@@ -30,6 +30,8 @@ export type WorkerOptions = {
   graceMs?: number;
   secretKey: () => Promise<Buffer>;
   resultEndpoint?: AttemptEnv["resultEndpoint"];
+  /** Commands claimed ahead of free slots (a local queue). Default: adaptive, about 25 ms of work, at most 10 × concurrency. */
+  prefetch?: number;
   /** Sends upstream callbacks too (default true). */
   callbacks?: boolean;
   callbackTimeoutMs?: number;
@@ -37,7 +39,9 @@ export type WorkerOptions = {
   checkUrl?: (url: string) => Promise<void>;
 };
 
-type Running = { c: Claimed; ctrl: AbortController; done: Promise<void> };
+const PREFETCH_WINDOW_MS = 25;
+
+type Held = { c: Claimed; ctrl: AbortController; done?: Promise<void> };
 
 export function startWorker(o: WorkerOptions) {
   const leaseMs = o.leaseMs ?? 30_000;
@@ -46,7 +50,17 @@ export function startWorker(o: WorkerOptions) {
   const graceMs = o.graceMs ?? 20_000;
   const log = o.log;
   const wake = new Wake();
-  const running = new Map<string, Running>(); // by lease id
+  // Every lease this worker holds (by lease id), until its result is written.
+  const held = new Map<string, Held>();
+  // Claimed but not started yet: a local queue, so that one claim (one commit)
+  // fetches a batch. Its size adapts to how fast handlers finish: about
+  // PREFETCH_WINDOW_MS of work, so that fast commands come in large batches
+  // while slow ones are not hoarded away from other workers.
+  const ready: Claimed[] = [];
+  let avgHandlerMs = 10;
+  const prefetch = () =>
+    o.prefetch ?? Math.max(1, Math.min(10 * o.concurrency, Math.round((o.concurrency * PREFETCH_WINDOW_MS) / Math.max(0.05, avgHandlerMs))));
+  let active = 0; // handlers running (the concurrency limit)
   const completer = createCompleter(o.db, log);
   const capped = o.registry.names().flatMap((n) => {
     const cap = o.registry.get(n)!.concurrency;
@@ -59,49 +73,82 @@ export function startWorker(o: WorkerOptions) {
   o.listener?.on("conveyor_commands", () => wake.fire());
   o.listener?.onConnect(() => wake.fire()); // notifications may have been missed while disconnected
 
-  const launch = (c: Claimed) => {
-    const ctrl = new AbortController();
-    const entry: Running = { c, ctrl, done: Promise.resolve() };
-    running.set(c.leaseId, entry);
-    entry.done = (async () => {
+  const settle = async (h: Held, completion: Completion) => {
+    const applied = await completer.complete(completion);
+    held.delete(h.c.leaseId);
+    if (!applied) log.warn({ command: h.c.id }, "lease was taken back before the result was written; the new holder reconciles");
+    else log.debug({ command: h.c.id, type: h.c.type, status: completion.status }, "attempt recorded");
+  };
+
+  const launch = (h: Held) => {
+    const c = h.c;
+    active++;
+    const t0 = performance.now();
+    h.done = (async () => {
       let completion: Completion;
       try {
-        completion = await runClaimed(c, o.registry, { workerId: o.workerId, signal: ctrl.signal, resultEndpoint: o.resultEndpoint, checkUrl: o.checkUrl });
+        completion = await runClaimed(c, o.registry, { workerId: o.workerId, signal: h.ctrl.signal, resultEndpoint: o.resultEndpoint, checkUrl: o.checkUrl });
       } catch (err) {
         // runClaimed classifies everything; this is a bug guard so the claim is always released.
         log.error({ err, command: c.id }, "attempt runner failed");
         completion = { id: c.id, leaseId: c.leaseId, status: "exception", phase: c.phase, runAt: null, tries: c.tries, needsReconcile: false, error: `internal error: ${describeError(err)}`, attemptCount: c.attemptCount, attempts: [] };
+      } finally {
+        avgHandlerMs = 0.9 * avgHandlerMs + 0.1 * (performance.now() - t0);
+        // The slot is free as soon as the handler is done; the lease is kept (and renewed) until the result is written.
+        active--;
+        pump();
+        wake.fire();
       }
-      const applied = await completer.complete(completion);
-      if (!applied) log.warn({ command: c.id }, "lease was taken back before the result was written; the new holder reconciles");
-      else log.debug({ command: c.id, type: c.type, status: completion.status }, "attempt recorded");
-    })().finally(() => {
-      running.delete(c.leaseId);
-      wake.fire();
-    });
+      await settle(h, completion);
+    })();
   };
 
-  const claimNow = async (free: number): Promise<number> => {
-    let got = await claim(o.db, o.workerId, free, leaseMs, cappedNames);
-    for (const c of got) launch(c);
-    let n = got.length;
+  const pump = () => {
+    while (!stopping && active < o.concurrency && ready.length > 0) launch(held.get(ready.shift()!.leaseId)!);
+  };
+
+  const hold = (cs: Claimed[]) => {
+    for (const c of cs) {
+      held.set(c.leaseId, { c, ctrl: new AbortController() });
+      ready.push(c);
+    }
+    pump();
+    return cs.length;
+  };
+
+  /** A claimed command that never started goes back as it was (no attempt was made). */
+  const handBack = (c: Claimed): Completion => ({
+    id: c.id,
+    leaseId: c.leaseId,
+    status: c.status === "running" ? "retrying" : c.status,
+    phase: c.phase,
+    runAt: new Date(),
+    tries: c.tries,
+    needsReconcile: c.needsReconcile,
+    error: null,
+    attemptCount: c.attemptCount,
+    attempts: [],
+  });
+
+  const claimNow = async (room: number): Promise<number> => {
+    let n = hold(await claim(o.db, o.workerId, room, leaseMs, cappedNames));
     for (const { type, cap } of capped) {
-      if (n >= free) break;
-      got = await claimCapped(o.db, o.workerId, type, cap, free - n, leaseMs);
-      for (const c of got) launch(c);
-      n += got.length;
+      if (n >= room) break;
+      n += hold(await claimCapped(o.db, o.workerId, type, cap, room - n, leaseMs));
     }
     return n;
   };
 
   const loop = (async () => {
     while (!stopping) {
-      const free = o.concurrency - running.size;
-      if (free > 0) {
+      const p = prefetch();
+      const room = o.concurrency + p - active - ready.length;
+      // Claim when the local queue runs low: at once when idle, in batches under load.
+      if (room > 0 && ready.length <= Math.floor(p / 2)) {
         try {
-          const n = await claimNow(free);
+          const n = await claimNow(room);
           dbFailures = 0;
-          if (n === free) continue; // there may be more: claim again as slots free up
+          if (n === room) continue; // there may be more
         } catch (err) {
           dbFailures++;
           log.error({ err: isConnectionError(err) ? String(err) : err, attempt: dbFailures }, "claim failed; retrying");
@@ -115,11 +162,11 @@ export function startWorker(o: WorkerOptions) {
 
   // Lease renewal: commands whose lease was lost are interrupted.
   const heartbeat = setInterval(async () => {
-    const ids = [...running.keys()];
+    const ids = [...held.keys()];
     if (ids.length === 0) return;
     try {
-      const held = await renewLeases(o.db, ids, leaseMs);
-      for (const id of ids) if (!held.has(id)) running.get(id)?.ctrl.abort(new LeaseLost());
+      const renewed = await renewLeases(o.db, ids, leaseMs);
+      for (const id of ids) if (!renewed.has(id)) held.get(id)?.ctrl.abort(new LeaseLost());
     } catch (err) {
       log.warn({ err: String(err) }, "could not renew leases");
     }
@@ -162,16 +209,17 @@ export function startWorker(o: WorkerOptions) {
 
   return {
     get running() {
-      return running.size;
+      return active;
     },
     /** Stops claiming; lets running attempts finish within graceMs; interrupts and hands back the rest. */
     async stop() {
       stopping = true;
       wake.fire();
       await loop;
-      const all = Promise.all([...running.values()].map((r) => r.done));
+      const notStarted = ready.splice(0).map((c) => settle(held.get(c.leaseId)!, handBack(c)));
+      const all = Promise.all([...notStarted, ...[...held.values()].map((r) => r.done)]);
       const timer = setTimeout(() => {
-        for (const r of running.values()) r.ctrl.abort(new ShuttingDown());
+        for (const r of held.values()) r.ctrl.abort(new ShuttingDown());
       }, graceMs);
       await all;
       clearTimeout(timer);

@@ -35,13 +35,22 @@ INSERT INTO "command_transitions" ("from_status", "to_status") VALUES
     ('compensating', 'compensated'), ('compensating', 'exception'),
     ('cancelled', 'pending');
 
--- Every change of state is checked against the table, and the database keeps
--- updated_at, state_changed_at and finished_at (set exactly while at rest).
+-- The check itself is a function generated from that table (no table lookup per row).
+DO $$
+DECLARE allowed text;
+BEGIN
+  SELECT string_agg(quote_literal(from_status || '>' || to_status), ', ') INTO allowed FROM command_transitions;
+  EXECUTE format('CREATE FUNCTION conveyor_transition_allowed(f command_status, t command_status) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$ SELECT (f::text || ''>'' || t::text) = ANY (ARRAY[%s]) $f$', allowed);
+END $$;
+
+-- Every change of state is checked, and the database keeps updated_at,
+-- state_changed_at and finished_at (set exactly while at rest).
 CREATE FUNCTION "conveyor_command_update"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   NEW.updated_at := now();
   IF NEW.status IS DISTINCT FROM OLD.status THEN
-    IF NOT EXISTS (SELECT 1 FROM command_transitions WHERE from_status = OLD.status AND to_status = NEW.status) THEN
+    IF NOT conveyor_transition_allowed(OLD.status, NEW.status) THEN
       RAISE EXCEPTION 'command %: % -> % is not an allowed transition', OLD.id, OLD.status, NEW.status
         USING ERRCODE = 'check_violation', CONSTRAINT = 'command_transitions';
     END IF;
@@ -83,20 +92,25 @@ CREATE TABLE "callback_deliveries" (
 CREATE INDEX "callback_deliveries_command_id_idx" ON "callback_deliveries"("command_id");
 CREATE INDEX "callback_deliveries_due_idx" ON "callback_deliveries"("next_at") WHERE "delivered_at" IS NULL;
 
--- After a change of state: queue the upstream callback, and wake workers when
--- the command is (again) for them to take.
-CREATE FUNCTION "conveyor_command_changed"() RETURNS trigger LANGUAGE plpgsql AS $$
+-- After changes of state (once per statement, over the changed rows): queue
+-- upstream callbacks, and wake workers when commands are (again) theirs to take.
+CREATE FUNCTION "conveyor_commands_changed"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF NEW.status IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled') AND NEW.callback_url IS NOT NULL THEN
-    INSERT INTO callback_deliveries (command_id, url, status, body)
-    VALUES (NEW.id, NEW.callback_url, NEW.status, conveyor_command_view(NEW));
+  INSERT INTO callback_deliveries (command_id, url, status, body)
+  SELECT n.id, n.callback_url, n.status, conveyor_command_view(n)
+  FROM new_rows n JOIN old_rows o ON o.id = n.id
+  WHERE n.status IS DISTINCT FROM o.status AND n.callback_url IS NOT NULL
+    AND n.status IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled');
+  IF FOUND THEN
     PERFORM pg_notify('conveyor_callbacks', '');
   END IF;
-  IF NEW.status IN ('pending', 'retrying', 'compensating', 'awaiting') AND NEW.lease_id IS NULL AND NEW.run_at <= now() THEN
+  IF EXISTS (SELECT 1 FROM new_rows n JOIN old_rows o ON o.id = n.id
+             WHERE n.status IN ('pending', 'retrying', 'compensating', 'awaiting') AND n.lease_id IS NULL AND n.run_at <= now()
+               AND (n.status IS DISTINCT FROM o.status OR o.lease_id IS NOT NULL)) THEN
     PERFORM pg_notify('conveyor_commands', '');
   END IF;
   RETURN NULL;
 END $$;
-CREATE TRIGGER "commands_changed" AFTER UPDATE ON "commands" FOR EACH ROW
-    WHEN (OLD.status IS DISTINCT FROM NEW.status OR (OLD.lease_id IS NOT NULL AND NEW.lease_id IS NULL))
-    EXECUTE FUNCTION "conveyor_command_changed"();
+CREATE TRIGGER "commands_changed" AFTER UPDATE ON "commands"
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION "conveyor_commands_changed"();

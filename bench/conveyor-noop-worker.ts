@@ -1,0 +1,48 @@
+// A Conveyor worker process for benchmarks: the real worker loop (startWorker)
+// with a `noop` type beside http. Prints START <id> <ms> when asked to report.
+import os from "node:os";
+import { z } from "zod";
+import { createDb } from "../server/db/client";
+import { createLogger } from "../server/log";
+import { startListener } from "../server/db/listener";
+import { createRegistry } from "../server/handlers/registry";
+import { http } from "../server/handlers/http";
+import { defineCommandType } from "../server/handlers/types";
+import { resolveSecretKey } from "../server/db/settings";
+import { startWorker } from "../server/worker/worker";
+
+const url = process.env.DATABASE_URL!;
+const concurrency = Number(process.env.WORKER_CONCURRENCY ?? 10);
+const noop = defineCommandType({
+  name: "noop",
+  description: "does nothing, successfully",
+  schema: z.object({ report: z.boolean().optional() }),
+  execute: async (p, ctx) => {
+    if (p.report) process.stdout.write(`START ${ctx.commandId} ${performance.timeOrigin + performance.now()}\n`);
+    return { outcome: "success" };
+  },
+  retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 1000 },
+  retryBusinessFailures: false,
+  compensateOnFailure: false,
+  idempotent: () => true,
+  timeoutMs: () => 10_000,
+});
+const db = createDb(url, { max: concurrency + 4, applicationName: "conveyor-bench-worker" });
+const listener = startListener(url);
+const worker = startWorker({
+  db,
+  registry: createRegistry([http, noop]),
+  log: createLogger({ name: "bench-worker", level: "warn" }),
+  workerId: `${os.hostname()}:${process.pid}`,
+  concurrency,
+  listener,
+  secretKey: () => resolveSecretKey(db, undefined),
+  callbacks: false,
+});
+listener.onConnect(() => process.stdout.write("READY\n"));
+process.on("SIGTERM", async () => {
+  await worker.stop();
+  await listener.close();
+  await db.close();
+  process.exit(0);
+});

@@ -1,0 +1,169 @@
+// End-to-end throughput and pickup latency: Conveyor's worker against
+// graphile-worker 0.17.3 (defaults, and batched: local queue 11 + batched
+// completion 25 ms), side by side on one PostgreSQL server (embedded, fsync on),
+// each in its own database, no-op work, concurrency 10 per process.
+// Usage: npm run bench:engine [-- --runs 3 --jobs 20000 --samples 200]
+import { spawn, type ChildProcess } from "node:child_process";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { makeWorkerUtils, runMigrations } from "graphile-worker";
+import { startDatabase, root, median, percentile, fmt } from "./lib";
+import { createDb } from "../server/db/client";
+import { createToken } from "../server/auth/tokens";
+import { resolveSecretKey } from "../server/db/settings";
+import { directIntake, submit, submitBatch } from "../server/commands/submit";
+import { createRegistry } from "../server/handlers/registry";
+import { http } from "../server/handlers/http";
+import { defineCommandType } from "../server/handlers/types";
+import { z } from "zod";
+
+const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }, jobs: { type: "string", default: "20000" }, samples: { type: "string", default: "200" }, only: { type: "string" } } });
+const RUNS = Number(values.runs);
+const JOBS = Number(values.jobs);
+const SAMPLES = Number(values.samples);
+
+const database = await startDatabase();
+const gwUrl = database.url.replace("/conveyor?", "/graphile_bench?");
+{
+  const c = new pg.Client({ connectionString: database.adminUrl });
+  await c.connect();
+  await c.query("CREATE DATABASE graphile_bench");
+  await c.end();
+}
+await runMigrations({ connectionString: gwUrl });
+const gw = await makeWorkerUtils({ connectionString: gwUrl });
+const db = createDb(database.url, { max: 4 });
+const { id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), { name: "bench", scope: "client", createdBy: "bench" });
+// the same registry as bench/conveyor-noop-worker.ts, for intake validation
+const noop = defineCommandType({ name: "noop", description: "", schema: z.object({ report: z.boolean().optional() }), execute: async () => ({ outcome: "success" }), retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 1000 }, retryBusinessFailures: false, compensateOnFailure: false, idempotent: () => true, timeoutMs: () => 10_000 });
+const intake = directIntake(db, createRegistry([http, noop]));
+
+type System = { name: string; script: string; env: Record<string, string>; enqueue: (n: number) => Promise<void>; remaining: () => Promise<number>; enqueueOne: () => Promise<string> };
+const systems: System[] = [
+  {
+    name: "Conveyor",
+    script: "bench/conveyor-noop-worker.ts",
+    env: { DATABASE_URL: database.url },
+    enqueue: async (n) => {
+      for (let i = 0; i < n; i += 1000) await submitBatch(intake, clientId, Array.from({ length: Math.min(1000, n - i) }, () => ({ type: "noop", payload: {} })));
+    },
+    remaining: async () => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM commands WHERE status <> 'succeeded'`)).rows[0]!.n,
+    enqueueOne: async () => (await submit(intake, clientId, { type: "noop", payload: { report: true } })).id,
+  },
+  ...(["defaults", "batched"] as const).map((mode) => ({
+    name: `graphile-worker 0.17.3 ${mode}`,
+    script: "bench/graphile-noop-worker.ts",
+    env: { DATABASE_URL: gwUrl, GW_MODE: mode },
+    enqueue: async (n: number) => {
+      for (let i = 0; i < n; i += 1000) await gw.addJobs(Array.from({ length: Math.min(1000, n - i) }, () => ({ identifier: "noop", payload: {} })));
+    },
+    remaining: async () => (await gw.withPgClient((c) => c.query<{ n: number }>(`SELECT count(*)::int AS n FROM graphile_worker._private_jobs`))).rows[0]!.n,
+    enqueueOne: async () => String((await gw.addJob("noop", { report: true })).id),
+  })),
+];
+
+type Proc = { child: ChildProcess; lines: (fn: (l: string) => void) => void };
+function startProc(script: string, env: Record<string, string>): Promise<Proc> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, script)], { cwd: root, env: { ...process.env, WORKER_CONCURRENCY: "10", ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  const fns: ((l: string) => void)[] = [];
+  let buf = "";
+  child.stdout!.on("data", (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      for (const f of fns) f(line);
+    }
+  });
+  return new Promise((resolve, reject) => {
+    const p = { child, lines: (fn: (l: string) => void) => void fns.push(fn) };
+    p.lines((l) => l === "READY" && resolve(p));
+    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
+const stopProcs = (ps: Proc[]) => Promise.all(ps.map((p) => new Promise<void>((r) => (p.child.once("exit", () => r()), p.child.kill("SIGTERM")))));
+
+/** Jobs/s while draining `JOBS` jobs enqueued before the workers start, observed from outside the same way for every system. */
+async function drain(s: System, procs: number): Promise<number> {
+  await s.enqueue(JOBS);
+  const ps = await Promise.all(Array.from({ length: procs }, () => startProc(s.script, s.env)));
+  let t0 = 0, from = JOBS, rem = JOBS;
+  for (;;) {
+    rem = await s.remaining();
+    if (!t0 && rem < JOBS) (t0 = performance.now()), (from = rem);
+    if (rem === 0) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const rate = (from - 0) / ((performance.now() - t0) / 1000);
+  await stopProcs(ps);
+  return rate;
+}
+
+/** submit → handler starts, on an idle queue, one worker process. */
+async function pickup(s: System): Promise<number[]> {
+  const [p] = [await startProc(s.script, s.env)];
+  const waiting = new Map<string, (t: number) => void>();
+  p!.lines((l) => {
+    const m = /^START (\S+) ([\d.]+)$/.exec(l);
+    if (m) waiting.get(m[1]!)?.(Number(m[2]));
+  });
+  const out: number[] = [];
+  for (let i = 0; i < SAMPLES + 10; i++) {
+    const t0 = performance.timeOrigin + performance.now();
+    let resolveStart!: (t: number) => void;
+    const started = new Promise<number>((r) => (resolveStart = r));
+    // the id is known only once enqueued; the worker may start before: remember early arrivals
+    const early = new Map<string, number>();
+    p!.lines((l) => {
+      const m = /^START (\S+) ([\d.]+)$/.exec(l);
+      if (m) early.set(m[1]!, Number(m[2]));
+    });
+    const id = await s.enqueueOne();
+    waiting.set(id, resolveStart);
+    if (early.has(id)) resolveStart(early.get(id)!);
+    const t1 = await started;
+    waiting.delete(id);
+    if (i >= 10) out.push(t1 - t0); // the first few warm up connections and JIT
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await stopProcs([p!]);
+  return out.sort((a, b) => a - b);
+}
+
+if (values.only) systems.splice(0, systems.length, ...systems.filter((s) => s.name.toLowerCase().includes(values.only!.toLowerCase())));
+const results: Record<string, { d1: number[]; d2: number[]; lat: number[][] }> = {};
+for (const s of systems) results[s.name] = { d1: [], d2: [], lat: [] };
+for (let r = 0; r < RUNS; r++) {
+  for (const s of systems) {
+    const res = results[s.name]!;
+    res.d1.push(await drain(s, 1));
+    res.d2.push(await drain(s, 2));
+    res.lat.push(await pickup(s));
+    console.log(`run ${r + 1} ${s.name}: 1 proc ${fmt(res.d1.at(-1)!)} /s, 2 procs ${fmt(res.d2.at(-1)!)} /s, pickup p50 ${fmt(percentile(res.lat.at(-1)!, 50), 2)} ms`);
+  }
+}
+await gw.release();
+await db.close();
+await database.cleanup();
+
+const row = (name: string) => {
+  const r = results[name]!;
+  return { d1: median(r.d1), d2: median(r.d2), p50: median(r.lat.map((l) => percentile(l, 50))), p95: median(r.lat.map((l) => percentile(l, 95))), p99: median(r.lat.map((l) => percentile(l, 99))) };
+};
+console.log(`\nEngine benchmark — ${os.cpus().length} cores, one PostgreSQL (embedded, fsync on), ${fmt(JOBS)} no-op jobs per drain, concurrency 10 per process, median of ${RUNS} runs`);
+console.log("| system | drain, 1 process (jobs/s) | drain, 2 processes (jobs/s) | pickup p50 / p95 / p99 (ms) |");
+console.log("|---|---|---|---|");
+for (const s of systems) {
+  const r = row(s.name);
+  console.log(`| ${s.name} | ${fmt(r.d1)} | ${fmt(r.d2)} | ${fmt(r.p50, 2)} / ${fmt(r.p95, 2)} / ${fmt(r.p99, 2)} |`);
+}
+if (systems.length < 3) process.exit(0);
+const c = row("Conveyor"), b = row("graphile-worker 0.17.3 batched"), d = row("graphile-worker 0.17.3 defaults");
+console.log(`\nConveyor ÷ graphile-worker batched: 1 process ${fmt(c.d1 / b.d1, 2)}×, 2 processes ${fmt(c.d2 / b.d2, 2)}× (target ≥ 1.0×)`);
+console.log(`Conveyor ÷ graphile-worker defaults: 1 process ${fmt(c.d1 / d.d1, 2)}×, 2 processes ${fmt(c.d2 / d.d2, 2)}×`);
+console.log(`Pickup p50: Conveyor ${fmt(c.p50, 2)} ms vs graphile-worker ${fmt(d.p50, 2)} ms (defaults) / ${fmt(b.p50, 2)} ms (batched); target: within 1 ms`);
+console.log("Conveyor records an attempt row for every job; graphile-worker deletes completed jobs.");
+process.exit(0);
