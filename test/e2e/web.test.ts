@@ -7,6 +7,9 @@ import path from "node:path";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { freePort } from "../helpers/proc";
 import { client } from "../helpers/api";
+import { resultEndpoint } from "../../server/commands/inbound";
+import { resolveSecretKey } from "../../server/db/settings";
+import { signBody } from "../../server/crypto";
 
 let t: TestDb;
 let web: ChildProcess;
@@ -70,6 +73,22 @@ describe("npm run web", () => {
     expect(((await res.json()) as any).error.data.code).toBe("PAYLOAD_TOO_LARGE");
     expect((await c.mutation("intake.submit", { type: "http", payload: { url: "https://x.example/" } })).status).toBe(200);
     expect((await fetch(`${base}/api/health`)).status).toBe(200);
+  });
+
+  it("settles an awaiting command from a signed inbound result", async () => {
+    const c = client(base, bootstrap);
+    const r = await c.mutation("intake.submit", { type: "http", payload: { url: "https://x.example/" } });
+    const id = r.data.id;
+    // as if a worker had executed it and the backend had answered "accepted"
+    await t.db.pool.query(`UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'e2e', locked_until = now() + interval '1 minute' WHERE id = $1`, [id]);
+    await t.db.pool.query(`UPDATE commands SET status = 'awaiting', lease_id = NULL, locked_by = NULL, locked_until = NULL, run_at = 'infinity' WHERE id = $1`, [id]);
+    const { secret } = resultEndpoint(base, await resolveSecretKey(t.db, undefined))(id);
+    const body = JSON.stringify({ outcome: "success", result: { ref: "A-1" } });
+    const post = (sig: string) => fetch(`${base}/api/commands/${id}/result`, { method: "POST", headers: { "x-conveyor-signature": sig, "content-type": "application/json" }, body });
+    expect((await post("sha256=0000")).status).toBe(401);
+    expect((await post(signBody(secret, body))).status).toBe(200);
+    const got = await c.query("intake.get", { id });
+    expect(got.data).toMatchObject({ status: "succeeded", result: { ref: "A-1" } });
   });
 
   it("serves the pages through Next.js", async () => {
