@@ -10,10 +10,21 @@ import { migrate } from "../server/db/migrate";
 import { createDb } from "../server/db/client";
 import { resolveSecretKey } from "../server/db/settings";
 import { createToken } from "../server/auth/tokens";
+import { ensureFirstAdmin } from "../server/auth/users";
 import { buildIfNeeded } from "./build-if-needed";
 
 const root = path.resolve(import.meta.dirname, "..");
 const say = (msg: string) => console.log(`[conveyor] ${msg}`);
+
+/** On a fresh install with no user, the first admin: ADMIN_EMAIL/ADMIN_PASSWORD, or a generated password shown once. */
+async function createFirstAdmin(url: string, email?: string, password?: string) {
+  const db = createDb(url, { max: 1 });
+  try {
+    return await ensureFirstAdmin(db, { email, password });
+  } finally {
+    await db.close();
+  }
+}
 
 /** On a fresh install with no token at all, make one admin token so the API can be tried at once. */
 async function createFirstToken(url: string, secretKeyHex: string | undefined): Promise<string | undefined> {
@@ -47,6 +58,7 @@ async function main() {
   say(m.applied.length ? `Applied migrations: ${m.applied.join(", ")}` : "Database schema is up to date");
 
   const firstToken = env.BOOTSTRAP_API_TOKEN ? undefined : await createFirstToken(databaseUrl, env.SECRET_KEY);
+  const firstAdmin = await createFirstAdmin(databaseUrl, env.ADMIN_EMAIL, env.ADMIN_PASSWORD);
 
   try {
     buildIfNeeded(root, say);
@@ -103,6 +115,9 @@ async function main() {
     await new Promise((r) => setTimeout(r, 200));
   }
   say(`Conveyor is running: console at ${env.PUBLIC_URL}, API at ${url}/api/trpc`);
+  if (firstAdmin?.password) say(`Sign in as ${firstAdmin.email} with password ${firstAdmin.password} (shown once; you will be asked to change it)`);
+  else if (firstAdmin) say(`Sign in as ${firstAdmin.email} with ADMIN_PASSWORD`);
+  else say("Sign in with your console account (ADMIN_EMAIL / ADMIN_PASSWORD made the first admin).");
   if (env.BOOTSTRAP_API_TOKEN) say("API token: the value of BOOTSTRAP_API_TOKEN (admin scope)");
   else if (firstToken) say(`First API token (admin scope, shown once; keep it): ${firstToken}`);
   say("Press Ctrl-C to stop.");

@@ -4,6 +4,7 @@
 import { env } from "./env";
 import { appDeps } from "./app";
 import { ensureBootstrapToken } from "./auth/tokens";
+import { ensureFirstAdmin } from "./auth/users";
 
 export async function onWebStart() {
   try {
@@ -13,11 +14,12 @@ export async function onWebStart() {
     process.exit(1);
   }
   const deps = appDeps();
-  const token = env().BOOTSTRAP_API_TOKEN;
-  if (!token) return;
+  const e = env();
   try {
-    await ensureBootstrapToken(deps.db, await deps.secretKey(), token);
+    if (e.BOOTSTRAP_API_TOKEN) await ensureBootstrapToken(deps.db, await deps.secretKey(), e.BOOTSTRAP_API_TOKEN);
+    // The first admin from ADMIN_EMAIL/ADMIN_PASSWORD (npm start makes one with a generated password when they are unset).
+    if (e.ADMIN_EMAIL && e.ADMIN_PASSWORD) await ensureFirstAdmin(deps.db, { email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD });
   } catch (err) {
-    deps.log.error({ err }, "could not create the BOOTSTRAP_API_TOKEN token");
+    deps.log.error({ err }, "could not create the bootstrap token or the first admin");
   }
 }

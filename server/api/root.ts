@@ -1,9 +1,15 @@
 import { router } from "./trpc";
 import { intakeRouter } from "./routers/intake";
 import { tokensRouter } from "./routers/tokens";
+import { commandsRouter } from "./routers/commands";
+import { auditRouter, authRouter, usersRouter } from "./routers/users";
 
 export const appRouter = router({
   intake: intakeRouter,
   tokens: tokensRouter,
+  commands: commandsRouter,
+  users: usersRouter,
+  audit: auditRouter,
+  auth: authRouter,
 });
 export type AppRouter = typeof appRouter;

@@ -61,14 +61,57 @@ export const publicProcedure = t.procedure.use(errors).use(({ ctx, next }) => {
   return next();
 });
 
-/** Any valid API token (client or admin scope). */
+/** Any valid API token (client or admin scope): the intake API. */
 export const clientProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (!ctx.principal) throw new TRPCError({ code: "UNAUTHORIZED", message: "Send an API token: Authorization: Bearer <token>" });
+  if (!ctx.principal || ctx.principal.kind !== "token") {
+    throw new TRPCError({ code: "UNAUTHORIZED", message: "Send an API token: Authorization: Bearer <token>" });
+  }
   return next({ ctx: { principal: ctx.principal } });
 });
 
-/** Admin-scoped tokens (and, with the console, admin users). */
-export const adminProcedure = clientProcedure.use(({ ctx, next }) => {
-  if (ctx.principal.scope !== "admin") throw new TRPCError({ code: "FORBIDDEN", message: "This needs an admin-scoped token" });
-  return next();
+type Role = "viewer" | "operator" | "admin";
+const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+
+/**
+ * Console procedures: a signed-in user with at least `role`, or an admin-scoped
+ * API token. Cookie-authenticated mutations must come from our own origin.
+ */
+const roleProcedure = (role: Role) =>
+  publicProcedure.use(({ ctx, next, type }) => {
+    const p = ctx.principal;
+    if (!p) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in, or send an admin-scoped API token" });
+    if (p.kind === "token") {
+      if (p.scope !== "admin") throw new TRPCError({ code: "FORBIDDEN", message: "This needs an admin-scoped token" });
+    } else {
+      if (p.mustChangePassword) throw new TRPCError({ code: "FORBIDDEN", message: "Change your password first" });
+      if (rank[p.role] < rank[role]) throw new TRPCError({ code: "FORBIDDEN", message: `This needs the ${role} role; you are ${p.role}` });
+      if (type === "mutation") checkOrigin(ctx.header);
+    }
+    return next({ ctx: { principal: p } });
+  });
+
+/** Refuses cross-site requests riding on the session cookie. */
+export function checkOrigin(header: (name: string) => string | null) {
+  const origin = header("origin");
+  const host = header("x-forwarded-host") ?? header("host");
+  if (!origin || !host) throw new TRPCError({ code: "FORBIDDEN", message: "Missing Origin header" });
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    throw new TRPCError({ code: "FORBIDDEN", message: "Bad Origin header" });
+  }
+  if (originHost !== host) throw new TRPCError({ code: "FORBIDDEN", message: "Cross-site request refused" });
+}
+
+export const viewerProcedure = roleProcedure("viewer");
+export const operatorProcedure = roleProcedure("operator");
+export const adminProcedure = roleProcedure("admin");
+
+/** Any signed-in user, even one who must change the password first. */
+export const userProcedure = publicProcedure.use(({ ctx, next, type }) => {
+  const p = ctx.principal;
+  if (!p || p.kind !== "user") throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in first" });
+  if (type === "mutation") checkOrigin(ctx.header);
+  return next({ ctx: { principal: p } });
 });

@@ -86,6 +86,7 @@ export const http = defineCommandType<HttpPayload>({
     throw new HttpStatusError(res.status, body);
   },
   canQuery: (p) => !!p.statusUrl,
+  canCompensate: (p) => !!p.compensateUrl,
   async query(p, ctx) {
     if (!p.statusUrl) return { outcome: "unknown", detail: "no statusUrl" };
     const statusUrl = p.statusUrl.replaceAll("{commandId}", encodeURIComponent(ctx.commandId));

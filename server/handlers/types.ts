@@ -52,6 +52,8 @@ export type CommandType<P = unknown> = {
   /** Whether `query` can reconcile this particular payload (default: whenever `query` exists). */
   canQuery?: (payload: P) => boolean;
   compensate?: (payload: P, ctx: AttemptContext) => Promise<CompensateResult>;
+  /** Whether `compensate` can undo this particular payload (default: whenever `compensate` exists). */
+  canCompensate?: (payload: P) => boolean;
   retry: RetryPolicy;
   /** Whether a business failure is retried (like an exception) instead of being final. */
   retryBusinessFailures: boolean;

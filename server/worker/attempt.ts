@@ -88,7 +88,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
       case "awaiting":
         return { ...base, status: "awaiting", runAt: next.delayMs === null ? "infinity" : at(next.delayMs), tries, needsReconcile: false, error: null };
       case "exception":
-        return { ...base, status: "exception", runAt: null, tries, needsReconcile: false, error: next.error };
+        return { ...base, status: "exception", runAt: null, tries, needsReconcile: next.reconcile ?? false, error: next.error };
       case "compensating":
         return { ...base, status: "compensating", runAt: at(next.delayMs), tries, needsReconcile: false, error: next.error };
       case "compensated":
@@ -175,7 +175,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
         return finish(afterUnknown(type, payload, c, tries, `reconcile: ${describeError(err)}`), tries);
       }
     } else if (!type.idempotent(payload)) {
-      return finish({ to: "exception", error: "the last attempt's outcome is unknown, and this command can neither be reconciled (no status query) nor safely sent again (not idempotent)" }, tries);
+      return finish({ to: "exception", error: "the last attempt's outcome is unknown, and this command can neither be reconciled (no status query) nor safely sent again (not idempotent)", reconcile: true }, tries);
     }
   }
 

@@ -29,7 +29,8 @@ export type Next =
   | { to: "failed"; failure: unknown; compensate: boolean }
   | { to: "retrying"; delayMs: number; reconcile: boolean; error: string | null; failure?: unknown }
   | { to: "awaiting"; delayMs: number | null }
-  | { to: "exception"; error: string }
+  /** reconcile: the last outcome is unknown, so an operator's retry asks the backend first. */
+  | { to: "exception"; error: string; reconcile?: boolean }
   | { to: "compensating"; delayMs: number; error: string }
   | { to: "compensated"; result: unknown };
 
@@ -50,9 +51,9 @@ export function retryPolicy(type: Pick<CommandType, "retry">, c: Pick<Claimed, "
 export function afterUnknown(type: CommandType, payload: unknown, c: Claimed, tries: number, error: string): Next {
   const p = retryPolicy(type, c);
   if (!canReconcile(type, payload) && !type.idempotent(payload)) {
-    return { to: "exception", error: `${error}; outcome unknown, and this command can neither be reconciled (no status query) nor safely sent again (not idempotent)` };
+    return { to: "exception", error: `${error}; outcome unknown, and this command can neither be reconciled (no status query) nor safely sent again (not idempotent)`, reconcile: true };
   }
-  if (tries >= p.maxAttempts) return { to: "exception", error: `${error}; gave up after ${tries} attempt${tries === 1 ? "" : "s"}` };
+  if (tries >= p.maxAttempts) return { to: "exception", error: `${error}; gave up after ${tries} attempt${tries === 1 ? "" : "s"}`, reconcile: true };
   return { to: "retrying", delayMs: backoffMs(tries, p.backoffMs, p.maxBackoffMs), reconcile: true, error };
 }
 

@@ -192,7 +192,7 @@ export function startWorker(o: WorkerOptions) {
         status,
         runAt: next.to === "retrying" || next.to === "compensating" ? new Date(Date.now() + next.delayMs) : null,
         tries,
-        needsReconcile: next.to === "retrying",
+        needsReconcile: next.to === "retrying" || (next.to === "exception" && !!next.reconcile),
         error: "error" in next ? next.error : error,
       } as Completion;
     });

@@ -1,0 +1,43 @@
+import { z } from "zod";
+import { router, viewerProcedure, operatorProcedure } from "../trpc";
+import { actorName } from "../context";
+import { STATES } from "../../commands/state";
+import { counts, detail, list, overview } from "../../commands/console-read";
+import { cancelCommands, compensateCommands, resolveCommands, retryCommands, type Target } from "../../commands/actions";
+
+const state = z.enum(STATES);
+const filter = z.strictObject({
+  status: z.array(state).max(STATES.length).optional(),
+  type: z.string().max(64).optional(),
+  q: z.string().max(500).optional(),
+  createdAfter: z.iso.datetime({ offset: true }).optional(),
+  createdBefore: z.iso.datetime({ offset: true }).optional(),
+});
+const ids = z.array(z.uuid({ error: "must be a command id (UUID)" })).min(1, "select at least one command").max(1000);
+const reason = z.string().trim().max(1000);
+/** One command, a selection (ids), or "all that match this filter". */
+const target = z.union([z.strictObject({ ids, reason: reason.optional() }), z.strictObject({ filter, reason: reason.optional() })]);
+const toTarget = (i: { ids: string[] } | { filter: z.infer<typeof filter> }): Target => ("ids" in i ? { ids: i.ids } : { filter: i.filter });
+
+export const commandsRouter = router({
+  list: viewerProcedure
+    .input(filter.extend({ cursor: z.string().max(200).optional(), limit: z.int().min(1).max(200).optional() }))
+    .query(({ ctx, input }) => list(ctx.db, input)),
+  counts: viewerProcedure.query(({ ctx }) => counts(ctx.db)),
+  overview: viewerProcedure.query(({ ctx }) => overview(ctx.db)),
+  get: viewerProcedure.input(z.strictObject({ id: z.uuid({ error: "must be a command id (UUID)" }) })).query(({ ctx, input }) => detail(ctx.db, input.id)),
+  types: viewerProcedure.query(({ ctx }) => ctx.registry.names()),
+  retry: operatorProcedure.input(target).mutation(({ ctx, input }) => retryCommands(ctx.db, toTarget(input), { name: actorName(ctx.principal) }, input.reason || null)),
+  compensate: operatorProcedure
+    .input(target)
+    .mutation(({ ctx, input }) => compensateCommands(ctx.db, ctx.registry, toTarget(input), { name: actorName(ctx.principal) }, input.reason || null)),
+  cancel: operatorProcedure.input(target).mutation(({ ctx, input }) => cancelCommands(ctx.db, toTarget(input), { name: actorName(ctx.principal) }, input.reason || null)),
+  resolve: operatorProcedure
+    .input(
+      z.union([
+        z.strictObject({ ids, outcome: z.enum(["succeeded", "failed"]), reason: reason.min(1, "say why") }),
+        z.strictObject({ filter, outcome: z.enum(["succeeded", "failed"]), reason: reason.min(1, "say why") }),
+      ]),
+    )
+    .mutation(({ ctx, input }) => resolveCommands(ctx.db, toTarget(input), input.outcome, { name: actorName(ctx.principal) }, input.reason)),
+});

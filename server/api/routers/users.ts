@@ -1,0 +1,55 @@
+import { z } from "zod";
+import { router, adminProcedure, userProcedure, publicProcedure } from "../trpc";
+import { actorName } from "../context";
+import { changePassword, createUser, listUsers, updateUser } from "../../auth/users";
+import { writeAudit, listAudit } from "../../db/console";
+import { viewerProcedure } from "../trpc";
+
+const role = z.enum(["viewer", "operator", "admin"]);
+const password = z.string().min(12, "at least 12 characters").max(200);
+
+export const usersRouter = router({
+  list: adminProcedure.query(async ({ ctx }) => ({ items: await listUsers(ctx.db) })),
+  create: adminProcedure
+    .input(z.strictObject({ email: z.email().max(200), password, role }))
+    .mutation(async ({ ctx, input }) => {
+      const u = await createUser(ctx.db, { ...input, mustChangePassword: true });
+      await writeAudit(ctx.db, { actor: actorName(ctx.principal), action: "user.create", reason: null, details: { email: u.email, role: u.role } });
+      return u;
+    }),
+  update: adminProcedure
+    .input(z.strictObject({ id: z.uuid(), role: role.optional(), disabled: z.boolean().optional() }))
+    .mutation(async ({ ctx, input }) => {
+      const u = await updateUser(ctx.db, ctx.principal.kind === "user" ? ctx.principal.userId : null, input);
+      await writeAudit(ctx.db, { actor: actorName(ctx.principal), action: "user.update", reason: null, details: { email: u.email, role: input.role, disabled: input.disabled } });
+      return u;
+    }),
+});
+
+export const authRouter = router({
+  /** Who is signed in (null when nobody). */
+  me: publicProcedure.query(({ ctx }) => {
+    const p = ctx.principal;
+    if (!p) return null;
+    return p.kind === "user" ? { kind: "user" as const, email: p.email, role: p.role, mustChangePassword: p.mustChangePassword } : { kind: "token" as const, name: p.name, role: p.scope === "admin" ? ("admin" as const) : null, mustChangePassword: false };
+  }),
+  changePassword: userProcedure
+    .input(z.strictObject({ current: z.string().min(1).max(200), next: password }))
+    .mutation(async ({ ctx, input }) => {
+      await changePassword(ctx.db, ctx.principal.userId, input.current, input.next, ctx.principal.sessionId);
+      await writeAudit(ctx.db, { actor: ctx.principal.email, action: "user.password", reason: null });
+      return { ok: true };
+    }),
+});
+
+export const auditRouter = router({
+  list: viewerProcedure.input(z.strictObject({ cursor: z.string().regex(/^\d+$/).optional(), limit: z.int().min(1).max(200).optional() })).query(async ({ ctx, input }) => {
+    const limit = input.limit ?? 50;
+    const rows = await listAudit(ctx.db, input.cursor ? Number(input.cursor) : null, limit + 1);
+    const page = rows.slice(0, limit);
+    return {
+      items: page.map((r) => ({ id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action, reason: r.reason, commandIds: r.command_ids ?? [], details: r.details })),
+      nextCursor: rows.length > limit ? page.at(-1)!.id : null,
+    };
+  }),
+});

@@ -1,0 +1,66 @@
+// Sign-in and sign-out over plain HTTP (a form post works without JavaScript).
+// The session cookie is httpOnly, SameSite=Lax, Secure behind https.
+import type { Db } from "../db/client";
+import { AppError } from "../errors";
+import { signIn, signOut, SESSION_COOKIE, SESSION_MAX_MS } from "./users";
+import { readCookie } from "../api/context";
+import { writeAudit } from "../db/console";
+
+// Per-address throttle for failed sign-ins (accounts also lock after 5 failures in a row).
+const failures = new Map<string, { n: number; until: number }>();
+const WINDOW_MS = 60_000;
+const MAX_PER_WINDOW = 20;
+
+function cookie(value: string, maxAgeS: number, secure: boolean) {
+  return `${SESSION_COOKIE}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAgeS}${secure ? "; Secure" : ""}`;
+}
+
+/** Only same-site relative paths are followed after sign-in (no open redirect). */
+export const safeNext = (next: unknown) => (typeof next === "string" && next.startsWith("/") && !next.startsWith("//") ? next : "/");
+
+export async function handleSignIn(db: Db, req: Request, opts: { secure: boolean }): Promise<Response> {
+  const form = (req.headers.get("content-type") ?? "").includes("application/x-www-form-urlencoded");
+  const body: Record<string, unknown> = form ? Object.fromEntries(new URLSearchParams(await req.text())) : await req.json().catch(() => ({}));
+  const address = req.headers.get("x-forwarded-for")?.split(",")[0]?.trim() ?? "local";
+  const f = failures.get(address);
+  const now = Date.now();
+  if (f && f.until > now && f.n >= MAX_PER_WINDOW) return answer(form, 429, "Too many failed sign-ins from here; wait a minute", body.next);
+  const email = typeof body.email === "string" ? body.email : "";
+  const password = typeof body.password === "string" ? body.password : "";
+  if (!email || !password) return answer(form, 400, "Enter your email and password", body.next);
+  try {
+    const { sessionToken, user } = await signIn(db, email, password);
+    failures.delete(address);
+    await writeAudit(db, { actor: user.email, action: "sign-in", reason: null });
+    const next = user.mustChangePassword ? "/account?first=1" : safeNext(body.next);
+    const headers = new Headers({ "set-cookie": cookie(sessionToken, SESSION_MAX_MS / 1000, opts.secure) });
+    if (form) {
+      headers.set("location", next);
+      return new Response(null, { status: 303, headers });
+    }
+    headers.set("content-type", "application/json");
+    return new Response(JSON.stringify({ ok: true, next, mustChangePassword: user.mustChangePassword }), { status: 200, headers });
+  } catch (err) {
+    if (err instanceof AppError) {
+      const cur = f && f.until > now ? f : { n: 0, until: now + WINDOW_MS };
+      cur.n++;
+      failures.set(address, cur);
+      return answer(form, err.code === "TOO_MANY_REQUESTS" ? 429 : 401, err.message, body.next);
+    }
+    throw err;
+  }
+}
+
+function answer(form: boolean, status: number, message: string, next: unknown): Response {
+  if (form) {
+    const q = new URLSearchParams({ error: message, next: safeNext(next) });
+    return new Response(null, { status: 303, headers: { location: `/login?${q}` } });
+  }
+  return Response.json({ ok: false, error: message }, { status });
+}
+
+export async function handleSignOut(db: Db, req: Request, opts: { secure: boolean }): Promise<Response> {
+  const token = readCookie(req.headers.get("cookie"), SESSION_COOKIE);
+  if (token) await signOut(db, token);
+  return new Response(null, { status: 303, headers: { location: "/login", "set-cookie": cookie("", 0, opts.secure) } });
+}

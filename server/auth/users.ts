@@ -1,0 +1,142 @@
+// Console users: argon2id password hashes, roles, sign-in with throttling,
+// cookie sessions (the cookie holds a random token; the database its SHA-256).
+import { randomBytes, randomUUID } from "node:crypto";
+import { hash, verify } from "@node-rs/argon2";
+import type { Db } from "../db/client";
+import { sha256Hex } from "../crypto";
+import { AppError } from "../errors";
+
+export type Role = "viewer" | "operator" | "admin";
+export type UserPrincipal = { kind: "user"; userId: string; email: string; role: Role; mustChangePassword: boolean; sessionId: string };
+export type UserSummary = { id: string; email: string; role: Role; disabled: boolean; mustChangePassword: boolean; createdAt: string; lastLoginAt: string | null };
+
+export const SESSION_COOKIE = "conveyor_session";
+export const SESSION_IDLE_MS = 12 * 3600_000;
+export const SESSION_MAX_MS = 7 * 24 * 3600_000;
+const MAX_FAILURES = 5;
+const LOCK_MS = 5 * 60_000;
+
+export const hashPassword = (password: string) => hash(password); // argon2id, library defaults (19 MiB, t=2)
+const DUMMY_HASH = hashPassword("not a real password, used to spend the same time on unknown emails");
+
+export const normalizeEmail = (email: string) => email.trim().toLowerCase();
+
+export async function createUser(db: Db, input: { email: string; password: string; role: Role; mustChangePassword?: boolean }): Promise<UserSummary> {
+  const email = normalizeEmail(input.email);
+  try {
+    const u = await db.prisma.user.create({
+      data: { id: randomUUID(), email, passwordHash: await hashPassword(input.password), role: input.role, mustChangePassword: input.mustChangePassword ?? false },
+    });
+    return summary(u);
+  } catch (err) {
+    if ((err as { code?: string }).code === "P2002") throw new AppError("CONFLICT", `A user with email ${email} already exists`, [{ path: ["email"], message: "already taken" }]);
+    throw err;
+  }
+}
+
+const summary = (u: { id: string; email: string; role: Role; disabled: boolean; mustChangePassword: boolean; createdAt: Date; lastLoginAt: Date | null }): UserSummary => ({
+  id: u.id,
+  email: u.email,
+  role: u.role,
+  disabled: u.disabled,
+  mustChangePassword: u.mustChangePassword,
+  createdAt: u.createdAt.toISOString(),
+  lastLoginAt: u.lastLoginAt?.toISOString() ?? null,
+});
+
+export async function listUsers(db: Db): Promise<UserSummary[]> {
+  return (await db.prisma.user.findMany({ orderBy: { createdAt: "asc" } })).map(summary);
+}
+
+export async function updateUser(db: Db, actorUserId: string | null, input: { id: string; role?: Role; disabled?: boolean }): Promise<UserSummary> {
+  if (actorUserId === input.id && (input.disabled || (input.role && input.role !== "admin"))) {
+    throw new AppError("BAD_REQUEST", "You cannot disable yourself or take away your own admin role", [{ path: ["id"], message: "is you" }]);
+  }
+  const exists = await db.prisma.user.findUnique({ where: { id: input.id } });
+  if (!exists) throw new AppError("NOT_FOUND", "No such user");
+  const u = await db.prisma.user.update({ where: { id: input.id }, data: { role: input.role, disabled: input.disabled } });
+  if (input.disabled) await db.prisma.session.deleteMany({ where: { userId: input.id } });
+  return summary(u);
+}
+
+/**
+ * Checks a password. After MAX_FAILURES wrong passwords in a row the account
+ * is locked for LOCK_MS; unknown emails cost the same time as known ones.
+ */
+export async function signIn(db: Db, emailRaw: string, password: string): Promise<{ sessionToken: string; user: UserSummary }> {
+  const email = normalizeEmail(emailRaw);
+  const u = await db.prisma.user.findUnique({ where: { email } });
+  const refused = () => new AppError("UNAUTHORIZED", "Wrong email or password");
+  if (!u) {
+    await verify(await DUMMY_HASH, password).catch(() => false);
+    throw refused();
+  }
+  if (u.lockedUntil && u.lockedUntil > new Date()) {
+    throw new AppError("TOO_MANY_REQUESTS", `Too many failed sign-ins; try again after ${u.lockedUntil.toISOString()}`);
+  }
+  const ok = await verify(u.passwordHash, password).catch(() => false);
+  if (!ok || u.disabled) {
+    if (!ok) {
+      const failures = u.failedLogins + 1;
+      await db.prisma.user.update({
+        where: { id: u.id },
+        data: failures >= MAX_FAILURES ? { failedLogins: 0, lockedUntil: new Date(Date.now() + LOCK_MS) } : { failedLogins: failures },
+      });
+    }
+    throw refused();
+  }
+  await db.prisma.user.update({ where: { id: u.id }, data: { failedLogins: 0, lockedUntil: null, lastLoginAt: new Date() } });
+  const sessionToken = randomBytes(32).toString("base64url");
+  await db.prisma.session.create({ data: { id: sha256Hex(sessionToken), userId: u.id, expiresAt: new Date(Date.now() + SESSION_IDLE_MS) } });
+  return { sessionToken, user: summary(u) };
+}
+
+/** The user behind a session cookie, or null (unknown, expired, or user disabled). Slides the idle expiry. */
+export async function sessionUser(db: Db, token: string): Promise<UserPrincipal | null> {
+  const id = sha256Hex(token);
+  const { rows } = await db.pool.query<{ user_id: string; email: string; role: Role; must_change_password: boolean; created_at: Date; expires_at: Date; last_seen_at: Date }>(
+    `SELECT s.user_id, u.email, u.role, u.must_change_password, s.created_at, s.expires_at, s.last_seen_at
+     FROM sessions s JOIN users u ON u.id = s.user_id
+     WHERE s.id = $1 AND s.expires_at > now() AND NOT u.disabled`,
+    [id],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  if (Date.now() - r.last_seen_at.getTime() > 60_000) {
+    const until = new Date(Math.min(r.created_at.getTime() + SESSION_MAX_MS, Date.now() + SESSION_IDLE_MS));
+    await db.pool.query(`UPDATE sessions SET last_seen_at = now(), expires_at = $2 WHERE id = $1`, [id, until]);
+  }
+  return { kind: "user", userId: r.user_id, email: r.email, role: r.role, mustChangePassword: r.must_change_password, sessionId: id };
+}
+
+export async function signOut(db: Db, token: string): Promise<void> {
+  await db.pool.query(`DELETE FROM sessions WHERE id = $1`, [sha256Hex(token)]);
+}
+
+export async function changePassword(db: Db, userId: string, current: string, next: string, keepSessionId: string): Promise<void> {
+  const u = await db.prisma.user.findUniqueOrThrow({ where: { id: userId } });
+  if (!(await verify(u.passwordHash, current).catch(() => false))) {
+    throw new AppError("BAD_REQUEST", "The current password is wrong", [{ path: ["current"], message: "is wrong" }]);
+  }
+  await db.prisma.user.update({ where: { id: userId }, data: { passwordHash: await hashPassword(next), mustChangePassword: false } });
+  // Other sessions of this user end; this one stays.
+  await db.pool.query(`DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, [userId, keepSessionId]);
+}
+
+/**
+ * The first admin, when there is no user yet: ADMIN_EMAIL/ADMIN_PASSWORD, or
+ * (under npm start) admin@localhost with a generated password that must be
+ * changed at first sign-in. Returns what to tell the person starting it.
+ */
+export async function ensureFirstAdmin(db: Db, given: { email?: string; password?: string }): Promise<{ email: string; password?: string } | null> {
+  if ((await db.prisma.user.count()) > 0) return null;
+  const email = given.email ?? "admin@localhost";
+  const password = given.password ?? randomBytes(12).toString("base64url");
+  try {
+    await createUser(db, { email, password, role: "admin", mustChangePassword: !given.password });
+  } catch (err) {
+    if (err instanceof AppError && err.code === "CONFLICT") return null; // another process made it first
+    throw err;
+  }
+  return given.password ? { email } : { email, password };
+}

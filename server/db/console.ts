@@ -1,0 +1,177 @@
+// SQL behind the console: filtered lists with keyset pagination, counts,
+// details, the audit log, and operator actions on commands.
+import type pg from "pg";
+import type { Db } from "./client";
+import type { CommandRow } from "../commands/view";
+import type { State } from "../commands/state";
+
+export type ListFilter = {
+  status?: State[];
+  type?: string;
+  q?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+};
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** WHERE clause and parameters for a filter (shared by list and "all that match"). */
+function where(f: ListFilter, params: unknown[]): string {
+  const parts: string[] = [];
+  const p = (v: unknown) => (params.push(v), `$${params.length}`);
+  if (f.status?.length) parts.push(`status = ANY(${p(f.status)}::command_status[])`);
+  if (f.type) parts.push(`type = ${p(f.type)}`);
+  if (f.createdAfter) parts.push(`created_at >= ${p(f.createdAfter)}::timestamptz`);
+  if (f.createdBefore) parts.push(`created_at < ${p(f.createdBefore)}::timestamptz`);
+  if (f.q) {
+    const q = f.q.trim();
+    if (UUID_RE.test(q)) parts.push(`id = ${p(q)}::uuid`);
+    else {
+      const like = `%${q.replace(/[\\%_]/g, (m) => "\\" + m)}%`;
+      parts.push(`(idempotency_key = ${p(q)} OR payload::text ILIKE ${p(like)} OR error ILIKE $${params.length})`);
+    }
+  }
+  return parts.length ? `WHERE ${parts.join(" AND ")}` : "";
+}
+
+export type ListRow = CommandRow & { priority: number; run_at: Date; needs_reconcile: boolean; phase: string; locked_by: string | null };
+
+export async function listCommands(db: Db, f: ListFilter, cursor: { createdAt: string; id: string } | null, limit: number): Promise<ListRow[]> {
+  const params: unknown[] = [];
+  let w = where(f, params);
+  if (cursor) {
+    params.push(cursor.createdAt, cursor.id);
+    const c = `(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`;
+    w = w ? `${w} AND ${c}` : `WHERE ${c}`;
+  }
+  params.push(limit);
+  const { rows } = await db.pool.query<ListRow>(
+    `SELECT id, type, status, payload, result, failure, error, attempt_count, idempotency_key, created_at, updated_at, finished_at,
+            priority, run_at, needs_reconcile, phase, locked_by
+     FROM commands ${w} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+    params,
+  );
+  return rows;
+}
+
+export async function idsMatching(db: Db, f: ListFilter, max: number): Promise<string[]> {
+  const params: unknown[] = [];
+  const w = where(f, params);
+  params.push(max);
+  const { rows } = await db.pool.query<{ id: string }>(`SELECT id FROM commands ${w} ORDER BY created_at DESC LIMIT $${params.length}`, params);
+  return rows.map((r) => r.id);
+}
+
+export async function countByStatus(db: Db): Promise<Record<string, number>> {
+  const { rows } = await db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM commands GROUP BY status`);
+  return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+}
+
+export async function commandDetail(db: Db, id: string) {
+  const [cmd, attempts, audit, callbacks] = await Promise.all([
+    db.pool.query<ListRow & { callback_url: string | null; tries: number; max_attempts: number | null; client_name: string }>(
+      `SELECT c.*, a.name AS client_name FROM commands c JOIN api_clients a ON a.id = c.client_id WHERE c.id = $1`,
+      [id],
+    ),
+    db.pool.query(`SELECT number, kind, outcome, started_at, finished_at, error, worker, detail FROM attempts WHERE command_id = $1 ORDER BY number, id`, [id]),
+    db.pool.query(`SELECT at, actor, action, reason FROM audit_entries WHERE command_ids @> ARRAY[$1::uuid] ORDER BY at DESC, id DESC LIMIT 200`, [id]),
+    db.pool.query(`SELECT id::text, url, status, attempts, next_at, delivered_at, last_status, last_error, created_at FROM callback_deliveries WHERE command_id = $1 ORDER BY id`, [id]),
+  ]);
+  return { command: cmd.rows[0], attempts: attempts.rows, audit: audit.rows, callbacks: callbacks.rows };
+}
+
+export async function listAudit(db: Db, cursor: number | null, limit: number) {
+  const { rows } = await db.pool.query<{ id: string; at: Date; actor: string; action: string; reason: string | null; command_ids: string[] | null; details: unknown }>(
+    `SELECT id::text, at, actor, action, reason, command_ids, details FROM audit_entries WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2`,
+    [cursor, limit],
+  );
+  return rows;
+}
+
+/** Throughput and failures per minute over the last `minutes` (finished commands). */
+export async function throughput(db: Db, minutes: number) {
+  const { rows } = await db.pool.query<{ minute: Date; succeeded: number; failed: number; exception: number }>(
+    `SELECT date_trunc('minute', finished_at) AS minute,
+            count(*) FILTER (WHERE status IN ('succeeded', 'compensated'))::int AS succeeded,
+            count(*) FILTER (WHERE status = 'failed')::int AS failed,
+            count(*) FILTER (WHERE status = 'exception')::int AS exception
+     FROM commands WHERE finished_at >= now() - make_interval(mins => $1) GROUP BY 1 ORDER BY 1`,
+    [minutes],
+  );
+  return rows;
+}
+
+export async function oldestWaiting(db: Db, limit: number) {
+  const { rows } = await db.pool.query(
+    `SELECT id, type, status, created_at, run_at, state_changed_at, error FROM commands
+     WHERE status IN ('pending', 'retrying', 'awaiting', 'running', 'compensating') ORDER BY state_changed_at LIMIT $1`,
+    [limit],
+  );
+  return rows;
+}
+
+// ---- operator actions ----
+
+export type ActionSql = {
+  /** States the action applies in. */
+  from: State[];
+  /** SET clause (may use $3 for the action's extra argument). */
+  set: string;
+};
+
+/**
+ * Applies an action to the commands in an allowed state and not leased (a
+ * running command is never touched), writes the audit entry, in one
+ * transaction; returns the ids changed and the current state of the others.
+ */
+export async function applyAction(
+  db: Db,
+  ids: string[],
+  action: ActionSql,
+  audit: { actor: string; action: string; reason: string | null; details?: unknown },
+  extra: unknown = null,
+): Promise<{ updated: string[]; others: { id: string; status: State | null; leased: boolean }[] }> {
+  const client: pg.PoolClient = await db.pool.connect();
+  try {
+    await client.query("BEGIN");
+    const upd = await client.query<{ id: string }>(
+      `UPDATE commands SET ${action.set}
+       WHERE id = ANY($1::uuid[]) AND status = ANY($2::command_status[]) AND lease_id IS NULL
+       RETURNING id`,
+      [ids, action.from, extra],
+    );
+    const updated = upd.rows.map((r) => r.id);
+    const done = new Set(updated);
+    const rest = ids.filter((id) => !done.has(id));
+    const others = rest.length
+      ? (await client.query<{ id: string; status: State; leased: boolean }>(`SELECT id, status, lease_id IS NOT NULL AS leased FROM commands WHERE id = ANY($1::uuid[])`, [rest])).rows
+      : [];
+    const found = new Map(others.map((o) => [o.id, o]));
+    await client.query(
+      `INSERT INTO audit_entries (actor, action, reason, command_ids, details) VALUES ($1, $2, $3, $4::uuid[], $5)`,
+      [audit.actor, audit.action, audit.reason, updated, JSON.stringify({ requested: ids.length, skipped: rest.length, ...((audit.details as object) ?? {}) })],
+    );
+    await client.query("COMMIT");
+    return { updated, others: rest.map((id) => found.get(id) ?? { id, status: null, leased: false }) };
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+export async function typesOf(db: Db, ids: string[]): Promise<{ id: string; type: string; status: State; phase: string }[]> {
+  const { rows } = await db.pool.query(`SELECT id, type, status, phase FROM commands WHERE id = ANY($1::uuid[])`, [ids]);
+  return rows;
+}
+
+export async function writeAudit(db: Db, e: { actor: string; action: string; reason: string | null; commandIds?: string[]; details?: unknown }) {
+  await db.pool.query(`INSERT INTO audit_entries (actor, action, reason, command_ids, details) VALUES ($1, $2, $3, $4::uuid[], $5)`, [
+    e.actor,
+    e.action,
+    e.reason,
+    e.commandIds ?? null,
+    e.details === undefined ? null : JSON.stringify(e.details),
+  ]);
+}
