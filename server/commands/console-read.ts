@@ -6,6 +6,9 @@ import { toView } from "./view";
 import { AppError } from "../errors";
 import { maskSecrets } from "./mask";
 
+/** run_at may be 'infinity' (an awaiting command with nothing to poll): no date then. */
+const iso = (d: Date | number) => (d instanceof Date && Number.isFinite(d.getTime()) ? d.toISOString() : null);
+
 export async function list(db: Db, f: ListFilter & { cursor?: string; limit?: number }) {
   const limit = f.limit ?? 50;
   let cursor: { createdAt: string; id: string } | null = null;
@@ -18,7 +21,7 @@ export async function list(db: Db, f: ListFilter & { cursor?: string; limit?: nu
   const page = rows.slice(0, limit);
   const last = page.at(-1);
   return {
-    items: page.map((r) => ({ ...toView(r), payload: maskSecrets(r.payload), priority: r.priority, runAt: r.run_at.toISOString(), needsReconcile: r.needs_reconcile, phase: r.phase, worker: r.locked_by })),
+    items: page.map((r) => ({ ...toView(r), payload: maskSecrets(r.payload), priority: r.priority, runAt: iso(r.run_at), needsReconcile: r.needs_reconcile, phase: r.phase, worker: r.locked_by })),
     nextCursor: rows.length > limit && last ? Buffer.from(`${last.created_at.toISOString()}|${last.id}`).toString("base64url") : null,
   };
 }
@@ -33,7 +36,7 @@ export async function detail(db: Db, id: string) {
   if (!d.command) throw new AppError("NOT_FOUND", "No such command");
   const c = d.command;
   return {
-    command: { ...toView(c), payload: maskSecrets(c.payload), priority: c.priority, runAt: c.run_at.toISOString(), needsReconcile: c.needs_reconcile, phase: c.phase, worker: c.locked_by, callbackUrl: c.callback_url, tries: c.tries, maxAttempts: c.max_attempts, client: c.client_name },
+    command: { ...toView(c), payload: maskSecrets(c.payload), priority: c.priority, runAt: iso(c.run_at), needsReconcile: c.needs_reconcile, phase: c.phase, worker: c.locked_by, callbackUrl: c.callback_url, tries: c.tries, maxAttempts: c.max_attempts, client: c.client_name },
     attempts: d.attempts.map((a) => ({
       number: a.number,
       kind: a.kind,

@@ -138,7 +138,7 @@ export async function applyAction(
       `UPDATE commands SET ${action.set}
        WHERE id = ANY($1::uuid[]) AND status = ANY($2::command_status[]) AND lease_id IS NULL
        RETURNING id`,
-      [ids, action.from, extra],
+      action.set.includes("$3") ? [ids, action.from, extra] : [ids, action.from],
     );
     const updated = upd.rows.map((r) => r.id);
     const done = new Set(updated);
