@@ -1,0 +1,72 @@
+// The console's queries with 1,000,000 commands in the table (spread over
+// states and types), through the real tRPC endpoint: the first page of
+// commands.list filtered by state, and commands.counts.
+// Targets (issue #4): p95 under 100 ms for the list, under 200 ms for the counts.
+// Usage: npm run bench:console [-- --rows 1000000 --requests 200]
+import os from "node:os";
+import { parseArgs } from "node:util";
+import { startDatabase, startWeb, percentile, fmt } from "./lib";
+import { createDb } from "../server/db/client";
+import { createToken } from "../server/auth/tokens";
+import { resolveSecretKey } from "../server/db/settings";
+
+const { values } = parseArgs({ options: { rows: { type: "string", default: "1000000" }, requests: { type: "string", default: "200" } } });
+const ROWS = Number(values.rows);
+const REQUESTS = Number(values.requests);
+
+const database = await startDatabase();
+const db = createDb(database.url, { max: 2 });
+const { token, id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), { name: "bench", scope: "admin", createdBy: "bench" });
+let t = performance.now();
+// States weighted like a busy production table: mostly finished, some waiting, a few needing an operator.
+await db.pool.query(
+  `INSERT INTO commands (id, client_id, type, payload, status, priority, run_at, created_at, updated_at, state_changed_at, finished_at, lease_id, locked_by, locked_until, error, attempt_count)
+   SELECT gen_random_uuid(), $1, (ARRAY['http','payment.capture','ledger.post','email.send'])[1 + (i % 4)],
+          jsonb_build_object('url', 'https://backend.example/orders/' || i, 'body', jsonb_build_object('order', i, 'amount', i % 1000)),
+          s, 0, created, created, created, created,
+          CASE WHEN s IN ('succeeded','failed','exception','compensated','cancelled') THEN created + interval '2 seconds' END,
+          CASE WHEN s = 'running' THEN gen_random_uuid() END, CASE WHEN s = 'running' THEN 'bench' END, CASE WHEN s = 'running' THEN now() + interval '1 hour' END,
+          CASE WHEN s IN ('exception','failed','retrying') THEN 'HTTP 503' END, 1
+   FROM (SELECT i, now() - (i || ' seconds')::interval / 10 AS created,
+                (CASE WHEN r < 0.80 THEN 'succeeded' WHEN r < 0.86 THEN 'failed' WHEN r < 0.88 THEN 'exception' WHEN r < 0.93 THEN 'pending'
+                      WHEN r < 0.95 THEN 'retrying' WHEN r < 0.96 THEN 'awaiting' WHEN r < 0.965 THEN 'running' WHEN r < 0.97 THEN 'compensating'
+                      WHEN r < 0.98 THEN 'compensated' ELSE 'cancelled' END)::command_status AS s
+         FROM (SELECT i, random() AS r FROM generate_series(1, $2::int) AS i) x) y`,
+  [clientId, ROWS],
+);
+await db.pool.query("VACUUM ANALYZE commands");
+console.log(`loaded ${fmt(ROWS)} commands in ${fmt((performance.now() - t) / 1000, 1)} s`);
+const web = await startWeb({ DATABASE_URL: database.url });
+const headers = { authorization: `Bearer ${token}` };
+const get = async (path: string, input?: unknown) => {
+  const s = performance.now();
+  const res = await fetch(`${web.url}/api/trpc/${path}${input === undefined ? "" : `?input=${encodeURIComponent(JSON.stringify(input))}`}`, { headers });
+  if (res.status !== 200) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+  await res.arrayBuffer();
+  return performance.now() - s;
+};
+
+const measure = async (name: string, fn: () => Promise<number>) => {
+  for (let i = 0; i < 10; i++) await fn(); // warm-up
+  const xs: number[] = [];
+  for (let i = 0; i < REQUESTS; i++) xs.push(await fn());
+  xs.sort((a, b) => a - b);
+  return { name, p50: percentile(xs, 50), p95: percentile(xs, 95), p99: percentile(xs, 99) };
+};
+const results = [];
+try {
+  results.push(await measure("commands.list {status:[exception]}, first page (50)", () => get("commands.list", { status: ["exception"] })));
+  results.push(await measure("commands.list {status:[failed,exception]}, first page (50)", () => get("commands.list", { status: ["failed", "exception"] })));
+  results.push(await measure("commands.list {type}, first page (50)", () => get("commands.list", { type: "ledger.post" })));
+  results.push(await measure("commands.list {}, first page (50)", () => get("commands.list", {})));
+  results.push(await measure("commands.counts", () => get("commands.counts")));
+} finally {
+  web.stop();
+  await db.close();
+  await database.cleanup();
+}
+console.log(`\nConsole benchmark — ${os.cpus().length} cores, ${fmt(ROWS)} commands, PostgreSQL (embedded), through /api/trpc, ${REQUESTS} sequential requests each`);
+console.log("| query | p50 (ms) | p95 (ms) | p99 (ms) | target p95 |");
+console.log("|---|---|---|---|---|");
+for (const r of results) console.log(`| ${r.name} | ${fmt(r.p50, 1)} | ${fmt(r.p95, 1)} | ${fmt(r.p99, 1)} | ${r.name.startsWith("commands.counts") ? "< 200" : "< 100"} |`);
+process.exit(0);
