@@ -32,7 +32,7 @@ export async function insertCommands(db: Db, rows: NewCommand[]): Promise<Set<st
      SELECT id, client_id, type, payload, key, cb, prio, COALESCE(run_at, now()), ma, bo, mb
      FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::int[], $8::timestamptz[], $9::int[], $10::int[], $11::int[])
        AS t(id, client_id, type, payload, key, cb, prio, run_at, ma, bo, mb)
-     ON CONFLICT (client_id, idempotency_key) DO NOTHING
+     ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING id`,
     [
       col("id"),

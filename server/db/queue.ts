@@ -63,7 +63,7 @@ export async function claim(db: Db, workerId: string, limit: number, leaseMs: nu
        LIMIT $2
        FOR UPDATE SKIP LOCKED)
      UPDATE commands c SET ${claimSet}
-     FROM due WHERE c.id = due.id
+     FROM due WHERE c.id = ANY(ARRAY(SELECT id FROM due)) AND c.id = due.id
      RETURNING ${CLAIM_RETURNING}`,
     [workerId, limit, leaseMs, excludeTypes],
   );
@@ -88,7 +88,7 @@ export async function claimCapped(db: Db, workerId: string, type: string, cap: n
          LIMIT GREATEST(0, LEAST($2::int, $5::int - (SELECT count(*)::int FROM commands WHERE type = $4 AND lease_id IS NOT NULL)))
          FOR UPDATE SKIP LOCKED)
        UPDATE commands c SET ${claimSet}
-       FROM due WHERE c.id = due.id
+       FROM due WHERE c.id = ANY(ARRAY(SELECT id FROM due)) AND c.id = due.id
        RETURNING ${CLAIM_RETURNING}`,
       [workerId, limit, leaseMs, type, cap],
     );
@@ -103,11 +103,12 @@ export async function claimCapped(db: Db, workerId: string, type: string, cap: n
 }
 
 /** Renews the leases still held; returns the lease ids that are (others were lost). */
-export async function renewLeases(db: Db, leaseIds: string[], leaseMs: number): Promise<Set<string>> {
-  if (leaseIds.length === 0) return new Set();
+export async function renewLeases(db: Db, held: { id: string; leaseId: string }[], leaseMs: number): Promise<Set<string>> {
+  if (held.length === 0) return new Set();
   const { rows } = await db.pool.query<{ lease_id: string }>(
-    `UPDATE commands SET locked_until = now() + make_interval(secs => $2::float8 / 1000) WHERE lease_id = ANY($1::uuid[]) RETURNING lease_id`,
-    [leaseIds, leaseMs],
+    `UPDATE commands SET locked_until = now() + make_interval(secs => $3::float8 / 1000)
+     WHERE id = ANY($1::uuid[]) AND lease_id = ANY($2::uuid[]) RETURNING lease_id`,
+    [held.map((h) => h.id), held.map((h) => h.leaseId), leaseMs],
   );
   return new Set(rows.map((r) => r.lease_id));
 }
@@ -164,7 +165,8 @@ export async function complete(q: Queryable, items: Completion[]): Promise<Set<s
          failure = CASE WHEN i.set_failure THEN i.failure ELSE c.failure END,
          error = i.error, attempt_count = i.attempt_count,
          lease_id = NULL, locked_by = NULL, locked_until = NULL, attempt_started_at = NULL
-       FROM input i WHERE c.id = i.id AND c.lease_id = i.lease_id
+       -- driven by the primary key (id = ANY), whatever the planner thinks of the table's size
+       FROM input i WHERE c.id = ANY($1::uuid[]) AND c.id = i.id AND c.lease_id = i.lease_id
        RETURNING c.id
      ), att AS (
        INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, error, worker, detail)

@@ -165,7 +165,7 @@ export function startWorker(o: WorkerOptions) {
     const ids = [...held.keys()];
     if (ids.length === 0) return;
     try {
-      const renewed = await renewLeases(o.db, ids, leaseMs);
+      const renewed = await renewLeases(o.db, [...held.values()].map((h) => ({ id: h.c.id, leaseId: h.c.leaseId })), leaseMs);
       for (const id of ids) if (!renewed.has(id)) held.get(id)?.ctrl.abort(new LeaseLost());
     } catch (err) {
       log.warn({ err: String(err) }, "could not renew leases");

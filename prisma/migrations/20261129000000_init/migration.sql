@@ -63,7 +63,8 @@ CREATE TABLE "commands" (
     -- finished_at is set exactly when the command is at rest (terminal or waiting for an operator)
     CONSTRAINT "commands_finished_check" CHECK (("finished_at" IS NOT NULL) = ("status" IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled')))
 );
-CREATE UNIQUE INDEX "commands_client_id_idempotency_key_key" ON "commands"("client_id", "idempotency_key");
+-- Partial: commands without a key (most, in bulk traffic) cost this index nothing on every update.
+CREATE UNIQUE INDEX "commands_client_id_idempotency_key_key" ON "commands"("client_id", "idempotency_key") WHERE "idempotency_key" IS NOT NULL;
 CREATE INDEX "commands_status_created_at_idx" ON "commands"("status", "created_at" DESC);
 CREATE INDEX "commands_type_created_at_idx" ON "commands"("type", "created_at" DESC);
 CREATE INDEX "commands_created_at_idx" ON "commands"("created_at" DESC);
