@@ -1,7 +1,8 @@
 // Builds the Next.js app when there is no build, or when the sources changed
 // since the last one (a fingerprint of the files the build reads is kept in .next/).
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { spawnSync } from "node:child_process";
 
@@ -23,11 +24,43 @@ export function sourceFingerprint(root: string): string {
   return h.digest("hex");
 }
 
+/**
+ * One build at a time per checkout (test files running in parallel both ask
+ * for a build): a lock directory beside the temp files, taken atomically by
+ * mkdir, given up after 15 minutes if its holder died.
+ */
+function withBuildLock<T>(root: string, fn: () => T): T {
+  const lock = path.join(os.tmpdir(), `conveyor-build-${createHash("sha256").update(path.resolve(root)).digest("hex").slice(0, 16)}.lock`);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 15 * 60_000) rmSync(lock, { recursive: true, force: true });
+      } catch {}
+      Atomics.wait(pause, 0, 0, 250);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 /** Returns true when a build ran. Throws when it fails. */
 export function buildIfNeeded(root: string, log: (m: string) => void = console.log): boolean {
   const stamp = path.join(root, ".next", "conveyor-fingerprint");
   const fp = sourceFingerprint(root);
-  if (existsSync(path.join(root, ".next", "BUILD_ID")) && existsSync(stamp) && readFileSync(stamp, "utf8") === fp) return false;
+  const upToDate = () => existsSync(path.join(root, ".next", "BUILD_ID")) && existsSync(stamp) && readFileSync(stamp, "utf8") === fp;
+  if (upToDate()) return false;
+  return withBuildLock(root, () => (upToDate() ? false : build(root, stamp, fp, log)));
+}
+
+function build(root: string, stamp: string, fp: string, log: (m: string) => void): boolean {
   log("Building the web app (no build yet, or the sources changed; about a minute)…");
   const r = spawnSync(path.join(root, "node_modules", ".bin", "next"), ["build"], { cwd: root, stdio: "inherit" });
   if (r.status !== 0) throw new Error("next build failed");

@@ -1,0 +1,199 @@
+"use client";
+import Link from "next/link";
+import { useQuery } from "@tanstack/react-query";
+import { useTRPC } from "@/app/_components/trpc";
+import { ActionButtons } from "@/app/_components/actions";
+import { CopyButton, Empty, ErrorBox, fmtTime, Json, Loading, Panel, RelTime, StatusBadge } from "@/app/_components/ui";
+
+const OUTCOME_STYLE: Record<string, string> = {
+  success: "bg-emerald-500",
+  succeeded: "bg-emerald-500",
+  failure: "bg-orange-500",
+  failed: "bg-orange-500",
+  exception: "bg-red-600",
+  accepted: "bg-indigo-500",
+  unknown: "bg-amber-500",
+  "not-found": "bg-slate-400",
+};
+
+export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
+  const trpc = useTRPC();
+  const q = useQuery(trpc.commands.get.queryOptions({ id }, { refetchInterval: 3_000, retry: false }));
+
+  if (q.error && !q.data) {
+    const code = (q.error.data as { code?: string } | undefined)?.code;
+    return (
+      <div className="mx-auto max-w-2xl">
+        <BackLink />
+        {code === "NOT_FOUND" || code === "BAD_REQUEST" ? (
+          <Panel>
+            <Empty title="No such command">
+              <span className="font-mono">{id}</span> is not a command Conveyor holds. <Link className="text-sky-700 hover:underline" href="/commands">Back to the list</Link>
+            </Empty>
+          </Panel>
+        ) : (
+          <ErrorBox error={q.error} title="Could not load the command" onRetry={() => q.refetch()} />
+        )}
+      </div>
+    );
+  }
+  if (!q.data) return <Loading label="Loading the command…" />;
+
+  const { command: c, attempts, audit, callbacks } = q.data;
+  const facts: [string, React.ReactNode][] = [
+    ["Type", c.type],
+    ["Client", c.client],
+    ["Idempotency key", c.idempotencyKey ? <span className="break-all font-mono text-xs">{c.idempotencyKey}</span> : "—"],
+    ["Attempts", `${c.attemptCount}${c.maxAttempts ? ` (tries this round ${c.tries} of ${c.maxAttempts})` : ""}`],
+    ["Phase", c.phase],
+    ["Priority", String(c.priority)],
+    ["Created", <RelTime key="c" iso={c.createdAt} />],
+    ["Updated", <RelTime key="u" iso={c.updatedAt} />],
+    ["Finished", <RelTime key="f" iso={c.finishedAt} />],
+    ["Next run", ["pending", "retrying"].includes(c.status) ? <RelTime key="r" iso={c.runAt} /> : "—"],
+    ["Worker", c.worker ?? "—"],
+    ["Reconcile first", c.needsReconcile ? "yes: the last outcome is unknown" : "no"],
+    ["Callback URL", c.callbackUrl ? <span className="break-all font-mono text-xs">{c.callbackUrl}</span> : "—"],
+  ];
+
+  return (
+    <>
+      <BackLink />
+      <div className="mb-6 flex flex-wrap items-start justify-between gap-4">
+        <div className="min-w-0">
+          <div className="flex flex-wrap items-center gap-3">
+            <h1 className="text-xl font-semibold tracking-tight text-slate-900">{c.type}</h1>
+            <span data-testid="command-status">
+              <StatusBadge status={c.status} />
+            </span>
+          </div>
+          <div className="mt-1 flex items-center gap-2 text-sm text-slate-500">
+            <span className="font-mono">{c.id}</span>
+            <CopyButton text={c.id} label="Copy id" small />
+          </div>
+        </div>
+        {canAct ? <ActionButtons target={{ ids: [c.id] }} what="this command" /> : null}
+      </div>
+
+      {c.error ? (
+        <div className="mb-6 rounded-xl border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800" role="note">
+          <span className="font-medium">Last error: </span>
+          {c.error}
+        </div>
+      ) : null}
+
+      <div className="grid gap-6 lg:grid-cols-3">
+        <div className="space-y-6 lg:col-span-2">
+          <Panel title="Payload">
+            <Json value={c.payload} />
+          </Panel>
+          {c.result !== null && c.result !== undefined ? (
+            <Panel title="Result">
+              <Json value={c.result} />
+            </Panel>
+          ) : null}
+          {c.failure !== null && c.failure !== undefined ? (
+            <Panel title="Failure">
+              <Json value={c.failure} />
+            </Panel>
+          ) : null}
+
+          <Panel title={`Attempts (${attempts.length})`}>
+            {attempts.length === 0 ? (
+              <Empty title="No attempt yet">A worker has not picked this command up.</Empty>
+            ) : (
+              <ol className="relative ml-2 border-l border-slate-200">
+                {attempts.map((a, i) => (
+                  <li key={`${a.number}-${a.kind}-${i}`} className="mb-5 ml-5 last:mb-0">
+                    <span className={`absolute -left-[7px] mt-1.5 h-3.5 w-3.5 rounded-full ring-4 ring-white ${a.outcome ? (OUTCOME_STYLE[a.outcome] ?? "bg-slate-400") : "bg-blue-500 animate-pulse"}`} aria-hidden />
+                    <div className="flex flex-wrap items-baseline gap-x-3 gap-y-1 text-sm">
+                      <span className="font-medium text-slate-900">
+                        #{a.number} {a.kind}
+                      </span>
+                      <span className="rounded bg-slate-100 px-1.5 py-0.5 text-xs font-medium text-slate-700">{a.outcome ?? "in progress"}</span>
+                      <span className="text-xs text-slate-500" title={fmtTime(a.startedAt)}>
+                        {fmtTime(a.startedAt)}
+                      </span>
+                      {a.durationMs !== null ? <span className="text-xs text-slate-500">{a.durationMs.toLocaleString()} ms</span> : null}
+                      <span className="text-xs text-slate-400">{a.worker}</span>
+                    </div>
+                    {a.error ? <p className="mt-1 text-sm text-red-700">{a.error}</p> : null}
+                    {a.detail !== null && a.detail !== undefined ? (
+                      <details className="mt-1">
+                        <summary className="cursor-pointer text-xs text-slate-500 hover:text-slate-700">Details</summary>
+                        <Json value={a.detail} className="mt-1" />
+                      </details>
+                    ) : null}
+                  </li>
+                ))}
+              </ol>
+            )}
+          </Panel>
+        </div>
+
+        <div className="space-y-6">
+          <Panel title="Facts">
+            <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 text-sm">
+              {facts.map(([k, v]) => (
+                <div key={k} className="contents">
+                  <dt className="text-slate-500">{k}</dt>
+                  <dd className="min-w-0 text-slate-800">{v}</dd>
+                </div>
+              ))}
+            </dl>
+          </Panel>
+
+          <Panel title="Audit trail" bodyClass="">
+            {audit.length === 0 ? (
+              <Empty title="No operator action yet" />
+            ) : (
+              <ul className="divide-y divide-slate-100" aria-label="Audit trail">
+                {audit.map((a, i) => (
+                  <li key={i} className="px-4 py-2.5 text-sm">
+                    <div className="flex items-center justify-between gap-2">
+                      <span className="font-medium text-slate-900">{a.action}</span>
+                      <RelTime iso={a.at} className="text-xs text-slate-500" />
+                    </div>
+                    <div className="text-xs text-slate-500">by {a.actor}</div>
+                    {a.reason ? <p className="mt-1 rounded bg-slate-50 px-2 py-1 text-slate-700">“{a.reason}”</p> : null}
+                  </li>
+                ))}
+              </ul>
+            )}
+          </Panel>
+
+          <Panel title="Callback deliveries" bodyClass="">
+            {callbacks.length === 0 ? (
+              <Empty title={c.callbackUrl ? "Nothing delivered yet" : "No callback URL"}>{c.callbackUrl ? "The caller is notified when the command reaches a final state." : null}</Empty>
+            ) : (
+              <ul className="divide-y divide-slate-100">
+                {callbacks.map((b) => (
+                  <li key={b.id} className="px-4 py-2.5 text-sm">
+                    <div className="flex items-center justify-between gap-2">
+                      <span className={`rounded px-1.5 py-0.5 text-xs font-medium ${b.deliveredAt ? "bg-emerald-50 text-emerald-700" : "bg-amber-50 text-amber-800"}`}>{b.status}</span>
+                      <span className="text-xs text-slate-500">
+                        {b.attempts} attempt{b.attempts === 1 ? "" : "s"}
+                        {b.lastStatus ? ` · HTTP ${b.lastStatus}` : ""}
+                      </span>
+                    </div>
+                    <p className="mt-1 break-all font-mono text-xs text-slate-600">{b.url}</p>
+                    <p className="mt-0.5 text-xs text-slate-500">{b.deliveredAt ? <>delivered <RelTime iso={b.deliveredAt} /></> : <>next try <RelTime iso={b.nextAt} /></>}</p>
+                    {b.lastError ? <p className="mt-0.5 text-xs text-red-700">{b.lastError}</p> : null}
+                  </li>
+                ))}
+              </ul>
+            )}
+          </Panel>
+        </div>
+      </div>
+    </>
+  );
+}
+
+function BackLink() {
+  return (
+    <Link href="/commands" className="mb-3 inline-block text-sm text-slate-500 hover:text-slate-800">
+      ← Commands
+    </Link>
+  );
+}

@@ -1,0 +1,164 @@
+"use client";
+import Link from "next/link";
+import { useQuery } from "@tanstack/react-query";
+import { useTRPC } from "@/app/_components/trpc";
+import { Empty, ErrorBox, Loading, PageHeader, Panel, RelTime, ShortId, StatusBadge, STATE_LABEL, STATE_STYLE, STATES, type State } from "@/app/_components/ui";
+
+const GROUPS: { title: string; states: State[] }[] = [
+  { title: "In flight", states: ["pending", "running", "awaiting", "retrying", "compensating"] },
+  { title: "Finished", states: ["succeeded", "failed", "exception", "compensated", "cancelled"] },
+];
+const ATTENTION: State[] = ["exception", "failed"];
+
+export function Overview() {
+  const trpc = useTRPC();
+  const q = useQuery(trpc.commands.overview.queryOptions(undefined, { refetchInterval: 5_000 }));
+  return (
+    <>
+      <PageHeader title="Overview" subtitle="Commands by state, what finished in the last hour, and what has waited longest." />
+      {q.error && !q.data ? <ErrorBox error={q.error} title="Could not load the overview" onRetry={() => q.refetch()} /> : null}
+      {!q.data && !q.error ? <Loading /> : null}
+      {q.data ? (
+        <div className="space-y-6">
+          {GROUPS.map((g) => (
+            <section key={g.title} aria-label={g.title}>
+              <h2 className="mb-2 text-xs font-semibold uppercase tracking-wide text-slate-500">{g.title}</h2>
+              <div className="grid grid-cols-2 gap-3 sm:grid-cols-3 lg:grid-cols-5">
+                {g.states.map((s) => {
+                  const n = q.data.counts[s] ?? 0;
+                  const alert = ATTENTION.includes(s) && n > 0;
+                  return (
+                    <Link
+                      key={s}
+                      href={`/commands?status=${s}`}
+                      className={`group rounded-xl border bg-white p-4 shadow-sm transition hover:border-slate-300 hover:shadow ${alert ? (s === "exception" ? "border-red-200" : "border-orange-200") : "border-slate-200"}`}
+                    >
+                      <div className="flex items-center gap-2 text-sm text-slate-600">
+                        <span className={`h-2 w-2 rounded-full ${STATE_STYLE[s].dot}`} aria-hidden />
+                        {STATE_LABEL[s]}
+                      </div>
+                      <div className={`mt-2 text-2xl font-semibold tabular-nums ${alert ? (s === "exception" ? "text-red-700" : "text-orange-700") : "text-slate-900"}`}>{n.toLocaleString()}</div>
+                      <div className="mt-1 text-xs text-slate-400 group-hover:text-slate-600">View commands →</div>
+                    </Link>
+                  );
+                })}
+              </div>
+            </section>
+          ))}
+
+          <div className="grid gap-6 xl:grid-cols-5">
+            <Panel title="Finished per minute, last hour" className="xl:col-span-3">
+              <ThroughputChart rows={q.data.throughput} />
+            </Panel>
+            <Panel title="Waiting longest" className="xl:col-span-2" bodyClass="">
+              {q.data.oldest.length === 0 ? (
+                <Empty title="Nothing is waiting">No command is queued, in progress or waiting for an operator.</Empty>
+              ) : (
+                <ul className="divide-y divide-slate-100">
+                  {q.data.oldest.map((o) => (
+                    <li key={o.id}>
+                      <Link href={`/commands/${o.id}`} className="flex items-center gap-3 px-4 py-2.5 hover:bg-slate-50">
+                        <StatusBadge status={o.status} />
+                        <div className="min-w-0 flex-1">
+                          <div className="flex items-center gap-2 text-sm text-slate-800">
+                            <span className="font-medium">{o.type}</span>
+                            <span className="text-slate-400">
+                              <ShortId id={o.id} />
+                            </span>
+                          </div>
+                          {o.error ? <p className="truncate text-xs text-red-700" title={o.error}>{o.error}</p> : null}
+                        </div>
+                        <div className="shrink-0 text-right text-xs text-slate-500">
+                          in state <RelTime iso={o.since} />
+                        </div>
+                      </Link>
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </Panel>
+          </div>
+        </div>
+      ) : null}
+    </>
+  );
+}
+
+type Row = { minute: string; succeeded: number; failed: number; exception: number };
+const SERIES = [
+  { key: "succeeded", label: "Succeeded", fill: "#10b981" },
+  { key: "failed", label: "Failed", fill: "#f97316" },
+  { key: "exception", label: "Exception", fill: "#dc2626" },
+] as const;
+
+/** Stacked bars, one per minute over the last 60 minutes (minutes without finishes are zero). */
+function ThroughputChart({ rows }: { rows: Row[] }) {
+  const byMinute = new Map(rows.map((r) => [Math.floor(new Date(r.minute).getTime() / 60_000), r]));
+  const nowMin = Math.floor(Date.now() / 60_000);
+  const buckets = Array.from({ length: 60 }, (_, i) => {
+    const m = nowMin - 59 + i;
+    const r = byMinute.get(m);
+    return { at: new Date(m * 60_000), succeeded: r?.succeeded ?? 0, failed: r?.failed ?? 0, exception: r?.exception ?? 0 };
+  });
+  const total = buckets.reduce((a, b) => a + b.succeeded + b.failed + b.exception, 0);
+  const sums = Object.fromEntries(SERIES.map((s) => [s.key, buckets.reduce((a, b) => a + b[s.key], 0)])) as Record<(typeof SERIES)[number]["key"], number>;
+  const max = Math.max(1, ...buckets.map((b) => b.succeeded + b.failed + b.exception));
+  const step = niceStep(max);
+  const top = Math.ceil(max / step) * step;
+  const W = 720, H = 220, L = 36, B = 22, T = 8;
+  const bw = (W - L) / 60;
+  const y = (v: number) => T + (H - T - B) * (1 - v / top);
+  const time = (d: Date) => d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  return (
+    <div>
+      <div className="mb-3 flex flex-wrap items-center gap-4 text-xs text-slate-600">
+        {SERIES.map((s) => (
+          <span key={s.key} className="flex items-center gap-1.5">
+            <span className="h-2.5 w-2.5 rounded-sm" style={{ background: s.fill }} aria-hidden />
+            {s.label} <span className="font-semibold tabular-nums text-slate-900">{sums[s.key].toLocaleString()}</span>
+          </span>
+        ))}
+        <span className="ml-auto text-slate-400">{total.toLocaleString()} finished in 60 min</span>
+      </div>
+      <svg viewBox={`0 0 ${W} ${H}`} className="h-56 w-full" role="img" aria-label={`Finished commands per minute: ${sums.succeeded} succeeded, ${sums.failed} failed, ${sums.exception} exceptions in the last hour`}>
+        {Array.from({ length: Math.round(top / step) + 1 }, (_, i) => i * step).map((v) => (
+          <g key={v}>
+            <line x1={L} x2={W} y1={y(v)} y2={y(v)} stroke="#e2e8f0" strokeDasharray={v === 0 ? undefined : "3 3"} />
+            <text x={L - 6} y={y(v) + 3} textAnchor="end" fontSize="10" fill="#94a3b8">
+              {v}
+            </text>
+          </g>
+        ))}
+        {buckets.map((b, i) => {
+          let acc = 0;
+          return (
+            <g key={i}>
+              <title>{`${time(b.at)}: ${b.succeeded} succeeded, ${b.failed} failed, ${b.exception} exception`}</title>
+              <rect x={L + i * bw} y={T} width={bw} height={H - T - B} fill="transparent" />
+              {SERIES.map((s) => {
+                const v = b[s.key];
+                if (!v) return null;
+                const y0 = y(acc);
+                acc += v;
+                return <rect key={s.key} x={L + i * bw + 1} width={Math.max(1, bw - 2)} y={y(acc)} height={y0 - y(acc)} fill={s.fill} rx={1} />;
+              })}
+            </g>
+          );
+        })}
+        {[0, 15, 30, 45, 59].map((i) => (
+          <text key={i} x={L + i * bw + bw / 2} y={H - 6} textAnchor="middle" fontSize="10" fill="#94a3b8">
+            {time(buckets[i]!.at)}
+          </text>
+        ))}
+      </svg>
+      {total === 0 ? <p className="-mt-28 mb-20 text-center text-sm text-slate-400">No command finished in the last hour.</p> : null}
+    </div>
+  );
+}
+
+function niceStep(max: number) {
+  const raw = max / 4;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return Math.max(1, m * p);
+  return Math.max(1, 10 * p);
+}

@@ -1,0 +1,211 @@
+"use client";
+// Operator actions: Retry, Compensate, Cancel, Resolve. Each asks for
+// confirmation and a reason in a dialog, then shows what was updated and what
+// was skipped (with the server's reason).
+import { useEffect, useId, useRef, useState } from "react";
+import Link from "next/link";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useTRPC, useTRPCClient } from "./trpc";
+import { btn, ErrorBox, input, ShortId, type State } from "./ui";
+
+export type Action = "retry" | "compensate" | "cancel" | "resolve";
+export type Filter = { status?: State[]; type?: string; q?: string; createdAfter?: string; createdBefore?: string };
+export type Target = { ids: string[] } | { filter: Filter };
+type Result = { updated: string[]; skipped: { id: string; reason: string }[] };
+
+export const ACTIONS: { action: Action; label: string; help: string; from: State[] }[] = [
+  { action: "retry", label: "Retry", help: "Runs the command again from the start (an unknown earlier outcome is reconciled first).", from: ["failed", "exception", "cancelled"] },
+  { action: "compensate", label: "Compensate", help: "Runs the type's compensation to undo the command's effects.", from: ["succeeded", "failed", "exception"] },
+  { action: "cancel", label: "Cancel", help: "Stops the command before a worker runs it again.", from: ["pending", "retrying", "awaiting"] },
+  { action: "resolve", label: "Resolve", help: "Records the outcome you established by hand (for example, by checking the backend).", from: ["exception"] },
+];
+
+/** The four action buttons; each opens the confirmation dialog for `target`. */
+export function ActionButtons({ target, what, disabled, onDone, size = "md" }: { target: Target; what: string; disabled?: boolean; onDone?: (r: Result) => void; size?: "sm" | "md" }) {
+  const [open, setOpen] = useState<Action | null>(null);
+  return (
+    <>
+      <div className="flex flex-wrap items-center gap-2" role="group" aria-label="Actions">
+        {ACTIONS.map((a) => (
+          <button key={a.action} type="button" disabled={disabled} className={`${btn.secondary} ${size === "sm" ? "px-2.5 py-1 text-xs" : ""}`} onClick={() => setOpen(a.action)} title={a.help}>
+            {a.label}
+          </button>
+        ))}
+      </div>
+      {open ? (
+        <ActionDialog
+          action={open}
+          target={target}
+          what={what}
+          onClose={(r) => {
+            setOpen(null);
+            if (r) onDone?.(r);
+          }}
+        />
+      ) : null}
+    </>
+  );
+}
+
+/** The confirmation dialog; onClose gets the result when the action ran (it stays open to show it until closed). */
+export function ActionDialog({ action, target, what, onClose }: { action: Action; target: Target; what: string; onClose: (result?: Result) => void }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const id = useId();
+  const meta = ACTIONS.find((a) => a.action === action)!;
+  const [reason, setReason] = useState("");
+  const [outcome, setOutcome] = useState<"succeeded" | "failed">("succeeded");
+  const [missing, setMissing] = useState(false);
+  const client = useTRPCClient();
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+
+  useEffect(() => {
+    const d = ref.current;
+    if (d && !d.open) d.showModal();
+  }, []);
+
+  const m = useMutation({
+    mutationFn: async (): Promise<Result> => {
+      const r = reason.trim() || undefined;
+      switch (action) {
+        case "retry":
+          return client.commands.retry.mutate({ ...target, reason: r });
+        case "compensate":
+          return client.commands.compensate.mutate({ ...target, reason: r });
+        case "cancel":
+          return client.commands.cancel.mutate({ ...target, reason: r });
+        case "resolve":
+          return client.commands.resolve.mutate({ ...target, outcome, reason: reason.trim() });
+      }
+    },
+    onSuccess: async () => {
+      await Promise.all([qc.invalidateQueries(trpc.commands.pathFilter()), qc.invalidateQueries(trpc.audit.pathFilter())]);
+    },
+  });
+
+  const submit = (e: React.FormEvent) => {
+    e.preventDefault();
+    if (action === "resolve" && !reason.trim()) {
+      setMissing(true);
+      return;
+    }
+    m.mutate();
+  };
+
+  return (
+    <dialog
+      ref={ref}
+      role="dialog"
+      aria-labelledby={`${id}-title`}
+      aria-describedby={`${id}-desc`}
+      onClose={() => onClose(m.data)}
+      className="m-auto w-[min(34rem,calc(100vw-2rem))] rounded-xl border border-slate-200 bg-white p-0 text-slate-900 shadow-xl backdrop:bg-slate-900/40 backdrop:backdrop-blur-[1px]"
+    >
+      <form onSubmit={submit} className="flex flex-col">
+        <div className="border-b border-slate-100 px-5 py-4">
+          <h2 id={`${id}-title`} className="text-base font-semibold">
+            {meta.label} {what}?
+          </h2>
+          <p id={`${id}-desc`} className="mt-1 text-sm text-slate-500">
+            {meta.help} Applies to {meta.from.join(", ")} commands; others are skipped.
+          </p>
+        </div>
+
+        {m.data ? (
+          <ResultView result={m.data} />
+        ) : (
+          <div className="space-y-4 px-5 py-4">
+            {action === "resolve" ? (
+              <fieldset>
+                <legend className="mb-1.5 text-xs font-medium text-slate-600">Outcome</legend>
+                <div className="flex gap-2">
+                  {(["succeeded", "failed"] as const).map((o) => (
+                    <label key={o} className={`flex flex-1 cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm ${outcome === o ? "border-slate-900 bg-slate-50" : "border-slate-300"}`}>
+                      <input type="radio" name="outcome" value={o} checked={outcome === o} onChange={() => setOutcome(o)} />
+                      {o === "succeeded" ? "Succeeded (the backend did it)" : "Failed (it did not happen)"}
+                    </label>
+                  ))}
+                </div>
+              </fieldset>
+            ) : null}
+            <div>
+              <label htmlFor={`${id}-reason`} className="mb-1 block text-xs font-medium text-slate-600">
+                Reason{action === "resolve" ? " (required)" : ""}
+              </label>
+              <textarea
+                id={`${id}-reason`}
+                aria-label="Reason"
+                rows={3}
+                value={reason}
+                maxLength={1000}
+                onChange={(e) => {
+                  setReason(e.target.value);
+                  setMissing(false);
+                }}
+                aria-invalid={missing || undefined}
+                placeholder="Why? It goes into the audit log."
+                className={input}
+                autoFocus
+              />
+              {missing ? <p className="mt-1 text-xs text-red-700">Say why you resolve it by hand.</p> : null}
+            </div>
+            {m.error ? <ErrorBox error={m.error} title={`${meta.label} refused`} /> : null}
+          </div>
+        )}
+
+        <div className="flex justify-end gap-2 border-t border-slate-100 bg-slate-50 px-5 py-3">
+          <button type="button" className={btn.secondary} onClick={() => ref.current?.close()}>
+            {m.data ? "Done" : "Close"}
+          </button>
+          {m.data ? null : (
+            <button type="submit" className={action === "cancel" ? btn.danger : btn.primary} disabled={m.isPending}>
+              {meta.label}
+            </button>
+          )}
+        </div>
+      </form>
+    </dialog>
+  );
+}
+
+function ResultView({ result }: { result: Result }) {
+  return (
+    <div className="space-y-3 px-5 py-4 text-sm" role="status">
+      <p>
+        <span className="font-semibold text-emerald-700">{result.updated.length} updated</span>
+        {", "}
+        <span className={`font-semibold ${result.skipped.length ? "text-amber-700" : "text-slate-500"}`}>{result.skipped.length} skipped</span>
+      </p>
+      {result.updated.length ? (
+        <div>
+          <p className="mb-1 text-xs font-medium text-slate-500">Updated</p>
+          <ul className="flex max-h-28 flex-wrap gap-1.5 overflow-auto">
+            {result.updated.slice(0, 200).map((id) => (
+              <li key={id}>
+                <Link href={`/commands/${id}`} className="rounded bg-emerald-50 px-1.5 py-0.5 text-emerald-800 hover:underline">
+                  <ShortId id={id} />
+                </Link>
+              </li>
+            ))}
+            {result.updated.length > 200 ? <li className="text-xs text-slate-500">and {result.updated.length - 200} more</li> : null}
+          </ul>
+        </div>
+      ) : null}
+      {result.skipped.length ? (
+        <div>
+          <p className="mb-1 text-xs font-medium text-slate-500">Skipped</p>
+          <ul className="max-h-40 divide-y divide-slate-100 overflow-auto rounded-lg border border-slate-200">
+            {result.skipped.slice(0, 200).map((s) => (
+              <li key={s.id} className="flex gap-3 px-3 py-1.5">
+                <Link href={`/commands/${s.id}`} className="shrink-0 text-sky-700 hover:underline">
+                  <ShortId id={s.id} />
+                </Link>
+                <span className="text-slate-600">{s.reason}</span>
+              </li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
+    </div>
+  );
+}
