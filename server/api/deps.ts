@@ -12,6 +12,10 @@ export type ApiDeps = {
   /** The key that encrypts stored secrets (resolved once, lazily). */
   secretKey: () => Promise<Buffer>;
   maxBodyBytes: number;
+  /** Base of links in emails and of inbound result URLs. */
+  publicUrl: string;
+  /** Whether SMTP_URL is set (alert emails are sent), for the console to say so. */
+  emailConfigured: boolean;
   /** Optional cache of authenticated tokens (see TokenCache). */
   tokenCache?: TokenCache;
   log: Logger;

@@ -3,6 +3,7 @@ import { intakeRouter } from "./routers/intake";
 import { tokensRouter } from "./routers/tokens";
 import { commandsRouter } from "./routers/commands";
 import { auditRouter, authRouter, usersRouter } from "./routers/users";
+import { alertsRouter } from "./routers/alerts";
 
 export const appRouter = router({
   intake: intakeRouter,
@@ -11,5 +12,6 @@ export const appRouter = router({
   users: usersRouter,
   audit: auditRouter,
   auth: authRouter,
+  alerts: alertsRouter,
 });
 export type AppRouter = typeof appRouter;

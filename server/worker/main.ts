@@ -13,6 +13,8 @@ import { createUrlGuard } from "../handlers/url-guard";
 import { resultEndpoint } from "../commands/inbound";
 import { startWorker } from "./worker";
 import { sleep } from "./wake";
+import { evaluateRules } from "../alerts/evaluator";
+import { startEvaluator, startMailer } from "../alerts/mailer";
 
 async function main() {
   let e: Env;
@@ -56,7 +58,10 @@ async function main() {
     resultEndpoint: resultEndpoint(e.PUBLIC_URL, key),
     checkUrl,
   });
-  log.info({ concurrency: e.WORKER_CONCURRENCY, types: registry.names() }, "worker started");
+  // Alerts: every worker evaluates on an interval (the lock keeps it to one at a time) and sends deliveries.
+  const evaluator = startEvaluator({ everyMs: e.ALERT_EVAL_MS, log, run: () => evaluateRules(db, { publicUrl: e.PUBLIC_URL }) });
+  const mailer = startMailer({ db, log, smtpUrl: e.SMTP_URL, from: e.ALERT_FROM, listener });
+  log.info({ concurrency: e.WORKER_CONCURRENCY, types: registry.names(), email: e.SMTP_URL ? "configured" : "not configured (SMTP_URL unset)" }, "worker started");
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -64,6 +69,8 @@ async function main() {
     stopping = true;
     log.info({ signal, running: worker.running }, "worker stopping");
     await worker.stop();
+    await evaluator.stop();
+    await mailer.stop();
     await listener.close();
     await db.close();
     log.info("worker stopped");

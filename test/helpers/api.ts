@@ -20,6 +20,8 @@ export async function startApi(db: Db, opts: Partial<ApiDeps> = {}): Promise<Api
     intake: { registry: defaultRegistry, insert: createGroupInserter(db) },
     secretKey: () => resolveSecretKey(db, undefined),
     maxBodyBytes: 1024 * 1024,
+    publicUrl: "http://conveyor.test",
+    emailConfigured: false,
     log: createLogger({ name: "test", level: "silent" }),
     ...opts,
   };

@@ -153,6 +153,12 @@ describe("role matrix", () => {
     { path: "users.list", kind: "query", expect: adminOnly },
     { path: "users.create", kind: "mutation", input: () => ({ email: `u${Math.random().toString(36).slice(2, 8)}@example.com`, password: "a long enough password", role: "viewer" }), expect: adminOnly },
     { path: "users.update", kind: "mutation", input: () => ({ id: "00000000-0000-4000-8000-000000000000", role: "viewer" }), expect: { ...adminOnly, adminToken: 404, admin: 404 } },
+    { path: "alerts.listRules", kind: "query", expect: read },
+    { path: "alerts.history", kind: "query", input: () => ({}), expect: read },
+    { path: "alerts.createRule", kind: "mutation", input: () => ({ name: "r", kind: "backlog", threshold: 5, recipients: ["a@example.com"] }), expect: adminOnly },
+    { path: "alerts.updateRule", kind: "mutation", input: () => ({ id: "00000000-0000-4000-8000-000000000000", name: "r", kind: "backlog", threshold: 5, recipients: ["a@example.com"] }), expect: { ...adminOnly, adminToken: 404, admin: 404 } },
+    { path: "alerts.deleteRule", kind: "mutation", input: () => ({ id: "00000000-0000-4000-8000-000000000000" }), expect: { ...adminOnly, adminToken: 404, admin: 404 } },
+    { path: "alerts.testRule", kind: "mutation", input: () => ({ id: "00000000-0000-4000-8000-000000000000" }), expect: { ...adminOnly, adminToken: 404, admin: 404 } },
     { path: "auth.me", kind: "query", expect: anyone },
     { path: "auth.changePassword", kind: "mutation", input: () => ({ current: "wrong", next: "another long password" }), expect: usersOnly },
   ];

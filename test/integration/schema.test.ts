@@ -24,7 +24,7 @@ async function schemaFacts() {
       const f = /^\s+(\w+)\s+(\w+)(\[\])?(\?)?(.*)$/.exec(line);
       if (!f || f[1]!.startsWith("@@")) continue;
       const rest = f[5]!;
-      if (rest.includes("@relation") || /^[A-Z]/.test(f[2]!) && !["String", "Int", "BigInt", "Boolean", "DateTime", "Json"].includes(f[2]!) && !src.includes(`enum ${f[2]} {`)) continue;
+      if (rest.includes("@relation") || /^[A-Z]/.test(f[2]!) && !["String", "Int", "BigInt", "Boolean", "DateTime", "Json", "Float"].includes(f[2]!) && !src.includes(`enum ${f[2]} {`)) continue;
       fields.set(f[1], { type: f[2], list: !!f[3], optional: !!f[4], dbType: /@db\.(\w+)/.exec(rest)?.[1], column: /@map\("(\w+)"\)/.exec(rest)?.[1] ?? f[1] });
     }
     models.set(m[1]!, { table: /@@map\("(\w+)"\)/.exec(m[2]!)?.[1] ?? m[1]!, fields });
@@ -43,6 +43,7 @@ const PG_TYPES: Record<string, string[]> = {
   Boolean: ["boolean"],
   DateTime: ["timestamp with time zone"],
   Json: ["jsonb"],
+  Float: ["double precision"],
 };
 
 let url: string;

@@ -1,0 +1,76 @@
+// Evaluates every enabled rule. Runs in every worker on an interval; an
+// advisory lock lets exactly one evaluate at a time, and the rule state,
+// event and deliveries are written in the same transaction, so one firing
+// makes one email per recipient however many workers run.
+import type { Db } from "../db/client";
+import { enabledRules, insertEvent, measure, RULE_COLUMNS, saveRuleState, withEvaluatorLock, type RuleRow } from "../db/alerts";
+import { renderAlert, type AlertKind } from "./email";
+
+export type Evaluation = { ruleId: string; value: number; event: AlertKind | null };
+
+export async function evaluateRules(db: Db, opts: { publicUrl: string; now?: () => Date }): Promise<Evaluation[] | null> {
+  const now = opts.now ?? (() => new Date());
+  return withEvaluatorLock(db, async (client) => {
+    const out: Evaluation[] = [];
+    for (const r of await enabledRules(client)) {
+      const { value, worst } = await measure(client, r);
+      const breached = value >= r.threshold && !(r.kind === "rate" && value === 0 && r.threshold === 0);
+      const silenced = !!r.silenced_until && r.silenced_until > now();
+      let event: AlertKind | null = null;
+      let { firing, firing_since: since, last_sent_at: lastSent } = r;
+      if (breached && !firing) {
+        firing = true;
+        since = now();
+        if (!silenced) event = "firing";
+      } else if (breached && firing) {
+        if (!silenced && (!lastSent || now().getTime() - lastSent.getTime() >= r.cooldown_seconds * 1000)) event = "repeat";
+      } else if (!breached && firing) {
+        firing = false;
+        since = null;
+        if (r.notify_on_resolve && !silenced) event = "resolved";
+      }
+      if (event) {
+        await emit(client, r, event, value, worst, opts.publicUrl);
+        lastSent = now();
+      }
+      await saveRuleState(client, r.id, { firing, firingSince: since, lastSentAt: event === "resolved" ? null : lastSent, value });
+      out.push({ ruleId: r.id, value, event });
+    }
+    return out;
+  });
+}
+
+async function emit(client: Parameters<typeof insertEvent>[0], r: RuleRow, kind: AlertKind, value: number, worst: Awaited<ReturnType<typeof measure>>["worst"], publicUrl: string) {
+  const mail = renderAlert(r, kind, value, worst, publicUrl);
+  await insertEvent(client, {
+    ruleId: r.id,
+    kind,
+    value,
+    threshold: r.threshold,
+    details: { worst },
+    emails: r.recipients.map((recipient) => ({ recipient, ...mail })),
+  });
+}
+
+/** alerts.testRule: an email now, through the same deliveries. */
+export async function sendTest(db: Db, ruleId: string, publicUrl: string): Promise<{ eventId: string; recipients: string[] } | null> {
+  const client = await db.pool.connect();
+  try {
+    await client.query("BEGIN");
+    const r = (await client.query<RuleRow>(`SELECT ${RULE_COLUMNS} FROM alert_rules WHERE id = $1`, [ruleId])).rows[0];
+    if (!r) {
+      await client.query("ROLLBACK");
+      return null;
+    }
+    const { value, worst } = await measure(client, r);
+    const mail = renderAlert(r, "test", value, worst, publicUrl);
+    const eventId = await insertEvent(client, { ruleId, kind: "test", value, threshold: r.threshold, details: { worst }, emails: r.recipients.map((recipient) => ({ recipient, ...mail })) });
+    await client.query("COMMIT");
+    return { eventId, recipients: r.recipients };
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,158 @@
+// SQL for alerts: measuring a rule, the evaluator's lock, events and
+// deliveries (claimed with SKIP LOCKED, retried until sent), history.
+import type pg from "pg";
+import type { Db } from "./client";
+
+export type RuleRow = {
+  id: string;
+  name: string;
+  kind: "count" | "stuck" | "rate" | "backlog";
+  states: string[];
+  type: string | null;
+  window_seconds: number | null;
+  age_seconds: number | null;
+  threshold: number;
+  recipients: string[];
+  cooldown_seconds: number;
+  notify_on_resolve: boolean;
+  enabled: boolean;
+  silenced_until: Date | null;
+  firing: boolean;
+  firing_since: Date | null;
+  last_sent_at: Date | null;
+  last_value: number | null;
+};
+
+export const RULE_COLUMNS = `id, name, kind, states::text[] AS states, type, window_seconds, age_seconds, threshold, recipients, cooldown_seconds,
+  notify_on_resolve, enabled, silenced_until, firing, firing_since, last_sent_at, last_value`;
+
+export type Worst = { id: string; type: string; status: string; error: string | null; since: Date };
+
+/** The rule's condition as SQL over commands (DESIGN §4), shared by the measure and the worst-commands query. */
+function condition(r: RuleRow, params: unknown[]): string {
+  const p = (v: unknown) => (params.push(v), `$${params.length}`);
+  const parts: string[] = [];
+  if (r.type) parts.push(`type = ${p(r.type)}`);
+  switch (r.kind) {
+    case "count":
+      parts.push(`status = ANY(${p(r.states)}::command_status[])`, `state_changed_at >= now() - make_interval(secs => ${p(r.window_seconds ?? 300)})`);
+      break;
+    case "stuck":
+      parts.push(`status = ANY(${p(r.states)}::command_status[])`, `state_changed_at < now() - make_interval(secs => ${p(r.age_seconds ?? 600)})`);
+      break;
+    case "rate":
+      parts.push(`finished_at >= now() - make_interval(secs => ${p(r.window_seconds ?? 300)})`);
+      break;
+    case "backlog":
+      parts.push(`status IN ('pending', 'retrying')`, `run_at <= now()`, `lease_id IS NULL`);
+      break;
+  }
+  return parts.join(" AND ");
+}
+
+export async function measure(q: Pick<pg.PoolClient, "query">, r: RuleRow): Promise<{ value: number; worst: Worst[] }> {
+  const params: unknown[] = [];
+  const where = condition(r, params);
+  const value =
+    r.kind === "rate"
+      ? (await q.query<{ v: number | null }>(`SELECT (count(*) FILTER (WHERE status IN ('failed', 'exception')))::float8 / NULLIF(count(*), 0) AS v FROM commands WHERE ${where}`, params)).rows[0]!.v ?? 0
+      : (await q.query<{ v: number }>(`SELECT count(*)::float8 AS v FROM commands WHERE ${where}`, params)).rows[0]!.v;
+  const worstWhere = r.kind === "rate" ? `${where} AND status IN ('failed', 'exception')` : where;
+  const worst = (
+    await q.query<Worst>(`SELECT id, type, status, error, state_changed_at AS since FROM commands WHERE ${worstWhere} ORDER BY state_changed_at LIMIT 5`, params)
+  ).rows;
+  return { value, worst };
+}
+
+export const ALERT_LOCK = 72707370;
+
+/** Runs fn while holding the evaluator lock; returns null (without running it) when another process holds it. */
+export async function withEvaluatorLock<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T | null> {
+  const client = await db.pool.connect();
+  try {
+    await client.query("BEGIN");
+    const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock($1) AS ok`, [ALERT_LOCK]);
+    if (!rows[0]!.ok) {
+      await client.query("ROLLBACK");
+      return null;
+    }
+    const out = await fn(client);
+    await client.query("COMMIT");
+    return out;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+export async function enabledRules(q: Pick<pg.PoolClient, "query">): Promise<RuleRow[]> {
+  // command_status[] arrives from pg as a string unless cast to text[]
+  return (await q.query<RuleRow>(`SELECT ${RULE_COLUMNS} FROM alert_rules WHERE enabled ORDER BY created_at`)).rows;
+}
+
+export async function saveRuleState(q: Pick<pg.PoolClient, "query">, id: string, s: { firing: boolean; firingSince: Date | null; lastSentAt: Date | null; value: number }) {
+  await q.query(`UPDATE alert_rules SET firing = $2, firing_since = $3, last_sent_at = $4, last_value = $5, last_evaluated_at = now() WHERE id = $1`, [id, s.firing, s.firingSince, s.lastSentAt, s.value]);
+}
+
+export type Email = { recipient: string; subject: string; text: string; html: string };
+
+export async function insertEvent(q: Pick<pg.PoolClient, "query">, e: { ruleId: string; kind: string; value: number | null; threshold: number | null; details: unknown; emails: Email[] }): Promise<string> {
+  const { rows } = await q.query<{ id: string }>(`INSERT INTO alert_events (rule_id, kind, value, threshold, details) VALUES ($1, $2, $3, $4, $5) RETURNING id::text`, [
+    e.ruleId,
+    e.kind,
+    e.value,
+    e.threshold,
+    JSON.stringify(e.details),
+  ]);
+  const id = rows[0]!.id;
+  if (e.emails.length) {
+    await q.query(
+      `INSERT INTO alert_deliveries (event_id, recipient, subject, text_body, html_body)
+       SELECT $1::bigint, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])`,
+      [id, e.emails.map((m) => m.recipient), e.emails.map((m) => m.subject), e.emails.map((m) => m.text), e.emails.map((m) => m.html)],
+    );
+    await q.query(`SELECT pg_notify('conveyor_alerts', '')`);
+  }
+  return id;
+}
+
+export type DueDelivery = { id: string; recipient: string; subject: string; text_body: string; html_body: string; attempts: number };
+
+export async function claimDeliveries(db: Db, limit: number, leaseMs: number): Promise<DueDelivery[]> {
+  const { rows } = await db.pool.query<DueDelivery>(
+    `WITH due AS (SELECT id FROM alert_deliveries WHERE sent_at IS NULL AND next_at <= now() ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+     UPDATE alert_deliveries d SET next_at = now() + make_interval(secs => $2::float8 / 1000), attempts = d.attempts + 1
+     FROM due WHERE d.id = due.id
+     RETURNING d.id::text, d.recipient, d.subject, d.text_body, d.html_body, d.attempts`,
+    [limit, leaseMs],
+  );
+  return rows;
+}
+
+export async function finishDelivery(db: Db, id: string, r: { sent: boolean; error: string | null; retryInMs: number }) {
+  await db.pool.query(
+    `UPDATE alert_deliveries SET sent_at = CASE WHEN $2 THEN now() END, last_error = $3,
+       next_at = CASE WHEN $2 THEN next_at ELSE now() + make_interval(secs => $4::float8 / 1000) END
+     WHERE id = $1::bigint`,
+    [id, r.sent, r.error, r.retryInMs],
+  );
+}
+
+/** Marks deliveries that cannot be sent now (no SMTP configured), so the console can say so. */
+export async function noteUndeliverable(db: Db, reason: string) {
+  await db.pool.query(`UPDATE alert_deliveries SET last_error = $1 WHERE sent_at IS NULL AND last_error IS DISTINCT FROM $1`, [reason]);
+}
+
+export async function history(db: Db, ruleId: string | null, limit: number) {
+  const { rows } = await db.pool.query(
+    `SELECT e.id::text, e.rule_id, r.name AS rule_name, e.kind, e.at, e.value, e.threshold, e.details,
+            COALESCE(json_agg(json_build_object('id', d.id::text, 'recipient', d.recipient, 'subject', d.subject, 'attempts', d.attempts,
+                     'sentAt', d.sent_at, 'nextAt', d.next_at, 'lastError', d.last_error, 'text', d.text_body) ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '[]') AS deliveries
+     FROM alert_events e JOIN alert_rules r ON r.id = e.rule_id LEFT JOIN alert_deliveries d ON d.event_id = e.id
+     WHERE ($1::uuid IS NULL OR e.rule_id = $1) GROUP BY e.id, r.name ORDER BY e.at DESC, e.id DESC LIMIT $2`,
+    [ruleId, limit],
+  );
+  return rows;
+}
