@@ -3,7 +3,8 @@
 // event and deliveries are written in the same transaction, so one firing
 // makes one email per recipient however many workers run.
 import type { Db } from "../db/client";
-import { enabledRules, insertEvent, measure, RULE_COLUMNS, saveRuleState, withEvaluatorLock, type RuleRow } from "../db/alerts";
+import { enabledRules, getRule, insertEvent, measure, saveRuleState, withEvaluatorLock, type RuleRow } from "../db/alerts";
+import { withTransaction } from "../db/client";
 import { renderAlert, type AlertKind } from "./email";
 
 export type Evaluation = { ruleId: string; value: number; event: AlertKind | null };
@@ -54,23 +55,12 @@ async function emit(client: Parameters<typeof insertEvent>[0], r: RuleRow, kind:
 
 /** alerts.testRule: an email now, through the same deliveries. */
 export async function sendTest(db: Db, ruleId: string, publicUrl: string): Promise<{ eventId: string; recipients: string[] } | null> {
-  const client = await db.pool.connect();
-  try {
-    await client.query("BEGIN");
-    const r = (await client.query<RuleRow>(`SELECT ${RULE_COLUMNS} FROM alert_rules WHERE id = $1`, [ruleId])).rows[0];
-    if (!r) {
-      await client.query("ROLLBACK");
-      return null;
-    }
+  return withTransaction(db, async (client) => {
+    const r = await getRule(client, ruleId);
+    if (!r) return null;
     const { value, worst } = await measure(client, r);
     const mail = renderAlert(r, "test", value, worst, publicUrl);
     const eventId = await insertEvent(client, { ruleId, kind: "test", value, threshold: r.threshold, details: { worst }, emails: r.recipients.map((recipient) => ({ recipient, ...mail })) });
-    await client.query("COMMIT");
     return { eventId, recipients: r.recipients };
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }

@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import type { Db } from "../db/client";
 import { decrypt, encrypt, randomSecret, sha256Hex } from "../crypto";
 import { AppError } from "../errors";
+import { activeClientByTokenHash, insertClientIfAbsent, revokeClient, touchClient } from "../db/auth";
 
 export type Scope = "client" | "admin";
 export type TokenPrincipal = { kind: "token"; clientId: string; name: string; scope: Scope };
@@ -57,14 +58,10 @@ export async function listTokens(db: Db): Promise<TokenSummary[]> {
 /** Revokes a token; it is refused from the next request on. Revoking twice is harmless. */
 export async function revokeToken(db: Db, id: string, cache?: TokenCache): Promise<{ id: string; revokedAt: string }> {
   // The notification (delivered at commit) empties every web process's token cache.
-  const { rows } = await db.pool.query<{ revoked_at: Date }>(
-    `WITH r AS (UPDATE api_clients SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING revoked_at)
-     SELECT r.revoked_at, pg_notify('${TOKENS_CHANNEL}', $1::text) FROM r`,
-    [id],
-  );
+  const revokedAt = await revokeClient(db, id, TOKENS_CHANNEL);
   cache?.clear();
-  if (!rows[0]) throw new AppError("NOT_FOUND", "No such token");
-  return { id, revokedAt: rows[0].revoked_at.toISOString() };
+  if (!revokedAt) throw new AppError("NOT_FOUND", "No such token");
+  return { id, revokedAt: revokedAt.toISOString() };
 }
 
 export const TOKENS_CHANNEL = "conveyor_tokens";
@@ -105,16 +102,12 @@ export async function authenticateToken(db: Db, token: string, cache?: TokenCach
   const hash = sha256Hex(token);
   const hit = cache?.get(hash);
   if (hit) return hit;
-  const { rows } = await db.pool.query<{ id: string; name: string; scope: Scope }>(
-    `SELECT id, name, scope FROM api_clients WHERE token_hash = $1 AND revoked_at IS NULL`,
-    [hash],
-  );
-  const r = rows[0];
+  const r = await activeClientByTokenHash(db, hash);
   if (!r) return null;
   const now = Date.now();
   if ((lastTouched.get(r.id) ?? 0) < now - 60_000) {
     lastTouched.set(r.id, now);
-    db.pool.query(`UPDATE api_clients SET last_used_at = now() WHERE id = $1`, [r.id]).catch(() => {});
+    touchClient(db, r.id).catch(() => {});
   }
   const principal: TokenPrincipal = { kind: "token", clientId: r.id, name: r.name, scope: r.scope };
   cache?.set(hash, principal);
@@ -123,12 +116,15 @@ export async function authenticateToken(db: Db, token: string, cache?: TokenCach
 
 /** BOOTSTRAP_API_TOKEN: make sure an admin-scoped token with exactly this value exists. */
 export async function ensureBootstrapToken(db: Db, key: Buffer, token: string): Promise<void> {
-  await db.pool.query(
-    `INSERT INTO api_clients (id, name, scope, token_hash, token_prefix, signing_secret_enc, created_by)
-     VALUES ($1, 'bootstrap', 'admin', $2, $3, $4, 'BOOTSTRAP_API_TOKEN')
-     ON CONFLICT (token_hash) DO NOTHING`,
-    [randomUUID(), sha256Hex(token), token.slice(0, 10), encrypt(key, randomSecret("whsec_"))],
-  );
+  await insertClientIfAbsent(db, {
+    id: randomUUID(),
+    name: "bootstrap",
+    scope: "admin",
+    tokenHash: sha256Hex(token),
+    tokenPrefix: token.slice(0, 10),
+    signingSecretEnc: encrypt(key, randomSecret("whsec_")),
+    createdBy: "BOOTSTRAP_API_TOKEN",
+  });
 }
 
 export async function signingSecretOf(db: Db, key: Buffer, clientId: string): Promise<string> {

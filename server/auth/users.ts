@@ -5,6 +5,7 @@ import { hash, verify } from "@node-rs/argon2";
 import type { Db } from "../db/client";
 import { sha256Hex } from "../crypto";
 import { AppError } from "../errors";
+import { deleteOtherSessions, deleteSession, extendSession, liveSession } from "../db/auth";
 
 export type Role = "viewer" | "operator" | "admin";
 export type UserPrincipal = { kind: "user"; userId: string; email: string; role: Role; mustChangePassword: boolean; sessionId: string };
@@ -94,23 +95,16 @@ export async function signIn(db: Db, emailRaw: string, password: string): Promis
 /** The user behind a session cookie, or null (unknown, expired, or user disabled). Slides the idle expiry. */
 export async function sessionUser(db: Db, token: string): Promise<UserPrincipal | null> {
   const id = sha256Hex(token);
-  const { rows } = await db.pool.query<{ user_id: string; email: string; role: Role; must_change_password: boolean; created_at: Date; expires_at: Date; last_seen_at: Date }>(
-    `SELECT s.user_id, u.email, u.role, u.must_change_password, s.created_at, s.expires_at, s.last_seen_at
-     FROM sessions s JOIN users u ON u.id = s.user_id
-     WHERE s.id = $1 AND s.expires_at > now() AND NOT u.disabled`,
-    [id],
-  );
-  const r = rows[0];
+  const r = await liveSession(db, id);
   if (!r) return null;
   if (Date.now() - r.last_seen_at.getTime() > 60_000) {
-    const until = new Date(Math.min(r.created_at.getTime() + SESSION_MAX_MS, Date.now() + SESSION_IDLE_MS));
-    await db.pool.query(`UPDATE sessions SET last_seen_at = now(), expires_at = $2 WHERE id = $1`, [id, until]);
+    await extendSession(db, id, new Date(Math.min(r.created_at.getTime() + SESSION_MAX_MS, Date.now() + SESSION_IDLE_MS)));
   }
   return { kind: "user", userId: r.user_id, email: r.email, role: r.role, mustChangePassword: r.must_change_password, sessionId: id };
 }
 
 export async function signOut(db: Db, token: string): Promise<void> {
-  await db.pool.query(`DELETE FROM sessions WHERE id = $1`, [sha256Hex(token)]);
+  await deleteSession(db, sha256Hex(token));
 }
 
 export async function changePassword(db: Db, userId: string, current: string, next: string, keepSessionId: string): Promise<void> {
@@ -120,7 +114,7 @@ export async function changePassword(db: Db, userId: string, current: string, ne
   }
   await db.prisma.user.update({ where: { id: userId }, data: { passwordHash: await hashPassword(next), mustChangePassword: false } });
   // Other sessions of this user end; this one stays.
-  await db.pool.query(`DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, [userId, keepSessionId]);
+  await deleteOtherSessions(db, userId, keepSessionId);
 }
 
 /**

@@ -60,18 +60,13 @@ export async function resolveCommands(db: Db, target: Target, outcome: "succeede
 export async function compensateCommands(db: Db, registry: Registry, target: Target, actor: Actor, reason: string | null) {
   const ids = await resolveTargets(db, target);
   const rows = await typesOf(db, ids);
-  const payloads = new Map<string, unknown>();
-  if (rows.length) {
-    const { rows: p } = await db.pool.query<{ id: string; payload: unknown }>(`SELECT id, payload FROM commands WHERE id = ANY($1::uuid[])`, [rows.map((r) => r.id)]);
-    for (const x of p) payloads.set(x.id, x.payload);
-  }
   const can: string[] = [];
   const skipped: { id: string; reason: string }[] = [];
   const known = new Set(rows.map((r) => r.id));
   for (const id of ids) if (!known.has(id)) skipped.push({ id, reason: "no such command" });
   for (const r of rows) {
     const type = registry.get(r.type);
-    const parsed = type?.schema.safeParse(payloads.get(r.id));
+    const parsed = type?.schema.safeParse(r.payload);
     if (!type?.compensate) skipped.push({ id: r.id, reason: `type ${r.type} has no compensation` });
     else if (type.canCompensate && parsed?.success && !type.canCompensate(parsed.data)) skipped.push({ id: r.id, reason: `this ${r.type} command has nothing to compensate with (no compensateUrl)` });
     else can.push(r.id);

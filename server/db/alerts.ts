@@ -1,7 +1,7 @@
 // SQL for alerts: measuring a rule, the evaluator's lock, events and
 // deliveries (claimed with SKIP LOCKED, retried until sent), history.
 import type pg from "pg";
-import type { Db } from "./client";
+import { withTransaction, type Db } from "./client";
 
 export type RuleRow = {
   id: string;
@@ -68,23 +68,14 @@ export const ALERT_LOCK = 72707370;
 
 /** Runs fn while holding the evaluator lock; returns null (without running it) when another process holds it. */
 export async function withEvaluatorLock<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T | null> {
-  const client = await db.pool.connect();
-  try {
-    await client.query("BEGIN");
+  return withTransaction(db, async (client) => {
     const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock($1) AS ok`, [ALERT_LOCK]);
-    if (!rows[0]!.ok) {
-      await client.query("ROLLBACK");
-      return null;
-    }
-    const out = await fn(client);
-    await client.query("COMMIT");
-    return out;
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+    return rows[0]!.ok ? fn(client) : null;
+  });
+}
+
+export async function getRule(q: Pick<pg.PoolClient, "query">, id: string): Promise<RuleRow | undefined> {
+  return (await q.query<RuleRow>(`SELECT ${RULE_COLUMNS} FROM alert_rules WHERE id = $1`, [id])).rows[0];
 }
 
 export async function enabledRules(q: Pick<pg.PoolClient, "query">): Promise<RuleRow[]> {

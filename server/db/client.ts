@@ -27,6 +27,22 @@ export function createDb(connectionString: string, opts: { max?: number; applica
   };
 }
 
+/** Runs fn in a transaction on one pooled connection: COMMIT when it returns, ROLLBACK when it throws. */
+export async function withTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await db.pool.connect();
+  try {
+    await client.query("BEGIN");
+    const out = await fn(client);
+    await client.query("COMMIT");
+    return out;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 /** True when the database answers a trivial query within timeoutMs. */
 export async function ping(db: Db, timeoutMs = 2000): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;

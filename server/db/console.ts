@@ -1,7 +1,6 @@
 // SQL behind the console: filtered lists with keyset pagination, counts,
 // details, the audit log, and operator actions on commands.
-import type pg from "pg";
-import type { Db } from "./client";
+import { withTransaction, type Db } from "./client";
 import type { CommandRow } from "../commands/view";
 import type { State } from "../commands/state";
 
@@ -131,9 +130,7 @@ export async function applyAction(
   audit: { actor: string; action: string; reason: string | null; details?: unknown },
   extra: unknown = null,
 ): Promise<{ updated: string[]; others: { id: string; status: State | null; leased: boolean }[] }> {
-  const client: pg.PoolClient = await db.pool.connect();
-  try {
-    await client.query("BEGIN");
+  return withTransaction(db, async (client) => {
     const upd = await client.query<{ id: string }>(
       `UPDATE commands SET ${action.set}
        WHERE id = ANY($1::uuid[]) AND status = ANY($2::command_status[]) AND lease_id IS NULL
@@ -151,18 +148,12 @@ export async function applyAction(
       `INSERT INTO audit_entries (actor, action, reason, command_ids, details) VALUES ($1, $2, $3, $4::uuid[], $5)`,
       [audit.actor, audit.action, audit.reason, updated, JSON.stringify({ requested: ids.length, skipped: rest.length, ...((audit.details as object) ?? {}) })],
     );
-    await client.query("COMMIT");
     return { updated, others: rest.map((id) => found.get(id) ?? { id, status: null, leased: false }) };
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
-export async function typesOf(db: Db, ids: string[]): Promise<{ id: string; type: string; status: State; phase: string }[]> {
-  const { rows } = await db.pool.query(`SELECT id, type, status, phase FROM commands WHERE id = ANY($1::uuid[])`, [ids]);
+export async function typesOf(db: Db, ids: string[]): Promise<{ id: string; type: string; status: State; payload: unknown }[]> {
+  const { rows } = await db.pool.query(`SELECT id, type, status, payload FROM commands WHERE id = ANY($1::uuid[])`, [ids]);
   return rows;
 }
 

@@ -2,7 +2,7 @@
 // renewal, completion (state change + attempt rows in one statement, batched),
 // rescue of expired leases, upstream callback deliveries, inbound results.
 import type pg from "pg";
-import type { Db } from "./client";
+import { withTransaction, type Db } from "./client";
 import type { Claimed } from "../worker/policy";
 import type { State } from "../commands/state";
 
@@ -76,9 +76,7 @@ export async function claim(db: Db, workerId: string, limit: number, leaseMs: nu
  */
 export async function claimCapped(db: Db, workerId: string, type: string, cap: number, limit: number, leaseMs: number): Promise<Claimed[]> {
   if (limit <= 0) return [];
-  const client = await db.pool.connect();
-  try {
-    await client.query("BEGIN");
+  return withTransaction(db, async (client) => {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('conveyor:cap:' || $1))`, [type]);
     const { rows } = await client.query<ClaimRow>(
       `WITH due AS (
@@ -92,14 +90,8 @@ export async function claimCapped(db: Db, workerId: string, type: string, cap: n
        RETURNING ${CLAIM_RETURNING}`,
       [workerId, limit, leaseMs, type, cap],
     );
-    await client.query("COMMIT");
     return rows.map(toClaimed);
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** Renews the leases still held; returns the lease ids that are (others were lost). */
@@ -216,18 +208,7 @@ export async function complete(q: Queryable, items: Completion[]): Promise<Set<s
 /** complete() in a transaction of its own. */
 export async function completeAtomically(db: Db, items: Completion[]): Promise<Set<string>> {
   if (!items.some((i) => i.thenCompensate)) return complete(db.pool, items);
-  const client = await db.pool.connect();
-  try {
-    await client.query("BEGIN");
-    const applied = await complete(client, items);
-    await client.query("COMMIT");
-    return applied;
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  return withTransaction(db, (client) => complete(client, items));
 }
 
 export type Expired = Claimed & { lockedBy: string; attemptStartedAt: Date | null };
@@ -238,9 +219,7 @@ export type Expired = Claimed & { lockedBy: string; attemptStartedAt: Date | nul
  * same row, and applies what it returns.
  */
 export async function rescueExpired(db: Db, limit: number, decide: (rows: Expired[]) => Completion[]): Promise<Completion[]> {
-  const client = await db.pool.connect();
-  try {
-    await client.query("BEGIN");
+  return withTransaction(db, async (client) => {
     const { rows } = await client.query<ClaimRow & { locked_by: string; attempt_started_at: Date | null }>(
       `SELECT c.id, c.lease_id, c.type, c.payload, c.status, c.status AS prev_status, c.phase, c.tries, c.attempt_count, c.needs_reconcile,
               c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id, c.locked_by, c.attempt_started_at
@@ -250,14 +229,8 @@ export async function rescueExpired(db: Db, limit: number, decide: (rows: Expire
     );
     const decided = decide(rows.map((r) => ({ ...toClaimed(r), lockedBy: r.locked_by, attemptStartedAt: r.attempt_started_at })));
     await complete(client, decided);
-    await client.query("COMMIT");
     return decided;
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 // ---- upstream callbacks ----
