@@ -169,7 +169,7 @@ export function RelTime({ iso, className = "" }: { iso: string | null | undefine
   if (new Date(iso).getFullYear() > 9000) return <span className={className}>never</span>;
   return (
     <time dateTime={iso} title={fmtTime(iso)} className={className}>
-      {ago(iso, now)}
+      {ago(iso, Math.max(now, Date.now()))}
     </time>
   );
 }

@@ -1,0 +1,184 @@
+// The alerts page in a real browser (Chromium through playwright-core) against
+// the real web process and one real worker process (which evaluates the rules
+// and sends the mail), with a real SMTP server on loopback: an admin creates a
+// rule, sends a test email that arrives, and sees it in the history; a viewer
+// sees the rules without the admin controls. Assertions wait on the page
+// (locators) and on the inbox, never on the clock.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { ParsedMail } from "mailparser";
+import { buildIfNeeded } from "../../scripts/build-if-needed";
+import { createTestDb, type TestDb } from "../helpers/db";
+import { freePort, runTs, type Proc } from "../helpers/proc";
+import { startSmtp, type Inbox } from "../helpers/smtp";
+import { newToken } from "../helpers/api";
+import { createUser } from "../../server/auth/users";
+import { directIntake, submit } from "../../server/commands/submit";
+import { registry } from "../../server/handlers";
+import { createRule } from "../../server/alerts/rules";
+
+const CHROMIUM = "/usr/bin/chromium";
+const SHOTS = path.resolve("docs/screenshots");
+const users = {
+  admin: { email: "admin@example.com", password: "admin-password-0001", role: "admin" as const },
+  viewer: { email: "vera.viewer@example.com", password: "viewer-password-0001", role: "viewer" as const },
+};
+const RULE = "Backlog over 100";
+
+let t: TestDb;
+let web: ChildProcess;
+let worker: Proc;
+let inbox: Inbox;
+let base: string;
+let ctx: BrowserContext;
+let page: Page;
+let profile: string;
+
+async function waitHealthy(url: string, child: ChildProcess) {
+  let exited = false;
+  child.once("exit", () => (exited = true));
+  for (;;) {
+    if (exited) throw new Error("the web process exited");
+    const ok = await fetch(`${url}/api/health`).then((r) => r.status === 200, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits for a mail matching `pred` (the inbox also gets the seeded rule's firing mail, in any order). */
+async function mailMatching(pred: (m: ParsedMail) => boolean): Promise<ParsedMail> {
+  for (;;) {
+    const found = inbox.mails.find(pred);
+    if (found) return found;
+    await inbox.waitFor(inbox.mails.length + 1);
+  }
+}
+
+const toAddresses = (m: ParsedMail) => (Array.isArray(m.to) ? m.to : m.to ? [m.to] : []).flatMap((a) => a.value.map((v) => v.address));
+
+/** Three commands that entered exception just now, and a count rule on them that fires once the worker evaluates it. */
+async function seed(db: TestDb["db"]) {
+  const client = await newToken(db, "client", "ledger-service");
+  const intake = directIntake(db, registry);
+  const ids: string[] = [];
+  for (let i = 1; i <= 3; i++) ids.push((await submit(intake, client.id, { type: "http", payload: { method: "POST", url: "https://ledger.example/api/postings", body: { order: 3000 + i } }, idempotencyKey: `ledger-${i}` })).id);
+  await db.pool.query(`UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'worker-a1', locked_until = now() + interval '1 minute' WHERE id = ANY($1::uuid[])`, [ids]);
+  await db.pool.query(`UPDATE commands SET status = 'exception', lease_id = NULL, locked_by = NULL, locked_until = NULL, attempt_count = 3, error = 'timeout after 10000 ms: outcome unknown' WHERE id = ANY($1::uuid[])`, [ids]);
+  await createRule(db, { name: "Ledger exceptions", kind: "count", states: ["exception"], windowSeconds: 600, threshold: 3, recipients: ["ledger-team@example.com"], notifyOnResolve: true }, users.admin.email);
+}
+
+async function signIn(p: Page, who: keyof typeof users, next: string) {
+  await p.goto(`${base}/login?next=${encodeURIComponent(next)}`);
+  await p.getByLabel("Email").fill(users[who].email);
+  await p.getByLabel("Password").fill(users[who].password);
+  await p.getByRole("button", { name: "Sign in" }).click();
+  await p.waitForURL(`${base}${next}`);
+}
+
+describe.runIf(existsSync(CHROMIUM) || process.env.CI === "true")("alert rules in a real browser", () => {
+  beforeAll(async () => {
+    buildIfNeeded(path.resolve("."));
+    t = await createTestDb();
+    for (const u of Object.values(users)) await createUser(t.db, u);
+    await seed(t.db);
+    inbox = await startSmtp();
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    web = spawn(process.execPath, ["--import", "tsx", path.resolve("server/web/main.ts")], {
+      env: { ...process.env, NODE_ENV: "production", PORT: String(port), DATABASE_URL: t.url, SMTP_URL: inbox.url, PUBLIC_URL: base, LOG_LEVEL: "warn" },
+      stdio: ["ignore", "inherit", "inherit"],
+      detached: true,
+    });
+    worker = runTs("server/worker/main.ts", [], { DATABASE_URL: t.url, SMTP_URL: inbox.url, PUBLIC_URL: base, ALERT_EVAL_MS: "500", LOG_LEVEL: "info" });
+    await Promise.all([waitHealthy(base, web), worker.waitFor(/worker started/)]);
+    mkdirSync(SHOTS, { recursive: true });
+    profile = await mkdtemp(path.join(os.tmpdir(), "conveyor-e2e-alerts-chromium-"));
+    ctx = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1400, height: 900 },
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    ctx.setDefaultTimeout(20_000);
+    page = ctx.pages()[0] ?? (await ctx.newPage());
+  }, 300_000);
+
+  afterAll(async () => {
+    await ctx?.close();
+    if (profile) await rm(profile, { recursive: true, force: true });
+    if (worker) {
+      worker.child.kill("SIGTERM");
+      await worker.exited;
+    }
+    if (web?.pid) {
+      try {
+        process.kill(-web.pid, "SIGTERM");
+      } catch {}
+    }
+    await inbox?.close();
+    await t?.drop();
+  });
+
+  it("lets an admin create a rule, send a test email that arrives, and see it in the history", async () => {
+    await signIn(page, "admin", "/alerts");
+    await page.getByRole("heading", { name: "Alerts" }).waitFor();
+    // The seeded rule fires once the worker evaluates it, and its email arrives.
+    const seeded = page.getByRole("rowgroup", { name: "Ledger exceptions" });
+    await seeded.getByText("≥ 3 commands entered exception in 10 min").waitFor();
+    await seeded.getByText(/firing since/).waitFor();
+    const firing = await mailMatching((m) => m.subject?.startsWith("[FIRING] Ledger exceptions") ?? false);
+    expect(toAddresses(firing)).toEqual(["ledger-team@example.com"]);
+    // Email is configured: no banner.
+    expect(await page.getByRole("region", { name: "Email not configured" }).count()).toBe(0);
+
+    // A bad recipient comes back from the server, shown next to its field.
+    await page.getByLabel("Name").fill(RULE);
+    await page.getByRole("radio", { name: "Backlog" }).check();
+    await page.getByLabel("Threshold").fill("100");
+    await page.getByLabel("Recipients").fill("oncall@example.com, not-an-email");
+    await page.getByRole("button", { name: "Create rule" }).click();
+    await page.locator("#rule-recipients-error").getByText("not-an-email: must be an email address").waitFor();
+
+    await page.getByLabel("Recipients").fill("oncall@example.com");
+    await page.getByRole("button", { name: "Create rule" }).click();
+    const rule = page.getByRole("rowgroup", { name: RULE });
+    await rule.getByText("≥ 100 commands pending or retrying and due now").waitFor();
+    await rule.getByText("oncall@example.com").waitFor();
+    await rule.getByText("threshold ≥ 100").waitFor();
+    await expect.poll(() => page.getByLabel("Name").inputValue()).toBe(""); // the form was reset
+    const row = await t.db.pool.query(`SELECT kind, threshold, recipients FROM alert_rules WHERE name = $1`, [RULE]);
+    expect(row.rows[0]).toMatchObject({ kind: "backlog", threshold: 100, recipients: ["oncall@example.com"] });
+
+    await rule.getByRole("button", { name: "Send test email" }).click();
+    await rule.getByRole("status").getByText("Test email queued for oncall@example.com").waitFor();
+    const mail = await mailMatching((m) => m.subject?.startsWith("[TEST] ") ?? false);
+    expect(mail.subject).toBe(`[TEST] ${RULE}`);
+    expect(toAddresses(mail)).toEqual(["oncall@example.com"]);
+
+    // The history shows the test event with its delivery sent.
+    const history = page.getByRole("list", { name: "Alert history" });
+    const entry = history.locator("[data-testid=history-entry][data-kind=test]").filter({ hasText: RULE });
+    await entry.getByText("Test", { exact: true }).waitFor();
+    await entry.getByTestId("delivery").filter({ hasText: "oncall@example.com" }).getByText(/^sent /).waitFor();
+    await entry.getByText("Show the message").click();
+    await entry.getByText(`Subject: [TEST] ${RULE}`).waitFor();
+    await entry.getByText("Show the message").click();
+
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(SHOTS, "alerts.png") });
+  });
+
+  it("shows a viewer the rules and history but none of the admin controls", async () => {
+    await ctx.clearCookies();
+    await signIn(page, "viewer", "/alerts");
+    await page.getByRole("rowgroup", { name: RULE }).getByText("oncall@example.com").waitFor();
+    await page.getByRole("list", { name: "Alert history" }).locator("[data-kind=test]").first().waitFor();
+    for (const name of ["Create rule", "Send test email", "Edit", "Delete", "Disable", "Silence 1 h"]) expect(await page.getByRole("button", { name, exact: true }).count()).toBe(0);
+    expect(await page.getByLabel("Recipients").count()).toBe(0);
+  });
+});
