@@ -56,12 +56,34 @@ export async function measure(q: Pick<pg.PoolClient, "query">, r: RuleRow): Prom
   const value =
     r.kind === "rate"
       ? (await q.query<{ v: number | null }>(`SELECT (count(*) FILTER (WHERE status IN ('failed', 'exception')))::float8 / NULLIF(count(*), 0) AS v FROM commands WHERE ${where}`, params)).rows[0]!.v ?? 0
-      : (await q.query<{ v: number }>(`SELECT count(*)::float8 AS v FROM commands WHERE ${where}`, params)).rows[0]!.v;
+      : r.kind === "count"
+        ? await enteredCount(q, r)
+        : (await q.query<{ v: number }>(`SELECT count(*)::float8 AS v FROM commands WHERE ${where}`, params)).rows[0]!.v;
   const worstWhere = r.kind === "rate" ? `${where} AND status IN ('failed', 'exception')` : where;
   const worst = (
     await q.query<Worst>(`SELECT id, type, status, error, state_changed_at AS since FROM commands WHERE ${worstWhere} ORDER BY state_changed_at LIMIT 5`, params)
   ).rows;
   return { value, worst };
+}
+
+/**
+ * Entries into the rule's states in its window, from the per-minute counters
+ * (state_entries): commands that entered and already left count too. The
+ * window is read at minute resolution (the minute it started in is included).
+ */
+async function enteredCount(q: Pick<pg.PoolClient, "query">, r: RuleRow): Promise<number> {
+  const { rows } = await q.query<{ v: number }>(
+    `SELECT COALESCE(sum(n), 0)::float8 AS v FROM state_entries
+     WHERE status = ANY($1::command_status[]) AND ($2::text IS NULL OR type = $2)
+       AND minute >= date_trunc('minute', now() - make_interval(secs => $3))`,
+    [r.states, r.type, r.window_seconds ?? 300],
+  );
+  return rows[0]!.v;
+}
+
+/** Minute counters older than the longest window a rule may have (30 days) serve nobody. */
+export async function pruneStateEntries(q: Pick<pg.PoolClient, "query">, keepDays: number) {
+  await q.query(`DELETE FROM state_entries WHERE minute < now() - make_interval(days => $1)`, [keepDays]);
 }
 
 export const ALERT_LOCK = 72707370;

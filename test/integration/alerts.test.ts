@@ -71,12 +71,30 @@ describe("rules", () => {
     expect(m.text).toContain(`${PUBLIC}/commands?status=exception&type=http`);
     expect(m.html).toContain(`href="${PUBLIC}/commands/${first}"`);
 
-    // recovery: the operator retried both
-    await t.db.pool.query(`UPDATE commands SET status = 'pending' WHERE id = ANY($1::uuid[])`, [[first, second]]);
+    // recovery: the entries leave the window (as if ten minutes had passed)
+    await t.db.pool.query(`UPDATE state_entries SET minute = minute - interval '1 hour'`);
     await evaluate();
     expect(await eventsOf(id)).toEqual(["firing", "repeat", "resolved"]);
-    const resolved = (await t.db.pool.query(`SELECT subject FROM alert_deliveries d JOIN alert_events e ON e.id = d.event_id WHERE e.rule_id = $1 AND e.kind = 'resolved'`, [id])).rows;
-    expect(resolved).toEqual([{ subject: "[RESOLVED] Payments failing" }]);
+    const mailer2 = startMailer({ db: t.db, log, smtpUrl: inbox.url, from: "Conveyor <alerts@conveyor.example>", pollMs: 50 });
+    try {
+      const mails = await inbox.waitFor(before + 3);
+      expect(mails[before + 2]!.subject).toBe("[RESOLVED] Payments failing");
+      expect(mails[before + 2]!.text).toMatch(/^Resolved: /);
+    } finally {
+      await mailer2.stop();
+    }
+  });
+
+  it("count: commands that entered a state and already left it still count", async () => {
+    const { id } = await createRule(t.db, rule({ name: "Retries", kind: "count", states: ["retrying"], windowSeconds: 600, threshold: 2 }), "test");
+    await only(id);
+    await cmdIn("succeeded", "http", ["running", "retrying", "running", "succeeded"]);
+    await evaluate();
+    expect(await eventsOf(id)).toEqual([]);
+    await cmdIn("succeeded", "http", ["running", "retrying", "running", "succeeded"]);
+    await evaluate();
+    expect((await t.db.pool.query(`SELECT last_value FROM alert_rules WHERE id = $1`, [id])).rows[0].last_value).toBe(2);
+    expect(await eventsOf(id)).toEqual(["firing"]);
   });
 
   it("stuck: commands in a state for longer than the age", async () => {

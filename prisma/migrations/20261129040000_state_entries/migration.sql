@@ -1,0 +1,48 @@
+-- How many commands entered each state, per minute and type: what `count`
+-- alert rules (DESIGN §4: "commands that entered one of states in the last
+-- window") and the overview read. Written once per statement by the triggers
+-- below; each connection writes its own shard so that concurrent workers do
+-- not queue on one counter row.
+CREATE TABLE "state_entries" (
+    "minute" TIMESTAMPTZ(0) NOT NULL,
+    "status" "command_status" NOT NULL,
+    "type" TEXT NOT NULL,
+    "shard" SMALLINT NOT NULL,
+    "n" INTEGER NOT NULL,
+    CONSTRAINT "state_entries_pkey" PRIMARY KEY ("minute", "status", "type", "shard")
+);
+
+CREATE OR REPLACE FUNCTION "conveyor_commands_changed"() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO state_entries (minute, status, type, shard, n)
+  SELECT date_trunc('minute', now()), n.status, n.type, pg_backend_pid() % 16, count(*)
+  FROM new_rows n JOIN old_rows o ON o.id = n.id
+  WHERE n.status IS DISTINCT FROM o.status
+  GROUP BY 1, 2, 3, 4
+  ON CONFLICT (minute, status, type, shard) DO UPDATE SET n = state_entries.n + EXCLUDED.n;
+
+  INSERT INTO callback_deliveries (command_id, url, status, body)
+  SELECT n.id, n.callback_url, n.status, conveyor_command_view(n)
+  FROM new_rows n JOIN old_rows o ON o.id = n.id
+  WHERE n.status IS DISTINCT FROM o.status AND n.callback_url IS NOT NULL
+    AND n.status IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled');
+  IF FOUND THEN
+    PERFORM pg_notify('conveyor_callbacks', '');
+  END IF;
+  IF EXISTS (SELECT 1 FROM new_rows n JOIN old_rows o ON o.id = n.id
+             WHERE n.status IN ('pending', 'retrying', 'compensating', 'awaiting') AND n.lease_id IS NULL AND n.run_at <= now()
+               AND (n.status IS DISTINCT FROM o.status OR o.lease_id IS NOT NULL)) THEN
+    PERFORM pg_notify('conveyor_commands', '');
+  END IF;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION "conveyor_commands_inserted"() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO state_entries (minute, status, type, shard, n)
+  SELECT date_trunc('minute', now()), status, type, pg_backend_pid() % 16, count(*) FROM new_rows GROUP BY 1, 2, 3, 4
+  ON CONFLICT (minute, status, type, shard) DO UPDATE SET n = state_entries.n + EXCLUDED.n;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER "commands_inserted" AFTER INSERT ON "commands"
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "conveyor_commands_inserted"();
