@@ -3,7 +3,7 @@
 // event and deliveries are written in the same transaction, so one firing
 // makes one email per recipient however many workers run.
 import type { Db } from "../db/client";
-import { enabledRules, getRule, insertEvent, measure, pruneStateEntries, saveRuleState, withEvaluatorLock, type RuleRow } from "../db/alerts";
+import { enabledRules, getRule, insertEvent, measure, compactStateEntries, saveRuleState, withEvaluatorLock, type RuleRow } from "../db/alerts";
 import { withTransaction } from "../db/client";
 import { renderAlert, type AlertKind } from "./email";
 
@@ -13,7 +13,7 @@ export async function evaluateRules(db: Db, opts: { publicUrl: string; now?: () 
   const now = opts.now ?? (() => new Date());
   return withEvaluatorLock(db, async (client) => {
     const out: Evaluation[] = [];
-    await pruneStateEntries(client, 31);
+    await compactStateEntries(client, 31);
     for (const r of await enabledRules(client)) {
       const { value, worst } = await measure(client, r);
       const breached = value >= r.threshold && !(r.kind === "rate" && value === 0 && r.threshold === 0);

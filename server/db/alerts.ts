@@ -73,16 +73,30 @@ export async function measure(q: Pick<pg.PoolClient, "query">, r: RuleRow): Prom
  */
 async function enteredCount(q: Pick<pg.PoolClient, "query">, r: RuleRow): Promise<number> {
   const { rows } = await q.query<{ v: number }>(
-    `SELECT COALESCE(sum(n), 0)::float8 AS v FROM state_entries
-     WHERE status = ANY($1::command_status[]) AND ($2::text IS NULL OR type = $2)
-       AND minute >= date_trunc('minute', now() - make_interval(secs => $3))`,
+    `SELECT (SELECT COALESCE(sum(n), 0) FROM state_entries
+             WHERE status = ANY($1::command_status[]) AND ($2::text IS NULL OR type = $2)
+               AND minute >= date_trunc('minute', now() - make_interval(secs => $3)))
+          + (CASE WHEN 'pending' = ANY($1::text[]) THEN
+               (SELECT count(*) FROM commands WHERE created_at >= date_trunc('minute', now() - make_interval(secs => $3)) AND ($2::text IS NULL OR type = $2))
+             ELSE 0 END) AS v`,
     [r.states, r.type, r.window_seconds ?? 300],
   );
-  return rows[0]!.v;
+  return Number(rows[0]!.v);
 }
 
-/** Minute counters older than the longest window a rule may have (30 days) serve nobody. */
-export async function pruneStateEntries(q: Pick<pg.PoolClient, "query">, keepDays: number) {
+/**
+ * Folds the per-connection shards of finished minutes into one row (shard -1),
+ * and drops minutes older than the longest window a rule may have (30 days).
+ */
+export async function compactStateEntries(q: Pick<pg.PoolClient, "query">, keepDays: number) {
+  await q.query(
+    `WITH moved AS (
+       DELETE FROM state_entries WHERE minute < date_trunc('minute', now()) - interval '1 minute' AND shard <> -1
+       RETURNING minute, status, type, n)
+     INSERT INTO state_entries (minute, status, type, shard, n)
+     SELECT minute, status, type, -1, sum(n) FROM moved GROUP BY 1, 2, 3
+     ON CONFLICT (minute, status, type, shard) DO UPDATE SET n = state_entries.n + EXCLUDED.n`,
+  );
   await q.query(`DELETE FROM state_entries WHERE minute < now() - make_interval(days => $1)`, [keepDays]);
 }
 

@@ -30,7 +30,7 @@ export type WorkerOptions = {
   graceMs?: number;
   secretKey: () => Promise<Buffer>;
   resultEndpoint?: AttemptEnv["resultEndpoint"];
-  /** Commands claimed ahead of free slots (a local queue). Default: adaptive, about 25 ms of work, at most 10 × concurrency. */
+  /** Commands claimed ahead of free slots (a local queue). Default: adaptive, about 50 ms of work, at most 20 × concurrency. */
   prefetch?: number;
   /** Sends upstream callbacks too (default true). */
   callbacks?: boolean;
@@ -39,7 +39,8 @@ export type WorkerOptions = {
   checkUrl?: (url: string) => Promise<void>;
 };
 
-const PREFETCH_WINDOW_MS = 25;
+const PREFETCH_WINDOW_MS = 50;
+const PREFETCH_CAP = 20;
 
 type Held = { c: Claimed; ctrl: AbortController; done?: Promise<void> };
 
@@ -59,7 +60,7 @@ export function startWorker(o: WorkerOptions) {
   const ready: Claimed[] = [];
   let avgHandlerMs = 10;
   const prefetch = () =>
-    o.prefetch ?? Math.max(1, Math.min(10 * o.concurrency, Math.round((o.concurrency * PREFETCH_WINDOW_MS) / Math.max(0.05, avgHandlerMs))));
+    o.prefetch ?? Math.max(1, Math.min(PREFETCH_CAP * o.concurrency, Math.round((o.concurrency * PREFETCH_WINDOW_MS) / Math.max(0.05, avgHandlerMs))));
   let active = 0; // handlers running (the concurrency limit)
   const completer = createCompleter(o.db, log);
   const capped = o.registry.names().flatMap((n) => {

@@ -97,6 +97,20 @@ describe("rules", () => {
     expect(await eventsOf(id)).toEqual(["firing"]);
   });
 
+  it("count of pending entries includes new commands; finished minutes fold into one row without losing entries", async () => {
+    const { id } = await createRule(t.db, rule({ name: "Inflow", kind: "count", states: ["pending"], windowSeconds: 600, threshold: 1_000_000 }), "test");
+    await only(id);
+    await evaluate();
+    const before = (await t.db.pool.query(`SELECT last_value FROM alert_rules WHERE id = $1`, [id])).rows[0].last_value;
+    await cmdIn("pending");
+    await cmdIn("pending");
+    await evaluate();
+    expect((await t.db.pool.query(`SELECT last_value FROM alert_rules WHERE id = $1`, [id])).rows[0].last_value).toBe(before + 2);
+    await t.db.pool.query(`INSERT INTO state_entries (minute, status, type, shard, n) VALUES (date_trunc('minute', now()) - interval '5 minutes', 'failed', 'fold.test', 1, 2), (date_trunc('minute', now()) - interval '5 minutes', 'failed', 'fold.test', 2, 3)`);
+    await evaluate(); // the evaluator compacts
+    expect((await t.db.pool.query(`SELECT shard, n FROM state_entries WHERE type = 'fold.test'`)).rows).toEqual([{ shard: -1, n: 5 }]);
+  });
+
   it("stuck: commands in a state for longer than the age", async () => {
     const { id } = await createRule(t.db, rule({ name: "Stuck pending", kind: "stuck", states: ["pending"], ageSeconds: 60, threshold: 1 }), "test");
     await only(id);

@@ -1,8 +1,10 @@
 -- How many commands entered each state, per minute and type: what `count`
 -- alert rules (DESIGN §4: "commands that entered one of states in the last
--- window") and the overview read. Written once per statement by the triggers
--- below; each connection writes its own shard so that concurrent workers do
--- not queue on one counter row.
+-- window") read. Written once per UPDATE statement by the trigger below; each
+-- connection writes its own shard (its backend pid) so that concurrent workers
+-- never queue on one counter row; the alert evaluator folds finished minutes
+-- into shard -1. Entries into `pending` at creation are not counted here (the
+-- intake path stays free of it): commands.created_at says it.
 CREATE TABLE "state_entries" (
     "minute" TIMESTAMPTZ(0) NOT NULL,
     "status" "command_status" NOT NULL,
@@ -15,7 +17,7 @@ CREATE TABLE "state_entries" (
 CREATE OR REPLACE FUNCTION "conveyor_commands_changed"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO state_entries (minute, status, type, shard, n)
-  SELECT date_trunc('minute', now()), n.status, n.type, pg_backend_pid() % 16, count(*)
+  SELECT date_trunc('minute', now()), n.status, n.type, pg_backend_pid() % 32768, count(*)
   FROM new_rows n JOIN old_rows o ON o.id = n.id
   WHERE n.status IS DISTINCT FROM o.status
   GROUP BY 1, 2, 3, 4
@@ -37,12 +39,3 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE FUNCTION "conveyor_commands_inserted"() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO state_entries (minute, status, type, shard, n)
-  SELECT date_trunc('minute', now()), status, type, pg_backend_pid() % 16, count(*) FROM new_rows GROUP BY 1, 2, 3, 4
-  ON CONFLICT (minute, status, type, shard) DO UPDATE SET n = state_entries.n + EXCLUDED.n;
-  RETURN NULL;
-END $$;
-CREATE TRIGGER "commands_inserted" AFTER INSERT ON "commands"
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "conveyor_commands_inserted"();
