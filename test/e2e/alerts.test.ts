@@ -5,14 +5,13 @@
 // sees the rules without the admin controls. Assertions wait on the page
 // (locators) and on the inbox, never on the clock.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import type { ParsedMail } from "mailparser";
 import { buildIfNeeded } from "../../scripts/build-if-needed";
+import { browserAvailable, launchBrowser, signIn as signInAs, spawnWeb, stopWeb, waitHealthy } from "../helpers/web";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { freePort, runTs, type Proc } from "../helpers/proc";
 import { startSmtp, type Inbox } from "../helpers/smtp";
@@ -22,7 +21,6 @@ import { directIntake, submit } from "../../server/commands/submit";
 import { registry } from "../../server/handlers";
 import { createRule } from "../../server/alerts/rules";
 
-const CHROMIUM = "/usr/bin/chromium";
 const SHOTS = path.resolve("docs/screenshots");
 const users = {
   admin: { email: "admin@example.com", password: "admin-password-0001", role: "admin" as const },
@@ -37,18 +35,7 @@ let inbox: Inbox;
 let base: string;
 let ctx: BrowserContext;
 let page: Page;
-let profile: string;
-
-async function waitHealthy(url: string, child: ChildProcess) {
-  let exited = false;
-  child.once("exit", () => (exited = true));
-  for (;;) {
-    if (exited) throw new Error("the web process exited");
-    const ok = await fetch(`${url}/api/health`).then((r) => r.status === 200, () => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
 
 /** Waits for a mail matching `pred` (the inbox also gets the seeded rule's firing mail, in any order). */
 async function mailMatching(pred: (m: ParsedMail) => boolean): Promise<ParsedMail> {
@@ -72,15 +59,9 @@ async function seed(db: TestDb["db"]) {
   await createRule(db, { name: "Ledger exceptions", kind: "count", states: ["exception"], windowSeconds: 600, threshold: 3, recipients: ["ledger-team@example.com"], notifyOnResolve: true }, users.admin.email);
 }
 
-async function signIn(p: Page, who: keyof typeof users, next: string) {
-  await p.goto(`${base}/login?next=${encodeURIComponent(next)}`);
-  await p.getByLabel("Email").fill(users[who].email);
-  await p.getByLabel("Password").fill(users[who].password);
-  await p.getByRole("button", { name: "Sign in" }).click();
-  await p.waitForURL(`${base}${next}`);
-}
+const signIn = (p: Page, who: keyof typeof users, next: string) => signInAs(p, base, users[who].email, users[who].password, next);
 
-describe.runIf(existsSync(CHROMIUM) || process.env.CI === "true")("alert rules in a real browser", () => {
+describe.runIf(browserAvailable)("alert rules in a real browser", () => {
   beforeAll(async () => {
     buildIfNeeded(path.resolve("."));
     t = await createTestDb();
@@ -89,37 +70,21 @@ describe.runIf(existsSync(CHROMIUM) || process.env.CI === "true")("alert rules i
     inbox = await startSmtp();
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    web = spawn(process.execPath, ["--import", "tsx", path.resolve("server/web/main.ts")], {
-      env: { ...process.env, NODE_ENV: "production", PORT: String(port), DATABASE_URL: t.url, SMTP_URL: inbox.url, PUBLIC_URL: base, LOG_LEVEL: "warn" },
-      stdio: ["ignore", "inherit", "inherit"],
-      detached: true,
-    });
+    web = spawnWeb(port, { DATABASE_URL: t.url, SMTP_URL: inbox.url, PUBLIC_URL: base, LOG_LEVEL: "warn" });
     worker = runTs("server/worker/main.ts", [], { DATABASE_URL: t.url, SMTP_URL: inbox.url, PUBLIC_URL: base, ALERT_EVAL_MS: "500", LOG_LEVEL: "info" });
     await Promise.all([waitHealthy(base, web), worker.waitFor(/worker started/)]);
     mkdirSync(SHOTS, { recursive: true });
-    profile = await mkdtemp(path.join(os.tmpdir(), "conveyor-e2e-alerts-chromium-"));
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1400, height: 900 },
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
-    ctx.setDefaultTimeout(20_000);
-    page = ctx.pages()[0] ?? (await ctx.newPage());
+    browser = await launchBrowser();
+    ({ ctx, page } = browser);
   }, 300_000);
 
   afterAll(async () => {
-    await ctx?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
+    await browser?.close();
     if (worker) {
       worker.child.kill("SIGTERM");
       await worker.exited;
     }
-    if (web?.pid) {
-      try {
-        process.kill(-web.pid, "SIGTERM");
-      } catch {}
-    }
+    stopWeb(web);
     await inbox?.close();
     await t?.drop();
   });

@@ -5,13 +5,12 @@
 // main pages (docs/screenshots/). Assertions wait on the page (locators),
 // never on the clock.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { buildIfNeeded } from "../../scripts/build-if-needed";
+import { browserAvailable, launchBrowser, signIn as signInAs, spawnWeb, stopWeb, waitHealthy } from "../helpers/web";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { freePort } from "../helpers/proc";
 import { newToken } from "../helpers/api";
@@ -19,7 +18,6 @@ import { createUser } from "../../server/auth/users";
 import { directIntake, submit } from "../../server/commands/submit";
 import { registry } from "../../server/handlers";
 
-const CHROMIUM = "/usr/bin/chromium";
 const SHOTS = path.resolve("docs/screenshots");
 const users = {
   admin: { email: "admin@example.com", password: "admin-password-0001", role: "admin" as const },
@@ -32,19 +30,8 @@ let web: ChildProcess;
 let base: string;
 let ctx: BrowserContext;
 let page: Page;
-let profile: string;
+let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
 const ex: string[] = []; // the three commands in exception
-
-async function waitHealthy(url: string, child: ChildProcess) {
-  let exited = false;
-  child.once("exit", () => (exited = true));
-  for (;;) {
-    if (exited) throw new Error("the web process exited");
-    const ok = await fetch(`${url}/api/health`).then((r) => r.status === 200, () => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Commands in a spread of states, with finishes over the last hour (for the chart) and attempts on the exceptions. */
 async function seed(db: TestDb["db"]) {
@@ -87,17 +74,11 @@ async function seed(db: TestDb["db"]) {
   await q(`UPDATE commands SET status = 'cancelled' WHERE id = $1`, [cancelled]);
 }
 
-async function signIn(p: Page, who: keyof typeof users, next: string) {
-  await p.goto(`${base}/login?next=${encodeURIComponent(next)}`);
-  await p.getByLabel("Email").fill(users[who].email);
-  await p.getByLabel("Password").fill(users[who].password);
-  await p.getByRole("button", { name: "Sign in" }).click();
-  await p.waitForURL(`${base}${next}`);
-}
+const signIn = (p: Page, who: keyof typeof users, next: string) => signInAs(p, base, users[who].email, users[who].password, next);
 
 const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
 
-describe.runIf(existsSync(CHROMIUM) || process.env.CI === "true")("operator console in a real browser", () => {
+describe.runIf(browserAvailable)("operator console in a real browser", () => {
   beforeAll(async () => {
     buildIfNeeded(path.resolve("."));
     t = await createTestDb();
@@ -105,32 +86,16 @@ describe.runIf(existsSync(CHROMIUM) || process.env.CI === "true")("operator cons
     await seed(t.db);
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    web = spawn(process.execPath, ["--import", "tsx", path.resolve("server/web/main.ts")], {
-      env: { ...process.env, NODE_ENV: "production", PORT: String(port), DATABASE_URL: t.url, LOG_LEVEL: "warn" },
-      stdio: ["ignore", "inherit", "inherit"],
-      detached: true,
-    });
+    web = spawnWeb(port, { DATABASE_URL: t.url, LOG_LEVEL: "warn" });
     await waitHealthy(base, web);
     mkdirSync(SHOTS, { recursive: true });
-    profile = await mkdtemp(path.join(os.tmpdir(), "conveyor-e2e-chromium-"));
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1400, height: 900 },
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
-    ctx.setDefaultTimeout(20_000);
-    page = ctx.pages()[0] ?? (await ctx.newPage());
+    browser = await launchBrowser();
+    ({ ctx, page } = browser);
   }, 300_000);
 
   afterAll(async () => {
-    await ctx?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
-    if (web?.pid) {
-      try {
-        process.kill(-web.pid, "SIGTERM");
-      } catch {}
-    }
+    await browser?.close();
+    stopWeb(web);
     await t?.drop();
   });
 

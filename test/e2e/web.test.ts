@@ -1,9 +1,10 @@
 // The real Next.js production server (next start) against a real database:
 // health, a client call, the body limit, bootstrap token and bad environment.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { buildIfNeeded } from "../../scripts/build-if-needed";
 import path from "node:path";
+import { spawnWeb, stopWeb, waitHealthy } from "../helpers/web";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { freePort } from "../helpers/proc";
 import { client } from "../helpers/api";
@@ -17,24 +18,7 @@ let base: string;
 const bootstrap = "bootstrap-token-for-the-e2e-test-0123456789";
 
 // `npm run web`: the production web process (Next.js for pages, the API served beside it).
-function startNext(port: number, env: Record<string, string>) {
-  return spawn(process.execPath, ["--import", "tsx", path.resolve("server/web/main.ts")], {
-    env: { ...process.env, NODE_ENV: "production", PORT: String(port), ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-}
-
-async function waitHealthy(url: string, child: ChildProcess) {
-  let exited = false;
-  child.once("exit", () => (exited = true));
-  for (;;) {
-    if (exited) throw new Error("the web process exited");
-    const ok = await fetch(`${url}/api/health`).then((r) => r.status === 200, () => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const startNext = (port: number, env: Record<string, string>) => spawnWeb(port, env, "pipe");
 
 beforeAll(async () => {
   buildIfNeeded(path.resolve("."));
@@ -46,11 +30,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  if (web?.pid) {
-    try {
-      process.kill(-web.pid, "SIGTERM");
-    } catch {}
-  }
+  stopWeb(web);
   await t?.drop();
 });
 
