@@ -11,6 +11,7 @@ import next from "next";
 import { parseEnv } from "../env";
 import { appDeps } from "../app";
 import { healthResponse } from "../health";
+import { createMetrics, metricsResponse } from "../metrics";
 import { onWebStart } from "../web-start";
 import { fetchListener, nodeTrpcListener } from "./node-fetch";
 
@@ -25,11 +26,18 @@ async function serve() {
   const deps = appDeps();
   const api = nodeTrpcListener(deps);
   const health = fetchListener(() => healthResponse(deps.db));
+  const metrics = createMetrics(deps.db);
+  const serveMetrics = (req: http.IncomingMessage) => fetchListener(() => metricsResponse(metrics, env.METRICS_TOKEN, req.headers.authorization ?? null));
 
   const server = http.createServer((req, res) => {
     const url = req.url ?? "/";
+    const started = performance.now();
+    // Low-cardinality route names for the duration histogram.
+    const route = url.startsWith("/api/trpc/") ? `trpc:${url.slice(10).split("?")[0]!.split(",").length > 1 ? "batch" : url.slice(10).split("?")[0]}` : url.startsWith("/api/") ? url.split("?")[0]!.replace(/[0-9a-f-]{36}/g, ":id") : url.startsWith("/_next/") ? "static" : "page";
+    res.on("finish", () => metrics.observe(route, res.statusCode, (performance.now() - started) / 1000));
     if (url.startsWith("/api/trpc/")) return void api(req, res);
     if (url === "/api/health") return void health(req, res);
+    if (url === "/api/metrics") return void serveMetrics(req)(req, res);
     return void handleNext(req, res);
   });
   server.keepAliveTimeout = 65_000;

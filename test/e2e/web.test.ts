@@ -71,6 +71,17 @@ describe("npm run web", () => {
     expect(got.data).toMatchObject({ status: "succeeded", result: { ref: "A-1" } });
   });
 
+  it("exposes Prometheus metrics", async () => {
+    const res = await fetch(`${base}/api/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/text\/plain/);
+    const text = await res.text();
+    expect(text).toMatch(/^conveyor_commands\{state="(pending|succeeded)",type="http"\} \d+$/m);
+    expect(text).toMatch(/^conveyor_queue_due \d+$/m);
+    expect(text).toMatch(/^conveyor_http_request_duration_seconds_count\{route="trpc:intake.submit",status="200"\} \d+$/m);
+    expect(text).toContain("conveyor_web_process_cpu_seconds_total");
+  });
+
   it("serves the pages through Next.js", async () => {
     const res = await fetch(`${base}/`);
     expect(res.status).toBe(200);

@@ -1,0 +1,25 @@
+// Figures for /api/metrics that come from the database (cheap, index-backed).
+import type { Db } from "./client";
+
+export async function commandsByStateAndType(db: Db) {
+  const { rows } = await db.pool.query<{ status: string; type: string; n: number }>(`SELECT status, type, count(*)::int AS n FROM commands GROUP BY status, type`);
+  return rows;
+}
+
+export async function queueFigures(db: Db) {
+  const { rows } = await db.pool.query<{ due: number; oldest_s: number | null; leased: number }>(
+    `SELECT (SELECT count(*)::int FROM commands WHERE status IN ('pending', 'retrying') AND lease_id IS NULL AND run_at <= now()) AS due,
+            (SELECT EXTRACT(EPOCH FROM now() - min(run_at))::float8 FROM commands WHERE status IN ('pending', 'retrying') AND lease_id IS NULL AND run_at <= now()) AS oldest_s,
+            (SELECT count(*)::int FROM commands WHERE lease_id IS NOT NULL) AS leased`,
+  );
+  return rows[0]!;
+}
+
+export async function alertFigures(db: Db) {
+  const { rows } = await db.pool.query<{ firing: number; undelivered: number; oldest_undelivered_s: number | null }>(
+    `SELECT (SELECT count(*)::int FROM alert_rules WHERE enabled AND firing) AS firing,
+            (SELECT count(*)::int FROM alert_deliveries WHERE sent_at IS NULL) AS undelivered,
+            (SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM alert_deliveries WHERE sent_at IS NULL) AS oldest_undelivered_s`,
+  );
+  return rows[0]!;
+}

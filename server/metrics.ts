@@ -1,0 +1,55 @@
+// GET /api/metrics in Prometheus text (prom-client): commands by state and
+// type, queue depth and the age of the oldest due command, leases held, alert
+// state, HTTP request durations of the web process, and the process's own
+// figures. Gauges are read from the database at scrape time, so every web
+// process reports the same totals. Protected by METRICS_TOKEN when it is set.
+import client from "prom-client";
+import type { Db } from "./db/client";
+import { alertFigures, commandsByStateAndType, queueFigures } from "./db/metrics";
+
+export function createMetrics(db: Db) {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: "conveyor_web_" });
+  const httpDuration = new client.Histogram({
+    name: "conveyor_http_request_duration_seconds",
+    help: "HTTP requests served by the web process",
+    labelNames: ["route", "status"],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const commands = new client.Gauge({ name: "conveyor_commands", help: "Commands by state and type", labelNames: ["state", "type"], registers: [registry] });
+  const due = new client.Gauge({ name: "conveyor_queue_due", help: "Commands pending or retrying whose time has come, not yet claimed", registers: [registry] });
+  const oldest = new client.Gauge({ name: "conveyor_queue_oldest_due_seconds", help: "Age of the oldest due command (0 when none)", registers: [registry] });
+  const leased = new client.Gauge({ name: "conveyor_leases_held", help: "Commands held under a worker lease", registers: [registry] });
+  const firing = new client.Gauge({ name: "conveyor_alert_rules_firing", help: "Enabled alert rules currently firing", registers: [registry] });
+  const undelivered = new client.Gauge({ name: "conveyor_alert_deliveries_pending", help: "Alert emails not sent yet", registers: [registry] });
+  const undeliveredAge = new client.Gauge({ name: "conveyor_alert_deliveries_oldest_pending_seconds", help: "Age of the oldest unsent alert email (0 when none)", registers: [registry] });
+
+  return {
+    /** Records one HTTP request (route is a low-cardinality name, never a raw URL). */
+    observe(route: string, status: number, seconds: number) {
+      httpDuration.observe({ route, status: String(status) }, seconds);
+    },
+    async render(): Promise<{ body: string; contentType: string }> {
+      const [byState, q, a] = await Promise.all([commandsByStateAndType(db), queueFigures(db), alertFigures(db)]);
+      commands.reset();
+      for (const r of byState) commands.set({ state: r.status, type: r.type }, r.n);
+      due.set(q.due);
+      oldest.set(q.oldest_s ?? 0);
+      leased.set(q.leased);
+      firing.set(a.firing);
+      undelivered.set(a.undelivered);
+      undeliveredAge.set(a.oldest_undelivered_s ?? 0);
+      return { body: await registry.metrics(), contentType: registry.contentType };
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The /api/metrics answer, checking METRICS_TOKEN when one is configured. */
+export async function metricsResponse(metrics: Metrics, token: string | undefined, authorization: string | null): Promise<Response> {
+  if (token && authorization !== `Bearer ${token}`) return new Response("metrics need Authorization: Bearer <METRICS_TOKEN>\n", { status: 401 });
+  const { body, contentType } = await metrics.render();
+  return new Response(body, { headers: { "content-type": contentType, "cache-control": "no-store" } });
+}
