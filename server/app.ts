@@ -28,6 +28,6 @@ export function appDeps(): ApiDeps {
   const tokenCache = new TokenCache(() => listener.connected);
   listener.on(TOKENS_CHANNEL, () => tokenCache.clear());
   listener.onConnect(() => tokenCache.clear());
-  deps = { db, registry, intake, secretKey, maxBodyBytes: e.MAX_BODY_BYTES, log, tokenCache, publicUrl: e.PUBLIC_URL, emailConfigured: !!e.SMTP_URL };
+  deps = { db, registry, intake, secretKey, maxBodyBytes: e.MAX_BODY_BYTES, log, tokenCache, publicUrl: e.PUBLIC_URL, emailConfigured: !!e.SMTP_URL, retentionDays: e.RETENTION_DAYS };
   return deps;
 }

@@ -20,6 +20,9 @@ export function Overview() {
       {!q.data && !q.error ? <Loading /> : null}
       {q.data ? (
         <div className="space-y-6">
+          <p className="text-xs text-slate-500">
+            History is kept for {q.data.retentionDays} days: finished commands (succeeded, failed, compensated, cancelled) older than that are pruned with their attempts; exceptions stay until an operator acts.
+          </p>
           {GROUPS.map((g) => (
             <section key={g.title} aria-label={g.title}>
               <h2 className="mb-2 text-xs font-semibold uppercase tracking-wide text-slate-500">{g.title}</h2>

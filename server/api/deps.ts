@@ -16,6 +16,8 @@ export type ApiDeps = {
   publicUrl: string;
   /** Whether SMTP_URL is set (alert emails are sent), for the console to say so. */
   emailConfigured: boolean;
+  /** How long finished commands are kept (RETENTION_DAYS), for the console to say. */
+  retentionDays: number;
   /** Optional cache of authenticated tokens (see TokenCache). */
   tokenCache?: TokenCache;
   log: Logger;

@@ -53,9 +53,10 @@ export async function detail(db: Db, id: string) {
   };
 }
 
-export async function overview(db: Db) {
+export async function overview(db: Db, retentionDays: number) {
   const [c, t, oldest] = await Promise.all([counts(db), throughput(db, 60), oldestWaiting(db, 10)]);
   return {
+    retentionDays,
     counts: c,
     throughput: t.map((r) => ({ minute: r.minute.toISOString(), succeeded: r.succeeded, failed: r.failed, exception: r.exception })),
     oldest: oldest.map((r) => ({ id: r.id, type: r.type, status: r.status, createdAt: r.created_at.toISOString(), since: r.state_changed_at.toISOString(), error: r.error })),

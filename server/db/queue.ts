@@ -291,3 +291,22 @@ export async function settleAwaiting(db: Db, id: string, outcome: { status: "suc
   );
   return rows.length > 0;
 }
+
+// ---- retention ----
+
+/**
+ * Deletes up to `batch` finished commands (succeeded, failed, compensated,
+ * cancelled; never exception, which waits for an operator) created more than
+ * `days` ago, with their attempts and callback deliveries (ON DELETE CASCADE).
+ * Small batches with SKIP LOCKED keep it out of the workers' way.
+ */
+export async function pruneFinished(db: Db, days: number, batch: number): Promise<number> {
+  const { rowCount } = await db.pool.query(
+    `DELETE FROM commands WHERE id IN (
+       SELECT id FROM commands
+       WHERE created_at < now() - make_interval(days => $1) AND status IN ('succeeded', 'failed', 'compensated', 'cancelled')
+       ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    [days, batch],
+  );
+  return rowCount ?? 0;
+}

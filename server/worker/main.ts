@@ -15,6 +15,7 @@ import { startWorker } from "./worker";
 import { sleep } from "./wake";
 import { evaluateRules } from "../alerts/evaluator";
 import { startEvaluator, startMailer } from "../alerts/mailer";
+import { startPruner } from "./pruner";
 
 async function main() {
   let e: Env;
@@ -61,6 +62,7 @@ async function main() {
   // Alerts: every worker evaluates on an interval (the lock keeps it to one at a time) and sends deliveries.
   const evaluator = startEvaluator({ everyMs: e.ALERT_EVAL_MS, log, run: () => evaluateRules(db, { publicUrl: e.PUBLIC_URL }) });
   const mailer = startMailer({ db, log, smtpUrl: e.SMTP_URL, from: e.ALERT_FROM, listener });
+  const pruner = startPruner({ db, log, days: e.RETENTION_DAYS });
   log.info({ concurrency: e.WORKER_CONCURRENCY, types: registry.names(), email: e.SMTP_URL ? "configured" : "not configured (SMTP_URL unset)" }, "worker started");
 
   let stopping = false;
@@ -71,6 +73,7 @@ async function main() {
     await worker.stop();
     await evaluator.stop();
     await mailer.stop();
+    await pruner.stop();
     await listener.close();
     await db.close();
     log.info("worker stopped");

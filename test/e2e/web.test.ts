@@ -83,8 +83,11 @@ describe("npm run web", () => {
   });
 
   it("serves the pages through Next.js", async () => {
-    const res = await fetch(`${base}/`);
+    const res = await fetch(`${base}/login`);
     expect(res.status).toBe(200);
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+    expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
     expect(await res.text()).toContain("Conveyor");
   });
 

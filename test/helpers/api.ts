@@ -22,6 +22,7 @@ export async function startApi(db: Db, opts: Partial<ApiDeps> = {}): Promise<Api
     maxBodyBytes: 1024 * 1024,
     publicUrl: "http://conveyor.test",
     emailConfigured: false,
+    retentionDays: 30,
     log: createLogger({ name: "test", level: "silent" }),
     ...opts,
   };

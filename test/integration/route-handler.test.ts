@@ -16,7 +16,7 @@ afterAll(async () => t?.drop());
 
 it("submits, and refuses a body over the limit with 413", async () => {
   const { token } = await newToken(t.db, "client");
-  const handler = createTrpcHandler({ db: t.db, registry, intake: directIntake(t.db, registry), secretKey: () => resolveSecretKey(t.db, undefined), maxBodyBytes: 2048, publicUrl: "http://x", emailConfigured: false, log: createLogger({ name: "t", level: "silent" }) });
+  const handler = createTrpcHandler({ db: t.db, registry, intake: directIntake(t.db, registry), secretKey: () => resolveSecretKey(t.db, undefined), maxBodyBytes: 2048, publicUrl: "http://x", emailConfigured: false, retentionDays: 30, log: createLogger({ name: "t", level: "silent" }) });
   const post = (body: string) => handler(new Request("http://localhost/api/trpc/intake.submit", { method: "POST", headers: { authorization: `Bearer ${token}` }, body }));
   const ok = await post(JSON.stringify({ type: "http", payload: { url: "https://x.example/" } }));
   expect(ok.status).toBe(200);

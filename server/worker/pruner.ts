@@ -1,0 +1,30 @@
+// Retention: finished commands older than RETENTION_DAYS go, in small batches,
+// a few at a time from every worker (SKIP LOCKED keeps them from colliding).
+import type { Db } from "../db/client";
+import type { Logger } from "../log";
+import { pruneFinished } from "../db/queue";
+
+export function startPruner(o: { db: Db; log: Logger; days: number; everyMs?: number; batch?: number; maxBatchesPerRun?: number }) {
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  const run = async () => {
+    let total = 0;
+    for (let i = 0; i < (o.maxBatchesPerRun ?? 20) && !stopped; i++) {
+      const n = await pruneFinished(o.db, o.days, o.batch ?? 500);
+      total += n;
+      if (n < (o.batch ?? 500)) break;
+    }
+    if (total) o.log.info({ pruned: total, olderThanDays: o.days }, "pruned finished commands");
+  };
+  const timer = setInterval(() => {
+    if (!stopped) running = run().catch((err) => o.log.warn({ err: String(err) }, "pruning failed"));
+  }, o.everyMs ?? 60_000);
+  return {
+    runOnce: run,
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
