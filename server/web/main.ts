@@ -10,7 +10,7 @@ import path from "node:path";
 import next from "next";
 import { parseEnv } from "../env";
 import { appDeps } from "../app";
-import { healthResponse } from "../health";
+import { healthResponse, readyResponse } from "../health";
 import { createMetrics, metricsResponse } from "../metrics";
 import { onWebStart } from "../web-start";
 import { fetchListener, nodeTrpcListener } from "./node-fetch";
@@ -26,6 +26,7 @@ async function serve() {
   const deps = appDeps();
   const api = nodeTrpcListener(deps);
   const health = fetchListener(() => healthResponse(deps.db));
+  const ready = fetchListener(() => readyResponse(deps.db, path.join(root, "prisma/migrations")));
   const metrics = createMetrics(deps.db);
   const serveMetrics = (req: http.IncomingMessage) => fetchListener(() => metricsResponse(metrics, env.METRICS_TOKEN, req.headers.authorization ?? null));
 
@@ -37,6 +38,7 @@ async function serve() {
     res.on("finish", () => metrics.observe(route, res.statusCode, (performance.now() - started) / 1000));
     if (url.startsWith("/api/trpc/")) return void api(req, res);
     if (url === "/api/health") return void health(req, res);
+    if (url === "/api/ready") return void ready(req, res);
     if (url === "/api/metrics") return void serveMetrics(req)(req, res);
     return void handleNext(req, res);
   });

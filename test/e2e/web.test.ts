@@ -71,6 +71,12 @@ describe("npm run web", () => {
     expect(got.data).toMatchObject({ status: "succeeded", result: { ref: "A-1" } });
   });
 
+  it("says it is ready", async () => {
+    const res = await fetch(`${base}/api/ready`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: "ready" });
+  });
+
   it("exposes Prometheus metrics", async () => {
     const res = await fetch(`${base}/api/metrics`);
     expect(res.status).toBe(200);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { runTs } from "../helpers/proc";
-import { healthResponse } from "../../server/health";
+import { healthResponse, readyResponse } from "../../server/health";
 import { createDb } from "../../server/db/client";
 
 let t: TestDb;
@@ -25,6 +25,20 @@ describe("worker process", () => {
     const w = runTs("server/worker/main.ts", [], { DATABASE_URL: t.url, WORKER_CONCURRENCY: "lots" });
     expect((await w.exited).code).toBe(1);
     expect(w.output()).toMatch(/WORKER_CONCURRENCY: must be a whole number/);
+  });
+});
+
+describe("GET /api/ready", () => {
+  it("is 200 when migrated and the claim query runs; 503 naming a migration that is missing", async () => {
+    const path = await import("node:path");
+    const ok = await readyResponse(t.db, path.resolve("prisma/migrations"));
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ status: "ready", checks: { database: "ok", migrations: "ok", claim: "ok" } });
+    await t.db.pool.query(`UPDATE "_prisma_migrations" SET rolled_back_at = now() WHERE migration_name = '20261129030000_alerts'`);
+    const missing = await readyResponse(t.db, path.resolve("prisma/migrations"));
+    expect(missing.status).toBe(503);
+    expect(((await missing.json()) as { checks: { migrations: string } }).checks.migrations).toMatch(/not applied: 20261129030000_alerts/);
+    await t.db.pool.query(`UPDATE "_prisma_migrations" SET rolled_back_at = NULL WHERE migration_name = '20261129030000_alerts'`);
   });
 });
 
