@@ -6,6 +6,7 @@ import { resolveSecretKey } from "./db/settings";
 import { createLogger } from "./log";
 import { createGroupInserter } from "./commands/group-insert";
 import { startListener } from "./db/listener";
+import { createRateLimiter } from "./api/rate-limit";
 import { TokenCache, TOKENS_CHANNEL } from "./auth/tokens";
 import type { ApiDeps } from "./api/deps";
 
@@ -28,6 +29,6 @@ export function appDeps(): ApiDeps {
   const tokenCache = new TokenCache(() => listener.connected);
   listener.on(TOKENS_CHANNEL, () => tokenCache.clear());
   listener.onConnect(() => tokenCache.clear());
-  deps = { db, registry, intake, secretKey, maxBodyBytes: e.MAX_BODY_BYTES, log, tokenCache, publicUrl: e.PUBLIC_URL, emailConfigured: !!e.SMTP_URL, retentionDays: e.RETENTION_DAYS };
+  deps = { db, registry, intake, secretKey, maxBodyBytes: e.MAX_BODY_BYTES, log, tokenCache, publicUrl: e.PUBLIC_URL, emailConfigured: !!e.SMTP_URL, retentionDays: e.RETENTION_DAYS, intakeLimiter: e.INTAKE_RATE_LIMIT > 0 ? createRateLimiter(e.INTAKE_RATE_LIMIT) : undefined };
   return deps;
 }

@@ -61,6 +61,7 @@ const schema = z
     ALERT_EVAL_MS: intFrom("ALERT_EVAL_MS", 15_000, 500, 3_600_000),
     METRICS_TOKEN: optionalText,
     RETENTION_DAYS: intFrom("RETENTION_DAYS", 30, 1, 3650),
+    INTAKE_RATE_LIMIT: intFrom("INTAKE_RATE_LIMIT", 0, 0, 1_000_000),
     HTTP_ALLOWED_HOSTS: optionalText,
     MAX_BODY_BYTES: intFrom("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
     DB_POOL_SIZE: intFrom("DB_POOL_SIZE", 10, 1, 200),

@@ -4,6 +4,7 @@ import type { Registry } from "../handlers/registry";
 import type { Logger } from "../log";
 import type { IntakeDeps } from "../commands/submit";
 import type { TokenCache } from "../auth/tokens";
+import type { RateLimiter } from "./rate-limit";
 
 export type ApiDeps = {
   db: Db;
@@ -18,6 +19,8 @@ export type ApiDeps = {
   emailConfigured: boolean;
   /** How long finished commands are kept (RETENTION_DAYS), for the console to say. */
   retentionDays: number;
+  /** Per-client intake limit (INTAKE_RATE_LIMIT); absent: unlimited. */
+  intakeLimiter?: RateLimiter;
   /** Optional cache of authenticated tokens (see TokenCache). */
   tokenCache?: TokenCache;
   log: Logger;

@@ -4,6 +4,7 @@ import { client, newToken, startApi, type ApiServer } from "../helpers/api";
 import { startListener } from "../../server/db/listener";
 import { TokenCache, TOKENS_CHANNEL, revokeToken } from "../../server/auth/tokens";
 import { sha256Hex } from "../../server/crypto";
+import { createRateLimiter } from "../../server/api/rate-limit";
 
 let t: TestDb;
 let api: ApiServer;
@@ -210,6 +211,29 @@ describe("visibility and credentials", () => {
     const refused = await c.mutation("intake.submit", httpCmd());
     expect(refused.status).toBe(401);
     expect(refused.error?.data.code).toBe("UNAUTHORIZED");
+  });
+});
+
+describe("rate limit", () => {
+  it("refuses a client over INTAKE_RATE_LIMIT with 429 TOO_MANY_REQUESTS, storing nothing, and not its neighbours", async () => {
+    let now = 1_000_000;
+    const limited = await startApi(t.db, { intakeLimiter: createRateLimiter(5, () => now) });
+    try {
+      const a = client(limited.url, (await newToken(t.db, "client")).token);
+      const b = client(limited.url, (await newToken(t.db, "client")).token);
+      expect((await a.mutation("intake.submitBatch", { commands: Array.from({ length: 10 }, () => httpCmd()) })).status).toBe(200);
+      const before = await countCommands();
+      const refused = await a.mutation("intake.submit", httpCmd());
+      expect(refused.status).toBe(429);
+      expect(refused.error?.data.code).toBe("TOO_MANY_REQUESTS");
+      expect(refused.error?.message).toMatch(/at most 5 commands per second.*retry in 1 s/);
+      expect(await countCommands()).toBe(before);
+      expect((await b.mutation("intake.submit", httpCmd())).status).toBe(200);
+      now += 1000; // a second later, five more are allowed
+      expect((await a.mutation("intake.submitBatch", { commands: Array.from({ length: 5 }, () => httpCmd()) })).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
   });
 });
 

@@ -10,10 +10,14 @@ const visibility = (p: { clientId: string; scope: string }) => ({ clientId: p.cl
 export const intakeRouter = router({
   // The submit input is validated inside `submit` so that the type's payload
   // schema and the envelope report their issues the same way.
-  submit: clientProcedure.input(z.unknown()).mutation(({ ctx, input }) => submit(ctx.intake, ctx.principal.clientId, input)),
-  submitBatch: clientProcedure
-    .input(submitBatchInput)
-    .mutation(async ({ ctx, input }) => ({ receipts: await submitBatch(ctx.intake, ctx.principal.clientId, input.commands) })),
+  submit: clientProcedure.input(z.unknown()).mutation(({ ctx, input }) => {
+    ctx.intakeLimiter?.take(ctx.principal.clientId, 1);
+    return submit(ctx.intake, ctx.principal.clientId, input);
+  }),
+  submitBatch: clientProcedure.input(submitBatchInput).mutation(async ({ ctx, input }) => {
+    ctx.intakeLimiter?.take(ctx.principal.clientId, input.commands.length);
+    return { receipts: await submitBatch(ctx.intake, ctx.principal.clientId, input.commands) };
+  }),
   get: clientProcedure.input(getInput).query(({ ctx, input }) => getCommand(ctx.db, visibility(ctx.principal), input)),
   getMany: clientProcedure
     .input(getManyInput)
