@@ -4,7 +4,7 @@
 // and one worker, restarting either if it dies, until Ctrl-C.
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import { parseEnv } from "../server/env";
+import { envOrExit } from "../server/env";
 import { startEmbedded, type EmbeddedPostgres } from "../server/db/embedded";
 import { migrate } from "../server/db/migrate";
 import { createDb } from "../server/db/client";
@@ -39,13 +39,7 @@ async function createFirstToken(url: string, secretKeyHex: string | undefined): 
 }
 
 async function main() {
-  let env;
-  try {
-    env = parseEnv();
-  } catch (err) {
-    console.error((err as Error).message);
-    process.exit(1);
-  }
+  const env = envOrExit();
 
   let embedded: EmbeddedPostgres | undefined;
   let databaseUrl = env.DATABASE_URL;

@@ -95,3 +95,13 @@ export function env(): Env {
   cached ??= parseEnv();
   return cached;
 }
+
+/** For process entry points: the environment, or the message naming each bad variable and exit 1. */
+export function envOrExit(): Env {
+  try {
+    return env();
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(1);
+  }
+}

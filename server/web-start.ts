@@ -1,20 +1,14 @@
 // Start-up of the web process: validate the environment (a bad variable stops
 // the server with a message naming it) and create the BOOTSTRAP_API_TOKEN
 // token before the first request.
-import { env } from "./env";
+import { envOrExit } from "./env";
 import { appDeps } from "./app";
 import { ensureBootstrapToken } from "./auth/tokens";
 import { ensureFirstAdmin } from "./auth/users";
 
 export async function onWebStart() {
-  try {
-    env();
-  } catch (err) {
-    console.error((err as Error).message);
-    process.exit(1);
-  }
+  const e = envOrExit();
   const deps = appDeps();
-  const e = env();
   try {
     if (e.BOOTSTRAP_API_TOKEN) await ensureBootstrapToken(deps.db, await deps.secretKey(), e.BOOTSTRAP_API_TOKEN);
     // The first admin from ADMIN_EMAIL/ADMIN_PASSWORD (npm start makes one with a generated password when they are unset).

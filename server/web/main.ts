@@ -8,7 +8,7 @@ import cluster from "node:cluster";
 import http from "node:http";
 import path from "node:path";
 import next from "next";
-import { parseEnv } from "../env";
+import { envOrExit } from "../env";
 import { appDeps } from "../app";
 import { healthResponse, readyResponse } from "../health";
 import { createMetrics, metricsResponse } from "../metrics";
@@ -18,7 +18,7 @@ import { fetchListener, nodeTrpcListener } from "./node-fetch";
 const root = path.resolve(import.meta.dirname, "../..");
 
 async function serve() {
-  const env = parseEnv();
+  const env = envOrExit();
   await onWebStart();
   const app = next({ dev: false, dir: root, port: env.PORT });
   await app.prepare();
@@ -55,13 +55,7 @@ async function serve() {
 }
 
 async function main() {
-  let env;
-  try {
-    env = parseEnv();
-  } catch (err) {
-    console.error((err as Error).message);
-    process.exit(1);
-  }
+  const env = envOrExit();
   const n = env.WEB_CONCURRENCY;
   if (n > 1 && cluster.isPrimary) {
     for (let i = 0; i < n; i++) cluster.fork();

@@ -2,7 +2,7 @@
 // machines; they coordinate only through PostgreSQL. SIGTERM/SIGINT: stop
 // claiming, let running attempts finish (WORKER_GRACE_MS), hand back the rest.
 import os from "node:os";
-import { parseEnv, EnvError, type Env } from "../env";
+import { envOrExit } from "../env";
 import { createDb } from "../db/client";
 import { createLogger } from "../log";
 import { resolveSecretKey } from "../db/settings";
@@ -18,15 +18,12 @@ import { startEvaluator, startMailer } from "../alerts/mailer";
 import { startPruner } from "./pruner";
 
 async function main() {
-  let e: Env;
-  try {
-    e = parseEnv();
-    if (!e.DATABASE_URL) throw new EnvError("DATABASE_URL is not set: the worker needs the database (npm start sets it for the embedded PostgreSQL).");
-  } catch (err) {
-    console.error((err as Error).message);
+  const e = envOrExit();
+  if (!e.DATABASE_URL) {
+    console.error("DATABASE_URL is not set: the worker needs the database (npm start sets it for the embedded PostgreSQL).");
     process.exit(1);
   }
-  const url = e.DATABASE_URL!;
+  const url = e.DATABASE_URL;
   const workerId = `${os.hostname()}:${process.pid}`;
   const log = createLogger({ name: "worker", level: e.LOG_LEVEL }).child({ worker: workerId });
   const db = createDb(url, { max: Math.min(e.WORKER_CONCURRENCY + 4, 50), applicationName: "conveyor-worker" });
