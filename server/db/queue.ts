@@ -10,7 +10,7 @@ type Queryable = Pick<pg.Pool, "query"> | pg.PoolClient;
 
 const CLAIMABLE = `status IN ('pending', 'retrying', 'awaiting', 'compensating') AND lease_id IS NULL AND run_at <= now()`;
 
-const CLAIM_RETURNING = `c.id, c.lease_id, c.type, c.payload, c.status, due.prev_status, c.phase, c.tries, c.attempt_count,
+const CLAIM_RETURNING = `c.id, c.lease_id, c.type, c.payload, c.status, c.phase, c.tries, c.attempt_count,
   c.needs_reconcile, c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id`;
 
 const claimSet = `status = CASE WHEN c.status IN ('pending', 'retrying') THEN 'running'::command_status ELSE c.status END,
@@ -22,7 +22,6 @@ type ClaimRow = {
   type: string;
   payload: unknown;
   status: State;
-  prev_status: State;
   phase: "execute" | "compensate";
   tries: number;
   attempt_count: number;
@@ -40,7 +39,6 @@ const toClaimed = (r: ClaimRow): Claimed => ({
   type: r.type,
   payload: r.payload,
   status: r.status,
-  prevStatus: r.prev_status,
   phase: r.phase,
   tries: r.tries,
   attemptCount: r.attempt_count,
@@ -57,13 +55,14 @@ export async function claim(db: Db, workerId: string, limit: number, leaseMs: nu
   if (limit <= 0) return [];
   const { rows } = await db.pool.query<ClaimRow>(
     `WITH due AS (
-       SELECT id, status AS prev_status FROM commands
+       SELECT id FROM commands
        WHERE ${CLAIMABLE} AND NOT (type = ANY($4::text[]))
        ORDER BY priority DESC, run_at
        LIMIT $2
        FOR UPDATE SKIP LOCKED)
+     -- by primary key (a bitmap scan over the ids): no join for the planner to misjudge
      UPDATE commands c SET ${claimSet}
-     FROM due WHERE c.id = ANY(ARRAY(SELECT id FROM due)) AND c.id = due.id
+     WHERE c.id = ANY(ARRAY(SELECT id FROM due))
      RETURNING ${CLAIM_RETURNING}`,
     [workerId, limit, leaseMs, excludeTypes],
   );
@@ -80,13 +79,13 @@ export async function claimCapped(db: Db, workerId: string, type: string, cap: n
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('conveyor:cap:' || $1))`, [type]);
     const { rows } = await client.query<ClaimRow>(
       `WITH due AS (
-         SELECT id, status AS prev_status FROM commands
+         SELECT id FROM commands
          WHERE ${CLAIMABLE} AND type = $4
          ORDER BY priority DESC, run_at
          LIMIT GREATEST(0, LEAST($2::int, $5::int - (SELECT count(*)::int FROM commands WHERE type = $4 AND lease_id IS NOT NULL)))
          FOR UPDATE SKIP LOCKED)
        UPDATE commands c SET ${claimSet}
-       FROM due WHERE c.id = ANY(ARRAY(SELECT id FROM due)) AND c.id = due.id
+       WHERE c.id = ANY(ARRAY(SELECT id FROM due))
        RETURNING ${CLAIM_RETURNING}`,
       [workerId, limit, leaseMs, type, cap],
     );
@@ -221,7 +220,7 @@ export type Expired = Claimed & { lockedBy: string; attemptStartedAt: Date | nul
 export async function rescueExpired(db: Db, limit: number, decide: (rows: Expired[]) => Completion[]): Promise<Completion[]> {
   return withTransaction(db, async (client) => {
     const { rows } = await client.query<ClaimRow & { locked_by: string; attempt_started_at: Date | null }>(
-      `SELECT c.id, c.lease_id, c.type, c.payload, c.status, c.status AS prev_status, c.phase, c.tries, c.attempt_count, c.needs_reconcile,
+      `SELECT c.id, c.lease_id, c.type, c.payload, c.status, c.phase, c.tries, c.attempt_count, c.needs_reconcile,
               c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id, c.locked_by, c.attempt_started_at
        FROM commands c WHERE c.lease_id IS NOT NULL AND c.locked_until < now()
        ORDER BY c.locked_until LIMIT $1 FOR UPDATE SKIP LOCKED`,

@@ -11,7 +11,6 @@ export type Claimed = {
   type: string;
   payload: unknown;
   status: State; // status after the claim: running | awaiting | compensating
-  prevStatus: State;
   phase: "execute" | "compensate";
   tries: number;
   attemptCount: number;
