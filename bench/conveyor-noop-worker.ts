@@ -10,6 +10,7 @@ import { http } from "../server/handlers/http";
 import { defineCommandType } from "../server/handlers/types";
 import { resolveSecretKey } from "../server/db/settings";
 import { startWorker } from "../server/worker/worker";
+import { createWorkerMetrics, startMetricsPush } from "../server/worker/metrics";
 
 const url = process.env.DATABASE_URL!;
 const concurrency = Number(process.env.WORKER_CONCURRENCY ?? 10);
@@ -29,11 +30,17 @@ const noop = defineCommandType({
 });
 const db = createDb(url, { max: concurrency + 4, applicationName: "conveyor-bench-worker" });
 const listener = startListener(url);
+const log = createLogger({ name: "bench-worker", level: "warn" });
+const workerId = `${os.hostname()}:${process.pid}`;
+// as in production (server/worker/main.ts): metrics recorded and saved
+const metrics = createWorkerMetrics();
+const metricsPush = startMetricsPush({ db, log, workerId, metrics });
 const worker = startWorker({
   db,
   registry: createRegistry([http, noop]),
-  log: createLogger({ name: "bench-worker", level: "warn" }),
-  workerId: `${os.hostname()}:${process.pid}`,
+  log,
+  workerId,
+  metrics,
   concurrency,
   listener,
   secretKey: () => resolveSecretKey(db, undefined),
@@ -42,6 +49,7 @@ const worker = startWorker({
 listener.onConnect(() => process.stdout.write("READY\n"));
 process.on("SIGTERM", async () => {
   await worker.stop();
+  await metricsPush.stop();
   await listener.close();
   await db.close();
   process.exit(0);

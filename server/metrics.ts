@@ -1,11 +1,16 @@
 // GET /api/metrics in Prometheus text (prom-client): commands by state and
 // type, queue depth and the age of the oldest due command, leases held, alert
-// state, HTTP request durations of the web process, and the process's own
-// figures. Gauges are read from the database at scrape time, so every web
+// state, HTTP request durations of the web process, the process's own
+// figures, and the workers' metrics (server/worker/metrics.ts) summed. Gauges are read from the database at scrape time, so every web
 // process reports the same totals. Protected by METRICS_TOKEN when it is set.
 import client from "prom-client";
 import type { Db } from "./db/client";
-import { alertFigures, commandsByStateAndType, queueFigures } from "./db/metrics";
+import { alertFigures, commandsByStateAndType, queueFigures, workerMetricsSnapshots } from "./db/metrics";
+
+/** Snapshots of stopped workers are kept this long, so that summed counters do not drop when a worker restarts. */
+const KEEP_WORKER_SNAPSHOTS_HOURS = 24;
+/** A worker that saved a snapshot this recently counts as live (it saves one every 5 s). */
+const LIVE_WORKER_SECONDS = 30;
 
 export function createMetrics(db: Db) {
   const registry = new client.Registry();
@@ -23,6 +28,7 @@ export function createMetrics(db: Db) {
   const leased = new client.Gauge({ name: "conveyor_leases_held", help: "Commands held under a worker lease", registers: [registry] });
   const firing = new client.Gauge({ name: "conveyor_alert_rules_firing", help: "Enabled alert rules currently firing", registers: [registry] });
   const undelivered = new client.Gauge({ name: "conveyor_alert_deliveries_pending", help: "Alert emails not sent yet", registers: [registry] });
+  const workers = new client.Gauge({ name: "conveyor_workers", help: "Worker processes that reported in the last 30 s", registers: [registry] });
   const undeliveredAge = new client.Gauge({ name: "conveyor_alert_deliveries_oldest_pending_seconds", help: "Age of the oldest unsent alert email (0 when none)", registers: [registry] });
 
   return {
@@ -31,7 +37,7 @@ export function createMetrics(db: Db) {
       httpDuration.observe({ route, status: String(status) }, seconds);
     },
     async render(): Promise<{ body: string; contentType: string }> {
-      const [byState, q, a] = await Promise.all([commandsByStateAndType(db), queueFigures(db), alertFigures(db)]);
+      const [byState, q, a, w] = await Promise.all([commandsByStateAndType(db), queueFigures(db), alertFigures(db), workerMetricsSnapshots(db, KEEP_WORKER_SNAPSHOTS_HOURS, LIVE_WORKER_SECONDS)]);
       commands.reset();
       for (const r of byState) commands.set({ state: r.status, type: r.type }, r.n);
       due.set(q.due);
@@ -40,7 +46,10 @@ export function createMetrics(db: Db) {
       firing.set(a.firing);
       undelivered.set(a.undelivered);
       undeliveredAge.set(a.oldest_undelivered_s ?? 0);
-      return { body: await registry.metrics(), contentType: registry.contentType };
+      workers.set(w.live);
+      // Workers' own metrics (attempts, durations, pickup lag…), summed over every worker's latest snapshot.
+      const fromWorkers = w.snapshots.length ? await client.AggregatorRegistry.aggregate(w.snapshots as client.MetricObjectWithValues<client.MetricValue<string>>[][]).metrics() : "";
+      return { body: (await registry.metrics()) + (fromWorkers ? "\n" + fromWorkers : ""), contentType: registry.contentType };
     },
   };
 }

@@ -25,7 +25,7 @@ export function createTransport(smtpUrl: string) {
   });
 }
 
-export function startMailer(o: { db: Db; log: Logger; smtpUrl?: string; from: string; listener?: Listener; pollMs?: number; maxRetryMs?: number }) {
+export function startMailer(o: { db: Db; log: Logger; smtpUrl?: string; from: string; listener?: Listener; pollMs?: number; maxRetryMs?: number; metrics?: { email: (sent: boolean) => void } }) {
   const wake = new Wake();
   let stopping = false;
   o.listener?.on("conveyor_alerts", () => wake.fire());
@@ -40,11 +40,13 @@ export function startMailer(o: { db: Db; log: Logger; smtpUrl?: string; from: st
             try {
               await transport.sendMail({ from: o.from, to: d.recipient, subject: d.subject, text: d.text_body, html: d.html_body });
               await finishDelivery(o.db, d.id, { sent: true, error: null, retryInMs: 0 });
+              o.metrics?.email(true);
             } catch (err) {
               const error = (err as Error).message.slice(0, 500);
               const retryInMs = Math.max(1000, backoffMs(d.attempts, 2000, o.maxRetryMs ?? 600_000));
               o.log.warn({ delivery: d.id, to: d.recipient, error, retryInMs }, "alert email not sent; will retry");
               await finishDelivery(o.db, d.id, { sent: false, error, retryInMs });
+              o.metrics?.email(false);
             }
           }
           if (due.length) continue;
@@ -66,12 +68,16 @@ export function startMailer(o: { db: Db; log: Logger; smtpUrl?: string; from: st
 }
 
 /** Runs the evaluator on an interval (every worker; the lock keeps it to one at a time). */
-export function startEvaluator(o: { everyMs: number; run: () => Promise<unknown>; log: Logger }) {
+export function startEvaluator(o: { everyMs: number; run: () => Promise<unknown>; log: Logger; metrics?: { evaluation: (ok: boolean) => void } }) {
   let stopped = false;
   let running: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
     if (stopped) return;
-    running = o.run().catch((err) => o.log.warn({ err: String(err) }, "alert evaluation failed"));
+    // run() answers null when another worker holds the evaluator lock: not a round of this worker's.
+    running = o.run().then(
+      (r) => r !== null && o.metrics?.evaluation(true),
+      (err) => (o.metrics?.evaluation(false), o.log.warn({ err: String(err) }, "alert evaluation failed")),
+    );
   }, o.everyMs);
   return {
     stop: async () => {

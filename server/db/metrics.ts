@@ -23,3 +23,23 @@ export async function alertFigures(db: Db) {
   );
   return rows[0]!;
 }
+
+// ---- worker metrics snapshots ----
+
+export async function saveWorkerMetrics(db: Db, workerId: string, startedAt: Date, metrics: unknown): Promise<void> {
+  await db.pool.query(
+    `INSERT INTO worker_metrics (worker_id, started_at, updated_at, metrics) VALUES ($1, $2, now(), $3)
+     ON CONFLICT (worker_id) DO UPDATE SET updated_at = now(), metrics = EXCLUDED.metrics`,
+    [workerId, startedAt.toISOString(), JSON.stringify(metrics)],
+  );
+}
+
+/** Snapshots saved within `keepHours`, and how many workers saved one within `liveSeconds`; older rows are deleted. */
+export async function workerMetricsSnapshots(db: Db, keepHours: number, liveSeconds: number): Promise<{ snapshots: unknown[]; live: number }> {
+  await db.pool.query(`DELETE FROM worker_metrics WHERE updated_at < now() - make_interval(hours => $1)`, [keepHours]);
+  const { rows } = await db.pool.query<{ metrics: unknown; live: boolean }>(
+    `SELECT metrics, updated_at >= now() - make_interval(secs => $1) AS live FROM worker_metrics`,
+    [liveSeconds],
+  );
+  return { snapshots: rows.map((r) => r.metrics), live: rows.filter((r) => r.live).length };
+}

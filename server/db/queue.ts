@@ -11,7 +11,7 @@ type Queryable = Pick<pg.Pool, "query"> | pg.PoolClient;
 const CLAIMABLE = `status IN ('pending', 'retrying', 'awaiting', 'compensating') AND lease_id IS NULL AND run_at <= now()`;
 
 const CLAIM_RETURNING = `c.id, c.lease_id, c.type, c.payload, c.status, c.phase, c.tries, c.attempt_count,
-  c.needs_reconcile, c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id`;
+  c.needs_reconcile, c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id, c.run_at`;
 
 const claimSet = `status = CASE WHEN c.status IN ('pending', 'retrying') THEN 'running'::command_status ELSE c.status END,
   lease_id = gen_random_uuid(), locked_by = $1, locked_until = now() + make_interval(secs => $3::float8 / 1000), attempt_started_at = now()`;
@@ -31,6 +31,7 @@ type ClaimRow = {
   max_backoff_ms: number | null;
   state_changed_at: Date;
   client_id: string;
+  run_at: Date;
 };
 
 const toClaimed = (r: ClaimRow): Claimed => ({
@@ -48,6 +49,7 @@ const toClaimed = (r: ClaimRow): Claimed => ({
   maxBackoffMs: r.max_backoff_ms,
   stateChangedAt: r.state_changed_at,
   clientId: r.client_id,
+  runAt: r.run_at,
 });
 
 /** Claims up to `limit` due commands of types without a concurrency cap, by priority then due time. */
@@ -221,7 +223,7 @@ export async function rescueExpired(db: Db, limit: number, decide: (rows: Expire
   return withTransaction(db, async (client) => {
     const { rows } = await client.query<ClaimRow & { locked_by: string; attempt_started_at: Date | null }>(
       `SELECT c.id, c.lease_id, c.type, c.payload, c.status, c.phase, c.tries, c.attempt_count, c.needs_reconcile,
-              c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id, c.locked_by, c.attempt_started_at
+              c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id, c.run_at, c.locked_by, c.attempt_started_at
        FROM commands c WHERE c.lease_id IS NOT NULL AND c.locked_until < now()
        ORDER BY c.locked_until LIMIT $1 FOR UPDATE SKIP LOCKED`,
       [limit],

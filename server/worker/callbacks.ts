@@ -20,6 +20,7 @@ export function startCallbackSender(o: {
   pollMs?: number;
   concurrency?: number;
   checkUrl?: (url: string) => Promise<void>;
+  metrics?: { callback: (delivered: boolean) => void };
 }) {
   const timeoutMs = o.timeoutMs ?? 10_000;
   const wake = new Wake();
@@ -58,6 +59,7 @@ export function startCallbackSender(o: {
     }
     const retryInMs = Math.max(1000, backoffMs(d.attempts, 2000, 3600_000));
     await finishCallback(o.db, d, { ok, status, error, retryInMs, startedAt, worker: o.workerId });
+    o.metrics?.callback(ok);
     if (!ok) o.log.warn({ command: d.commandId, url: d.url, attempt: d.attempts, error }, "upstream callback failed; will retry");
   };
 

@@ -16,6 +16,7 @@ import { sleep } from "./wake";
 import { evaluateRules } from "../alerts/evaluator";
 import { startEvaluator, startMailer } from "../alerts/mailer";
 import { startPruner } from "./pruner";
+import { createWorkerMetrics, startMetricsPush } from "./metrics";
 
 async function main() {
   const e = envOrExit();
@@ -42,6 +43,8 @@ async function main() {
 
   const listener = startListener(url, { applicationName: "conveyor-worker-listen", log: (msg, err) => log.warn({ err: String(err) }, msg) });
   const checkUrl = createUrlGuard(e.HTTP_ALLOWED_HOSTS);
+  const metrics = createWorkerMetrics();
+  const metricsPush = startMetricsPush({ db, log, workerId, metrics });
   const worker = startWorker({
     db,
     registry,
@@ -55,10 +58,11 @@ async function main() {
     secretKey: async () => key!,
     resultEndpoint: resultEndpoint(e.PUBLIC_URL, key),
     checkUrl,
+    metrics,
   });
   // Alerts: every worker evaluates on an interval (the lock keeps it to one at a time) and sends deliveries.
-  const evaluator = startEvaluator({ everyMs: e.ALERT_EVAL_MS, log, run: () => evaluateRules(db, { publicUrl: e.PUBLIC_URL }) });
-  const mailer = startMailer({ db, log, smtpUrl: e.SMTP_URL, from: e.ALERT_FROM, listener });
+  const evaluator = startEvaluator({ everyMs: e.ALERT_EVAL_MS, log, run: () => evaluateRules(db, { publicUrl: e.PUBLIC_URL }), metrics });
+  const mailer = startMailer({ db, log, smtpUrl: e.SMTP_URL, from: e.ALERT_FROM, listener, metrics });
   const pruner = startPruner({ db, log, days: e.RETENTION_DAYS });
   log.info({ concurrency: e.WORKER_CONCURRENCY, types: registry.names(), email: e.SMTP_URL ? "configured" : "not configured (SMTP_URL unset)" }, "worker started");
 
@@ -71,6 +75,7 @@ async function main() {
     await evaluator.stop();
     await mailer.stop();
     await pruner.stop();
+    await metricsPush.stop();
     await listener.close();
     await db.close();
     log.info("worker stopped");

@@ -20,6 +20,8 @@ export type Claimed = {
   maxBackoffMs: number | null;
   stateChangedAt: Date;
   clientId: string;
+  /** When it became due (pickup lag is measured from here). */
+  runAt: Date;
 };
 
 /** The change a finished attempt asks for. */

@@ -13,6 +13,7 @@ import { canReconcile } from "../handlers/types";
 import { createCompleter, isConnectionError } from "./completer";
 import { startCallbackSender } from "./callbacks";
 import { Wake, sleep } from "./wake";
+import type { WorkerMetrics } from "./metrics";
 
 export type WorkerOptions = {
   db: Db;
@@ -37,6 +38,7 @@ export type WorkerOptions = {
   callbackTimeoutMs?: number;
   /** HTTP_ALLOWED_HOSTS: checked before every outbound HTTP request (commands and callbacks). */
   checkUrl?: (url: string) => Promise<void>;
+  metrics?: WorkerMetrics;
 };
 
 const PREFETCH_WINDOW_MS = 50;
@@ -74,17 +76,26 @@ export function startWorker(o: WorkerOptions) {
   o.listener?.on("conveyor_commands", () => wake.fire());
   o.listener?.onConnect(() => wake.fire()); // notifications may have been missed while disconnected
 
+  const metrics = o.metrics;
   const settle = async (h: Held, completion: Completion) => {
     const applied = await completer.complete(completion);
     held.delete(h.c.leaseId);
-    if (!applied) log.warn({ command: h.c.id }, "lease was taken back before the result was written; the new holder reconciles");
-    else log.debug({ command: h.c.id, type: h.c.type, status: completion.status }, "attempt recorded");
+    const c = h.c;
+    if (completion.attempts.length === 0) return; // handed back unstarted
+    // Every line about an attempt carries the command, its type, the attempt number and (from the parent logger) the worker.
+    const last = completion.attempts.at(-1)!;
+    const fields = { command: c.id, type: c.type, attempt: last.number, kind: last.kind, outcome: last.outcome, status: completion.status };
+    if (!applied) log.warn(fields, "lease was taken back before the result was written; the new holder reconciles");
+    else if (completion.status === "exception") log.warn({ ...fields, error: completion.error }, "command needs an operator");
+    else if (last.outcome === "exception") log.info({ ...fields, error: last.error, retryAt: completion.runAt }, "attempt outcome unknown; will reconcile");
+    else log.debug(fields, "attempt recorded");
   };
 
   const launch = (h: Held) => {
     const c = h.c;
     active++;
     const t0 = performance.now();
+    metrics?.pickup(c.type, (Date.now() - c.runAt.getTime()) / 1000);
     h.done = (async () => {
       let completion: Completion;
       try {
@@ -100,6 +111,7 @@ export function startWorker(o: WorkerOptions) {
         pump();
         wake.fire();
       }
+      metrics?.attempts(c.type, completion.attempts);
       await settle(h, completion);
     })();
   };
@@ -167,7 +179,13 @@ export function startWorker(o: WorkerOptions) {
     if (ids.length === 0) return;
     try {
       const renewed = await renewLeases(o.db, [...held.values()].map((h) => ({ id: h.c.id, leaseId: h.c.leaseId })), leaseMs);
-      for (const id of ids) if (!renewed.has(id)) held.get(id)?.ctrl.abort(new LeaseLost());
+      for (const id of ids) {
+        const h = held.get(id);
+        if (renewed.has(id) || !h || h.ctrl.signal.aborted) continue;
+        metrics?.leaseLost();
+        log.warn({ command: h.c.id, type: h.c.type, attempt: h.c.attemptCount + 1 }, "lease lost; interrupting the attempt");
+        h.ctrl.abort(new LeaseLost());
+      }
     } catch (err) {
       log.warn({ err: String(err) }, "could not renew leases");
     }
@@ -200,13 +218,16 @@ export function startWorker(o: WorkerOptions) {
   const rescuer = setInterval(async () => {
     try {
       const rescued = await rescueExpired(o.db, 200, decideExpired);
-      if (rescued.length) log.warn({ commands: rescued.map((r) => r.id) }, "took back expired leases");
+      if (rescued.length) {
+        metrics?.rescued(rescued.length);
+        log.warn({ commands: rescued.map((r) => r.id) }, "took back expired leases");
+      }
     } catch (err) {
       log.warn({ err: String(err) }, "rescuer failed");
     }
   }, rescueEveryMs);
 
-  const callbacks = o.callbacks === false ? undefined : startCallbackSender({ db: o.db, log, workerId: o.workerId, listener: o.listener, secretKey: o.secretKey, timeoutMs: o.callbackTimeoutMs, checkUrl: o.checkUrl });
+  const callbacks = o.callbacks === false ? undefined : startCallbackSender({ db: o.db, log, workerId: o.workerId, listener: o.listener, secretKey: o.secretKey, timeoutMs: o.callbackTimeoutMs, checkUrl: o.checkUrl, metrics });
 
   return {
     get running() {

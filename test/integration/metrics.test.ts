@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { createMetrics, metricsResponse } from "../../server/metrics";
+import pino from "pino";
+import { createLogger } from "../../server/log";
+import { createWorkerMetrics, startMetricsPush } from "../../server/worker/metrics";
+import { startTestWorker, submitWith, testClient, testTypes, waitForStatus } from "../helpers/engine";
 
 let t: TestDb;
 beforeAll(async () => {
@@ -20,4 +24,67 @@ it("answers Prometheus text, and only with the token when METRICS_TOKEN is set",
   expect((await metricsResponse(m, "s3cret", null)).status).toBe(401);
   expect((await metricsResponse(m, "s3cret", "Bearer wrong")).status).toBe(401);
   expect((await metricsResponse(m, "s3cret", "Bearer s3cret")).status).toBe(200);
+});
+
+it("sums the workers' own metrics: attempts by kind and outcome, durations, pickup lag, live workers", async () => {
+  const state = { calls: new Map<string, number>(), running: 0, maxRunning: 0 };
+  const registry = testTypes(state);
+  const { clientId } = await testClient(t.db);
+  const submitOne = submitWith(t.db, registry, clientId);
+  const silent = createLogger({ name: "test", level: "silent" });
+  const workers = await Promise.all(
+    [0, 1].map(async (i) => {
+      const metrics = createWorkerMetrics();
+      const w = await startTestWorker(t.db, t.url, registry, { metrics, workerId: `metrics-test-${i}` });
+      return { w, push: startMetricsPush({ db: t.db, log: silent, workerId: `metrics-test-${i}`, metrics, everyMs: 60_000 }) };
+    }),
+  );
+  // 20 that succeed at the second try (one business failure each, retried), 1 that fails and compensates.
+  const ids = await Promise.all(Array.from({ length: 20 }, () => submitOne({ type: "flaky", payload: { succeedOn: 2 } })));
+  const refund = await submitOne({ type: "refundable", payload: { compensation: "ok" } });
+  for (const id of ids) await waitForStatus(t.db, id, ["succeeded"]);
+  await waitForStatus(t.db, refund, ["compensated"]);
+  for (const { w, push } of workers) {
+    await w.close();
+    await push.stop();
+  }
+  const text = await (await metricsResponse(createMetrics(t.db), undefined, null)).text();
+  if (process.env.SHOW_METRICS) console.log(text);
+  // the value of a sample by name and labels, whatever the order of its labels
+  const value = (name: string, labels: Record<string, string> = {}) => {
+    for (const line of text.split("\n")) {
+      const m = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
+      if (!m || m[1] !== name) continue;
+      const got = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+      if (Object.keys(got).length === Object.keys(labels).length && Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
+    }
+    return NaN;
+  };
+  expect(value("conveyor_attempts_total", { type: "flaky", kind: "execute", outcome: "success" })).toBe(20);
+  expect(value("conveyor_attempts_total", { type: "flaky", kind: "execute", outcome: "failure" })).toBe(20);
+  expect(value("conveyor_attempts_total", { type: "refundable", kind: "compensate", outcome: "success" })).toBe(1);
+  expect(value("conveyor_attempt_duration_seconds_count", { type: "flaky", kind: "execute" })).toBe(40);
+  // one pickup per attempt started: 40 executions of flaky, 2 of refundable (execute, then compensate)
+  expect(value("conveyor_pickup_lag_seconds_count", { type: "flaky" })).toBe(40);
+  expect(value("conveyor_pickup_lag_seconds_count", { type: "refundable" })).toBe(2);
+  expect(value("conveyor_workers")).toBe(2);
+  // the database agrees with the counters
+  const { rows } = await t.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM attempts a JOIN commands c ON c.id = a.command_id WHERE c.type = 'flaky' AND a.kind = 'execute'`);
+  expect(rows[0]!.n).toBe(40);
+});
+
+it("log lines about an attempt carry the command, its type, the attempt number and the worker", async () => {
+  const state = { calls: new Map<string, number>(), running: 0, maxRunning: 0 };
+  const registry = testTypes(state);
+  const { clientId } = await testClient(t.db);
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: "info" }, { write: (s: string) => void lines.push(JSON.parse(s)) }).child({ worker: "log-test-worker" });
+  const w = await startTestWorker(t.db, t.url, registry, { log, workerId: "log-test-worker" });
+  // refundable with a compensation that is refused: ends in exception, which is logged as needing an operator
+  const id = await submitWith(t.db, registry, clientId)({ type: "refundable", payload: { compensation: "fails" } });
+  await waitForStatus(t.db, id, ["exception"]);
+  await w.close();
+  const line = lines.find((l) => l.command === id && l.msg === "command needs an operator");
+  expect(line).toMatchObject({ level: 40, command: id, type: "refundable", attempt: 2, kind: "compensate", worker: "log-test-worker" });
+  expect(String(line!.error)).toContain("compensation failed");
 });
