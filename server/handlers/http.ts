@@ -4,7 +4,7 @@
 // outcomes.
 import { z } from "zod";
 import { defineCommandType, type AttemptContext } from "./types";
-import { TargetRefused } from "./url-guard";
+import { refusedBy } from "./url-guard";
 
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid HTTP header name");
 const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).max(4096);
@@ -48,13 +48,18 @@ async function readBody(res: Response): Promise<unknown> {
   return text;
 }
 
-/** A refused target is a configuration matter, never retried: its message, or null when allowed. */
-async function guard(ctx: AttemptContext, url: string): Promise<string | null> {
+/**
+ * Sends one request after checking its target. A refused target (by the
+ * check, or by the connection's own lookup when the name now resolves
+ * elsewhere) is a configuration matter, never retried: `{ refused }`.
+ */
+async function send(ctx: AttemptContext, url: string, init: RequestInit): Promise<Response | { refused: string }> {
   try {
     await ctx.checkUrl?.(url);
-    return null;
+    return await (ctx.fetch ?? fetch)(url, { ...init, signal: ctx.signal, redirect: "manual" });
   } catch (err) {
-    if (err instanceof TargetRefused) return err.message;
+    const refused = refusedBy(err);
+    if (refused) return { refused: refused.message };
     throw err;
   }
 }
@@ -70,16 +75,9 @@ export const http = defineCommandType<HttpPayload>({
   description: "Calls an HTTP endpoint; reconciles through statusUrl; compensates through compensateUrl.",
   schema: httpPayload as unknown as z.ZodType<HttpPayload>,
   async execute(p, ctx) {
-    const refused = await guard(ctx, p.url);
-    if (refused) return { outcome: "failure", failure: { error: refused } };
     const withBody = p.body !== undefined && p.method !== "GET";
-    const res = await fetch(p.url, {
-      method: p.method,
-      headers: requestHeaders(p, ctx, withBody),
-      body: withBody ? JSON.stringify(p.body) : undefined,
-      signal: ctx.signal,
-      redirect: "manual",
-    });
+    const res = await send(ctx, p.url, { method: p.method, headers: requestHeaders(p, ctx, withBody), body: withBody ? JSON.stringify(p.body) : undefined });
+    if ("refused" in res) return { outcome: "failure", failure: { error: res.refused } };
     const body = await readBody(res);
     if (res.status >= 200 && res.status < 300) return { outcome: "success", result: { status: res.status, body } };
     if (isFailureStatus(p, res.status)) return { outcome: "failure", failure: { status: res.status, body } };
@@ -90,14 +88,8 @@ export const http = defineCommandType<HttpPayload>({
   async query(p, ctx) {
     if (!p.statusUrl) return { outcome: "unknown", detail: "no statusUrl" };
     const statusUrl = p.statusUrl.replaceAll("{commandId}", encodeURIComponent(ctx.commandId));
-    const refused = await guard(ctx, statusUrl);
-    if (refused) return { outcome: "unknown", detail: refused };
-    const res = await fetch(statusUrl, {
-      method: "GET",
-      headers: requestHeaders(p, ctx, false),
-      signal: ctx.signal,
-      redirect: "manual",
-    });
+    const res = await send(ctx, statusUrl, { method: "GET", headers: requestHeaders(p, ctx, false) });
+    if ("refused" in res) return { outcome: "unknown", detail: res.refused };
     const body = await readBody(res);
     if (res.status === 200) return { outcome: "success", result: { status: res.status, body } };
     if (res.status === 404) return { outcome: "not_found" };
@@ -106,16 +98,9 @@ export const http = defineCommandType<HttpPayload>({
   },
   async compensate(p, ctx) {
     if (!p.compensateUrl) return { outcome: "failure", failure: "this command has no compensateUrl" };
-    const refused = await guard(ctx, p.compensateUrl);
-    if (refused) return { outcome: "failure", failure: { error: refused } };
     const withBody = p.body !== undefined;
-    const res = await fetch(p.compensateUrl, {
-      method: "POST",
-      headers: requestHeaders(p, ctx, withBody),
-      body: withBody ? JSON.stringify(p.body) : undefined,
-      signal: ctx.signal,
-      redirect: "manual",
-    });
+    const res = await send(ctx, p.compensateUrl, { method: "POST", headers: requestHeaders(p, ctx, withBody), body: withBody ? JSON.stringify(p.body) : undefined });
+    if ("refused" in res) return { outcome: "failure", failure: { error: res.refused } };
     const body = await readBody(res);
     if (res.status >= 200 && res.status < 300) return { outcome: "success", result: { status: res.status, body } };
     throw new HttpStatusError(res.status, body);

@@ -2,8 +2,9 @@
 // Unset: any public address, but no loopback, private or link-local one
 // (checked on the resolved addresses); a list: only those hosts (exact names,
 // or patterns such as *.internal.example); "*": anything.
-import { lookup } from "node:dns/promises";
+import dns from "node:dns";
 import net from "node:net";
+import { Agent, fetch as undiciFetch } from "undici";
 
 export class TargetRefused extends Error {
   constructor(message: string) {
@@ -39,9 +40,20 @@ function matches(host: string, pattern: string): boolean {
   return false;
 }
 
-export function createUrlGuard(allowedHosts: string | undefined) {
+export type Resolve = (host: string) => Promise<{ address: string; family: number }[]>;
+const systemResolve: Resolve = (host) => dns.promises.lookup(host, { all: true });
+
+const refusal = (host: string, address: string) =>
+  new TargetRefused(`host ${host} resolves to ${address}, a loopback, private or link-local address; list it in HTTP_ALLOWED_HOSTS to allow it`);
+
+const parse = (allowedHosts: string | undefined) => {
   const patterns = (allowedHosts ?? "").split(",").map((p) => p.trim().toLowerCase()).filter(Boolean);
-  const anything = patterns.includes("*");
+  return { patterns, anything: patterns.includes("*") };
+};
+
+/** Checks a URL before a request (a clear, early refusal). `resolve` is for tests. */
+export function createUrlGuard(allowedHosts: string | undefined, resolve: Resolve = systemResolve) {
+  const { patterns, anything } = parse(allowedHosts);
   return async (url: string): Promise<void> => {
     if (anything) return;
     const u = new URL(url);
@@ -50,8 +62,46 @@ export function createUrlGuard(allowedHosts: string | undefined) {
       if (!patterns.some((p) => matches(host, p))) throw new TargetRefused(`host ${host} is not in HTTP_ALLOWED_HOSTS`);
       return;
     }
-    const addresses = net.isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
+    const addresses = net.isIP(host) ? [host] : (await resolve(host)).map((a) => a.address);
     const bad = addresses.find((a) => !isPublicAddress(a));
-    if (bad) throw new TargetRefused(`host ${host} resolves to ${bad}, a loopback, private or link-local address; list it in HTTP_ALLOWED_HOSTS to allow it`);
+    if (bad) throw refusal(host, bad);
   };
+}
+
+export type OutboundFetch = (url: string, init: RequestInit) => Promise<Response>;
+
+/**
+ * The fetch for outbound requests. With HTTP_ALLOWED_HOSTS unset, the
+ * addresses are checked inside the connection's own DNS lookup, so the
+ * address checked is the address connected to: a name that resolves to a
+ * public address for the check and to a private one a moment later (DNS
+ * rebinding) is refused. Redirects are never followed (callers pass
+ * redirect: "manual"). With a list or "*", the plain fetch (names are what
+ * the list allows).
+ */
+export function createOutboundFetch(allowedHosts: string | undefined, resolve: Resolve = systemResolve, allowed: (ip: string) => boolean = isPublicAddress): OutboundFetch {
+  const { patterns, anything } = parse(allowedHosts);
+  if (anything || patterns.length > 0) return fetch;
+  const lookup = (hostname: string, options: dns.LookupOptions, callback: (err: Error | null, address: string | dns.LookupAddress[], family?: number) => void) => {
+    resolve(hostname).then(
+      (addresses) => {
+        const bad = addresses.find((a) => !allowed(a.address));
+        if (bad) return callback(refusal(hostname, bad.address), "");
+        const wanted = options.family === 4 || options.family === 6 ? addresses.filter((a) => a.family === options.family) : addresses;
+        if (wanted.length === 0) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: "ENOTFOUND" }), "");
+        if (options.all) callback(null, wanted);
+        else callback(null, wanted[0]!.address, wanted[0]!.family);
+      },
+      (err: Error) => callback(err, ""),
+    );
+  };
+  const dispatcher = new Agent({ connect: { lookup: lookup as never } });
+  return (url, init) => undiciFetch(url, { ...(init as object), dispatcher }) as unknown as Promise<Response>;
+}
+
+/** The refusal inside a fetch error (fetch wraps connection errors in its cause), if that is what it was. */
+export function refusedBy(err: unknown): TargetRefused | null {
+  if (err instanceof TargetRefused) return err;
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  return cause instanceof TargetRefused ? cause : null;
 }

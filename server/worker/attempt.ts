@@ -64,6 +64,8 @@ export type AttemptEnv = {
   now?: () => Date;
   /** HTTP_ALLOWED_HOSTS check for outbound requests. */
   checkUrl?: (url: string) => Promise<void>;
+  /** Outbound fetch that pins checked addresses (see server/handlers/url-guard.ts). */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
   /** Where and how an asynchronous backend may post its result (see server/commands/inbound.ts). */
   resultEndpoint?: (commandId: string) => { url: string; secret: string };
 };
@@ -108,6 +110,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
     attempt: number + 1,
     signal,
     checkUrl: env.checkUrl,
+    fetch: env.fetch,
     ...(env.resultEndpoint ? { result: env.resultEndpoint(c.id) } : {}),
   });
   const interrupted = (err: unknown) => err instanceof ShuttingDown || err instanceof LeaseLost;

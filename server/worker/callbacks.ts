@@ -21,6 +21,7 @@ export function startCallbackSender(o: {
   concurrency?: number;
   checkUrl?: (url: string) => Promise<void>;
   metrics?: { callback: (delivered: boolean) => void };
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
 }) {
   const timeoutMs = o.timeoutMs ?? 10_000;
   const wake = new Wake();
@@ -40,7 +41,7 @@ export function startCallbackSender(o: {
       const body = JSON.stringify(d.body);
       const res = await withTimeout(
         (signal) =>
-          fetch(d.url, {
+          (o.fetch ?? fetch)(d.url, {
             method: "POST",
             headers: { "content-type": "application/json", "x-conveyor-signature": signBody(secret!, body), "x-command-id": d.commandId, "user-agent": "Conveyor" },
             body,

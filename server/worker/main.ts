@@ -9,7 +9,7 @@ import { resolveSecretKey } from "../db/settings";
 import { ensureBootstrapToken } from "../auth/tokens";
 import { startListener } from "../db/listener";
 import { registry } from "../handlers";
-import { createUrlGuard } from "../handlers/url-guard";
+import { createOutboundFetch, createUrlGuard } from "../handlers/url-guard";
 import { resultEndpoint } from "../commands/inbound";
 import { startWorker } from "./worker";
 import { sleep } from "./wake";
@@ -58,6 +58,7 @@ async function main() {
     secretKey: async () => key!,
     resultEndpoint: resultEndpoint(e.PUBLIC_URL, key),
     checkUrl,
+    fetch: createOutboundFetch(e.HTTP_ALLOWED_HOSTS),
     metrics,
   });
   // Alerts: every worker evaluates on an interval (the lock keeps it to one at a time) and sends deliveries.

@@ -38,6 +38,8 @@ export type WorkerOptions = {
   callbackTimeoutMs?: number;
   /** HTTP_ALLOWED_HOSTS: checked before every outbound HTTP request (commands and callbacks). */
   checkUrl?: (url: string) => Promise<void>;
+  /** Outbound fetch (commands and callbacks) that pins the checked address; default: the global fetch. */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
   metrics?: WorkerMetrics;
 };
 
@@ -99,7 +101,7 @@ export function startWorker(o: WorkerOptions) {
     h.done = (async () => {
       let completion: Completion;
       try {
-        completion = await runClaimed(c, o.registry, { workerId: o.workerId, signal: h.ctrl.signal, resultEndpoint: o.resultEndpoint, checkUrl: o.checkUrl });
+        completion = await runClaimed(c, o.registry, { workerId: o.workerId, signal: h.ctrl.signal, resultEndpoint: o.resultEndpoint, checkUrl: o.checkUrl, fetch: o.fetch });
       } catch (err) {
         // runClaimed classifies everything; this is a bug guard so the claim is always released.
         log.error({ err, command: c.id }, "attempt runner failed");
@@ -227,7 +229,7 @@ export function startWorker(o: WorkerOptions) {
     }
   }, rescueEveryMs);
 
-  const callbacks = o.callbacks === false ? undefined : startCallbackSender({ db: o.db, log, workerId: o.workerId, listener: o.listener, secretKey: o.secretKey, timeoutMs: o.callbackTimeoutMs, checkUrl: o.checkUrl, metrics });
+  const callbacks = o.callbacks === false ? undefined : startCallbackSender({ db: o.db, log, workerId: o.workerId, listener: o.listener, secretKey: o.secretKey, timeoutMs: o.callbackTimeoutMs, checkUrl: o.checkUrl, fetch: o.fetch, metrics });
 
   return {
     get running() {

@@ -155,6 +155,38 @@ describe("http type, each path", () => {
     expect(row.failure.error).toMatch(/127\.0\.0\.1, a loopback, private or link-local address/);
     expect(postsFor(id)).toHaveLength(0);
   });
+
+  it("DNS rebinding: a name that resolves to a public address for the check and to loopback at connection time is refused, and nothing is sent", async () => {
+    const { createOutboundFetch, createUrlGuard } = await import("../../server/handlers/url-guard");
+    // The first answer (the check) is public; every later one (the connection's own lookup) is loopback.
+    const answers: string[] = [];
+    const resolve = async (host: string) => {
+      const address = answers.length === 0 ? "93.184.215.14" : "127.0.0.1";
+      answers.push(`${host}=${address}`);
+      return [{ address, family: 4 }];
+    };
+    await start({ checkUrl: createUrlGuard(undefined, resolve), fetch: createOutboundFetch(undefined, resolve) });
+    const port = new URL(backend.url).port;
+    const id = await submit({ type: "http", payload: { url: `http://rebind.test:${port}/do/rebind-1` } });
+    const row = await waitForStatus(t.db, id, ["failed"]);
+    expect(row.failure.error).toBe("host rebind.test resolves to 127.0.0.1, a loopback, private or link-local address; list it in HTTP_ALLOWED_HOSTS to allow it");
+    expect(answers).toEqual(["rebind.test=93.184.215.14", "rebind.test=127.0.0.1"]);
+    expect(backend.requests.filter((r) => r.path.includes("rebind-1"))).toHaveLength(0);
+  });
+
+  it("the outbound fetch connects to the address its own lookup checked (a name only our resolver knows)", async () => {
+    const { createOutboundFetch } = await import("../../server/handlers/url-guard");
+    const fetchPinned = createOutboundFetch(undefined, async () => [{ address: "127.0.0.1", family: 4 }], () => true);
+    await start({ fetch: fetchPinned });
+    const port = new URL(backend.url).port;
+    const id = await submit({ type: "http", payload: { url: `http://pinned.test:${port}/do/pinned-1`, body: { amount: 5 } } });
+    const row = await waitForStatus(t.db, id, ["succeeded"]);
+    expect(row.result.status).toBe(200);
+    const [req] = postsFor(id);
+    expect(req!.headers.host).toBe(`pinned.test:${port}`);
+    expect(req!.headers["idempotency-key"]).toBe(id);
+    expect(JSON.parse(req!.body)).toEqual({ amount: 5 });
+  });
 });
 
 describe("compensation", () => {
