@@ -1,8 +1,10 @@
 // `npm run web`: the web process. Next.js serves the console; the client API
-// (/api/trpc) and /api/health are served by the same process without going
+// (/api/trpc, its REST facade /api/v1 and /api/openapi.json) and /api/health
+// are served by the same process without going
 // through Next's request pipeline, which on small machines costs more CPU per
-// request than the intake work itself (see bench/intake.ts). The handler is
-// the same one app/api/trpc/[trpc]/route.ts uses under `next dev`.
+// request than the intake work itself (see bench/intake.ts). The handlers are
+// the same ones app/api/trpc/[trpc]/route.ts and app/api/v1/[...path]/route.ts
+// use under `next dev`.
 // WEB_CONCURRENCY > 1 runs that many processes sharing the port (node:cluster).
 import cluster from "node:cluster";
 import http from "node:http";
@@ -13,7 +15,8 @@ import { appDeps } from "../app";
 import { healthResponse, readyResponse } from "../health";
 import { createMetrics, metricsResponse } from "../metrics";
 import { onWebStart } from "../web-start";
-import { fetchListener, nodeTrpcListener } from "./node-fetch";
+import { fetchListener, nodeRestListener, nodeTrpcListener } from "./node-fetch";
+import { isRestPath } from "../api/rest";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
@@ -25,6 +28,7 @@ async function serve() {
   const handleNext = app.getRequestHandler();
   const deps = appDeps();
   const api = nodeTrpcListener(deps);
+  const rest = nodeRestListener(deps);
   const health = fetchListener(() => healthResponse(deps.db));
   const ready = fetchListener(() => readyResponse(deps.db, path.join(root, "prisma/migrations")));
   const metrics = createMetrics(deps.db);
@@ -37,6 +41,7 @@ async function serve() {
     const route = url.startsWith("/api/trpc/") ? `trpc:${url.slice(10).split("?")[0]!.split(",").length > 1 ? "batch" : url.slice(10).split("?")[0]}` : url.startsWith("/api/") ? url.split("?")[0]!.replace(/[0-9a-f-]{36}/g, ":id") : url.startsWith("/_next/") ? "static" : "page";
     res.on("finish", () => metrics.observe(route, res.statusCode, (performance.now() - started) / 1000));
     if (url.startsWith("/api/trpc/")) return void api(req, res);
+    if (isRestPath(url.split("?")[0]!)) return void rest(req, res);
     if (url === "/api/health") return void health(req, res);
     if (url === "/api/ready") return void ready(req, res);
     if (url === "/api/metrics") return void serveMetrics(req)(req, res);

@@ -1,10 +1,11 @@
-// Serves /api/trpc from node:http: reads the body (within MAX_BODY_BYTES)
-// straight from the socket and writes the answer back, with no extra stream
-// conversions on the hot path.
+// Serves /api/trpc (and the REST facade, /api/v1 and /api/openapi.json) from
+// node:http: reads the body (within MAX_BODY_BYTES) straight from the socket
+// and writes the answer back, with no extra stream conversions on the hot path.
 import type http from "node:http";
 import { collectLimited, createRawTrpcHandler, tooLarge } from "../api/handler";
 import type { ApiDeps } from "../api/deps";
 import { callDirect } from "../api/direct";
+import { createRestHandler, restInternalError, restTooLarge, type RestAnswer } from "../api/rest";
 
 export async function writeResponse(res: http.ServerResponse, response: Response) {
   const body = Buffer.from(await response.arrayBuffer());
@@ -57,6 +58,40 @@ export function nodeTrpcListener(deps: ApiDeps) {
       await writeResponse(res, await handle({ method: req.method ?? "GET", url: `http://${req.headers.host ?? "localhost"}${req.url}`, headers, body }));
     } catch {
       internalError(res);
+    }
+  };
+}
+
+function writeAnswer(res: http.ServerResponse, a: RestAnswer) {
+  res.writeHead(a.status, { ...a.headers, "content-length": Buffer.byteLength(a.body) });
+  res.end(a.body);
+}
+
+const headerReader = (req: http.IncomingMessage) => (name: string) => {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(", ") : (v ?? null);
+};
+
+/** The REST facade of the intake API (server/api/rest.ts). */
+export function nodeRestListener(deps: ApiDeps) {
+  const handle = createRestHandler(deps);
+  return async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    try {
+      let body: Buffer | null = null;
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        body = await collectLimited(req, deps.maxBodyBytes, req.headers["content-length"]);
+        if (body === null) {
+          res.shouldKeepAlive = false;
+          writeAnswer(res, restTooLarge(deps.maxBodyBytes));
+          req.destroy();
+          return;
+        }
+      }
+      writeAnswer(res, await handle({ method: req.method ?? "GET", url: req.url ?? "/", header: headerReader(req), body }));
+    } catch (err) {
+      deps.log.error({ err }, "REST request failed");
+      if (res.headersSent) res.end();
+      else writeAnswer(res, restInternalError());
     }
   };
 }

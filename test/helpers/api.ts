@@ -1,7 +1,9 @@
-// The real /api/trpc handler served over real HTTP on loopback, with a small
-// client that speaks tRPC's plain-JSON wire format as an outside client would.
+// The real /api/trpc handler (and the REST facade, /api/v1 and
+// /api/openapi.json) served over real HTTP on loopback, with a small client
+// that speaks tRPC's plain-JSON wire format as an outside client would.
 import http from "node:http";
-import { nodeTrpcListener } from "../../server/web/node-fetch";
+import { nodeRestListener, nodeTrpcListener } from "../../server/web/node-fetch";
+import { isRestPath } from "../../server/api/rest";
 import type { AddressInfo } from "node:net";
 import type { ApiDeps } from "../../server/api/deps";
 import { registry as defaultRegistry } from "../../server/handlers";
@@ -26,8 +28,10 @@ export async function startApi(db: Db, opts: Partial<ApiDeps> = {}): Promise<Api
     log: createLogger({ name: "test", level: "silent" }),
     ...opts,
   };
-  // The same listener the web process serves /api/trpc with.
-  const server = http.createServer(nodeTrpcListener(deps));
+  // The same listeners the web process serves /api/trpc and the REST paths with, dispatched as server/web/main.ts does.
+  const trpc = nodeTrpcListener(deps);
+  const rest = nodeRestListener(deps);
+  const server = http.createServer((req, res) => (isRestPath((req.url ?? "/").split("?")[0]!) ? rest(req, res) : trpc(req, res)));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return { url, deps, close: () => new Promise((r) => server.close(() => r())) };

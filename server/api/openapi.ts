@@ -1,0 +1,201 @@
+// The OpenAPI 3.1 document of the REST intake API (server/api/rest.ts), served
+// at GET /api/openapi.json. Request schemas are generated with zod 4's own
+// z.toJSONSchema from the very schemas intake validates with
+// (server/commands/inputs.ts and each command type's payload schema), so the
+// document cannot drift from what the server accepts. Response schemas are
+// written here, and checked against the TypeScript types the server answers
+// with (see the type assertions below and test/integration/rest.test.ts).
+import { z } from "zod";
+import { getManyInput, retryInput, submitInput, MAX_BATCH } from "../commands/inputs";
+import { STATES } from "../commands/state";
+import type { CommandView } from "../commands/view";
+import type { Receipt, Rejection } from "../commands/submit";
+import type { Registry } from "../handlers/registry";
+
+const uuid = z.uuid();
+export const stateSchema = z.enum(STATES).meta({ description: "Command state (DESIGN §1)" });
+
+export const issueSchema = z.object({
+  path: z.array(z.union([z.string(), z.int()])).meta({ description: 'Where the problem is, e.g. ["payload", "url"]' }),
+  message: z.string(),
+});
+
+export const errorSchema = z.object({
+  error: z.object({
+    code: z.string().meta({
+      description: "BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, METHOD_NOT_SUPPORTED, CONFLICT, PAYLOAD_TOO_LARGE, TOO_MANY_REQUESTS or INTERNAL_SERVER_ERROR",
+      examples: ["BAD_REQUEST"],
+    }),
+    message: z.string(),
+    issues: z.array(issueSchema).optional().meta({ description: "For BAD_REQUEST: each invalid field and why" }),
+  }),
+});
+
+export const receiptSchema = z.object({
+  id: uuid,
+  status: stateSchema.meta({ description: '"pending" for a new command; the current state for a duplicate' }),
+  duplicate: z.boolean().meta({ description: "true when this client already sent this idempotencyKey: the answer names the original command" }),
+});
+
+export const batchReceiptSchema = z.union([
+  z.object({ ok: z.literal(true), ...receiptSchema.shape }),
+  z.object({
+    ok: z.literal(false),
+    error: z.object({ code: z.enum(["BAD_REQUEST", "CONFLICT"]), message: z.string(), issues: z.array(issueSchema).optional() }),
+  }),
+]);
+
+export const commandViewSchema = z.object({
+  id: uuid,
+  type: z.string(),
+  status: stateSchema,
+  payload: z.unknown().meta({ description: "The payload as submitted" }),
+  result: z.unknown().meta({ description: "The backend's answer once succeeded; null before" }),
+  failure: z.unknown().meta({ description: "Why it failed (business failure); null otherwise" }),
+  error: z.string().nullable().meta({ description: "The last exception's message, if any" }),
+  attemptCount: z.int().min(0),
+  idempotencyKey: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime().nullable(),
+});
+
+// The documented responses must describe what the server really sends: same
+// keys, and every real value accepted (compile-time checks).
+type Keys<T> = keyof T;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const described = <T extends true>() => undefined as unknown as T;
+described<Same<Keys<CommandView>, Keys<z.output<typeof commandViewSchema>>>>();
+described<CommandView extends z.input<typeof commandViewSchema> ? true : false>();
+described<Same<Keys<Omit<Receipt, "ok">>, Keys<z.output<typeof receiptSchema>>>>();
+// (Receipt.status is typed as a string; it holds a state.)
+described<Rejection | (Omit<Receipt, "status"> & { status: z.input<typeof stateSchema> }) extends z.input<typeof batchReceiptSchema> ? true : false>();
+
+type JsonSchema = Record<string, unknown>;
+
+/** Builds the document; the command types come from the registry, so a new type is documented with no extra step. */
+export function buildOpenApiDocument(registry: Registry, serverUrl: string): Record<string, unknown> {
+  const reg = z.registry<{ id: string; description?: string }>();
+  const types = registry.names();
+  const variants = types.map((name) => {
+    const t = registry.get(name)!;
+    const variant = submitInput.extend({ type: z.literal(name), payload: t.schema });
+    reg.add(variant, { id: `SubmitCommand_${name}`, ...(t.description ? { description: `A command of type "${name}": ${t.description}` } : {}) });
+    return variant;
+  });
+  const submitCommand = variants.length > 0 ? z.union(variants as unknown as [z.ZodType, ...z.ZodType[]]) : submitInput;
+  reg.add(submitCommand, { id: "SubmitCommand", description: "A command: its type, the type's payload, and optional delivery settings" });
+  reg.add(retryInput, { id: "RetryPolicy", description: "Overrides the type's retry policy for this command" });
+  reg.add(z.strictObject({ commands: z.array(submitCommand).min(1).max(MAX_BATCH) }), { id: "SubmitBatch" });
+  reg.add(getManyInput, { id: "GetMany" });
+  reg.add(stateSchema, { id: "State" });
+  reg.add(issueSchema, { id: "Issue" });
+  reg.add(errorSchema, { id: "Error" });
+  reg.add(receiptSchema, { id: "Receipt" });
+  reg.add(batchReceiptSchema, { id: "BatchReceipt", description: "One per submitted item, in input order" });
+  reg.add(z.object({ receipts: z.array(batchReceiptSchema) }), { id: "BatchReceipts" });
+  reg.add(commandViewSchema, { id: "CommandView" });
+  reg.add(z.object({ items: z.array(commandViewSchema) }), { id: "CommandViews" });
+
+  const { schemas } = z.toJSONSchema(reg, { io: "input", unrepresentable: "any", uri: (id) => `#/components/schemas/${id}` }) as { schemas: Record<string, JsonSchema> };
+  for (const s of Object.values(schemas)) {
+    delete s.$schema;
+    delete s.$id;
+  }
+  if (variants.length > 0) {
+    // Lets client generators pick the payload type from `type`.
+    schemas.SubmitCommand = {
+      ...schemas.SubmitCommand,
+      discriminator: { propertyName: "type", mapping: Object.fromEntries(types.map((n) => [n, `#/components/schemas/SubmitCommand_${n}`])) },
+    };
+  }
+
+  const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+  const json = (schema: JsonSchema) => ({ "application/json": { schema } });
+  const error = (description: string) => ({ description, content: json(ref("Error")) });
+  const errors = (...names: (keyof typeof responses)[]) => Object.fromEntries(names.map((n) => [responses[n].status, { $ref: `#/components/responses/${n}` }]));
+  const responses = {
+    BadRequest: { status: "400", description: "Invalid input (error.issues names each field) or malformed JSON" },
+    Unauthorized: { status: "401", description: "No API token, or an unknown or revoked one" },
+    NotFound: { status: "404", description: "No such command, or not one of this client's" },
+    Conflict: { status: "409", description: "The idempotencyKey was already used with another type or payload" },
+    PayloadTooLarge: { status: "413", description: "The body is larger than MAX_BODY_BYTES (1 MB by default)" },
+    TooManyRequests: { status: "429", description: "Over INTAKE_RATE_LIMIT; nothing was stored" },
+  } as const;
+  const jsonBody = (schema: JsonSchema, description?: string) => ({ required: true, ...(description ? { description } : {}), content: json(schema) });
+
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Conveyor intake API",
+      version: "1.0.0",
+      description: [
+        "Submit commands to Conveyor and read them back, over plain JSON. The same API is served as tRPC at /api/trpc for TypeScript clients; both share validation, authentication and rate limits.",
+        "A submit answers with a receipt at once (never the business result); workers carry the command out and its state moves on (pending → running → succeeded, failed, exception…). Read it back with GET /api/v1/commands/{id}, or receive it at callbackUrl.",
+        "Authenticate with `Authorization: Bearer <api token>`. Every error answers `{ error: { code, message, issues? } }`.",
+      ].join("\n\n"),
+    },
+    servers: [{ url: serverUrl }],
+    security: [{ bearerAuth: [] }],
+    tags: [{ name: "commands" }],
+    paths: {
+      "/api/v1/commands": {
+        post: {
+          operationId: "submitCommand",
+          tags: ["commands"],
+          summary: "Submit one command",
+          description:
+            "Stores the command and answers its receipt. The same client sending the same idempotencyKey again gets the original command (200, duplicate: true); the same key with another type or payload is a 409. An unknown type or an invalid payload is a 400 and nothing is stored.",
+          requestBody: jsonBody(ref("SubmitCommand")),
+          responses: {
+            "201": { description: "Stored: a new command", headers: { Location: { description: "/api/v1/commands/{id}", schema: { type: "string" } } }, content: json(ref("Receipt")) },
+            "200": { description: "A duplicate: the command first sent with this idempotencyKey", content: json(ref("Receipt")) },
+            ...errors("BadRequest", "Unauthorized", "Conflict", "PayloadTooLarge", "TooManyRequests"),
+          },
+        },
+        get: {
+          operationId: "getCommandByIdempotencyKey",
+          tags: ["commands"],
+          summary: "Read one of this client's commands by its idempotency key",
+          parameters: [{ name: "idempotencyKey", in: "query", required: true, schema: { type: "string", minLength: 1, maxLength: 200 } }],
+          responses: { "200": { description: "The command", content: json(ref("CommandView")) }, ...errors("BadRequest", "Unauthorized", "NotFound") },
+        },
+      },
+      "/api/v1/commands/batch": {
+        post: {
+          operationId: "submitCommands",
+          tags: ["commands"],
+          summary: `Submit 1–${MAX_BATCH} commands`,
+          description: "Answers one receipt per item, in input order. The valid items are stored together in one transaction; each invalid one answers { ok: false, error } and is not stored.",
+          requestBody: jsonBody(ref("SubmitBatch")),
+          responses: { "200": { description: "One receipt per item", content: json(ref("BatchReceipts")) }, ...errors("BadRequest", "Unauthorized", "PayloadTooLarge", "TooManyRequests") },
+        },
+      },
+      "/api/v1/commands/get-many": {
+        post: {
+          operationId: "getCommands",
+          tags: ["commands"],
+          summary: "Read up to 1000 commands by id",
+          description: "Ids that are unknown or not visible to this client are left out; the others come back in the order asked.",
+          requestBody: jsonBody(ref("GetMany")),
+          responses: { "200": { description: "The commands found", content: json(ref("CommandViews")) }, ...errors("BadRequest", "Unauthorized", "PayloadTooLarge") },
+        },
+      },
+      "/api/v1/commands/{id}": {
+        get: {
+          operationId: "getCommand",
+          tags: ["commands"],
+          summary: "Read one command",
+          description: "A client token sees only its own commands; an admin-scoped token sees all.",
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string", format: "uuid" } }],
+          responses: { "200": { description: "The command", content: json(ref("CommandView")) }, ...errors("BadRequest", "Unauthorized", "NotFound") },
+        },
+      },
+    },
+    components: {
+      schemas,
+      responses: Object.fromEntries(Object.entries(responses).map(([name, r]) => [name, error(r.description)])),
+      securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", description: "An API token (cvy_…), made with tokens.create or printed by the first npm start" } },
+    },
+  };
+}
