@@ -26,7 +26,8 @@ export type EmbeddedOptions = {
   log?: (line: string) => void;
 };
 
-export type EmbeddedPostgres = { url: string; adminUrl: string; stop: () => Promise<void>; dataDir: string };
+/** stop("immediate") is a crash as far as the data is concerned: no checkpoint, recovery from the WAL at the next start. */
+export type EmbeddedPostgres = { url: string; adminUrl: string; stop: (mode?: "fast" | "immediate") => Promise<void>; dataDir: string };
 
 type Ids = { uid: number; gid: number } | undefined;
 
@@ -139,8 +140,8 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedPost
     url,
     adminUrl,
     dataDir,
-    stop: async () => {
-      await run(pg_ctl, ["stop", "-w", "-m", "fast", "-D", dataDir], ids).catch((err) => log(String(err)));
+    stop: async (mode = "fast") => {
+      await run(pg_ctl, ["stop", "-w", "-m", mode, "-D", dataDir], ids).catch((err) => log(String(err)));
     },
   };
 }

@@ -33,6 +33,13 @@ export type Backend = {
   onRequest: (fn: (r: Recorded) => void) => void;
   /** Statuses answered by POST /callback, in turn (then 200). */
   callbackPlan: (statuses: number[]) => void;
+  /** Chooses the behaviour of every request without a plan (overrides the default). */
+  chooser: (fn: ((key: string, n: number) => Behaviour) | null) => void;
+  /** GET /status/:id answers this status while a request for the command is still being processed (default: as if not received). */
+  reportInProgress: (status: number | null) => void;
+  /** Stops listening (connections refused) until resume(), on the same port. */
+  pause: () => Promise<void>;
+  resume: () => Promise<void>;
   close: () => Promise<void>;
 };
 
@@ -46,6 +53,8 @@ export async function startBackend(): Promise<Backend> {
   const listeners: ((r: Recorded) => void)[] = [];
   let maxInFlight = 0;
   let defaultBehaviour: Behaviour = { kind: "ok" };
+  let choose: ((key: string, n: number) => Behaviour) | null = null;
+  let inProgressStatus: number | null = null;
 
   const server = http.createServer((req, res) => {
     let body = "";
@@ -57,7 +66,7 @@ export async function startBackend(): Promise<Backend> {
       for (const l of listeners) l(rec);
       const id = String(req.headers["x-command-id"] ?? url.pathname.split("/").pop());
       if (url.pathname.startsWith("/status/")) {
-        const forced = statusOverrides.get(id);
+        const forced = statusOverrides.get(id) ?? (inProgressStatus !== null && (inFlight.get(id) ?? 0) > 0 ? inProgressStatus : undefined);
         const status = forced ?? (applied.includes(id) ? 200 : 404);
         res.writeHead(status, { "content-type": "application/json" });
         return res.end(JSON.stringify(status === 200 ? { applied: true, id } : { applied: false }));
@@ -75,7 +84,7 @@ export async function startBackend(): Promise<Backend> {
       const key = url.pathname.split("/")[2] ?? "";
       const n = counts.get(key) ?? 0;
       counts.set(key, n + 1);
-      const b = plans.get(key)?.[n] ?? defaultBehaviour;
+      const b = plans.get(key)?.[n] ?? choose?.(key, n) ?? defaultBehaviour;
       const now = (inFlight.get(id) ?? 0) + 1;
       inFlight.set(id, now);
       maxInFlight = Math.max(maxInFlight, now);
@@ -112,7 +121,8 @@ export async function startBackend(): Promise<Backend> {
   const defaultCallback: number[] = [];
   server.keepAliveTimeout = 1000;
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
   return {
     url,
     requests,
@@ -123,6 +133,14 @@ export async function startBackend(): Promise<Backend> {
     statusOverride: (id, status) => void (status === null ? statusOverrides.delete(id) : statusOverrides.set(id, status)),
     onRequest: (fn) => void listeners.push(fn),
     callbackPlan: (statuses) => void defaultCallback.push(...statuses),
+    chooser: (fn) => void (choose = fn),
+    reportInProgress: (status) => void (inProgressStatus = status),
+    pause: () =>
+      new Promise((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+    resume: () => new Promise((r) => void server.listen(port, "127.0.0.1", () => r())),
     close: () =>
       new Promise((r) => {
         server.closeAllConnections();
