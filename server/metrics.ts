@@ -4,6 +4,7 @@
 // figures, and the workers' metrics (server/worker/metrics.ts) summed. Gauges are read from the database at scrape time, so every web
 // process reports the same totals. Protected by METRICS_TOKEN when it is set.
 import client from "prom-client";
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { Db } from "./db/client";
 import { alertFigures, commandsByStateAndType, queueFigures, workerMetricsSnapshots } from "./db/metrics";
 
@@ -58,7 +59,34 @@ export type Metrics = ReturnType<typeof createMetrics>;
 
 /** The /api/metrics answer, checking METRICS_TOKEN when one is configured. */
 export async function metricsResponse(metrics: Metrics, token: string | undefined, authorization: string | null): Promise<Response> {
-  if (token && authorization !== `Bearer ${token}`) return new Response("metrics need Authorization: Bearer <METRICS_TOKEN>\n", { status: 401 });
+  if (token && !sameSecret(authorization ?? "", `Bearer ${token}`)) return new Response("metrics need Authorization: Bearer <METRICS_TOKEN>\n", { status: 401 });
   const { body, contentType } = await metrics.render();
   return new Response(body, { headers: { "content-type": contentType, "cache-control": "no-store" } });
+}
+
+/** Constant-time comparison (of digests, so that lengths do not leak either). */
+function sameSecret(a: string, b: string): boolean {
+  const h = (s: string) => createHash("sha256").update(s).digest();
+  return timingSafeEqual(h(a), h(b));
+}
+
+const KNOWN_API = [/^\/api\/(health|ready|metrics|openapi\.json)$/, /^\/api\/auth\/(login|logout)$/, /^\/api\/commands\/:id\/result$/, /^\/api\/v1\/commands(\/batch|\/get-many|\/:id)?$/];
+
+/**
+ * The low-cardinality route label of a request URL: tRPC procedures by name
+ * (only names the router has), known API paths with ids as :id, and one label
+ * for everything else, so that requests to made-up paths cannot create series.
+ */
+export function routeLabel(url: string, procedures: ReadonlySet<string>): string {
+  const p = url.split("?")[0]!;
+  if (p.startsWith("/api/trpc/")) {
+    const names = p.slice(10).split(",");
+    if (names.length > 1) return "trpc:batch";
+    return procedures.has(names[0]!) ? `trpc:${names[0]}` : "trpc:unknown";
+  }
+  if (p.startsWith("/api/")) {
+    const shaped = p.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, ":id");
+    return KNOWN_API.some((re) => re.test(shaped)) ? shaped : "api:other";
+  }
+  return p.startsWith("/_next/") ? "static" : "page";
 }

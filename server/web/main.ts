@@ -13,7 +13,8 @@ import next from "next";
 import { envOrExit } from "../env";
 import { appDeps } from "../app";
 import { healthResponse, readyResponse } from "../health";
-import { createMetrics, metricsResponse } from "../metrics";
+import { createMetrics, metricsResponse, routeLabel } from "../metrics";
+import { appRouter } from "../api/root";
 import { onWebStart } from "../web-start";
 import { fetchListener, nodeRestListener, nodeTrpcListener } from "./node-fetch";
 import { isRestPath } from "../api/rest";
@@ -32,13 +33,14 @@ async function serve() {
   const health = fetchListener(() => healthResponse(deps.db));
   const ready = fetchListener(() => readyResponse(deps.db, path.join(root, "prisma/migrations")));
   const metrics = createMetrics(deps.db);
+  // Low-cardinality route names for the duration histogram.
+  const procedures = new Set(Object.keys(appRouter._def.procedures));
   const serveMetrics = (req: http.IncomingMessage) => fetchListener(() => metricsResponse(metrics, env.METRICS_TOKEN, req.headers.authorization ?? null));
 
   const server = http.createServer((req, res) => {
     const url = req.url ?? "/";
     const started = performance.now();
-    // Low-cardinality route names for the duration histogram.
-    const route = url.startsWith("/api/trpc/") ? `trpc:${url.slice(10).split("?")[0]!.split(",").length > 1 ? "batch" : url.slice(10).split("?")[0]}` : url.startsWith("/api/") ? url.split("?")[0]!.replace(/[0-9a-f-]{36}/g, ":id") : url.startsWith("/_next/") ? "static" : "page";
+    const route = routeLabel(url, procedures);
     res.on("finish", () => metrics.observe(route, res.statusCode, (performance.now() - started) / 1000));
     if (url.startsWith("/api/trpc/")) return void api(req, res);
     if (isRestPath(url.split("?")[0]!)) return void rest(req, res);
