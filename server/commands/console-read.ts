@@ -49,7 +49,7 @@ export async function detail(db: Db, id: string) {
       detail: a.detail,
     })),
     audit: d.audit.map((a) => ({ at: a.at.toISOString(), actor: a.actor, action: a.action, reason: a.reason })),
-    callbacks: d.callbacks.map((b) => ({ id: b.id, url: b.url, status: b.status, attempts: b.attempts, nextAt: b.next_at.toISOString(), deliveredAt: b.delivered_at?.toISOString() ?? null, lastStatus: b.last_status, lastError: b.last_error })),
+    callbacks: d.callbacks.map((b) => ({ id: b.id, url: b.url, status: b.status, attempts: b.attempts, nextAt: iso(b.next_at), deliveredAt: b.delivered_at?.toISOString() ?? null, lastStatus: b.last_status, lastError: b.last_error })),
   };
 }
 

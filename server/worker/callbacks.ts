@@ -9,6 +9,7 @@ import { signBody } from "../crypto";
 import { backoffMs } from "./backoff";
 import { describeError, withTimeout } from "./attempt";
 import { Wake } from "./wake";
+import { refusedBy } from "../handlers/url-guard";
 
 export function startCallbackSender(o: {
   db: Db;
@@ -34,6 +35,7 @@ export function startCallbackSender(o: {
     let ok = false;
     let status: number | null = null;
     let error: string | null = null;
+    let refused = false;
     try {
       await o.checkUrl?.(d.url);
       let secret = secrets.get(d.clientId);
@@ -56,12 +58,15 @@ export function startCallbackSender(o: {
       ok = res.status >= 200 && res.status < 300;
       if (!ok) error = `HTTP ${res.status}`;
     } catch (err) {
-      error = describeError(err);
+      const r = refusedBy(err);
+      refused = r !== null;
+      error = r ? `${r.message}; not retried` : describeError(err);
     }
-    const retryInMs = Math.max(1000, backoffMs(d.attempts, 2000, 3600_000));
+    // A refused target will not be allowed on the next try either: stop there (the delivery shows why).
+    const retryInMs = refused ? null : Math.max(1000, backoffMs(d.attempts, 2000, 3600_000));
     await finishCallback(o.db, d, { ok, status, error, retryInMs, startedAt, worker: o.workerId });
     o.metrics?.callback(ok);
-    if (!ok) o.log.warn({ command: d.commandId, url: d.url, attempt: d.attempts, error }, "upstream callback failed; will retry");
+    if (!ok) o.log.warn({ command: d.commandId, url: d.url, attempt: d.attempts, error }, refused ? "upstream callback refused by HTTP_ALLOWED_HOSTS; given up" : "upstream callback failed; will retry");
   };
 
   const loop = (async () => {

@@ -268,6 +268,21 @@ describe("upstream callbacks", () => {
     expect(d).toEqual({ attempts: 3, last_status: 200 });
     expect((await attemptsOf(t.db, id)).filter((a) => a.kind === "callback").map((a) => a.outcome)).toEqual(["exception", "exception", "success"]);
   });
+
+  it("a callback URL that HTTP_ALLOWED_HOSTS refuses is given up at once, with the reason, and never sent", async () => {
+    const { createUrlGuard } = await import("../../server/handlers/url-guard");
+    await start({ checkUrl: createUrlGuard("api.example.com") });
+    const id = await submit({ type: "flaky", payload: { succeedOn: 1 }, callbackUrl: `${backend.url}/callback` });
+    await waitForStatus(t.db, id, ["succeeded"]);
+    await waitUntil(async () => (await attemptsOf(t.db, id)).some((a) => a.kind === "callback"), "the callback attempt");
+    const d = (await t.db.pool.query("SELECT attempts, delivered_at, next_at = 'infinity' AS never, last_error FROM callback_deliveries WHERE command_id = $1", [id])).rows[0];
+    expect(d).toEqual({ attempts: 1, delivered_at: null, never: true, last_error: "host 127.0.0.1 is not in HTTP_ALLOWED_HOSTS; not retried" });
+    expect((await attemptsOf(t.db, id)).filter((a) => a.kind === "callback").map((a) => a.outcome)).toEqual(["failure"]);
+    expect(backend.requests.filter((r) => r.path === "/callback" && r.headers["x-command-id"] === id)).toHaveLength(0);
+    // the console's detail shows it as given up (no next try)
+    const { detail } = await import("../../server/commands/console-read");
+    expect((await detail(t.db, id)).callbacks).toMatchObject([{ attempts: 1, deliveredAt: null, nextAt: null, lastError: expect.stringContaining("not retried") }]);
+  });
 });
 
 describe("leases and competition", () => {

@@ -177,7 +177,7 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
                       </span>
                     </div>
                     <p className="mt-1 break-all font-mono text-xs text-slate-600">{b.url}</p>
-                    <p className="mt-0.5 text-xs text-slate-500">{b.deliveredAt ? <>delivered <RelTime iso={b.deliveredAt} /></> : <>next try <RelTime iso={b.nextAt} /></>}</p>
+                    <p className="mt-0.5 text-xs text-slate-500">{b.deliveredAt ? <>delivered <RelTime iso={b.deliveredAt} /></> : b.nextAt ? <>next try <RelTime iso={b.nextAt} /></> : <>given up</>}</p>
                     {b.lastError ? <p className="mt-0.5 text-xs text-red-700">{b.lastError}</p> : null}
                   </li>
                 ))}
