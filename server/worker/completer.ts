@@ -18,19 +18,28 @@ export function createCompleter(db: Db, log: Logger, opts: { maxInFlight?: numbe
   let inFlight = 0;
 
   const write = async (items: Item[]) => {
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0, refusals = 0; ; attempt++) {
       try {
         const applied = await completeAtomically(db, items.map((i) => i.c));
         for (const i of items) i.resolve(applied.has(i.c.id));
         return;
       } catch (err) {
-        if (items.length > 1 && !isConnectionError(err)) {
-          // One bad row must not hold back the others: write them one by one.
-          await Promise.all(items.map((i) => write([i])));
-          return;
+        if (!isConnectionError(err)) {
+          if (items.length > 1) {
+            // One bad row must not hold back the others: write them one by one.
+            await Promise.all(items.map((i) => write([i])));
+            return;
+          }
+          // The database refuses this one completion (not a connection matter): it would refuse it for ever.
+          // First store it without the characters PostgreSQL cannot hold; then, as an exception for an operator.
+          refusals++;
+          const item = items[0]!;
+          if (refusals === 1) item.c = withoutNul(item.c);
+          else if (refusals === 2) item.c = asException(item.c, describe(err));
+          else if (refusals === 3) item.c = { ...asException(item.c, describe(err)), attempts: [] };
         }
-        log.error({ err, commands: items.map((i) => i.c.id), attempt }, "could not record attempt results; retrying");
-        await sleep(Math.min(10_000, 200 * 2 ** attempt));
+        log.error({ err: describe(err), commands: items.map((i) => i.c.id), attempt }, "could not record attempt results; retrying");
+        await sleep(Math.min(10_000, 200 * 2 ** Math.min(attempt, 6)));
       }
     }
   };
@@ -67,4 +76,35 @@ export function isConnectionError(err: unknown): boolean {
     ["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND"].includes(e?.code ?? "") ||
     /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(e?.message ?? "")
   );
+}
+
+const describe = (err: unknown) => ((err as Error)?.message ?? String(err)).slice(0, 500);
+
+// PostgreSQL's text and jsonb cannot hold U+0000: a handler's result or error with one is stored with U+FFFD instead.
+const cleanText = (t: string | null) => (t === null ? null : t.replaceAll("\u0000", "\ufffd"));
+const cleanJson = (v: unknown) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v).replaceAll("\\u0000", "\\ufffd")));
+
+function withoutNul(c: Completion): Completion {
+  return {
+    ...c,
+    result: cleanJson(c.result),
+    failure: cleanJson(c.failure),
+    error: cleanText(c.error),
+    attempts: c.attempts.map((a) => ({ ...a, error: cleanText(a.error), detail: cleanJson(a.detail) })),
+  };
+}
+
+/** What is left when the outcome cannot be stored: an exception, reconciled first if an operator retries. */
+function asException(c: Completion, why: string): Completion {
+  const clean = withoutNul(c);
+  return {
+    ...clean,
+    status: "exception",
+    runAt: null,
+    needsReconcile: true,
+    result: undefined,
+    failure: undefined,
+    thenCompensate: false,
+    error: cleanText(`could not record the outcome (${why}); the backend may have acted: reconcile before acting again`),
+  };
 }

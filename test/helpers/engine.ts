@@ -139,5 +139,15 @@ export function testTypes(state: { calls: Map<string, number>; running: number; 
     idempotent: () => false,
     execute: () => new Promise(() => {}),
   });
-  return createRegistry([http, flaky, refundable, asyncType(true), asyncType(false), capped, sticky] as CommandType<any>[]);
+  const nul = defineCommandType({
+    ...base,
+    name: "nul",
+    description: "answers with a NUL character (which PostgreSQL cannot store) in its result or its error",
+    schema: z.object({ where: z.enum(["result", "error"]) }),
+    execute: async (p) => {
+      if (p.where === "error") throw new Error("backend said bad\u0000byte");
+      return { outcome: "success", result: { text: "a\u0000b" } };
+    },
+  });
+  return createRegistry([http, flaky, refundable, asyncType(true), asyncType(false), capped, sticky, nul] as CommandType<any>[]);
 }

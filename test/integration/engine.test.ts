@@ -141,6 +141,16 @@ describe("http type, each path", () => {
     expect(a.map((x) => `${x.kind}:${x.outcome}`)).toEqual(["execute:exception", "reconcile:not_found", "execute:success"]);
   });
 
+  it("a result or error PostgreSQL cannot store (NUL characters) is stored with U+FFFD, not retried for ever", async () => {
+    await start();
+    const ok = await submit({ type: "nul", payload: { where: "result" } });
+    expect((await waitForStatus(t.db, ok, ["succeeded"])).result).toEqual({ text: "a\ufffdb" });
+    const bad = await submit({ type: "nul", payload: { where: "error" }, retry: { maxAttempts: 2, backoffMs: 10, maxBackoffMs: 10 } });
+    const row = await waitForStatus(t.db, bad, ["exception"]);
+    expect(row.error).toContain("backend said bad\ufffdbyte");
+    expect((await attemptsOf(t.db, bad)).map((a) => a.error)).toEqual(["backend said bad\ufffdbyte", "backend said bad\ufffdbyte"]);
+  });
+
   it("a handler that ignores its abort signal still times out", async () => {
     await start();
     const id = await submit({ type: "sticky", payload: {} });
