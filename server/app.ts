@@ -25,7 +25,7 @@ export function appDeps(): ApiDeps {
       throw err;
     }));
   const intake = { registry, insert: createGroupInserter(db, { maxInFlight: Math.max(2, Math.floor(e.DB_POOL_SIZE / 2)) }) };
-  const listener = startListener(e.DATABASE_URL, { applicationName: "conveyor-web-listen", log: (msg, err) => log.warn({ err }, msg) });
+  const listener = startListener(e.DATABASE_LISTEN_URL ?? e.DATABASE_URL, { applicationName: "conveyor-web-listen", log: (msg, err) => log.warn({ err }, msg) });
   const tokenCache = new TokenCache(() => listener.connected);
   listener.on(TOKENS_CHANNEL, () => tokenCache.clear());
   listener.onConnect(() => tokenCache.clear());

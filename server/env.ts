@@ -37,6 +37,8 @@ const urlWith = (protocols: string[]) =>
 const schema = z
   .object({
     DATABASE_URL: urlWith(["postgres:", "postgresql:"]),
+    // LISTEN needs a session: when DATABASE_URL goes through a transaction-mode pooler, point this at PostgreSQL directly.
+    DATABASE_LISTEN_URL: urlWith(["postgres:", "postgresql:"]),
     PORT: intFrom("PORT", 3000, 1, 65535),
     PUBLIC_URL: urlWith(["http:", "https:"]),
     SMTP_URL: urlWith(["smtp:", "smtps:"]),

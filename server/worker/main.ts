@@ -41,7 +41,7 @@ async function main() {
   }
   if (e.BOOTSTRAP_API_TOKEN) await ensureBootstrapToken(db, key, e.BOOTSTRAP_API_TOKEN);
 
-  const listener = startListener(url, { applicationName: "conveyor-worker-listen", log: (msg, err) => log.warn({ err: String(err) }, msg) });
+  const listener = startListener(e.DATABASE_LISTEN_URL ?? url, { applicationName: "conveyor-worker-listen", log: (msg, err) => log.warn({ err: String(err) }, msg) });
   const checkUrl = createUrlGuard(e.HTTP_ALLOWED_HOSTS);
   const metrics = createWorkerMetrics();
   const metricsPush = startMetricsPush({ db, log, workerId, metrics });

@@ -25,6 +25,11 @@ describe("environment", () => {
     expect(msg).toMatch(/BOOTSTRAP_API_TOKEN: must be at least 24 characters/);
   });
 
+  it("takes a separate URL for LISTEN (for transaction-mode poolers), checked like DATABASE_URL", () => {
+    expect(parseEnv({ DATABASE_LISTEN_URL: "postgresql://u@db:5432/c" }).DATABASE_LISTEN_URL).toBe("postgresql://u@db:5432/c");
+    expect(() => parseEnv({ DATABASE_LISTEN_URL: "mysql://x" })).toThrow(/DATABASE_LISTEN_URL: must be a URL starting with postgres:\/\/ or postgresql:\/\//);
+  });
+
   it("wants ADMIN_EMAIL and ADMIN_PASSWORD together", () => {
     expect(() => parseEnv({ ADMIN_EMAIL: "a@b.example" })).toThrow(/ADMIN_PASSWORD: ADMIN_EMAIL and ADMIN_PASSWORD must be set together/);
     expect(parseEnv({ ADMIN_EMAIL: "a@b.example", ADMIN_PASSWORD: "correct horse battery" }).ADMIN_EMAIL).toBe("a@b.example");
