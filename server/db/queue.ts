@@ -312,3 +312,18 @@ export async function pruneFinished(db: Db, days: number, batch: number): Promis
   );
   return rowCount ?? 0;
 }
+
+/**
+ * Housekeeping beside the commands: expired console sessions, and alert
+ * events (with their emails) older than `days` whose emails are all sent.
+ * The audit trail is kept (it is the record of what operators did).
+ */
+export async function pruneHousekeeping(db: Db, days: number): Promise<{ sessions: number; alertEvents: number }> {
+  const s = await db.pool.query(`DELETE FROM sessions WHERE expires_at < now()`);
+  const a = await db.pool.query(
+    `DELETE FROM alert_events e WHERE e.at < now() - make_interval(days => $1)
+       AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.event_id = e.id AND d.sent_at IS NULL)`,
+    [days],
+  );
+  return { sessions: s.rowCount ?? 0, alertEvents: a.rowCount ?? 0 };
+}

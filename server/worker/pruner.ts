@@ -1,8 +1,9 @@
 // Retention: finished commands older than RETENTION_DAYS go, in small batches,
-// a few at a time from every worker (SKIP LOCKED keeps them from colliding).
+// a few at a time from every worker (SKIP LOCKED keeps them from colliding);
+// so do expired sessions and alert history older than that (once sent).
 import type { Db } from "../db/client";
 import type { Logger } from "../log";
-import { pruneFinished } from "../db/queue";
+import { pruneFinished, pruneHousekeeping } from "../db/queue";
 
 export function startPruner(o: { db: Db; log: Logger; days: number; everyMs?: number; batch?: number; maxBatchesPerRun?: number }) {
   let stopped = false;
@@ -15,6 +16,8 @@ export function startPruner(o: { db: Db; log: Logger; days: number; everyMs?: nu
       if (n < (o.batch ?? 500)) break;
     }
     if (total) o.log.info({ pruned: total, olderThanDays: o.days }, "pruned finished commands");
+    const other = await pruneHousekeeping(o.db, o.days);
+    if (other.sessions || other.alertEvents) o.log.info({ ...other, olderThanDays: o.days }, "pruned expired sessions and old alert history");
   };
   const timer = setInterval(() => {
     if (!stopped) running = run().catch((err) => o.log.warn({ err: String(err) }, "pruning failed"));
