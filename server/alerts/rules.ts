@@ -4,12 +4,13 @@ import { z } from "zod";
 import type { Db } from "../db/client";
 import { STATES } from "../commands/state";
 import { AppError } from "../errors";
+import { isoDateTime, noNul, NO_NUL } from "../commands/inputs";
 
 const base = {
-  name: z.string().trim().min(1).max(200),
+  name: z.string().trim().min(1).max(200).refine(noNul, NO_NUL),
   kind: z.enum(["count", "stuck", "rate", "backlog"]),
   states: z.array(z.enum(STATES)).max(STATES.length).optional(),
-  type: z.string().min(1).max(64).optional(),
+  type: z.string().min(1).max(64).refine(noNul, NO_NUL).optional(),
   windowSeconds: z.int().min(10).max(30 * 86400).optional(),
   ageSeconds: z.int().min(10).max(30 * 86400).optional(),
   threshold: z.number().min(0).max(1_000_000_000),
@@ -17,7 +18,7 @@ const base = {
   cooldownSeconds: z.int().min(60).max(7 * 86400).optional(),
   notifyOnResolve: z.boolean().optional(),
   enabled: z.boolean().optional(),
-  silencedUntil: z.iso.datetime({ offset: true }).nullable().optional(),
+  silencedUntil: isoDateTime().nullable().optional(),
 };
 
 function checkKind(r: { kind: string; states?: string[]; windowSeconds?: number; ageSeconds?: number; threshold: number }, ctx: z.RefinementCtx) {

@@ -3,19 +3,39 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import type { Context } from "./context";
 import { AppError, type Issue } from "../errors";
 
-type RawIssue = { path?: readonly (PropertyKey | { key: PropertyKey })[]; message: string };
+type RawIssue = { path?: readonly (PropertyKey | { key: PropertyKey })[]; message: string; code?: string; keys?: unknown[]; errors?: RawIssue[][] };
+
+const pathOf = (i: RawIssue) =>
+  (i.path ?? []).map((p) => {
+    const k = typeof p === "object" && p !== null ? p.key : p;
+    return typeof k === "number" ? k : String(k);
+  });
+
+/**
+ * Zod reports an input that fits no branch of a union as one pathless
+ * "Invalid input". Say instead what is wrong with the branch it came closest
+ * to: the one whose fields it uses (fewest unknown keys), then the one with
+ * fewest issues; on a tie, with each (and the union's own message, if it has
+ * one), so that the answer names the fields.
+ */
+function flatten(i: RawIssue, prefix: (string | number)[] = []): Issue[] {
+  const here = { path: [...prefix, ...pathOf(i)], message: i.message };
+  if (i.code !== "invalid_union" || !Array.isArray(i.errors) || i.errors.length === 0) return [here];
+  const unknownKeys = (e: RawIssue[]) => e.reduce((n, x) => n + (x.code === "unrecognized_keys" && !x.path?.length ? (x.keys?.length ?? 1) : 0), 0);
+  const score = (e: RawIssue[]) => unknownKeys(e) * 1e6 + e.length;
+  const best = Math.min(...i.errors.map(score));
+  const closest = i.errors.filter((e) => score(e) === best);
+  const out = closest.flatMap((e) => e.flatMap((x) => flatten(x, here.path)));
+  if (closest.length > 1 && i.message !== "Invalid input") out.unshift(here);
+  const seen = new Set<string>();
+  return out.filter((x) => !seen.has(JSON.stringify(x)) && !!seen.add(JSON.stringify(x)));
+}
 
 function issuesOf(cause: unknown): Issue[] | undefined {
   if (cause instanceof AppError) return cause.issues;
   const raw = (cause as { issues?: RawIssue[] } | undefined)?.issues;
   if (!Array.isArray(raw)) return undefined;
-  return raw.map((i) => ({
-    path: (i.path ?? []).map((p) => {
-      const k = typeof p === "object" && p !== null ? p.key : p;
-      return typeof k === "number" ? k : String(k);
-    }),
-    message: i.message,
-  }));
+  return raw.flatMap((i) => flatten(i));
 }
 
 const t = initTRPC.context<Context>().create({

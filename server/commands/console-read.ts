@@ -6,6 +6,10 @@ import { toView } from "./view";
 import { AppError } from "../errors";
 import { maskSecrets } from "./mask";
 
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** What nextCursor is made of: toISOString() (which is what PostgreSQL accepts back) and a UUID. */
+const isCursorDate = (s: string) => /^\d{4}-/.test(s) && !s.startsWith("0000") && Number.isFinite(Date.parse(s)) && new Date(s).toISOString() === s;
+
 /** run_at may be 'infinity' (an awaiting command with nothing to poll): no date then. */
 const iso = (d: Date | number) => (d instanceof Date && Number.isFinite(d.getTime()) ? d.toISOString() : null);
 
@@ -14,7 +18,7 @@ export async function list(db: Db, f: ListFilter & { cursor?: string; limit?: nu
   let cursor: { createdAt: string; id: string } | null = null;
   if (f.cursor) {
     const [createdAt, id] = Buffer.from(f.cursor, "base64url").toString().split("|");
-    if (!createdAt || !id) throw new AppError("BAD_REQUEST", "Bad cursor", [{ path: ["cursor"], message: "not a cursor from a previous page" }]);
+    if (!createdAt || !id || !isCursorDate(createdAt) || !UUID_RE.test(id)) throw new AppError("BAD_REQUEST", "Bad cursor", [{ path: ["cursor"], message: "not a cursor from a previous page" }]);
     cursor = { createdAt, id };
   }
   const rows = await listCommands(db, f, cursor, limit + 1);

@@ -3,8 +3,55 @@
 import { z } from "zod";
 
 // PostgreSQL text and jsonb cannot hold NUL characters: refuse them at the edge.
-const noNul = (s: string) => !s.includes("\u0000");
-export const text = (max: number) => z.string().min(1).max(max).refine(noNul, "must not contain NUL characters");
+export const noNul = (s: string) => !s.includes("\u0000");
+export const NO_NUL = "must not contain NUL characters";
+export const text = (max: number) => z.string().min(1).max(max).refine(noNul, NO_NUL);
+/** Free text (filters, reasons): any string up to `max`, but no NUL. */
+export const freeText = (max: number) => z.string().max(max).refine(noNul, NO_NUL);
+
+/**
+ * An ISO 8601 date-time that PostgreSQL's timestamptz also accepts: zod's
+ * format allows year 0000 and UTC offsets up to ±23:59, PostgreSQL neither
+ * (no year 0; offsets up to ±15:59).
+ */
+export const isoDateTime = (error = "must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z") =>
+  z.iso.datetime({ offset: true, error }).refine((s) => !s.startsWith("0000") && !/[+-](1[6-9]|2\d):?\d\d$/.test(s), "must be a date-time from year 1, with a UTC offset within ±15:59");
+
+/** How deeply a payload may nest (PostgreSQL's jsonb parser and JSON.stringify are recursive). */
+export const MAX_PAYLOAD_DEPTH = 100;
+
+type Problem = { path: (string | number)[]; message: string };
+const wellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+const badString = (s: string) => (s.includes("\u0000") ? "must not contain NUL characters (\\u0000)" : wellFormed(s) ? null : "must be valid Unicode (no lone UTF-16 surrogates)");
+
+/**
+ * What jsonb cannot store, or should not: NUL characters and lone UTF-16
+ * surrogates (in keys or strings), and nesting deeper than MAX_PAYLOAD_DEPTH
+ * (the recursion stops there, so no input can overflow the stack). Returns
+ * the first problem, with its path under the value, or null.
+ */
+export function jsonProblem(v: unknown, depth = 0): Problem | null {
+  if (typeof v === "string") {
+    const m = badString(v);
+    return m ? { path: [], message: m } : null;
+  }
+  if (v === null || typeof v !== "object") return null;
+  if (depth >= MAX_PAYLOAD_DEPTH) return { path: [], message: `must not nest deeper than ${MAX_PAYLOAD_DEPTH} levels` };
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const p = jsonProblem(v[i], depth + 1);
+      if (p) return (p.path.unshift(i), p);
+    }
+    return null;
+  }
+  for (const k of Object.keys(v)) {
+    const m = badString(k);
+    if (m) return { path: [k], message: `key ${m}` };
+    const p = jsonProblem((v as Record<string, unknown>)[k], depth + 1);
+    if (p) return (p.path.unshift(k), p);
+  }
+  return null;
+}
 
 export const retryInput = z.strictObject({
   maxAttempts: z.int().min(1).max(100).optional(),
@@ -18,7 +65,7 @@ export const submitInput = z.strictObject({
   idempotencyKey: text(200).optional(),
   callbackUrl: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).max(2048).refine(noNul).optional(),
   priority: z.int().min(-1000).max(1000).optional(),
-  runAt: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z" }).optional(),
+  runAt: isoDateTime().optional(),
   retry: retryInput.optional(),
 });
 export type SubmitInput = z.infer<typeof submitInput>;

@@ -5,7 +5,7 @@ import type { NewCommand } from "../db/commands";
 import type { Registry } from "../handlers/registry";
 import { insertAndResolve, type GroupInserter } from "./group-insert";
 import { AppError, toIssues, type Issue } from "../errors";
-import { submitInput, type SubmitInput } from "./inputs";
+import { jsonProblem, submitInput, type SubmitInput } from "./inputs";
 
 export type Receipt = { ok: true; id: string; status: string; duplicate: boolean };
 export type Rejection = { ok: false; error: { code: "BAD_REQUEST" | "CONFLICT"; message: string; issues?: Issue[] } };
@@ -20,6 +20,11 @@ function prepare(registry: Registry, clientId: string, raw: unknown, pathPrefix:
     return { ok: false, error: { code: "BAD_REQUEST", message: "Invalid command", issues } };
   }
   const input: SubmitInput = parsed.data;
+  // Before the type's schema: what PostgreSQL's jsonb cannot hold, and nesting no parser should recurse into.
+  const problem = jsonProblem(input.payload);
+  if (problem) {
+    return { ok: false, error: { code: "BAD_REQUEST", message: "Invalid payload", issues: [{ path: [...pathPrefix, "payload", ...problem.path], message: problem.message }] } };
+  }
   try {
     registry.validate(input.type, input.payload);
   } catch (err) {
@@ -28,9 +33,6 @@ function prepare(registry: Registry, clientId: string, raw: unknown, pathPrefix:
       return { ok: false, error: { code: "BAD_REQUEST", message: err.message, issues } };
     }
     throw err;
-  }
-  if (JSON.stringify(input.payload).includes("\\u0000")) {
-    return { ok: false, error: { code: "BAD_REQUEST", message: "Invalid payload", issues: [{ path: [...pathPrefix, "payload"], message: "must not contain NUL characters (\\u0000)" }] } };
   }
   return {
     id: randomUUID(),

@@ -16,6 +16,19 @@ export async function writeResponse(res: http.ServerResponse, response: Response
   res.end(body);
 }
 
+/** A percent-decoded procedure path, or null when its escapes are malformed (the full road then answers). */
+function decodePath(s: string): string | null {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return null;
+  }
+}
+
+function badRequest(message: string): Response {
+  return Response.json({ error: { message, code: -32600, data: { code: "BAD_REQUEST", httpStatus: 400 } } }, { status: 400 });
+}
+
 function internalError(res: http.ServerResponse) {
   if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
   res.end(JSON.stringify({ error: { message: "Internal server error", code: -32603, data: { code: "INTERNAL_SERVER_ERROR", httpStatus: 500 } } }));
@@ -42,8 +55,9 @@ export function nodeTrpcListener(deps: ApiDeps) {
       };
       const url = req.url ?? "/";
       // One procedure by POST, no query string: the direct road (see server/api/direct.ts).
-      if (body && url.startsWith("/api/trpc/") && !url.includes("?") && !url.includes(",")) {
-        const direct = await callDirect(deps, decodeURIComponent(url.slice("/api/trpc/".length)), body, header);
+      const path = body && url.startsWith("/api/trpc/") && !url.includes("?") && !url.includes(",") ? decodePath(url.slice("/api/trpc/".length)) : null;
+      if (path !== null) {
+        const direct = await callDirect(deps, path, body!, header);
         if (direct) {
           res.writeHead(direct.status, { "content-type": "application/json", "content-length": Buffer.byteLength(direct.body), vary: "trpc-accept" });
           res.end(direct.body);
@@ -55,7 +69,14 @@ export function nodeTrpcListener(deps: ApiDeps) {
         if (Array.isArray(v)) for (const x of v) headers.append(k, x);
         else if (v !== undefined) headers.set(k, v);
       }
-      await writeResponse(res, await handle({ method: req.method ?? "GET", url: `http://${req.headers.host ?? "localhost"}${req.url}`, headers, body }));
+      // tRPC reads only the path and the query from the URL; the Host header (which may not even make a valid URL) plays no part.
+      let target: string;
+      try {
+        target = new URL(url, "http://localhost").href;
+      } catch {
+        return void (await writeResponse(res, badRequest("Malformed request URL")));
+      }
+      await writeResponse(res, await handle({ method: req.method ?? "GET", url: target, headers, body }));
     } catch {
       internalError(res);
     }

@@ -99,7 +99,7 @@ describe("intake.submit", () => {
   it("refuses NUL characters instead of failing in the database", async () => {
     const r = await clientA.mutation("intake.submit", { type: "http", payload: { url: "https://x.example/", body: "a\u0000b" } });
     expect(r.status).toBe(400);
-    expect(r.error!.data.issues![0]!.path).toEqual(["payload"]);
+    expect(r.error!.data.issues![0]!.path).toEqual(["payload", "body"]);
   });
 });
 

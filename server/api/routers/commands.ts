@@ -4,24 +4,25 @@ import { actorName } from "../context";
 import { STATES } from "../../commands/state";
 import { counts, detail, list, overview } from "../../commands/console-read";
 import { cancelCommands, compensateCommands, resolveCommands, retryCommands, type Target } from "../../commands/actions";
+import { freeText, isoDateTime, noNul, NO_NUL } from "../../commands/inputs";
 
 const state = z.enum(STATES);
 const filter = z.strictObject({
   status: z.array(state).max(STATES.length).optional(),
-  type: z.string().max(64).optional(),
-  q: z.string().max(500).optional(),
-  createdAfter: z.iso.datetime({ offset: true }).optional(),
-  createdBefore: z.iso.datetime({ offset: true }).optional(),
+  type: freeText(64).optional(),
+  q: freeText(500).optional(),
+  createdAfter: isoDateTime().optional(),
+  createdBefore: isoDateTime().optional(),
 });
 const ids = z.array(z.uuid({ error: "must be a command id (UUID)" })).min(1, "select at least one command").max(1000);
-const reason = z.string().trim().max(1000);
+const reason = z.string().trim().max(1000).refine(noNul, NO_NUL);
 /** One command, a selection (ids), or "all that match this filter". */
 const target = z.union([z.strictObject({ ids, reason: reason.optional() }), z.strictObject({ filter, reason: reason.optional() })]);
 const toTarget = (i: { ids: string[] } | { filter: z.infer<typeof filter> }): Target => ("ids" in i ? { ids: i.ids } : { filter: i.filter });
 
 export const commandsRouter = router({
   list: viewerProcedure
-    .input(filter.extend({ cursor: z.string().max(200).optional(), limit: z.int().min(1).max(200).optional() }))
+    .input(filter.extend({ cursor: freeText(200).optional(), limit: z.int().min(1).max(200).optional() }))
     .query(({ ctx, input }) => list(ctx.db, input)),
   counts: viewerProcedure.query(({ ctx }) => counts(ctx.db)),
   overview: viewerProcedure.query(({ ctx }) => overview(ctx.db, ctx.retentionDays)),

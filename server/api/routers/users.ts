@@ -43,7 +43,7 @@ export const authRouter = router({
 });
 
 export const auditRouter = router({
-  list: viewerProcedure.input(z.strictObject({ cursor: z.string().regex(/^\d+$/).optional(), limit: z.int().min(1).max(200).optional() })).query(async ({ ctx, input }) => {
+  list: viewerProcedure.input(z.strictObject({ cursor: z.string().regex(/^\d{1,15}$/, "not a cursor from a previous page").optional(), limit: z.int().min(1).max(200).optional() })).query(async ({ ctx, input }) => {
     const limit = input.limit ?? 50;
     const rows = await listAudit(ctx.db, input.cursor ? Number(input.cursor) : null, limit + 1);
     const page = rows.slice(0, limit);
