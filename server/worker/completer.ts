@@ -34,9 +34,7 @@ export function createCompleter(db: Db, log: Logger, opts: { maxInFlight?: numbe
           // First store it without the characters PostgreSQL cannot hold; then, as an exception for an operator.
           refusals++;
           const item = items[0]!;
-          if (refusals === 1) item.c = withoutNul(item.c);
-          else if (refusals === 2) item.c = asException(item.c, describe(err));
-          else if (refusals === 3) item.c = { ...asException(item.c, describe(err)), attempts: [] };
+          item.c = salvage(item.c, refusals, describe(err));
         }
         log.error({ err: describe(err), commands: items.map((i) => i.c.id), attempt }, "could not record attempt results; retrying");
         await sleep(Math.min(10_000, 200 * 2 ** Math.min(attempt, 6)));
@@ -92,6 +90,20 @@ function withoutNul(c: Completion): Completion {
     error: cleanText(c.error),
     attempts: c.attempts.map((a) => ({ ...a, error: cleanText(a.error), detail: cleanJson(a.detail) })),
   };
+}
+
+/**
+ * The next thing to try storing for a completion the database keeps refusing
+ * (or that cannot even be serialised, e.g. a result nested too deep).
+ */
+function salvage(c: Completion, refusals: number, why: string): Completion {
+  try {
+    if (refusals === 1) return withoutNul(c);
+    if (refusals === 2) return asException(c, why);
+  } catch {
+    // cleaning needs the values serialisable: fall through to the bare exception
+  }
+  return { ...asException({ ...c, result: undefined, failure: undefined, attempts: [] }, why), attempts: [] };
 }
 
 /** What is left when the outcome cannot be stored: an exception, reconciled first if an operator retries. */

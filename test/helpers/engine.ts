@@ -143,9 +143,15 @@ export function testTypes(state: { calls: Map<string, number>; running: number; 
     ...base,
     name: "nul",
     description: "answers with a NUL character (which PostgreSQL cannot store) in its result or its error",
-    schema: z.object({ where: z.enum(["result", "error"]) }),
+    schema: z.object({ where: z.enum(["result", "error", "deep"]) }),
     execute: async (p) => {
       if (p.where === "error") throw new Error("backend said bad\u0000byte");
+      if (p.where === "deep") {
+        // a result nested deeper than JSON.stringify (and jsonb) can go
+        let deep: unknown = "bottom";
+        for (let i = 0; i < 200_000; i++) deep = [deep];
+        return { outcome: "success", result: deep };
+      }
       return { outcome: "success", result: { text: "a\u0000b" } };
     },
   });

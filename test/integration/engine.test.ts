@@ -151,6 +151,14 @@ describe("http type, each path", () => {
     expect((await attemptsOf(t.db, bad)).map((a) => a.error)).toEqual(["backend said bad\ufffdbyte", "backend said bad\ufffdbyte"]);
   });
 
+  it("a result that cannot be stored at all leaves an exception to reconcile, not a worker stuck retrying", async () => {
+    await start();
+    const id = await submit({ type: "nul", payload: { where: "deep" } });
+    const row = await waitForStatus(t.db, id, ["exception"]);
+    expect(row.error).toMatch(/^could not record the outcome \(.+\); the backend may have acted: reconcile before acting again$/);
+    expect(row.needs_reconcile).toBe(true);
+  });
+
   it("a handler that ignores its abort signal still times out", async () => {
     await start();
     const id = await submit({ type: "sticky", payload: {} });
