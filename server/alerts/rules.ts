@@ -4,13 +4,13 @@ import { z } from "zod";
 import type { Db } from "../db/client";
 import { STATES } from "../commands/state";
 import { AppError } from "../errors";
-import { isoDateTime, noNul, NO_NUL } from "../commands/inputs";
+import { isoDateTime, storable, NOT_STORABLE } from "../commands/inputs";
 
 const base = {
-  name: z.string().trim().min(1).max(200).refine(noNul, NO_NUL),
+  name: z.string().trim().min(1).max(200).refine(storable, NOT_STORABLE),
   kind: z.enum(["count", "stuck", "rate", "backlog"]),
   states: z.array(z.enum(STATES)).max(STATES.length).optional(),
-  type: z.string().min(1).max(64).refine(noNul, NO_NUL).optional(),
+  type: z.string().min(1).max(64).refine(storable, NOT_STORABLE).optional(),
   windowSeconds: z.int().min(10).max(30 * 86400).optional(),
   ageSeconds: z.int().min(10).max(30 * 86400).optional(),
   threshold: z.number().min(0).max(1_000_000_000),

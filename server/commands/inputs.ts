@@ -2,12 +2,14 @@
 // misspelt field is an error naming it, rather than silently ignored.
 import { z } from "zod";
 
-// PostgreSQL text and jsonb cannot hold NUL characters: refuse them at the edge.
-export const noNul = (s: string) => !s.includes("\u0000");
-export const NO_NUL = "must not contain NUL characters";
-export const text = (max: number) => z.string().min(1).max(max).refine(noNul, NO_NUL);
+// PostgreSQL text cannot hold NUL characters, and a lone UTF-16 surrogate
+// would be stored as U+FFFD (so that two different idempotency keys could
+// become one): refuse both at the edge.
+export const storable = (s: string) => !s.includes("\u0000") && (s as string & { isWellFormed(): boolean }).isWellFormed();
+export const NOT_STORABLE = "must not contain NUL characters or lone UTF-16 surrogates";
+export const text = (max: number) => z.string().min(1).max(max).refine(storable, NOT_STORABLE);
 /** Free text (filters, reasons): any string up to `max`, but no NUL. */
-export const freeText = (max: number) => z.string().max(max).refine(noNul, NO_NUL);
+export const freeText = (max: number) => z.string().max(max).refine(storable, NOT_STORABLE);
 
 /**
  * An ISO 8601 date-time that PostgreSQL's timestamptz also accepts: zod's
@@ -63,7 +65,7 @@ export const submitInput = z.strictObject({
   type: text(64),
   payload: z.unknown().refine((v) => v !== undefined, "payload is required"),
   idempotencyKey: text(200).optional(),
-  callbackUrl: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).max(2048).refine(noNul).optional(),
+  callbackUrl: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).max(2048).refine(storable).optional(),
   priority: z.int().min(-1000).max(1000).optional(),
   runAt: isoDateTime().optional(),
   retry: retryInput.optional(),

@@ -54,8 +54,9 @@ export function nodeTrpcListener(deps: ApiDeps) {
         return Array.isArray(v) ? v.join(", ") : (v ?? null);
       };
       const url = req.url ?? "/";
-      // One procedure by POST, no query string: the direct road (see server/api/direct.ts).
-      const path = body && url.startsWith("/api/trpc/") && !url.includes("?") && !url.includes(",") ? decodePath(url.slice("/api/trpc/".length)) : null;
+      // One procedure by POST, no query string: the direct road (see server/api/direct.ts). Other methods go
+      // to tRPC's own handler, which answers them as tRPC does (405 for PUT, PATCH, DELETE…).
+      const path = body && req.method === "POST" && url.startsWith("/api/trpc/") && !url.includes("?") && !url.includes(",") ? decodePath(url.slice("/api/trpc/".length)) : null;
       if (path !== null) {
         const direct = await callDirect(deps, path, body!, header);
         if (direct) {

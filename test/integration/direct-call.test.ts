@@ -56,3 +56,17 @@ it("answers like the fetch adapter, byte for byte", async () => {
     expect({ case: c, status: direct.status, body: a }).toEqual({ case: c, status: viaAdapter.status, body: b });
   }
 });
+
+it("only POST takes the direct road: PUT, PATCH and DELETE with a valid body get tRPC's 405 and store nothing", async () => {
+  const before = (await t.db.pool.query(`SELECT count(*)::int AS n FROM commands`)).rows[0].n;
+  for (const method of ["PUT", "PATCH", "DELETE"]) {
+    const res = await fetch(`${api.url}/api/trpc/intake.submit`, {
+      method,
+      headers: { authorization: `Bearer ${clientToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ type: "http", payload: { url: "https://x.example/" }, idempotencyKey: `by-${method}` }),
+    });
+    expect(res.status, method).toBe(405);
+    expect(((await res.json()) as any).error.data.code).toBe("METHOD_NOT_SUPPORTED");
+  }
+  expect((await t.db.pool.query(`SELECT count(*)::int AS n FROM commands`)).rows[0].n).toBe(before);
+});

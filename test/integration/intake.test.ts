@@ -49,6 +49,16 @@ describe("intake.submit", () => {
     expect(other.data.id).not.toBe(first.data.id);
   });
 
+  it("refuses idempotency keys with lone surrogates (two such keys would be stored as the same U+FFFD key)", async () => {
+    const before = await countCommands();
+    for (const key of ["order-\ud800", "order-\udfff"]) {
+      const r = await clientA.mutation("intake.submit", httpCmd({ idempotencyKey: key }));
+      expect(r.status).toBe(400);
+      expect(r.error?.data.issues).toEqual([expect.objectContaining({ path: ["idempotencyKey"], message: "must not contain NUL characters or lone UTF-16 surrogates" })]);
+    }
+    expect(await countCommands()).toBe(before);
+  });
+
   it("refuses the same key with another payload or type as CONFLICT, storing nothing", async () => {
     await clientA.mutation("intake.submit", httpCmd({ idempotencyKey: "order-2" }));
     const before = await countCommands();

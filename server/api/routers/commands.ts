@@ -4,7 +4,7 @@ import { actorName } from "../context";
 import { STATES } from "../../commands/state";
 import { counts, detail, list, overview } from "../../commands/console-read";
 import { cancelCommands, compensateCommands, resolveCommands, retryCommands, type Target } from "../../commands/actions";
-import { freeText, isoDateTime, noNul, NO_NUL } from "../../commands/inputs";
+import { freeText, isoDateTime, storable, NOT_STORABLE } from "../../commands/inputs";
 
 const state = z.enum(STATES);
 const filter = z.strictObject({
@@ -15,7 +15,7 @@ const filter = z.strictObject({
   createdBefore: isoDateTime().optional(),
 });
 const ids = z.array(z.uuid({ error: "must be a command id (UUID)" })).min(1, "select at least one command").max(1000);
-const reason = z.string().trim().max(1000).refine(noNul, NO_NUL);
+const reason = z.string().trim().max(1000).refine(storable, NOT_STORABLE);
 /** One command, a selection (ids), or "all that match this filter". */
 const target = z.union([z.strictObject({ ids, reason: reason.optional() }), z.strictObject({ filter, reason: reason.optional() })]);
 const toTarget = (i: { ids: string[] } | { filter: z.infer<typeof filter> }): Target => ("ids" in i ? { ids: i.ids } : { filter: i.filter });
