@@ -5,7 +5,7 @@ import os from "node:os";
 import { envOrExit } from "../env";
 import { createDb } from "../db/client";
 import { createLogger } from "../log";
-import { resolveSecretKey } from "../db/settings";
+import { resolveSecretKey, SecretKeyMismatch } from "../db/settings";
 import { ensureBootstrapToken } from "../auth/tokens";
 import { startListener } from "../db/listener";
 import { registry } from "../handlers";
@@ -35,6 +35,11 @@ async function main() {
     try {
       key = await resolveSecretKey(db, e.SECRET_KEY);
     } catch (err) {
+      if (err instanceof SecretKeyMismatch) {
+        log.fatal(err.message);
+        console.error(err.message);
+        process.exit(1);
+      }
       log.warn({ err: String(err) }, "database not reachable yet; retrying");
       await sleep(Math.min(5000, 200 * 2 ** i));
     }
