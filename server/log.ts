@@ -14,3 +14,13 @@ export function createLogger(opts: { level?: string; name: string }): Logger {
     },
   });
 }
+
+/** A URL as it may appear in logs: no credentials, no query string (webhook URLs often carry tokens there). */
+export function loggableUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}${u.search ? "?…" : ""}`;
+  } catch {
+    return "(not a URL)";
+  }
+}

@@ -6,6 +6,16 @@ import { z } from "zod";
 // would be stored as U+FFFD (so that two different idempotency keys could
 // become one): refuse both at the edge.
 export const storable = (s: string) => !s.includes("\u0000") && (s as string & { isWellFormed(): boolean }).isWellFormed();
+/** fetch refuses URLs with user:password@ (and they would be logged): put credentials in headers instead. */
+export const noCredentials = (u: string) => {
+  try {
+    const p = new URL(u);
+    return !p.username && !p.password;
+  } catch {
+    return true; // the URL check itself reports it
+  }
+};
+export const NO_CREDENTIALS = "must not contain credentials (user:password@); send them in a header";
 export const NOT_STORABLE = "must not contain NUL characters or lone UTF-16 surrogates";
 export const text = (max: number) => z.string().min(1).max(max).refine(storable, NOT_STORABLE);
 /** Free text (filters, reasons): any string up to `max`, but no NUL. */
@@ -65,7 +75,7 @@ export const submitInput = z.strictObject({
   type: text(64),
   payload: z.unknown().refine((v) => v !== undefined, "payload is required"),
   idempotencyKey: text(200).optional(),
-  callbackUrl: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).max(2048).refine(storable).optional(),
+  callbackUrl: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).max(2048).refine(storable).refine(noCredentials, NO_CREDENTIALS).optional(),
   priority: z.int().min(-1000).max(1000).optional(),
   runAt: isoDateTime().optional(),
   retry: retryInput.optional(),

@@ -5,9 +5,10 @@
 import { z } from "zod";
 import { defineCommandType, type AttemptContext } from "./types";
 import { refusedBy } from "./url-guard";
+import { noCredentials, NO_CREDENTIALS } from "../commands/inputs";
 
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid HTTP header name");
-const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).max(4096);
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).max(4096).refine(noCredentials, NO_CREDENTIALS);
 
 export const httpPayload = z.strictObject({
   url: httpUrl,

@@ -6,6 +6,7 @@ import type { Registry } from "../handlers/registry";
 import type { AttemptRecord, Completion } from "../db/queue";
 import { afterCompensationError, afterFailure, afterUnknown, pollDelayMs, type Claimed, type Next } from "./policy";
 import { HttpStatusError } from "../handlers/http";
+import { loggableUrl } from "../log";
 
 export class TimeoutError extends Error {
   constructor(ms: number) {
@@ -34,6 +35,8 @@ export function describeError(err: unknown): string {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     msg = err.message === "fetch failed" && cause ? `network error: ${cause.code ?? cause.message}` : `${err.name === "Error" ? "" : err.name + ": "}${err.message}`;
   } else msg = String(err);
+  // Error messages may quote a URL whole (fetch does): keep its credentials and query string out of logs and records.
+  msg = msg.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, (u) => loggableUrl(u));
   return msg.length > 2000 ? msg.slice(0, 2000) + "…" : msg;
 }
 

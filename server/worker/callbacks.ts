@@ -1,7 +1,7 @@
 // Upstream callbacks (DESIGN §3): POST the command view to its callbackUrl,
 // signed with the client's secret, until a 2xx; each try is recorded.
 import type { Db } from "../db/client";
-import type { Logger } from "../log";
+import { loggableUrl, type Logger } from "../log";
 import type { Listener } from "../db/listener";
 import { claimCallbacks, finishCallback, type DueCallback } from "../db/queue";
 import { signingSecretOf } from "../auth/tokens";
@@ -66,7 +66,7 @@ export function startCallbackSender(o: {
     const retryInMs = refused ? null : Math.max(1000, backoffMs(d.attempts, 2000, 3600_000));
     await finishCallback(o.db, d, { ok, status, error, retryInMs, startedAt, worker: o.workerId });
     o.metrics?.callback(ok);
-    if (!ok) o.log.warn({ command: d.commandId, url: d.url, attempt: d.attempts, error }, refused ? "upstream callback refused by HTTP_ALLOWED_HOSTS; given up" : "upstream callback failed; will retry");
+    if (!ok) o.log.warn({ command: d.commandId, url: loggableUrl(d.url), attempt: d.attempts, error }, refused ? "upstream callback refused by HTTP_ALLOWED_HOSTS; given up" : "upstream callback failed; will retry");
   };
 
   const loop = (async () => {

@@ -49,6 +49,17 @@ describe("intake.submit", () => {
     expect(other.data.id).not.toBe(first.data.id);
   });
 
+  it("refuses URLs with credentials in them (fetch cannot send them, and they would be logged), naming the field", async () => {
+    const before = await countCommands();
+    const a = await clientA.mutation("intake.submit", httpCmd({ callbackUrl: "https://user:pw@hooks.example/cb" }));
+    expect(a.status).toBe(400);
+    expect(a.error?.data.issues).toEqual([expect.objectContaining({ path: ["callbackUrl"], message: "must not contain credentials (user:password@); send them in a header" })]);
+    const b = await clientA.mutation("intake.submit", { type: "http", payload: { url: "https://user:pw@backend.example/pay" } });
+    expect(b.status).toBe(400);
+    expect(b.error?.data.issues).toEqual([expect.objectContaining({ path: ["payload", "url"], message: "must not contain credentials (user:password@); send them in a header" })]);
+    expect(await countCommands()).toBe(before);
+  });
+
   it("refuses idempotency keys with lone surrogates (two such keys would be stored as the same U+FFFD key)", async () => {
     const before = await countCommands();
     for (const key of ["order-\ud800", "order-\udfff"]) {

@@ -4,7 +4,9 @@ import { createMetrics, metricsResponse } from "../../server/metrics";
 import pino from "pino";
 import { createLogger } from "../../server/log";
 import { createWorkerMetrics, startMetricsPush } from "../../server/worker/metrics";
-import { startTestWorker, submitWith, testClient, testTypes, waitForStatus } from "../helpers/engine";
+import { startTestWorker, submitWith, testClient, testTypes, waitForStatus, waitUntil } from "../helpers/engine";
+import { startBackend } from "../helpers/backend";
+import { describeError } from "../../server/worker/attempt";
 
 let t: TestDb;
 beforeAll(async () => {
@@ -87,4 +89,37 @@ it("log lines about an attempt carry the command, its type, the attempt number a
   const line = lines.find((l) => l.command === id && l.msg === "command needs an operator");
   expect(line).toMatchObject({ level: 40, command: id, type: "refundable", attempt: 2, kind: "compensate", worker: "log-test-worker" });
   expect(String(line!.error)).toContain("compensation failed");
+});
+
+it("secrets never reach the logs: request headers, callback URL tokens and userinfo stay out", async () => {
+  const state = { calls: new Map<string, number>(), running: 0, maxRunning: 0 };
+  const registry = testTypes(state);
+  const { clientId } = await testClient(t.db);
+  const backend = await startBackend();
+  backend.setDefault({ kind: "status", status: 503 });
+  backend.callbackPlan([500, 500, 500, 500, 500, 500]);
+  const lines: string[] = [];
+  const log = pino({ level: "trace" }, { write: (s: string) => void lines.push(s) });
+  const w = await startTestWorker(t.db, t.url, registry, { log });
+  try {
+    const callbackUrl = `${backend.url}/callback?token=cb-token-7d1e`;
+    const id = await submitWith(t.db, registry, clientId)({
+      type: "http",
+      payload: { url: `${backend.url}/do/secret-log`, headers: { Authorization: "Bearer hdr-secret-5c2b" }, timeoutMs: 500 },
+      retry: { maxAttempts: 2, backoffMs: 10, maxBackoffMs: 10 },
+      callbackUrl,
+    });
+    await waitForStatus(t.db, id, ["exception"]);
+    await waitUntil(() => lines.some((l) => l.includes("upstream callback failed")), "a logged callback failure");
+  } finally {
+    await w.close();
+    await backend.close();
+  }
+  const all = lines.join("\n");
+  expect(all).toContain("command needs an operator"); // the logs did record the story…
+  for (const secret of ["hdr-secret-5c2b", "cb-token-7d1e"]) expect(all, secret).not.toContain(secret); // …without the secrets
+  // error messages that quote a URL whole (fetch's do) are stripped of its credentials and query string too
+  expect(describeError(new TypeError("Request cannot be constructed from a URL that includes credentials: https://u:pw-9@h.example/cb?token=t-1"))).toBe(
+    "TypeError: Request cannot be constructed from a URL that includes credentials: https://h.example/cb?…",
+  );
 });
