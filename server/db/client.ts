@@ -14,8 +14,11 @@ export function createDb(connectionString: string, opts: { max?: number; applica
     // Fail fast instead of hanging when the server is gone; callers retry.
     connectionTimeoutMillis: 10_000,
   });
-  // An idle client losing its connection (database restart) must not crash the process.
+  // An idle client losing its connection (database restart) must not crash the process;
   pool.on("error", () => {});
+  // nor must a checked-out one between two statements (the pool listens only to idle ones): the
+  // next query on it fails as a connection error, which callers retry, and release() drops it.
+  pool.on("connect", (client) => void client.on("error", () => {}));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   return {
     pool,

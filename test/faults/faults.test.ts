@@ -226,7 +226,7 @@ it("survives kill -9 of workers and of the web process, a PostgreSQL crash, and 
   await restartedPg;
   await waitUntil(settled(idsOf("p-")), "the commands submitted around the PostgreSQL crash to settle", 120_000);
   report.push({ fault: "PostgreSQL crash", injected: "immediate stop after 60 of 200 receipts, started again (recovery from the WAL)", found: `${clientRetries - retriesBeforePg} client requests retried; ${describeCounts(await statusCounts(idsOf("p-")))}; web and workers reconnected by themselves` });
-  for (const w of workers.slice(-2)) expect(w.child.exitCode).toBeNull();
+  for (const w of workers.slice(-2)) expect(w.child.exitCode, `a worker exited during the PostgreSQL crash; its output:\n${w.output().slice(-4000)}`).toBeNull();
 
   // 4. the backend goes away for longer than the retry window, and SMTP with it; an on-call rule watches for commands needing an operator
   await smtp.close();
