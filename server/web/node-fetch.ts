@@ -25,6 +25,23 @@ function decodePath(s: string): string | null {
   }
 }
 
+const TOO_LARGE = Symbol("too large");
+
+/**
+ * The request body (null for GET/HEAD), or TOO_LARGE once `answer` has been
+ * written: over the limit, it answers at once and drops the connection rather
+ * than reading the rest.
+ */
+async function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number, answer: () => Promise<void>): Promise<Buffer | null | typeof TOO_LARGE> {
+  if (req.method === "GET" || req.method === "HEAD") return null;
+  const body = await collectLimited(req, limit, req.headers["content-length"]);
+  if (body !== null) return body;
+  res.shouldKeepAlive = false;
+  await answer();
+  req.destroy();
+  return TOO_LARGE;
+}
+
 function badRequest(message: string): Response {
   return Response.json({ error: { message, code: -32600, data: { code: "BAD_REQUEST", httpStatus: 400 } } }, { status: 400 });
 }
@@ -38,17 +55,8 @@ export function nodeTrpcListener(deps: ApiDeps) {
   const handle = createRawTrpcHandler(deps);
   return async (req: http.IncomingMessage, res: http.ServerResponse) => {
     try {
-      let body: Buffer | null = null;
-      if (req.method !== "GET" && req.method !== "HEAD") {
-        body = await collectLimited(req, deps.maxBodyBytes, req.headers["content-length"]);
-        if (body === null) {
-          // Answer at once and drop the connection rather than reading the rest.
-          res.shouldKeepAlive = false;
-          await writeResponse(res, tooLarge(deps.maxBodyBytes));
-          req.destroy();
-          return;
-        }
-      }
+      const body = await readBody(req, res, deps.maxBodyBytes, () => writeResponse(res, tooLarge(deps.maxBodyBytes)));
+      if (body === TOO_LARGE) return;
       const header = (name: string) => {
         const v = req.headers[name];
         return Array.isArray(v) ? v.join(", ") : (v ?? null);
@@ -99,16 +107,8 @@ export function nodeRestListener(deps: ApiDeps) {
   const handle = createRestHandler(deps);
   return async (req: http.IncomingMessage, res: http.ServerResponse) => {
     try {
-      let body: Buffer | null = null;
-      if (req.method !== "GET" && req.method !== "HEAD") {
-        body = await collectLimited(req, deps.maxBodyBytes, req.headers["content-length"]);
-        if (body === null) {
-          res.shouldKeepAlive = false;
-          writeAnswer(res, restTooLarge(deps.maxBodyBytes));
-          req.destroy();
-          return;
-        }
-      }
+      const body = await readBody(req, res, deps.maxBodyBytes, async () => writeAnswer(res, restTooLarge(deps.maxBodyBytes)));
+      if (body === TOO_LARGE) return;
       writeAnswer(res, await handle({ method: req.method ?? "GET", url: req.url ?? "/", header: headerReader(req), body }));
     } catch (err) {
       deps.log.error({ err }, "REST request failed");
