@@ -5,6 +5,7 @@
 // Usage: npm run bench:engine [-- --runs 3 --jobs 20000 --samples 200 --only conveyor]
 // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the worker processes.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -94,20 +95,50 @@ function startProc(script: string, env: Record<string, string>): Promise<Proc> {
 }
 const stopProcs = (ps: Proc[]) => Promise.all(ps.map((p) => new Promise<void>((r) => (p.child.once("exit", () => r()), p.child.kill("SIGTERM")))));
 
+// CPU time (user + system, in clock ticks of 10 ms) used by processes, read from /proc: a figure per
+// job that shared-machine noise disturbs far less than jobs/s.
+const ticksOf = (pid: number) => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+    return Number(rest[11]) + Number(rest[12]);
+  } catch {
+    return 0;
+  }
+};
+const postgresPids = () =>
+  readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres";
+    } catch {
+      return false;
+    }
+  });
+const cpu = (pids: number[]) => pids.reduce((n, p) => n + ticksOf(p), 0);
+
 /** Jobs/s while draining `JOBS` jobs enqueued before the workers start, observed from outside the same way for every system. */
 async function drain(s: System, procs: number): Promise<number> {
   await s.enqueue(JOBS);
   const ps = await Promise.all(Array.from({ length: procs }, () => startProc(s.script, s.env)));
   while (!(await s.anyDone())) await new Promise((r) => setTimeout(r, 2));
+  const workerPids = ps.map((p) => p.child.pid!);
+  const pgBefore = new Map(postgresPids().map((p) => [p, ticksOf(p)]));
+  const workersBefore = cpu(workerPids);
   const t0 = performance.now();
   // Every PROBE_MS: often enough for a resolution under 1 % of a drain, rare
   // enough that the probe itself (a query over a table full of dead index
   // entries) does not take CPU from the system it observes.
   while (await s.anyLeft()) await new Promise((r) => setTimeout(r, PROBE_MS));
   const rate = JOBS / ((performance.now() - t0) / 1000);
+  // PostgreSQL processes that ended during the drain are not counted (their ticks are gone with them).
+  const pgTicks = postgresPids().reduce((n, p) => n + ticksOf(p) - (pgBefore.get(p) ?? 0), 0);
+  const workerTicks = cpu(workerPids) - workersBefore;
+  cpuPerJob[s.name]?.[procs === 1 ? "d1" : "d2"].push({ pg: (pgTicks * 10_000) / JOBS, workers: (workerTicks * 10_000) / JOBS });
   await stopProcs(ps);
   return rate;
 }
+/** CPU µs per job during drains: PostgreSQL's processes and the worker processes. */
+const cpuPerJob: Record<string, { d1: { pg: number; workers: number }[]; d2: { pg: number; workers: number }[] }> = {};
 
 /** submit → handler starts, on an idle queue, one worker process. */
 async function pickup(s: System): Promise<{ lat: number[]; enq: number[] }> {
@@ -147,7 +178,10 @@ async function pickup(s: System): Promise<{ lat: number[]; enq: number[] }> {
 
 if (values.only) systems.splice(0, systems.length, ...systems.filter((s) => s.name.toLowerCase().includes(values.only!.toLowerCase())));
 const results: Record<string, { d1: number[]; d2: number[]; lat: number[][]; enq: number[][] }> = {};
-for (const s of systems) results[s.name] = { d1: [], d2: [], lat: [], enq: [] };
+for (const s of systems) {
+  results[s.name] = { d1: [], d2: [], lat: [], enq: [] };
+  cpuPerJob[s.name] = { d1: [], d2: [] };
+}
 for (let r = 0; r < RUNS; r++) {
   for (const s of systems) {
     const res = results[s.name]!;
@@ -173,6 +207,14 @@ console.log("|---|---|---|---|---|");
 for (const s of systems) {
   const r = row(s.name);
   console.log(`| ${s.name} | ${fmt(r.d1)} | ${fmt(r.d2)} | ${fmt(r.p50, 2)} / ${fmt(r.p95, 2)} / ${fmt(r.p99, 2)} | ${fmt(r.enq, 2)} |`);
+}
+console.log("\nCPU per job during the drains (µs, median; PostgreSQL's processes + the worker processes):");
+console.log("| system | 1 process: PostgreSQL + workers | 2 processes: PostgreSQL + workers |");
+console.log("|---|---|---|");
+for (const s of systems) {
+  const c = cpuPerJob[s.name]!;
+  const m = (xs: { pg: number; workers: number }[]) => `${fmt(median(xs.map((x) => x.pg)))} + ${fmt(median(xs.map((x) => x.workers)))} = ${fmt(median(xs.map((x) => x.pg + x.workers)))}`;
+  console.log(`| ${s.name} | ${m(c.d1)} | ${m(c.d2)} |`);
 }
 if (systems.length < 3) process.exit(0);
 const c = row("Conveyor"), b = row("graphile-worker 0.17.3 batched"), d = row("graphile-worker 0.17.3 defaults");

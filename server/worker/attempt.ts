@@ -43,27 +43,44 @@ export function describeError(err: unknown): string {
 /** Runs fn under a timeout and an outer signal; settles even if fn ignores its signal. */
 export async function withTimeout<T>(fn: (signal: AbortSignal) => Promise<T>, timeoutMs: number, outer: AbortSignal): Promise<T> {
   const ctrl = new AbortController();
-  const timer = setTimeout(() => ctrl.abort(new TimeoutError(timeoutMs)), timeoutMs);
   const onOuter = () => ctrl.abort(outer.reason);
   if (outer.aborted) onOuter();
   else outer.addEventListener("abort", onOuter, { once: true });
   try {
+    return await underTimeout(fn, timeoutMs, ctrl);
+  } finally {
+    outer.removeEventListener("abort", onOuter);
+  }
+}
+
+/**
+ * Runs fn with ctrl's signal and aborts ctrl after timeoutMs; settles as soon
+ * as ctrl is aborted (timeout, lost lease, shutdown), even if fn ignores its
+ * signal. The worker passes the attempt's own controller: one per attempt.
+ */
+export async function underTimeout<T>(fn: (signal: AbortSignal) => Promise<T>, timeoutMs: number, ctrl: AbortController): Promise<T> {
+  const signal = ctrl.signal;
+  const timer = setTimeout(() => ctrl.abort(new TimeoutError(timeoutMs)), timeoutMs);
+  let onAbort: (() => void) | undefined;
+  try {
     return await Promise.race([
-      fn(ctrl.signal),
+      fn(signal),
       new Promise<never>((_, reject) => {
-        if (ctrl.signal.aborted) reject(ctrl.signal.reason);
-        ctrl.signal.addEventListener("abort", () => reject(ctrl.signal.reason), { once: true });
+        onAbort = () => reject(signal.reason);
+        if (signal.aborted) onAbort();
+        else signal.addEventListener("abort", onAbort, { once: true });
       }),
     ]);
   } finally {
     clearTimeout(timer);
-    outer.removeEventListener("abort", onOuter);
+    if (onAbort) signal.removeEventListener("abort", onAbort);
   }
 }
 
 export type AttemptEnv = {
   workerId: string;
-  signal: AbortSignal;
+  /** The attempt's controller: the worker aborts it when the lease is lost or on shutdown; a timeout aborts it too. */
+  ctrl: AbortController;
   now?: () => Date;
   /** HTTP_ALLOWED_HOSTS check for outbound requests. */
   checkUrl?: (url: string) => Promise<void>;
@@ -124,7 +141,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
     const started = now();
     const tries = c.tries + 1;
     try {
-      const r = await withTimeout((s) => type.compensate!(payload, ctx(s)), timeoutMs, env.signal);
+      const r = await underTimeout((s) => type.compensate!(payload, ctx(s)), timeoutMs, env.ctrl);
       if (r.outcome === "success") {
         record("compensate", started, "success", null, r.result);
         return finish({ to: "compensated", result: r.result }, tries);
@@ -147,7 +164,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
     }
     const started = now();
     try {
-      const q = await withTimeout((s) => type.query!(payload, ctx(s)), timeoutMs, env.signal);
+      const q = await underTimeout((s) => type.query!(payload, ctx(s)), timeoutMs, env.ctrl);
       record("poll", started, q.outcome, null, "detail" in q ? q.detail : undefined);
       if (q.outcome === "success") return finish({ to: "succeeded", result: q.result }, c.tries);
       if (q.outcome === "failure") return finish(afterFailure(type, c, c.tries, q.failure), c.tries);
@@ -165,7 +182,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
     if (canReconcile(type, payload)) {
       const started = now();
       try {
-        const q = await withTimeout((s) => type.query!(payload, ctx(s)), timeoutMs, env.signal);
+        const q = await underTimeout((s) => type.query!(payload, ctx(s)), timeoutMs, env.ctrl);
         record("reconcile", started, q.outcome, null, "detail" in q ? q.detail : undefined);
         if (q.outcome === "success") return finish({ to: "succeeded", result: q.result }, tries);
         if (q.outcome === "failure") return finish(afterFailure(type, c, tries, q.failure), tries);
@@ -188,7 +205,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
   const started = now();
   tries++;
   try {
-    const r = await withTimeout((s) => type.execute(payload, ctx(s)), timeoutMs, env.signal);
+    const r = await underTimeout((s) => type.execute(payload, ctx(s)), timeoutMs, env.ctrl);
     if (r.outcome === "success") {
       record("execute", started, "success", null);
       return finish({ to: "succeeded", result: r.result }, tries);

@@ -101,7 +101,7 @@ export function startWorker(o: WorkerOptions) {
     h.done = (async () => {
       let completion: Completion;
       try {
-        completion = await runClaimed(c, o.registry, { workerId: o.workerId, signal: h.ctrl.signal, resultEndpoint: o.resultEndpoint, checkUrl: o.checkUrl, fetch: o.fetch });
+        completion = await runClaimed(c, o.registry, { workerId: o.workerId, ctrl: h.ctrl, resultEndpoint: o.resultEndpoint, checkUrl: o.checkUrl, fetch: o.fetch });
       } catch (err) {
         // runClaimed classifies everything; this is a bug guard so the claim is always released.
         log.error({ err, command: c.id }, "attempt runner failed");
