@@ -15,10 +15,20 @@ export class AppError extends Error {
     readonly code: AppErrorCode,
     message: string,
     readonly issues?: Issue[],
+    /** For TOO_MANY_REQUESTS: seconds until a retry can succeed (answered as Retry-After). */
+    readonly retryAfterS?: number,
   ) {
     super(message);
     this.name = "AppError";
   }
+}
+
+/** The Retry-After header an error calls for (an AppError, or one wrapped as a cause by tRPC), if any. */
+export function retryAfterHeader(err: unknown): Record<string, string> {
+  for (let e = err as { cause?: unknown } | undefined, depth = 0; e && depth < 3; e = e.cause as typeof e, depth++) {
+    if (e instanceof AppError && e.retryAfterS !== undefined) return { "retry-after": String(e.retryAfterS) };
+  }
+  return {};
 }
 
 /** Zod issues as the API reports them: path and message only. */

@@ -10,8 +10,9 @@ import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { appRouter } from "./root";
 import { createContext, type HeaderReader } from "./context";
 import type { ApiDeps } from "./deps";
+import { retryAfterHeader } from "../errors";
 
-export type DirectAnswer = { status: number; body: string };
+export type DirectAnswer = { status: number; body: string; headers?: Record<string, string> };
 
 const procedures = appRouter._def.procedures as unknown as Record<string, { _def: { type: "query" | "mutation" | "subscription" } }>;
 
@@ -34,6 +35,6 @@ export async function callDirect(deps: ApiDeps, path: string, body: Buffer, head
   } catch (cause) {
     const error = getTRPCErrorFromUnknown(cause);
     const shape = getTRPCErrorShape({ config: appRouter._def._config, error, type, path, input, ctx });
-    return { status: getHTTPStatusCodeFromError(error), body: JSON.stringify({ error: shape }) };
+    return { status: getHTTPStatusCodeFromError(error), body: JSON.stringify({ error: shape }), headers: retryAfterHeader(cause) };
   }
 }

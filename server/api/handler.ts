@@ -5,6 +5,7 @@ import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { appRouter } from "./root";
 import { createContext } from "./context";
 import type { ApiDeps } from "./deps";
+import { retryAfterHeader } from "../errors";
 
 export function tooLarge(limit: number): Response {
   const body = {
@@ -45,6 +46,11 @@ export function createRawTrpcHandler(deps: ApiDeps, endpoint = "/api/trpc") {
       router: appRouter,
       allowMethodOverride: true,
       createContext: () => createContext(deps, (name) => req.headers.get(name)),
+      // TOO_MANY_REQUESTS says when to come back.
+      responseMeta: ({ errors }) => {
+        const headers = Object.assign({}, ...errors.map((e) => retryAfterHeader(e)));
+        return Object.keys(headers).length ? { headers } : {};
+      },
     });
   };
 }

@@ -194,7 +194,12 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
     },
     components: {
       schemas,
-      responses: Object.fromEntries(Object.entries(responses).map(([name, r]) => [name, error(r.description)])),
+      responses: Object.fromEntries(
+        Object.entries(responses).map(([name, r]) => [
+          name,
+          name === "TooManyRequests" ? { ...error(r.description), headers: { "Retry-After": { description: "Seconds until the client may submit again", schema: { type: "integer", minimum: 1 } } } } : error(r.description),
+        ]),
+      ),
       securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", description: "An API token (cvy_…), made with tokens.create or printed by the first npm start" } },
     },
   };

@@ -27,7 +27,7 @@ import { createContext, type HeaderReader } from "./context";
 import type { ApiDeps } from "./deps";
 import { collectLimited } from "./handler";
 import { buildOpenApiDocument } from "./openapi";
-import type { Issue } from "../errors";
+import { retryAfterHeader, type Issue } from "../errors";
 
 export const REST_PREFIX = "/api/v1/";
 export const OPENAPI_PATH = "/api/openapi.json";
@@ -133,7 +133,7 @@ export function createRestHandler(deps: ApiDeps) {
         message: string;
         data: { code: string; issues?: Issue[] };
       };
-      return restError(getHTTPStatusCodeFromError(error), shape.data.code, shape.message, shape.data.issues);
+      return restError(getHTTPStatusCodeFromError(error), shape.data.code, shape.message, shape.data.issues, retryAfterHeader(cause));
     }
   };
 }

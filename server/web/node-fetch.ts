@@ -68,7 +68,7 @@ export function nodeTrpcListener(deps: ApiDeps) {
       if (path !== null) {
         const direct = await callDirect(deps, path, body!, header);
         if (direct) {
-          res.writeHead(direct.status, { "content-type": "application/json", "content-length": Buffer.byteLength(direct.body), vary: "trpc-accept" });
+          res.writeHead(direct.status, { "content-type": "application/json", "content-length": Buffer.byteLength(direct.body), vary: "trpc-accept", ...direct.headers });
           res.end(direct.body);
           return;
         }

@@ -248,6 +248,11 @@ describe("rate limit", () => {
       expect(refused.status).toBe(429);
       expect(refused.error?.data.code).toBe("TOO_MANY_REQUESTS");
       expect(refused.error?.message).toMatch(/at most 5 commands per second.*retry in 1 s/);
+      // Retry-After on both roads: the direct one (a single POST) and tRPC's own (here a batch of one)
+      const direct = await a.raw("intake.submit", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(httpCmd()) });
+      expect([direct.status, direct.headers.get("retry-after")]).toEqual([429, "1"]);
+      const batched = await a.raw("intake.submit?batch=1", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ 0: httpCmd() }) });
+      expect([batched.status, batched.headers.get("retry-after")]).toEqual([429, "1"]);
       expect(await countCommands()).toBe(before);
       expect((await b.mutation("intake.submit", httpCmd())).status).toBe(200);
       now += 1000; // a second later, five more are allowed

@@ -244,6 +244,7 @@ describe("credentials, limits and routing", () => {
       const refused = await c.post("/api/v1/commands", httpCmd());
       expect(refused.status).toBe(429);
       expect(refused.body.error).toMatchObject({ code: "TOO_MANY_REQUESTS", message: expect.stringMatching(/at most 5 commands per second/) });
+      expect(refused.headers.get("retry-after")).toBe("1");
       expect(await countCommands()).toBe(before);
       now += 1000;
       expect((await c.post("/api/v1/commands", httpCmd())).status).toBe(201);
