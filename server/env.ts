@@ -65,6 +65,8 @@ const schema = z
     RETENTION_DAYS: intFrom("RETENTION_DAYS", 30, 1, 3650),
     INTAKE_RATE_LIMIT: intFrom("INTAKE_RATE_LIMIT", 0, 0, 1_000_000),
     HTTP_ALLOWED_HOSTS: optionalText,
+    // Behind a reverse proxy that sets X-Forwarded-For: take the client's address from it (sign-in throttle).
+    TRUST_PROXY: z.enum(["true", "false"], { error: "must be true or false" }).default("false").transform((v) => v === "true"),
     MAX_BODY_BYTES: intFrom("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
     DB_POOL_SIZE: intFrom("DB_POOL_SIZE", 10, 1, 200),
     DATA_DIR: optionalText.default(".data"),

@@ -18,10 +18,23 @@ function cookie(value: string, maxAgeS: number, secure: boolean) {
 /** Only same-site relative paths are followed after sign-in (no open redirect). */
 export const safeNext = (next: unknown) => (typeof next === "string" && next.startsWith("/") && !next.startsWith("//") ? next : "/");
 
-export async function handleSignIn(db: Db, req: Request, opts: { secure: boolean }): Promise<Response> {
+/** Set by the web process (server/web/main.ts) from the socket, over anything the client sent. */
+export const PEER_HEADER = "x-conveyor-peer";
+
+/**
+ * The client's address for the sign-in throttle: the first X-Forwarded-For
+ * entry only when TRUST_PROXY says a proxy sets it (a client can write any
+ * X-Forwarded-For it likes), else the socket's peer.
+ */
+export function clientAddress(headers: Headers, trustProxy: boolean): string {
+  const forwarded = trustProxy ? headers.get("x-forwarded-for")?.split(",")[0]?.trim() : undefined;
+  return forwarded || headers.get(PEER_HEADER) || "local";
+}
+
+export async function handleSignIn(db: Db, req: Request, opts: { secure: boolean; trustProxy?: boolean }): Promise<Response> {
   const form = (req.headers.get("content-type") ?? "").includes("application/x-www-form-urlencoded");
   const body: Record<string, unknown> = form ? Object.fromEntries(new URLSearchParams(await req.text())) : await req.json().catch(() => ({}));
-  const address = req.headers.get("x-forwarded-for")?.split(",")[0]?.trim() ?? "local";
+  const address = clientAddress(req.headers, opts.trustProxy ?? false);
   const f = failures.get(address);
   const now = Date.now();
   if (f && f.until > now && f.n >= MAX_PER_WINDOW) return answer(form, 429, "Too many failed sign-ins from here; wait a minute", body.next);

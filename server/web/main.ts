@@ -15,6 +15,7 @@ import { appDeps } from "../app";
 import { healthResponse, readyResponse } from "../health";
 import { createMetrics, metricsResponse, routeLabel } from "../metrics";
 import { appRouter } from "../api/root";
+import { PEER_HEADER } from "../auth/http";
 import { onWebStart } from "../web-start";
 import { fetchListener, nodeRestListener, nodeTrpcListener } from "./node-fetch";
 import { isRestPath } from "../api/rest";
@@ -42,6 +43,8 @@ async function serve() {
     const started = performance.now();
     const route = routeLabel(url, procedures);
     res.on("finish", () => metrics.observe(route, res.statusCode, (performance.now() - started) / 1000));
+    // The socket's peer, for the sign-in throttle; whatever a client sent under that name is replaced.
+    req.headers[PEER_HEADER] = req.socket.remoteAddress ?? "";
     if (url.startsWith("/api/trpc/")) return void api(req, res);
     if (isRestPath(url.split("?")[0]!)) return void rest(req, res);
     if (url === "/api/health") return void health(req, res);

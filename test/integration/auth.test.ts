@@ -1,7 +1,7 @@
 // Console sign-in: argon2 hashes, cookie flags, throttling, lockout, expiry, first admin, password change.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
-import { handleSignIn, handleSignOut, safeNext } from "../../server/auth/http";
+import { clientAddress, handleSignIn, handleSignOut, PEER_HEADER, safeNext } from "../../server/auth/http";
 import { createUser, ensureFirstAdmin, sessionUser, changePassword, signIn } from "../../server/auth/users";
 
 let t: TestDb;
@@ -10,8 +10,13 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.drop());
 
-const form = (fields: Record<string, string>, ip = "10.0.0.1") =>
-  new Request("http://localhost/api/auth/login", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", "x-forwarded-for": ip }, body: new URLSearchParams(fields).toString() });
+// `ip` is the socket's peer as the web process reports it; `forwarded` what the client (or a proxy) put in X-Forwarded-For.
+const form = (fields: Record<string, string>, ip = "10.0.0.1", forwarded?: string) =>
+  new Request("http://localhost/api/auth/login", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", [PEER_HEADER]: ip, ...(forwarded ? { "x-forwarded-for": forwarded } : {}) },
+    body: new URLSearchParams(fields).toString(),
+  });
 
 describe("sign-in", () => {
   it("stores an argon2id hash and sets an httpOnly, same-site session cookie", async () => {
@@ -49,6 +54,18 @@ describe("sign-in", () => {
     let last: Response | undefined;
     for (let i = 0; i < 21; i++) last = await handleSignIn(t.db, form({ email: `nobody${i}@example.com`, password: "x" }, "10.9.9.9"), { secure: false });
     expect(new URLSearchParams(last!.headers.get("location")!.split("?")[1]).get("error")).toMatch(/Too many failed sign-ins from here/);
+  });
+
+  it("a made-up X-Forwarded-For does not escape the throttle unless TRUST_PROXY says a proxy sets it", async () => {
+    const errorOf = (r: Response) => new URLSearchParams(r.headers.get("location")!.split("?")[1]).get("error");
+    let last: Response | undefined;
+    for (let i = 0; i < 21; i++) last = await handleSignIn(t.db, form({ email: `spoof${i}@example.com`, password: "x" }, "10.8.8.8", `203.0.113.${i}`), { secure: false });
+    expect(errorOf(last!)).toMatch(/Too many failed sign-ins from here/);
+    // behind a trusted proxy, the forwarded address is the client's: another client is not throttled with them
+    const other = await handleSignIn(t.db, form({ email: "spoof-x@example.com", password: "x" }, "10.8.8.8", "198.51.100.7"), { secure: false, trustProxy: true });
+    expect(errorOf(other)).not.toMatch(/Too many failed sign-ins/);
+    expect(clientAddress(new Headers({ "x-forwarded-for": "198.51.100.7, 10.0.0.1", [PEER_HEADER]: "10.0.0.1" }), true)).toBe("198.51.100.7");
+    expect(clientAddress(new Headers({ "x-forwarded-for": "198.51.100.7", [PEER_HEADER]: "10.0.0.1" }), false)).toBe("10.0.0.1");
   });
 
   it("ends expired sessions and sessions of disabled users", async () => {
