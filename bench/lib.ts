@@ -29,7 +29,7 @@ export async function startDatabase(): Promise<EmbeddedPostgres & { cleanup: () 
 export async function startWeb(env: Record<string, string>): Promise<{ url: string; child: ChildProcess; stop: () => void }> {
   buildIfNeeded(root, (m) => console.error(m));
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "server/web/main.ts")], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", path.join(root, "server/web/main.ts")], {
     cwd: root,
     env: { ...process.env, NODE_ENV: "production", LOG_LEVEL: "warn", PORT: String(port), ...env },
     stdio: ["ignore", "inherit", "inherit"],
