@@ -74,15 +74,22 @@ const errors = t.middleware(async ({ ctx, next, path }) => {
   return res;
 });
 
+const refuseRejectedCredential = (ctx: { credentialRejected: boolean }) => {
+  if (ctx.credentialRejected) throw new TRPCError({ code: "UNAUTHORIZED", message: "The API token is unknown or revoked" });
+};
+
 export const publicProcedure = t.procedure.use(errors).use(({ ctx, next }) => {
-  if (ctx.credentialRejected) {
-    throw new TRPCError({ code: "UNAUTHORIZED", message: "The API token is unknown or revoked" });
-  }
+  refuseRejectedCredential(ctx);
   return next();
 });
 
-/** Any valid API token (client or admin scope): the intake API. */
-export const clientProcedure = publicProcedure.use(({ ctx, next }) => {
+/**
+ * Any valid API token (client or admin scope): the intake API. One middleware
+ * after `errors` rather than publicProcedure's plus its own: every level costs
+ * tRPC a copy of the context, on the hottest path there is.
+ */
+export const clientProcedure = t.procedure.use(errors).use(({ ctx, next }) => {
+  refuseRejectedCredential(ctx);
   if (!ctx.principal || ctx.principal.kind !== "token") {
     throw new TRPCError({ code: "UNAUTHORIZED", message: "Send an API token: Authorization: Bearer <token>" });
   }
