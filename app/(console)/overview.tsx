@@ -20,6 +20,7 @@ export function Overview() {
       {!q.data && !q.error ? <Loading /> : null}
       {q.data ? (
         <div className="space-y-6">
+          <Workers workers={q.data.workers} waiting={(q.data.counts.pending ?? 0) + (q.data.counts.retrying ?? 0)} />
           <p className="text-xs text-slate-500">
             History is kept for {q.data.retentionDays} days: finished commands (succeeded, failed, compensated, cancelled) older than that are pruned with their attempts; exceptions stay until an operator acts.
           </p>
@@ -164,4 +165,31 @@ function niceStep(max: number) {
   const p = 10 ** Math.floor(Math.log10(raw));
   for (const m of [1, 2, 5, 10]) if (m * p >= raw) return Math.max(1, m * p);
   return Math.max(1, 10 * p);
+}
+
+/** Which worker processes are alive (each reports every 5 s); none while commands wait is the first thing to know. */
+function Workers({ workers, waiting }: { workers: { id: string; startedAt: string; seenAt: string }[]; waiting: number }) {
+  if (workers.length === 0) {
+    return (
+      <div role="status" className={`rounded-xl border p-4 text-sm ${waiting > 0 ? "border-amber-300 bg-amber-50 text-amber-900" : "border-slate-200 bg-white text-slate-600"}`}>
+        <span className="font-medium">No worker is running</span> (none has reported in the last 30 s)
+        {waiting > 0 ? <>: {waiting.toLocaleString()} command{waiting === 1 ? "" : "s"} waiting will not move until one starts (<code className="font-mono">npm run worker</code>).</> : "."}
+      </div>
+    );
+  }
+  return (
+    <section aria-label="Workers" className="rounded-xl border border-slate-200 bg-white p-4 text-sm shadow-sm">
+      <div className="flex flex-wrap items-center gap-x-4 gap-y-1">
+        <span className="flex items-center gap-2 font-medium text-slate-800">
+          <span className="h-2 w-2 rounded-full bg-emerald-500" aria-hidden />
+          {workers.length} worker{workers.length === 1 ? "" : "s"} running
+        </span>
+        {workers.map((w) => (
+          <span key={w.id} className="font-mono text-xs text-slate-500" title={`started ${new Date(w.startedAt).toLocaleString()}`}>
+            {w.id} · started <RelTime iso={w.startedAt} />
+          </span>
+        ))}
+      </div>
+    </section>
+  );
 }

@@ -1,6 +1,6 @@
 // What the console reads: lists, counts, one command in full, the overview.
 import type { Db } from "../db/client";
-import { commandDetail, countByStatus, listCommands, oldestWaiting, throughput, type ListFilter } from "../db/console";
+import { commandDetail, countByStatus, listCommands, liveWorkers, oldestWaiting, throughput, type ListFilter } from "../db/console";
 import { STATES } from "./state";
 import { toView } from "./view";
 import { AppError } from "../errors";
@@ -58,9 +58,10 @@ export async function detail(db: Db, id: string) {
 }
 
 export async function overview(db: Db, retentionDays: number) {
-  const [c, t, oldest] = await Promise.all([counts(db), throughput(db, 60), oldestWaiting(db, 10)]);
+  const [c, t, oldest, workers] = await Promise.all([counts(db), throughput(db, 60), oldestWaiting(db, 10), liveWorkers(db, 30)]);
   return {
     retentionDays,
+    workers: workers.map((w) => ({ id: w.worker_id, startedAt: w.started_at.toISOString(), seenAt: w.updated_at.toISOString() })),
     counts: c,
     throughput: t.map((r) => ({ minute: r.minute.toISOString(), succeeded: r.succeeded, failed: r.failed, exception: r.exception })),
     oldest: oldest.map((r) => ({ id: r.id, type: r.type, status: r.status, createdAt: r.created_at.toISOString(), since: r.state_changed_at.toISOString(), error: r.error })),

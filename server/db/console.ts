@@ -109,6 +109,15 @@ export async function oldestWaiting(db: Db, limit: number) {
   return rows;
 }
 
+/** Worker processes that saved a metrics snapshot within `liveSeconds` (they do every 5 s while running). */
+export async function liveWorkers(db: Db, liveSeconds: number) {
+  const { rows } = await db.pool.query<{ worker_id: string; started_at: Date; updated_at: Date }>(
+    `SELECT worker_id, started_at, updated_at FROM worker_metrics WHERE updated_at >= now() - make_interval(secs => $1) ORDER BY worker_id`,
+    [liveSeconds],
+  );
+  return rows;
+}
+
 // ---- operator actions ----
 
 export type ActionSql = {

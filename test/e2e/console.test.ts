@@ -84,6 +84,11 @@ describe.runIf(browserAvailable)("operator console in a real browser", () => {
     t = await createTestDb();
     for (const u of Object.values(users)) await createUser(t.db, u);
     await seed(t.db);
+    // two workers reporting (their snapshots stay fresh for the length of the test)
+    await t.db.pool.query(
+      `INSERT INTO worker_metrics (worker_id, started_at, updated_at, metrics) VALUES
+       ('worker-a1', now() - interval '2 hours', now() + interval '10 minutes', '[]'), ('worker-b2', now() - interval '25 minutes', now() + interval '10 minutes', '[]')`,
+    );
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     web = spawnWeb(port, { DATABASE_URL: t.url, LOG_LEVEL: "warn" });
@@ -210,6 +215,7 @@ describe.runIf(browserAvailable)("operator console in a real browser", () => {
     await signIn(page, "admin", "/");
     await page.getByRole("img", { name: /Finished commands per minute/ }).waitFor();
     await page.getByRole("link", { name: /Succeeded\s*36/ }).waitFor();
+    await page.getByRole("region", { name: "Workers" }).getByText("2 workers running").waitFor();
     await shot("overview");
 
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "API tokens" }).click();

@@ -123,3 +123,15 @@ it("secrets never reach the logs: request headers, callback URL tokens and useri
     "TypeError: Request cannot be constructed from a URL that includes credentials: https://h.example/cb?…",
   );
 });
+
+it("the console's overview says which workers are alive, and warns when none is while commands wait", async () => {
+  const { overview } = await import("../../server/commands/console-read");
+  await t.db.pool.query(`DELETE FROM worker_metrics`);
+  const none = await overview(t.db, 30);
+  expect(none.workers).toEqual([]);
+  await t.db.pool.query(
+    `INSERT INTO worker_metrics (worker_id, started_at, updated_at, metrics) VALUES
+     ('live-1', now() - interval '1 hour', now(), '[]'), ('gone-1', now() - interval '2 hours', now() - interval '5 minutes', '[]')`,
+  );
+  expect((await overview(t.db, 30)).workers).toEqual([{ id: "live-1", startedAt: expect.any(String), seenAt: expect.any(String) }]);
+});
