@@ -55,8 +55,10 @@ const toClaimed = (r: ClaimRow): Claimed => ({
 /** Claims up to `limit` due commands of types without a concurrency cap, by priority then due time. */
 export async function claim(db: Db, workerId: string, limit: number, leaseMs: number, excludeTypes: string[]): Promise<Claimed[]> {
   if (limit <= 0) return [];
-  const { rows } = await db.pool.query<ClaimRow>(
-    `WITH due AS (
+  // Not a named (prepared) statement: a generic plan cannot see LIMIT $2 and
+  // sorts every due row instead of walking commands_claim_idx.
+  const { rows } = await db.pool.query<ClaimRow>({
+    text: `WITH due AS (
        SELECT id FROM commands
        WHERE ${CLAIMABLE} AND NOT (type = ANY($4::text[]))
        ORDER BY priority DESC, run_at
@@ -66,8 +68,8 @@ export async function claim(db: Db, workerId: string, limit: number, leaseMs: nu
      UPDATE commands c SET ${claimSet}
      WHERE c.id = ANY(ARRAY(SELECT id FROM due))
      RETURNING ${CLAIM_RETURNING}`,
-    [workerId, limit, leaseMs, excludeTypes],
-  );
+    values: [workerId, limit, leaseMs, excludeTypes],
+  });
   return rows.map(toClaimed);
 }
 
@@ -98,11 +100,12 @@ export async function claimCapped(db: Db, workerId: string, type: string, cap: n
 /** Renews the leases still held; returns the lease ids that are (others were lost). */
 export async function renewLeases(db: Db, held: { id: string; leaseId: string }[], leaseMs: number): Promise<Set<string>> {
   if (held.length === 0) return new Set();
-  const { rows } = await db.pool.query<{ lease_id: string }>(
-    `UPDATE commands SET locked_until = now() + make_interval(secs => $3::float8 / 1000)
+  const { rows } = await db.pool.query<{ lease_id: string }>({
+    name: "conveyor_renew",
+    text: `UPDATE commands SET locked_until = now() + make_interval(secs => $3::float8 / 1000)
      WHERE id = ANY($1::uuid[]) AND lease_id = ANY($2::uuid[]) RETURNING lease_id`,
-    [held.map((h) => h.id), held.map((h) => h.leaseId), leaseMs],
-  );
+    values: [held.map((h) => h.id), held.map((h) => h.leaseId), leaseMs],
+  });
   return new Set(rows.map((r) => r.lease_id));
 }
 
@@ -165,8 +168,10 @@ export async function complete(q: Queryable, items: Completion[]): Promise<Set<s
   const attempts = items.flatMap((i) =>
     i.attempts.map((a) => ({ command_id: i.id, number: a.number, kind: a.kind, outcome: a.outcome, started_at: a.startedAt.toISOString(), finished_at: a.finishedAt.toISOString(), error: a.error, worker: a.worker, detail: a.detail ?? null })),
   );
-  const { rows } = await q.query<{ id: string }>(
-    `WITH input AS (
+  const { rows } = await q.query<{ id: string }>({
+    // Named: prepared once per connection, so it skips parsing and planning (~0.4 ms a batch); its generic plan is the custom one.
+    name: "conveyor_complete",
+    text: `WITH input AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb)
          AS t(id uuid, lease_id uuid, status command_status, phase text, run_at timestamptz, tries int, needs_reconcile bool,
               result jsonb, set_result bool, failure jsonb, set_failure bool, error text, attempt_count int)
@@ -188,8 +193,8 @@ export async function complete(q: Queryable, items: Completion[]): Promise<Set<s
        WHERE a.command_id IN (SELECT id FROM upd)
      )
      SELECT id FROM upd`,
-    [JSON.stringify(input), JSON.stringify(attempts)],
-  );
+    values: [JSON.stringify(input), JSON.stringify(attempts)],
+  });
   const applied = new Set(rows.map((r) => r.id));
   // failed → compensating is its own transition (a row cannot be updated twice in one statement).
   const compensate = items.filter((i) => i.thenCompensate && applied.has(i.id)).map((i) => i.id);
