@@ -2,6 +2,7 @@
 // deliveries (claimed with SKIP LOCKED, retried until sent), history.
 import type pg from "pg";
 import { withTransaction, type Db } from "./client";
+import { countBothHalves, selectBothHalves } from "./leased";
 
 export type RuleRow = {
   id: string;
@@ -41,7 +42,8 @@ function condition(r: RuleRow, params: unknown[]): string {
       parts.push(`status = ANY(${p(r.states)}::command_status[])`, `state_changed_at < now() - make_interval(secs => ${p(r.age_seconds ?? 600)})`);
       break;
     case "rate":
-      parts.push(`finished_at >= now() - make_interval(secs => ${p(r.window_seconds ?? 300)})`);
+      // finished commands are never leased; saying so lets the type index serve a rule with a type
+      parts.push(`finished_at >= now() - make_interval(secs => ${p(r.window_seconds ?? 300)})`, `lease_id IS NULL`);
       break;
     case "backlog":
       parts.push(`status IN ('pending', 'retrying')`, `run_at <= now()`, `lease_id IS NULL`);
@@ -58,10 +60,13 @@ export async function measure(q: Pick<pg.PoolClient, "query">, r: RuleRow): Prom
       ? (await q.query<{ v: number | null }>(`SELECT (count(*) FILTER (WHERE status IN ('failed', 'exception')))::float8 / NULLIF(count(*), 0) AS v FROM commands WHERE ${where}`, params)).rows[0]!.v ?? 0
       : r.kind === "count"
         ? await enteredCount(q, r)
-        : (await q.query<{ v: number }>(`SELECT count(*)::float8 AS v FROM commands WHERE ${where}`, params)).rows[0]!.v;
+        : (await q.query<{ v: number }>(`SELECT ${countBothHalves(where)}::float8 AS v`, params)).rows[0]!.v;
   const worstWhere = r.kind === "rate" ? `${where} AND status IN ('failed', 'exception')` : where;
   const worst = (
-    await q.query<Worst>(`SELECT id, type, status, error, state_changed_at AS since FROM commands WHERE ${worstWhere} ORDER BY state_changed_at LIMIT 5`, params)
+    await q.query<Worst>(
+      `SELECT id, type, status, error, state_changed_at AS since FROM (${selectBothHalves("id, type, status, error, state_changed_at", worstWhere, "state_changed_at", "5")}) AS w ORDER BY since`,
+      params,
+    )
   ).rows;
   return { value, worst };
 }
@@ -77,7 +82,7 @@ async function enteredCount(q: Pick<pg.PoolClient, "query">, r: RuleRow): Promis
              WHERE status = ANY($1::command_status[]) AND ($2::text IS NULL OR type = $2)
                AND minute >= date_trunc('minute', now() - make_interval(secs => $3)))
           + (CASE WHEN 'pending' = ANY($1::text[]) THEN
-               (SELECT count(*) FROM commands WHERE created_at >= date_trunc('minute', now() - make_interval(secs => $3)) AND ($2::text IS NULL OR type = $2))
+               ${countBothHalves("created_at >= date_trunc('minute', now() - make_interval(secs => $3)) AND ($2::text IS NULL OR type = $2)")}
              ELSE 0 END) AS v`,
     [r.states, r.type, r.window_seconds ?? 300],
   );

@@ -3,6 +3,7 @@
 import { withTransaction, type Db } from "./client";
 import type { CommandRow } from "../commands/view";
 import type { State } from "../commands/state";
+import { selectBothHalves } from "./leased";
 
 export type ListFilter = {
   status?: State[];
@@ -14,7 +15,7 @@ export type ListFilter = {
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** WHERE clause and parameters for a filter (shared by list and "all that match"). */
+/** The condition and parameters for a filter (shared by list and "all that match"). */
 function where(f: ListFilter, params: unknown[]): string {
   const parts: string[] = [];
   const p = (v: unknown) => (params.push(v), `$${params.length}`);
@@ -30,24 +31,27 @@ function where(f: ListFilter, params: unknown[]): string {
       parts.push(`(idempotency_key = ${p(q)} OR payload::text ILIKE ${p(like)} OR error ILIKE $${params.length})`);
     }
   }
-  return parts.length ? `WHERE ${parts.join(" AND ")}` : "";
+  return parts.join(" AND ");
 }
 
 export type ListRow = CommandRow & { priority: number; run_at: Date; needs_reconcile: boolean; phase: string; locked_by: string | null };
 
 export async function listCommands(db: Db, f: ListFilter, cursor: { createdAt: string; id: string } | null, limit: number): Promise<ListRow[]> {
   const params: unknown[] = [];
-  let w = where(f, params);
+  const conds = [where(f, params)];
   if (cursor) {
     params.push(cursor.createdAt, cursor.id);
-    const c = `(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`;
-    w = w ? `${w} AND ${c}` : `WHERE ${c}`;
+    conds.push(`(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
   }
   params.push(limit);
   const { rows } = await db.pool.query<ListRow>(
-    `SELECT id, type, status, payload, result, failure, error, attempt_count, idempotency_key, created_at, updated_at, finished_at,
-            priority, run_at, needs_reconcile, phase, locked_by
-     FROM commands ${w} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+    selectBothHalves(
+      `id, type, status, payload, result, failure, error, attempt_count, idempotency_key, created_at, updated_at, finished_at,
+       priority, run_at, needs_reconcile, phase, locked_by`,
+      conds.filter(Boolean).join(" AND "),
+      "created_at DESC, id DESC",
+      `$${params.length}`,
+    ),
     params,
   );
   return rows;
@@ -57,7 +61,7 @@ export async function idsMatching(db: Db, f: ListFilter, max: number): Promise<s
   const params: unknown[] = [];
   const w = where(f, params);
   params.push(max);
-  const { rows } = await db.pool.query<{ id: string }>(`SELECT id FROM commands ${w} ORDER BY created_at DESC LIMIT $${params.length}`, params);
+  const { rows } = await db.pool.query<{ id: string }>(selectBothHalves("id, created_at", w, "created_at DESC, id DESC", `$${params.length}`), params);
   return rows.map((r) => r.id);
 }
 
@@ -102,8 +106,12 @@ export async function throughput(db: Db, minutes: number) {
 
 export async function oldestWaiting(db: Db, limit: number) {
   const { rows } = await db.pool.query(
-    `SELECT id, type, status, created_at, run_at, state_changed_at, error FROM commands
-     WHERE status IN ('pending', 'retrying', 'awaiting', 'running', 'compensating') ORDER BY state_changed_at LIMIT $1`,
+    selectBothHalves(
+      "id, type, status, created_at, run_at, state_changed_at, error",
+      "status IN ('pending', 'retrying', 'awaiting', 'running', 'compensating')",
+      "state_changed_at",
+      "$1",
+    ),
     [limit],
   );
   return rows;

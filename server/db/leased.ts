@@ -1,0 +1,28 @@
+// Commands under a lease (claimed by a worker, at most a few hundred at any
+// time) are left out of the secondary indexes on commands (status, type,
+// created_at: partial, WHERE lease_id IS NULL). A claim then writes two index
+// entries instead of five, on the hottest path there is. Queries that must
+// see every command read the two halves, each through its own index: the
+// unleased rows through those indexes, the leased ones through
+// commands_lease_idx (locked_until IS NOT NULL, which holds exactly when
+// lease_id IS NOT NULL: commands_lease_whole_check).
+
+const UNLEASED = "lease_id IS NULL";
+const LEASED = "locked_until IS NOT NULL";
+
+const and = (cond: string, half: string) => (cond.trim() ? `(${cond}) AND ${half}` : half);
+
+/**
+ * SELECT `cols` FROM commands WHERE `cond` ORDER BY `order` LIMIT `limit`,
+ * as two halves each able to use its index. `order` must only name columns
+ * in `cols` (the outer query sorts the merged halves again).
+ */
+export function selectBothHalves(cols: string, cond: string, order: string, limit: string): string {
+  const half = (h: string) => `(SELECT ${cols} FROM commands WHERE ${and(cond, h)} ORDER BY ${order} LIMIT ${limit})`;
+  return `SELECT * FROM (${half(UNLEASED)} UNION ALL ${half(LEASED)}) AS both_halves ORDER BY ${order} LIMIT ${limit}`;
+}
+
+/** count(*) FROM commands WHERE `cond`, as a scalar SQL expression over the two halves. */
+export function countBothHalves(cond: string): string {
+  return `((SELECT count(*) FROM commands WHERE ${and(cond, UNLEASED)}) + (SELECT count(*) FROM commands WHERE ${and(cond, LEASED)}))`;
+}
