@@ -1,0 +1,78 @@
+// Leased commands are not in the status, type and created_at indexes
+// (server/db/leased.ts): every query that must see all commands reads both
+// halves. Here every state, some of them leased, against plain SQL that
+// reads the table itself.
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { createTestDb, type TestDb } from "../helpers/db";
+import { testClient } from "../helpers/engine";
+import { commandInEveryState } from "../helpers/fixtures";
+import { countByStatus, idsMatching, listCommands, oldestWaiting } from "../../server/db/console";
+import { measure, type RuleRow } from "../../server/db/alerts";
+
+let t: TestDb;
+beforeAll(async () => {
+  t = await createTestDb();
+  const { clientId } = await testClient(t.db);
+  for (const p of ["a", "b", "c"]) await commandInEveryState(t.db, clientId, p);
+  // awaiting and compensating commands are leased while a worker polls or compensates them: lease one of each
+  await t.db.pool.query(
+    `UPDATE commands SET lease_id = gen_random_uuid(), locked_by = 'test', locked_until = now() + interval '1 hour'
+     WHERE idempotency_key IN ('a-awaiting', 'a-compensating')`,
+  );
+  await t.db.pool.query(`ANALYZE commands`);
+});
+afterAll(async () => t?.drop());
+
+const plain = async (where = "true") =>
+  (await t.db.pool.query<{ id: string }>(`SELECT id FROM commands WHERE ${where} ORDER BY created_at DESC, id DESC`)).rows.map((r) => r.id);
+
+it("the fixtures have leased and unleased commands in the same states", async () => {
+  const { rows } = await t.db.pool.query(`SELECT status, lease_id IS NOT NULL AS leased, count(*)::int AS n FROM commands GROUP BY 1, 2 ORDER BY 1, 2`);
+  expect(rows).toContainEqual({ status: "running", leased: true, n: 3 });
+  expect(rows).toContainEqual({ status: "awaiting", leased: true, n: 1 });
+  expect(rows).toContainEqual({ status: "awaiting", leased: false, n: 2 });
+});
+
+it("counts every state as the table has it", async () => {
+  const { rows } = await t.db.pool.query<{ status: string; n: number }>(`SELECT status::text, count(*)::int AS n FROM commands GROUP BY 1`);
+  expect(await countByStatus(t.db)).toEqual(Object.fromEntries(rows.map((r) => [r.status, r.n])));
+});
+
+it("lists every command once, in order, across cursor pages, with and without filters", async () => {
+  for (const [filter, where] of [
+    [{}, "true"],
+    [{ status: ["running" as const] }, "status = 'running'"],
+    [{ status: ["awaiting" as const, "succeeded" as const] }, "status IN ('awaiting', 'succeeded')"],
+    [{ type: "http" }, "type = 'http'"],
+  ] as const) {
+    const seen: string[] = [];
+    let cursor: { createdAt: string; id: string } | null = null;
+    for (;;) {
+      const page = await listCommands(t.db, filter, cursor, 4);
+      seen.push(...page.map((r) => r.id));
+      if (page.length < 4) break;
+      const last = page.at(-1)!;
+      cursor = { createdAt: last.created_at.toISOString(), id: last.id };
+    }
+    expect(seen, JSON.stringify(filter)).toEqual(await plain(where));
+    expect(await idsMatching(t.db, filter, 1000), JSON.stringify(filter)).toEqual(await plain(where));
+  }
+});
+
+it("the overview's oldest waiting commands include leased ones", async () => {
+  const ids = (await oldestWaiting(t.db, 100)).map((r: { id: string }) => r.id).sort();
+  expect(ids).toEqual((await plain("status IN ('pending', 'retrying', 'awaiting', 'running', 'compensating')")).sort());
+});
+
+it("alert rules see leased commands (a stuck rule over running and awaiting)", async () => {
+  await t.db.pool.query(`UPDATE commands SET state_changed_at = now() - interval '2 hours'`);
+  const rule = { kind: "stuck", states: ["running", "awaiting"], type: null, age_seconds: 600, window_seconds: null } as unknown as RuleRow;
+  const client = await t.db.pool.connect();
+  try {
+    const m = await measure(client, rule);
+    expect(m.value).toBe(6);
+    expect(m.worst).toHaveLength(5);
+  } finally {
+    client.release();
+  }
+});
