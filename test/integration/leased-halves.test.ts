@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { testClient } from "../helpers/engine";
 import { commandInEveryState } from "../helpers/fixtures";
-import { countByStatus, idsMatching, listCommands, oldestWaiting } from "../../server/db/console";
+import { countByStatus, idsMatching, listCommands, oldestWaiting, type ListFilter } from "../../server/db/console";
 import { measure, type RuleRow } from "../../server/db/alerts";
 
 let t: TestDb;
@@ -39,12 +39,13 @@ it("counts every state as the table has it", async () => {
 });
 
 it("lists every command once, in order, across cursor pages, with and without filters", async () => {
-  for (const [filter, where] of [
+  const cases: [ListFilter, string][] = [
     [{}, "true"],
-    [{ status: ["running" as const] }, "status = 'running'"],
-    [{ status: ["awaiting" as const, "succeeded" as const] }, "status IN ('awaiting', 'succeeded')"],
+    [{ status: ["running"] }, "status = 'running'"],
+    [{ status: ["awaiting", "succeeded"] }, "status IN ('awaiting', 'succeeded')"],
     [{ type: "http" }, "type = 'http'"],
-  ] as const) {
+  ];
+  for (const [filter, where] of cases) {
     const seen: string[] = [];
     let cursor: { createdAt: string; id: string } | null = null;
     for (;;) {
