@@ -13,8 +13,11 @@ const CLAIMABLE = `status IN ('pending', 'retrying', 'awaiting', 'compensating')
 const CLAIM_RETURNING = `c.id, c.lease_id, c.type, c.payload, c.status, c.phase, c.tries, c.attempt_count,
   c.needs_reconcile, c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id, c.run_at`;
 
+// The hot statements keep the row's timestamps themselves, which spares them the
+// row trigger's PL/pgSQL call (its WHEN clause still checks the transition).
 const claimSet = `status = CASE WHEN c.status IN ('pending', 'retrying') THEN 'running'::command_status ELSE c.status END,
-  lease_id = gen_random_uuid(), locked_by = $1, locked_until = now() + make_interval(secs => $3::float8 / 1000), attempt_started_at = now()`;
+  lease_id = gen_random_uuid(), locked_by = $1, locked_until = now() + make_interval(secs => $3::float8 / 1000), attempt_started_at = now(),
+  updated_at = now(), state_changed_at = CASE WHEN c.status IN ('pending', 'retrying') THEN now() ELSE c.state_changed_at END`;
 
 type ClaimRow = {
   id: string;
@@ -181,7 +184,11 @@ export async function complete(q: Queryable, items: Completion[]): Promise<Set<s
          result = CASE WHEN i.set_result THEN i.result ELSE c.result END,
          failure = CASE WHEN i.set_failure THEN i.failure ELSE c.failure END,
          error = i.error, attempt_count = i.attempt_count,
-         lease_id = NULL, locked_by = NULL, locked_until = NULL, attempt_started_at = NULL
+         lease_id = NULL, locked_by = NULL, locked_until = NULL, attempt_started_at = NULL,
+         updated_at = now(),
+         state_changed_at = CASE WHEN c.status IS DISTINCT FROM i.status THEN now() ELSE c.state_changed_at END,
+         finished_at = CASE WHEN c.status IS NOT DISTINCT FROM i.status THEN c.finished_at
+                            WHEN i.status IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled') THEN now() END
        -- driven by the primary key (id = ANY), whatever the planner thinks of the table's size
        FROM input i WHERE c.id = ANY(ARRAY(SELECT id FROM input)) AND c.id = i.id AND c.lease_id = i.lease_id
        RETURNING c.id

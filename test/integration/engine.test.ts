@@ -52,6 +52,11 @@ describe("http type, each path", () => {
     expect(JSON.parse(req!.body)).toEqual({ amount: 5 });
     expect(await attemptsOf(t.db, id)).toEqual([{ number: 1, kind: "execute", outcome: "success", error: null, worker: expect.stringMatching(/^test-/) }]);
     expect(row.finished_at).toBeInstanceOf(Date);
+    // the claim and the completion keep the timestamps themselves (the row trigger's function is skipped): as it would have
+    const ts = (await t.db.pool.query(`SELECT created_at, updated_at, state_changed_at, finished_at FROM commands WHERE id = $1`, [id])).rows[0];
+    expect(ts.state_changed_at.getTime()).toBe(ts.finished_at.getTime());
+    expect(ts.updated_at.getTime()).toBe(ts.finished_at.getTime());
+    expect(ts.finished_at.getTime()).toBeGreaterThanOrEqual(ts.created_at.getTime());
   });
 
   it("business failure (4xx) is final", async () => {

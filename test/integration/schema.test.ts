@@ -125,6 +125,37 @@ describe("migrations", () => {
     await expect(db.pool.query(`UPDATE commands SET status = 'succeeded' WHERE id = $1`, [id])).rejects.toThrow(/not an allowed transition/);
     await expect(db.pool.query(`UPDATE commands SET lease_id = gen_random_uuid() WHERE id = $1`, [id])).rejects.toThrow(/commands_lease_(whole|state)_check/);
     await expect(db.pool.query(`UPDATE commands SET priority = 5000 WHERE id = $1`, [id])).rejects.toThrow(/commands_priority_check/);
+    // a statement that keeps the timestamps itself skips the trigger's function, but not its transition check
+    await expect(
+      db.pool.query(`UPDATE commands SET status = 'succeeded', updated_at = now(), state_changed_at = now(), finished_at = now() WHERE id = $1`, [id]),
+    ).rejects.toThrow(/not an allowed transition/);
+  });
+
+  it("keep the timestamps: the trigger's function when a statement does not, the statement's own values when it does (the worker's hot path)", async () => {
+    const client = await db.prisma.apiClient.create({ data: { id: crypto.randomUUID(), name: "n3", scope: "client", tokenHash: "h3", tokenPrefix: "p", signingSecretEnc: "s" } });
+    const id = crypto.randomUUID();
+    await db.pool.query(`INSERT INTO commands (id, client_id, type, payload, created_at, updated_at, state_changed_at) VALUES ($1, $2, 'http', '{}', now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 hour')`, [id, client.id]);
+    // "fresh": written by this test's last statement, not an hour ago
+    const row = async () =>
+      (
+        await db.pool.query(
+          `SELECT status, updated_at > now() - interval '1 minute' AS updated, state_changed_at > now() - interval '1 minute' AS changed,
+                  finished_at > now() - interval '1 minute' AS finished, updated_at, state_changed_at, finished_at FROM commands WHERE id = $1`,
+          [id],
+        )
+      ).rows[0];
+    // not kept by the statement: the function sets them
+    await db.pool.query(`UPDATE commands SET priority = 1 WHERE id = $1`, [id]);
+    let r = await row();
+    expect([r.updated, r.changed, r.finished]).toEqual([true, false, null]);
+    await db.pool.query(`UPDATE commands SET status = 'cancelled' WHERE id = $1`, [id]);
+    r = await row();
+    expect([r.status, r.updated, r.changed, r.finished]).toEqual(["cancelled", true, true, true]);
+    // kept by the statement, an allowed transition: its own values stand (the function would have written now())
+    const t = new Date("2026-01-02T03:04:05.000Z");
+    await db.pool.query(`UPDATE commands SET status = 'pending', updated_at = $2, state_changed_at = $2, finished_at = NULL WHERE id = $1`, [id, t]);
+    r = await row();
+    expect([r.status, r.updated_at.getTime(), r.state_changed_at.getTime(), r.finished_at]).toEqual(["pending", t.getTime(), t.getTime(), null]);
   });
 
   it("are recorded in Prisma's table, apply once, and refuse a changed migration", async () => {
