@@ -171,9 +171,10 @@ export async function complete(q: Queryable, items: Completion[]): Promise<Set<s
   const attempts = items.flatMap((i) =>
     i.attempts.map((a) => ({ command_id: i.id, number: a.number, kind: a.kind, outcome: a.outcome, started_at: a.startedAt.toISOString(), finished_at: a.finishedAt.toISOString(), error: a.error, worker: a.worker, detail: a.detail ?? null })),
   );
+  // Not a named (prepared) statement: a generic plan made while the table was
+  // small keeps a sequential scan after it grows (measured: 254 ms instead of
+  // ~5 ms per 100 completions at 200,000 commands, until the next ANALYZE).
   const { rows } = await q.query<{ id: string }>({
-    // Named: prepared once per connection, so it skips parsing and planning (~0.4 ms a batch); its generic plan is the custom one.
-    name: "conveyor_complete",
     text: `WITH input AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb)
          AS t(id uuid, lease_id uuid, status command_status, phase text, run_at timestamptz, tries int, needs_reconcile bool,
