@@ -3,7 +3,7 @@
 import { withTransaction, type Db } from "./client";
 import type { CommandRow } from "../commands/view";
 import type { State } from "../commands/state";
-import { selectBothHalves } from "./leased";
+import { LEASED, UNLEASED, selectBothHalves } from "./leased";
 
 export type ListFilter = {
   status?: State[];
@@ -73,11 +73,11 @@ export async function idsMatching(db: Db, f: ListFilter, max: number): Promise<s
  */
 export async function countByStatus(db: Db): Promise<Record<string, number>> {
   const { rows } = await db.pool.query<{ status: string; n: number }>(
-    `WITH open AS (SELECT status, count(*)::int AS n FROM commands WHERE status <> 'succeeded' AND lease_id IS NULL GROUP BY status),
-          leased AS (SELECT status, count(*)::int AS n FROM commands WHERE locked_until IS NOT NULL GROUP BY status)
+    `WITH open AS (SELECT status, count(*)::int AS n FROM commands WHERE status <> 'succeeded' AND ${UNLEASED} GROUP BY status),
+          leased AS (SELECT status, count(*)::int AS n FROM commands WHERE ${LEASED} GROUP BY status)
      SELECT status::text, n FROM open
      UNION ALL SELECT status::text, n FROM leased
-     UNION ALL SELECT 'succeeded', (SELECT count(*)::int FROM commands WHERE lease_id IS NULL) - (SELECT COALESCE(sum(n), 0)::int FROM open)`,
+     UNION ALL SELECT 'succeeded', (SELECT count(*)::int FROM commands WHERE ${UNLEASED}) - (SELECT COALESCE(sum(n), 0)::int FROM open)`,
   );
   const out: Record<string, number> = {};
   for (const r of rows) if (r.n > 0) out[r.status] = (out[r.status] ?? 0) + r.n;

@@ -7,8 +7,8 @@
 // commands_lease_idx (locked_until IS NOT NULL, which holds exactly when
 // lease_id IS NOT NULL: commands_lease_whole_check).
 
-const UNLEASED = "lease_id IS NULL";
-const LEASED = "locked_until IS NOT NULL";
+export const UNLEASED = "lease_id IS NULL";
+export const LEASED = "locked_until IS NOT NULL";
 
 const and = (cond: string, half: string) => (cond.trim() ? `(${cond}) AND ${half}` : half);
 
