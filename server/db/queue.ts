@@ -149,27 +149,12 @@ export type Completion = {
  */
 export async function complete(q: Queryable, items: Completion[]): Promise<Set<string>> {
   if (items.length === 0) return new Set();
-  // Two JSON documents rather than a score of array parameters: JSON.stringify
-  // is native, where node-postgres builds array literals element by element
-  // (that serialisation was ~4 % of a worker's CPU).
-  const input = items.map((i) => ({
-    id: i.id,
-    lease_id: i.leaseId,
-    status: i.status,
-    phase: i.phase,
-    run_at: i.runAt === null ? null : i.runAt === "infinity" ? "infinity" : i.runAt.toISOString(),
-    tries: i.tries,
-    needs_reconcile: i.needsReconcile,
-    result: i.result ?? null,
-    set_result: i.result !== undefined,
-    failure: i.failure ?? null,
-    set_failure: i.failure !== undefined,
-    error: i.error,
-    attempt_count: i.attemptCount,
-  }));
-  const attempts = items.flatMap((i) =>
-    i.attempts.map((a) => ({ command_id: i.id, number: a.number, kind: a.kind, outcome: a.outcome, started_at: a.startedAt.toISOString(), finished_at: a.finishedAt.toISOString(), error: a.error, worker: a.worker, detail: a.detail ?? null })),
-  );
+  // Two JSON documents rather than a score of array parameters (node-postgres
+  // builds array literals element by element: ~4 % of a worker's CPU), written
+  // as text directly: ids and enum values need no escaping, times go as epoch
+  // milliseconds. Objects plus JSON.stringify and toISOString were ~25 % of a
+  // worker's own CPU.
+  const { input, attempts } = completionDocuments(items);
   // Not a named (prepared) statement: a generic plan made while the table was
   // small keeps a sequential scan after it grows (measured: 254 ms instead of
   // ~17 ms per 100 completions at 200,000 commands, until the next ANALYZE).
@@ -194,13 +179,13 @@ export async function complete(q: Queryable, items: Completion[]): Promise<Set<s
        RETURNING c.id
      ), att AS (
        INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, error, worker, detail)
-       SELECT a.command_id, a.number, a.kind, a.outcome, a.started_at, a.finished_at, a.error, a.worker, a.detail
+       SELECT a.command_id, a.number, a.kind, a.outcome, to_timestamp(a.started_at / 1000), to_timestamp(a.finished_at / 1000), a.error, a.worker, a.detail
        FROM jsonb_to_recordset($2::jsonb)
-         AS a(command_id uuid, number int, kind attempt_kind, outcome attempt_outcome, started_at timestamptz, finished_at timestamptz, error text, worker text, detail jsonb)
+         AS a(command_id uuid, number int, kind attempt_kind, outcome attempt_outcome, started_at float8, finished_at float8, error text, worker text, detail jsonb)
        WHERE a.command_id IN (SELECT id FROM upd)
      )
      SELECT id FROM upd`,
-    values: [JSON.stringify(input), JSON.stringify(attempts)],
+    values: [input, attempts],
   });
   const applied = new Set(rows.map((r) => r.id));
   // failed → compensating is its own transition (a row cannot be updated twice in one statement).
@@ -213,6 +198,34 @@ export async function complete(q: Queryable, items: Completion[]): Promise<Set<s
     );
   }
   return applied;
+}
+
+// JSON.stringify gives undefined for undefined, functions and symbols: stored as null, as JSON.stringify of the object did.
+const json = (v: unknown) => JSON.stringify(v) ?? "null";
+const text = (t: string | null) => (t === null ? "null" : JSON.stringify(t));
+
+/** The two documents complete() sends: the commands' new state and their attempt rows (exported for tests). */
+export function completionDocuments(items: Completion[]): { input: string; attempts: string } {
+  const input: string[] = [];
+  const attempts: string[] = [];
+  const workers = new Map<string, string>();
+  for (const i of items) {
+    const runAt = i.runAt === null ? "null" : i.runAt === "infinity" ? '"infinity"' : `"${i.runAt.toISOString()}"`;
+    input.push(
+      `{"id":"${i.id}","lease_id":"${i.leaseId}","status":"${i.status}","phase":"${i.phase}","run_at":${runAt},"tries":${i.tries},` +
+        `"needs_reconcile":${i.needsReconcile},"result":${json(i.result)},"set_result":${i.result !== undefined},` +
+        `"failure":${json(i.failure)},"set_failure":${i.failure !== undefined},"error":${text(i.error)},"attempt_count":${i.attemptCount}}`,
+    );
+    for (const a of i.attempts) {
+      let worker = workers.get(a.worker);
+      if (worker === undefined) workers.set(a.worker, (worker = JSON.stringify(a.worker)));
+      attempts.push(
+        `{"command_id":"${i.id}","number":${a.number},"kind":"${a.kind}","outcome":"${a.outcome}","started_at":${a.startedAt.getTime()},` +
+          `"finished_at":${a.finishedAt.getTime()},"error":${text(a.error)},"worker":${worker},"detail":${json(a.detail)}}`,
+      );
+    }
+  }
+  return { input: `[${input.join(",")}]`, attempts: `[${attempts.join(",")}]` };
 }
 
 /** complete() in a transaction of its own. */

@@ -7,7 +7,7 @@ import type { Registry } from "../handlers/registry";
 import type { Logger } from "../log";
 import type { Listener } from "../db/listener";
 import { claim, claimCapped, renewLeases, rescueExpired, type Completion, type Expired } from "../db/queue";
-import { runClaimed, LeaseLost, ShuttingDown, describeError, type AttemptEnv } from "./attempt";
+import { runClaimed, Interrupt, LeaseLost, ShuttingDown, describeError, type AttemptEnv } from "./attempt";
 import { afterCompensationError, afterUnknown, type Claimed } from "./policy";
 import { canReconcile } from "../handlers/types";
 import { createCompleter, isConnectionError } from "./completer";
@@ -46,7 +46,7 @@ export type WorkerOptions = {
 const PREFETCH_WINDOW_MS = 50;
 const PREFETCH_CAP = 20;
 
-type Held = { c: Claimed; ctrl: AbortController; done?: Promise<void> };
+type Held = { c: Claimed; intr: Interrupt; done?: Promise<void> };
 
 export function startWorker(o: WorkerOptions) {
   const leaseMs = o.leaseMs ?? 30_000;
@@ -101,7 +101,7 @@ export function startWorker(o: WorkerOptions) {
     h.done = (async () => {
       let completion: Completion;
       try {
-        completion = await runClaimed(c, o.registry, { workerId: o.workerId, ctrl: h.ctrl, resultEndpoint: o.resultEndpoint, checkUrl: o.checkUrl, fetch: o.fetch });
+        completion = await runClaimed(c, o.registry, { workerId: o.workerId, intr: h.intr, resultEndpoint: o.resultEndpoint, checkUrl: o.checkUrl, fetch: o.fetch });
       } catch (err) {
         // runClaimed classifies everything; this is a bug guard so the claim is always released.
         log.error({ err, command: c.id }, "attempt runner failed");
@@ -124,7 +124,7 @@ export function startWorker(o: WorkerOptions) {
 
   const hold = (cs: Claimed[]) => {
     for (const c of cs) {
-      held.set(c.leaseId, { c, ctrl: new AbortController() });
+      held.set(c.leaseId, { c, intr: new Interrupt() });
       ready.push(c);
     }
     pump();
@@ -183,10 +183,10 @@ export function startWorker(o: WorkerOptions) {
       const renewed = await renewLeases(o.db, [...held.values()].map((h) => ({ id: h.c.id, leaseId: h.c.leaseId })), leaseMs);
       for (const id of ids) {
         const h = held.get(id);
-        if (renewed.has(id) || !h || h.ctrl.signal.aborted) continue;
+        if (renewed.has(id) || !h || h.intr.interrupted) continue;
         metrics?.leaseLost();
         log.warn({ command: h.c.id, type: h.c.type, attempt: h.c.attemptCount + 1 }, "lease lost; interrupting the attempt");
-        h.ctrl.abort(new LeaseLost());
+        h.intr.abort(new LeaseLost());
       }
     } catch (err) {
       log.warn({ err: String(err) }, "could not renew leases");
@@ -243,7 +243,7 @@ export function startWorker(o: WorkerOptions) {
       const notStarted = ready.splice(0).map((c) => settle(held.get(c.leaseId)!, handBack(c)));
       const all = Promise.all([...notStarted, ...[...held.values()].map((r) => r.done)]);
       const timer = setTimeout(() => {
-        for (const r of held.values()) r.ctrl.abort(new ShuttingDown());
+        for (const r of held.values()) r.intr.abort(new ShuttingDown());
       }, graceMs);
       await all;
       clearTimeout(timer);
