@@ -10,6 +10,8 @@ import { createEmptyDb } from "../helpers/db";
 import { migrate, listMigrations } from "../../server/db/migrate";
 import { createDb, type Db } from "../../server/db/client";
 import { Prisma } from "../../server/db/generated/client";
+import { STATES, canTransition, type State } from "../../server/commands/state";
+import { commandInEveryState } from "../helpers/fixtures";
 
 type Field = { name: string; kind: string; type: string; dbName?: string };
 
@@ -129,6 +131,54 @@ describe("migrations", () => {
     await expect(
       db.pool.query(`UPDATE commands SET status = 'succeeded', updated_at = now(), state_changed_at = now(), finished_at = now() WHERE id = $1`, [id]),
     ).rejects.toThrow(/not an allowed transition/);
+  });
+
+  it("refuse a malformed type name when it is written, and only then", async () => {
+    const client = await db.prisma.apiClient.create({ data: { id: crypto.randomUUID(), name: "n4", scope: "client", tokenHash: "h4", tokenPrefix: "p", signingSecretEnc: "s" } });
+    await expect(db.pool.query(`INSERT INTO commands (id, client_id, type, payload) VALUES (gen_random_uuid(), $1, 'Bad Type', '{}')`, [client.id])).rejects.toThrow(/commands_type_check/);
+    const id = crypto.randomUUID();
+    await db.pool.query(`INSERT INTO commands (id, client_id, type, payload) VALUES ($1, $2, 'my.type-2_x', '{}')`, [id, client.id]);
+    await expect(db.pool.query(`UPDATE commands SET type = 'no/slashes' WHERE id = $1`, [id])).rejects.toThrow(/commands_type_check/);
+    await expect(db.pool.query(`UPDATE commands SET type = $2 WHERE id = $1`, [id, "x".repeat(65)])).rejects.toThrow(/commands_type_check/);
+    // read back as plain text, through both clients
+    expect((await db.pool.query(`SELECT type FROM commands WHERE id = $1`, [id])).rows[0].type).toBe("my.type-2_x");
+    expect((await db.prisma.command.findUniqueOrThrow({ where: { id } })).type).toBe("my.type-2_x");
+    expect(await db.prisma.command.count({ where: { type: "my.type-2_x" } })).toBe(1);
+  });
+
+  it("allow exactly the transitions of server/commands/state.ts, whether a statement keeps the timestamps itself or not", async () => {
+    const client = await db.prisma.apiClient.create({ data: { id: crypto.randomUUID(), name: "n5", scope: "client", tokenHash: "h5", tokenPrefix: "p", signingSecretEnc: "s" } });
+    const ids = await commandInEveryState(db, client.id, "tr");
+    const terminal = (s: State) => ["succeeded", "failed", "exception", "compensated", "cancelled"].includes(s);
+    const c = await db.pool.connect();
+    const outcomes: string[] = [];
+    try {
+      await c.query("BEGIN");
+      for (const from of STATES) {
+        for (const to of STATES) {
+          if (from === to) continue;
+          const lease = to === "running" ? `lease_id = gen_random_uuid(), locked_by = 't', locked_until = now() + interval '1 hour'` : `lease_id = NULL, locked_by = NULL, locked_until = NULL`;
+          const finished = terminal(to) ? "now()" : "NULL";
+          for (const hot of [true, false]) {
+            const timestamps = hot ? `, updated_at = clock_timestamp(), state_changed_at = clock_timestamp(), finished_at = ${finished}` : "";
+            await c.query("SAVEPOINT t");
+            const ok = await c.query(`UPDATE commands SET status = $2::command_status, ${lease}${timestamps} WHERE id = $1`, [ids[from], to]).then(
+              () => true,
+              (err: Error) => {
+                if (!/not an allowed transition/.test(err.message)) throw err;
+                return false;
+              },
+            );
+            await c.query("ROLLBACK TO SAVEPOINT t");
+            if (ok !== canTransition(from, to)) outcomes.push(`${from} → ${to} (${hot ? "with" : "without"} timestamps): ${ok ? "allowed" : "refused"}`);
+          }
+        }
+      }
+    } finally {
+      await c.query("ROLLBACK");
+      c.release();
+    }
+    expect(outcomes).toEqual([]);
   });
 
   it("keep the timestamps: the trigger's function when a statement does not, the statement's own values when it does (the worker's hot path)", async () => {
