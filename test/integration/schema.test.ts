@@ -133,6 +133,11 @@ describe("migrations", () => {
     ).rejects.toThrow(/not an allowed transition/);
   });
 
+  it("plan the statement trigger's joins as hash joins, whichever statement a connection ran first", async () => {
+    const { rows } = await db.pool.query(`SELECT proconfig FROM pg_proc WHERE proname = 'conveyor_commands_changed'`);
+    expect(rows[0].proconfig).toEqual(["enable_nestloop=off"]);
+  });
+
   it("refuse a malformed type name when it is written, and only then", async () => {
     const client = await db.prisma.apiClient.create({ data: { id: crypto.randomUUID(), name: "n4", scope: "client", tokenHash: "h4", tokenPrefix: "p", signingSecretEnc: "s" } });
     await expect(db.pool.query(`INSERT INTO commands (id, client_id, type, payload) VALUES (gen_random_uuid(), $1, 'Bad Type', '{}')`, [client.id])).rejects.toThrow(/commands_type_check/);
