@@ -116,9 +116,22 @@ const postgresPids = () =>
   });
 const cpu = (pids: number[]) => pids.reduce((n, p) => n + ticksOf(p), 0);
 
+// Before each drain, both databases are vacuumed and analysed and the server
+// checkpointed: no drain meets autovacuum or a timed checkpoint caused by an
+// earlier drain (another system's, often: its CPU would count as this one's),
+// and every drain starts from the same state.
+const admin = new pg.Client({ connectionString: database.adminUrl });
+await admin.connect();
+const settle = async () => {
+  await db.pool.query("VACUUM ANALYZE");
+  await gw.withPgClient((c) => c.query("VACUUM ANALYZE"));
+  await admin.query("CHECKPOINT");
+};
+
 /** Jobs/s while draining `JOBS` jobs enqueued before the workers start, observed from outside the same way for every system. */
 async function drain(s: System, procs: number): Promise<number> {
   await s.enqueue(JOBS);
+  await settle();
   const ps = await Promise.all(Array.from({ length: procs }, () => startProc(s.script, s.env)));
   while (!(await s.anyDone())) await new Promise((r) => setTimeout(r, 2));
   const workerPids = ps.map((p) => p.child.pid!);
@@ -194,6 +207,7 @@ for (let r = 0; r < RUNS; r++) {
   }
 }
 await gw.release();
+await admin.end();
 await db.close();
 await database.cleanup();
 
