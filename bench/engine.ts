@@ -46,12 +46,13 @@ const intake = directIntake(db, createRegistry([http, noop]));
 // Progress is observed from outside with two index-backed probes per system
 // (cheap, so that observing does not slow the system observed): has any job
 // finished yet, and is any job left.
-type System = { name: string; script: string; env: Record<string, string>; enqueue: (n: number) => Promise<void>; anyDone: () => Promise<boolean>; anyLeft: () => Promise<boolean>; enqueueOne: () => Promise<string> };
+type System = { name: string; script: string; env: Record<string, string>; vacuum: () => Promise<void>; enqueue: (n: number) => Promise<void>; anyDone: () => Promise<boolean>; anyLeft: () => Promise<boolean>; enqueueOne: () => Promise<string> };
 const systems: System[] = [
   {
     name: "Conveyor",
     script: "bench/conveyor-noop-worker.ts",
     env: { DATABASE_URL: database.url },
+    vacuum: async () => void (await db.pool.query("VACUUM")),
     enqueue: async (n) => {
       for (let i = 0; i < n; i += 1000) await submitBatch(intake, clientId, Array.from({ length: Math.min(1000, n - i) }, () => ({ type: "noop", payload: {} })));
     },
@@ -63,6 +64,7 @@ const systems: System[] = [
     name: `graphile-worker 0.17.3 ${mode}`,
     script: "bench/graphile-noop-worker.ts",
     env: { DATABASE_URL: gwUrl, GW_MODE: mode },
+    vacuum: () => gw.withPgClient(async (c) => void (await c.query("VACUUM"))),
     enqueue: async (n: number) => {
       for (let i = 0; i < n; i += 1000) await gw.addJobs(Array.from({ length: Math.min(1000, n - i) }, () => ({ identifier: "noop", payload: {} })));
     },
@@ -148,8 +150,15 @@ async function drain(s: System, procs: number): Promise<number> {
   const workerTicks = cpu(workerPids) - workersBefore;
   cpuPerJob[s.name]?.[procs === 1 ? "d1" : "d2"].push({ pg: (pgTicks * 10_000) / JOBS, workers: (workerTicks * 10_000) / JOBS });
   await stopProcs(ps);
+  // What the drain left for VACUUM (dead row versions, index entries): a cost
+  // of sustained load that the drain itself does not show.
+  const pgBeforeVacuum = new Map(postgresPids().map((p) => [p, ticksOf(p)]));
+  await s.vacuum();
+  vacuumPerJob[s.name]!.push((postgresPids().reduce((n, p) => n + ticksOf(p) - (pgBeforeVacuum.get(p) ?? 0), 0) * 10_000) / JOBS);
   return rate;
 }
+/** PostgreSQL CPU µs per job of the VACUUM right after each drain. */
+const vacuumPerJob: Record<string, number[]> = {};
 /** CPU µs per job during drains: PostgreSQL's processes and the worker processes. */
 const cpuPerJob: Record<string, { d1: { pg: number; workers: number }[]; d2: { pg: number; workers: number }[] }> = {};
 
@@ -194,6 +203,7 @@ const results: Record<string, { d1: number[]; d2: number[]; lat: number[][]; enq
 for (const s of systems) {
   results[s.name] = { d1: [], d2: [], lat: [], enq: [] };
   cpuPerJob[s.name] = { d1: [], d2: [] };
+  vacuumPerJob[s.name] = [];
 }
 for (let r = 0; r < RUNS; r++) {
   for (const s of systems) {
@@ -223,12 +233,12 @@ for (const s of systems) {
   console.log(`| ${s.name} | ${fmt(r.d1)} | ${fmt(r.d2)} | ${fmt(r.p50, 2)} / ${fmt(r.p95, 2)} / ${fmt(r.p99, 2)} | ${fmt(r.enq, 2)} |`);
 }
 console.log("\nCPU per job during the drains (µs, median; PostgreSQL's processes + the worker processes):");
-console.log("| system | 1 process: PostgreSQL + workers | 2 processes: PostgreSQL + workers |");
-console.log("|---|---|---|");
+console.log("| system | 1 process: PostgreSQL + workers | 2 processes: PostgreSQL + workers | VACUUM after a drain (PostgreSQL) |");
+console.log("|---|---|---|---|");
 for (const s of systems) {
   const c = cpuPerJob[s.name]!;
   const m = (xs: { pg: number; workers: number }[]) => `${fmt(median(xs.map((x) => x.pg)))} + ${fmt(median(xs.map((x) => x.workers)))} = ${fmt(median(xs.map((x) => x.pg + x.workers)))}`;
-  console.log(`| ${s.name} | ${m(c.d1)} | ${m(c.d2)} |`);
+  console.log(`| ${s.name} | ${m(c.d1)} | ${m(c.d2)} | ${fmt(median(vacuumPerJob[s.name]!))} |`);
 }
 if (systems.length < 3) process.exit(0);
 const c = row("Conveyor"), b = row("graphile-worker 0.17.3 batched"), d = row("graphile-worker 0.17.3 defaults");

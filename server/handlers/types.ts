@@ -16,7 +16,11 @@ export type AttemptContext = {
   /** Same value on every attempt of the command: backends deduplicate on it. */
   idempotencyKey: string;
   attempt: number;
-  /** Aborted on timeout, lost lease or shutdown. */
+  /**
+   * Aborted on timeout, lost lease or shutdown. Made when first read (a getter):
+   * read it inside the handler, where it is needed. The attempt settles on those
+   * events even if the handler never reads it.
+   */
   signal: AbortSignal;
   /** Checks an outbound URL against HTTP_ALLOWED_HOSTS; throws TargetRefused. Call it before every request. */
   checkUrl?: (url: string) => Promise<void>;
