@@ -55,11 +55,49 @@ const toClaimed = (r: ClaimRow): Claimed => ({
   runAt: r.run_at,
 });
 
-/** Claims up to `limit` due commands of types without a concurrency cap, by priority then due time. */
-export async function claim(db: Db, workerId: string, limit: number, leaseMs: number, excludeTypes: string[]): Promise<Claimed[]> {
+/**
+ * The claim of a worker without capped types, as a named (prepared) statement:
+ * no parsing and planning per claim (~0.4 ms of an idle pickup). Its generic
+ * plan walks commands_claim_idx once the statistics know the table (≥ 100
+ * rows); on a table they see as empty it is a sequential scan and a sort,
+ * which the plan cache would keep until the next ANALYZE. So the worker uses
+ * it only while commandsRowEstimate() is at least PREPARED_CLAIM_MIN_ROWS.
+ */
+const CLAIM_PREPARED = {
+  name: "conveyor_claim_v1",
+  text: `WITH due AS (
+       SELECT id FROM commands
+       WHERE ${CLAIMABLE}
+       ORDER BY priority DESC, run_at
+       LIMIT $2
+       FOR UPDATE SKIP LOCKED)
+     UPDATE commands c SET ${claimSet}
+     WHERE c.id = ANY(ARRAY(SELECT id FROM due))
+     RETURNING ${CLAIM_RETURNING}`,
+};
+export const PREPARED_CLAIM_TEXT = CLAIM_PREPARED.text;
+export const PREPARED_CLAIM_MIN_ROWS = 1_000;
+
+/** The planner's estimate of the commands table's size (-1: never analysed). */
+export async function commandsRowEstimate(db: Db): Promise<number> {
+  const { rows } = await db.pool.query<{ n: number }>(`SELECT reltuples::float8 AS n FROM pg_class WHERE oid = 'commands'::regclass`);
+  return rows[0]?.n ?? -1;
+}
+
+/**
+ * Claims up to `limit` due commands of types without a concurrency cap, by
+ * priority then due time. `prepared`: as the named statement above (only
+ * when no type is excluded; the caller checks the table's size).
+ */
+export async function claim(db: Db, workerId: string, limit: number, leaseMs: number, excludeTypes: string[], prepared = false): Promise<Claimed[]> {
   if (limit <= 0) return [];
-  // Not a named (prepared) statement: a generic plan cannot see LIMIT $2 and
-  // sorts every due row instead of walking commands_claim_idx.
+  if (prepared && excludeTypes.length === 0) {
+    const { rows } = await db.pool.query<ClaimRow>({ ...CLAIM_PREPARED, values: [workerId, limit, leaseMs] });
+    return rows.map(toClaimed);
+  }
+  // Not a named (prepared) statement: with the type filter, the generic plan
+  // misjudges NOT (type = ANY($4)) and sorts every due row instead of walking
+  // commands_claim_idx.
   const { rows } = await db.pool.query<ClaimRow>({
     text: `WITH due AS (
        SELECT id FROM commands

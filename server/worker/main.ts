@@ -65,6 +65,7 @@ async function main() {
     checkUrl,
     fetch: createOutboundFetch(e.HTTP_ALLOWED_HOSTS),
     metrics,
+    preparedStatements: e.DB_PREPARED_STATEMENTS,
   });
   // Alerts: every worker evaluates on an interval (the lock keeps it to one at a time) and sends deliveries.
   const evaluator = startEvaluator({ everyMs: e.ALERT_EVAL_MS, log, run: () => evaluateRules(db, { publicUrl: e.PUBLIC_URL }), metrics });

@@ -6,7 +6,7 @@ import type { Db } from "../db/client";
 import type { Registry } from "../handlers/registry";
 import type { Logger } from "../log";
 import type { Listener } from "../db/listener";
-import { claim, claimCapped, renewLeases, rescueExpired, type Completion, type Expired } from "../db/queue";
+import { claim, claimCapped, commandsRowEstimate, renewLeases, rescueExpired, PREPARED_CLAIM_MIN_ROWS, type Completion, type Expired } from "../db/queue";
 import { runClaimed, Interrupt, LeaseLost, ShuttingDown, describeError, type AttemptEnv } from "./attempt";
 import { afterCompensationError, afterUnknown, type Claimed } from "./policy";
 import { canReconcile } from "../handlers/types";
@@ -41,6 +41,8 @@ export type WorkerOptions = {
   /** Outbound fetch (commands and callbacks) that pins the checked address; default: the global fetch. */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
   metrics?: WorkerMetrics;
+  /** Claims with a named (prepared) statement once the table is big enough for its generic plan (default true; DB_PREPARED_STATEMENTS). */
+  preparedStatements?: boolean;
 };
 
 const PREFETCH_WINDOW_MS = 50;
@@ -74,6 +76,20 @@ export function startWorker(o: WorkerOptions) {
   const cappedNames = capped.map((c) => c.type);
   let stopping = false;
   let dbFailures = 0;
+
+  // The prepared claim's generic plan is safe once the statistics know the
+  // table (see server/db/queue.ts): checked now and every minute.
+  let preparedClaim = false;
+  let preparedBroken = false;
+  const checkTableSize = async () => {
+    try {
+      preparedClaim = (o.preparedStatements ?? true) && (await commandsRowEstimate(o.db)) >= PREPARED_CLAIM_MIN_ROWS;
+    } catch {
+      // keep the last answer; the next check retries
+    }
+  };
+  void checkTableSize();
+  const tableSizeTimer = setInterval(checkTableSize, 60_000);
 
   o.listener?.on("conveyor_commands", () => wake.fire());
   o.listener?.onConnect(() => wake.fire()); // notifications may have been missed while disconnected
@@ -146,7 +162,18 @@ export function startWorker(o: WorkerOptions) {
   });
 
   const claimNow = async (room: number): Promise<number> => {
-    let n = hold(await claim(o.db, o.workerId, room, leaseMs, cappedNames));
+    let claimed: Claimed[];
+    try {
+      claimed = await claim(o.db, o.workerId, room, leaseMs, cappedNames, preparedClaim && !preparedBroken);
+    } catch (err) {
+      // A migration changed the type of a column the prepared claim returns: PostgreSQL refuses the
+      // cached statement on this connection for good. Claim unprepared from now on (nothing was claimed).
+      if (!/cached plan must not change result type/.test(String((err as Error)?.message))) throw err;
+      preparedBroken = true;
+      log.warn({ err: String(err) }, "the schema changed under the prepared claim; claiming without it from now on");
+      claimed = await claim(o.db, o.workerId, room, leaseMs, cappedNames, false);
+    }
+    let n = hold(claimed);
     for (const { type, cap } of capped) {
       if (n >= room) break;
       n += hold(await claimCapped(o.db, o.workerId, type, cap, room - n, leaseMs));
@@ -249,6 +276,7 @@ export function startWorker(o: WorkerOptions) {
       clearTimeout(timer);
       clearInterval(heartbeat);
       clearInterval(rescuer);
+      clearInterval(tableSizeTimer);
       await callbacks?.stop();
     },
     /** For tests: abandon everything at once, as a crash would (leases are left to expire). */
@@ -256,6 +284,7 @@ export function startWorker(o: WorkerOptions) {
       stopping = true;
       clearInterval(heartbeat);
       clearInterval(rescuer);
+      clearInterval(tableSizeTimer);
       void callbacks?.stop();
     },
   };

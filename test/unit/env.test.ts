@@ -30,6 +30,12 @@ describe("environment", () => {
     expect(() => parseEnv({ DATABASE_LISTEN_URL: "mysql://x" })).toThrow(/DATABASE_LISTEN_URL: must be a URL starting with postgres:\/\/ or postgresql:\/\//);
   });
 
+  it("turns prepared statements off only when asked (PgBouncer in transaction mode before 1.21)", () => {
+    expect(parseEnv({}).DB_PREPARED_STATEMENTS).toBe(true);
+    expect(parseEnv({ DB_PREPARED_STATEMENTS: "off" }).DB_PREPARED_STATEMENTS).toBe(false);
+    expect(() => parseEnv({ DB_PREPARED_STATEMENTS: "no" })).toThrow(/DB_PREPARED_STATEMENTS: must be on or off/);
+  });
+
   it("wants ADMIN_EMAIL and ADMIN_PASSWORD together", () => {
     expect(() => parseEnv({ ADMIN_EMAIL: "a@b.example" })).toThrow(/ADMIN_PASSWORD: ADMIN_EMAIL and ADMIN_PASSWORD must be set together/);
     expect(parseEnv({ ADMIN_EMAIL: "a@b.example", ADMIN_PASSWORD: "correct horse battery" }).ADMIN_EMAIL).toBe("a@b.example");
