@@ -118,7 +118,7 @@ const postgresPids = () =>
   });
 const cpu = (pids: number[]) => pids.reduce((n, p) => n + ticksOf(p), 0);
 
-// Before each drain, both databases are vacuumed and analysed and the server
+// Before each drain (and each pickup series), both databases are vacuumed and analysed and the server
 // checkpointed: no drain meets autovacuum or a timed checkpoint caused by an
 // earlier drain (another system's, often: its CPU would count as this one's),
 // and every drain starts from the same state.
@@ -164,6 +164,8 @@ const cpuPerJob: Record<string, { d1: { pg: number; workers: number }[]; d2: { p
 
 /** submit → handler starts, on an idle queue, one worker process. */
 async function pickup(s: System): Promise<{ lat: number[]; enq: number[] }> {
+  // an idle queue, as the statistics see it too (the last ANALYZE was before a drain, with 20,000 queued)
+  await settle();
   const [p] = [await startProc(s.script, s.env)];
   const waiting = new Map<string, (t: number) => void>();
   p!.lines((l) => {
