@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { startTestWorker, submitWith, testClient, testTypes, waitForStatus, waitUntil, type TestWorker } from "../helpers/engine";
-import { commandsRowEstimate, PREPARED_CLAIM_MIN_ROWS, PREPARED_CLAIM_TEXT } from "../../server/db/queue";
+import { claim, commandsRowEstimate, PREPARED_CLAIM_MIN_ROWS, PREPARED_CLAIM_TEXT } from "../../server/db/queue";
 import { createDb, type Db } from "../../server/db/client";
 import { createRegistry } from "../../server/handlers/registry";
 
@@ -78,6 +78,18 @@ describe("the prepared claim", () => {
       const plan = (await t.db.pool.query(`EXPLAIN (GENERIC_PLAN) ${PREPARED_CLAIM_TEXT}`)).rows.map((r) => r["QUERY PLAN"]).join("\n");
       expect(plan, `${pending} pending`).toMatch(/Index Scan using commands_claim_idx/);
       expect(plan, `${pending} pending`).not.toMatch(/Sort/);
+    }
+  });
+
+  it("runs on its generic plan once PostgreSQL has seen a few executions (no planning per claim)", async () => {
+    const one = createDb(t.url, { max: 1 }); // one connection: the statement and the view of it share a session
+    try {
+      for (let i = 0; i < 8; i++) expect(await claim(one, "test-prepared", 210, 30_000, [], true)).toEqual([]);
+      const { rows } = await one.pool.query(`SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'conveyor_claim_v1'`);
+      expect(rows).toHaveLength(1);
+      expect(Number(rows[0].generic_plans)).toBeGreaterThanOrEqual(2);
+    } finally {
+      await one.close();
     }
   });
 
