@@ -19,6 +19,21 @@ const claimSet = `status = CASE WHEN c.status IN ('pending', 'retrying') THEN 'r
   lease_id = gen_random_uuid(), locked_by = $1, locked_until = now() + make_interval(secs => $3::float8 / 1000), attempt_started_at = now(),
   updated_at = now(), state_changed_at = CASE WHEN c.status IN ('pending', 'retrying') THEN now() ELSE c.state_changed_at END`;
 
+/**
+ * The claim, in its three forms: due commands matching `filter`, at most
+ * `limit`, locked with SKIP LOCKED, then leased by primary key (a bitmap scan
+ * over the ids: no join for the planner to misjudge).
+ */
+const claimText = (filter: string, limit: string) => `WITH due AS (
+       SELECT id FROM commands
+       WHERE ${CLAIMABLE}${filter}
+       ORDER BY priority DESC, run_at
+       LIMIT ${limit}
+       FOR UPDATE SKIP LOCKED)
+     UPDATE commands c SET ${claimSet}
+     WHERE c.id = ANY(ARRAY(SELECT id FROM due))
+     RETURNING ${CLAIM_RETURNING}`;
+
 type ClaimRow = {
   id: string;
   lease_id: string;
@@ -65,15 +80,7 @@ const toClaimed = (r: ClaimRow): Claimed => ({
  */
 const CLAIM_PREPARED = {
   name: "conveyor_claim_v1",
-  text: `WITH due AS (
-       SELECT id FROM commands
-       WHERE ${CLAIMABLE}
-       ORDER BY priority DESC, run_at
-       LIMIT $2
-       FOR UPDATE SKIP LOCKED)
-     UPDATE commands c SET ${claimSet}
-     WHERE c.id = ANY(ARRAY(SELECT id FROM due))
-     RETURNING ${CLAIM_RETURNING}`,
+  text: claimText("", "$2"),
 };
 export const PREPARED_CLAIM_TEXT = CLAIM_PREPARED.text;
 export const PREPARED_CLAIM_MIN_ROWS = 1_000;
@@ -99,16 +106,7 @@ export async function claim(db: Db, workerId: string, limit: number, leaseMs: nu
   // misjudges NOT (type = ANY($4)) and sorts every due row instead of walking
   // commands_claim_idx.
   const { rows } = await db.pool.query<ClaimRow>({
-    text: `WITH due AS (
-       SELECT id FROM commands
-       WHERE ${CLAIMABLE} AND NOT (type = ANY($4::text[]))
-       ORDER BY priority DESC, run_at
-       LIMIT $2
-       FOR UPDATE SKIP LOCKED)
-     -- by primary key (a bitmap scan over the ids): no join for the planner to misjudge
-     UPDATE commands c SET ${claimSet}
-     WHERE c.id = ANY(ARRAY(SELECT id FROM due))
-     RETURNING ${CLAIM_RETURNING}`,
+    text: claimText(" AND NOT (type = ANY($4::text[]))", "$2"),
     values: [workerId, limit, leaseMs, excludeTypes],
   });
   return rows.map(toClaimed);
@@ -123,15 +121,7 @@ export async function claimCapped(db: Db, workerId: string, type: string, cap: n
   return withTransaction(db, async (client) => {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('conveyor:cap:' || $1))`, [type]);
     const { rows } = await client.query<ClaimRow>(
-      `WITH due AS (
-         SELECT id FROM commands
-         WHERE ${CLAIMABLE} AND type = $4
-         ORDER BY priority DESC, run_at
-         LIMIT GREATEST(0, LEAST($2::int, $5::int - (SELECT count(*)::int FROM commands WHERE type = $4 AND lease_id IS NOT NULL)))
-         FOR UPDATE SKIP LOCKED)
-       UPDATE commands c SET ${claimSet}
-       WHERE c.id = ANY(ARRAY(SELECT id FROM due))
-       RETURNING ${CLAIM_RETURNING}`,
+      claimText(" AND type = $4", "GREATEST(0, LEAST($2::int, $5::int - (SELECT count(*)::int FROM commands WHERE type = $4 AND lease_id IS NOT NULL)))"),
       [workerId, limit, leaseMs, type, cap],
     );
     return rows.map(toClaimed);
