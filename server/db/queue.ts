@@ -181,14 +181,15 @@ export async function complete(q: Queryable, items: Completion[]): Promise<Set<s
   // builds array literals element by element: ~4 % of a worker's CPU), written
   // as text directly: ids and enum values need no escaping, times go as epoch
   // milliseconds. Objects plus JSON.stringify and toISOString were ~25 % of a
-  // worker's own CPU.
+  // worker's own CPU. Typed json, not jsonb: PostgreSQL only checks the text
+  // instead of building a jsonb tree that is read once (~4 µs per command).
   const { input, attempts } = completionDocuments(items);
   // Not a named (prepared) statement: a generic plan made while the table was
   // small keeps a sequential scan after it grows (measured: 254 ms instead of
   // ~17 ms per 100 completions at 200,000 commands, until the next ANALYZE).
   const { rows } = await q.query<{ id: string }>({
     text: `WITH input AS (
-       SELECT * FROM jsonb_to_recordset($1::jsonb)
+       SELECT * FROM json_to_recordset($1::json)
          AS t(id uuid, lease_id uuid, status command_status, phase text, run_at timestamptz, tries int, needs_reconcile bool,
               result jsonb, set_result bool, failure jsonb, set_failure bool, error text, attempt_count int)
      ), upd AS (
@@ -208,7 +209,7 @@ export async function complete(q: Queryable, items: Completion[]): Promise<Set<s
      ), att AS (
        INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, error, worker, detail)
        SELECT a.command_id, a.number, a.kind, a.outcome, to_timestamp(a.started_at / 1000), to_timestamp(a.finished_at / 1000), a.error, a.worker, a.detail
-       FROM jsonb_to_recordset($2::jsonb)
+       FROM json_to_recordset($2::json)
          AS a(command_id uuid, number int, kind attempt_kind, outcome attempt_outcome, started_at float8, finished_at float8, error text, worker text, detail jsonb)
        WHERE a.command_id IN (SELECT id FROM upd)
      )
