@@ -77,7 +77,8 @@ const systems: System[] = [
 
 type Proc = { child: ChildProcess; lines: (fn: (l: string) => void) => void };
 function startProc(script: string, env: Record<string, string>): Promise<Proc> {
-  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", path.join(root, script)], { cwd: root, env: { ...process.env, WORKER_CONCURRENCY: "10", ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  // Compiled as `npm run worker` compiles the worker (scripts/worker.mjs), both systems alike.
+  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []), path.join(root, "scripts/worker.mjs"), path.join(root, script)], { cwd: root, env: { ...process.env, WORKER_CONCURRENCY: "10", ...env }, stdio: ["ignore", "pipe", "inherit"] });
   const fns: ((l: string) => void)[] = [];
   let buf = "";
   child.stdout!.on("data", (d) => {

@@ -76,7 +76,7 @@ async function main() {
     });
   };
   run("web", process.execPath, ["--import", "tsx", path.join(root, "server/web/main.ts")]);
-  run("worker", process.execPath, ["--import", "tsx", path.join(root, "server/worker/main.ts")]);
+  run("worker", process.execPath, [path.join(root, "scripts/worker.mjs")]); // compiled, as npm run worker
 
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -13,7 +13,7 @@ import type { ParsedMail } from "mailparser";
 import { buildIfNeeded } from "../../scripts/build-if-needed";
 import { browserAvailable, launchBrowser, signIn as signInAs, spawnWeb, stopWeb, waitHealthy } from "../helpers/web";
 import { createTestDb, type TestDb } from "../helpers/db";
-import { freePort, runTs, type Proc } from "../helpers/proc";
+import { freePort, runWorker, type Proc } from "../helpers/proc";
 import { startSmtp, type Inbox } from "../helpers/smtp";
 import { newToken } from "../helpers/api";
 import { createUser } from "../../server/auth/users";
@@ -71,7 +71,7 @@ describe.runIf(browserAvailable)("alert rules in a real browser", () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     web = spawnWeb(port, { DATABASE_URL: t.url, SMTP_URL: inbox.url, PUBLIC_URL: base, LOG_LEVEL: "warn" });
-    worker = runTs("server/worker/main.ts", [], { DATABASE_URL: t.url, SMTP_URL: inbox.url, PUBLIC_URL: base, ALERT_EVAL_MS: "500", LOG_LEVEL: "info" });
+    worker = runWorker({ DATABASE_URL: t.url, SMTP_URL: inbox.url, PUBLIC_URL: base, ALERT_EVAL_MS: "500", LOG_LEVEL: "info" });
     await Promise.all([waitHealthy(base, web), worker.waitFor(/worker started/)]);
     mkdirSync(SHOTS, { recursive: true });
     browser = await launchBrowser();

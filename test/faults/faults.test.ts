@@ -21,7 +21,7 @@ import { createRule } from "../../server/alerts/rules";
 import { retryCommands } from "../../server/commands/actions";
 import { startBackend, type Backend, type Behaviour } from "../helpers/backend";
 import { startSmtp, type Inbox } from "../helpers/smtp";
-import { runTs, freePort, type Proc } from "../helpers/proc";
+import { runWorker, freePort, type Proc } from "../helpers/proc";
 import { spawnWeb, waitHealthy } from "../helpers/web";
 import { newToken } from "../helpers/api";
 import { waitUntil } from "../helpers/engine";
@@ -78,7 +78,7 @@ const workerEnv = () => ({
   LOG_LEVEL: "info",
 });
 async function startWorker(): Promise<Proc> {
-  const w = runTs("server/worker/main.ts", [], workerEnv());
+  const w = runWorker(workerEnv());
   await w.waitFor(/worker started/);
   workers.push(w);
   return w;

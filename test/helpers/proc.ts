@@ -15,7 +15,16 @@ export type Proc = { child: ChildProcess; output: () => string; waitFor: (re: Re
 /** Runs a TypeScript file with tsx; collects its output so tests can await a line instead of sleeping. */
 export function runTs(file: string, args: string[], env: Record<string, string | undefined> = {}): Proc {
   // node --import tsx: one process (the tsx wrapper would stand between us and signals).
-  const child = spawn(process.execPath, ["--import", "tsx", path.resolve(file), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  return runNode(["--import", "tsx", path.resolve(file), ...args], env);
+}
+
+/** Runs a worker process as `npm run worker` does (compiled by scripts/worker.mjs, not tsx); `entry` for another entry. */
+export function runWorker(env: Record<string, string | undefined> = {}, entry?: string): Proc {
+  return runNode([path.resolve("scripts/worker.mjs"), ...(entry ? [path.resolve(entry)] : [])], env);
+}
+
+function runNode(args: string[], env: Record<string, string | undefined>): Proc {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {

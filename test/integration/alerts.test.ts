@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { startSmtp, type Inbox } from "../helpers/smtp";
-import { freePort, runTs, type Proc } from "../helpers/proc";
+import { freePort, runWorker, type Proc } from "../helpers/proc";
 import { testClient, waitUntil } from "../helpers/engine";
 import { moveTo } from "../helpers/fixtures";
 import { createRule, updateRule, type RuleInput } from "../../server/alerts/rules";
@@ -226,7 +226,7 @@ describe("delivery", () => {
     await t.db.pool.query(`UPDATE alert_deliveries SET sent_at = now() WHERE sent_at IS NULL`);
     const box = await startSmtp();
     const env = { DATABASE_URL: t.url, SMTP_URL: box.url, ALERT_EVAL_MS: "500", LOG_LEVEL: "info", PUBLIC_URL: PUBLIC, HTTP_ALLOWED_HOSTS: "127.0.0.1" };
-    const ws: Proc[] = [runTs("server/worker/main.ts", [], env), runTs("server/worker/main.ts", [], env)];
+    const ws: Proc[] = [runWorker(env), runWorker(env)];
     try {
       await Promise.all(ws.map((w) => w.waitFor(/worker started/)));
       const { id } = await createRule(t.db, rule({ name: "Two workers", kind: "count", states: ["exception"], windowSeconds: 600, threshold: 1, recipients: ["one@example.com", "two@example.com"] }), "test");

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { resolveSecretKey, SecretKeyMismatch } from "../../server/db/settings";
-import { runTs } from "../helpers/proc";
+import { runWorker } from "../helpers/proc";
 
 let a: TestDb;
 let b: TestDb;
@@ -31,7 +31,7 @@ it("with SECRET_KEY: a process without it, or with another, is refused with a me
   await expect(resolveSecretKey(b.db, undefined)).rejects.toThrow("SECRET_KEY is not set in this process, but this database's secrets were encrypted with a SECRET_KEY");
   await expect(resolveSecretKey(b.db, randomBytes(32).toString("hex"))).rejects.toThrow(/^SECRET_KEY is not the key this database's secrets were encrypted with/);
   // a worker process with the wrong key stops at once with the reason (rather than failing every signature later)
-  const w = runTs("server/worker/main.ts", [], { DATABASE_URL: b.url, SECRET_KEY: randomBytes(32).toString("hex"), LOG_LEVEL: "info" });
+  const w = runWorker({ DATABASE_URL: b.url, SECRET_KEY: randomBytes(32).toString("hex"), LOG_LEVEL: "info" });
   expect((await w.exited).code).toBe(1);
   expect(w.output()).toContain("every process must use the same SECRET_KEY");
 });

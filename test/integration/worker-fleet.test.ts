@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { startBackend, type Backend } from "../helpers/backend";
-import { runTs, freePort, type Proc } from "../helpers/proc";
+import { runWorker, freePort, type Proc } from "../helpers/proc";
 import { testClient, waitUntil } from "../helpers/engine";
 import { directIntake, submitBatch } from "../../server/commands/submit";
 import { registry } from "../../server/handlers";
@@ -26,7 +26,7 @@ const workerEnv = (url: string, extra: Record<string, string> = {}) => ({
 });
 
 async function startWorkers(n: number, env: Record<string, string>): Promise<Proc[]> {
-  const ws = Array.from({ length: n }, () => runTs("server/worker/main.ts", [], env));
+  const ws = Array.from({ length: n }, () => runWorker(env));
   await Promise.all(ws.map((w) => w.waitFor(/worker started/)));
   return ws;
 }

@@ -1,6 +1,8 @@
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
-import { runTs } from "../helpers/proc";
+import { runWorker } from "../helpers/proc";
 import { healthResponse, readyResponse } from "../../server/health";
 import { createDb } from "../../server/db/client";
 
@@ -12,7 +14,7 @@ afterAll(async () => t?.drop());
 
 describe("worker process", () => {
   it("starts, connects, and stops cleanly on SIGTERM", async () => {
-    const w = runTs("server/worker/main.ts", [], { DATABASE_URL: t.url, LOG_LEVEL: "info" });
+    const w = runWorker({ DATABASE_URL: t.url, LOG_LEVEL: "info" });
     await w.waitFor(/worker started/);
     const listening = await t.db.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'conveyor-worker%'`, [t.name]);
     expect(listening.rows[0].n).toBeGreaterThan(0);
@@ -22,15 +24,25 @@ describe("worker process", () => {
   });
 
   it("refuses a bad environment with a message naming the variable", async () => {
-    const w = runTs("server/worker/main.ts", [], { DATABASE_URL: t.url, WORKER_CONCURRENCY: "lots" });
+    const w = runWorker({ DATABASE_URL: t.url, WORKER_CONCURRENCY: "lots" });
     expect((await w.exited).code).toBe(1);
     expect(w.output()).toMatch(/WORKER_CONCURRENCY: must be a whole number/);
+  });
+
+  it("runs compiled without tsx's naming helper, its stack traces pointing at the TypeScript sources", async () => {
+    const w = runWorker({}, "test/fixtures/compiled-throw.ts");
+    expect((await w.exited).code).toBe(1);
+    expect(w.output()).toMatch(/thrown from the fixture: on purpose/);
+    expect(w.output()).toContain(`(${path.resolve("test/fixtures/compiled-throw.ts")}:4:`);
+    const dir = "node_modules/.cache/conveyor";
+    const compiled = readdirSync(dir).filter((f) => /^compiled-throw-[0-9a-f]{16}\.mjs$/.test(f));
+    expect(compiled.length).toBeGreaterThan(0);
+    for (const f of compiled) expect(readFileSync(`${dir}/${f}`, "utf8")).not.toMatch(/__name\(/);
   });
 });
 
 describe("GET /api/ready", () => {
   it("is 200 when migrated and the claim query runs; 503 naming a migration that is missing", async () => {
-    const path = await import("node:path");
     const ok = await readyResponse(t.db, path.resolve("prisma/migrations"));
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual({ status: "ready", checks: { database: "ok", migrations: "ok", claim: "ok" } });
