@@ -3,7 +3,7 @@
 // a stand-in pool that answers claims with rows shaped like PostgreSQL's and
 // completions with their ids. Not a substitute for bench:engine (no driver,
 // no socket, no database): a steady figure, free of the database's noise, for
-// changes to the worker's hot path.
+// changes to the worker's hot path. Compiled as npm run worker compiles the worker (scripts/worker.mjs).
 // Usage: npm run bench:worker-js [-- --jobs 100000 --rounds 5]
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";

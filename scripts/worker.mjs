@@ -15,7 +15,10 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const entry = path.resolve(root, process.argv[2] ?? "server/worker/main.ts");
+const given = process.argv[2] && !process.argv[2].startsWith("-") ? process.argv[2] : undefined;
+const entry = path.resolve(root, given ?? "server/worker/main.ts");
+// The entry sees the command line as if it had been run directly: node <entry> <its arguments>.
+process.argv.splice(1, given ? 2 : 1, entry);
 
 // Inside the checkout, so that the bundle's imports of packages resolve from its node_modules.
 const dir = path.join(root, "node_modules", ".cache", "conveyor");
