@@ -216,7 +216,9 @@ for (let r = 0; r < RUNS; r++) {
     const p = await pickup(s);
     res.lat.push(p.lat);
     res.enq.push(p.enq);
-    console.log(`run ${r + 1} ${s.name}: 1 proc ${fmt(res.d1.at(-1)!)} /s, 2 procs ${fmt(res.d2.at(-1)!)} /s, pickup p50 ${fmt(percentile(res.lat.at(-1)!, 50), 2)} ms (enqueue call returned after ${fmt(percentile(res.enq.at(-1)!, 50), 2)} ms)`);
+    const c = cpuPerJob[s.name]!;
+    const us = (x: { pg: number; workers: number } | undefined) => (x ? ` (${fmt(x.pg)} + ${fmt(x.workers)} µs CPU/job)` : "");
+    console.log(`run ${r + 1} ${s.name}: 1 proc ${fmt(res.d1.at(-1)!)} /s${us(c.d1.at(-1))}, 2 procs ${fmt(res.d2.at(-1)!)} /s${us(c.d2.at(-1))}, pickup p50 ${fmt(percentile(res.lat.at(-1)!, 50), 2)} ms (enqueue call returned after ${fmt(percentile(res.enq.at(-1)!, 50), 2)} ms)`);
   }
 }
 await gw.release();
