@@ -31,7 +31,7 @@ export type WorkerOptions = {
   graceMs?: number;
   secretKey: () => Promise<Buffer>;
   resultEndpoint?: AttemptEnv["resultEndpoint"];
-  /** Commands claimed ahead of free slots (a local queue). Default: adaptive, about 50 ms of work, at most 20 × concurrency. */
+  /** Commands claimed ahead of free slots (a local queue). Default: adaptive, about 50 ms of work, at most 50 × concurrency. */
   prefetch?: number;
   /** Sends upstream callbacks too (default true). */
   callbacks?: boolean;
@@ -46,7 +46,7 @@ export type WorkerOptions = {
 };
 
 const PREFETCH_WINDOW_MS = 50;
-const PREFETCH_CAP = 20;
+const PREFETCH_CAP = 50;
 
 type Held = { c: Claimed; intr: Interrupt; done?: Promise<void> };
 
