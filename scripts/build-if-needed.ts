@@ -27,19 +27,32 @@ export function sourceFingerprint(root: string): string {
 /**
  * One build at a time per checkout (test files running in parallel both ask
  * for a build): a lock directory beside the temp files, taken atomically by
- * mkdir, given up after 15 minutes if its holder died.
+ * mkdir, holding its holder's pid. A waiter takes the lock over when that
+ * process is gone (an `npm start` stopped during its build), or after 15
+ * minutes whatever the reason.
  */
-function withBuildLock<T>(root: string, fn: () => T): T {
+export function withBuildLock<T>(root: string, fn: () => T, log: (m: string) => void = console.log): T {
   const lock = path.join(os.tmpdir(), `conveyor-build-${createHash("sha256").update(path.resolve(root)).digest("hex").slice(0, 16)}.lock`);
+  const holderFile = path.join(lock, "pid");
   const pause = new Int32Array(new SharedArrayBuffer(4));
+  let said = false;
   for (;;) {
     try {
       mkdirSync(lock);
+      writeFileSync(holderFile, String(process.pid));
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       try {
-        if (Date.now() - statSync(lock).mtimeMs > 15 * 60_000) rmSync(lock, { recursive: true, force: true });
+        const holder = existsSync(holderFile) ? Number(readFileSync(holderFile, "utf8")) : NaN;
+        const gone = holder > 0 && !isAlive(holder);
+        if (gone || Date.now() - statSync(lock).mtimeMs > 15 * 60_000) {
+          log(`Taking over the build lock of process ${holder || "?"} (${gone ? "it is gone" : "held for 15 minutes"})`);
+          rmSync(lock, { recursive: true, force: true });
+          continue;
+        }
+        if (!said) log(`Waiting for the build that process ${holder || "?"} is running…`);
+        said = true;
       } catch {}
       Atomics.wait(pause, 0, 0, 250);
     }
@@ -51,13 +64,22 @@ function withBuildLock<T>(root: string, fn: () => T): T {
   }
 }
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM"; // alive, someone else's
+  }
+}
+
 /** Returns true when a build ran. Throws when it fails. */
 export function buildIfNeeded(root: string, log: (m: string) => void = console.log): boolean {
   const stamp = path.join(root, ".next", "conveyor-fingerprint");
   const fp = sourceFingerprint(root);
   const upToDate = () => existsSync(path.join(root, ".next", "BUILD_ID")) && existsSync(stamp) && readFileSync(stamp, "utf8") === fp;
   if (upToDate()) return false;
-  return withBuildLock(root, () => (upToDate() ? false : build(root, stamp, fp, log)));
+  return withBuildLock(root, () => (upToDate() ? false : build(root, stamp, fp, log)), log);
 }
 
 function build(root: string, stamp: string, fp: string, log: (m: string) => void): boolean {
