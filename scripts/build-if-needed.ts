@@ -45,8 +45,10 @@ export function withBuildLock<T>(root: string, fn: () => T, log: (m: string) => 
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       try {
         const holder = existsSync(holderFile) ? Number(readFileSync(holderFile, "utf8")) : NaN;
-        const gone = holder > 0 && !isAlive(holder);
-        if (gone || Date.now() - statSync(lock).mtimeMs > 15 * 60_000) {
+        const age = Date.now() - statSync(lock).mtimeMs;
+        // No pid a few seconds after the mkdir: its holder died in between (or predates the pid file).
+        const gone = holder > 0 ? !isAlive(holder) : age > 10_000;
+        if (gone || age > 15 * 60_000) {
           log(`Taking over the build lock of process ${holder || "?"} (${gone ? "it is gone" : "held for 15 minutes"})`);
           rmSync(lock, { recursive: true, force: true });
           continue;

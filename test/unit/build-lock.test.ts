@@ -32,6 +32,16 @@ describe("the build lock", () => {
     expect(existsSync(lockOf(root))).toBe(false);
   });
 
+  it("is taken over when it names no holder a few seconds after it was made", () => {
+    const root = heldBy(process.pid);
+    rmSync(path.join(lockOf(root), "pid"));
+    const old = new Date(Date.now() - 11_000);
+    utimesSync(lockOf(root), old, old);
+    const said: string[] = [];
+    expect(withBuildLock(root, () => "built", (m) => said.push(m))).toBe("built");
+    expect(said).toEqual(["Taking over the build lock of process ? (it is gone)"]);
+  });
+
   it("is taken over after 15 minutes even when its holder lives", () => {
     const root = heldBy(process.pid);
     const old = new Date(Date.now() - 16 * 60_000);
