@@ -31,7 +31,7 @@ export type WorkerOptions = {
   graceMs?: number;
   secretKey: () => Promise<Buffer>;
   resultEndpoint?: AttemptEnv["resultEndpoint"];
-  /** Commands claimed ahead of free slots (a local queue). Default: adaptive, about 50 ms of work, at most 50 × concurrency. */
+  /** Commands claimed ahead of free slots (a local queue). Default: adaptive, about 50 ms of work, at most 50 × concurrency and 1,000. */
   prefetch?: number;
   /** Sends upstream callbacks too (default true). */
   callbacks?: boolean;
@@ -46,7 +46,8 @@ export type WorkerOptions = {
 };
 
 const PREFETCH_WINDOW_MS = 50;
-const PREFETCH_CAP = 50;
+const PREFETCH_CAP = 50; // × concurrency
+const PREFETCH_MAX = 1_000; // a claim of more rows saves little, and holds more leases to renew
 
 type Held = { c: Claimed; intr: Interrupt; done?: Promise<void> };
 
@@ -66,7 +67,7 @@ export function startWorker(o: WorkerOptions) {
   const ready: Claimed[] = [];
   let avgHandlerMs = 10;
   const prefetch = () =>
-    o.prefetch ?? Math.max(1, Math.min(PREFETCH_CAP * o.concurrency, Math.round((o.concurrency * PREFETCH_WINDOW_MS) / Math.max(0.05, avgHandlerMs))));
+    o.prefetch ?? Math.max(1, Math.min(PREFETCH_CAP * o.concurrency, PREFETCH_MAX, Math.round((o.concurrency * PREFETCH_WINDOW_MS) / Math.max(0.05, avgHandlerMs))));
   let active = 0; // handlers running (the concurrency limit)
   const completer = createCompleter(o.db, log);
   const capped = o.registry.names().flatMap((n) => {
