@@ -1,0 +1,39 @@
+// Layering of server/ (docs/architecture.md): each layer may import the ones
+// below it, never one above. Checked by `npm run lint`.
+//   engine  <  db  <  command-types, commands, auth, flow, alerts  <  worker, api  <  web
+// The console (app/) reaches the server only through tRPC types and the
+// dependency-free engine module; type-only imports are not counted
+// (tsPreCompilationDeps: false), so `import type { AppRouter }` stays allowed.
+const layer = (from, forbidden, comment) => ({
+  name: `${from.replace(/[^a-z]+/g, "-").replace(/^-+|-+$/g, "")}-imports-higher`,
+  comment,
+  severity: "error",
+  from: { path: `^server/${from}` },
+  to: { path: `^server/(${forbidden.join("|")})/` },
+});
+
+module.exports = {
+  forbidden: [
+    { name: "no-circular", severity: "error", from: { path: "^(server|app|scripts)/" }, to: { circular: true } },
+    { name: "server-imports-app", severity: "error", from: { path: "^server/" }, to: { path: "^app/" } },
+    layer("engine/", ["db", "commands", "command-types", "handlers", "auth", "flow", "alerts", "worker", "api", "web"], "the engine is pure: states, transitions, shared types"),
+    layer("db/", ["commands", "command-types", "handlers", "auth", "flow", "alerts", "worker", "api", "web"], "data access knows only the engine's types"),
+    layer("(commands|command-types|handlers|auth|flow|alerts)/", ["worker", "api", "web"], "domain modules are called by workers and routers, never the reverse"),
+    layer("worker/", ["api", "web"], "workers do not go through the API layer"),
+    layer("api/", ["web", "worker"], "routers call domain modules, not worker internals"),
+    {
+      name: "client-imports-server-runtime",
+      comment: "console code may import only the dependency-free engine module at run time",
+      severity: "error",
+      from: { path: "^app/_components/|^app/.*/_components/|^app/\\(console\\)/.*\\.tsx$" },
+      to: { path: "^server/", pathNot: "^server/engine/" },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "(^|/)(node_modules|\\.next|generated)/" },
+    tsPreCompilationDeps: false,
+    tsConfig: { fileName: "tsconfig.json" },
+    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default"], extensions: [".ts", ".tsx", ".js", ".mjs", ".cjs"] },
+  },
+};
