@@ -3,7 +3,13 @@
 import type { z } from "zod";
 
 export type RetryPolicy = {
-  /** Attempts (executions, not counting reconciliations) before the command goes to `exception`. */
+  /**
+   * Tries per round before the command goes to `exception`. A try is an attempt
+   * that uses the retry budget: an execute, a compensate, a reconcile that could
+   * not tell, a lease that expired mid-attempt. A reconcile that finds the command
+   * never arrived (the execute after it is the try), polls, and attempts cut short
+   * by a shutdown use none; an operator's retry starts a new round.
+   */
   maxAttempts: number;
   /** Base of the exponential backoff: attempt n waits up to backoffMs * 2^(n-1), with full jitter. */
   backoffMs: number;
@@ -83,3 +89,21 @@ export const canReconcile = <P>(type: CommandType<P>, payload: P) => !!type.quer
 
 /** Identity helper that keeps the payload type of a CommandType definition. */
 export const defineCommandType = <P>(t: CommandType<P>): CommandType<P> => t;
+
+/**
+ * The kind of attempt a worker holding this command is making: the one its
+ * claim begins with (a reconcile that finds nothing sent goes on to execute
+ * under the same claim). The rescuer records an expired lease as this kind;
+ * the console shows the attempt in progress as this kind.
+ */
+export function claimedAttemptKind(
+  c: { status: string; needsReconcile: boolean },
+  type: CommandType<unknown> | undefined,
+  payload: unknown,
+): "execute" | "reconcile" | "compensate" | "poll" {
+  if (c.status === "compensating") return "compensate";
+  if (c.status === "awaiting") return "poll";
+  if (!c.needsReconcile || !type) return "execute";
+  const parsed = type.schema.safeParse(payload);
+  return canReconcile(type, parsed.success ? parsed.data : payload) ? "reconcile" : "execute";
+}
