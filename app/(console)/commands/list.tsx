@@ -286,7 +286,8 @@ export function CommandsList({ initial, canAct }: { initial: InitialFilter; canA
                     </td>
                     <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums text-slate-600">
                       {c.attemptCount}
-                      {c.worker ? <span className="ml-1 text-xs text-blue-700" title={`An attempt is in progress on ${c.worker}`}>+ 1 in progress</span> : null}
+                      {c.worker ? " " : null}
+                      {c.worker ? <span className="text-xs text-blue-700" title={`An attempt is in progress on ${c.worker}`}>+ 1 in progress</span> : null}
                     </td>
                     <td className="max-w-[14rem] truncate px-3 py-2 font-mono text-xs text-slate-500" title={c.idempotencyKey ?? undefined}>
                       {c.idempotencyKey ?? <span className="text-slate-300">—</span>}

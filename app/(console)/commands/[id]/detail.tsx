@@ -14,7 +14,7 @@ const OUTCOME_STYLE: Record<string, string> = {
   exception: "bg-red-600",
   accepted: "bg-indigo-500",
   unknown: "bg-amber-500",
-  "not-found": "bg-slate-400",
+  not_found: "bg-slate-400",
 };
 
 export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
@@ -103,77 +103,79 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
             </Panel>
           ) : null}
 
-          <Panel title={`Attempts (${attemptsLabel(c.attemptCount, inProgress)})`}>
-            <p className="mb-4 text-xs text-slate-500">{ATTEMPT_MEANS}</p>
-            {attempts.length === 0 ? (
-              ["pending", "retrying"].includes(c.status) ? (
-                <Empty title="No attempt yet">A worker has not picked this command up.</Empty>
-              ) : (
-                <Empty title="No attempt was made" />
-              )
-            ) : (
-              <ol className="relative ml-2 border-l border-slate-200" aria-label="Attempts">
-                {attempts.map((a) => (
-                  <li key={a.number} className="mb-5 ml-5 last:mb-0" data-testid={a.finishedAt === null ? "attempt-in-progress" : undefined}>
-                    <span className={`absolute -left-[7px] mt-1.5 h-3.5 w-3.5 rounded-full ring-4 ring-white ${a.finishedAt === null ? "animate-pulse bg-blue-500" : a.outcome ? (OUTCOME_STYLE[a.outcome] ?? "bg-slate-400") : "bg-slate-400"}`} aria-hidden />
-                    <div className="flex flex-wrap items-baseline gap-x-3 gap-y-1 text-sm">
-                      <span className="font-medium text-slate-900">
-                        #{a.number} {a.kind}
-                      </span>
-                      {a.finishedAt === null ? (
-                        <>
-                          <span className="rounded bg-blue-50 px-1.5 py-0.5 text-xs font-medium text-blue-700">in progress</span>
-                          <span className="text-xs text-slate-500" title="When the worker claimed the command">
-                            started {fmtTime(a.startedAt)}
-                          </span>
-                          <Elapsed ms={a.elapsedMs ?? 0} since={q.dataUpdatedAt} />
-                        </>
-                      ) : (
-                        <>
-                          <span className="rounded bg-slate-100 px-1.5 py-0.5 text-xs font-medium text-slate-700">{a.outcome ?? "no outcome"}</span>
-                          <span className="text-xs text-slate-500" title={fmtTime(a.startedAt)}>
-                            {fmtTime(a.startedAt)}
-                          </span>
-                          {a.durationMs !== null ? <span className="text-xs text-slate-500">{a.durationMs.toLocaleString()} ms</span> : null}
-                        </>
-                      )}
-                      <span className="text-xs text-slate-400">{a.finishedAt === null ? `on ${a.worker}` : a.worker}</span>
-                    </div>
-                    {a.finishedAt === null && a.leaseExpired ? (
-                      <p className="mt-1 text-sm text-amber-800">
-                        Lease expired <RelTime iso={a.leaseExpiresAt} />: the worker stopped renewing it. The rescuer takes the command back and records this attempt as an exception.
-                      </p>
-                    ) : null}
-                    {a.error ? <p className="mt-1 text-sm text-red-700">{a.error}</p> : null}
-                    {a.detail !== null && a.detail !== undefined ? (
-                      <details className="mt-1">
-                        <summary className="cursor-pointer text-xs text-slate-500 hover:text-slate-700">Details</summary>
-                        <Json value={a.detail} className="mt-1" />
-                      </details>
-                    ) : null}
-                  </li>
-                ))}
-              </ol>
-            )}
-            {c.status === "awaiting" && !inProgress ? (
-              <p className="mt-4 text-sm text-slate-600">
-                The backend accepted the command; its result is awaited{" "}
-                {c.runAt ? (
-                  <>
-                    by inbound callback or the next poll, <RelTime iso={c.runAt} />
-                  </>
+          <div data-testid="attempts-panel">
+            <Panel title={`Attempts (${attemptsLabel(c.attemptCount, inProgress)})`}>
+              <p className="mb-4 text-xs text-slate-500">{ATTEMPT_MEANS}</p>
+              {attempts.length === 0 ? (
+                ["pending", "retrying"].includes(c.status) ? (
+                  <Empty title="No attempt yet">A worker has not picked this command up.</Empty>
                 ) : (
-                  "by inbound callback (this command is not polled)"
-                )}
-                .
-              </p>
-            ) : null}
-          </Panel>
+                  <Empty title="No attempt was made" />
+                )
+              ) : (
+                <ol className="relative ml-2 border-l border-slate-200" aria-label="Attempts">
+                  {attempts.map((a) => (
+                    <li key={a.number} className="mb-5 ml-5 last:mb-0" data-testid={a.finishedAt === null ? "attempt-in-progress" : undefined}>
+                      <span className={`absolute -left-[7px] mt-1.5 h-3.5 w-3.5 rounded-full ring-4 ring-white ${a.finishedAt === null ? "animate-pulse bg-blue-500" : a.outcome ? (OUTCOME_STYLE[a.outcome] ?? "bg-slate-400") : "bg-slate-400"}`} aria-hidden />
+                      <div className="flex flex-wrap items-baseline gap-x-3 gap-y-1 text-sm">
+                        <span className="font-medium text-slate-900">
+                          #{a.number} {a.kind}
+                        </span>
+                        {a.finishedAt === null ? (
+                          <>
+                            <span className="rounded bg-blue-50 px-1.5 py-0.5 text-xs font-medium text-blue-700">in progress</span>
+                            <span className="text-xs text-slate-500" title="When the worker claimed the command">
+                              started {fmtTime(a.startedAt)}
+                            </span>
+                            <Elapsed ms={a.elapsedMs ?? 0} since={q.dataUpdatedAt} />
+                          </>
+                        ) : (
+                          <>
+                            <span className="rounded bg-slate-100 px-1.5 py-0.5 text-xs font-medium text-slate-700">{a.outcome ?? "no outcome"}</span>
+                            <span className="text-xs text-slate-500" title={fmtTime(a.startedAt)}>
+                              {fmtTime(a.startedAt)}
+                            </span>
+                            {a.durationMs !== null ? <span className="text-xs text-slate-500">{a.durationMs.toLocaleString()} ms</span> : null}
+                          </>
+                        )}
+                        <span className="text-xs text-slate-400">{a.finishedAt === null ? `on ${a.worker}` : a.worker}</span>
+                      </div>
+                      {a.finishedAt === null && a.leaseExpired ? (
+                        <p className="mt-1 text-sm text-amber-800">
+                          Lease expired <RelTime iso={a.leaseExpiresAt} />: the worker stopped renewing it. The rescuer takes the command back and records this attempt as an exception.
+                        </p>
+                      ) : null}
+                      {a.error ? <p className="mt-1 text-sm text-red-700">{a.error}</p> : null}
+                      {a.detail !== null && a.detail !== undefined ? (
+                        <details className="mt-1">
+                          <summary className="cursor-pointer text-xs text-slate-500 hover:text-slate-700">Details</summary>
+                          <Json value={a.detail} className="mt-1" />
+                        </details>
+                      ) : null}
+                    </li>
+                  ))}
+                </ol>
+              )}
+              {c.status === "awaiting" && !inProgress ? (
+                <p className="mt-4 text-sm text-slate-600">
+                  The backend accepted the command; its result is awaited{" "}
+                  {c.runAt ? (
+                    <>
+                      by inbound callback or the next poll, <RelTime iso={c.runAt} />
+                    </>
+                  ) : (
+                    "by inbound callback (this command is not polled)"
+                  )}
+                  .
+                </p>
+              ) : null}
+            </Panel>
+          </div>
         </div>
 
         <div className="space-y-6">
           <Panel title="Facts">
-            <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 text-sm">
+            <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 text-sm" data-testid="facts">
               {facts.map(([k, v]) => (
                 <div key={k} className="contents">
                   <dt className="text-slate-500">{k}</dt>
