@@ -80,7 +80,7 @@ describe.runIf(browserAvailable)("the command page in a real browser", () => {
     await page.goto(`${base}/commands/${id}`);
     await page.getByTestId("command-status").getByText("Running").waitFor();
     const panel = attemptsPanel();
-    await panel.getByRole("heading", { name: "Attempts (0 + 1 in progress)" }).waitFor();
+    await page.getByRole("heading", { name: "Attempts (0 + 1 in progress)" }).waitFor();
     const current = panel.getByTestId("attempt-in-progress");
     await current.getByText("#1 execute").waitFor();
     await current.getByText("in progress", { exact: true }).waitFor();
