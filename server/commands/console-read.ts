@@ -7,8 +7,8 @@ import { AppError } from "../errors";
 import { maskSecrets } from "./mask";
 import type { AttemptRow, CallbackRow } from "../db/console";
 import type { Registry } from "../handlers/registry";
-import { claimedAttemptKind } from "../handlers/types";
-import { retryPolicy } from "../worker/policy";
+import { canReconcile } from "../handlers/types";
+import { claimedAttemptKind, retryPolicy } from "../worker/policy";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** What nextCursor is made of: toISOString() (which is what PostgreSQL accepts back) and a UUID. */
@@ -53,6 +53,11 @@ export async function detail(db: Db, registry: Registry, id: string) {
   const c = d.command;
   const type = registry.get(c.type);
   const readAt = c.read_at.getTime();
+  const reconcilable = () => {
+    if (!type) return false;
+    const parsed = type.schema.safeParse(c.payload);
+    return canReconcile(type, parsed.success ? parsed.data : c.payload);
+  };
   const recorded = d.attempts.filter((a) => a.kind !== "callback");
   const attempts = recorded.map((a) => ({
     number: a.number,
@@ -72,7 +77,7 @@ export async function detail(db: Db, registry: Registry, id: string) {
     const started = c.attempt_started_at ?? c.state_changed_at;
     attempts.push({
       number: c.attempt_count + 1,
-      kind: claimedAttemptKind({ status: c.status, needsReconcile: c.needs_reconcile }, type, c.payload),
+      kind: claimedAttemptKind({ status: c.status, needsReconcile: c.needs_reconcile }, reconcilable()),
       outcome: null,
       startedAt: started.toISOString(),
       finishedAt: null,

@@ -89,21 +89,3 @@ export const canReconcile = <P>(type: CommandType<P>, payload: P) => !!type.quer
 
 /** Identity helper that keeps the payload type of a CommandType definition. */
 export const defineCommandType = <P>(t: CommandType<P>): CommandType<P> => t;
-
-/**
- * The kind of attempt a worker holding this command is making: the one its
- * claim begins with (a reconcile that finds nothing sent goes on to execute
- * under the same claim). The rescuer records an expired lease as this kind;
- * the console shows the attempt in progress as this kind.
- */
-export function claimedAttemptKind(
-  c: { status: string; needsReconcile: boolean },
-  type: CommandType<unknown> | undefined,
-  payload: unknown,
-): "execute" | "reconcile" | "compensate" | "poll" {
-  if (c.status === "compensating") return "compensate";
-  if (c.status === "awaiting") return "poll";
-  if (!c.needsReconcile || !type) return "execute";
-  const parsed = type.schema.safeParse(payload);
-  return canReconcile(type, parsed.success ? parsed.data : payload) ? "reconcile" : "execute";
-}

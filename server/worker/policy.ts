@@ -85,3 +85,16 @@ export function pollDelayMs(type: CommandType, polls: number): number {
   const every = type.poll?.intervalMs ?? 5_000;
   return Math.min(type.poll?.maxIntervalMs ?? 60_000, every * 2 ** Math.min(polls, 10));
 }
+
+/**
+ * The kind of attempt a worker holding this command is making: the one its
+ * claim begins with (a reconcile that finds nothing sent goes on to execute
+ * under the same claim). `reconcilable`: canReconcile of its type and parsed
+ * payload. The rescuer records an expired lease as this kind; the console
+ * shows the attempt in progress as this kind.
+ */
+export function claimedAttemptKind(c: { status: string; needsReconcile: boolean }, reconcilable: boolean): "execute" | "reconcile" | "compensate" | "poll" {
+  if (c.status === "compensating") return "compensate";
+  if (c.status === "awaiting") return "poll";
+  return c.needsReconcile && reconcilable ? "reconcile" : "execute";
+}
