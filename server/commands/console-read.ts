@@ -5,6 +5,10 @@ import { STATES } from "./state";
 import { toView } from "./view";
 import { AppError } from "../errors";
 import { maskSecrets } from "./mask";
+import type { AttemptRow, CallbackRow } from "../db/console";
+import type { Registry } from "../handlers/registry";
+import { canReconcile } from "../handlers/types";
+import { claimedAttemptKind, retryPolicy } from "../worker/policy";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** What nextCursor is made of: toISOString() (which is what PostgreSQL accepts back) and a UUID. */
@@ -35,26 +39,122 @@ export async function counts(db: Db): Promise<Record<string, number>> {
   return Object.fromEntries(STATES.map((s) => [s, c[s] ?? 0]));
 }
 
-export async function detail(db: Db, id: string) {
+/**
+ * One command as the console shows it. `attempts`: the requests made to the
+ * backend on its behalf (execute, reconcile, poll, compensate), in the order
+ * they were made, numbered 1..attemptCount, then the one in progress while a
+ * worker holds the lease (number attemptCount + 1, finishedAt and outcome
+ * null; its startedAt is when the worker claimed the command). Upstream
+ * notifications are not attempts: each callback delivery lists its own tries.
+ */
+export async function detail(db: Db, registry: Registry, id: string) {
   const d = await commandDetail(db, id);
   if (!d.command) throw new AppError("NOT_FOUND", "No such command");
   const c = d.command;
-  return {
-    command: { ...toView(c), payload: maskSecrets(c.payload), priority: c.priority, runAt: iso(c.run_at), needsReconcile: c.needs_reconcile, phase: c.phase, worker: c.locked_by, callbackUrl: c.callback_url, tries: c.tries, maxAttempts: c.max_attempts, client: c.client_name },
-    attempts: d.attempts.map((a) => ({
-      number: a.number,
-      kind: a.kind,
-      outcome: a.outcome,
-      startedAt: a.started_at.toISOString(),
-      finishedAt: a.finished_at?.toISOString() ?? null,
-      durationMs: a.finished_at ? a.finished_at.getTime() - a.started_at.getTime() : null,
-      error: a.error,
-      worker: a.worker,
-      detail: a.detail,
-    })),
-    audit: d.audit.map((a) => ({ at: a.at.toISOString(), actor: a.actor, action: a.action, reason: a.reason })),
-    callbacks: d.callbacks.map((b) => ({ id: b.id, url: b.url, status: b.status, attempts: b.attempts, nextAt: iso(b.next_at), deliveredAt: b.delivered_at?.toISOString() ?? null, lastStatus: b.last_status, lastError: b.last_error })),
+  const type = registry.get(c.type);
+  const readAt = c.read_at.getTime();
+  const reconcilable = () => {
+    if (!type) return false;
+    const parsed = type.schema.safeParse(c.payload);
+    return canReconcile(type, parsed.success ? parsed.data : c.payload);
   };
+  const recorded = d.attempts.filter((a) => a.kind !== "callback");
+  const attempts = recorded.map((a) => ({
+    number: a.number,
+    kind: a.kind,
+    outcome: a.outcome,
+    startedAt: a.started_at.toISOString(),
+    finishedAt: a.finished_at?.toISOString() ?? null,
+    durationMs: a.finished_at ? a.finished_at.getTime() - a.started_at.getTime() : null,
+    elapsedMs: null as number | null,
+    error: a.error,
+    worker: a.worker,
+    detail: a.detail,
+    leaseExpiresAt: null as string | null,
+    leaseExpired: false,
+  }));
+  if (c.lease_id !== null && c.locked_by !== null) {
+    const started = c.attempt_started_at ?? c.state_changed_at;
+    attempts.push({
+      number: c.attempt_count + 1,
+      kind: claimedAttemptKind({ status: c.status, needsReconcile: c.needs_reconcile }, reconcilable()),
+      outcome: null,
+      startedAt: started.toISOString(),
+      finishedAt: null,
+      durationMs: null,
+      elapsedMs: Math.max(0, readAt - started.getTime()),
+      error: null,
+      worker: c.locked_by,
+      detail: null,
+      leaseExpiresAt: c.locked_until ? iso(c.locked_until) : null,
+      leaseExpired: c.lease_expired,
+    });
+  }
+  const policy = type ? retryPolicy(type, { maxAttempts: c.max_attempts, backoffMs: null, maxBackoffMs: null }) : null;
+  return {
+    command: {
+      ...toView(c),
+      payload: maskSecrets(c.payload),
+      priority: c.priority,
+      runAt: iso(c.run_at),
+      needsReconcile: c.needs_reconcile,
+      phase: c.phase,
+      worker: c.locked_by,
+      callbackUrl: c.callback_url,
+      client: c.client_name,
+      /** Tries used this round, against maxAttempts (RetryPolicy: what a try is). */
+      tries: c.tries,
+      /** The retry limit in force: the command's own, else its type's (null: a type this process does not know). */
+      maxAttempts: c.max_attempts ?? policy?.maxAttempts ?? null,
+    },
+    readAt: c.read_at.toISOString(),
+    attempts,
+    audit: d.audit.map((a) => ({ at: a.at.toISOString(), actor: a.actor, action: a.action, reason: a.reason })),
+    callbacks: d.callbacks.map((b) => {
+      const tries = callbackTries(b, d.attempts);
+      return {
+        id: b.id,
+        url: b.url,
+        /** The state this delivery notifies. */
+        status: b.status,
+        attempts: tries.length,
+        tries,
+        nextAt: iso(b.next_at),
+        deliveredAt: b.delivered_at?.toISOString() ?? null,
+        lastStatus: b.last_status,
+        lastError: b.last_error,
+        createdAt: b.created_at.toISOString(),
+      };
+    }),
+  };
+}
+
+type CallbackTry = { number: number; outcome: string | null; startedAt: string | null; finishedAt: string | null; httpStatus: number | null; error: string | null; worker: string | null; inProgress: boolean };
+
+/**
+ * The tries of one delivery, 1..its counter (which the sender raises when it
+ * takes the delivery): the recorded ones, the one being sent, and any whose
+ * sender stopped before recording it (its lease ran out; the next try follows).
+ */
+function callbackTries(b: CallbackRow, rows: AttemptRow[]): CallbackTry[] {
+  const byNumber = new Map<number, AttemptRow>();
+  for (const a of rows) {
+    const delivery = (a.detail as { delivery?: unknown } | null)?.delivery;
+    if (a.kind === "callback" && String(delivery) === b.id) byNumber.set(a.number, a);
+  }
+  const out: CallbackTry[] = [];
+  for (let n = 1; n <= b.attempts; n++) {
+    const a = byNumber.get(n);
+    if (a) {
+      const status = (a.detail as { status?: unknown } | null)?.status;
+      out.push({ number: n, outcome: a.outcome, startedAt: a.started_at.toISOString(), finishedAt: a.finished_at?.toISOString() ?? null, httpStatus: typeof status === "number" ? status : null, error: a.error, worker: a.worker, inProgress: false });
+    } else if (n === b.attempts && b.sending) {
+      out.push({ number: n, outcome: null, startedAt: null, finishedAt: null, httpStatus: null, error: null, worker: null, inProgress: true });
+    } else {
+      out.push({ number: n, outcome: null, startedAt: null, finishedAt: null, httpStatus: null, error: "no result recorded: the sender stopped during this try", worker: null, inProgress: false });
+    }
+  }
+  return out;
 }
 
 export async function overview(db: Db, retentionDays: number) {

@@ -3,7 +3,13 @@
 import type { z } from "zod";
 
 export type RetryPolicy = {
-  /** Attempts (executions, not counting reconciliations) before the command goes to `exception`. */
+  /**
+   * Tries per round before the command goes to `exception`. A try is an attempt
+   * that uses the retry budget: an execute, a compensate, a reconcile that could
+   * not tell, a lease that expired mid-attempt. A reconcile that finds the command
+   * never arrived (the execute after it is the try), polls, and attempts cut short
+   * by a shutdown use none; an operator's retry starts a new round.
+   */
   maxAttempts: number;
   /** Base of the exponential backoff: attempt n waits up to backoffMs * 2^(n-1), with full jitter. */
   backoffMs: number;

@@ -44,6 +44,12 @@ export function retryPolicy(type: Pick<CommandType, "retry">, c: Pick<Claimed, "
 }
 
 /**
+ * Says tries (the retry budget, RetryPolicy.maxAttempts), not attempts: the
+ * command's attempt history also holds reconciles and polls that use none.
+ */
+const gaveUp = (tries: number, max: number) => `gave up after ${tries} ${tries === 1 ? "try" : "tries"} (maxAttempts ${max})`;
+
+/**
  * An attempt whose outcome is unknown (exception, timeout, lost lease, crash).
  * `tries` already counts this attempt. Retries while the budget lasts; the next
  * attempt reconciles first when it can, or re-executes when the type is
@@ -54,7 +60,7 @@ export function afterUnknown(type: CommandType, payload: unknown, c: Claimed, tr
   if (!canReconcile(type, payload) && !type.idempotent(payload)) {
     return { to: "exception", error: `${error}; outcome unknown, and this command can neither be reconciled (no status query) nor safely sent again (not idempotent)`, reconcile: true };
   }
-  if (tries >= p.maxAttempts) return { to: "exception", error: `${error}; gave up after ${tries} attempt${tries === 1 ? "" : "s"}`, reconcile: true };
+  if (tries >= p.maxAttempts) return { to: "exception", error: `${error}; ${gaveUp(tries, p.maxAttempts)}`, reconcile: true };
   return { to: "retrying", delayMs: backoffMs(tries, p.backoffMs, p.maxBackoffMs), reconcile: true, error };
 }
 
@@ -70,7 +76,7 @@ export function afterFailure(type: CommandType, c: Claimed, tries: number, failu
 /** A compensation attempt that threw: retried like any attempt, then `exception` with the phase shown. */
 export function afterCompensationError(type: CommandType, c: Claimed, tries: number, error: string): Next {
   const p = retryPolicy(type, c);
-  if (tries >= p.maxAttempts) return { to: "exception", error: `compensation could not complete: ${error}; gave up after ${tries} attempt${tries === 1 ? "" : "s"}` };
+  if (tries >= p.maxAttempts) return { to: "exception", error: `compensation could not complete: ${error}; ${gaveUp(tries, p.maxAttempts)}` };
   return { to: "compensating", delayMs: backoffMs(tries, p.backoffMs, p.maxBackoffMs), error: `compensation: ${error}` };
 }
 
@@ -78,4 +84,17 @@ export function afterCompensationError(type: CommandType, c: Claimed, tries: num
 export function pollDelayMs(type: CommandType, polls: number): number {
   const every = type.poll?.intervalMs ?? 5_000;
   return Math.min(type.poll?.maxIntervalMs ?? 60_000, every * 2 ** Math.min(polls, 10));
+}
+
+/**
+ * The kind of attempt a worker holding this command is making: the one its
+ * claim begins with (a reconcile that finds nothing sent goes on to execute
+ * under the same claim). `reconcilable`: canReconcile of its type and parsed
+ * payload. The rescuer records an expired lease as this kind; the console
+ * shows the attempt in progress as this kind.
+ */
+export function claimedAttemptKind(c: { status: string; needsReconcile: boolean }, reconcilable: boolean): "execute" | "reconcile" | "compensate" | "poll" {
+  if (c.status === "compensating") return "compensate";
+  if (c.status === "awaiting") return "poll";
+  return c.needsReconcile && reconcilable ? "reconcile" : "execute";
 }

@@ -8,7 +8,7 @@ import type { Logger } from "../log";
 import type { Listener } from "../db/listener";
 import { claim, claimCapped, commandsRowEstimate, renewLeases, rescueExpired, PREPARED_CLAIM_MIN_ROWS, type Completion, type Expired } from "../db/queue";
 import { runClaimed, Interrupt, LeaseLost, ShuttingDown, describeError, type AttemptEnv } from "./attempt";
-import { afterCompensationError, afterUnknown, type Claimed } from "./policy";
+import { afterCompensationError, afterUnknown, claimedAttemptKind, type Claimed } from "./policy";
 import { canReconcile } from "../handlers/types";
 import { createCompleter, isConnectionError } from "./completer";
 import { startCallbackSender } from "./callbacks";
@@ -227,7 +227,7 @@ export function startWorker(o: WorkerOptions) {
       const type = o.registry.get(r.type);
       const parsed = type?.schema.safeParse(r.payload);
       const payload = parsed?.success ? parsed.data : r.payload;
-      const kind = r.status === "compensating" ? "compensate" : r.status === "awaiting" ? "poll" : r.needsReconcile && type && canReconcile(type, payload) ? "reconcile" : "execute";
+      const kind = claimedAttemptKind(r, !!type && canReconcile(type, payload));
       const error = `lease expired: worker ${r.lockedBy} stopped renewing it (it crashed or lost the database); outcome unknown`;
       const attempt = { number: r.attemptCount + 1, kind, outcome: "exception" as const, startedAt: r.attemptStartedAt ?? new Date(), finishedAt: new Date(), error, worker: r.lockedBy };
       const base = { id: r.id, leaseId: r.leaseId, phase: r.phase, attempts: [attempt], attemptCount: r.attemptCount + 1 };

@@ -112,7 +112,7 @@ describe("http type, each path", () => {
     const id = await submit(httpCmd("unknown-1", {}, { maxAttempts: 3, backoffMs: 10, maxBackoffMs: 20 }));
     backend.statusOverride(id, 503);
     const row = await waitForStatus(t.db, id, ["exception"]);
-    expect(row.error).toMatch(/cannot tell yet.*gave up after 3 attempts/);
+    expect(row.error).toMatch(/cannot tell yet.*gave up after 3 tries \(maxAttempts 3\)/);
     expect(postsFor(id)).toHaveLength(1);
     expect((await attemptsOf(t.db, id)).map((a) => `${a.kind}:${a.outcome}`)).toEqual(["execute:exception", "reconcile:unknown", "reconcile:unknown"]);
   });
@@ -123,7 +123,7 @@ describe("http type, each path", () => {
     // without statusUrl the http type re-sends (idempotent by default)
     const id = await submit(httpCmd("down-1", { statusUrl: undefined }, { maxAttempts: 3, backoffMs: 10, maxBackoffMs: 20 }));
     const row = await waitForStatus(t.db, id, ["exception"]);
-    expect(row.error).toMatch(/HTTP 503; gave up after 3 attempts/);
+    expect(row.error).toMatch(/HTTP 503; gave up after 3 tries \(maxAttempts 3\)/);
     expect(postsFor(id)).toHaveLength(3);
   });
 
@@ -226,7 +226,7 @@ describe("compensation", () => {
     const id = await submit({ type: "refundable", payload: { compensation: "throws" } });
     const row = await waitForStatus(t.db, id, ["exception"]);
     expect(row.phase).toBe("compensate");
-    expect(row.error).toMatch(/^compensation could not complete: .*refund service down; gave up after 3 attempts/);
+    expect(row.error).toMatch(/^compensation could not complete: .*refund service down; gave up after 3 tries \(maxAttempts 3\)/);
     expect((await attemptsOf(t.db, id)).map((a) => a.kind)).toEqual(["execute", "compensate", "compensate", "compensate"]);
   });
 
@@ -304,7 +304,7 @@ describe("upstream callbacks", () => {
     expect(backend.requests.filter((r) => r.path === "/callback" && r.headers["x-command-id"] === id)).toHaveLength(0);
     // the console's detail shows it as given up (no next try)
     const { detail } = await import("../../server/commands/console-read");
-    expect((await detail(t.db, id)).callbacks).toMatchObject([{ attempts: 1, deliveredAt: null, nextAt: null, lastError: expect.stringContaining("not retried") }]);
+    expect((await detail(t.db, registry, id)).callbacks).toMatchObject([{ attempts: 1, deliveredAt: null, nextAt: null, lastError: expect.stringContaining("not retried") }]);
   });
 });
 

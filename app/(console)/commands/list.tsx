@@ -260,7 +260,7 @@ export function CommandsList({ initial, canAct }: { initial: InitialFilter; canA
                   <th className="px-3 py-2.5">Command</th>
                   <th className="px-3 py-2.5">Type</th>
                   <th className="px-3 py-2.5">State</th>
-                  <th className="px-3 py-2.5 text-right">Attempts</th>
+                  <th className="px-3 py-2.5 text-right" title="Requests made to the backend (execute, reconcile, poll, compensate); upstream callbacks are not counted">Attempts</th>
                   <th className="px-3 py-2.5">Idempotency key</th>
                   <th className="px-3 py-2.5">Created</th>
                   <th className="px-3 py-2.5">Updated</th>
@@ -284,7 +284,11 @@ export function CommandsList({ initial, canAct }: { initial: InitialFilter; canA
                     <td className="px-3 py-2">
                       <StatusBadge status={c.status} />
                     </td>
-                    <td className="px-3 py-2 text-right tabular-nums text-slate-600">{c.attemptCount}</td>
+                    <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums text-slate-600">
+                      {c.attemptCount}
+                      {c.worker ? " " : null}
+                      {c.worker ? <span className="text-xs text-blue-700" title={`An attempt is in progress on ${c.worker}`}>+ 1 in progress</span> : null}
+                    </td>
                     <td className="max-w-[14rem] truncate px-3 py-2 font-mono text-xs text-slate-500" title={c.idempotencyKey ?? undefined}>
                       {c.idempotencyKey ?? <span className="text-slate-300">—</span>}
                     </td>

@@ -26,7 +26,7 @@ export const commandsRouter = router({
     .query(({ ctx, input }) => list(ctx.db, input)),
   counts: viewerProcedure.query(({ ctx }) => counts(ctx.db)),
   overview: viewerProcedure.query(({ ctx }) => overview(ctx.db, ctx.retentionDays)),
-  get: viewerProcedure.input(z.strictObject({ id: z.uuid({ error: "must be a command id (UUID)" }) })).query(({ ctx, input }) => detail(ctx.db, input.id)),
+  get: viewerProcedure.input(z.strictObject({ id: z.uuid({ error: "must be a command id (UUID)" }) })).query(({ ctx, input }) => detail(ctx.db, ctx.registry, input.id)),
   types: viewerProcedure.query(({ ctx }) => ctx.registry.names()),
   retry: operatorProcedure.input(target).mutation(({ ctx, input }) => retryCommands(ctx.db, toTarget(input), { name: actorName(ctx.principal) }, input.reason || null)),
   compensate: operatorProcedure

@@ -1,5 +1,6 @@
 "use client";
 import Link from "next/link";
+import { useEffect, useState } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
 import { ActionButtons } from "@/app/_components/actions";
@@ -13,7 +14,7 @@ const OUTCOME_STYLE: Record<string, string> = {
   exception: "bg-red-600",
   accepted: "bg-indigo-500",
   unknown: "bg-amber-500",
-  "not-found": "bg-slate-400",
+  not_found: "bg-slate-400",
 };
 
 export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
@@ -40,11 +41,15 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
   if (!q.data) return <Loading label="Loading the command…" />;
 
   const { command: c, attempts, audit, callbacks } = q.data;
+  const inProgress = attempts.find((a) => a.finishedAt === null) ?? null;
   const facts: [string, React.ReactNode][] = [
     ["Type", c.type],
     ["Client", c.client],
     ["Idempotency key", c.idempotencyKey ? <span className="break-all font-mono text-xs">{c.idempotencyKey}</span> : "—"],
-    ["Attempts", `${c.attemptCount}${c.maxAttempts ? ` (tries this round ${c.tries} of ${c.maxAttempts})` : ""}`],
+    ["Attempts", <span key="a" title={ATTEMPT_MEANS}>{attemptsLabel(c.attemptCount, inProgress)}</span>],
+    ...(c.status === "awaiting"
+      ? []
+      : ([["Tries this round", <span key="t" title={TRY_MEANS}>{c.maxAttempts ? `${c.tries} of max ${c.maxAttempts}` : String(c.tries)}</span>]] as [string, React.ReactNode][])),
     ["Phase", c.phase],
     ["Priority", String(c.priority)],
     ["Created", <RelTime key="c" iso={c.createdAt} />],
@@ -98,42 +103,79 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
             </Panel>
           ) : null}
 
-          <Panel title={`Attempts (${attempts.length})`}>
-            {attempts.length === 0 ? (
-              <Empty title="No attempt yet">A worker has not picked this command up.</Empty>
-            ) : (
-              <ol className="relative ml-2 border-l border-slate-200">
-                {attempts.map((a, i) => (
-                  <li key={`${a.number}-${a.kind}-${i}`} className="mb-5 ml-5 last:mb-0">
-                    <span className={`absolute -left-[7px] mt-1.5 h-3.5 w-3.5 rounded-full ring-4 ring-white ${a.outcome ? (OUTCOME_STYLE[a.outcome] ?? "bg-slate-400") : "bg-blue-500 animate-pulse"}`} aria-hidden />
-                    <div className="flex flex-wrap items-baseline gap-x-3 gap-y-1 text-sm">
-                      <span className="font-medium text-slate-900">
-                        #{a.number} {a.kind}
-                      </span>
-                      <span className="rounded bg-slate-100 px-1.5 py-0.5 text-xs font-medium text-slate-700">{a.outcome ?? "in progress"}</span>
-                      <span className="text-xs text-slate-500" title={fmtTime(a.startedAt)}>
-                        {fmtTime(a.startedAt)}
-                      </span>
-                      {a.durationMs !== null ? <span className="text-xs text-slate-500">{a.durationMs.toLocaleString()} ms</span> : null}
-                      <span className="text-xs text-slate-400">{a.worker}</span>
-                    </div>
-                    {a.error ? <p className="mt-1 text-sm text-red-700">{a.error}</p> : null}
-                    {a.detail !== null && a.detail !== undefined ? (
-                      <details className="mt-1">
-                        <summary className="cursor-pointer text-xs text-slate-500 hover:text-slate-700">Details</summary>
-                        <Json value={a.detail} className="mt-1" />
-                      </details>
-                    ) : null}
-                  </li>
-                ))}
-              </ol>
-            )}
-          </Panel>
+          <div data-testid="attempts-panel">
+            <Panel title={`Attempts (${attemptsLabel(c.attemptCount, inProgress)})`}>
+              <p className="mb-4 text-xs text-slate-500">{ATTEMPT_MEANS}</p>
+              {attempts.length === 0 ? (
+                ["pending", "retrying"].includes(c.status) ? (
+                  <Empty title="No attempt yet">A worker has not picked this command up.</Empty>
+                ) : (
+                  <Empty title="No attempt was made" />
+                )
+              ) : (
+                <ol className="relative ml-2 border-l border-slate-200" aria-label="Attempts">
+                  {attempts.map((a) => (
+                    <li key={a.number} className="mb-5 ml-5 last:mb-0" data-testid={a.finishedAt === null ? "attempt-in-progress" : undefined}>
+                      <span className={`absolute -left-[7px] mt-1.5 h-3.5 w-3.5 rounded-full ring-4 ring-white ${a.finishedAt === null ? "animate-pulse bg-blue-500" : a.outcome ? (OUTCOME_STYLE[a.outcome] ?? "bg-slate-400") : "bg-slate-400"}`} aria-hidden />
+                      <div className="flex flex-wrap items-baseline gap-x-3 gap-y-1 text-sm">
+                        <span className="font-medium text-slate-900">
+                          #{a.number} {a.kind}
+                        </span>
+                        {a.finishedAt === null ? (
+                          <>
+                            <span className="rounded bg-blue-50 px-1.5 py-0.5 text-xs font-medium text-blue-700">in progress</span>
+                            <span className="text-xs text-slate-500" title="When the worker claimed the command">
+                              started {fmtTime(a.startedAt)}
+                            </span>
+                            <Elapsed ms={a.elapsedMs ?? 0} since={q.dataUpdatedAt} />
+                          </>
+                        ) : (
+                          <>
+                            <span className="rounded bg-slate-100 px-1.5 py-0.5 text-xs font-medium text-slate-700">{a.outcome ?? "no outcome"}</span>
+                            <span className="text-xs text-slate-500" title={fmtTime(a.startedAt)}>
+                              {fmtTime(a.startedAt)}
+                            </span>
+                            {a.durationMs !== null ? <span className="text-xs text-slate-500">{a.durationMs.toLocaleString()} ms</span> : null}
+                          </>
+                        )}
+                        <span className="text-xs text-slate-400">{a.finishedAt === null ? `on ${a.worker}` : a.worker}</span>
+                      </div>
+                      {a.finishedAt === null && a.leaseExpired ? (
+                        <p className="mt-1 text-sm text-amber-800">
+                          Lease expired <RelTime iso={a.leaseExpiresAt} />: the worker stopped renewing it. The rescuer takes the command back and records this attempt as an exception.
+                        </p>
+                      ) : null}
+                      {a.error ? <p className="mt-1 text-sm text-red-700">{a.error}</p> : null}
+                      {a.detail !== null && a.detail !== undefined ? (
+                        <details className="mt-1">
+                          <summary className="cursor-pointer text-xs text-slate-500 hover:text-slate-700">Details</summary>
+                          <Json value={a.detail} className="mt-1" />
+                        </details>
+                      ) : null}
+                    </li>
+                  ))}
+                </ol>
+              )}
+              {c.status === "awaiting" && !inProgress ? (
+                <p className="mt-4 text-sm text-slate-600">
+                  The backend accepted the command; its result is awaited{" "}
+                  {c.runAt ? (
+                    <>
+                      by inbound callback or the next poll, <RelTime iso={c.runAt} />
+                    </>
+                  ) : (
+                    "by inbound callback (this command is not polled)"
+                  )}
+                  .
+                </p>
+              ) : null}
+            </Panel>
+          </div>
         </div>
 
         <div className="space-y-6">
           <Panel title="Facts">
-            <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 text-sm">
+            <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 text-sm" data-testid="facts">
               {facts.map(([k, v]) => (
                 <div key={k} className="contents">
                   <dt className="text-slate-500">{k}</dt>
@@ -162,23 +204,36 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
             )}
           </Panel>
 
-          <Panel title="Callback deliveries" bodyClass="">
+          <Panel title={`Callback deliveries (${callbacks.length})`} bodyClass="">
             {callbacks.length === 0 ? (
               <Empty title={c.callbackUrl ? "Nothing delivered yet" : "No callback URL"}>{c.callbackUrl ? "The caller is notified when the command reaches a final state." : null}</Empty>
             ) : (
-              <ul className="divide-y divide-slate-100">
+              <ul className="divide-y divide-slate-100" aria-label="Callback deliveries">
                 {callbacks.map((b) => (
-                  <li key={b.id} className="px-4 py-2.5 text-sm">
+                  <li key={b.id} className="px-4 py-2.5 text-sm" aria-label={`Notification of ${b.status}`}>
                     <div className="flex items-center justify-between gap-2">
-                      <span className={`rounded px-1.5 py-0.5 text-xs font-medium ${b.deliveredAt ? "bg-emerald-50 text-emerald-700" : "bg-amber-50 text-amber-800"}`}>{b.status}</span>
+                      <span className="text-xs font-medium text-slate-800">
+                        Notification of <span className={`rounded px-1.5 py-0.5 ${b.deliveredAt ? "bg-emerald-50 text-emerald-700" : "bg-amber-50 text-amber-800"}`}>{b.status}</span>
+                      </span>
                       <span className="text-xs text-slate-500">
-                        {b.attempts} attempt{b.attempts === 1 ? "" : "s"}
+                        {b.attempts} {b.attempts === 1 ? "try" : "tries"}
                         {b.lastStatus ? ` · HTTP ${b.lastStatus}` : ""}
                       </span>
                     </div>
                     <p className="mt-1 break-all font-mono text-xs text-slate-600">{b.url}</p>
-                    <p className="mt-0.5 text-xs text-slate-500">{b.deliveredAt ? <>delivered <RelTime iso={b.deliveredAt} /></> : b.nextAt ? <>next try <RelTime iso={b.nextAt} /></> : <>given up</>}</p>
-                    {b.lastError ? <p className="mt-0.5 text-xs text-red-700">{b.lastError}</p> : null}
+                    <p className="mt-0.5 text-xs text-slate-500">{b.deliveredAt ? <>delivered <RelTime iso={b.deliveredAt} /></> : b.tries.some((x) => x.inProgress) ? <>sending now</> : b.nextAt ? <>next try <RelTime iso={b.nextAt} /></> : <>given up</>}</p>
+                    {b.tries.length > 0 ? (
+                      <ol className="mt-1.5 space-y-0.5 text-xs text-slate-600">
+                        {b.tries.map((x) => (
+                          <li key={x.number}>
+                            try {x.number}: {x.inProgress ? "sending" : x.outcome === "success" ? "delivered" : x.outcome ? "not delivered" : "no result"}
+                            {x.httpStatus ? ` · HTTP ${x.httpStatus}` : ""}
+                            {x.startedAt ? <span className="text-slate-400"> · {fmtTime(x.startedAt)}</span> : null}
+                            {x.error && x.error !== `HTTP ${x.httpStatus}` ? <span className="text-red-700"> · {x.error}</span> : null}
+                          </li>
+                        ))}
+                      </ol>
+                    ) : null}
                   </li>
                 ))}
               </ul>
@@ -188,6 +243,27 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
       </div>
     </>
   );
+}
+
+const ATTEMPT_MEANS = "Attempts are the requests made to the backend for this command (execute, reconcile, poll, compensate), numbered in the order they were made. Upstream notifications are under Callback deliveries.";
+const TRY_MEANS =
+  "Tries count against the retry limit (maxAttempts): an execute, a compensate, a reconcile that could not tell, an expired lease. A reconcile that finds the command never arrived, polls, and attempts cut short by a shutdown use none; an operator's retry starts a new round.";
+
+/** Finished attempts (the command's attemptCount), and the one a worker is making. */
+function attemptsLabel(finished: number, inProgress: unknown) {
+  return `${finished}${inProgress ? " + 1 in progress" : ""}`;
+}
+
+/** How long the attempt in progress has run: as of the read, counted on between refreshes. */
+function Elapsed({ ms, since }: { ms: number; since: number }) {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 1_000);
+    return () => clearInterval(t);
+  }, []);
+  const s = Math.floor((ms + Math.max(0, now - since)) / 1000);
+  const text = s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return <span className="text-xs text-slate-500" data-testid="attempt-elapsed">{text} so far</span>;
 }
 
 function BackLink() {
