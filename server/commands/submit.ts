@@ -13,7 +13,7 @@ export type Rejection = { ok: false; error: { code: "BAD_REQUEST" | "CONFLICT"; 
 type Prepared = { index: number; row: NewCommand };
 
 /** Validates one raw item; returns the row to insert or the rejection. */
-function prepare(registry: Registry, clientId: string, raw: unknown, pathPrefix: (string | number)[]): NewCommand | Rejection {
+function prepare({ registry, hostCheck }: IntakeDeps, clientId: string, raw: unknown, pathPrefix: (string | number)[]): NewCommand | Rejection {
   const parsed = submitInput.safeParse(raw);
   if (!parsed.success) {
     const issues = toIssues(parsed.error.issues, pathPrefix);
@@ -25,14 +25,22 @@ function prepare(registry: Registry, clientId: string, raw: unknown, pathPrefix:
   if (problem) {
     return { ok: false, error: { code: "BAD_REQUEST", message: "Invalid payload", issues: [{ path: [...pathPrefix, "payload", ...problem.path], message: problem.message }] } };
   }
+  let payload: unknown;
   try {
-    registry.validate(input.type, input.payload);
+    payload = registry.validate(input.type, input.payload);
   } catch (err) {
     if (err instanceof AppError) {
       const issues = (err.issues ?? []).map((i) => ({ ...i, path: [...pathPrefix, ...i.path] }));
       return { ok: false, error: { code: "BAD_REQUEST", message: err.message, issues } };
     }
     throw err;
+  }
+  if (hostCheck) {
+    const issues = (registry.get(input.type)!.targets?.(payload) ?? []).flatMap((t) => {
+      const refused = hostCheck(t.url);
+      return refused ? [{ path: [...pathPrefix, "payload", ...t.path], message: refused }] : [];
+    });
+    if (issues.length > 0) return { ok: false, error: { code: "BAD_REQUEST", message: `Invalid payload for type "${input.type}"`, issues } };
   }
   return {
     id: randomUUID(),
@@ -58,6 +66,12 @@ export type IntakeDeps = {
   registry: Registry;
   /** How rows reach the database: directly, or through a group inserter shared by concurrent requests. */
   insert: GroupInserter;
+  /**
+   * With an explicit HTTP_ALLOWED_HOSTS list: why a target URL is refused, or
+   * null (server/handlers/url-guard.ts createHostListCheck). Absent: no check
+   * at intake (address-based rules are applied when connecting).
+   */
+  hostCheck?: ((url: string) => string | null) | null;
 };
 
 export const directIntake = (db: Db, registry: Registry): IntakeDeps => ({ registry, insert: (rows, lookups) => insertAndResolve(db, rows, lookups) });
@@ -86,7 +100,7 @@ export async function submitBatch(deps: IntakeDeps, clientId: string, items: unk
   const repeats: Prepared[] = [];
 
   items.forEach((raw, index) => {
-    const r = prepare(deps.registry, clientId, raw, opts.pathPrefix === false ? [] : ["commands", index]);
+    const r = prepare(deps, clientId, raw, opts.pathPrefix === false ? [] : ["commands", index]);
     if ("ok" in r) return void (out[index] = r);
     if (r.idempotencyKey !== null) {
       if (seenKeys.has(r.idempotencyKey)) return void repeats.push({ index, row: r });
