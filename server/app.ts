@@ -5,6 +5,7 @@ import { registry } from "./handlers";
 import { resolveSecretKey } from "./db/settings";
 import { createLogger } from "./log";
 import { createGroupInserter } from "./commands/group-insert";
+import { createHostListCheck } from "./handlers/url-guard";
 import { startListener } from "./db/listener";
 import { createRateLimiter } from "./api/rate-limit";
 import { TokenCache, TOKENS_CHANNEL } from "./auth/tokens";
@@ -24,7 +25,7 @@ export function appDeps(): ApiDeps {
       key = undefined;
       throw err;
     }));
-  const intake = { registry, insert: createGroupInserter(db, { maxInFlight: Math.max(2, Math.floor(e.DB_POOL_SIZE / 2)) }) };
+  const intake = { registry, insert: createGroupInserter(db, { maxInFlight: Math.max(2, Math.floor(e.DB_POOL_SIZE / 2)) }), hostCheck: createHostListCheck(e.HTTP_ALLOWED_HOSTS) };
   const listener = startListener(e.DATABASE_LISTEN_URL ?? e.DATABASE_URL, { applicationName: "conveyor-web-listen", log: (msg, err) => log.warn({ err }, msg) });
   const tokenCache = new TokenCache(() => listener.connected);
   listener.on(TOKENS_CHANNEL, () => tokenCache.clear());

@@ -74,8 +74,8 @@ const errors = t.middleware(async ({ ctx, next, path }) => {
   return res;
 });
 
-const refuseRejectedCredential = (ctx: { credentialRejected: boolean }) => {
-  if (ctx.credentialRejected) throw new TRPCError({ code: "UNAUTHORIZED", message: "The API token is unknown or revoked" });
+const refuseRejectedCredential = (ctx: { credentialRejected: string | null }) => {
+  if (ctx.credentialRejected) throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.credentialRejected });
 };
 
 export const publicProcedure = t.procedure.use(errors).use(({ ctx, next }) => {

@@ -96,7 +96,17 @@ export const submitBatchInput = z.strictObject({
 });
 
 const uuid = z.uuid({ error: "must be a command id (UUID)" });
-export const getInput = z.union([z.strictObject({ id: uuid }), z.strictObject({ idempotencyKey: text(200) })], {
-  error: "give either { id } or { idempotencyKey }",
-});
+const GET_EXACTLY_ONE = "give exactly one of id or idempotencyKey";
+/**
+ * `{ id }` or `{ idempotencyKey }`: one object rather than a union, so that
+ * both or neither is one clear issue rather than a union's guesses. Neither
+ * names `id`, as a missing required field would be named.
+ */
+export const getInput = z
+  .strictObject({ id: uuid.optional(), idempotencyKey: text(200).optional() }, { error: (i) => (i.input === undefined ? GET_EXACTLY_ONE : undefined) })
+  .superRefine((v, ctx) => {
+    const both = v.id !== undefined && v.idempotencyKey !== undefined;
+    if (both || (v.id === undefined && v.idempotencyKey === undefined)) ctx.addIssue({ code: "custom", path: both ? [] : ["id"], message: GET_EXACTLY_ONE });
+  })
+  .transform((v): { id: string } | { idempotencyKey: string } => (v.id !== undefined ? { id: v.id } : { idempotencyKey: v.idempotencyKey! }));
 export const getManyInput = z.strictObject({ ids: z.array(uuid).max(1000, "at most 1000 ids") });

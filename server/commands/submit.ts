@@ -1,7 +1,7 @@
 // Intake (DESIGN §3): validate, store, answer with a receipt.
 import { randomUUID } from "node:crypto";
 import type { Db } from "../db/client";
-import type { NewCommand } from "../db/commands";
+import type { ExistingByKey, NewCommand } from "../db/commands";
 import type { Registry } from "../handlers/registry";
 import { insertAndResolve, type GroupInserter } from "./group-insert";
 import { AppError, toIssues, type Issue } from "../errors";
@@ -13,7 +13,7 @@ export type Rejection = { ok: false; error: { code: "BAD_REQUEST" | "CONFLICT"; 
 type Prepared = { index: number; row: NewCommand };
 
 /** Validates one raw item; returns the row to insert or the rejection. */
-function prepare(registry: Registry, clientId: string, raw: unknown, pathPrefix: (string | number)[]): NewCommand | Rejection {
+function prepare({ registry, hostCheck }: IntakeDeps, clientId: string, raw: unknown, pathPrefix: (string | number)[]): NewCommand | Rejection {
   const parsed = submitInput.safeParse(raw);
   if (!parsed.success) {
     const issues = toIssues(parsed.error.issues, pathPrefix);
@@ -25,14 +25,22 @@ function prepare(registry: Registry, clientId: string, raw: unknown, pathPrefix:
   if (problem) {
     return { ok: false, error: { code: "BAD_REQUEST", message: "Invalid payload", issues: [{ path: [...pathPrefix, "payload", ...problem.path], message: problem.message }] } };
   }
+  let payload: unknown;
   try {
-    registry.validate(input.type, input.payload);
+    payload = registry.validate(input.type, input.payload);
   } catch (err) {
     if (err instanceof AppError) {
       const issues = (err.issues ?? []).map((i) => ({ ...i, path: [...pathPrefix, ...i.path] }));
       return { ok: false, error: { code: "BAD_REQUEST", message: err.message, issues } };
     }
     throw err;
+  }
+  if (hostCheck) {
+    const issues = (registry.get(input.type)!.targets?.(payload) ?? []).flatMap((t) => {
+      const refused = hostCheck(t.url);
+      return refused ? [{ path: [...pathPrefix, "payload", ...t.path], message: refused }] : [];
+    });
+    if (issues.length > 0) return { ok: false, error: { code: "BAD_REQUEST", message: `Invalid payload for type "${input.type}"`, issues } };
   }
   return {
     id: randomUUID(),
@@ -54,58 +62,63 @@ const conflict = (key: string): Rejection => ({
   error: { code: "CONFLICT", message: `idempotencyKey "${key}" was already used for a command with a different type or payload` },
 });
 
-/**
- * Stores the valid items of a batch in one statement and answers one receipt
- * per item, in input order. Duplicates (same client + idempotencyKey) answer
- * the original command; a reused key with another type or payload is a CONFLICT.
- */
 export type IntakeDeps = {
   registry: Registry;
   /** How rows reach the database: directly, or through a group inserter shared by concurrent requests. */
   insert: GroupInserter;
+  /**
+   * With an explicit HTTP_ALLOWED_HOSTS list: why a target URL is refused, or
+   * null (server/handlers/url-guard.ts createHostListCheck). Absent: no check
+   * at intake (address-based rules are applied when connecting).
+   */
+  hostCheck?: ((url: string) => string | null) | null;
 };
 
-export const directIntake = (db: Db, registry: Registry): IntakeDeps => ({ registry, insert: (rows) => insertAndResolve(db, rows) });
+export const directIntake = (db: Db, registry: Registry): IntakeDeps => ({ registry, insert: (rows, lookups) => insertAndResolve(db, rows, lookups) });
 
+/** The receipt of an item whose key is held by the command `e`: that command when type and payload are the same, else CONFLICT. */
+function answerByHolder(e: ExistingByKey | undefined, key: string): Receipt | Rejection {
+  // Not inserted yet not found: the command holding the key vanished (pruned) between the two statements. Rare; ask to resubmit.
+  if (!e) throw new AppError("CONFLICT", `idempotencyKey "${key}" is being changed concurrently; submit again`);
+  return e.same ? { ok: true, id: e.id, status: e.status, duplicate: true } : conflict(key);
+}
+
+/**
+ * Stores the valid items of a batch in one statement and answers one receipt
+ * per item, in input order (DESIGN §3). An item with an idempotency key is
+ * answered by the command that holds the key: one stored before (or by a
+ * concurrent request) whatever else the batch holds, else the batch's own
+ * first item with that key. The first item of each key is offered for insert;
+ * later items with the same key are looked up after the insert, so that they
+ * are judged against what then holds the key, in the same way (jsonb
+ * equality) as against a stored command.
+ */
 export async function submitBatch(deps: IntakeDeps, clientId: string, items: unknown[], opts: { pathPrefix?: boolean } = {}): Promise<(Receipt | Rejection)[]> {
   const out: (Receipt | Rejection | undefined)[] = new Array(items.length);
   const toInsert: Prepared[] = [];
-  // Within one batch, a key seen earlier points at that earlier item.
-  const firstByKey = new Map<string, Prepared>();
-  const sameAsEarlier: { index: number; first: Prepared; same: boolean }[] = [];
+  const seenKeys = new Set<string>();
+  const repeats: Prepared[] = [];
 
   items.forEach((raw, index) => {
-    const r = prepare(deps.registry, clientId, raw, opts.pathPrefix === false ? [] : ["commands", index]);
+    const r = prepare(deps, clientId, raw, opts.pathPrefix === false ? [] : ["commands", index]);
     if ("ok" in r) return void (out[index] = r);
     if (r.idempotencyKey !== null) {
-      const first = firstByKey.get(r.idempotencyKey);
-      if (first) {
-        const same = first.row.type === r.type && JSON.stringify(first.row.payload) === JSON.stringify(r.payload);
-        return void sameAsEarlier.push({ index, first, same });
-      }
-      firstByKey.set(r.idempotencyKey, { index, row: r });
+      if (seenKeys.has(r.idempotencyKey)) return void repeats.push({ index, row: r });
+      seenKeys.add(r.idempotencyKey);
     }
     toInsert.push({ index, row: r });
   });
 
-  const outcomes = await deps.insert(toInsert.map((p) => p.row));
+  const { rows, lookups } = await deps.insert(
+    toInsert.map((p) => p.row),
+    repeats.map(({ row: r }) => ({ clientId: r.clientId, key: r.idempotencyKey!, type: r.type, payload: r.payload })),
+  );
 
   toInsert.forEach((p, i) => {
-    const o = outcomes[i]!;
-    if (o.inserted) {
-      out[p.index] = { ok: true, id: p.row.id, status: "pending", duplicate: false };
-      return;
-    }
-    const e = o.existing;
-    // Not inserted yet not found: the conflicting row vanished (pruned) between the two statements. Rare; ask to resubmit.
-    if (!e) throw new AppError("CONFLICT", `idempotencyKey "${p.row.idempotencyKey}" is being changed concurrently; submit again`);
-    out[p.index] = e.same ? { ok: true, id: e.id, status: e.status, duplicate: true } : conflict(p.row.idempotencyKey!);
+    const o = rows[i]!;
+    out[p.index] = o.inserted ? { ok: true, id: p.row.id, status: "pending", duplicate: false } : answerByHolder(o.existing, p.row.idempotencyKey!);
   });
-  for (const s of sameAsEarlier) {
-    const first = out[s.first.index]!;
-    if (!s.same || !first.ok) out[s.index] = s.same ? first : conflict(s.first.row.idempotencyKey!);
-    else out[s.index] = { ...first, duplicate: true };
-  }
+  repeats.forEach((p, i) => void (out[p.index] = answerByHolder(lookups[i], p.row.idempotencyKey!)));
   return out as (Receipt | Rejection)[];
 }
 

@@ -51,18 +51,26 @@ export async function insertCommands(db: Db, rows: NewCommand[]): Promise<Set<st
   return new Set(inserted.map((r) => r.id));
 }
 
-export type ExistingByKey = { client_id: string; key: string; id: string; status: string; same: boolean };
+export type ExistingByKey = { id: string; status: string; same: boolean };
+export type KeyLookup = { clientId: string; key: string; type: string; payload: unknown };
 
-/** The commands already stored under these (client, key) pairs, and whether each has the given type and payload (jsonb equality). */
-export async function findByKeys(db: Db, items: { clientId: string; key: string; type: string; payload: unknown }[]): Promise<ExistingByKey[]> {
+/**
+ * For each lookup, in input order: the command stored under its (client, key),
+ * and whether that command has the lookup's type and payload (jsonb equality),
+ * or undefined when nothing is stored under the key. Several lookups may name
+ * the same key (with different payloads): each gets its own answer.
+ */
+export async function findByKeys(db: Db, items: KeyLookup[]): Promise<(ExistingByKey | undefined)[]> {
   if (items.length === 0) return [];
-  const { rows } = await db.pool.query<ExistingByKey>(
-    `SELECT k.client_id, k.key, c.id, c.status, (c.type = k.type AND c.payload = k.payload) AS same
-     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[]) AS k(client_id, key, type, payload)
+  const { rows } = await db.pool.query<ExistingByKey & { n: string }>(
+    `SELECT k.n, c.id, c.status, (c.type = k.type AND c.payload = k.payload) AS same
+     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS k(client_id, key, type, payload, n)
      JOIN commands c ON c.client_id = k.client_id AND c.idempotency_key = k.key`,
     [items.map((i) => i.clientId), items.map((i) => i.key), items.map((i) => i.type), items.map((i) => JSON.stringify(i.payload))],
   );
-  return rows;
+  const out: (ExistingByKey | undefined)[] = new Array(items.length);
+  for (const { n, ...e } of rows) out[Number(n) - 1] = e;
+  return out;
 }
 
 /** Commands by id; when clientId is given, only that client's. */

@@ -75,6 +75,7 @@ export const http = defineCommandType<HttpPayload>({
   name: "http",
   description: "Calls an HTTP endpoint; reconciles through statusUrl; compensates through compensateUrl.",
   schema: httpPayload as unknown as z.ZodType<HttpPayload>,
+  targets: (p) => (["url", "statusUrl", "compensateUrl"] as const).flatMap((k) => (p[k] ? [{ path: [k], url: p[k] }] : [])),
   async execute(p, ctx) {
     const withBody = p.body !== undefined && p.method !== "GET";
     const res = await send(ctx, p.url, { method: p.method, headers: requestHeaders(p, ctx, withBody), body: withBody ? JSON.stringify(p.body) : undefined });

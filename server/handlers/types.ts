@@ -59,6 +59,12 @@ export type CommandType<P = unknown> = {
   description: string;
   /** Validates the payload at intake; the worker re-parses the stored payload with it. */
   schema: z.ZodType<P>;
+  /**
+   * The outbound URLs a payload names, each with its path under `payload`:
+   * intake refuses one whose host an explicit HTTP_ALLOWED_HOSTS list does
+   * not name (the worker would refuse to call it).
+   */
+  targets?: (payload: P) => { path: (string | number)[]; url: string }[];
   execute: (payload: P, ctx: AttemptContext) => Promise<ExecuteResult>;
   query?: (payload: P, ctx: AttemptContext) => Promise<QueryResult>;
   /** Whether `query` can reconcile this particular payload (default: whenever `query` exists). */

@@ -51,17 +51,37 @@ const parse = (allowedHosts: string | undefined) => {
   return { patterns, anything: patterns.includes("*") };
 };
 
+/** The host of a URL as HTTP_ALLOWED_HOSTS names hosts: lower case, an IPv6 address without its brackets. */
+const hostOf = (url: string) => new URL(url).hostname.replace(/^\[|\]$/g, "").toLowerCase();
+
+/**
+ * With an explicit list of hosts, the check of a URL's host against it: the
+ * reason it is refused, or null when it is listed. Without a list (unset:
+ * address-based rules, applied when connecting; "*": anything) there is
+ * nothing to check a name against: null. The workers refuse with this before
+ * every request; intake uses it to refuse such a URL at submit.
+ */
+export function createHostListCheck(allowedHosts: string | undefined): ((url: string) => string | null) | null {
+  const { patterns, anything } = parse(allowedHosts);
+  if (anything || patterns.length === 0) return null;
+  return (url) => {
+    const host = hostOf(url);
+    return patterns.some((p) => matches(host, p)) ? null : `host ${host} is not in HTTP_ALLOWED_HOSTS`;
+  };
+}
+
 /** Checks a URL before a request (a clear, early refusal). `resolve` is for tests. */
 export function createUrlGuard(allowedHosts: string | undefined, resolve: Resolve = systemResolve) {
-  const { patterns, anything } = parse(allowedHosts);
+  const { anything } = parse(allowedHosts);
+  const listCheck = createHostListCheck(allowedHosts);
   return async (url: string): Promise<void> => {
     if (anything) return;
-    const u = new URL(url);
-    const host = u.hostname.replace(/^\[|\]$/g, "").toLowerCase();
-    if (patterns.length > 0) {
-      if (!patterns.some((p) => matches(host, p))) throw new TargetRefused(`host ${host} is not in HTTP_ALLOWED_HOSTS`);
+    if (listCheck) {
+      const refused = listCheck(url);
+      if (refused) throw new TargetRefused(refused);
       return;
     }
+    const host = hostOf(url);
     const addresses = net.isIP(host) ? [host] : (await resolve(host)).map((a) => a.address);
     const bad = addresses.find((a) => !isPublicAddress(a));
     if (bad) throw refusal(host, bad);
