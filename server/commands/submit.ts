@@ -41,6 +41,9 @@ function prepare({ registry, hostCheck }: IntakeDeps, clientId: string, raw: unk
       return refused ? [{ path: [...pathPrefix, "payload", ...t.path], message: refused }] : [];
     });
     if (issues.length > 0) return { ok: false, error: { code: "BAD_REQUEST", message: `Invalid payload for type "${input.type}"`, issues } };
+    // The upstream callback goes through the same allow-list: refused now rather than given up after the command ran.
+    const callbackRefused = input.callbackUrl ? hostCheck(input.callbackUrl) : null;
+    if (callbackRefused) return { ok: false, error: { code: "BAD_REQUEST", message: "Invalid callbackUrl", issues: [{ path: [...pathPrefix, "callbackUrl"], message: callbackRefused }] } };
   }
   return {
     id: randomUUID(),

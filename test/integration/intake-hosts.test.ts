@@ -65,6 +65,16 @@ describe("HTTP_ALLOWED_HOSTS set to a list", () => {
     expect(await countCommands()).toBe(before);
   });
 
+  it("refuses a callbackUrl whose host is not listed, naming callbackUrl (callbacks go through the same list)", async () => {
+    const before = await countCommands();
+    const r = await trpc.mutation("intake.submit", { type: "http", payload: { url: "https://payments.internal/charges" }, callbackUrl: "https://hooks.evil.example/cb" });
+    expect(r.status).toBe(400);
+    expect(r.error?.data.issues).toEqual([{ path: ["callbackUrl"], message: refusedHost("hooks.evil.example") }]);
+    const ok = await trpc.mutation("intake.submit", { type: "http", payload: { url: "https://payments.internal/charges" }, callbackUrl: "https://cb.svc.example/conveyor" });
+    expect(ok.status).toBe(200);
+    expect(await countCommands()).toBe(before + 1);
+  });
+
   it("accepts listed hosts and patterns, whatever their case and port", async () => {
     const r = await trpc.mutation("intake.submit", {
       type: "http",
