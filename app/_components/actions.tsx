@@ -1,42 +1,86 @@
 "use client";
-// Operator actions: Retry, Compensate, Cancel, Resolve. Each asks for
-// confirmation and a reason in a dialog, then shows what was updated and what
-// was skipped (with the server's reason).
+// Operator actions: Retry, Compensate, Cancel, Resolve. Which one applies to
+// which command is the server's rule (server/commands/action-rules.ts, asked
+// through commands.preview): a button that would change nothing is disabled
+// and says why; the dialog says how many commands will change and how many
+// will be skipped before it asks for confirmation and a reason, then shows
+// what was updated and what was skipped (with the server's reason).
 import { useEffect, useId, useRef, useState } from "react";
 import Link from "next/link";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import type { inferRouterOutputs } from "@trpc/server";
+import type { AppRouter } from "@/server/api/root";
+import { ACTION_FROM, type ActionName } from "@/server/commands/action-rules";
 import { useTRPC, useTRPCClient } from "./trpc";
 import { btn, ErrorBox, input, ShortId, type State } from "./ui";
 
-export type Action = "retry" | "compensate" | "cancel" | "resolve";
+export type Action = ActionName;
 export type Filter = { status?: State[]; type?: string; q?: string; createdAfter?: string; createdBefore?: string };
 export type Target = { ids: string[] } | { filter: Filter };
 type Result = { updated: string[]; skipped: { id: string; reason: string }[] };
+export type Preview = inferRouterOutputs<AppRouter>["commands"]["preview"];
 
-export const ACTIONS: { action: Action; label: string; help: string; from: State[] }[] = [
-  { action: "retry", label: "Retry", help: "Runs the command again from the start (an unknown earlier outcome is reconciled first).", from: ["failed", "exception", "cancelled"] },
-  { action: "compensate", label: "Compensate", help: "Runs the type's compensation to undo the command's effects.", from: ["succeeded", "failed", "exception"] },
-  { action: "cancel", label: "Cancel", help: "Stops the command before a worker runs it again.", from: ["pending", "retrying", "awaiting"] },
-  { action: "resolve", label: "Resolve", help: "Records the outcome you established by hand (for example, by checking the backend).", from: ["exception"] },
+export const ACTIONS: { action: Action; label: string; help: string }[] = [
+  { action: "retry", label: "Retry", help: "Runs the command again from the start (an unknown earlier outcome is reconciled first)." },
+  { action: "compensate", label: "Compensate", help: "Runs the type's compensation to undo the command's effects." },
+  { action: "cancel", label: "Cancel", help: "Stops the command before a worker runs it again." },
+  { action: "resolve", label: "Resolve", help: "Records the outcome you established by hand (for example, by checking the backend)." },
 ];
 
-/** The four action buttons; each opens the confirmation dialog for `target`. */
-export function ActionButtons({ target, what, disabled, onDone, size = "md" }: { target: Target; what: string; disabled?: boolean; onDone?: (r: Result) => void; size?: "sm" | "md" }) {
+const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
+
+/** "all 37 commands that match this filter", from the server's count (an action takes at most `max` of them). */
+export function matchingPhrase(total: number | undefined, max: number): string {
+  if (total === undefined) return "all commands that match this filter";
+  if (total > max) return `the newest ${max.toLocaleString()} of the ${total.toLocaleString()} commands that match this filter`;
+  return total === 1 ? "the 1 command that matches this filter" : `all ${total.toLocaleString()} commands that match this filter`;
+}
+
+/**
+ * The four action buttons; each opens the confirmation dialog for `target`.
+ * For a list of ids the server's preview says which actions would change
+ * anything: the others are disabled, with the reason as their tooltip.
+ * `refreshKey` (e.g. the command's state) asks the preview again when it changes.
+ */
+export function ActionButtons({ target, what, onDone, size = "md", refreshKey }: { target: Target; what: string; onDone?: (r: Result) => void; size?: "sm" | "md"; refreshKey?: string }) {
   const [open, setOpen] = useState<Action | null>(null);
+  const trpc = useTRPC();
+  const byIds = "ids" in target;
+  // "All that match" is previewed in the dialog only: counting a whole filter every few seconds is not free.
+  const preview = useQuery(trpc.commands.preview.queryOptions(byIds ? { ids: target.ids } : { ids: [] }, { enabled: byIds && target.ids.length > 0, refetchInterval: 3_000 }));
+  const { refetch } = preview;
+  useEffect(() => {
+    if (refreshKey !== undefined) void refetch();
+  }, [refreshKey, refetch]);
+
+  const state = (a: Action): { disabled: boolean; title: string } => {
+    const help = ACTIONS.find((x) => x.action === a)!.help;
+    if (!byIds) return { disabled: false, title: help };
+    if (!preview.data) return { disabled: true, title: preview.error ? `Could not check whether this applies: ${preview.error.message}` : "Checking whether this applies…" };
+    const p = preview.data.actions[a];
+    if (p.change > 0) return { disabled: false, title: p.skip ? `${help} Changes ${p.change} of ${p.change + p.skip}; skips ${p.skip}.` : help };
+    const why = p.skipped.map((s) => (p.skip > 1 ? `${s.count} × ${s.reason}` : s.reason)).join("; ");
+    return { disabled: true, title: `Not available: ${why}` };
+  };
+
   return (
     <>
       <div className="flex flex-wrap items-center gap-2" role="group" aria-label="Actions">
-        {ACTIONS.map((a) => (
-          <button key={a.action} type="button" disabled={disabled} className={`${btn.secondary} ${size === "sm" ? "px-2.5 py-1 text-xs" : ""}`} onClick={() => setOpen(a.action)} title={a.help}>
-            {a.label}
-          </button>
-        ))}
+        {ACTIONS.map((a) => {
+          const st = state(a.action);
+          return (
+            <button key={a.action} type="button" disabled={st.disabled} className={`${btn.secondary} ${size === "sm" ? "px-2.5 py-1 text-xs" : ""}`} onClick={() => setOpen(a.action)} title={st.title}>
+              {a.label}
+            </button>
+          );
+        })}
       </div>
       {open ? (
         <ActionDialog
           action={open}
           target={target}
           what={what}
+          preview={byIds ? preview.data : undefined}
           onClose={(r) => {
             setOpen(null);
             if (r) onDone?.(r);
@@ -47,17 +91,47 @@ export function ActionButtons({ target, what, disabled, onDone, size = "md" }: {
   );
 }
 
+/** How many will change and how many will be skipped, before the operator confirms. */
+function PreviewView({ action, preview }: { action: Action; preview: Preview | undefined }) {
+  if (!preview) return <p className="text-sm text-slate-500">Counting the commands this applies to…</p>;
+  const p = preview.actions[action];
+  return (
+    <div className="rounded-lg border border-slate-200 bg-slate-50 px-3 py-2 text-sm" data-testid="action-preview">
+      <p>
+        <span className="font-semibold text-slate-900">{plural(p.change, "command")} will change</span>
+        {", "}
+        <span className={`font-semibold ${p.skip ? "text-amber-700" : "text-slate-500"}`}>{p.skip.toLocaleString()} will be skipped</span>
+      </p>
+      {p.skipped.length ? (
+        <ul className="mt-1 max-h-28 space-y-0.5 overflow-auto text-xs text-slate-600">
+          {p.skipped.map((s) => (
+            <li key={s.reason}>
+              {s.count.toLocaleString()} × {s.reason}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
+
 /** The confirmation dialog; onClose gets the result when the action ran (it stays open to show it until closed). */
-export function ActionDialog({ action, target, what, onClose }: { action: Action; target: Target; what: string; onClose: (result?: Result) => void }) {
+export function ActionDialog({ action, target, what, preview: given, onClose }: { action: Action; target: Target; what: string; preview?: Preview; onClose: (result?: Result) => void }) {
   const ref = useRef<HTMLDialogElement>(null);
   const id = useId();
   const meta = ACTIONS.find((a) => a.action === action)!;
   const [reason, setReason] = useState("");
-  const [outcome, setOutcome] = useState<"succeeded" | "failed">("succeeded");
+  // No default: an operator who resolves by hand must say which outcome they established.
+  const [outcome, setOutcome] = useState<"succeeded" | "failed" | null>(null);
   const [missing, setMissing] = useState(false);
   const client = useTRPCClient();
   const trpc = useTRPC();
   const qc = useQueryClient();
+  // A filter is counted when the dialog opens (the buttons' preview covers lists of ids).
+  const byFilter = "filter" in target;
+  const asked = useQuery(trpc.commands.preview.queryOptions(byFilter ? { filter: target.filter } : { ids: [] }, { enabled: byFilter, staleTime: 0 }));
+  const preview = byFilter ? asked.data : given;
+  const title = byFilter && preview ? matchingPhrase(preview.total, preview.max) : what;
 
   useEffect(() => {
     const d = ref.current;
@@ -75,7 +149,7 @@ export function ActionDialog({ action, target, what, onClose }: { action: Action
         case "cancel":
           return client.commands.cancel.mutate({ ...target, reason: r });
         case "resolve":
-          return client.commands.resolve.mutate({ ...target, outcome, reason: reason.trim() });
+          return client.commands.resolve.mutate({ ...target, outcome: outcome!, reason: reason.trim() });
       }
     },
     onSuccess: async () => {
@@ -85,6 +159,7 @@ export function ActionDialog({ action, target, what, onClose }: { action: Action
 
   const submit = (e: React.FormEvent) => {
     e.preventDefault();
+    if (action === "resolve" && !outcome) return;
     if (action === "resolve" && !reason.trim()) {
       setMissing(true);
       return;
@@ -104,10 +179,10 @@ export function ActionDialog({ action, target, what, onClose }: { action: Action
       <form onSubmit={submit} className="flex flex-col">
         <div className="border-b border-slate-100 px-5 py-4">
           <h2 id={`${id}-title`} className="text-base font-semibold">
-            {meta.label} {what}?
+            {meta.label} {title}?
           </h2>
           <p id={`${id}-desc`} className="mt-1 text-sm text-slate-500">
-            {meta.help} Applies to {meta.from.join(", ")} commands; others are skipped.
+            {meta.help} Applies to {ACTION_FROM[action].join(", ")} commands; others are skipped.
           </p>
         </div>
 
@@ -115,9 +190,10 @@ export function ActionDialog({ action, target, what, onClose }: { action: Action
           <ResultView result={m.data} />
         ) : (
           <div className="space-y-4 px-5 py-4">
+            {asked.error ? <ErrorBox error={asked.error} title="Could not count the commands this applies to" /> : <PreviewView action={action} preview={preview} />}
             {action === "resolve" ? (
               <fieldset>
-                <legend className="mb-1.5 text-xs font-medium text-slate-600">Outcome</legend>
+                <legend className="mb-1.5 text-xs font-medium text-slate-600">Outcome (required: what did you establish?)</legend>
                 <div className="flex gap-2">
                   {(["succeeded", "failed"] as const).map((o) => (
                     <label key={o} className={`flex flex-1 cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm ${outcome === o ? "border-slate-900 bg-slate-50" : "border-slate-300"}`}>
@@ -153,12 +229,13 @@ export function ActionDialog({ action, target, what, onClose }: { action: Action
           </div>
         )}
 
-        <div className="flex justify-end gap-2 border-t border-slate-100 bg-slate-50 px-5 py-3">
+        <div className="flex items-center justify-end gap-2 border-t border-slate-100 bg-slate-50 px-5 py-3">
+          {!m.data && action === "resolve" && !outcome ? <span className="mr-auto text-xs text-slate-500">Choose the outcome first.</span> : null}
           <button type="button" className={btn.secondary} onClick={() => ref.current?.close()}>
             {m.data ? "Done" : "Close"}
           </button>
           {m.data ? null : (
-            <button type="submit" className={action === "cancel" ? btn.danger : btn.primary} disabled={m.isPending}>
+            <button type="submit" className={action === "cancel" ? btn.danger : btn.primary} disabled={m.isPending || (action === "resolve" && !outcome)}>
               {meta.label}
             </button>
           )}

@@ -6,10 +6,11 @@ import type { Db } from "../db/client";
 import type { Logger } from "../log";
 import type { Listener } from "../db/listener";
 import { claimDeliveries, finishDelivery, noteUndeliverable } from "../db/alerts";
+import { NO_SMTP } from "./delivery";
 import { backoffMs } from "../worker/backoff";
 import { Wake } from "../worker/wake";
 
-export const NO_SMTP = "email is not configured (SMTP_URL is unset); this message is kept and will be sent once it is";
+export { NO_SMTP };
 
 export function createTransport(smtpUrl: string) {
   // smtp:// upgrades with STARTTLS when the server offers it; smtps:// is TLS from the start.

@@ -5,6 +5,7 @@ import type { Db } from "../db/client";
 import { STATES } from "../commands/state";
 import { AppError } from "../errors";
 import { isoDateTime, storable, NOT_STORABLE } from "../commands/inputs";
+import { emailByRule, type RuleEmail } from "./delivery";
 
 const base = {
   name: z.string().trim().min(1).max(200).refine(storable, NOT_STORABLE),
@@ -74,8 +75,10 @@ export async function deleteRule(db: Db, id: string) {
   return { id };
 }
 
+const NO_EMAIL: RuleEmail = { latest: null, lastSentAt: null, unsent: { notSent: 0, queued: 0 } };
+
 export async function listRules(db: Db) {
-  const rows = await db.prisma.alertRule.findMany({ orderBy: { createdAt: "asc" } });
+  const [rows, email] = await Promise.all([db.prisma.alertRule.findMany({ orderBy: { createdAt: "asc" } }), emailByRule(db)]);
   return rows.map((r) => ({
     id: r.id,
     name: r.name,
@@ -92,7 +95,8 @@ export async function listRules(db: Db) {
     silencedUntil: r.silencedUntil?.toISOString() ?? null,
     state: r.firing ? ("firing" as const) : ("ok" as const),
     firingSince: r.firingSince?.toISOString() ?? null,
-    lastSentAt: r.lastSentAt?.toISOString() ?? null,
+    // What became of its emails, from the deliveries (the rule's own last_sent_at is when it last alerted, sent or not).
+    email: email.get(r.id) ?? NO_EMAIL,
     lastValue: r.lastValue,
     lastEvaluatedAt: r.lastEvaluatedAt?.toISOString() ?? null,
   }));

@@ -3,23 +3,22 @@
 // holds; the others are skipped with the reason. Every call writes an audit
 // entry. Clicking twice is harmless: the second call skips what the first changed.
 import type { Db } from "../db/client";
-import { applyAction, idsMatching, typesOf, type ActionSql, type ListFilter } from "../db/console";
+import { applyAction, countMatching, idsMatching, typesOf, type ActionSql, type ListFilter } from "../db/console";
 import type { Registry } from "../handlers/registry";
-import type { State } from "./state";
+import { ACTION_FROM, ACTION_NAMES, MAX_ACTION_TARGETS, whyNot, type ActionName } from "./action-rules";
 
 export type ActionResult = { updated: string[]; skipped: { id: string; reason: string }[] };
 export type Target = { ids: string[] } | { filter: ListFilter };
 export type Actor = { name: string };
 
-/** "All that match this filter" is capped, so that one click cannot rewrite the whole table. */
-export const MAX_ACTION_TARGETS = 10_000;
+export { MAX_ACTION_TARGETS };
 
 async function resolveTargets(db: Db, target: Target): Promise<string[]> {
   return "ids" in target ? [...new Set(target.ids)] : idsMatching(db, target.filter, MAX_ACTION_TARGETS);
 }
 
 const RETRY: ActionSql = {
-  from: ["failed", "exception", "cancelled"],
+  from: [...ACTION_FROM.retry],
   // An exception met while compensating is retried as compensation; anything else runs again.
   // needs_reconcile is kept: an unknown last outcome is still reconciled first.
   set: `status = CASE WHEN status = 'exception' AND phase = 'compensate' THEN 'compensating'::command_status ELSE 'pending'::command_status END,
@@ -27,21 +26,25 @@ const RETRY: ActionSql = {
         tries = 0, run_at = now(), error = NULL, failure = CASE WHEN status = 'failed' THEN NULL ELSE failure END`,
 };
 const COMPENSATE: ActionSql = {
-  from: ["succeeded", "failed", "exception"],
+  from: [...ACTION_FROM.compensate],
   set: `status = 'compensating', phase = 'compensate', tries = 0, run_at = now(), needs_reconcile = false, error = NULL`,
 };
-const CANCEL: ActionSql = { from: ["pending", "retrying", "awaiting"], set: `status = 'cancelled', needs_reconcile = false` };
-const RESOLVE: ActionSql = { from: ["exception"], set: `status = $3::command_status, needs_reconcile = false` };
+const CANCEL: ActionSql = { from: [...ACTION_FROM.cancel], set: `status = 'cancelled', needs_reconcile = false` };
+const RESOLVE: ActionSql = { from: [...ACTION_FROM.resolve], set: `status = $3::command_status, needs_reconcile = false` };
 
-function explain(action: string, from: State[], o: { id: string; status: State | null; leased: boolean }): { id: string; reason: string } {
-  if (o.status === null) return { id: o.id, reason: "no such command" };
-  if (o.leased) return { id: o.id, reason: `${o.status}: a worker is working on it right now` };
-  return { id: o.id, reason: `${o.status}: ${action} applies only to ${from.join(", ")} commands` };
+async function run(db: Db, name: ActionName, sql: ActionSql, ids: string[], actor: Actor, reason: string | null, extra?: unknown, preSkipped: { id: string; reason: string }[] = []): Promise<ActionResult> {
+  const r = ids.length ? await applyAction(db, ids, sql, { actor: actor.name, action: name, reason, details: extra === undefined ? undefined : { outcome: extra } }, extra ?? null) : { updated: [], others: [] };
+  // The update found these not in an allowed state or leased; whyNot says which (it never answers null for them).
+  return { updated: r.updated, skipped: [...preSkipped, ...r.others.map((o) => ({ id: o.id, reason: whyNot(name, o) ?? `${o.status}: changed while ${name} ran` }))] };
 }
 
-async function run(db: Db, name: string, sql: ActionSql, ids: string[], actor: Actor, reason: string | null, extra?: unknown, preSkipped: { id: string; reason: string }[] = []): Promise<ActionResult> {
-  const r = ids.length ? await applyAction(db, ids, sql, { actor: actor.name, action: name, reason, details: extra === undefined ? undefined : { outcome: extra } }, extra ?? null) : { updated: [], others: [] };
-  return { updated: r.updated, skipped: [...preSkipped, ...r.others.map((o) => explain(name, sql.from, o))] };
+/** Why a command of this type and payload cannot be compensated, or null when it can. */
+function compensationBlocker(registry: Registry, r: { type: string; payload: unknown }): string | null {
+  const type = registry.get(r.type);
+  if (!type?.compensate) return `type ${r.type} has no compensation`;
+  const parsed = type.schema.safeParse(r.payload);
+  if (type.canCompensate && parsed.success && !type.canCompensate(parsed.data)) return `this ${r.type} command has nothing to compensate with (no compensateUrl)`;
+  return null;
 }
 
 export async function retryCommands(db: Db, target: Target, actor: Actor, reason: string | null) {
@@ -65,11 +68,47 @@ export async function compensateCommands(db: Db, registry: Registry, target: Tar
   const known = new Set(rows.map((r) => r.id));
   for (const id of ids) if (!known.has(id)) skipped.push({ id, reason: "no such command" });
   for (const r of rows) {
-    const type = registry.get(r.type);
-    const parsed = type?.schema.safeParse(r.payload);
-    if (!type?.compensate) skipped.push({ id: r.id, reason: `type ${r.type} has no compensation` });
-    else if (type.canCompensate && parsed?.success && !type.canCompensate(parsed.data)) skipped.push({ id: r.id, reason: `this ${r.type} command has nothing to compensate with (no compensateUrl)` });
+    const blocker = compensationBlocker(registry, r);
+    if (blocker) skipped.push({ id: r.id, reason: blocker });
     else can.push(r.id);
   }
   return run(db, "compensate", COMPENSATE, can, actor, reason, undefined, skipped);
+}
+
+export type ActionPreview = { change: number; skip: number; skipped: { reason: string; count: number }[] };
+export type TargetPreview = {
+  /** Commands the target names: distinct ids, or all that match the filter. */
+  total: number;
+  /** The ones an action would take: all of them, or the newest MAX_ACTION_TARGETS that match. */
+  considered: number;
+  max: number;
+  actions: Record<ActionName, ActionPreview>;
+};
+
+/**
+ * What each action would do to the target now, without doing it: how many
+ * commands it would change and how many it would skip, grouped by the reason
+ * the action would give. Read from the same rules the actions apply.
+ */
+export async function previewActions(db: Db, registry: Registry, target: Target): Promise<TargetPreview> {
+  const ids = await resolveTargets(db, target);
+  const total = "ids" in target ? ids.length : ids.length < MAX_ACTION_TARGETS ? ids.length : await countMatching(db, target.filter);
+  const rows = new Map((await typesOf(db, ids)).map((r) => [r.id, r]));
+  const tally = Object.fromEntries(ACTION_NAMES.map((a) => [a, { change: 0, reasons: new Map<string, number>() }])) as Record<ActionName, { change: number; reasons: Map<string, number> }>;
+  for (const id of ids) {
+    const r = rows.get(id);
+    const subject = r ? { status: r.status, leased: r.leased } : { status: null, leased: false };
+    for (const a of ACTION_NAMES) {
+      const why = a === "compensate" && r ? (compensationBlocker(registry, r) ?? whyNot(a, subject)) : whyNot(a, subject);
+      if (why === null) tally[a].change++;
+      else tally[a].reasons.set(why, (tally[a].reasons.get(why) ?? 0) + 1);
+    }
+  }
+  const actions = Object.fromEntries(
+    ACTION_NAMES.map((a) => {
+      const skipped = [...tally[a].reasons].map(([reason, count]) => ({ reason, count })).sort((x, y) => y.count - x.count || x.reason.localeCompare(y.reason));
+      return [a, { change: tally[a].change, skip: ids.length - tally[a].change, skipped }];
+    }),
+  ) as Record<ActionName, ActionPreview>;
+  return { total, considered: ids.length, max: MAX_ACTION_TARGETS, actions };
 }

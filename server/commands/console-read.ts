@@ -1,6 +1,6 @@
 // What the console reads: lists, counts, one command in full, the overview.
 import type { Db } from "../db/client";
-import { commandDetail, countByStatus, listCommands, liveWorkers, oldestWaiting, throughput, type ListFilter } from "../db/console";
+import { commandDetail, countByStatus, countMatching, listCommands, liveWorkers, oldestWaiting, throughput, type ListFilter } from "../db/console";
 import { STATES } from "./state";
 import { toView } from "./view";
 import { AppError } from "../errors";
@@ -32,6 +32,11 @@ export async function list(db: Db, f: ListFilter & { cursor?: string; limit?: nu
     items: page.map((r) => ({ ...toView(r), payload: maskSecrets(r.payload), priority: r.priority, runAt: iso(r.run_at), needsReconcile: r.needs_reconcile, phase: r.phase, worker: r.locked_by })),
     nextCursor: rows.length > limit && last ? Buffer.from(`${last.created_at.toISOString()}|${last.id}`).toString("base64url") : null,
   };
+}
+
+/** How many commands match the list's filter (what "Select all that match this filter" selects). */
+export async function matching(db: Db, f: ListFilter): Promise<{ total: number }> {
+  return { total: await countMatching(db, f) };
 }
 
 export async function counts(db: Db): Promise<Record<string, number>> {

@@ -177,6 +177,58 @@ export async function noteUndeliverable(db: Db, reason: string) {
   await db.pool.query(`UPDATE alert_deliveries SET last_error = $1 WHERE sent_at IS NULL AND last_error IS DISTINCT FROM $1`, [reason]);
 }
 
+export type RuleDeliveryRow = {
+  rule_id: string;
+  /** The rule's latest event that has deliveries (null: no email was ever made for it). */
+  event_kind: string | null;
+  event_at: Date | null;
+  sent: number;
+  held: number;
+  queued: number;
+  attempts: number | null;
+  next_at: Date | null;
+  last_error: string | null;
+  event_sent_at: Date | null;
+  /** Over all of the rule's events. */
+  last_sent_at: Date | null;
+  held_total: number;
+  queued_total: number;
+};
+
+/**
+ * What became of each rule's emails, from the delivery rows: its latest
+ * alert's deliveries (sent, held for `heldError`, queued), the last time any
+ * of its emails was sent, and how many are still unsent.
+ */
+export async function ruleDeliveries(db: Db, heldError: string): Promise<RuleDeliveryRow[]> {
+  const held = `sent_at IS NULL AND last_error = $1`;
+  const queued = `sent_at IS NULL AND last_error IS DISTINCT FROM $1`;
+  const { rows } = await db.pool.query<RuleDeliveryRow>(
+    `SELECT r.id AS rule_id, l.kind AS event_kind, l.at AS event_at,
+            COALESCE(le.sent, 0) AS sent, COALESCE(le.held, 0) AS held, COALESCE(le.queued, 0) AS queued,
+            le.attempts, le.next_at, le.last_error, le.sent_at AS event_sent_at,
+            s.last_sent_at, COALESCE(u.held_total, 0) AS held_total, COALESCE(u.queued_total, 0) AS queued_total
+     FROM alert_rules r
+     LEFT JOIN LATERAL (
+       SELECT e.id, e.kind, e.at FROM alert_events e
+       WHERE e.rule_id = r.id AND EXISTS (SELECT 1 FROM alert_deliveries x WHERE x.event_id = e.id)
+       ORDER BY e.at DESC, e.id DESC LIMIT 1) l ON true
+     LEFT JOIN LATERAL (
+       SELECT count(*) FILTER (WHERE sent_at IS NOT NULL)::int AS sent, count(*) FILTER (WHERE ${held})::int AS held,
+              count(*) FILTER (WHERE ${queued})::int AS queued, max(attempts) FILTER (WHERE ${queued}) AS attempts,
+              min(next_at) FILTER (WHERE ${queued}) AS next_at, max(sent_at) AS sent_at,
+              (array_agg(last_error ORDER BY id DESC) FILTER (WHERE ${queued} AND last_error IS NOT NULL))[1] AS last_error
+       FROM alert_deliveries WHERE event_id = l.id) le ON true
+     LEFT JOIN LATERAL (
+       SELECT max(d.sent_at) AS last_sent_at FROM alert_events e JOIN alert_deliveries d ON d.event_id = e.id WHERE e.rule_id = r.id) s ON true
+     LEFT JOIN LATERAL (
+       SELECT count(*) FILTER (WHERE d.last_error = $1)::int AS held_total, count(*) FILTER (WHERE d.last_error IS DISTINCT FROM $1)::int AS queued_total
+       FROM alert_events e JOIN alert_deliveries d ON d.event_id = e.id WHERE e.rule_id = r.id AND d.sent_at IS NULL) u ON true`,
+    [heldError],
+  );
+  return rows;
+}
+
 export async function history(db: Db, ruleId: string | null, limit: number) {
   const { rows } = await db.pool.query(
     `SELECT e.id::text, e.rule_id, r.name AS rule_name, e.kind, e.at, e.value, e.threshold, e.details,

@@ -3,7 +3,7 @@
 import { withTransaction, type Db } from "./client";
 import type { CommandRow } from "../commands/view";
 import type { State } from "../commands/state";
-import { LEASED, UNLEASED, selectBothHalves } from "./leased";
+import { LEASED, UNLEASED, countBothHalves, selectBothHalves } from "./leased";
 
 export type ListFilter = {
   status?: State[];
@@ -63,6 +63,14 @@ export async function idsMatching(db: Db, f: ListFilter, max: number): Promise<s
   params.push(max);
   const { rows } = await db.pool.query<{ id: string }>(selectBothHalves("id, created_at", w, "created_at DESC, id DESC", `$${params.length}`), params);
   return rows.map((r) => r.id);
+}
+
+/** How many commands match the filter (the count behind "all that match", which may be more than an action takes). */
+export async function countMatching(db: Db, f: ListFilter): Promise<number> {
+  const params: unknown[] = [];
+  const w = where(f, params);
+  const { rows } = await db.pool.query<{ n: number }>(`SELECT ${countBothHalves(w)}::int AS n`, params);
+  return rows[0]!.n;
 }
 
 /**
@@ -232,8 +240,8 @@ export async function applyAction(
   });
 }
 
-export async function typesOf(db: Db, ids: string[]): Promise<{ id: string; type: string; status: State; payload: unknown }[]> {
-  const { rows } = await db.pool.query(`SELECT id, type, status, payload FROM commands WHERE id = ANY($1::uuid[])`, [ids]);
+export async function typesOf(db: Db, ids: string[]): Promise<{ id: string; type: string; status: State; leased: boolean; payload: unknown }[]> {
+  const { rows } = await db.pool.query(`SELECT id, type, status, lease_id IS NOT NULL AS leased, payload FROM commands WHERE id = ANY($1::uuid[])`, [ids]);
   return rows;
 }
 

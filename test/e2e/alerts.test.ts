@@ -98,6 +98,11 @@ describe.runIf(browserAvailable)("alert rules in a real browser", () => {
     await seeded.getByText(/firing since/).waitFor();
     const firing = await mailMatching((m) => m.subject?.startsWith("[FIRING] Ledger exceptions") ?? false);
     expect(toAddresses(firing)).toEqual(["ledger-team@example.com"]);
+    // The row says the email was sent, read from its delivery; so does the history.
+    await seeded.getByTestId("rule-email").getByText(/^email sent /).waitFor();
+    await seeded.getByTestId("rule-email").getByText("last alert (firing)").waitFor();
+    const firingEntry = page.getByRole("list", { name: "Alert history" }).locator("[data-testid=history-entry][data-kind=firing]").filter({ hasText: "Ledger exceptions" });
+    await firingEntry.getByTestId("delivery").filter({ hasText: "ledger-team@example.com" }).getByText(/^sent /).waitFor();
     // Email is configured: no banner.
     expect(await page.getByRole("region", { name: "Email not configured" }).count()).toBe(0);
 
@@ -145,5 +150,56 @@ describe.runIf(browserAvailable)("alert rules in a real browser", () => {
     await page.getByRole("list", { name: "Alert history" }).locator("[data-kind=test]").first().waitFor();
     for (const name of ["Create rule", "Send test email", "Edit", "Delete", "Disable", "Silence 1 h"]) expect(await page.getByRole("button", { name, exact: true }).count()).toBe(0);
     expect(await page.getByLabel("Recipients").count()).toBe(0);
+  });
+});
+
+describe.runIf(browserAvailable)("alert emails with SMTP_URL unset, in a real browser", () => {
+  let db: TestDb;
+  let w: ChildProcess;
+  let wk: Proc;
+  let url: string;
+  let b: Awaited<ReturnType<typeof launchBrowser>> | undefined;
+
+  beforeAll(async () => {
+    buildIfNeeded(path.resolve("."));
+    db = await createTestDb();
+    for (const u of Object.values(users)) await createUser(db.db, u);
+    await seed(db.db);
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    // Neither process has SMTP_URL: the worker evaluates the rules and keeps the emails.
+    w = spawnWeb(port, { DATABASE_URL: db.url, PUBLIC_URL: url, LOG_LEVEL: "warn" });
+    wk = runWorker({ DATABASE_URL: db.url, PUBLIC_URL: url, ALERT_EVAL_MS: "500", LOG_LEVEL: "info" });
+    await Promise.all([waitHealthy(url, w), wk.waitFor(/worker started/)]);
+    b = await launchBrowser();
+  }, 300_000);
+
+  afterAll(async () => {
+    await b?.close();
+    if (wk) {
+      wk.child.kill("SIGTERM");
+      await wk.exited;
+    }
+    stopWeb(w);
+    await db?.drop();
+  });
+
+  it("says a firing rule's email was not sent, and why, on the rule and in the history", async () => {
+    const p = b!.page;
+    await signInAs(p, url, users.admin.email, users.admin.password, "/alerts");
+    await p.getByRole("region", { name: "Email not configured" }).waitFor();
+    const seeded = p.getByRole("rowgroup", { name: "Ledger exceptions" });
+    await seeded.getByText(/firing since/).waitFor();
+    const email = seeded.getByTestId("rule-email");
+    await email.getByText("email not sent: SMTP_URL is unset; kept until it is set").waitFor();
+    await email.getByText("no email of this rule was ever sent").waitFor();
+    expect(await seeded.getByText(/sent \d+ s ago|sent just now/).count()).toBe(0);
+    const entry = p.getByRole("list", { name: "Alert history" }).locator("[data-testid=history-entry][data-kind=firing]").filter({ hasText: "Ledger exceptions" });
+    await entry.getByTestId("delivery").filter({ hasText: "ledger-team@example.com" }).getByText("not sent: SMTP_URL is unset; kept until it is set").waitFor();
+    await entry.getByText("Show the message (not sent yet)").waitFor();
+    const { rows } = await db.db.pool.query(`SELECT sent_at FROM alert_deliveries`);
+    expect(rows).toEqual([{ sent_at: null }]);
+    await p.evaluate(() => window.scrollTo(0, 0));
+    await p.screenshot({ path: path.join(SHOTS, "alerts-smtp-unset.png") });
   });
 });

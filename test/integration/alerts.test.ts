@@ -6,6 +6,7 @@ import { freePort, runWorker, type Proc } from "../helpers/proc";
 import { testClient, waitUntil } from "../helpers/engine";
 import { moveTo } from "../helpers/fixtures";
 import { createRule, updateRule, type RuleInput } from "../../server/alerts/rules";
+import { client as apiClient, newToken, startApi, type ApiServer } from "../helpers/api";
 import { evaluateRules, sendTest } from "../../server/alerts/evaluator";
 import { startMailer, NO_SMTP } from "../../server/alerts/mailer";
 import { directIntake, submit } from "../../server/commands/submit";
@@ -245,4 +246,80 @@ describe("delivery", () => {
       await box.close();
     }
   }, 90_000);
+});
+
+describe("what the console is told about a rule's emails (from the deliveries)", () => {
+  const FROM = "Conveyor <alerts@conveyor.example>";
+  // Read as the console reads it: alerts.listRules and alerts.history over HTTP, with an admin token.
+  let api: ApiServer;
+  let read: ReturnType<typeof apiClient>;
+  beforeAll(async () => {
+    api = await startApi(t.db);
+    read = apiClient(api.url, (await newToken(t.db, "admin", "console-reader")).token);
+  });
+  afterAll(() => api?.close());
+  type Status = { state: "sent"; sentAt: string } | { state: "queued"; attempts: number; nextAt: string | null; lastError: string | null } | { state: "not_sent"; why: string; message: string };
+  const emailOf = async (id: string) => ((await read.query("alerts.listRules")).data.items as any[]).find((r) => r.id === id)!.email;
+  const statusesOf = async (id: string): Promise<{ kind: string; statuses: Status[] }[]> =>
+    ((await read.query("alerts.history", { ruleId: id, limit: 10 })).data.items as any[]).map((e) => ({ kind: e.kind, statuses: e.deliveries.map((d: { status: Status }) => d.status) }));
+  const sentAts = async (id: string) =>
+    (await t.db.pool.query(`SELECT d.sent_at FROM alert_deliveries d JOIN alert_events e ON e.id = d.event_id WHERE e.rule_id = $1 AND d.sent_at IS NOT NULL ORDER BY d.sent_at`, [id])).rows.map((r) => r.sent_at.toISOString());
+  async function mailing(o: { smtpUrl?: string; until: () => Promise<boolean>; what: string }) {
+    const mailer = startMailer({ db: t.db, log, smtpUrl: o.smtpUrl, from: FROM, pollMs: 20, maxRetryMs: 60_000 });
+    try {
+      await waitUntil(o.until, o.what);
+    } finally {
+      await mailer.stop();
+    }
+  }
+
+  it("queued, then not sent while SMTP_URL is unset (kept), then retrying while the server is down, then sent; a later alert says when the last one was sent", async () => {
+    await t.db.pool.query(`UPDATE alert_deliveries SET sent_at = now() WHERE sent_at IS NULL`); // earlier tests' mail is not this test's
+    const { id } = await createRule(t.db, rule({ name: "Ledger down", kind: "count", states: ["exception"], windowSeconds: 600, threshold: 1, recipients: ["a@example.com", "b@example.com"], cooldownSeconds: 300 }), "test");
+    await only(id);
+    expect(await emailOf(id)).toEqual({ latest: null, lastSentAt: null, unsent: { notSent: 0, queued: 0 } });
+    await cmdIn("exception");
+    await evaluate();
+
+    // Nobody has tried yet.
+    const fresh = await emailOf(id);
+    expect(fresh).toMatchObject({ latest: { kind: "firing", sent: 0, notSent: 0, queued: 2, attempts: 0, lastError: null, sentAt: null }, lastSentAt: null, unsent: { notSent: 0, queued: 2 } });
+    expect(await statusesOf(id)).toEqual([{ kind: "firing", statuses: [expect.objectContaining({ state: "queued", attempts: 0, lastError: null }), expect.objectContaining({ state: "queued", attempts: 0, lastError: null })] }]);
+
+    // A worker without SMTP_URL: kept, not sent, and it says why. Nothing claims it was sent.
+    await mailing({ until: async () => (await emailOf(id)).latest?.notSent === 2, what: "deliveries held" });
+    const held = await emailOf(id);
+    expect(held).toMatchObject({ latest: { kind: "firing", sent: 0, notSent: 2, queued: 0, sentAt: null }, lastSentAt: null, unsent: { notSent: 2, queued: 0 } });
+    const notSent = { state: "not_sent", why: "smtp_unset", message: "SMTP_URL is unset; kept until it is set" };
+    expect(await statusesOf(id)).toEqual([{ kind: "firing", statuses: [notSent, notSent] }]);
+
+    // SMTP_URL set, the server down: queued, retrying, with the next try and the error.
+    const port = await freePort();
+    await mailing({ smtpUrl: `smtp://127.0.0.1:${port}`, until: async () => ((await emailOf(id)).latest?.attempts ?? 0) >= 1 && (await emailOf(id)).latest?.queued === 2, what: "failed attempts" });
+    const down = await emailOf(id);
+    expect(down).toMatchObject({ latest: { sent: 0, notSent: 0, queued: 2 }, lastSentAt: null, unsent: { notSent: 0, queued: 2 } });
+    expect(down.latest!.lastError).toMatch(/ECONNREFUSED|connect/i);
+    expect(Date.parse(down.latest!.nextAt!)).toBeGreaterThan(Date.now());
+    for (const st of (await statusesOf(id))[0]!.statuses) {
+      expect(st).toMatchObject({ state: "queued" });
+      if (st.state === "queued" && st.attempts > 0) expect(st.lastError).toMatch(/ECONNREFUSED|connect/i);
+    }
+
+    // The server up: sent, and when.
+    await mailing({ smtpUrl: inbox.url, until: async () => (await emailOf(id)).latest?.sent === 2, what: "sent" });
+    const at = await sentAts(id);
+    expect(at).toHaveLength(2);
+    expect(await emailOf(id)).toEqual({
+      latest: { kind: "firing", at: expect.any(String), sent: 2, notSent: 0, queued: 0, attempts: 0, nextAt: null, lastError: null, sentAt: at[1] },
+      lastSentAt: at[1],
+      unsent: { notSent: 0, queued: 0 },
+    });
+    expect((await statusesOf(id))[0]!.statuses.map((s) => (s.state === "sent" ? s.sentAt : s.state)).sort()).toEqual(at);
+
+    // A repeat after the cooldown, while no worker sends mail: the latest alert is queued, and the last email sent is the earlier one.
+    await evaluate(new Date(Date.now() + 301_000));
+    const later = await emailOf(id);
+    expect(later).toMatchObject({ latest: { kind: "repeat", sent: 0, queued: 2, sentAt: null }, lastSentAt: at[1], unsent: { notSent: 0, queued: 2 } });
+    expect((await statusesOf(id)).map((e) => e.kind)).toEqual(["repeat", "firing"]);
+  }, 60_000);
 });

@@ -12,7 +12,8 @@ import { btn, Empty, ErrorBox, fmtTime, input, label, Loading, PageHeader, Panel
 
 type Rule = inferRouterOutputs<AppRouter>["alerts"]["listRules"]["items"][number];
 type Kind = "count" | "stuck" | "rate" | "backlog";
-type Delivery = { id: string; recipient: string; subject: string; attempts: number; sentAt: string | null; nextAt: string | null; lastError: string | null; text: string | null };
+type DeliveryStatus = inferRouterOutputs<AppRouter>["alerts"]["history"]["items"][number]["deliveries"][number]["status"];
+type Delivery = { id: string; recipient: string; subject: string; attempts: number; sentAt: string | null; nextAt: string | null; lastError: string | null; text: string | null; status: DeliveryStatus };
 type HistoryItem = { id: string; rule_id: string; rule_name: string; kind: "firing" | "repeat" | "resolved" | "test"; at: string; value: number | null; threshold: number | null; details: unknown; deliveries: Delivery[] };
 
 const REFRESH_MS = 5_000;
@@ -233,6 +234,57 @@ export function Alerts({ isAdmin }: { isAdmin: boolean }) {
 
 // ---------- rules table ----------
 
+const emails = (n: number) => (n === 1 ? "1 email" : `${n} emails`);
+
+/** What became of the rule's emails, from their deliveries: sent (when), queued (retrying: next try, last error), or not sent and why. */
+function EmailState({ email }: { email: Rule["email"] }) {
+  const l = email.latest;
+  if (!l) {
+    return (
+      <span className="block" data-testid="rule-email">
+        no email yet
+      </span>
+    );
+  }
+  const unsentHere = l.notSent + l.queued;
+  const earlier = email.unsent.notSent + email.unsent.queued - unsentHere;
+  const partly = l.sent > 0 && unsentHere > 0 ? `sent to ${l.sent} of ${l.sent + unsentHere}; ` : "";
+  return (
+    <div className="mt-0.5 max-w-72 whitespace-normal" data-testid="rule-email">
+      <span className="block">
+        last alert ({l.kind}) <RelTime iso={l.at} />
+      </span>
+      {l.notSent ? (
+        <span className="block font-medium text-amber-800">
+          {partly}email not sent: SMTP_URL is unset; kept until it is set
+        </span>
+      ) : l.queued ? (
+        <span className="block font-medium text-amber-800">
+          {partly}email queued:{" "}
+          {l.attempts > 0 ? (
+            <>
+              retrying, attempt {l.attempts} failed{l.lastError ? <span className="font-normal text-red-700"> ({l.lastError})</span> : null}; next try <RelTime iso={l.nextAt} />
+            </>
+          ) : (
+            "not tried yet"
+          )}
+        </span>
+      ) : (
+        <span className="block font-medium text-emerald-700">
+          email sent <RelTime iso={l.sentAt} />
+        </span>
+      )}
+      {unsentHere && email.lastSentAt ? (
+        <span className="block">
+          last email sent <RelTime iso={email.lastSentAt} />
+        </span>
+      ) : null}
+      {unsentHere && !email.lastSentAt ? <span className="block">no email of this rule was ever sent</span> : null}
+      {earlier > 0 ? <span className="block text-amber-800">{emails(earlier)} of earlier alerts not sent yet</span> : null}
+    </div>
+  );
+}
+
 function RulesTable({
   rules,
   isAdmin,
@@ -260,7 +312,7 @@ function RulesTable({
             <th className={th}>State</th>
             <th className={`${th} text-right`}>Last value</th>
             <th className={th}>Recipients</th>
-            <th className="px-4 py-2.5 whitespace-nowrap">Evaluated / sent</th>
+            <th className="px-4 py-2.5 whitespace-nowrap">Evaluated / email</th>
           </tr>
         </thead>
         {rules.map((r) => (
@@ -333,7 +385,7 @@ function RuleRows({ r, isAdmin, emailConfigured, editing, onEdit, onChanged, onD
         </td>
         <td className="px-4 py-3 align-top text-xs whitespace-nowrap text-slate-500">
           <span className="block">{r.lastEvaluatedAt ? <>evaluated <RelTime iso={r.lastEvaluatedAt} /></> : "not evaluated yet"}</span>
-          <span className="block">last sent {r.lastSentAt ? <RelTime iso={r.lastSentAt} /> : "never"}</span>
+          <EmailState email={r.email} />
         </td>
       </tr>
       {isAdmin ? (
@@ -719,7 +771,7 @@ function History({ rules }: { rules: Rule[] }) {
       ) : (
         <ol className="divide-y divide-slate-100" aria-label="Alert history">
           {items.map((e) => (
-            <HistoryEntry key={e.id} e={e} kind={kindOf.get(e.rule_id)} emailConfigured={history.data.emailConfigured} />
+            <HistoryEntry key={e.id} e={e} kind={kindOf.get(e.rule_id)} />
           ))}
         </ol>
       )}
@@ -727,7 +779,32 @@ function History({ rules }: { rules: Rule[] }) {
   );
 }
 
-function HistoryEntry({ e, kind, emailConfigured }: { e: HistoryItem; kind: Kind | undefined; emailConfigured: boolean }) {
+function DeliveryLine({ status: st }: { status: DeliveryStatus }) {
+  switch (st.state) {
+    case "sent":
+      return (
+        <span className="text-xs font-medium text-emerald-700">
+          sent <time dateTime={st.sentAt} title={fmtTime(st.sentAt)}>{fmtTime(st.sentAt)}</time>
+        </span>
+      );
+    case "not_sent":
+      return <span className="text-xs font-medium text-amber-800">not sent: {st.message}</span>;
+    case "queued":
+      return (
+        <span className="text-xs text-amber-800">
+          {st.attempts > 0 ? `queued: retrying, attempt ${st.attempts} failed` : "queued: not tried yet"}
+          {st.attempts > 0 && st.nextAt ? (
+            <>
+              , next try <time dateTime={st.nextAt} title={fmtTime(st.nextAt)}>{fmtTime(st.nextAt)}</time>
+            </>
+          ) : null}
+          {st.lastError ? <span className="text-red-700">, last error: {st.lastError}</span> : null}
+        </span>
+      );
+  }
+}
+
+function HistoryEntry({ e, kind }: { e: HistoryItem; kind: Kind | undefined }) {
   const st = EVENT_STYLE[e.kind] ?? { label: e.kind, tone: "info" as const };
   const first = e.deliveries[0];
   return (
@@ -747,17 +824,7 @@ function HistoryEntry({ e, kind, emailConfigured }: { e: HistoryItem; kind: Kind
           {e.deliveries.map((d) => (
             <li key={d.id} className="flex flex-wrap items-baseline gap-x-2 text-sm" data-testid="delivery">
               <span className="font-mono text-xs text-slate-700">{d.recipient}</span>
-              {d.sentAt ? (
-                <span className="text-xs font-medium text-emerald-700">
-                  sent <time dateTime={d.sentAt} title={fmtTime(d.sentAt)}>{fmtTime(d.sentAt)}</time>
-                </span>
-              ) : (
-                <span className="text-xs text-amber-800">
-                  {!emailConfigured ? "kept, not sent (email not configured)" : d.attempts > 0 ? `waiting: attempt ${d.attempts} failed` : "waiting: not tried yet"}
-                  {d.nextAt && emailConfigured ? <>, next at <time dateTime={d.nextAt} title={fmtTime(d.nextAt)}>{fmtTime(d.nextAt)}</time></> : null}
-                  {d.lastError ? <span className="text-red-700">, last error: {d.lastError}</span> : null}
-                </span>
-              )}
+              <DeliveryLine status={d.status} />
             </li>
           ))}
         </ul>
@@ -766,7 +833,7 @@ function HistoryEntry({ e, kind, emailConfigured }: { e: HistoryItem; kind: Kind
       )}
       {first?.text ? (
         <details className="group mt-2">
-          <summary className="cursor-pointer text-xs font-medium text-sky-700 hover:text-sky-900">{emailConfigured ? "Show the message" : "Show the message that would be sent"}</summary>
+          <summary className="cursor-pointer text-xs font-medium text-sky-700 hover:text-sky-900">{e.deliveries.some((d) => d.status.state === "sent") ? "Show the message" : "Show the message (not sent yet)"}</summary>
           <div className="mt-2 rounded-lg border border-slate-200 bg-slate-50 p-3">
             <p className="mb-2 text-xs text-slate-500">
               Subject: <span className="font-medium text-slate-800">{first.subject}</span>

@@ -3,7 +3,8 @@ import { useEffect, useMemo, useState } from "react";
 import Link from "next/link";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
-import { ActionButtons, type Filter, type Target } from "@/app/_components/actions";
+import { ActionButtons, matchingPhrase, type Filter, type Target } from "@/app/_components/actions";
+import { MAX_ACTION_TARGETS } from "@/server/commands/action-rules";
 import { btn, Empty, ErrorBox, input, label, Loading, PageHeader, RelTime, ShortId, StatusBadge, STATE_LABEL, STATES, type State } from "@/app/_components/ui";
 
 export type InitialFilter = { status: string[]; type: string; q: string; range: string; from: string; to: string };
@@ -84,6 +85,9 @@ export function CommandsList({ initial, canAct }: { initial: InitialFilter; canA
   const total = counts.data ? Object.values(counts.data).reduce((a, b) => a + b, 0) : null;
   const target: Target = allMatching ? { filter } : { ids: [...selected] };
   const selCount = allMatching ? null : selected.size;
+  // How many "all that match" is, said before the operator selects them (the server counts; the dialog counts again).
+  const matching = useQuery(trpc.commands.countMatching.queryOptions(filter, { enabled: canAct && (allOnPage || allMatching), staleTime: 10_000 }));
+  const matchCount = matching.data?.total;
 
   const toggle = (id: string) => {
     setAllMatching(false);
@@ -213,11 +217,15 @@ export function CommandsList({ initial, canAct }: { initial: InitialFilter; canA
       {canAct && (selected.size > 0 || allMatching) ? (
         <div className="mb-3 flex flex-wrap items-center gap-3 rounded-xl border border-sky-200 bg-sky-50 px-4 py-2.5" aria-label="Selection">
           <span className="text-sm font-medium text-sky-900" data-testid="selection-count">
-            {allMatching ? "All commands that match this filter are selected" : `${selCount} selected`}
+            {allMatching
+              ? matchCount === undefined
+                ? "All commands that match this filter are selected (counting…)"
+                : `${matchCount === 1 ? "The 1 command that matches this filter is selected" : `All ${matchCount.toLocaleString()} commands that match this filter are selected`}${matchCount > MAX_ACTION_TARGETS ? ` (an action takes the newest ${MAX_ACTION_TARGETS.toLocaleString()})` : ""}`
+              : `${selCount} selected`}
           </span>
           {!allMatching && allOnPage ? (
             <button type="button" className={btn.link} onClick={() => setAllMatching(true)}>
-              Select all that match this filter
+              {matchCount === undefined ? "Select all that match this filter (counting…)" : `Select all ${matchCount.toLocaleString()} that match this filter`}
             </button>
           ) : null}
           <button
@@ -231,7 +239,7 @@ export function CommandsList({ initial, canAct }: { initial: InitialFilter; canA
             Clear selection
           </button>
           <div className="ml-auto">
-            <ActionButtons target={target} what={allMatching ? "all commands that match this filter" : `${selCount} selected command${selCount === 1 ? "" : "s"}`} size="sm" onDone={() => { setSelected(new Set()); setAllMatching(false); }} />
+            <ActionButtons target={target} what={allMatching ? matchingPhrase(matchCount, MAX_ACTION_TARGETS) : `${selCount} selected command${selCount === 1 ? "" : "s"}`} size="sm" onDone={() => { setSelected(new Set()); setAllMatching(false); }} />
           </div>
         </div>
       ) : null}

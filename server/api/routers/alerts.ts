@@ -3,7 +3,7 @@ import { router, adminProcedure, viewerProcedure } from "../trpc";
 import { actorName } from "../context";
 import { createRule, deleteRule, listRules, ruleInput, ruleUpdate, updateRule } from "../../alerts/rules";
 import { sendTest } from "../../alerts/evaluator";
-import { history } from "../../db/alerts";
+import { alertHistory } from "../../alerts/delivery";
 import { writeAudit } from "../../db/console";
 import { AppError } from "../../errors";
 
@@ -31,5 +31,5 @@ export const alertsRouter = router({
   }),
   history: viewerProcedure
     .input(z.strictObject({ ruleId: z.uuid().optional(), limit: z.int().min(1).max(500).optional() }))
-    .query(async ({ ctx, input }) => ({ items: await history(ctx.db, input.ruleId ?? null, input.limit ?? 100), emailConfigured: ctx.emailConfigured })),
+    .query(async ({ ctx, input }) => ({ items: await alertHistory(ctx.db, input.ruleId ?? null, input.limit ?? 100), emailConfigured: ctx.emailConfigured })),
 });

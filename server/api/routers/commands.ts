@@ -2,8 +2,8 @@ import { z } from "zod";
 import { router, viewerProcedure, operatorProcedure } from "../trpc";
 import { actorName } from "../context";
 import { STATES } from "../../commands/state";
-import { counts, detail, list, overview } from "../../commands/console-read";
-import { cancelCommands, compensateCommands, resolveCommands, retryCommands, type Target } from "../../commands/actions";
+import { counts, detail, list, matching, overview } from "../../commands/console-read";
+import { cancelCommands, compensateCommands, previewActions, resolveCommands, retryCommands, type Target } from "../../commands/actions";
 import { freeText, isoDateTime, storable, NOT_STORABLE } from "../../commands/inputs";
 
 const state = z.enum(STATES);
@@ -25,9 +25,14 @@ export const commandsRouter = router({
     .input(filter.extend({ cursor: freeText(200).optional(), limit: z.int().min(1).max(200).optional() }))
     .query(({ ctx, input }) => list(ctx.db, input)),
   counts: viewerProcedure.query(({ ctx }) => counts(ctx.db)),
+  countMatching: viewerProcedure.input(filter).query(({ ctx, input }) => matching(ctx.db, input)),
   overview: viewerProcedure.query(({ ctx }) => overview(ctx.db, ctx.retentionDays)),
   get: viewerProcedure.input(z.strictObject({ id: z.uuid({ error: "must be a command id (UUID)" }) })).query(({ ctx, input }) => detail(ctx.db, ctx.registry, input.id)),
   types: viewerProcedure.query(({ ctx }) => ctx.registry.names()),
+  /** What each action would change and skip for this target, before an operator confirms (a read: nothing changes). */
+  preview: operatorProcedure
+    .input(z.union([z.strictObject({ ids }), z.strictObject({ filter })]))
+    .query(({ ctx, input }) => previewActions(ctx.db, ctx.registry, toTarget(input))),
   retry: operatorProcedure.input(target).mutation(({ ctx, input }) => retryCommands(ctx.db, toTarget(input), { name: actorName(ctx.principal) }, input.reason || null)),
   compensate: operatorProcedure
     .input(target)

@@ -77,7 +77,7 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
             <CopyButton text={c.id} label="Copy id" small />
           </div>
         </div>
-        {canAct ? <ActionButtons target={{ ids: [c.id] }} what="this command" /> : null}
+        {canAct ? <ActionButtons target={{ ids: [c.id] }} what="this command" refreshKey={`${c.status}|${c.worker ?? ""}|${c.updatedAt}`} /> : null}
       </div>
 
       {c.error ? (

@@ -1,0 +1,78 @@
+// What became of alert emails, as the console tells it: read from the
+// delivery rows (sent_at, attempts, next_at, last_error), never from when the
+// evaluator decided to alert. Each email is sent (when), queued (not tried
+// yet, or retrying: next try, last error), or not sent because the worker
+// has no SMTP_URL (kept until it is set).
+import type { Db } from "../db/client";
+import { history, ruleDeliveries, type RuleDeliveryRow } from "../db/alerts";
+
+/** The mark the mailer leaves on every unsent delivery while it has no SMTP_URL. */
+export const NO_SMTP = "email is not configured (SMTP_URL is unset); this message is kept and will be sent once it is";
+
+export type DeliveryStatus =
+  | { state: "sent"; sentAt: string }
+  | { state: "queued"; attempts: number; nextAt: string | null; lastError: string | null }
+  | { state: "not_sent"; why: "smtp_unset"; message: string };
+
+const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
+
+export function deliveryStatus(d: { sentAt: Date | string | null; attempts: number; nextAt: Date | string | null; lastError: string | null }): DeliveryStatus {
+  if (d.sentAt !== null) return { state: "sent", sentAt: iso(d.sentAt)! };
+  if (d.lastError === NO_SMTP) return { state: "not_sent", why: "smtp_unset", message: "SMTP_URL is unset; kept until it is set" };
+  return { state: "queued", attempts: d.attempts, nextAt: iso(d.nextAt), lastError: d.lastError };
+}
+
+export type RuleEmail = {
+  /** The rule's latest alert that made emails, and what became of them; null when it never made one. */
+  latest: null | {
+    kind: string;
+    at: string;
+    sent: number;
+    notSent: number;
+    queued: number;
+    /** Of the queued ones: the most attempts made, the earliest next try, the latest error. */
+    attempts: number;
+    nextAt: string | null;
+    lastError: string | null;
+    sentAt: string | null;
+  };
+  /** The last time any email of the rule was sent. */
+  lastSentAt: string | null;
+  /** Emails of the rule not sent yet, over all its alerts. */
+  unsent: { notSent: number; queued: number };
+};
+
+function ruleEmail(r: RuleDeliveryRow): RuleEmail {
+  return {
+    latest:
+      r.event_kind === null || r.event_at === null
+        ? null
+        : { kind: r.event_kind, at: iso(r.event_at)!, sent: r.sent, notSent: r.held, queued: r.queued, attempts: r.attempts ?? 0, nextAt: iso(r.next_at), lastError: r.last_error, sentAt: iso(r.event_sent_at) },
+    lastSentAt: iso(r.last_sent_at),
+    unsent: { notSent: r.held_total, queued: r.queued_total },
+  };
+}
+
+/** Per rule id, what became of its emails. */
+export async function emailByRule(db: Db): Promise<Map<string, RuleEmail>> {
+  return new Map((await ruleDeliveries(db, NO_SMTP)).map((r) => [r.rule_id, ruleEmail(r)]));
+}
+
+type HistoryDelivery = { id: string; recipient: string; subject: string; attempts: number; sentAt: string | null; nextAt: string | null; lastError: string | null; text: string | null };
+export type HistoryEvent = {
+  id: string;
+  rule_id: string;
+  rule_name: string;
+  kind: "firing" | "repeat" | "resolved" | "test";
+  at: Date;
+  value: number | null;
+  threshold: number | null;
+  details: unknown;
+  deliveries: (HistoryDelivery & { status: DeliveryStatus })[];
+};
+
+/** alerts.history: events newest first, each delivery with its status. */
+export async function alertHistory(db: Db, ruleId: string | null, limit: number): Promise<HistoryEvent[]> {
+  const rows = await history(db, ruleId, limit);
+  return rows.map((e) => ({ ...e, deliveries: (e.deliveries as HistoryDelivery[]).map((d) => ({ ...d, status: deliveryStatus(d) })) }));
+}
