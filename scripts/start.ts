@@ -26,13 +26,13 @@ async function createFirstAdmin(url: string, email?: string, password?: string) 
   }
 }
 
-/** On a fresh install with no token at all, make one admin token so the API can be tried at once. */
-async function createFirstToken(url: string, secretKeyHex: string | undefined): Promise<string | undefined> {
+/** On a fresh install with no token at all, make one admin token (and its signing secret) so the API can be tried at once. */
+async function createFirstToken(url: string, secretKeyHex: string | undefined): Promise<{ token: string; signingSecret: string } | undefined> {
   const db = createDb(url, { max: 1 });
   try {
     if ((await db.prisma.apiClient.count()) > 0) return undefined;
-    const { token } = await createToken(db, await resolveSecretKey(db, secretKeyHex), { name: "first token (npm start)", scope: "admin", createdBy: "npm start" });
-    return token;
+    const { token, signingSecret } = await createToken(db, await resolveSecretKey(db, secretKeyHex), { name: "first token (npm start)", scope: "admin", createdBy: "npm start" });
+    return { token, signingSecret };
   } finally {
     await db.close();
   }
@@ -112,8 +112,11 @@ async function main() {
   if (firstAdmin?.password) say(`Sign in as ${firstAdmin.email} with password ${firstAdmin.password} (shown once; you will be asked to change it)`);
   else if (firstAdmin) say(`Sign in as ${firstAdmin.email} with ADMIN_PASSWORD`);
   else say("Sign in with your console account (ADMIN_EMAIL / ADMIN_PASSWORD made the first admin).");
-  if (env.BOOTSTRAP_API_TOKEN) say("API token: the value of BOOTSTRAP_API_TOKEN (admin scope)");
-  else if (firstToken) say(`First API token (admin scope, shown once; keep it): ${firstToken}`);
+  if (env.BOOTSTRAP_API_TOKEN) say("API token: the value of BOOTSTRAP_API_TOKEN (admin scope). To verify its callbacks, get a signing secret with tokens.rotateSecret (or Rotate secret on the tokens page).");
+  else if (firstToken) {
+    say(`First API token (admin scope, shown once; keep it): ${firstToken.token}`);
+    say(`Its signing secret (verifies the X-Conveyor-Signature of callbacks; shown once; keep it): ${firstToken.signingSecret}`);
+  }
   say("Press Ctrl-C to stop.");
 }
 

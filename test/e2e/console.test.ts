@@ -220,14 +220,14 @@ describe.runIf(browserAvailable)("operator console in a real browser", () => {
 
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "API tokens" }).click();
     await page.waitForURL(`${base}/tokens`);
-    await page.getByRole("cell", { name: "orders-service" }).waitFor();
+    await page.getByRole("cell", { name: "orders-service", exact: true }).waitFor();
     await page.getByLabel("Name").fill("billing-service");
     await page.getByRole("button", { name: "Create token" }).click();
     const created = page.getByRole("region", { name: "New token" });
     await created.getByText("shown only once").waitFor();
     await created.getByRole("button", { name: "Copy token" }).waitFor();
     await created.getByRole("button", { name: "Copy signing secret" }).waitFor();
-    await page.getByRole("cell", { name: "billing-service" }).waitFor();
+    await page.getByRole("cell", { name: "billing-service", exact: true }).waitFor();
     await shot("tokens");
 
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).click();

@@ -1,0 +1,77 @@
+// Tokens in a real browser against the real web process: an admin rotates a
+// token's signing secret (asked first, shown once).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import type { BrowserContext, Page } from "playwright-core";
+import { buildIfNeeded } from "../../scripts/build-if-needed";
+import { browserAvailable, launchBrowser, signIn, spawnWeb, stopWeb, waitHealthy } from "../helpers/web";
+import { createTestDb, type TestDb } from "../helpers/db";
+import { freePort } from "../helpers/proc";
+import { newToken } from "../helpers/api";
+import { createUser } from "../../server/auth/users";
+import { signingSecretOf } from "../../server/auth/tokens";
+import { resolveSecretKey } from "../../server/db/settings";
+
+const SHOTS = path.resolve("docs/screenshots");
+const admin = { email: "ada.admin@example.com", password: "admin-password-0001", role: "admin" as const };
+
+let t: TestDb;
+let web: ChildProcess;
+let base: string;
+let ctx: BrowserContext;
+let page: Page;
+let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
+let billing: Awaited<ReturnType<typeof newToken>>;
+
+describe.runIf(browserAvailable)("tokens in a real browser", () => {
+  beforeAll(async () => {
+    buildIfNeeded(path.resolve("."));
+    t = await createTestDb();
+    await createUser(t.db, admin);
+    billing = await newToken(t.db, "client", "billing-service");
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    web = spawnWeb(port, { DATABASE_URL: t.url, LOG_LEVEL: "warn" });
+    await waitHealthy(base, web);
+    mkdirSync(SHOTS, { recursive: true });
+    browser = await launchBrowser();
+    ({ ctx, page } = browser);
+  }, 300_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    stopWeb(web);
+    await t?.drop();
+  });
+
+  it("lets an admin rotate a token's signing secret: asks first, then shows the new secret once", async () => {
+    await ctx.clearCookies();
+    await signIn(page, base, admin.email, admin.password, "/tokens");
+    const stored = async () => signingSecretOf(t.db, await resolveSecretKey(t.db, undefined), billing.id);
+    const rotate = page.getByRole("button", { name: "Rotate the signing secret of billing-service" });
+
+    // Cancelling changes nothing.
+    await rotate.click();
+    const ask = page.getByRole("dialog", { name: 'Rotate the signing secret of "billing-service"?' });
+    await ask.getByText("the old one stops verifying them at once").waitFor();
+    await ask.getByRole("button", { name: "Cancel" }).click();
+    await ask.waitFor({ state: "hidden" });
+    expect(await stored()).toBe(billing.signingSecret);
+
+    await rotate.click();
+    await ask.getByRole("button", { name: "Rotate secret" }).click();
+    const shown = page.getByRole("dialog", { name: 'New signing secret of "billing-service"' });
+    const secret = (await shown.getByLabel("New signing secret").textContent())!.trim();
+    expect(secret).toMatch(/^whsec_/);
+    expect(secret).not.toBe(billing.signingSecret);
+    expect(await stored()).toBe(secret);
+    await page.screenshot({ path: path.join(SHOTS, "token-rotate-secret.png") });
+    await shown.getByRole("button", { name: "I have stored it" }).click();
+    await shown.waitFor({ state: "hidden" });
+    expect(await page.content()).not.toContain(secret); // shown once
+    const audit = (await t.db.pool.query(`SELECT actor FROM audit_entries WHERE action = 'token.rotateSecret'`)).rows;
+    expect(audit).toEqual([{ actor: admin.email }]);
+  });
+});
