@@ -16,6 +16,9 @@ import { buildIfNeeded } from "./build-if-needed";
 const root = path.resolve(import.meta.dirname, "..");
 const say = (msg: string) => console.log(`[conveyor] ${msg}`);
 
+// Next.js prints a telemetry notice on its first build and sends usage data: not from here (the build and both processes inherit this).
+process.env.NEXT_TELEMETRY_DISABLED ??= "1";
+
 /** On a fresh install with no user, the first admin: ADMIN_EMAIL/ADMIN_PASSWORD, or a generated password shown once. */
 async function createFirstAdmin(url: string, email?: string, password?: string) {
   const db = createDb(url, { max: 1 });

@@ -1,6 +1,8 @@
 // `npm start` run for real (scripts/start.ts as a child process, against a
 // fresh test database): what it prints on a first start.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { buildIfNeeded } from "../../scripts/build-if-needed";
 import { createTestDb, type TestDb } from "../helpers/db";
@@ -28,6 +30,14 @@ function start(port: number): Proc {
   return p;
 }
 
+/** The web process and the worker npm start runs (not the esbuild service tsx starts beside them). */
+const childrenOf = (pid: number) =>
+  execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(pid)], { encoding: "utf8" })
+    .split("\n")
+    .filter((l) => /server\/web\/main\.ts|scripts\/worker\.mjs/.test(l))
+    .map((l) => Number(l.trim().split(/\s+/)[0]));
+const environOf = (pid: number) => readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+
 beforeAll(async () => {
   buildIfNeeded(path.resolve("."));
   t = await createTestDb();
@@ -43,7 +53,7 @@ afterAll(async () => {
 }, 60_000);
 
 describe("npm start", () => {
-  it("first start: prints the admin password, the first token with its signing secret", async () => {
+  it("first start: prints the admin password, the first token with its signing secret; its processes run without Next's telemetry", async () => {
     const port = await freePort();
     const p = start(port);
     await p.waitFor(/Press Ctrl-C to stop\./, 120_000);
@@ -57,5 +67,9 @@ describe("npm start", () => {
     expect(secret).toBe(await signingSecretOf(t.db, await resolveSecretKey(t.db, undefined), principal!.clientId));
     expect(out.match(/whsec_/g)).toHaveLength(1);
     expect(out).toMatch(/Sign in as admin@localhost with password \S+ \(shown once; you will be asked to change it\)/);
+
+    const kids = childrenOf(p.child.pid!);
+    expect(kids).toHaveLength(2); // the web process and the worker
+    for (const pid of kids) expect(environOf(pid)).toContain("NEXT_TELEMETRY_DISABLED=1");
   }, 180_000);
 });
