@@ -1,7 +1,8 @@
 // `npm start`: the whole product on one machine. Without DATABASE_URL it runs
 // an embedded PostgreSQL (data in DATA_DIR, default .data/), applies the
 // migrations, builds the web app if no build exists, then runs the web app
-// and one worker, restarting either if it dies, until Ctrl-C.
+// and one worker, restarting either if it dies, until Ctrl-C. Their JSON logs
+// are shown as short readable lines (scripts/start-output.ts).
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { envOrExit } from "../server/env";
@@ -12,9 +13,11 @@ import { resolveSecretKey } from "../server/db/settings";
 import { createToken } from "../server/auth/tokens";
 import { ensureFirstAdmin } from "../server/auth/users";
 import { buildIfNeeded } from "./build-if-needed";
+import { formatLogLine, lineSplitter } from "./start-output";
 
 const root = path.resolve(import.meta.dirname, "..");
 const say = (msg: string) => console.log(`[conveyor] ${msg}`);
+const color = !!process.stdout.isTTY && !process.env.NO_COLOR;
 
 // Next.js prints a telemetry notice on its first build and sends usage data: not from here (the build and both processes inherit this).
 process.env.NEXT_TELEMETRY_DISABLED ??= "1";
@@ -68,8 +71,16 @@ async function main() {
   let stopping = false;
   const children = new Map<string, ChildProcess>();
   const run = (name: string, file: string, args: string[], restarts = 0) => {
-    const child = spawn(file, args, { cwd: root, env: childEnv, stdio: "inherit" });
+    const child = spawn(file, args, { cwd: root, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
     children.set(name, child);
+    for (const [stream, print] of [
+      [child.stdout!, console.log],
+      [child.stderr!, console.error],
+    ] as const) {
+      const lines = lineSplitter((l) => print(formatLogLine(l, name, { color })));
+      stream.on("data", (d: Buffer) => lines.push(d));
+      stream.on("end", () => lines.end());
+    }
     child.on("exit", (code, signal) => {
       children.delete(name);
       if (stopping) return;

@@ -53,7 +53,7 @@ afterAll(async () => {
 }, 60_000);
 
 describe("npm start", () => {
-  it("first start: prints the admin password, the first token with its signing secret; its processes run without Next's telemetry", async () => {
+  it("first start: prints the admin password, the first token with its signing secret, readable log lines; its processes run without Next's telemetry", async () => {
     const port = await freePort();
     const p = start(port);
     await p.waitFor(/Press Ctrl-C to stop\./, 120_000);
@@ -67,6 +67,11 @@ describe("npm start", () => {
     expect(secret).toBe(await signingSecretOf(t.db, await resolveSecretKey(t.db, undefined), principal!.clientId));
     expect(out.match(/whsec_/g)).toHaveLength(1);
     expect(out).toMatch(/Sign in as admin@localhost with password \S+ \(shown once; you will be asked to change it\)/);
+
+    // The children's JSON log lines are shown as short lines; none is JSON.
+    expect(out).toMatch(/^\d\d:\d\d:\d\d worker INFO  worker started  concurrency=10 types=\["http"\]/m);
+    expect(out).toMatch(/^\d\d:\d\d:\d\d web    INFO  web listening  port=\d+$/m);
+    for (const line of out.split("\n")) expect(line.trimStart().startsWith("{"), line).toBe(false);
 
     const kids = childrenOf(p.child.pid!);
     expect(kids).toHaveLength(2); // the web process and the worker
