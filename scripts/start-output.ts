@@ -2,6 +2,7 @@
 // which suits a log collector (`npm run web`, `npm run worker`) but buries a
 // person at a terminal: here each JSON line becomes one short line (time,
 // process, level, message, key fields); anything else passes through as it is.
+// A status line (the countdown while stopping) stays below the other output.
 
 const LEVELS: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
 // pino's own fields, and the worker's id (the process column says it already).
@@ -83,6 +84,50 @@ export function lineSplitter(onLine: (line: string) => void) {
     end() {
       if (rest) onLine(rest);
       rest = "";
+    },
+  };
+}
+
+type Out = { write: (s: string) => unknown; isTTY?: boolean };
+
+/**
+ * The terminal of `npm start`: lines, and one status line kept under them. On a
+ * terminal the status line is redrawn in place; elsewhere (a file, a pipe) it
+ * is printed as a line when its key changes or every `everyMs`.
+ */
+export function createTerminal(out: Out, err: Out = out, opts: { everyMs?: number; now?: () => number } = {}) {
+  const tty = !!out.isTTY;
+  const now = opts.now ?? Date.now;
+  let status = "";
+  let lastKey: unknown;
+  let lastAt = 0;
+  const clear = () => {
+    if (tty && status) out.write("\r\x1b[K");
+  };
+  return {
+    line(text: string, stream: "out" | "err" = "out") {
+      clear();
+      (stream === "err" ? err : out).write(`${text}\n`);
+      if (tty && status) out.write(status);
+    },
+    /** Shows `text` as the status; `key` says when a non-terminal prints it again (e.g. the number waited for). */
+    status(text: string, key?: unknown) {
+      if (tty) {
+        clear();
+        status = text;
+        out.write(text);
+        return;
+      }
+      if (key !== lastKey || now() - lastAt >= (opts.everyMs ?? 5_000)) {
+        out.write(`${text}\n`);
+        lastKey = key;
+        lastAt = now();
+      }
+    },
+    clearStatus() {
+      clear();
+      status = "";
+      lastKey = undefined;
     },
   };
 }

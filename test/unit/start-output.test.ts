@@ -1,9 +1,10 @@
 // What `npm start` prints of its children's output (scripts/start-output.ts):
-// pino's JSON lines as short readable lines, other lines as they are.
+// pino's JSON lines as short readable lines, other lines as they are, and a
+// status line that stays under them.
 import { describe, expect, it } from "vitest";
 import pino from "pino";
 import { Writable } from "node:stream";
-import { formatLogLine, lineSplitter } from "../../scripts/start-output";
+import { createTerminal, formatLogLine, lineSplitter } from "../../scripts/start-output";
 
 /** Lines exactly as the web and worker processes write them (server/log.ts uses pino with its defaults). */
 function pinoLines(write: (log: pino.Logger) => void): string[] {
@@ -71,5 +72,36 @@ describe("lineSplitter", () => {
     expect(got).toEqual(['{"level":30,"msg":"a"}', "second"]);
     s.end();
     expect(got).toEqual(['{"level":30,"msg":"a"}', "second", "third"]);
+  });
+});
+
+describe("createTerminal", () => {
+  const sink = (isTTY: boolean) => {
+    const out = { text: "", isTTY, write: (s: string) => (out.text += s) };
+    return out;
+  };
+
+  it("on a terminal, redraws the status in place and keeps it under new lines", () => {
+    const out = sink(true);
+    const t = createTerminal(out);
+    t.status("waiting … 18 s");
+    t.status("waiting … 17 s");
+    t.line("a log line");
+    t.clearStatus();
+    expect(out.text).toBe("waiting … 18 s\r\x1b[Kwaiting … 17 s\r\x1b[Ka log line\nwaiting … 17 s\r\x1b[K");
+  });
+
+  it("elsewhere, prints the status as a line when its key changes or every few seconds", () => {
+    const out = sink(false);
+    let clock = 0;
+    const t = createTerminal(out, out, { everyMs: 5_000, now: () => clock });
+    t.status("2 in flight … 18 s", 2);
+    clock = 1000;
+    t.status("2 in flight … 17 s", 2); // same key, too soon: not printed
+    clock = 2000;
+    t.status("1 in flight … 16 s", 1);
+    clock = 7000;
+    t.status("1 in flight … 11 s", 1);
+    expect(out.text).toBe("2 in flight … 18 s\n1 in flight … 16 s\n1 in flight … 11 s\n");
   });
 });
