@@ -71,6 +71,25 @@ export function formatLogLine(line: string, processName: string, opts: { color?:
   return stack ? `${head}${fields}\n${p.dim(stack)}` : `${head}${fields}`;
 }
 
+/**
+ * How to sign in, saying only what is known: the admin this start made (its
+ * generated password, shown once, or ADMIN_PASSWORD), or else what an earlier
+ * start made (`generated`: the admin@localhost account of a first start without
+ * ADMIN_EMAIL, if there is one).
+ */
+export function signInHint(
+  made: { email: string; password?: string } | null,
+  generated: { email: string; passwordUnchanged: boolean; disabled: boolean } | null,
+  o: { adminEmailSet: boolean },
+): string {
+  if (made?.password) return `Sign in as ${made.email} with password ${made.password} (shown once; you will be asked to change it)`;
+  if (made) return `Sign in as ${made.email} with ADMIN_PASSWORD`;
+  const also = o.adminEmailSet ? " ADMIN_EMAIL / ADMIN_PASSWORD made no account this time: they only make the first admin, and accounts exist already." : "";
+  if (generated && !generated.disabled && generated.passwordUnchanged) return `Sign in as ${generated.email} with the password the first npm start generated and printed (not changed since).${also}`;
+  if (generated) return `Sign in with your console account (the first admin, ${generated.email}, was made by the first npm start with a generated password).${also}`;
+  return `Sign in with your console account.${also}`;
+}
+
 /** Splits a stream's chunks into whole lines (a line may arrive in pieces). */
 export function lineSplitter(onLine: (line: string) => void) {
   let rest = "";

@@ -11,10 +11,10 @@ import { migrate } from "../server/db/migrate";
 import { createDb } from "../server/db/client";
 import { resolveSecretKey } from "../server/db/settings";
 import { createToken } from "../server/auth/tokens";
-import { ensureFirstAdmin } from "../server/auth/users";
+import { ensureFirstAdmin, generatedAdmin } from "../server/auth/users";
 import type { StopReport } from "../server/worker/main";
 import { buildIfNeeded } from "./build-if-needed";
-import { createTerminal, formatLogLine, lineSplitter } from "./start-output";
+import { createTerminal, formatLogLine, lineSplitter, signInHint } from "./start-output";
 
 const root = path.resolve(import.meta.dirname, "..");
 const term = createTerminal(process.stdout, process.stderr);
@@ -30,10 +30,11 @@ const WORKER_STOP_MARGIN_MS = 5_000;
 const WEB_STOP_MS = 15_000;
 
 /** On a fresh install with no user, the first admin: ADMIN_EMAIL/ADMIN_PASSWORD, or a generated password shown once. */
-async function createFirstAdmin(url: string, email?: string, password?: string) {
+async function firstAdminAndHint(url: string, email?: string, password?: string) {
   const db = createDb(url, { max: 1 });
   try {
-    return await ensureFirstAdmin(db, { email, password });
+    const made = await ensureFirstAdmin(db, { email, password });
+    return { made, generated: made ? null : await generatedAdmin(db) };
   } finally {
     await db.close();
   }
@@ -67,7 +68,7 @@ async function main() {
   say(m.applied.length ? `Applied migrations: ${m.applied.join(", ")}` : "Database schema is up to date");
 
   const firstToken = env.BOOTSTRAP_API_TOKEN ? undefined : await createFirstToken(databaseUrl, env.SECRET_KEY);
-  const firstAdmin = await createFirstAdmin(databaseUrl, env.ADMIN_EMAIL, env.ADMIN_PASSWORD);
+  const admin = await firstAdminAndHint(databaseUrl, env.ADMIN_EMAIL, env.ADMIN_PASSWORD);
 
   try {
     buildIfNeeded(root, say);
@@ -181,9 +182,7 @@ async function main() {
   }
   // Credentials made by this start are printed even when it is being stopped already: they are shown only this once.
   if (!stopping) say(`Conveyor is running: console at ${env.PUBLIC_URL}, API at ${url}/api/trpc`);
-  if (firstAdmin?.password) say(`Sign in as ${firstAdmin.email} with password ${firstAdmin.password} (shown once; you will be asked to change it)`);
-  else if (firstAdmin) say(`Sign in as ${firstAdmin.email} with ADMIN_PASSWORD`);
-  else say("Sign in with your console account (ADMIN_EMAIL / ADMIN_PASSWORD made the first admin).");
+  say(signInHint(admin.made, admin.generated, { adminEmailSet: !!env.ADMIN_EMAIL }));
   if (env.BOOTSTRAP_API_TOKEN) say("API token: the value of BOOTSTRAP_API_TOKEN (admin scope). To verify its callbacks, get a signing secret with tokens.rotateSecret (or Rotate secret on the tokens page).");
   else if (firstToken) {
     say(`First API token (admin scope, shown once; keep it): ${firstToken.token}`);

@@ -1,6 +1,6 @@
 // `npm start` run for real (scripts/start.ts as a child process in its own
 // process group, against a fresh test database, with a slow backend on
-// loopback): what it prints on a first start, the
+// loopback): what it prints on a first start and on a restart, the
 // environment of the processes it starts, and Ctrl-C with commands in flight
 // (the worker finishes or hands back within its grace period; a second
 // Ctrl-C stops at once).
@@ -156,11 +156,13 @@ describe("npm start", () => {
     expect(JSON.stringify({ row, attempts })).not.toMatch(/lease expired/);
   }, 90_000);
 
-  it("on a restart, a second Ctrl-C stops at once", async () => {
+  it("a restart says truly how to sign in, and a second Ctrl-C stops at once", async () => {
     const port = await freePort();
     const p = start(port);
     await p.waitFor(/Press Ctrl-C to stop\./, 120_000);
-    expect(p.output()).not.toMatch(/First API token|whsec_/);
+    const out = p.output();
+    expect(out).toMatch(/\[conveyor\] Sign in as admin@localhost with the password the first npm start generated and printed \(not changed since\)\.\n/);
+    expect(out).not.toMatch(/ADMIN_EMAIL|First API token|whsec_/);
 
     // The command handed back at the last stop runs again (the backend answers it this time).
     const hang1 = (await t.db.pool.query(`SELECT id FROM commands WHERE idempotency_key = 'hang-1'`)).rows[0].id;

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import pino from "pino";
 import { Writable } from "node:stream";
-import { createTerminal, formatLogLine, lineSplitter } from "../../scripts/start-output";
+import { createTerminal, formatLogLine, lineSplitter, signInHint } from "../../scripts/start-output";
 
 /** Lines exactly as the web and worker processes write them (server/log.ts uses pino with its defaults). */
 function pinoLines(write: (log: pino.Logger) => void): string[] {
@@ -103,5 +103,31 @@ describe("createTerminal", () => {
     clock = 7000;
     t.status("1 in flight … 11 s", 1);
     expect(out.text).toBe("2 in flight … 18 s\n1 in flight … 16 s\n1 in flight … 11 s\n");
+  });
+});
+
+describe("signInHint", () => {
+  const gen = (passwordUnchanged: boolean, disabled = false) => ({ email: "admin@localhost", passwordUnchanged, disabled });
+
+  it("on the first start, gives the generated password or names ADMIN_PASSWORD", () => {
+    expect(signInHint({ email: "admin@localhost", password: "pw-123" }, null, { adminEmailSet: false })).toBe("Sign in as admin@localhost with password pw-123 (shown once; you will be asked to change it)");
+    expect(signInHint({ email: "ops@example.com" }, null, { adminEmailSet: true })).toBe("Sign in as ops@example.com with ADMIN_PASSWORD");
+  });
+
+  it("on a restart, never claims that ADMIN_EMAIL / ADMIN_PASSWORD made the first admin", () => {
+    const hints = [
+      signInHint(null, gen(true), { adminEmailSet: false }),
+      signInHint(null, gen(false), { adminEmailSet: false }),
+      signInHint(null, null, { adminEmailSet: false }),
+      signInHint(null, gen(true), { adminEmailSet: true }),
+      signInHint(null, null, { adminEmailSet: true }),
+    ];
+    for (const h of hints) expect(h).not.toMatch(/ADMIN_PASSWORD made the first admin/);
+    expect(hints[0]).toBe("Sign in as admin@localhost with the password the first npm start generated and printed (not changed since).");
+    expect(hints[1]).toBe("Sign in with your console account (the first admin, admin@localhost, was made by the first npm start with a generated password).");
+    expect(hints[2]).toBe("Sign in with your console account.");
+    expect(hints[4]).toBe("Sign in with your console account. ADMIN_EMAIL / ADMIN_PASSWORD made no account this time: they only make the first admin, and accounts exist already.");
+    // a disabled admin@localhost is not offered as the way in
+    expect(signInHint(null, gen(true, true), { adminEmailSet: false })).toMatch(/^Sign in with your console account \(the first admin/);
   });
 });
