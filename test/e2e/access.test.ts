@@ -1,5 +1,6 @@
-// Tokens in a real browser against the real web process: an admin rotates a
-// token's signing secret (asked first, shown once).
+// Sign-in and tokens in a real browser against the real web process: a wrong
+// password keeps the email typed; an admin rotates a token's signing secret
+// (asked first, shown once).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -16,6 +17,7 @@ import { resolveSecretKey } from "../../server/db/settings";
 
 const SHOTS = path.resolve("docs/screenshots");
 const admin = { email: "ada.admin@example.com", password: "admin-password-0001", role: "admin" as const };
+const viewer = { email: "vic.viewer@example.com", password: "viewer-password-0001", role: "viewer" as const };
 
 let t: TestDb;
 let web: ChildProcess;
@@ -25,11 +27,11 @@ let page: Page;
 let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
 let billing: Awaited<ReturnType<typeof newToken>>;
 
-describe.runIf(browserAvailable)("tokens in a real browser", () => {
+describe.runIf(browserAvailable)("sign-in and tokens in a real browser", () => {
   beforeAll(async () => {
     buildIfNeeded(path.resolve("."));
     t = await createTestDb();
-    await createUser(t.db, admin);
+    for (const u of [admin, viewer]) await createUser(t.db, u);
     billing = await newToken(t.db, "client", "billing-service");
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
@@ -44,6 +46,23 @@ describe.runIf(browserAvailable)("tokens in a real browser", () => {
     await browser?.close();
     stopWeb(web);
     await t?.drop();
+  });
+
+  it("keeps the email typed after a wrong password, and asks only for the password again", async () => {
+    await ctx.clearCookies();
+    await page.goto(`${base}/login?next=%2Fcommands`);
+    await page.getByLabel("Email").fill(viewer.email);
+    await page.getByLabel("Password").fill("not the password");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("alert").getByText("Wrong email or password").waitFor();
+    expect(await page.getByLabel("Email").inputValue()).toBe(viewer.email);
+    expect(await page.getByLabel("Password").inputValue()).toBe("");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("password");
+    await page.screenshot({ path: path.join(SHOTS, "login-wrong-password.png") });
+    // the password alone is enough now, and the way back is kept
+    await page.getByLabel("Password").fill(viewer.password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(`${base}/commands`);
   });
 
   it("lets an admin rotate a token's signing secret: asks first, then shows the new secret once", async () => {
