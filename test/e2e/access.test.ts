@@ -1,6 +1,7 @@
-// Sign-in and tokens in a real browser against the real web process: a wrong
-// password keeps the email typed; an admin rotates a token's signing secret
-// (asked first, shown once).
+// Sign-in, admin pages and tokens in a real browser against the real web
+// process: a wrong password keeps the email typed; a viewer opening an admin
+// page is told it needs the admin role; an admin rotates a token's signing
+// secret (asked first, shown once).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -27,7 +28,7 @@ let page: Page;
 let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
 let billing: Awaited<ReturnType<typeof newToken>>;
 
-describe.runIf(browserAvailable)("sign-in and tokens in a real browser", () => {
+describe.runIf(browserAvailable)("access and tokens in a real browser", () => {
   beforeAll(async () => {
     buildIfNeeded(path.resolve("."));
     t = await createTestDb();
@@ -63,6 +64,28 @@ describe.runIf(browserAvailable)("sign-in and tokens in a real browser", () => {
     await page.getByLabel("Password").fill(viewer.password);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.waitForURL(`${base}/commands`);
+  });
+
+  it("tells a viewer that the tokens and users pages need the admin role, instead of sending them elsewhere", async () => {
+    await ctx.clearCookies();
+    await signIn(page, base, viewer.email, viewer.password, "/");
+    for (const [p, name] of [
+      ["/tokens", "API tokens"],
+      ["/users", "Users"],
+    ] as const) {
+      await page.goto(`${base}${p}`);
+      const box = page.getByRole("alert", { name: `${name} needs the admin role` });
+      await box.getByRole("heading", { name: `${name} needs the admin role` }).waitFor();
+      expect(page.url()).toBe(`${base}${p}`);
+      expect(await box.textContent()).toContain(`You are signed in as ${viewer.email} with the viewer role.`);
+      if (p === "/tokens") await page.screenshot({ path: path.join(SHOTS, "needs-admin-role.png") });
+    }
+    // and nothing of the admin page itself
+    await page.goto(`${base}/tokens`);
+    await page.getByRole("heading", { name: "API tokens needs the admin role" }).waitFor();
+    expect(await page.getByText("billing-service").count()).toBe(0);
+    await page.getByRole("link", { name: "Go to the overview" }).click();
+    await page.waitForURL(`${base}/`);
   });
 
   it("lets an admin rotate a token's signing secret: asks first, then shows the new secret once", async () => {

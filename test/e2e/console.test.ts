@@ -195,9 +195,9 @@ describe.runIf(browserAvailable)("operator console in a real browser", () => {
     await page.getByRole("link", { name: ex[0]!.slice(0, 8) }).waitFor();
     expect(await page.getByRole("checkbox").count()).toBe(0);
 
-    // An admin page sends a viewer home.
+    // An admin page tells a viewer that it needs the admin role.
     await page.goto(`${base}/users`);
-    await page.waitForURL(`${base}/`);
+    await page.getByRole("heading", { name: "Users needs the admin role" }).waitFor();
 
     const session = (await ctx.cookies(base)).find((c) => c.name === "conveyor_session");
     expect(session?.httpOnly).toBe(true);
