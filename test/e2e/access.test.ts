@@ -1,7 +1,7 @@
 // Sign-in, admin pages and tokens in a real browser against the real web
 // process: a wrong password keeps the email typed; a viewer opening an admin
 // page is told it needs the admin role; an admin rotates a token's signing
-// secret (asked first, shown once).
+// secret (asked first, shown once); every page has an icon.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -115,5 +115,21 @@ describe.runIf(browserAvailable)("access and tokens in a real browser", () => {
     expect(await page.content()).not.toContain(secret); // shown once
     const audit = (await t.db.pool.query(`SELECT actor FROM audit_entries WHERE action = 'token.rotateSecret'`)).rows;
     expect(audit).toEqual([{ actor: admin.email }]);
+  });
+
+  it("serves an icon: /favicon.ico and the icon every page links to", async () => {
+    const ico = await fetch(`${base}/favicon.ico`);
+    expect(ico.status).toBe(200);
+    expect(ico.headers.get("content-type")).toMatch(/^image\//);
+    expect(Buffer.from(await ico.arrayBuffer()).subarray(0, 4)).toEqual(Buffer.from([0, 0, 1, 0])); // an ICO file
+    for (const p of ["/login", "/tokens"]) {
+      await page.goto(`${base}${p}`);
+      const hrefs = await page.locator('link[rel="icon"]').evaluateAll((ls) => ls.map((l) => (l as HTMLLinkElement).href));
+      expect(hrefs.length).toBeGreaterThan(0);
+      for (const h of hrefs) {
+        const r = await fetch(h);
+        expect([h, r.status, r.headers.get("content-type")?.startsWith("image/")]).toEqual([h, 200, true]);
+      }
+    }
   });
 });
