@@ -17,14 +17,13 @@ export const currentUser = cache(async (): Promise<Me | null> => {
 
 /**
  * The signed-in user, or a redirect: to /login?next=<path> without a session,
- * to /account?first=1 while the password must be changed, to / when the page
- * needs the admin role.
+ * to /account?first=1 while the password must be changed. A page that needs a
+ * role checks it and says so (app/_components/needs-role.tsx).
  */
-export async function requireUser(path: string, opts: { admin?: boolean } = {}): Promise<Me> {
+export async function requireUser(path: string): Promise<Me> {
   const me = await currentUser();
   if (!me) redirect(`/login?next=${encodeURIComponent(path)}`);
   if (me.mustChangePassword && !path.startsWith("/account")) redirect("/account?first=1");
-  if (opts.admin && me.role !== "admin") redirect("/");
   return me;
 }
 

@@ -10,6 +10,8 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
   const sp = await searchParams;
   const next = safeNext(Array.isArray(sp.next) ? sp.next[0] : sp.next);
   const error = Array.isArray(sp.error) ? sp.error[0] : sp.error;
+  // After a refused sign-in the email comes back (server/auth/http.ts): only the password is to be typed again.
+  const email = (Array.isArray(sp.email) ? sp.email[0] : sp.email) ?? "";
   const me = await currentUser();
   if (me) redirect(me.mustChangePassword ? "/account?first=1" : next);
   return (
@@ -35,13 +37,13 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
               <label htmlFor="email" className="mb-1 block text-sm font-medium text-slate-700">
                 Email
               </label>
-              <input id="email" name="email" type="email" autoComplete="username" required autoFocus className="block w-full rounded-lg border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-500/20" />
+              <input id="email" name="email" type="email" autoComplete="username" required autoFocus={!email} defaultValue={email} className="block w-full rounded-lg border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-500/20" />
             </div>
             <div>
               <label htmlFor="password" className="mb-1 block text-sm font-medium text-slate-700">
                 Password
               </label>
-              <input id="password" name="password" type="password" autoComplete="current-password" required className="block w-full rounded-lg border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-500/20" />
+              <input id="password" name="password" type="password" autoComplete="current-password" required autoFocus={!!email} className="block w-full rounded-lg border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-500/20" />
             </div>
           </div>
           <button type="submit" className="mt-6 w-full rounded-lg bg-slate-900 px-3 py-2 text-sm font-medium text-white shadow-sm hover:bg-slate-700">

@@ -37,10 +37,10 @@ export async function handleSignIn(db: Db, req: Request, opts: { secure: boolean
   const address = clientAddress(req.headers, opts.trustProxy ?? false);
   const f = failures.get(address);
   const now = Date.now();
-  if (f && f.until > now && f.n >= MAX_PER_WINDOW) return answer(form, 429, "Too many failed sign-ins from here; wait a minute", body.next);
   const email = typeof body.email === "string" ? body.email : "";
+  if (f && f.until > now && f.n >= MAX_PER_WINDOW) return answer(form, 429, "Too many failed sign-ins from here; wait a minute", body.next, email);
   const password = typeof body.password === "string" ? body.password : "";
-  if (!email || !password) return answer(form, 400, "Enter your email and password", body.next);
+  if (!email || !password) return answer(form, 400, "Enter your email and password", body.next, email);
   try {
     const { sessionToken, user } = await signIn(db, email, password);
     failures.delete(address);
@@ -58,15 +58,17 @@ export async function handleSignIn(db: Db, req: Request, opts: { secure: boolean
       const cur = f && f.until > now ? f : { n: 0, until: now + WINDOW_MS };
       cur.n++;
       failures.set(address, cur);
-      return answer(form, err.code === "TOO_MANY_REQUESTS" ? 429 : 401, err.message, body.next);
+      return answer(form, err.code === "TOO_MANY_REQUESTS" ? 429 : 401, err.message, body.next, email);
     }
     throw err;
   }
 }
 
-function answer(form: boolean, status: number, message: string, next: unknown): Response {
+/** A refused sign-in; the form comes back with the message and the email typed (never the password). */
+function answer(form: boolean, status: number, message: string, next: unknown, email: string): Response {
   if (form) {
     const q = new URLSearchParams({ error: message, next: safeNext(next) });
+    if (email) q.set("email", email.slice(0, 200));
     return new Response(null, { status: 303, headers: { location: `/login?${q}` } });
   }
   return Response.json({ ok: false, error: message }, { status });

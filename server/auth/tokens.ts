@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import type { Db } from "../db/client";
 import { decrypt, encrypt, randomSecret, sha256Hex } from "../crypto";
 import { AppError } from "../errors";
-import { activeClientByTokenHash, insertClientIfAbsent, revokeClient, touchClient } from "../db/auth";
+import { activeClientByTokenHash, insertClientIfAbsent, replaceSigningSecret, revokeClient, touchClient } from "../db/auth";
 
 export type Scope = "client" | "admin";
 export type TokenPrincipal = { kind: "token"; clientId: string; name: string; scope: Scope };
@@ -64,6 +64,20 @@ export async function revokeToken(db: Db, id: string, cache?: TokenCache): Promi
   return { id, revokedAt: revokedAt.toISOString() };
 }
 
+/**
+ * A new signing secret for a token's callbacks, shown once: callbacks sent
+ * from now on are signed with it (the old one stops verifying). Audited in the
+ * same transaction; a revoked token's secret is not rotated.
+ */
+export async function rotateSigningSecret(db: Db, key: Buffer, id: string, actor: string): Promise<{ id: string; signingSecret: string }> {
+  const signingSecret = randomSecret("whsec_");
+  const r = await replaceSigningSecret(db, id, encrypt(key, signingSecret), { actor, action: "token.rotateSecret" }, TOKENS_CHANNEL);
+  if (!r.ok && r.why === "missing") throw new AppError("NOT_FOUND", "No such token");
+  if (!r.ok && r.why === "revoked") throw new AppError("CONFLICT", `The token "${r.name}" is revoked (${r.revokedAt.toISOString()}): its signing secret cannot be rotated. Create a new token instead.`);
+  return { id, signingSecret };
+}
+
+/** Revocations and secret rotations are announced here (at commit): processes drop what they cached about tokens. */
 export const TOKENS_CHANNEL = "conveyor_tokens";
 
 /**

@@ -122,9 +122,12 @@ export async function changePassword(db: Db, userId: string, current: string, ne
  * (under npm start) admin@localhost with a generated password that must be
  * changed at first sign-in. Returns what to tell the person starting it.
  */
+/** The first admin's email when ADMIN_EMAIL is unset (its password is generated and printed once). */
+export const GENERATED_ADMIN_EMAIL = "admin@localhost";
+
 export async function ensureFirstAdmin(db: Db, given: { email?: string; password?: string }): Promise<{ email: string; password?: string } | null> {
   if ((await db.prisma.user.count()) > 0) return null;
-  const email = given.email ?? "admin@localhost";
+  const email = given.email ?? GENERATED_ADMIN_EMAIL;
   const password = given.password ?? randomBytes(12).toString("base64url");
   try {
     await createUser(db, { email, password, role: "admin", mustChangePassword: !given.password });
@@ -133,4 +136,10 @@ export async function ensureFirstAdmin(db: Db, given: { email?: string; password
     throw err;
   }
   return given.password ? { email } : { email, password };
+}
+
+/** The admin a first start without ADMIN_EMAIL made, if there is one: whether its generated password is still the one printed then. */
+export async function generatedAdmin(db: Db): Promise<{ email: string; passwordUnchanged: boolean; disabled: boolean } | null> {
+  const u = await db.prisma.user.findUnique({ where: { email: GENERATED_ADMIN_EMAIL }, select: { mustChangePassword: true, disabled: true } });
+  return u ? { email: GENERATED_ADMIN_EMAIL, passwordUnchanged: u.mustChangePassword, disabled: u.disabled } : null;
 }

@@ -1,5 +1,5 @@
 // SQL behind authentication: API clients by token hash, console sessions.
-import type { Db } from "./client";
+import { withTransaction, type Db } from "./client";
 
 export type ClientRow = { id: string; name: string; scope: "client" | "admin" };
 
@@ -19,6 +19,29 @@ export async function revokeClient(db: Db, id: string, channel: string): Promise
     [id, channel],
   );
   return rows[0]?.revoked_at;
+}
+
+/**
+ * Replaces a client's (encrypted) signing secret, writes the audit entry and
+ * notifies `channel` (processes that cache secrets forget them), all in one
+ * transaction. A revoked client keeps its secret.
+ */
+export async function replaceSigningSecret(
+  db: Db,
+  id: string,
+  signingSecretEnc: string,
+  audit: { actor: string; action: string },
+  channel: string,
+): Promise<{ ok: true; name: string } | { ok: false; why: "missing" } | { ok: false; why: "revoked"; name: string; revokedAt: Date }> {
+  return withTransaction(db, async (client) => {
+    const cur = (await client.query<{ name: string; revoked_at: Date | null }>(`SELECT name, revoked_at FROM api_clients WHERE id = $1 FOR UPDATE`, [id])).rows[0];
+    if (!cur) return { ok: false, why: "missing" } as const;
+    if (cur.revoked_at) return { ok: false, why: "revoked", name: cur.name, revokedAt: cur.revoked_at } as const;
+    await client.query(`UPDATE api_clients SET signing_secret_enc = $2 WHERE id = $1`, [id, signingSecretEnc]);
+    await client.query(`INSERT INTO audit_entries (actor, action, reason, details) VALUES ($1, $2, NULL, $3)`, [audit.actor, audit.action, JSON.stringify({ id, name: cur.name })]);
+    await client.query(`SELECT pg_notify($1, $2)`, [channel, id]);
+    return { ok: true, name: cur.name } as const;
+  });
 }
 
 export async function insertClientIfAbsent(db: Db, c: { id: string; name: string; scope: string; tokenHash: string; tokenPrefix: string; signingSecretEnc: string; createdBy: string }) {

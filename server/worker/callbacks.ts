@@ -4,7 +4,7 @@ import type { Db } from "../db/client";
 import { loggableUrl, type Logger } from "../log";
 import type { Listener } from "../db/listener";
 import { claimCallbacks, finishCallback, type DueCallback } from "../db/queue";
-import { signingSecretOf } from "../auth/tokens";
+import { signingSecretOf, TOKENS_CHANNEL } from "../auth/tokens";
 import { signBody } from "../crypto";
 import { backoffMs } from "./backoff";
 import { describeError, withTimeout } from "./attempt";
@@ -26,7 +26,26 @@ export function startCallbackSender(o: {
 }) {
   const timeoutMs = o.timeoutMs ?? 10_000;
   const wake = new Wake();
+  // Signing secrets by client, kept only while the listener hears rotations:
+  // a rotation (or revocation) empties the cache as it commits, and a read
+  // that began before it does not put the old secret back (generation).
   const secrets = new Map<string, string>();
+  let generation = 0;
+  const forget = () => {
+    generation++;
+    secrets.clear();
+  };
+  o.listener?.on(TOKENS_CHANNEL, forget);
+  o.listener?.onConnect(forget); // rotations may have been missed while disconnected
+  o.listener?.onDisconnect(forget);
+  const secretOf = async (clientId: string) => {
+    const hit = o.listener?.connected ? secrets.get(clientId) : undefined;
+    if (hit) return hit;
+    const gen = generation;
+    const secret = await signingSecretOf(o.db, await o.secretKey(), clientId);
+    if (gen === generation && o.listener?.connected) secrets.set(clientId, secret);
+    return secret;
+  };
   let stopping = false;
   o.listener?.on("conveyor_callbacks", () => wake.fire());
 
@@ -38,14 +57,13 @@ export function startCallbackSender(o: {
     let refused = false;
     try {
       await o.checkUrl?.(d.url);
-      let secret = secrets.get(d.clientId);
-      if (!secret) secrets.set(d.clientId, (secret = await signingSecretOf(o.db, await o.secretKey(), d.clientId)));
+      const secret = await secretOf(d.clientId);
       const body = JSON.stringify(d.body);
       const res = await withTimeout(
         (signal) =>
           (o.fetch ?? fetch)(d.url, {
             method: "POST",
-            headers: { "content-type": "application/json", "x-conveyor-signature": signBody(secret!, body), "x-command-id": d.commandId, "user-agent": "Conveyor" },
+            headers: { "content-type": "application/json", "x-conveyor-signature": signBody(secret, body), "x-command-id": d.commandId, "user-agent": "Conveyor" },
             body,
             signal,
             redirect: "manual",

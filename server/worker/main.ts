@@ -18,6 +18,9 @@ import { startEvaluator, startMailer } from "../alerts/mailer";
 import { startPruner } from "./pruner";
 import { createWorkerMetrics, startMetricsPush } from "./metrics";
 
+/** What a stopping worker tells `npm start` (scripts/start.ts) over IPC: attempts still running, and its grace period. */
+export type StopReport = { conveyor: "worker-stopping"; running: number; graceMs: number };
+
 async function main() {
   const e = envOrExit();
   if (!e.DATABASE_URL) {
@@ -73,12 +76,23 @@ async function main() {
   const pruner = startPruner({ db, log, days: e.RETENTION_DAYS });
   log.info({ concurrency: e.WORKER_CONCURRENCY, types: registry.names(), email: e.SMTP_URL ? "configured" : "not configured (SMTP_URL unset)" }, "worker started");
 
+  // Under `npm start` (an IPC channel to the supervisor): say how many commands the stop waits for, as it changes.
+  const tell = (m: StopReport) => {
+    if (process.connected) process.send?.(m, undefined, undefined, () => {});
+  };
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal, running: worker.running }, "worker stopping");
+    log.info({ signal, running: worker.running, graceMs: e.WORKER_GRACE_MS }, "worker stopping");
+    let told = worker.running;
+    tell({ conveyor: "worker-stopping", running: told, graceMs: e.WORKER_GRACE_MS });
+    const progress = setInterval(() => {
+      if (worker.running !== told) tell({ conveyor: "worker-stopping", running: (told = worker.running), graceMs: e.WORKER_GRACE_MS });
+    }, 100);
     await worker.stop();
+    clearInterval(progress);
+    if (told !== 0) tell({ conveyor: "worker-stopping", running: 0, graceMs: e.WORKER_GRACE_MS });
     await evaluator.stop();
     await mailer.stop();
     await pruner.stop();

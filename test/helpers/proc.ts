@@ -12,10 +12,13 @@ export const freePort = () =>
 
 export type Proc = { child: ChildProcess; output: () => string; waitFor: (re: RegExp, timeoutMs?: number) => Promise<string>; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> };
 
-/** Runs a TypeScript file with tsx; collects its output so tests can await a line instead of sleeping. */
-export function runTs(file: string, args: string[], env: Record<string, string | undefined> = {}): Proc {
+/**
+ * Runs a TypeScript file with tsx; collects its output so tests can await a line instead of sleeping.
+ * `detached`: in its own process group, so that a signal to -pid reaches it and its children, as Ctrl-C at a terminal does.
+ */
+export function runTs(file: string, args: string[], env: Record<string, string | undefined> = {}, opts: { detached?: boolean } = {}): Proc {
   // node --import tsx: one process (the tsx wrapper would stand between us and signals).
-  return runNode(["--import", "tsx", path.resolve(file), ...args], env);
+  return runNode(["--import", "tsx", path.resolve(file), ...args], env, opts.detached);
 }
 
 /** Runs a worker process as `npm run worker` does (compiled by scripts/worker.mjs, not tsx); `entry` for another entry. */
@@ -23,8 +26,8 @@ export function runWorker(env: Record<string, string | undefined> = {}, entry?: 
   return runNode([path.resolve("scripts/worker.mjs"), ...(entry ? [path.resolve(entry)] : [])], env);
 }
 
-function runNode(args: string[], env: Record<string, string | undefined>): Proc {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+function runNode(args: string[], env: Record<string, string | undefined>, detached = false): Proc {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached });
   let out = "";
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {

@@ -40,7 +40,8 @@ describe("sign-in", () => {
   it("refuses a wrong password and never redirects off-site", async () => {
     const res = await handleSignIn(t.db, form({ email: "ops@example.com", password: "nope", next: "//evil.example/x" }, "10.0.0.2"), { secure: false });
     expect(res.status).toBe(303);
-    expect(res.headers.get("location")).toMatch(/^\/login\?error=Wrong\+email\+or\+password&next=%2F$/);
+    // back to the form with the message and the email typed (never the password)
+    expect(res.headers.get("location")).toMatch(/^\/login\?error=Wrong\+email\+or\+password&next=%2F&email=ops%40example\.com$/);
     expect(safeNext("https://evil.example")).toBe("/");
   });
 

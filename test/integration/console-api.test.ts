@@ -152,6 +152,7 @@ describe("role matrix", () => {
     { path: "tokens.list", kind: "query", expect: adminOnly },
     { path: "tokens.create", kind: "mutation", input: () => ({ name: "m", scope: "client" }), expect: adminOnly },
     { path: "tokens.revoke", kind: "mutation", input: () => ({ id: "00000000-0000-4000-8000-000000000000" }), expect: { ...adminOnly, adminToken: 404, admin: 404 } },
+    { path: "tokens.rotateSecret", kind: "mutation", input: () => ({ id: "00000000-0000-4000-8000-000000000000" }), expect: { ...adminOnly, adminToken: 404, admin: 404 } },
     { path: "users.list", kind: "query", expect: adminOnly },
     { path: "users.create", kind: "mutation", input: () => ({ email: `u${Math.random().toString(36).slice(2, 8)}@example.com`, password: "a long enough password", role: "viewer" }), expect: adminOnly },
     { path: "users.update", kind: "mutation", input: () => ({ id: "00000000-0000-4000-8000-000000000000", role: "viewer" }), expect: { ...adminOnly, adminToken: 404, admin: 404 } },

@@ -1,5 +1,5 @@
 "use client";
-import { useState } from "react";
+import { useEffect, useId, useRef, useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
 import { btn, CopyButton, Empty, ErrorBox, input, label, Loading, PageHeader, Panel, RelTime } from "@/app/_components/ui";
@@ -19,6 +19,7 @@ export function Tokens() {
     }),
   );
   const revoke = useMutation(trpc.tokens.revoke.mutationOptions({ onSuccess: () => void qc.invalidateQueries(trpc.tokens.list.pathFilter()) }));
+  const [rotating, setRotating] = useState<{ id: string; name: string } | null>(null);
 
   return (
     <>
@@ -117,16 +118,21 @@ export function Tokens() {
                       <td className="px-3 py-2.5">{t.revokedAt ? <span className="text-xs">revoked <RelTime iso={t.revokedAt} /></span> : <span className="text-xs font-medium text-emerald-700">active</span>}</td>
                       <td className="px-4 py-2.5 text-right">
                         {t.revokedAt ? null : (
-                          <button
-                            type="button"
-                            className="text-sm font-medium text-red-700 hover:underline disabled:opacity-50"
-                            disabled={revoke.isPending}
-                            onClick={() => {
-                              if (window.confirm(`Revoke the token "${t.name}"? Calls with it are refused from now on.`)) revoke.mutate({ id: t.id });
-                            }}
-                          >
-                            Revoke
-                          </button>
+                          <div className="flex justify-end gap-4">
+                            <button type="button" className="text-sm font-medium text-sky-700 hover:underline" aria-label={`Rotate the signing secret of ${t.name}`} onClick={() => setRotating({ id: t.id, name: t.name })}>
+                              Rotate secret
+                            </button>
+                            <button
+                              type="button"
+                              className="text-sm font-medium text-red-700 hover:underline disabled:opacity-50"
+                              disabled={revoke.isPending}
+                              onClick={() => {
+                                if (window.confirm(`Revoke the token "${t.name}"? Calls with it are refused from now on.`)) revoke.mutate({ id: t.id });
+                              }}
+                            >
+                              Revoke
+                            </button>
+                          </div>
                         )}
                       </td>
                     </tr>
@@ -142,6 +148,69 @@ export function Tokens() {
           ) : null}
         </Panel>
       </div>
+      {rotating ? <RotateSecretDialog token={rotating} onClose={() => setRotating(null)} /> : null}
     </>
+  );
+}
+
+/** Asks before rotating a token's signing secret, then shows the new one, once. */
+function RotateSecretDialog({ token, onClose }: { token: { id: string; name: string }; onClose: () => void }) {
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const ref = useRef<HTMLDialogElement>(null);
+  const id = useId();
+  const rotate = useMutation(trpc.tokens.rotateSecret.mutationOptions({ onSuccess: () => void qc.invalidateQueries(trpc.audit.pathFilter()) }));
+  useEffect(() => {
+    const d = ref.current;
+    if (d && !d.open) d.showModal();
+  }, []);
+  return (
+    <dialog
+      ref={ref}
+      aria-labelledby={`${id}-title`}
+      onClose={onClose}
+      className="m-auto w-[min(34rem,calc(100vw-2rem))] rounded-xl border border-slate-200 bg-white p-0 text-slate-900 shadow-xl backdrop:bg-slate-900/40"
+    >
+      <div className="border-b border-slate-100 px-5 py-4">
+        <h2 id={`${id}-title`} className="text-base font-semibold">
+          {rotate.data ? `New signing secret of "${token.name}"` : `Rotate the signing secret of "${token.name}"?`}
+        </h2>
+        <p className="mt-1 text-sm text-slate-500">
+          {rotate.data
+            ? "Copy it now: it is shown only once. Callbacks are signed with it from now on."
+            : "Callbacks of this token's commands are signed with a new secret from now on; the old one stops verifying them at once, so update the receiving service right after. The token itself does not change."}
+        </p>
+      </div>
+      <div className="px-5 py-4">
+        {rotate.data ? (
+          <div className="flex items-center gap-2">
+            <code aria-label="New signing secret" className="min-w-0 flex-1 break-all rounded-lg border border-amber-200 bg-amber-50 px-2 py-1.5 font-mono text-xs text-slate-800">
+              {rotate.data.signingSecret}
+            </code>
+            <CopyButton text={rotate.data.signingSecret} label="Copy signing secret" />
+          </div>
+        ) : rotate.error ? (
+          <ErrorBox error={rotate.error} title="Could not rotate the secret" />
+        ) : (
+          <p className="text-sm text-slate-600">The change is written to the audit log.</p>
+        )}
+      </div>
+      <div className="flex justify-end gap-2 border-t border-slate-100 bg-slate-50 px-5 py-3">
+        {rotate.data ? (
+          <button type="button" className={btn.primary} onClick={() => ref.current?.close()}>
+            I have stored it
+          </button>
+        ) : (
+          <>
+            <button type="button" className={btn.secondary} onClick={() => ref.current?.close()}>
+              Cancel
+            </button>
+            <button type="button" className={btn.danger} disabled={rotate.isPending} onClick={() => rotate.mutate({ id: token.id })}>
+              Rotate secret
+            </button>
+          </>
+        )}
+      </div>
+    </dialog>
   );
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { router, adminProcedure } from "../trpc";
-import { createToken, listTokens, revokeToken } from "../../auth/tokens";
+import { createToken, listTokens, revokeToken, rotateSigningSecret } from "../../auth/tokens";
 import { text } from "../../commands/inputs";
 import { actorName } from "../context";
 import { writeAudit } from "../../db/console";
@@ -21,4 +21,8 @@ export const tokensRouter = router({
       await writeAudit(ctx.db, { actor: actorName(ctx.principal), action: "token.revoke", reason: null, details: { id: input.id } });
       return r;
     }),
+  /** A new callback signing secret for the token, shown once (the audit entry is written with the change). */
+  rotateSecret: adminProcedure
+    .input(z.strictObject({ id: z.uuid({ error: "must be a token id (UUID)" }) }))
+    .mutation(async ({ ctx, input }) => rotateSigningSecret(ctx.db, await ctx.secretKey(), input.id, actorName(ctx.principal))),
 });
