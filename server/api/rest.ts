@@ -25,7 +25,7 @@ import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { appRouter } from "./root";
 import { createContext, type HeaderReader } from "./context";
 import type { ApiDeps } from "./deps";
-import { collectLimited } from "./handler";
+import { answerWhileDiscarding, readLimited } from "./handler";
 import { buildOpenApiDocument } from "./openapi";
 import { retryAfterHeader, type Issue } from "../errors";
 
@@ -48,7 +48,7 @@ export function restError(status: number, code: string, message: string, issues?
   return answer(status, { error: { code, message, ...(issues ? { issues } : {}) } }, headers);
 }
 
-/** 413, in the REST error shape; the connection is closed rather than reading the rest of the body. */
+/** 413, in the REST error shape; the connection is closed once the rest of the body has been discarded (see DISCARD_BYTES). */
 export const restTooLarge = (limit: number) => restError(413, "PAYLOAD_TOO_LARGE", `Request body is larger than MAX_BODY_BYTES (${limit} bytes)`, undefined, { connection: "close" });
 export const restInternalError = () => restError(500, "INTERNAL_SERVER_ERROR", "Internal server error");
 
@@ -145,11 +145,10 @@ export function createRestFetchHandler(deps: ApiDeps) {
     try {
       let body: Buffer | null = null;
       if (req.method !== "GET" && req.method !== "HEAD" && req.body) {
-        body = await collectLimited(req.body as unknown as AsyncIterable<Uint8Array>, deps.maxBodyBytes, req.headers.get("content-length"));
-        if (body === null) {
-          await req.body.cancel().catch(() => {});
-          return toResponse(restTooLarge(deps.maxBodyBytes));
-        }
+        const declared = req.headers.get("content-length");
+        const r = await readLimited(req.body, deps.maxBodyBytes, declared);
+        if (!r.ok) return answerWhileDiscarding(toResponse(restTooLarge(deps.maxBodyBytes)), req.body, r.read, declared);
+        body = r.body;
       }
       const url = new URL(req.url);
       return toResponse(await handle({ method: req.method, url: url.pathname + url.search, header: (name) => req.headers.get(name), body }));

@@ -2,7 +2,7 @@
 // node:http: reads the body (within MAX_BODY_BYTES) straight from the socket
 // and writes the answer back, with no extra stream conversions on the hot path.
 import type http from "node:http";
-import { collectLimited, createRawTrpcHandler, tooLarge } from "../api/handler";
+import { createRawTrpcHandler, DISCARD_BYTES, DISCARD_MS, tooLarge, worthDiscarding, type Limited } from "../api/handler";
 import type { ApiDeps } from "../api/deps";
 import { callDirect } from "../api/direct";
 import { createRestHandler, restInternalError, restTooLarge, type RestAnswer } from "../api/rest";
@@ -27,19 +27,85 @@ function decodePath(s: string): string | null {
 
 const TOO_LARGE = Symbol("too large");
 
+/** Reads the body up to `limit` bytes; over it, stops reading (the socket stays open, see discardRest). */
+function readNodeBody(req: http.IncomingMessage, limit: number): Promise<Limited> {
+  const declared = Number(req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > limit) return Promise.resolve({ ok: false, read: 0 });
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const done = () => {
+      req.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose);
+    };
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size <= limit) return void parts.push(c);
+      done();
+      req.pause();
+      resolve({ ok: false, read: size });
+    };
+    const onEnd = () => {
+      done();
+      resolve({ ok: true, body: Buffer.concat(parts, size) });
+    };
+    const onError = (err: Error) => {
+      done();
+      reject(err);
+    };
+    const onClose = () => onError(new Error("the client closed the connection before the end of the body"));
+    req.on("data", onData).on("end", onEnd).on("error", onError).on("close", onClose);
+  });
+}
+
+/** Reads the rest of the body and throws it away; true once it ended, false when it went over DISCARD_BYTES or DISCARD_MS first. */
+function discardRest(req: http.IncomingMessage, read: number): Promise<boolean> {
+  if (req.complete) return Promise.resolve(true);
+  if (!worthDiscarding(req.headers["content-length"])) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const finish = (ended: boolean) => {
+      clearTimeout(timer);
+      req.off("data", onData).off("end", onEnd).off("close", onClose).off("error", onClose);
+      resolve(ended);
+    };
+    const timer = setTimeout(() => finish(false), DISCARD_MS);
+    const onData = (c: Buffer) => {
+      read += c.length;
+      if (read > DISCARD_BYTES) finish(false);
+    };
+    const onEnd = () => finish(true);
+    const onClose = () => finish(false);
+    req.on("data", onData).on("end", onEnd).on("close", onClose).on("error", onClose);
+    req.resume();
+  });
+}
+
 /**
- * The request body (null for GET/HEAD), or TOO_LARGE once `answer` has been
- * written: over the limit, it answers at once and drops the connection rather
- * than reading the rest.
+ * The request body (null for GET/HEAD), or TOO_LARGE once the 413 has been
+ * written. The 413 is sent at once, but the response is ended only once the
+ * rest of the body has been read and thrown away (within DISCARD_BYTES and
+ * DISCARD_MS), and the connection then closed: ending it at once would close
+ * the socket under a client still writing, whose kernel would then discard
+ * the answer unread. A body over those bounds is cut off.
  */
-async function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number, answer: () => Promise<void>): Promise<Buffer | null | typeof TOO_LARGE> {
+async function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number, tooLarge: () => RestAnswer | Promise<RestAnswer>): Promise<Buffer | null | typeof TOO_LARGE> {
   if (req.method === "GET" || req.method === "HEAD") return null;
-  const body = await collectLimited(req, limit, req.headers["content-length"]);
-  if (body !== null) return body;
+  const r = await readNodeBody(req, limit);
+  if (r.ok) return r.body;
+  const answer = await tooLarge();
   res.shouldKeepAlive = false;
-  await answer();
-  req.destroy();
+  res.writeHead(answer.status, { ...answer.headers, connection: "close", "content-length": Buffer.byteLength(answer.body) });
+  res.write(answer.body);
+  const ended = await discardRest(req, r.read);
+  res.end(() => {
+    if (!ended) req.socket.destroy();
+  });
   return TOO_LARGE;
+}
+
+async function fromResponse(response: Response): Promise<RestAnswer> {
+  const headers: Record<string, string> = {};
+  response.headers.forEach((v, k) => (headers[k] = v));
+  return { status: response.status, headers, body: await response.text() };
 }
 
 function badRequest(message: string): Response {
@@ -55,7 +121,7 @@ export function nodeTrpcListener(deps: ApiDeps) {
   const handle = createRawTrpcHandler(deps);
   return async (req: http.IncomingMessage, res: http.ServerResponse) => {
     try {
-      const body = await readBody(req, res, deps.maxBodyBytes, () => writeResponse(res, tooLarge(deps.maxBodyBytes)));
+      const body = await readBody(req, res, deps.maxBodyBytes, () => fromResponse(tooLarge(deps.maxBodyBytes)));
       if (body === TOO_LARGE) return;
       const header = (name: string) => {
         const v = req.headers[name];
@@ -107,7 +173,7 @@ export function nodeRestListener(deps: ApiDeps) {
   const handle = createRestHandler(deps);
   return async (req: http.IncomingMessage, res: http.ServerResponse) => {
     try {
-      const body = await readBody(req, res, deps.maxBodyBytes, async () => writeAnswer(res, restTooLarge(deps.maxBodyBytes)));
+      const body = await readBody(req, res, deps.maxBodyBytes, () => restTooLarge(deps.maxBodyBytes));
       if (body === TOO_LARGE) return;
       writeAnswer(res, await handle({ method: req.method ?? "GET", url: req.url ?? "/", header: headerReader(req), body }));
     } catch (err) {
