@@ -5,7 +5,7 @@ import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { appRouter } from "./root";
 import { createContext } from "./context";
 import type { ApiDeps } from "./deps";
-import { retryAfterHeader } from "../errors";
+import { BodyJsonError, malformedJson, NO_JSON_BODY, retryAfterHeader } from "../errors";
 
 export function tooLarge(limit: number): Response {
   const body = {
@@ -105,12 +105,25 @@ export async function answerWhileDiscarding(answer: Response, body: ReadableStre
 
 export type RawRequest = { method: string; url: string; headers: Headers; body: Buffer | null };
 
+/** The body as JSON, or a BodyJsonError whose message tRPC answers as is (it becomes the 400's message). */
+function parseJsonBody(body: Buffer): unknown {
+  if (body.length === 0) throw new BodyJsonError(NO_JSON_BODY);
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch (err) {
+    throw new BodyJsonError(malformedJson("the request body", (err as Error).message));
+  }
+}
+
 /** Handles one request whose body has already been read (within the limit). */
 export function createRawTrpcHandler(deps: ApiDeps, endpoint = "/api/trpc") {
   return (raw: RawRequest): Promise<Response> => {
     // The body is always JSON (DESIGN §3); clients such as curl -d send a form content type by default.
     if (raw.body) raw.headers.set("content-type", "application/json");
     const req = new Request(raw.url, { method: raw.method, headers: raw.headers, body: raw.body as BodyInit | null });
+    // tRPC reads a POST's input with req.json(); parsed here, a malformed body is reported as /api/v1 reports it.
+    const body = raw.body;
+    if (body) Object.defineProperty(req, "json", { value: async () => parseJsonBody(body) });
     return fetchRequestHandler({
       endpoint,
       req,

@@ -27,7 +27,7 @@ import { createContext, type HeaderReader } from "./context";
 import type { ApiDeps } from "./deps";
 import { answerWhileDiscarding, readLimited } from "./handler";
 import { buildOpenApiDocument } from "./openapi";
-import { retryAfterHeader, type Issue } from "../errors";
+import { malformedJson, NO_JSON_BODY, retryAfterHeader, type Issue } from "../errors";
 
 export const REST_PREFIX = "/api/v1/";
 export const OPENAPI_PATH = "/api/openapi.json";
@@ -55,11 +55,11 @@ export const restInternalError = () => restError(500, "INTERNAL_SERVER_ERROR", "
 const procedures = appRouter._def.procedures as unknown as Record<IntakeProcedure, { _def: { type: "query" | "mutation" } }>;
 
 function jsonBody(body: Buffer | null): { ok: true; value: unknown } | { ok: false; error: RestAnswer } {
-  if (!body || body.length === 0) return { ok: false, error: restError(400, "BAD_REQUEST", "Send the input as a JSON request body") };
+  if (!body || body.length === 0) return { ok: false, error: restError(400, "BAD_REQUEST", NO_JSON_BODY) };
   try {
     return { ok: true, value: JSON.parse(body.toString("utf8")) };
   } catch (err) {
-    return { ok: false, error: restError(400, "BAD_REQUEST", `Malformed JSON in the request body: ${(err as Error).message}`) };
+    return { ok: false, error: restError(400, "BAD_REQUEST", malformedJson("the request body", (err as Error).message)) };
   }
 }
 
