@@ -1,11 +1,12 @@
 // Serves /api/trpc (and the REST facade, /api/v1 and /api/openapi.json) from
 // node:http: reads the body (within MAX_BODY_BYTES) straight from the socket
 // and writes the answer back, with no extra stream conversions on the hot path.
-import type http from "node:http";
+import http from "node:http";
+import type { Duplex } from "node:stream";
 import { createRawTrpcHandler, DISCARD_BYTES, DISCARD_MS, tooLarge, worthDiscarding, type Limited } from "../api/handler";
 import type { ApiDeps } from "../api/deps";
 import { callDirect } from "../api/direct";
-import { createRestHandler, restInternalError, restTooLarge, type RestAnswer } from "../api/rest";
+import { createRestHandler, isRestPath, restError, restInternalError, restTooLarge, type RestAnswer } from "../api/rest";
 
 export async function writeResponse(res: http.ServerResponse, response: Response) {
   const body = Buffer.from(await response.arrayBuffer());
@@ -193,4 +194,86 @@ export function fetchListener(handler: () => Promise<Response>) {
       internalError(res);
     }
   };
+}
+
+/** The most bytes of request line and headers a client may send: Node's limit (16 KB, or --max-http-header-size). */
+export const HEADER_LIMIT = http.maxHeaderSize;
+/**
+ * How far the parser is let read (createServer's maxHeaderSize): a request
+ * over HEADER_LIMIT but within this is parsed, so that its answer can be in
+ * the error shape of the API it was sent to (see headersTooLarge); 128 KB
+ * holds an intake.getMany of 1000 ids (~45 KB) with room to spare. Past this,
+ * it is answered from the 'clientError' event (see onClientError), which
+ * rarely sees the start of the request (sockets are read 64 KB at a time).
+ */
+export const PARSER_HEADER_LIMIT = Math.max(8 * HEADER_LIMIT, 128 * 1024);
+
+/** Whether a request's line and headers are over HEADER_LIMIT (as Node counts them, near enough). */
+export function headersTooLarge(req: http.IncomingMessage): boolean {
+  const url = req.url ?? "";
+  if (url.length > HEADER_LIMIT) return true;
+  let n = (req.method?.length ?? 0) + url.length + 12; // "GET " + url + " HTTP/1.1\r\n" + the blank line
+  for (const part of req.rawHeaders) n += part.length + 2; // "name: value\r\n"
+  return n > HEADER_LIMIT;
+}
+
+/**
+ * The 431 for a request too large to parse, in the error shape of the API its
+ * path belongs to (tRPC's when the path is unknown: long query URLs are tRPC
+ * GET queries), saying what to do instead.
+ */
+export function headersTooLargeAnswer(path: string | null): RestAnswer {
+  const said = `The request's URL and headers are larger than this server accepts (${HEADER_LIMIT} bytes)`;
+  const headers = { "content-type": "application/json", connection: "close" };
+  if (path !== null && isRestPath(path)) {
+    const message = `${said}: send the query by POST with its input as the JSON request body (e.g. POST /api/v1/commands/get-many with {"ids": [...]})`;
+    return restError(431, "BAD_REQUEST", message, undefined, { connection: "close" });
+  }
+  if (path === null || path.startsWith("/api/")) {
+    const message = `${said}: send the query by POST to the same URL without its input parameter, with the input as the JSON request body`;
+    return { status: 431, headers, body: JSON.stringify({ error: { message, code: -32600, data: { code: "BAD_REQUEST", httpStatus: 431 } } }) };
+  }
+  return { status: 431, headers: { "content-type": "text/plain; charset=utf-8", connection: "close" }, body: `${said}.\n` };
+}
+
+/** Answers a request whose line and headers are over HEADER_LIMIT (see headersTooLarge). */
+export function answerHeadersTooLarge(req: http.IncomingMessage, res: http.ServerResponse) {
+  res.shouldKeepAlive = false;
+  writeAnswer(res, headersTooLargeAnswer((req.url ?? "/").split("?")[0]!));
+}
+
+/** The path of the request whose start is in `packet`, if it is there. */
+function pathIn(packet: Buffer | undefined): string | null {
+  const m = packet && /^[A-Z]+ (\/[^ ?#]*)/.exec(packet.subarray(0, 4096).toString("latin1"));
+  return m ? m[1]! : null;
+}
+
+const answered = new WeakSet<Duplex>();
+const NODE_ANSWERS: Record<string, string> = { HPE_CHUNK_EXTENSIONS_OVERFLOW: "413 Payload Too Large", ERR_HTTP_REQUEST_TIMEOUT: "408 Request Timeout" };
+
+/**
+ * http.Server's 'clientError' (a request its parser refused): over
+ * PARSER_HEADER_LIMIT, a 431 in JSON that says to send the query by POST
+ * (Node answers an empty 431). The rest of what the client sends is still
+ * read (and dropped by the failed parser) until it closes, for at most
+ * DISCARD_MS: closing under it would make its kernel discard the answer.
+ * Other errors are answered as Node does without a listener.
+ */
+export function onClientError(err: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex) {
+  if (answered.has(socket)) return; // the failed parser reports every further chunk
+  answered.add(socket);
+  // As Node itself: never write into a response already under way.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (!socket.writable || inFlight) return void socket.destroy();
+  if (err.code === "HPE_HEADER_OVERFLOW") {
+    const a = headersTooLargeAnswer(pathIn(err.rawPacket));
+    const head = Object.entries({ ...a.headers, "content-length": String(Buffer.byteLength(a.body)) })
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join("");
+    socket.end(`HTTP/1.1 431 Request Header Fields Too Large\r\n${head}\r\n${a.body}`);
+    setTimeout(() => socket.destroy(), DISCARD_MS).unref();
+    return;
+  }
+  socket.write(`HTTP/1.1 ${NODE_ANSWERS[err.code ?? ""] ?? "400 Bad Request"}\r\nConnection: close\r\n\r\n`);
+  socket.destroy(err);
 }

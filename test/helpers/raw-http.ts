@@ -33,6 +33,9 @@ export type RawRequest = {
   writeFirst?: boolean;
   /** Give up waiting for the close after this long. */
   deadlineMs?: number;
+  /** Write the request (line, headers and body) in pieces of this many bytes, each `pieceGapMs` after the last. */
+  pieceBytes?: number;
+  pieceGapMs?: number;
 };
 
 function parse(buf: Buffer): RawAnswer | null {
@@ -101,12 +104,23 @@ export function rawRequest(baseUrl: string, r: RawRequest): Promise<RawOutcome> 
     const head = `${r.method} ${r.path} HTTP/1.1\r\n${Object.entries(headers)
       .map(([k, v]) => `${k}: ${v}\r\n`)
       .join("")}\r\n`;
-    socket.write(head);
     const payload = r.chunked ? Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from("\r\n0\r\n\r\n")]) : body;
-    // The callback runs once the kernel has taken every byte (or with the error that stopped it).
-    socket.write(payload, (err) => {
+    const all = Buffer.concat([Buffer.from(head, "latin1"), payload]);
+    const done = (err?: Error | null) => {
       if (err) error ??= (err as NodeJS.ErrnoException).code ?? err.message;
       if (r.writeFirst) socket.resume();
-    });
+    };
+    if (r.pieceBytes) {
+      // Spaced out so that the server reads them one by one (there is no event for "the server has read it").
+      const step = r.pieceBytes;
+      const next = (at: number) => {
+        if (at >= all.length || socket.destroyed) return done();
+        socket.write(all.subarray(at, at + step), (err) => (err ? done(err) : setTimeout(() => next(at + step), r.pieceGapMs ?? 5)));
+      };
+      next(0);
+    } else {
+      // The callback runs once the kernel has taken every byte (or with the error that stopped it).
+      socket.write(all, done);
+    }
   });
 }
