@@ -105,11 +105,14 @@ export async function answerWhileDiscarding(answer: Response, body: ReadableStre
 
 export type RawRequest = { method: string; url: string; headers: Headers; body: Buffer | null };
 
+const utf8 = new TextDecoder();
+
 /** The body as JSON, or a BodyJsonError whose message tRPC answers as is (it becomes the 400's message). */
 function parseJsonBody(body: Buffer): unknown {
   if (body.length === 0) throw new BodyJsonError(NO_JSON_BODY);
   try {
-    return JSON.parse(body.toString("utf8"));
+    // As Request.json() reads it: UTF-8, a leading byte order mark dropped.
+    return JSON.parse(utf8.decode(body));
   } catch (err) {
     throw new BodyJsonError(malformedJson("the request body", (err as Error).message));
   }
