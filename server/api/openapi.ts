@@ -73,35 +73,87 @@ described<Rejection | (Omit<Receipt, "status"> & { status: z.input<typeof stateS
 
 type JsonSchema = Record<string, unknown>;
 
+/**
+ * The formats a document may claim: those the server checks as a validator
+ * of that format would. Not "uri": the server's URL fields take what the
+ * WHATWG URL parser takes (e.g. `https://payments.internal/charges/{commandId}`),
+ * which an RFC 3986 check (ajv-formats) refuses.
+ */
+const ENFORCED_FORMATS = new Set(["date-time", "uuid"]);
+
+/** The keywords whose values are schemas (one, a list, or a map of them). */
+const ONE = ["items", "additionalProperties", "propertyNames", "not", "contains", "if", "then", "else", "unevaluatedItems", "unevaluatedProperties"];
+const LIST = ["anyOf", "oneOf", "allOf", "prefixItems"];
+const MAP = ["properties", "patternProperties", "$defs", "dependentSchemas"];
+
+/** Applies `fix` to a schema and to every schema inside it. */
+function eachSchema(schema: unknown, fix: (s: JsonSchema) => void) {
+  if (!schema || typeof schema !== "object" || Array.isArray(schema)) return;
+  const s = schema as JsonSchema;
+  fix(s);
+  for (const k of ONE) eachSchema(s[k], fix);
+  for (const k of LIST) if (Array.isArray(s[k])) for (const x of s[k] as unknown[]) eachSchema(x, fix);
+  for (const k of MAP) if (s[k] && typeof s[k] === "object") for (const x of Object.values(s[k] as object)) eachSchema(x, fix);
+}
+
+const addDescription = (s: JsonSchema, text: string) => void (s.description = s.description ? `${s.description}. ${text}` : text);
+
+/** Drops every format the server does not enforce (see ENFORCED_FORMATS). */
+function enforcedFormatsOnly(s: JsonSchema) {
+  if (typeof s.format !== "string" || ENFORCED_FORMATS.has(s.format)) return;
+  if (s.format === "uri") addDescription(s, "An http:// or https:// URL");
+  delete s.format;
+}
+
+/**
+ * Request side: a field the server fills in when it is left out is optional
+ * (z.toJSONSchema with io "input"), and its default is said in words rather
+ * than as `default`: client generators such as openapi-typescript read a
+ * `default` in a component schema as "always present", and would require it.
+ */
+function requestSide(s: JsonSchema) {
+  enforcedFormatsOnly(s);
+  if (!("default" in s)) return;
+  addDescription(s, `Default: ${JSON.stringify(s.default)}`);
+  delete s.default;
+}
+
 /** Builds the document; the command types come from the registry, so a new type is documented with no extra step. */
 export function buildOpenApiDocument(registry: Registry, serverUrl: string): Record<string, unknown> {
-  const reg = z.registry<{ id: string; description?: string }>();
+  // Request schemas describe what a client may send (zod's input side); response schemas what the server sends (its output side).
+  const requests = z.registry<{ id: string; description?: string }>();
+  const answers = z.registry<{ id: string; description?: string }>();
   const types = registry.names();
   const variants = types.map((name) => {
     const t = registry.get(name)!;
     const variant = submitInput.extend({ type: z.literal(name), payload: t.schema });
-    reg.add(variant, { id: `SubmitCommand_${name}`, ...(t.description ? { description: `A command of type "${name}": ${t.description}` } : {}) });
+    requests.add(variant, { id: `SubmitCommand_${name}`, ...(t.description ? { description: `A command of type "${name}": ${t.description}` } : {}) });
     return variant;
   });
   const submitCommand = variants.length > 0 ? z.union(variants as unknown as [z.ZodType, ...z.ZodType[]]) : submitInput;
-  reg.add(submitCommand, { id: "SubmitCommand", description: "A command: its type, the type's payload, and optional delivery settings" });
-  reg.add(retryInput, { id: "RetryPolicy", description: "Overrides the type's retry policy for this command" });
-  reg.add(z.strictObject({ commands: z.array(submitCommand).min(1).max(MAX_BATCH) }), { id: "SubmitBatch" });
-  reg.add(getManyInput, { id: "GetMany" });
-  reg.add(stateSchema, { id: "State" });
-  reg.add(issueSchema, { id: "Issue" });
-  reg.add(errorSchema, { id: "Error" });
-  reg.add(receiptSchema, { id: "Receipt" });
-  reg.add(batchReceiptSchema, { id: "BatchReceipt", description: "One per submitted item, in input order" });
-  reg.add(z.object({ receipts: z.array(batchReceiptSchema) }), { id: "BatchReceipts" });
-  reg.add(commandViewSchema, { id: "CommandView" });
-  reg.add(z.object({ items: z.array(commandViewSchema) }), { id: "CommandViews" });
+  requests.add(submitCommand, { id: "SubmitCommand", description: "A command: its type, the type's payload, and optional delivery settings" });
+  requests.add(retryInput, { id: "RetryPolicy", description: "Overrides the type's retry policy for this command" });
+  requests.add(z.strictObject({ commands: z.array(submitCommand).min(1).max(MAX_BATCH) }), { id: "SubmitBatch" });
+  requests.add(getManyInput, { id: "GetMany" });
+  answers.add(stateSchema, { id: "State" });
+  answers.add(issueSchema, { id: "Issue" });
+  answers.add(errorSchema, { id: "Error" });
+  answers.add(receiptSchema, { id: "Receipt" });
+  answers.add(batchReceiptSchema, { id: "BatchReceipt", description: "One per submitted item, in input order" });
+  answers.add(z.object({ receipts: z.array(batchReceiptSchema) }), { id: "BatchReceipts" });
+  answers.add(commandViewSchema, { id: "CommandView" });
+  answers.add(z.object({ items: z.array(commandViewSchema) }), { id: "CommandViews" });
 
-  const { schemas } = z.toJSONSchema(reg, { io: "input", unrepresentable: "any", uri: (id) => `#/components/schemas/${id}` }) as { schemas: Record<string, JsonSchema> };
-  for (const s of Object.values(schemas)) {
-    delete s.$schema;
-    delete s.$id;
-  }
+  const convert = (reg: typeof requests, io: "input" | "output", fix: (s: JsonSchema) => void) => {
+    const { schemas } = z.toJSONSchema(reg, { io, unrepresentable: "any", uri: (id) => `#/components/schemas/${id}` }) as { schemas: Record<string, JsonSchema> };
+    for (const s of Object.values(schemas)) {
+      delete s.$schema;
+      delete s.$id;
+      eachSchema(s, fix);
+    }
+    return schemas;
+  };
+  const schemas = { ...convert(requests, "input", requestSide), ...convert(answers, "output", enforcedFormatsOnly) };
   if (variants.length > 0) {
     // Lets client generators pick the payload type from `type`.
     schemas.SubmitCommand = {

@@ -25,9 +25,9 @@ import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { appRouter } from "./root";
 import { createContext, type HeaderReader } from "./context";
 import type { ApiDeps } from "./deps";
-import { collectLimited } from "./handler";
+import { answerWhileDiscarding, readLimited } from "./handler";
 import { buildOpenApiDocument } from "./openapi";
-import { retryAfterHeader, type Issue } from "../errors";
+import { malformedJson, NO_JSON_BODY, retryAfterHeader, type Issue } from "../errors";
 
 export const REST_PREFIX = "/api/v1/";
 export const OPENAPI_PATH = "/api/openapi.json";
@@ -48,18 +48,18 @@ export function restError(status: number, code: string, message: string, issues?
   return answer(status, { error: { code, message, ...(issues ? { issues } : {}) } }, headers);
 }
 
-/** 413, in the REST error shape; the connection is closed rather than reading the rest of the body. */
+/** 413, in the REST error shape; the connection is closed once the rest of the body has been discarded (see DISCARD_BYTES). */
 export const restTooLarge = (limit: number) => restError(413, "PAYLOAD_TOO_LARGE", `Request body is larger than MAX_BODY_BYTES (${limit} bytes)`, undefined, { connection: "close" });
 export const restInternalError = () => restError(500, "INTERNAL_SERVER_ERROR", "Internal server error");
 
 const procedures = appRouter._def.procedures as unknown as Record<IntakeProcedure, { _def: { type: "query" | "mutation" } }>;
 
 function jsonBody(body: Buffer | null): { ok: true; value: unknown } | { ok: false; error: RestAnswer } {
-  if (!body || body.length === 0) return { ok: false, error: restError(400, "BAD_REQUEST", "Send the input as a JSON request body") };
+  if (!body || body.length === 0) return { ok: false, error: restError(400, "BAD_REQUEST", NO_JSON_BODY) };
   try {
     return { ok: true, value: JSON.parse(body.toString("utf8")) };
   } catch (err) {
-    return { ok: false, error: restError(400, "BAD_REQUEST", `Malformed JSON in the request body: ${(err as Error).message}`) };
+    return { ok: false, error: restError(400, "BAD_REQUEST", malformedJson("the request body", (err as Error).message)) };
   }
 }
 
@@ -145,11 +145,10 @@ export function createRestFetchHandler(deps: ApiDeps) {
     try {
       let body: Buffer | null = null;
       if (req.method !== "GET" && req.method !== "HEAD" && req.body) {
-        body = await collectLimited(req.body as unknown as AsyncIterable<Uint8Array>, deps.maxBodyBytes, req.headers.get("content-length"));
-        if (body === null) {
-          await req.body.cancel().catch(() => {});
-          return toResponse(restTooLarge(deps.maxBodyBytes));
-        }
+        const declared = req.headers.get("content-length");
+        const r = await readLimited(req.body, deps.maxBodyBytes, declared);
+        if (!r.ok) return answerWhileDiscarding(toResponse(restTooLarge(deps.maxBodyBytes)), req.body, r.read, declared);
+        body = r.body;
       }
       const url = new URL(req.url);
       return toResponse(await handle({ method: req.method, url: url.pathname + url.search, header: (name) => req.headers.get(name), body }));

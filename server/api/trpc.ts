@@ -1,7 +1,7 @@
 // tRPC init: context, error shape, and one procedure builder per role.
 import { initTRPC, TRPCError } from "@trpc/server";
 import type { Context } from "./context";
-import { AppError, type Issue } from "../errors";
+import { AppError, BodyJsonError, malformedJson, type Issue } from "../errors";
 
 type RawIssue = { path?: readonly (PropertyKey | { key: PropertyKey })[]; message: string; code?: string; keys?: unknown[]; errors?: RawIssue[][] };
 
@@ -45,11 +45,17 @@ const t = initTRPC.context<Context>().create({
     return {
       ...shape,
       // Never send internals (SQL, stack traces) to a client.
-      message: internal ? "Internal server error" : issues?.length ? describe(shape.message, issues) : shape.message,
+      message: internal ? "Internal server error" : issues?.length ? describe(shape.message, issues) : (queryJsonError(error) ?? shape.message),
       data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path, ...(issues ? { issues } : {}) },
     };
   },
 });
+
+/** tRPC reports a malformed ?input= with the JSON parser's bare message (a body's is a BodyJsonError, already clear). */
+function queryJsonError(error: TRPCError): string | null {
+  const cause = error.cause;
+  return error.code === "BAD_REQUEST" && cause instanceof SyntaxError && !(cause instanceof BodyJsonError) ? malformedJson("the input query parameter", cause.message) : null;
+}
 
 function describe(message: string, issues: Issue[]): string {
   // Zod's own message is a JSON dump of the issues; say it in one line instead.

@@ -17,7 +17,7 @@ import { createMetrics, metricsResponse, routeLabel } from "../metrics";
 import { appRouter } from "../api/root";
 import { PEER_HEADER } from "../auth/http";
 import { onWebStart } from "../web-start";
-import { fetchListener, nodeRestListener, nodeTrpcListener } from "./node-fetch";
+import { answerHeadersTooLarge, fetchListener, headersTooLarge, nodeRestListener, nodeTrpcListener, onClientError, PARSER_HEADER_LIMIT } from "./node-fetch";
 import { isRestPath } from "../api/rest";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -38,11 +38,13 @@ async function serve() {
   const procedures = new Set(Object.keys(appRouter._def.procedures));
   const serveMetrics = (req: http.IncomingMessage) => fetchListener(() => metricsResponse(metrics, env.METRICS_TOKEN, req.headers.authorization ?? null));
 
-  const server = http.createServer((req, res) => {
+  // The parser reads past Node's header limit so that a request over it still gets a JSON answer that says what to do.
+  const server = http.createServer({ maxHeaderSize: PARSER_HEADER_LIMIT }, (req, res) => {
     const url = req.url ?? "/";
     const started = performance.now();
     const route = routeLabel(url, procedures);
     res.on("finish", () => metrics.observe(route, res.statusCode, (performance.now() - started) / 1000));
+    if (headersTooLarge(req)) return void answerHeadersTooLarge(req, res);
     // The socket's peer, for the sign-in throttle; whatever a client sent under that name is replaced.
     req.headers[PEER_HEADER] = req.socket.remoteAddress ?? "";
     if (url.startsWith("/api/trpc/")) return void api(req, res);
@@ -53,6 +55,7 @@ async function serve() {
     return void handleNext(req, res);
   });
   server.keepAliveTimeout = 65_000;
+  server.on("clientError", onClientError);
   server.listen(env.PORT, () => deps.log.info({ port: env.PORT, pid: process.pid }, "web listening"));
 
   const stop = () => {
