@@ -113,3 +113,15 @@ describe.each(roads)("$label", (road) => {
     await stillServes(base(), road);
   }, 60_000);
 });
+
+describe("the inbound result route (POST /api/commands/<id>/result, a route handler on both servers)", () => {
+  it.each(["web", "next"] as const)("answers a 5 MB body with a 413 the client reads after writing all of it (%s)", async (server) => {
+    const path = "/api/commands/00000000-0000-4000-8000-000000000000/result";
+    for (const chunked of [false, true]) {
+      const o = await rawRequest(servers[server].base, { method: "POST", path, headers: { "content-type": "application/json" }, body: submitBody(5 * MB), chunked, writeFirst: true, deadlineMs: DISCARD_MS + 10_000 });
+      expect(o.error, chunked ? "chunked" : "content-length").toBeUndefined();
+      expect(o.answer?.status).toBe(413);
+      expect(JSON.parse(o.answer!.body)).toEqual({ error: `body is larger than MAX_BODY_BYTES (${LIMIT} bytes)` });
+    }
+  });
+});
