@@ -1,0 +1,195 @@
+// Row locks on commands are taken so that Conveyor's own statements cannot
+// deadlock (server/db/queue.ts): lease renewal skips rows another transaction
+// holds, so it never waits and never closes a cycle with a completion,
+// whatever order either visits the rows in. A completion that PostgreSQL
+// rolls back all the same (a deadlock with some other client) is written
+// again as it was.
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { randomUUID } from "node:crypto";
+import { createTestDb, type TestDb } from "../helpers/db";
+import { testClient } from "../helpers/engine";
+import { createDb, type Db } from "../../server/db/client";
+import { insertCommands } from "../../server/db/commands";
+import { claim, complete, renewLeases, type Completion } from "../../server/db/queue";
+import { createCompleter } from "../../server/worker/completer";
+import { createLogger } from "../../server/log";
+import type { Claimed } from "../../server/worker/policy";
+import { waitUntil } from "../helpers/engine";
+
+let t: TestDb;
+let clientId: string;
+const pools: Db[] = [];
+
+beforeAll(async () => {
+  t = await createTestDb();
+  ({ clientId } = await testClient(t.db));
+});
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.close()));
+  await t?.drop();
+});
+
+/** A pool of one connection that looks for deadlocks after `deadlockTimeout` (PostgreSQL's default: 1 s). */
+function connection(deadlockTimeout = "20ms"): Db {
+  const u = new URL(t.url);
+  u.searchParams.set("options", `-c deadlock_timeout=${deadlockTimeout}`);
+  const db = createDb(u.toString(), { max: 1 });
+  pools.push(db);
+  return db;
+}
+
+/** The database's deadlock count, once every connection has reported what it met (statistics are flushed lazily). */
+async function deadlocks(conns: Db[]): Promise<number> {
+  for (const c of conns) await c.pool.query(`SELECT pg_stat_force_next_flush()`);
+  await t.db.pool.query(`SELECT pg_stat_clear_snapshot()`);
+  const { rows } = await t.db.pool.query<{ n: string }>(`SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()`);
+  return Number(rows[0]!.n);
+}
+
+async function leased(n: number): Promise<Claimed[]> {
+  const ids = Array.from({ length: n }, () => randomUUID());
+  await insertCommands(
+    t.db,
+    ids.map((id) => ({ id, clientId, type: "lockorder", payload: {}, idempotencyKey: null, callbackUrl: null, priority: 0, runAt: null, maxAttempts: null, backoffMs: null, maxBackoffMs: null })),
+  );
+  const claimed = await claim(t.db, "lock-order-test", n, 60_000, []);
+  expect(claimed.length).toBe(n);
+  return claimed;
+}
+
+const succeeded = (c: Claimed): Completion => {
+  const now = new Date();
+  return {
+    id: c.id,
+    leaseId: c.leaseId,
+    status: "succeeded",
+    phase: "execute",
+    runAt: null,
+    tries: 0,
+    needsReconcile: false,
+    result: { ok: true },
+    error: null,
+    attemptCount: 1,
+    attempts: [{ number: 1, kind: "execute", outcome: "success", startedAt: now, finishedAt: now, error: null, worker: "lock-order-test" }],
+  };
+};
+
+const lockedUntil = async (id: string) => (await t.db.pool.query<{ at: Date }>(`SELECT locked_until AS at FROM commands WHERE id = $1`, [id])).rows[0]!.at.getTime();
+
+it("lease renewal and completion on overlapping rows, visited in opposite orders, never deadlock", async () => {
+  const ROUNDS = 100;
+  const ROWS = 120;
+  const BATCH = 10;
+  const renewers = [connection(), connection()];
+  const completers = [connection(), connection(), connection(), connection()];
+  const before = await deadlocks([...renewers, ...completers]);
+  const errors: string[] = [];
+  let statements = 0;
+  const run = async <T>(p: Promise<T>) => {
+    try {
+      return await p;
+    } catch (err) {
+      errors.push(`${(err as { code?: string }).code}: ${(err as Error).message}`);
+    } finally {
+      statements++;
+    }
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    const held = await leased(ROWS);
+    // The renewal visits the rows in their physical order (a bitmap heap scan over the primary key);
+    // the completion in the order of its input (completions are written in the order handlers finish).
+    // Completing in reverse physical order is the interleaving most likely to close a cycle.
+    const { rows } = await t.db.pool.query<{ id: string }>(`SELECT id FROM commands WHERE id = ANY($1::uuid[]) ORDER BY ctid DESC`, [held.map((c) => c.id)]);
+    const byId = new Map(held.map((c) => [c.id, c]));
+    const reversed = rows.map((r) => byId.get(r.id)!);
+    const chunk = Math.ceil(ROWS / completers.length);
+    let completing = true;
+    const renewing = renewers.map(async (db) => {
+      while (completing) await run(renewLeases(db, held, 60_000));
+    });
+    // each completer writes its share in several batches, as a worker writes what finished meanwhile
+    await Promise.all(
+      completers.map(async (db, i) => {
+        const mine = reversed.slice(i * chunk, (i + 1) * chunk);
+        for (let j = 0; j < mine.length; j += BATCH) await run(complete(db.pool, mine.slice(j, j + BATCH).map(succeeded)));
+      }),
+    );
+    completing = false;
+    await Promise.all(renewing);
+  }
+  const after = await deadlocks([...renewers, ...completers]);
+  // errors met by either statement, and PostgreSQL's own count of deadlocks in this database
+  expect({ statements: statements > 2_000, errors: errors.length, first: errors[0], deadlocks: after - before }).toEqual({ statements: true, errors: 0, first: undefined, deadlocks: 0 });
+  // every completion was applied
+  const { rows } = await t.db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM commands WHERE type = 'lockorder' GROUP BY status`);
+  expect(rows).toEqual([{ status: "succeeded", n: ROUNDS * ROWS }]);
+});
+
+it("lease renewal does not wait for a row another transaction holds, and does not count its lease as lost", async () => {
+  const [busy, free, gone] = await leased(3);
+  await complete(t.db.pool, [succeeded(gone!)]); // its lease has ended: lost, as far as the renewal can tell
+  const before = { busy: await lockedUntil(busy!.id), free: await lockedUntil(free!.id) };
+  // as a completion of that command, in flight, holds its row
+  const x = await t.db.pool.connect();
+  try {
+    await x.query("BEGIN");
+    await x.query("SELECT 1 FROM commands WHERE id = $1 FOR UPDATE", [busy!.id]);
+    let timer: NodeJS.Timeout | undefined;
+    const renewed = await Promise.race([
+      renewLeases(t.db, [busy!, free!, gone!], 60_000),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("the renewal waited for the row lock")), 5_000))),
+    ]).finally(() => clearTimeout(timer));
+    expect([...renewed].sort()).toEqual([busy!.leaseId, free!.leaseId].sort());
+    expect(await lockedUntil(free!.id)).toBeGreaterThan(before.free);
+    expect(await lockedUntil(busy!.id)).toBe(before.busy);
+  } finally {
+    await x.query("ROLLBACK");
+    x.release();
+  }
+  // the completion rolled back: the next heartbeat renews that lease
+  expect([...(await renewLeases(t.db, [busy!, free!, gone!], 60_000))].sort()).toEqual([busy!.leaseId, free!.leaseId].sort());
+  expect(await lockedUntil(busy!.id)).toBeGreaterThan(before.busy);
+});
+
+it("a completion the database rolls back to break a deadlock is written again as it was, however often", async () => {
+  const [c] = await leased(1);
+  const wdb = connection("500ms");
+  const x = await connection("60s").pool.connect();
+  const before = await deadlocks([wdb]);
+  const completer = createCompleter(wdb, createLogger({ name: "test", level: "silent" }));
+  try {
+    await x.query("BEGIN");
+    // X holds the rows where the completion's statement trigger adds up state entries (one per minute,
+    // state, type and backend; every backend's, as a connection the database rolled back is replaced):
+    // the completion waits there, holding the command's row.
+    await x.query(
+      `INSERT INTO state_entries (minute, status, type, shard, n)
+       SELECT m, 'succeeded', 'lockorder', shard, 0
+       FROM unnest(ARRAY[date_trunc('minute', now()), date_trunc('minute', now()) + interval '1 minute']) AS m, generate_series(0, 32767) AS shard
+       ON CONFLICT (minute, status, type, shard) DO UPDATE SET n = state_entries.n`,
+    );
+    const waiting = async () =>
+      (await t.db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%json_to_recordset%'`)).rowCount === 1;
+    let settled = false;
+    const written = completer.complete(succeeded(c!)).finally(() => (settled = true));
+    for (let i = 0; i < 3; i++) {
+      await waitUntil(async () => settled || (await waiting()), "the completion to wait for its state entries row");
+      if (settled) break; // written as something else, which X does not hold up
+      // X now waits for the command's row: a cycle. The completion's backend, which looks for deadlocks
+      // sooner, finds it and is rolled back; X gets the row, and lets go of it again.
+      await x.query("SAVEPOINT s");
+      await x.query("SELECT 1 FROM commands WHERE id = $1 FOR UPDATE", [c!.id]);
+      await x.query("ROLLBACK TO SAVEPOINT s");
+    }
+    await x.query("ROLLBACK");
+    expect(await written).toBe(true);
+  } finally {
+    await x.query("ROLLBACK").catch(() => {});
+    x.release();
+  }
+  const row = (await t.db.pool.query(`SELECT status, result, error, needs_reconcile, lease_id FROM commands WHERE id = $1`, [c!.id])).rows[0];
+  expect(row).toEqual({ status: "succeeded", result: { ok: true }, error: null, needs_reconcile: false, lease_id: null });
+  const attempts = (await t.db.pool.query(`SELECT number, kind, outcome, error FROM attempts WHERE command_id = $1`, [c!.id])).rows;
+  expect(attempts).toEqual([{ number: 1, kind: "execute", outcome: "success", error: null }]);
+  expect((await deadlocks([wdb])) - before).toBe(3);
+});
