@@ -335,17 +335,21 @@ export async function finishCallback(
   /** retryInMs null: never again (a target HTTP_ALLOWED_HOSTS refuses: a configuration matter, recorded as a failure). */
   r: { ok: boolean; status: number | null; error: string | null; retryInMs: number | null; startedAt: Date; worker: string },
 ): Promise<void> {
+  // The command's row is locked (FOR KEY SHARE, as the attempt's foreign key would) before the
+  // delivery's: retention locks the command and then deletes its deliveries, and the other order
+  // deadlocked with it (an old command whose callback still fails).
   await db.pool.query(
     `WITH upd AS (
        UPDATE callback_deliveries SET locked_until = NULL, last_status = $2, last_error = $3,
          delivered_at = CASE WHEN $4 THEN now() END,
          next_at = CASE WHEN $4 THEN next_at WHEN $5::float8 IS NULL THEN 'infinity' ELSE now() + make_interval(secs => $5::float8 / 1000) END
-       WHERE id = $1::bigint RETURNING command_id, attempts)
+       WHERE id = $1::bigint AND command_id = (SELECT id FROM commands WHERE id = $9::uuid FOR KEY SHARE)
+       RETURNING command_id, attempts)
      INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, error, worker, detail)
      SELECT command_id, attempts, 'callback', CASE WHEN $4 THEN 'success' WHEN $5::float8 IS NULL THEN 'failure' ELSE 'exception' END::attempt_outcome, $6, now(), $3, $7,
             jsonb_build_object('url', $8::text, 'status', $2::int, 'delivery', $1::bigint)
      FROM upd`,
-    [d.id, r.status, r.error, r.ok, r.retryInMs, r.startedAt.toISOString(), r.worker, d.url],
+    [d.id, r.status, r.error, r.ok, r.retryInMs, r.startedAt.toISOString(), r.worker, d.url, d.commandId],
   );
 }
 

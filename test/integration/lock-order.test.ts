@@ -10,7 +10,7 @@ import { createTestDb, type TestDb } from "../helpers/db";
 import { testClient } from "../helpers/engine";
 import { createDb, type Db } from "../../server/db/client";
 import { insertCommands } from "../../server/db/commands";
-import { claim, complete, renewLeases, type Completion } from "../../server/db/queue";
+import { claim, claimCallbacks, complete, finishCallback, pruneFinished, renewLeases, type Completion } from "../../server/db/queue";
 import { createCompleter } from "../../server/worker/completer";
 import { createLogger } from "../../server/log";
 import type { Claimed } from "../../server/worker/policy";
@@ -46,11 +46,11 @@ async function deadlocks(conns: Db[]): Promise<number> {
   return Number(rows[0]!.n);
 }
 
-async function leased(n: number): Promise<Claimed[]> {
+async function leased(n: number, callbackUrl: string | null = null): Promise<Claimed[]> {
   const ids = Array.from({ length: n }, () => randomUUID());
   await insertCommands(
     t.db,
-    ids.map((id) => ({ id, clientId, type: "lockorder", payload: {}, idempotencyKey: null, callbackUrl: null, priority: 0, runAt: null, maxAttempts: null, backoffMs: null, maxBackoffMs: null })),
+    ids.map((id) => ({ id, clientId, type: "lockorder", payload: {}, idempotencyKey: null, callbackUrl, priority: 0, runAt: null, maxAttempts: null, backoffMs: null, maxBackoffMs: null })),
   );
   const claimed = await claim(t.db, "lock-order-test", n, 60_000, []);
   expect(claimed.length).toBe(n);
@@ -192,4 +192,49 @@ it("a completion the database rolls back to break a deadlock is written again as
   const attempts = (await t.db.pool.query(`SELECT number, kind, outcome, error FROM attempts WHERE command_id = $1`, [c!.id])).rows;
   expect(attempts).toEqual([{ number: 1, kind: "execute", outcome: "success", error: null }]);
   expect((await deadlocks([wdb])) - before).toBe(3);
+});
+
+it("retention and upstream callback deliveries of the same old commands never deadlock", async () => {
+  // Old finished commands whose callbacks still fail (they are retried for as long as it takes):
+  // retention deletes them with their deliveries while the sender records another try of those.
+  const ROUNDS = 20;
+  const ROWS = 300;
+  const senders = [connection(), connection(), connection()];
+  const pruner = connection();
+  const before = await deadlocks([...senders, pruner]);
+  const errors: string[] = [];
+  let statements = 0;
+  const run = async <T>(p: Promise<T>) => {
+    try {
+      return await p;
+    } catch (err) {
+      errors.push(`${(err as { code?: string }).code}: ${(err as Error).message}`);
+    } finally {
+      statements++;
+    }
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    const held = await leased(ROWS, "http://127.0.0.1:9/callback");
+    await complete(t.db.pool, held.map(succeeded)); // the statement trigger queues one delivery per command
+    await t.db.pool.query(`UPDATE commands SET created_at = now() - interval '40 days' WHERE id = ANY($1::uuid[])`, [held.map((c) => c.id)]);
+    const due = await claimCallbacks(t.db, ROWS, 60_000);
+    expect(due.length).toBe(ROWS);
+    const share = Math.ceil(ROWS / senders.length);
+    let sending = true;
+    const pruning = (async () => {
+      while (sending) await run(pruneFinished(pruner, 30, 50));
+    })();
+    await Promise.all(
+      senders.map(async (db, i) => {
+        for (const d of due.slice(i * share, (i + 1) * share))
+          await run(finishCallback(db, d, { ok: false, status: 500, error: "HTTP 500", retryInMs: 60_000, startedAt: new Date(), worker: "lock-order-test" }));
+      }),
+    );
+    sending = false;
+    await pruning;
+    await run(pruneFinished(pruner, 30, 10_000));
+  }
+  const after = await deadlocks([...senders, pruner]);
+  expect({ statements: statements > 2_000, errors: errors.length, first: errors[0], deadlocks: after - before }).toEqual({ statements: true, errors: 0, first: undefined, deadlocks: 0 });
+  expect((await t.db.pool.query(`SELECT count(*)::int AS n FROM commands WHERE callback_url IS NOT NULL`)).rows[0]!.n).toBe(0);
 });
