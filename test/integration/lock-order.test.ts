@@ -14,6 +14,7 @@ import { claim, claimCallbacks, complete, finishCallback, pruneFinished, renewLe
 import { createCompleter } from "../../server/worker/completer";
 import { createLogger } from "../../server/log";
 import type { Claimed } from "../../server/worker/policy";
+import { cancelCommands, retryCommands } from "../../server/commands/actions";
 import { waitUntil } from "../helpers/engine";
 
 let t: TestDb;
@@ -237,4 +238,48 @@ it("retention and upstream callback deliveries of the same old commands never de
   const after = await deadlocks([...senders, pruner]);
   expect({ statements: statements > 2_000, errors: errors.length, first: errors[0], deadlocks: after - before }).toEqual({ statements: true, errors: 0, first: undefined, deadlocks: 0 });
   expect((await t.db.pool.query(`SELECT count(*)::int AS n FROM commands WHERE callback_url IS NOT NULL`)).rows[0]!.n).toBe(0);
+});
+
+it("operator actions on overlapping selections, at the same time, never deadlock", async () => {
+  // Two operators cancel and retry overlapping selections over and over: every action moves the
+  // rows it changes (new row versions), so the two rarely see them in the same physical order.
+  const ROWS = 200;
+  const ROUNDS = 150;
+  const ids = Array.from({ length: ROWS }, () => randomUUID());
+  await insertCommands(
+    t.db,
+    ids.map((id) => ({ id, clientId, type: "lockorder", payload: {}, idempotencyKey: null, callbackUrl: null, priority: 0, runAt: "infinity", maxAttempts: null, backoffMs: null, maxBackoffMs: null })),
+  );
+  const operators = [connection(), connection(), connection()];
+  const vacuum = connection();
+  const before = await deadlocks(operators);
+  const errors: string[] = [];
+  let statements = 0;
+  let acting = true;
+  // VACUUM frees the space of old row versions, so that new ones land in earlier pages, out of order
+  const vacuuming = (async () => {
+    while (acting) await vacuum.pool.query("VACUUM commands");
+  })();
+  await Promise.all(
+    operators.map(async (db, i) => {
+      // overlapping thirds: each operator's selection shares rows with both others
+      const mine = [...ids.slice((i * ROWS) / 3), ...ids.slice(0, (i * ROWS) / 3)].slice(0, (2 * ROWS) / 3);
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const act of [cancelCommands, retryCommands] as const) {
+          try {
+            await act(db, { ids: r % 2 ? mine : [...mine].reverse() }, { name: `operator-${i}` }, null);
+          } catch (err) {
+            errors.push(`${(err as { code?: string }).code}: ${(err as Error).message}`);
+          } finally {
+            statements++;
+          }
+        }
+      }
+    }),
+  );
+  acting = false;
+  await vacuuming;
+  const after = await deadlocks(operators);
+  expect({ errors: errors.length, first: errors[0], deadlocks: after - before }).toEqual({ errors: 0, first: undefined, deadlocks: 0 });
+  expect(statements).toBe(operators.length * ROUNDS * 2);
 });
