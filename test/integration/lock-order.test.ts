@@ -283,3 +283,31 @@ it("operator actions on overlapping selections, at the same time, never deadlock
   expect({ errors: errors.length, first: errors[0], deadlocks: after - before }).toEqual({ errors: 0, first: undefined, deadlocks: 0 });
   expect(statements).toBe(operators.length * ROUNDS * 2);
 });
+
+it("inserts of batches that share idempotency keys, in opposite orders, never deadlock", async () => {
+  // A client resubmits a batch (in another order) while the first is still being written: each
+  // insert waits at a key the other has written and not committed yet.
+  const ROUNDS = 100;
+  const KEYS = 40;
+  const writers = [connection(), connection(), connection()];
+  const before = await deadlocks(writers);
+  const errors: string[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const keys = Array.from({ length: KEYS }, (_, i) => `round-${round}-key-${i}`);
+    const orders = [keys, [...keys].reverse(), [...keys.slice(KEYS / 2), ...keys.slice(0, KEYS / 2)]];
+    const inserted = await Promise.all(
+      writers.map((db, i) =>
+        insertCommands(
+          db,
+          orders[i]!.map((key) => ({ id: randomUUID(), clientId, type: "lockorder", payload: {}, idempotencyKey: key, callbackUrl: null, priority: 0, runAt: "infinity", maxAttempts: null, backoffMs: null, maxBackoffMs: null })),
+        ).catch((err) => {
+          errors.push(`${(err as { code?: string }).code}: ${(err as Error).message}`);
+          return new Set<string>();
+        }),
+      ),
+    );
+    if (errors.length === 0) expect(inserted.reduce((n, s) => n + s.size, 0)).toBe(KEYS); // each key stored once
+  }
+  const after = await deadlocks(writers);
+  expect({ errors: errors.length, first: errors[0], deadlocks: after - before }).toEqual({ errors: 0, first: undefined, deadlocks: 0 });
+});
