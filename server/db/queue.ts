@@ -1,6 +1,15 @@
 // The worker's SQL, all in one place: claim (FOR UPDATE SKIP LOCKED), lease
 // renewal, completion (state change + attempt rows in one statement, batched),
 // rescue of expired leases, upstream callback deliveries, inbound results.
+//
+// Row locks on commands, so that no two of Conveyor's statements can deadlock
+// (test/integration/lock-order.test.ts): the claim, the lease renewal, the
+// rescuer and retention skip rows that are locked (SKIP LOCKED), so they never
+// wait for one; a completion (and a hand-back, which is one) waits only for
+// rows of its own worker's leases, which nothing else holds while waiting for
+// another row; operator actions lock in id order (server/db/console.ts);
+// intake meets idempotency keys in key order (server/db/commands.ts); and a
+// command is always locked before its callback deliveries.
 import type pg from "pg";
 import { withTransaction, type Db } from "./client";
 import type { Claimed } from "../worker/policy";
