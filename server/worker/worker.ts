@@ -10,10 +10,11 @@ import { claim, claimCapped, commandsRowEstimate, renewLeases, rescueExpired, PR
 import { runClaimed, Interrupt, LeaseLost, ShuttingDown, describeError, type AttemptEnv } from "./attempt";
 import { afterCompensationError, afterUnknown, type Claimed } from "./policy";
 import { canReconcile } from "../handlers/types";
-import { createCompleter, isConnectionError, isTransient } from "./completer";
+import { createCompleter, isConnectionError } from "./completer";
 import { startCallbackSender } from "./callbacks";
 import { Wake, sleep } from "./wake";
 import type { WorkerMetrics } from "./metrics";
+import { isTransient } from "./completer";
 
 export type WorkerOptions = {
   db: Db;
