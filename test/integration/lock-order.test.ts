@@ -15,7 +15,11 @@ import { createCompleter } from "../../server/worker/completer";
 import { createLogger } from "../../server/log";
 import type { Claimed } from "../../server/worker/policy";
 import { cancelCommands, retryCommands } from "../../server/commands/actions";
-import { waitUntil } from "../helpers/engine";
+import { startTestWorker, submitWith, waitForStatus, waitUntil } from "../helpers/engine";
+import { createRegistry } from "../../server/handlers/registry";
+import { defineCommandType } from "../../server/handlers/types";
+import { z } from "zod";
+import pino from "pino";
 
 let t: TestDb;
 let clientId: string;
@@ -310,4 +314,53 @@ it("inserts of batches that share idempotency keys, in opposite orders, never de
   }
   const after = await deadlocks(writers);
   expect({ errors: errors.length, first: errors[0], deadlocks: after - before }).toEqual({ errors: 0, first: undefined, deadlocks: 0 });
+});
+
+it("a lease renewal that fails for a passing reason is tried again at once, and the attempt keeps its lease", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let started = false;
+  const gated = defineCommandType({
+    name: "gated",
+    description: "runs until the test lets it finish",
+    schema: z.object({}),
+    retry: { maxAttempts: 3, backoffMs: 10, maxBackoffMs: 50 },
+    retryBusinessFailures: false,
+    compensateOnFailure: false,
+    idempotent: () => true,
+    timeoutMs: () => 60_000,
+    execute: async () => {
+      started = true;
+      await gate;
+      return { outcome: "success" };
+    },
+  });
+  const registry = createRegistry([gated]);
+  const lines: { msg: string; attempt?: number }[] = [];
+  const log = pino({ level: "debug" }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+  const worker = await startTestWorker(t.db, t.url, registry, { log, leaseMs: 6_000 });
+  const x = await t.db.pool.connect();
+  try {
+    const id = await submitWith(t.db, registry, clientId)({ type: "gated", payload: {} });
+    await waitUntil(() => started, "the attempt to start");
+    const before = await lockedUntil(id);
+    // Nothing can change commands while X holds this lock: the next renewal waits for it, and is cut off.
+    await x.query("BEGIN; LOCK TABLE commands IN SHARE MODE");
+    const renewal = async () =>
+      (await t.db.pool.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%renewed AS (%'`)).rows.map((r) => r.pid);
+    await waitUntil(async () => (await renewal()).length > 0, "a lease renewal waiting for the table", 10_000);
+    const [victim] = await renewal();
+    await t.db.pool.query(`SELECT pg_terminate_backend($1)`, [victim]);
+    await waitUntil(() => lines.some((l) => l.msg === "could not renew leases; trying again"), "the renewal to be tried again", 5_000);
+    await x.query("COMMIT");
+    await waitUntil(async () => (await lockedUntil(id)) > before, "the lease to be renewed");
+    release();
+    await waitForStatus(t.db, id, ["succeeded"]);
+  } finally {
+    await x.query("ROLLBACK").catch(() => {});
+    x.release();
+    release();
+    await worker.close();
+  }
+  expect(lines.filter((l) => /lease lost|lease expired|taken back/.test(l.msg))).toEqual([]);
 });
