@@ -1,12 +1,13 @@
 // GET /api/metrics in Prometheus text (prom-client): commands by state and
 // type, queue depth and the age of the oldest due command, leases held, alert
-// state, HTTP request durations of the web process, the process's own
-// figures, and the workers' metrics (server/worker/metrics.ts) summed. Gauges are read from the database at scrape time, so every web
+// state, deadlocks in the database, HTTP request durations of the web
+// process, the process's own figures, and the workers' metrics
+// (server/worker/metrics.ts) summed. Gauges are read from the database at scrape time, so every web
 // process reports the same totals. Protected by METRICS_TOKEN when it is set.
 import client from "prom-client";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Db } from "./db/client";
-import { alertFigures, commandsByStateAndType, queueFigures, workerMetricsSnapshots } from "./db/metrics";
+import { alertFigures, commandsByStateAndType, databaseDeadlocks, queueFigures, workerMetricsSnapshots } from "./db/metrics";
 
 /** Snapshots of stopped workers are kept this long, so that summed counters do not drop when a worker restarts. */
 const KEEP_WORKER_SNAPSHOTS_HOURS = 24;
@@ -31,6 +32,13 @@ export function createMetrics(db: Db) {
   const undelivered = new client.Gauge({ name: "conveyor_alert_deliveries_pending", help: "Alert emails not sent yet", registers: [registry] });
   const workers = new client.Gauge({ name: "conveyor_workers", help: "Worker processes that reported in the last 30 s", registers: [registry] });
   const undeliveredAge = new client.Gauge({ name: "conveyor_alert_deliveries_oldest_pending_seconds", help: "Age of the oldest unsent alert email (0 when none)", registers: [registry] });
+  // The database's own count, not the errors some process met: it includes every deadlock, whichever
+  // statement and process was chosen to be rolled back, and survives restarts of the processes.
+  const deadlocks = new client.Counter({
+    name: "conveyor_db_deadlocks_total",
+    help: "Deadlocks PostgreSQL detected in Conveyor's database (pg_stat_database.deadlocks; every client of the database counts)",
+    registers: [registry],
+  });
 
   return {
     /** Records one HTTP request (route is a low-cardinality name, never a raw URL). */
@@ -38,7 +46,13 @@ export function createMetrics(db: Db) {
       httpDuration.observe({ route, status: String(status) }, seconds);
     },
     async render(): Promise<{ body: string; contentType: string }> {
-      const [byState, q, a, w] = await Promise.all([commandsByStateAndType(db), queueFigures(db), alertFigures(db), workerMetricsSnapshots(db, KEEP_WORKER_SNAPSHOTS_HOURS, LIVE_WORKER_SECONDS)]);
+      const [byState, q, a, w, d] = await Promise.all([
+        commandsByStateAndType(db),
+        queueFigures(db),
+        alertFigures(db),
+        workerMetricsSnapshots(db, KEEP_WORKER_SNAPSHOTS_HOURS, LIVE_WORKER_SECONDS),
+        databaseDeadlocks(db),
+      ]);
       commands.reset();
       for (const r of byState) commands.set({ state: r.status, type: r.type }, r.n);
       due.set(q.due);
@@ -48,6 +62,8 @@ export function createMetrics(db: Db) {
       undelivered.set(a.undelivered);
       undeliveredAge.set(a.oldest_undelivered_s ?? 0);
       workers.set(w.live);
+      deadlocks.reset();
+      deadlocks.inc(d);
       // Workers' own metrics (attempts, durations, pickup lag…), summed over every worker's latest snapshot.
       const fromWorkers = w.snapshots.length ? await client.AggregatorRegistry.aggregate(w.snapshots as client.MetricObjectWithValues<client.MetricValue<string>>[][]).metrics() : "";
       return { body: (await registry.metrics()) + (fromWorkers ? "\n" + fromWorkers : ""), contentType: registry.contentType };

@@ -20,12 +20,32 @@ export type NewCommand = {
 const VIEW_COLUMNS = `id, type, status, payload, result, failure, error, attempt_count, idempotency_key, created_at, updated_at, finished_at`;
 
 /**
+ * The rows with idempotency keys sorted by (client, key), the others as they
+ * come. An insert waits at a key another transaction has written and not
+ * committed yet; two inserts sharing keys in different orders would each
+ * wait for the other (a deadlock), so every insert meets shared keys in the
+ * same order.
+ */
+function inKeyOrder(rows: NewCommand[]): NewCommand[] {
+  let keyed = 0;
+  for (const r of rows) if (r.idempotencyKey !== null && ++keyed > 1) break;
+  if (keyed < 2) return rows;
+  return [...rows].sort(byKey);
+}
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const byKey = (a: NewCommand, b: NewCommand) =>
+  a.idempotencyKey === null || b.idempotencyKey === null
+    ? Number(b.idempotencyKey === null) - Number(a.idempotencyKey === null)
+    : cmp(a.clientId, b.clientId) || cmp(a.idempotencyKey, b.idempotencyKey);
+
+/**
  * Inserts commands in one statement. Rows whose (client, idempotency key)
  * already exists are skipped by the database (ON CONFLICT), which settles
  * concurrent submits of the same key; returns the ids actually inserted.
  */
-export async function insertCommands(db: Db, rows: NewCommand[]): Promise<Set<string>> {
-  if (rows.length === 0) return new Set();
+export async function insertCommands(db: Db, unordered: NewCommand[]): Promise<Set<string>> {
+  if (unordered.length === 0) return new Set();
+  const rows = inKeyOrder(unordered);
   const col = <K extends keyof NewCommand>(k: K) => rows.map((r) => r[k]);
   const { rows: inserted } = await db.pool.query<{ id: string }>(
     `INSERT INTO commands (id, client_id, type, payload, idempotency_key, callback_url, priority, run_at, max_attempts, backoff_ms, max_backoff_ms)

@@ -219,9 +219,14 @@ export async function applyAction(
   extra: unknown = null,
 ): Promise<{ updated: string[]; others: { id: string; status: State | null; leased: boolean }[] }> {
   return withTransaction(db, async (client) => {
+    // Rows are locked in id order first: in the order of a scan, two actions on overlapping
+    // selections could take them in different orders (rows move as they change) and deadlock.
     const upd = await client.query<{ id: string }>(
-      `UPDATE commands SET ${action.set}
-       WHERE id = ANY($1::uuid[]) AND status = ANY($2::command_status[]) AND lease_id IS NULL
+      `WITH target AS (
+         SELECT id FROM commands WHERE id = ANY($1::uuid[]) AND status = ANY($2::command_status[]) AND lease_id IS NULL
+         ORDER BY id FOR NO KEY UPDATE)
+       UPDATE commands SET ${action.set}
+       WHERE id = ANY(ARRAY(SELECT id FROM target)) AND status = ANY($2::command_status[]) AND lease_id IS NULL
        RETURNING id`,
       action.set.includes("$3") ? [ids, action.from, extra] : [ids, action.from],
     );

@@ -24,6 +24,16 @@ export async function alertFigures(db: Db) {
   return rows[0]!;
 }
 
+/**
+ * Deadlocks PostgreSQL detected in this database since its statistics were
+ * last reset, whichever client met them (pg_stat_database; each backend
+ * reports its own within about a second, or 10 s when it goes idle at once).
+ */
+export async function databaseDeadlocks(db: Db): Promise<number> {
+  const { rows } = await db.pool.query<{ n: number }>(`SELECT deadlocks::float8 AS n FROM pg_stat_database WHERE datname = current_database()`);
+  return rows[0]?.n ?? 0;
+}
+
 // ---- worker metrics snapshots ----
 
 export async function saveWorkerMetrics(db: Db, workerId: string, startedAt: Date, metrics: unknown): Promise<void> {

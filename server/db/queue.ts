@@ -1,6 +1,15 @@
 // The worker's SQL, all in one place: claim (FOR UPDATE SKIP LOCKED), lease
 // renewal, completion (state change + attempt rows in one statement, batched),
 // rescue of expired leases, upstream callback deliveries, inbound results.
+//
+// Row locks on commands, so that no two of Conveyor's statements can deadlock
+// (test/integration/lock-order.test.ts): the claim, the lease renewal, the
+// rescuer and retention skip rows that are locked (SKIP LOCKED), so they never
+// wait for one; a completion (and a hand-back, which is one) waits only for
+// rows of its own worker's leases, which nothing else holds while waiting for
+// another row; operator actions lock in id order (server/db/console.ts);
+// intake meets idempotency keys in key order (server/db/commands.ts); and a
+// command is always locked before its callback deliveries.
 import type pg from "pg";
 import { withTransaction, type Db } from "./client";
 import type { Claimed } from "../worker/policy";
@@ -128,12 +137,31 @@ export async function claimCapped(db: Db, workerId: string, type: string, cap: n
   });
 }
 
-/** Renews the leases still held; returns the lease ids that are (others were lost). */
+/**
+ * Renews the leases still held; returns the lease ids that are still this
+ * worker's (the others were lost).
+ *
+ * A row another transaction has locked is skipped, not waited for, so the
+ * renewal can never be half of a deadlock. Such a row is nearly always this
+ * worker's own completion of that command, which ends the lease anyway; it
+ * still counts as held when the statement's snapshot shows the lease as this
+ * worker's. Nothing is lost by skipping it: if that completion rolls back,
+ * the next heartbeat (a third of the lease later) renews it, and while the
+ * row is locked no rescuer can take it (the rescuer skips locked rows too).
+ */
 export async function renewLeases(db: Db, held: { id: string; leaseId: string }[], leaseMs: number): Promise<Set<string>> {
   if (held.length === 0) return new Set();
   const { rows } = await db.pool.query<{ lease_id: string }>({
-    text: `UPDATE commands SET locked_until = now() + make_interval(secs => $3::float8 / 1000)
-     WHERE id = ANY($1::uuid[]) AND lease_id = ANY($2::uuid[]) RETURNING lease_id`,
+    text: `WITH mine AS (
+       SELECT id, lease_id FROM commands WHERE id = ANY($1::uuid[]) AND lease_id = ANY($2::uuid[])
+     ), free AS (
+       SELECT id FROM commands WHERE id = ANY($1::uuid[]) AND lease_id = ANY($2::uuid[]) FOR NO KEY UPDATE SKIP LOCKED
+     ), renewed AS (
+       UPDATE commands SET locked_until = now() + make_interval(secs => $3::float8 / 1000)
+       WHERE id = ANY(ARRAY(SELECT id FROM free))
+     )
+     -- renewed, or skipped while the snapshot still shows the lease as this worker's
+     SELECT lease_id FROM mine`,
     values: [held.map((h) => h.id), held.map((h) => h.leaseId), leaseMs],
   });
   return new Set(rows.map((r) => r.lease_id));
@@ -316,17 +344,21 @@ export async function finishCallback(
   /** retryInMs null: never again (a target HTTP_ALLOWED_HOSTS refuses: a configuration matter, recorded as a failure). */
   r: { ok: boolean; status: number | null; error: string | null; retryInMs: number | null; startedAt: Date; worker: string },
 ): Promise<void> {
+  // The command's row is locked (FOR KEY SHARE, as the attempt's foreign key would) before the
+  // delivery's: retention locks the command and then deletes its deliveries, and the other order
+  // deadlocked with it (an old command whose callback still fails).
   await db.pool.query(
     `WITH upd AS (
        UPDATE callback_deliveries SET locked_until = NULL, last_status = $2, last_error = $3,
          delivered_at = CASE WHEN $4 THEN now() END,
          next_at = CASE WHEN $4 THEN next_at WHEN $5::float8 IS NULL THEN 'infinity' ELSE now() + make_interval(secs => $5::float8 / 1000) END
-       WHERE id = $1::bigint RETURNING command_id, attempts)
+       WHERE id = $1::bigint AND command_id = (SELECT id FROM commands WHERE id = $9::uuid FOR KEY SHARE)
+       RETURNING command_id, attempts)
      INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, error, worker, detail)
      SELECT command_id, attempts, 'callback', CASE WHEN $4 THEN 'success' WHEN $5::float8 IS NULL THEN 'failure' ELSE 'exception' END::attempt_outcome, $6, now(), $3, $7,
             jsonb_build_object('url', $8::text, 'status', $2::int, 'delivery', $1::bigint)
      FROM upd`,
-    [d.id, r.status, r.error, r.ok, r.retryInMs, r.startedAt.toISOString(), r.worker, d.url],
+    [d.id, r.status, r.error, r.ok, r.retryInMs, r.startedAt.toISOString(), r.worker, d.url, d.commandId],
   );
 }
 

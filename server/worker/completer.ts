@@ -1,8 +1,9 @@
 // Writes completions in groups: what finishes while a write is in flight goes
 // out together in the next one (no added latency when idle, one commit for
-// many under load). A write that fails (database down) is retried with
-// backoff; nothing is dropped. A completion whose lease was taken back
-// meanwhile is refused by the database and reported as not applied.
+// many under load). A write that fails for a passing reason (database down,
+// or rolled back by PostgreSQL to break a deadlock) is retried as it was;
+// nothing is dropped. A completion whose lease was taken back meanwhile is
+// refused by the database and reported as not applied.
 import type { Db } from "../db/client";
 import { completeAtomically, type Completion } from "../db/queue";
 import type { Logger } from "../log";
@@ -24,7 +25,7 @@ export function createCompleter(db: Db, log: Logger, opts: { maxInFlight?: numbe
         for (const i of items) i.resolve(applied.has(i.c.id));
         return;
       } catch (err) {
-        if (!isConnectionError(err)) {
+        if (!isTransient(err)) {
           if (items.length > 1) {
             // One bad row must not hold back the others: write them one by one.
             await Promise.all(items.map((i) => write([i])));
@@ -35,6 +36,12 @@ export function createCompleter(db: Db, log: Logger, opts: { maxInFlight?: numbe
           refusals++;
           const item = items[0]!;
           item.c = salvage(item.c, refusals, describe(err));
+        }
+        if (isRolledBack(err)) {
+          // The transaction it met is done within milliseconds: try again soon, at a jittered moment.
+          log.warn({ err: describe(err), commands: items.map((i) => i.c.id), attempt }, "attempt results rolled back by the database (deadlock or serialization conflict); retrying");
+          await sleep(Math.min(10_000, 5 + Math.random() * 20 * 2 ** Math.min(attempt, 8)));
+          continue;
         }
         log.error({ err: describe(err), commands: items.map((i) => i.c.id), attempt }, "could not record attempt results; retrying");
         await sleep(Math.min(10_000, 200 * 2 ** Math.min(attempt, 6)));
@@ -74,6 +81,21 @@ export function isConnectionError(err: unknown): boolean {
     ["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND"].includes(e?.code ?? "") ||
     /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(e?.message ?? "")
   );
+}
+
+/**
+ * PostgreSQL rolled the transaction back for a reason that passes: it was the
+ * one chosen to break a deadlock (40P01), or a serialization conflict (40001).
+ * The same statement succeeds when tried again.
+ */
+export function isRolledBack(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  return code === "40P01" || code === "40001";
+}
+
+/** Worth retrying unchanged: the connection failed, or the database rolled the statement back (isRolledBack). */
+export function isTransient(err: unknown): boolean {
+  return isConnectionError(err) || isRolledBack(err);
 }
 
 const describe = (err: unknown) => ((err as Error)?.message ?? String(err)).slice(0, 500);

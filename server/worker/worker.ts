@@ -14,6 +14,7 @@ import { createCompleter, isConnectionError } from "./completer";
 import { startCallbackSender } from "./callbacks";
 import { Wake, sleep } from "./wake";
 import type { WorkerMetrics } from "./metrics";
+import { isTransient } from "./completer";
 
 export type WorkerOptions = {
   db: Db;
@@ -48,6 +49,7 @@ export type WorkerOptions = {
 const PREFETCH_WINDOW_MS = 50;
 const PREFETCH_CAP = 50; // × concurrency
 const PREFETCH_MAX = 1_000; // a claim of more rows saves little, and holds more leases to renew
+const RENEW_TRIES = 3;
 
 type Held = { c: Claimed; intr: Interrupt; done?: Promise<void> };
 
@@ -203,12 +205,25 @@ export function startWorker(o: WorkerOptions) {
     }
   })();
 
-  // Lease renewal: commands whose lease was lost are interrupted.
+  // Lease renewal: commands whose lease was lost are interrupted. A renewal that fails for a passing
+  // reason (connection, deadlock) is tried again at once rather than a heartbeat later: each miss
+  // eats a third of the lease.
+  const renew = async (leases: { id: string; leaseId: string }[]) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await renewLeases(o.db, leases, leaseMs);
+      } catch (err) {
+        if (attempt >= RENEW_TRIES || !isTransient(err)) throw err;
+        log.warn({ err: String(err), attempt }, "could not renew leases; trying again");
+        await sleep(50 * attempt);
+      }
+    }
+  };
   const heartbeat = setInterval(async () => {
     const ids = [...held.keys()];
     if (ids.length === 0) return;
     try {
-      const renewed = await renewLeases(o.db, [...held.values()].map((h) => ({ id: h.c.id, leaseId: h.c.leaseId })), leaseMs);
+      const renewed = await renew([...held.values()].map((h) => ({ id: h.c.id, leaseId: h.c.leaseId })));
       for (const id of ids) {
         const h = held.get(id);
         if (renewed.has(id) || !h || h.intr.interrupted) continue;

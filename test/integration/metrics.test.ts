@@ -28,6 +28,37 @@ it("answers Prometheus text, and only with the token when METRICS_TOKEN is set",
   expect((await metricsResponse(m, "s3cret", "Bearer s3cret")).status).toBe(200);
 });
 
+it("conveyor_db_deadlocks_total counts the deadlocks PostgreSQL detected in the database", async () => {
+  const m = createMetrics(t.db);
+  const scrape = async () => {
+    const text = await (await metricsResponse(m, undefined, null)).text();
+    expect(text).toContain("# TYPE conveyor_db_deadlocks_total counter");
+    return Number(/^conveyor_db_deadlocks_total (\S+)$/m.exec(text)?.[1]);
+  };
+  const before = await scrape();
+  expect(before).toBeGreaterThanOrEqual(0);
+  // Two transactions lock two rows in opposite orders: PostgreSQL rolls one of them back.
+  await t.db.pool.query(`CREATE TABLE deadlock_demo (id int PRIMARY KEY); INSERT INTO deadlock_demo VALUES (1), (2)`);
+  const [a, b] = [await t.db.pool.connect(), await t.db.pool.connect()];
+  try {
+    await a.query("BEGIN");
+    await b.query("BEGIN");
+    await a.query("UPDATE deadlock_demo SET id = id WHERE id = 1");
+    await b.query("UPDATE deadlock_demo SET id = id WHERE id = 2");
+    const both = await Promise.allSettled([a.query("UPDATE deadlock_demo SET id = id WHERE id = 2"), b.query("UPDATE deadlock_demo SET id = id WHERE id = 1")]);
+    expect(both.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(["40P01"]);
+    // each backend reports its statistics within seconds; ask for it now
+    for (const c of [a, b]) {
+      await c.query("ROLLBACK");
+      await c.query("SELECT pg_stat_force_next_flush()");
+    }
+  } finally {
+    a.release();
+    b.release();
+  }
+  await waitUntil(async () => (await scrape()) === before + 1, "the deadlock to be counted in /api/metrics");
+});
+
 it("sums the workers' own metrics: attempts by kind and outcome, durations, pickup lag, live workers", async () => {
   const state = { calls: new Map<string, number>(), running: 0, maxRunning: 0 };
   const registry = testTypes(state);
