@@ -86,6 +86,8 @@ describe.runIf(browserAvailable)("access and tokens in a real browser", () => {
     expect(await page.getByText("billing-service").count()).toBe(0);
     await page.getByRole("link", { name: "Go to the overview" }).click();
     await page.waitForURL(`${base}/`);
+    // The client-side navigation has landed (not only changed the URL) before the next test signs in again.
+    await page.getByRole("heading", { name: "Overview" }).waitFor();
   });
 
   it("lets an admin rotate a token's signing secret: asks first, then shows the new secret once", async () => {

@@ -420,6 +420,7 @@ const SPECS: Spec[] = [
     strict: [""],
   },
   { path: "tokens.revoke", kind: "mutation", callers: consoleCallers, base: () => ({ id: uuid() }), fields: { id: { required: true, bad: badUuid } }, strict: [""] },
+  { path: "tokens.rotateSecret", kind: "mutation", callers: consoleCallers, base: () => ({ id: uuid() }), fields: { id: { required: true, bad: badUuid } }, strict: [""] },
   { path: "users.list", kind: "query", callers: consoleCallers, base: null },
   {
     path: "users.create",
