@@ -87,7 +87,7 @@ export async function detail(db: Db, id: string) {
  */
 const WAITING_ROWS = 10;
 const DUE_ROWS_KEPT = 4;
-const DUE_COUNT_MAX = 10_000;
+const DUE_COUNT_MAX = 1_000;
 
 export async function overview(db: Db, retentionDays: number) {
   const [c, t, w, due, workers] = await Promise.all([counts(db), throughput(db, 60), waiting(db, WAITING_ROWS), dueCount(db, DUE_COUNT_MAX), liveWorkers(db, 30)]);

@@ -217,28 +217,44 @@ export async function throughput(db: Db, minutes: number) {
 
 export type WaitingRow = { id: string; type: string; status: State; created_at: Date; run_at: Date; state_changed_at: Date; error: string | null; failure: unknown };
 
+// Queued and due, not leased, in the terms of the claim index (commands_claim_idx: priority DESC, run_at, partial).
+const CLAIMABLE = `status IN ('pending', 'retrying', 'awaiting', 'compensating') AND ${UNLEASED}`;
+const DUE = `${CLAIMABLE} AND status <> 'awaiting' AND run_at <= now()`;
+
+/** The distinct priorities of claimable commands, by a loose scan of the claim index (one probe each). */
+const PRIORITIES = `WITH RECURSIVE p(priority) AS (
+  (SELECT priority FROM commands WHERE ${CLAIMABLE} ORDER BY priority DESC LIMIT 1)
+  UNION ALL
+  SELECT (SELECT c.priority FROM commands c WHERE ${CLAIMABLE} AND c.priority < p.priority ORDER BY c.priority DESC LIMIT 1) FROM p WHERE p.priority IS NOT NULL)`;
+
 /**
  * What waits: commands in exception (an operator must decide), longest in
  * that state first; then queued commands whose time has come and that no
  * worker holds, longest due first. Commands scheduled for later are not
- * waiting yet. Exceptions are never leased, nor are the queued ones listed.
+ * waiting yet. The due ones are read from the claim index one priority at a
+ * time (its distinct priorities found by a loose index scan), each in due
+ * order: a few index probes however long the queue, where a sort by run_at
+ * over the whole queue took ~150 ms with 75,000 queued.
  */
 export async function waiting(db: Db, limit: number): Promise<{ exception: WaitingRow[]; due: WaitingRow[] }> {
   const cols = "id, type, status, created_at, run_at, state_changed_at, error, failure";
   const [exception, due] = await Promise.all([
     db.pool.query<WaitingRow>(`SELECT ${cols} FROM commands WHERE status = 'exception' AND ${UNLEASED} ORDER BY state_changed_at, id LIMIT $1`, [limit]),
     db.pool.query<WaitingRow>(
-      `SELECT ${cols} FROM commands WHERE status IN ('pending', 'retrying', 'compensating') AND ${UNLEASED} AND run_at <= now() ORDER BY run_at, id LIMIT $1`,
+      `${PRIORITIES}
+       SELECT d.* FROM p CROSS JOIN LATERAL (SELECT ${cols} FROM commands c WHERE ${DUE} AND c.priority = p.priority ORDER BY c.run_at, c.id LIMIT $1) d
+       ORDER BY d.run_at, d.id LIMIT $1`,
       [limit],
     ),
   ]);
   return { exception: exception.rows, due: due.rows };
 }
 
-/** Queued commands whose time has come and that no worker holds, counted up to `max` (a longer queue reads as "max or more"). */
+/** Queued commands whose time has come and that no worker holds, counted up to `max` (a longer queue reads as "max or more"), through the claim index. */
 export async function dueCount(db: Db, max: number): Promise<number> {
   const { rows } = await db.pool.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM (SELECT 1 FROM commands WHERE status IN ('pending', 'retrying', 'compensating') AND ${UNLEASED} AND run_at <= now() LIMIT $1) d`,
+    `${PRIORITIES}
+     SELECT count(*)::int AS n FROM (SELECT 1 FROM p CROSS JOIN LATERAL (SELECT 1 FROM commands c WHERE ${DUE} AND c.priority = p.priority LIMIT $1) d LIMIT $1) x`,
     [max],
   );
   return rows[0]!.n;

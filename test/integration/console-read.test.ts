@@ -144,7 +144,8 @@ describe("overview", () => {
       await sql(`UPDATE commands SET state_changed_at = now() - interval '30 minutes' WHERE id = $1`, [ex2]);
       await sql(`UPDATE commands SET status = 'retrying', ${free}, error = 'HTTP 503', run_at = now() - interval '20 minutes' WHERE id = $1`, [r1]);
       await sql(`UPDATE commands SET status = 'awaiting', run_at = now() - interval '1 hour' WHERE id = $1`, [aw]);
-      await sql(`UPDATE commands SET run_at = now() - interval '5 minutes' WHERE id = $1`, [p1]);
+      // a higher priority: still listed by how long it has been due
+      await sql(`UPDATE commands SET run_at = now() - interval '5 minutes', priority = 5 WHERE id = $1`, [p1]);
       await sql(`UPDATE commands SET run_at = now() + interval '1 year' WHERE id = $1`, [future]);
 
       const o = await overview(db.db, 30);
@@ -155,7 +156,7 @@ describe("overview", () => {
         [p1, "due"],
       ]);
       expect(o.waiting[0]!.summary).toBe("gave up after 3 attempts: HTTP 503");
-      expect(o.due).toEqual({ count: 2, max: 10_000 });
+      expect(o.due).toEqual({ count: 2, max: 1_000 });
       expect(o.counts.exception).toBe(2);
 
       // Many exceptions leave room for the due queue still.
