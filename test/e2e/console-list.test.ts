@@ -223,4 +223,26 @@ describe.runIf(browserAvailable)("commands list and overview in a real browser",
     await page.getByRole("img", { name: /55 exceptions in the last hour/ }).waitFor();
     await overviewShot("overview-after-bulk-retry");
   });
+
+  it("a search says how far back a page read, and Search older goes on from there", async () => {
+    // 20,010 older commands: the one with the word searched for is the oldest, beyond the first page's window.
+    const { rows: c } = await t.db.pool.query(`SELECT id FROM api_clients WHERE name = 'checkout'`);
+    await t.db.pool.query(
+      `INSERT INTO commands (id, client_id, type, payload, status, created_at, updated_at, state_changed_at, finished_at, attempt_count)
+       SELECT gen_random_uuid(), $1, 'http', jsonb_build_object('url', 'https://archive.example/' || i, 'note', CASE WHEN i = 20010 THEN 'needle-7731' ELSE 'hay' END),
+              'succeeded', now() - interval '2 hours' - make_interval(secs => i), now(), now(), now(), 1
+       FROM generate_series(1, 20010) AS i`,
+      [c[0].id],
+    );
+    const needle = (await t.db.pool.query(`SELECT id FROM commands WHERE payload->>'note' = 'needle-7731'`)).rows[0].id;
+    await page.goto(`${base}/commands?q=needle-7731`);
+    await page.getByText("No match yet").waitFor();
+    await page.getByText(/None of the 20,000 newest commands of this filter \(created back to .+\) matches/).waitFor();
+    await shot("commands-search-window", false);
+    await page.getByRole("button", { name: "Search older" }).click();
+    await page.waitForURL(/[?&]cursor=/);
+    await page.getByTitle(needle, { exact: true }).waitFor();
+    expect(new URL(page.url()).searchParams.get("q")).toBe("needle-7731");
+    await expect.poll(async () => (await rows().all()).length).toBe(1);
+  });
 });
