@@ -15,10 +15,13 @@ export type ListFilter = {
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** A search of more words than this is read as one phrase (each word is one more pass over every text it reads). */
+const MAX_SEARCH_WORDS = 8;
 /** The words of a text search: each must occur in what SEARCH_TEXT reads (in any case, in any order). */
-export const searchWords = (q: string) => q.trim().split(/\s+/).filter(Boolean);
-/** A search with more words than this is refused (each word is one more pass over every text it reads). */
-export const MAX_SEARCH_WORDS = 8;
+function searchWords(q: string): string[] {
+  const words = q.trim().split(/\s+/).filter(Boolean);
+  return words.length > MAX_SEARCH_WORDS ? [q.trim()] : words;
+}
 
 /**
  * What a text search reads of a command: its id, idempotency key, payload,

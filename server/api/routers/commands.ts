@@ -5,15 +5,12 @@ import { STATES } from "../../commands/state";
 import { counts, detail, list, overview } from "../../commands/console-read";
 import { cancelCommands, compensateCommands, resolveCommands, retryCommands, type Target } from "../../commands/actions";
 import { freeText, isoDateTime, storable, NOT_STORABLE } from "../../commands/inputs";
-import { MAX_SEARCH_WORDS, searchWords } from "../../db/console";
 
 const state = z.enum(STATES);
 const filter = z.strictObject({
   status: z.array(state).max(STATES.length).optional(),
   type: freeText(64).optional(),
-  q: freeText(500)
-    .refine((q) => searchWords(q).length <= MAX_SEARCH_WORDS, `search for at most ${MAX_SEARCH_WORDS} words`)
-    .optional(),
+  q: freeText(500).optional(),
   createdAfter: isoDateTime().optional(),
   createdBefore: isoDateTime().optional(),
 });
