@@ -20,7 +20,7 @@ export function Overview() {
       {!q.data && !q.error ? <Loading /> : null}
       {q.data ? (
         <div className="space-y-6">
-          <Workers workers={q.data.workers} waiting={(q.data.counts.pending ?? 0) + (q.data.counts.retrying ?? 0)} />
+          <Workers workers={q.data.workers} waiting={q.data.due.count} />
           <p className="text-xs text-slate-500">
             History is kept for {q.data.retentionDays} days: finished commands (succeeded, failed, compensated, cancelled) older than that are pruned with their attempts; exceptions stay until an operator acts.
           </p>
@@ -55,36 +55,68 @@ export function Overview() {
               <ThroughputChart rows={q.data.throughput} />
             </Panel>
             <Panel title="Waiting longest" className="xl:col-span-2" bodyClass="">
-              {q.data.oldest.length === 0 ? (
-                <Empty title="Nothing is waiting">No command is queued, in progress or waiting for an operator.</Empty>
-              ) : (
-                <ul className="divide-y divide-slate-100">
-                  {q.data.oldest.map((o) => (
-                    <li key={o.id}>
-                      <Link href={`/commands/${o.id}`} className="flex items-center gap-3 px-4 py-2.5 hover:bg-slate-50">
-                        <StatusBadge status={o.status} />
-                        <div className="min-w-0 flex-1">
-                          <div className="flex items-center gap-2 text-sm text-slate-800">
-                            <span className="font-medium">{o.type}</span>
-                            <span className="text-slate-400">
-                              <ShortId id={o.id} />
-                            </span>
-                          </div>
-                          {o.error ? <p className="truncate text-xs text-red-700" title={o.error}>{o.error}</p> : null}
-                        </div>
-                        <div className="shrink-0 text-right text-xs text-slate-500">
-                          in state <RelTime iso={o.since} />
-                        </div>
-                      </Link>
-                    </li>
-                  ))}
-                </ul>
-              )}
+              <Waiting rows={q.data.waiting} exceptions={q.data.counts.exception ?? 0} due={q.data.due} />
             </Panel>
           </div>
         </div>
       ) : null}
     </>
+  );
+}
+
+type WaitingItem = { id: string; type: string; status: string; why: "exception" | "due"; createdAt: string; since: string; summary: string | null };
+
+/** Exceptions first (an operator must decide), then queued commands whose time has come; nothing scheduled for later. */
+function Waiting({ rows, exceptions, due }: { rows: WaitingItem[]; exceptions: number; due: { count: number; max: number } }) {
+  const groups = [
+    { why: "exception" as const, title: "In exception: an operator decides", total: exceptions, href: "/commands?status=exception" },
+    { why: "due" as const, title: "Queued and due, no worker has taken them yet", total: due.count, href: "/commands?status=pending,retrying,compensating" },
+  ];
+  if (rows.length === 0) return <Empty title="Nothing is waiting">No command is in exception, and no queued command is due (commands scheduled for later are not waiting yet).</Empty>;
+  return (
+    <div>
+      {groups.map((g) => {
+        const items = rows.filter((r) => r.why === g.why);
+        if (!items.length) return null;
+        const more = g.total - items.length;
+        return (
+          <section key={g.why} aria-label={g.title}>
+            <h3 className="flex items-baseline justify-between border-b border-slate-100 bg-slate-50 px-4 py-1.5 text-xs font-medium text-slate-600">
+              <span>{g.title}</span>
+              <Link href={g.href} className="text-sky-700 hover:underline">
+                {g.why === "due" && g.total >= due.max ? `${due.max.toLocaleString()}+` : g.total.toLocaleString()} · view
+              </Link>
+            </h3>
+            <ul className="divide-y divide-slate-100">
+              {items.map((o) => (
+                <li key={o.id}>
+                  <Link href={`/commands/${o.id}`} className="flex items-center gap-3 px-4 py-2.5 hover:bg-slate-50">
+                    <StatusBadge status={o.status} />
+                    <div className="min-w-0 flex-1">
+                      <div className="flex items-center gap-2 text-sm text-slate-800">
+                        <span className="font-medium">{o.type}</span>
+                        <span className="text-slate-400">
+                          <ShortId id={o.id} />
+                        </span>
+                      </div>
+                      {o.summary ? (
+                        <p className="truncate text-xs text-red-700" title={o.summary}>
+                          {o.summary}
+                        </p>
+                      ) : null}
+                    </div>
+                    <div className="shrink-0 text-right text-xs text-slate-500">
+                      {o.why === "exception" ? "in exception since" : "due since"} <RelTime iso={o.since} />
+                    </div>
+                  </Link>
+                </li>
+              ))}
+            </ul>
+            {more > 0 ? <p className="px-4 py-1.5 text-xs text-slate-500">and {g.why === "due" && g.total >= due.max ? "more" : more.toLocaleString()} more</p> : null}
+          </section>
+        );
+      })}
+    </div>
   );
 }
 
@@ -124,6 +156,7 @@ function ThroughputChart({ rows }: { rows: Row[] }) {
         ))}
         <span className="ml-auto text-slate-400">{total.toLocaleString()} finished in 60 min</span>
       </div>
+      <p className="-mt-1 mb-2 text-xs text-slate-400">Each command counts in the minute it reached its state; a later retry or resolve adds to a later minute and changes nothing here.</p>
       <svg viewBox={`0 0 ${W} ${H}`} className="h-56 w-full" role="img" aria-label={`Finished commands per minute: ${sums.succeeded} succeeded, ${sums.failed} failed, ${sums.exception} exceptions in the last hour`}>
         {Array.from({ length: Math.round(top / step) + 1 }, (_, i) => i * step).map((v) => (
           <g key={v}>
@@ -156,6 +189,40 @@ function ThroughputChart({ rows }: { rows: Row[] }) {
         ))}
       </svg>
       {total === 0 ? <p className="-mt-28 mb-20 text-center text-sm text-slate-400">No command finished in the last hour.</p> : null}
+      {total > 0 ? (
+        <details className="mt-2 text-xs text-slate-600">
+          <summary className="cursor-pointer select-none text-slate-500 hover:text-slate-800">Per-minute figures</summary>
+          <table className="mt-2 w-full max-w-md text-left tabular-nums" aria-label="Finished per minute">
+            <thead className="text-slate-500">
+              <tr>
+                <th className="py-1 pr-3 font-medium">Minute</th>
+                {SERIES.map((s) => (
+                  <th key={s.key} className="py-1 pr-3 text-right font-medium">
+                    {s.label}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody className="divide-y divide-slate-100">
+              {buckets
+                .filter((b) => b.succeeded + b.failed + b.exception > 0)
+                .reverse()
+                .map((b) => (
+                  <tr key={b.at.getTime()}>
+                    <th scope="row" className="py-1 pr-3 font-normal">
+                      <time dateTime={b.at.toISOString()}>{time(b.at)}</time>
+                    </th>
+                    {SERIES.map((s) => (
+                      <td key={s.key} className="py-1 pr-3 text-right">
+                        {b[s.key]}
+                      </td>
+                    ))}
+                  </tr>
+                ))}
+            </tbody>
+          </table>
+        </details>
+      ) : null}
     </div>
   );
 }

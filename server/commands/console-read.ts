@@ -1,6 +1,6 @@
 // What the console reads: lists, counts, one command in full, the overview.
 import type { Db } from "../db/client";
-import { commandDetail, countByStatus, countMatching, listCommands, liveWorkers, oldestWaiting, throughput, type ListFilter } from "../db/console";
+import { commandDetail, countByStatus, countMatching, isTextSearch, dueCount, listCommands, liveWorkers, searchCommands, throughput, waiting, type ListFilter, type ListRow, type WaitingRow } from "../db/console";
 import { STATES } from "./state";
 import { toView } from "./view";
 import { AppError } from "../errors";
@@ -9,6 +9,7 @@ import type { AttemptRow, CallbackRow } from "../db/console";
 import type { Registry } from "../handlers/registry";
 import { canReconcile } from "../handlers/types";
 import { claimedAttemptKind, retryPolicy } from "../worker/policy";
+import { failureSummary } from "./why";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** What nextCursor is made of: toISOString() (which is what PostgreSQL accepts back) and a UUID. */
@@ -17,7 +18,9 @@ const isCursorDate = (s: string) => /^\d{4}-/.test(s) && !s.startsWith("0000") &
 /** run_at may be 'infinity' (an awaiting command with nothing to poll): no date then. */
 const iso = (d: Date | number) => (d instanceof Date && Number.isFinite(d.getTime()) ? d.toISOString() : null);
 
-export async function list(db: Db, f: ListFilter & { cursor?: string; limit?: number }) {
+const encodeCursor = (c: { createdAt: Date; id: string }) => Buffer.from(`${c.createdAt.toISOString()}|${c.id}`).toString("base64url");
+
+export async function list(db: Db, f: ListFilter & { cursor?: string; limit?: number }, opts: { searchWindow?: number } = {}) {
   const limit = f.limit ?? 50;
   let cursor: { createdAt: string; id: string } | null = null;
   if (f.cursor) {
@@ -25,12 +28,32 @@ export async function list(db: Db, f: ListFilter & { cursor?: string; limit?: nu
     if (!createdAt || !id || !isCursorDate(createdAt) || !UUID_RE.test(id)) throw new AppError("BAD_REQUEST", "Bad cursor", [{ path: ["cursor"], message: "not a cursor from a previous page" }]);
     cursor = { createdAt, id };
   }
+  const item = (r: ListRow) => ({
+    ...toView(r),
+    payload: maskSecrets(r.payload),
+    failureSummary: failureSummary(r.status, r.failure, r.error),
+    priority: r.priority,
+    runAt: iso(r.run_at),
+    needsReconcile: r.needs_reconcile,
+    phase: r.phase,
+    worker: r.locked_by,
+  });
+  if (isTextSearch(f)) {
+    const s = await searchCommands(db, f, cursor, limit, opts.searchWindow);
+    return {
+      items: s.rows.map(item),
+      nextCursor: s.next ? encodeCursor(s.next) : null,
+      /** Present when this page stopped reading before it filled up: the search read `window` commands, created back to `to`; the next page reads older ones. */
+      searched: s.searched ? { window: s.searched.window, to: s.searched.to.toISOString() } : null,
+    };
+  }
   const rows = await listCommands(db, f, cursor, limit + 1);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
   return {
-    items: page.map((r) => ({ ...toView(r), payload: maskSecrets(r.payload), priority: r.priority, runAt: iso(r.run_at), needsReconcile: r.needs_reconcile, phase: r.phase, worker: r.locked_by })),
-    nextCursor: rows.length > limit && last ? Buffer.from(`${last.created_at.toISOString()}|${last.id}`).toString("base64url") : null,
+    items: page.map(item),
+    nextCursor: rows.length > limit && last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null,
+    searched: null,
   };
 }
 
@@ -162,13 +185,37 @@ function callbackTries(b: CallbackRow, rows: AttemptRow[]): CallbackTry[] {
   return out;
 }
 
+/**
+ * The overview's "waiting" list: this many rows, exceptions first, but a few
+ * rows kept for the due queue when it has any (many exceptions must not hide
+ * a queue that does not move); the queue is counted up to DUE_COUNT_MAX.
+ */
+const WAITING_ROWS = 10;
+const DUE_ROWS_KEPT = 4;
+const DUE_COUNT_MAX = 1_000;
+
 export async function overview(db: Db, retentionDays: number) {
-  const [c, t, oldest, workers] = await Promise.all([counts(db), throughput(db, 60), oldestWaiting(db, 10), liveWorkers(db, 30)]);
+  const [c, t, w, due, workers] = await Promise.all([counts(db), throughput(db, 60), waiting(db, WAITING_ROWS), dueCount(db, DUE_COUNT_MAX), liveWorkers(db, 30)]);
+  const row = (why: "exception" | "due") => (r: WaitingRow) => ({
+    id: r.id,
+    type: r.type,
+    status: r.status,
+    why,
+    createdAt: r.created_at.toISOString(),
+    /** exception: when it entered that state; due: when its time came. */
+    since: (why === "exception" ? r.state_changed_at : r.run_at).toISOString(),
+    summary: failureSummary(r.status, r.failure, r.error),
+  });
   return {
     retentionDays,
     workers: workers.map((w) => ({ id: w.worker_id, startedAt: w.started_at.toISOString(), seenAt: w.updated_at.toISOString() })),
     counts: c,
+    /** Queued commands whose time has come (future-dated ones are not counted), up to `max`. */
+    due: { count: due, max: DUE_COUNT_MAX },
     throughput: t.map((r) => ({ minute: r.minute.toISOString(), succeeded: r.succeeded, failed: r.failed, exception: r.exception })),
-    oldest: oldest.map((r) => ({ id: r.id, type: r.type, status: r.status, createdAt: r.created_at.toISOString(), since: r.state_changed_at.toISOString(), error: r.error })),
+    waiting: (() => {
+      const exceptions = w.exception.slice(0, WAITING_ROWS - Math.min(w.due.length, DUE_ROWS_KEPT));
+      return [...exceptions.map(row("exception")), ...w.due.slice(0, WAITING_ROWS - exceptions.length).map(row("due"))];
+    })(),
   };
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { testClient } from "../helpers/engine";
 import { commandInEveryState } from "../helpers/fixtures";
-import { countByStatus, idsMatching, listCommands, oldestWaiting, type ListFilter } from "../../server/db/console";
+import { countByStatus, idsMatching, listCommands, searchCommands, waiting, type ListFilter } from "../../server/db/console";
 import { measure, type RuleRow } from "../../server/db/alerts";
 
 let t: TestDb;
@@ -60,9 +60,26 @@ it("lists every command once, in order, across cursor pages, with and without fi
   }
 });
 
-it("the overview's oldest waiting commands include leased ones", async () => {
-  const ids = (await oldestWaiting(t.db, 100)).map((r: { id: string }) => r.id).sort();
-  expect(ids).toEqual((await plain("status IN ('pending', 'retrying', 'awaiting', 'running', 'compensating')")).sort());
+it("a text search finds leased and unleased commands, every one once, across pages", async () => {
+  // The running (leased) and retrying (not) commands of each prefix call https://backend.example/r…
+  for (const window of [2, 1000]) {
+    const seen: string[] = [];
+    let cursor: { createdAt: string; id: string } | null = null;
+    for (;;) {
+      const page = await searchCommands(t.db, { q: "BACKEND.example/R" }, cursor, 2, window);
+      seen.push(...page.rows.map((r) => r.id));
+      if (!page.next) break;
+      cursor = { createdAt: page.next.createdAt.toISOString(), id: page.next.id };
+    }
+    expect(seen, `window ${window}`).toEqual(await plain("payload->>'url' LIKE 'https://backend.example/r%'"));
+  }
+});
+
+it("the overview's waiting list: every exception, and every queued command that is due and not held by a worker", async () => {
+  const w = await waiting(t.db, 100);
+  expect(w.exception.map((r) => r.id).sort()).toEqual((await plain("status = 'exception'")).sort());
+  expect(w.due.map((r) => r.id).sort()).toEqual((await plain("status IN ('pending', 'retrying', 'compensating') AND lease_id IS NULL AND run_at <= now()")).sort());
+  expect(w.due.map((r) => r.id)).not.toContain((await plain("idempotency_key = 'a-compensating'"))[0]);
 });
 
 it("alert rules see leased commands (a stuck rule over running and awaiting)", async () => {
