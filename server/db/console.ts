@@ -1,5 +1,6 @@
 // SQL behind the console: filtered lists with keyset pagination, counts,
 // details, the audit log, and operator actions on commands.
+import { SECRET_MEMBER_PG_RE } from "../lib/secret-fields";
 import { withTransaction, type Db } from "./client";
 import type { CommandRow } from "../commands/view";
 import type { State } from "../commands/state";
@@ -30,7 +31,9 @@ function searchWords(q: string): string[] {
  * 100,000 rows), on the hottest paths there are; a page of search results
  * reads at most SEARCH_WINDOW commands instead (searchCommands).
  */
-const SEARCH_TEXT = `lower(id::text || ' ' || COALESCE(idempotency_key, '') || ' ' || payload::text || ' ' || COALESCE(failure::text, '') || ' ' || COALESCE(error, ''))`;
+// Secret values in the payload are blanked first: a viewer must not find a command by a secret the console masks.
+const SEARCHED_PAYLOAD = `regexp_replace(payload::text, '${SECRET_MEMBER_PG_RE}', '"\\1": ""', 'gi')`;
+const SEARCH_TEXT = `lower(id::text || ' ' || COALESCE(idempotency_key, '') || ' ' || ${SEARCHED_PAYLOAD} || ' ' || COALESCE(failure::text, '') || ' ' || COALESCE(error, ''))`;
 
 const textMatch = (text: string, words: string[], p: (v: unknown) => string) => words.map((w) => `strpos(${text}, lower(${p(w)}::text)) > 0`).join(" AND ");
 

@@ -90,6 +90,18 @@ describe("why a command failed", () => {
     expect(await found({ q: "order 1005 customer 42" })).toEqual([id]);
   });
 
+  it("does not find a command by a secret the console masks (Authorization header, token), but by everything else in its payload", async () => {
+    const id = await submit({
+      type: "http",
+      payload: { url: `${backend.url}/do/ok`, headers: { Authorization: "Bearer sk_live_51Hx9QzSecretValue", "X-Tenant": "acme-7781" }, body: { order: 1006, token: "tok_9f8e7d6c5b", note: "say \"hi\"" } },
+      runAt: "2999-01-01T00:00:00Z",
+    });
+    for (const secret of ["sk_live_51Hx9QzSecretValue", "sk_live", "tok_9f8e7d6c5b", "Bearer sk_"]) expect(await found({ q: secret }), secret).toEqual([]);
+    expect(await found({ q: "acme-7781" })).toEqual([id]);
+    expect(await found({ q: "authorization 1006" })).toEqual([id]);
+    expect(await found({ q: 'say \\"hi' })).toEqual([id]);
+  });
+
   it("all that match a search (an action on a filter) are the commands the search lists", async () => {
     const r = await admin.mutation("commands.retry", { filter: { q: "card declined" }, reason: "card updated" });
     expect(r.data.updated).toEqual([ids.declined]);
