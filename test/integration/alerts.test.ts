@@ -166,7 +166,7 @@ describe("rules", () => {
     await evaluate();
     expect(await eventsOf(id)).toEqual([]);
     expect((await t.db.pool.query(`SELECT firing FROM alert_rules WHERE id = $1`, [id])).rows[0].firing).toBe(true);
-    await updateRule(t.db, { ...input, id, silencedUntil: null });
+    await updateRule(t.db, { ...input, id, silencedUntil: null }, "test");
     await evaluate(new Date(Date.now() + 4000_000));
     expect(await eventsOf(id)).toEqual(["repeat"]);
   });
