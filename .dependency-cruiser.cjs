@@ -22,6 +22,13 @@ module.exports = {
     layer("worker/", ["api", "web"], "workers do not go through the API layer"),
     layer("api/", ["web", "worker"], "routers call domain modules, not worker internals"),
     {
+      name: "web-reaches-email-templates",
+      comment: "alert emails are rendered by the worker only: react-dom/server, which they need, is refused in Next.js App Router bundles",
+      severity: "error",
+      from: { path: "^(app|server/api|server/web)/" },
+      to: { path: "^server/alerts/templates/", reachable: true },
+    },
+    {
       name: "client-imports-server-runtime",
       comment: "console code may import only the dependency-free engine module at run time",
       severity: "error",

@@ -3,7 +3,7 @@ import { router, adminProcedure, viewerProcedure } from "../trpc";
 import { actorName } from "../context";
 import { createRule, deleteRule, listRules, updateRule } from "../../alerts/rules";
 import { ruleInput, ruleUpdate } from "../../alerts/rule-input";
-import { sendTest } from "../../alerts/evaluator";
+import { sendTest } from "../../alerts/test-email";
 import { alertHistory } from "../../alerts/delivery";
 import { AppError } from "../../errors";
 
@@ -13,7 +13,7 @@ export const alertsRouter = router({
   updateRule: adminProcedure.input(ruleUpdate).mutation(({ ctx, input }) => updateRule(ctx.db, input, actorName(ctx.principal))),
   deleteRule: adminProcedure.input(z.strictObject({ id: z.uuid() })).mutation(({ ctx, input }) => deleteRule(ctx.db, input.id, actorName(ctx.principal))),
   testRule: adminProcedure.input(z.strictObject({ id: z.uuid() })).mutation(async ({ ctx, input }) => {
-    const r = await sendTest(ctx.db, input.id, ctx.publicUrl);
+    const r = await sendTest(ctx.db, input.id);
     if (!r) throw new AppError("NOT_FOUND", "No such rule");
     return { ...r, emailConfigured: ctx.emailConfigured };
   }),
