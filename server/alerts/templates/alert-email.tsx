@@ -22,7 +22,8 @@ export type AlertEmailProps = {
 };
 
 const muted = { color: "#64748b", paddingRight: "16px" };
-const cell = { padding: "4px 8px", textAlign: "left" as const };
+const cell = { padding: "4px 8px", textAlign: "left" as const, verticalAlign: "top" as const };
+const nowrap = { ...cell, whiteSpace: "nowrap" as const };
 const head = { ...cell, borderBottom: "1px solid #e2e8f0" };
 
 /**
@@ -36,11 +37,11 @@ export function AlertEmail(p: AlertEmailProps) {
       <Head />
       <Preview>{p.headline}</Preview>
       <Body style={{ fontFamily: "system-ui, sans-serif", color: "#0f172a", lineHeight: 1.5, backgroundColor: "#ffffff" }}>
-        <Container style={{ maxWidth: "720px", margin: "0", padding: "8px" }}>
+        <Container style={{ maxWidth: "880px", margin: "0", padding: "8px" }}>
           <Heading as="h2" data-skip-in-text="true" style={{ margin: "0 0 8px", color: p.kind === "resolved" ? "#15803d" : "#b91c1c" }}>
             {p.subject}
           </Heading>
-          <Text>{p.headline}</Text>
+          <Text style={{ fontSize: "16px", lineHeight: "24px" }}>{p.headline}</Text>
           <Section>
             <table style={{ borderCollapse: "collapse" }}>
               <tbody>
@@ -87,12 +88,12 @@ export function AlertEmail(p: AlertEmailProps) {
                 <tbody>
                   {p.worst.map((w) => (
                     <tr key={w.id} data-text={`- ${w.id}  ${w.type}  ${w.status}  since ${w.since}${w.error ? `  — ${w.error}` : ""}`}>
-                      <td style={cell}>
+                      <td style={nowrap}>
                         <Link href={w.href}>{w.id}</Link>
                       </td>
                       <td style={cell}>{w.type}</td>
                       <td style={cell}>{w.status}</td>
-                      <td style={cell}>{w.since}</td>
+                      <td style={nowrap}>{w.since}</td>
                       <td style={cell}>{w.error ?? ""}</td>
                     </tr>
                   ))}
