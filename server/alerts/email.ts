@@ -9,12 +9,21 @@ import { renderAlertEmail } from "./templates/alert-email";
 
 export type { AlertKind };
 
-const facts = (r: RuleRow): RuleFacts => ({ name: r.name, kind: r.kind, states: r.states, type: r.type, windowSeconds: r.window_seconds, ageSeconds: r.age_seconds, threshold: r.threshold });
+const facts = (r: RuleRow): RuleFacts => ({
+  name: r.name,
+  kind: r.kind,
+  states: r.states,
+  type: r.type,
+  windowSeconds: r.window_seconds,
+  ageSeconds: r.age_seconds,
+  threshold: r.threshold,
+});
 
 /** The console's filtered list for this rule. */
 export function consoleLink(publicUrl: string, r: RuleRow): string {
   const q = new URLSearchParams();
-  const states = r.kind === "backlog" ? ["pending", "retrying"] : r.kind === "rate" ? ["failed", "exception"] : r.states;
+  const states =
+    r.kind === "backlog" ? ["pending", "retrying"] : r.kind === "rate" ? ["failed", "exception"] : r.states;
   if (states.length) q.set("status", states.join(","));
   if (r.type) q.set("type", r.type);
   return `${publicUrl.replace(/\/$/, "")}/commands?${q}`;
@@ -31,7 +40,14 @@ export async function renderAlert(r: RuleRow, kind: AlertKind, value: number, wo
     value: formatValue(r.kind, value, "email"),
     threshold: formatValue(r.kind, r.threshold, "email"),
     windowSeconds: r.window_seconds,
-    worst: worst.map((w) => ({ id: w.id, href: `${base}/commands/${w.id}`, type: w.type, status: w.status, since: w.since.toISOString(), error: w.error })),
+    worst: worst.map((w) => ({
+      id: w.id,
+      href: `${base}/commands/${w.id}`,
+      type: w.type,
+      status: w.status,
+      since: w.since.toISOString(),
+      error: w.error,
+    })),
     link: consoleLink(publicUrl, r),
   });
   return { subject, text, html };
@@ -44,7 +60,13 @@ export async function renderUnrendered(db: Db, publicUrl: string, limit = 20): P
   const events = await unrenderedEvents(db, limit);
   for (const e of events) {
     const stored = (e.event_details as { worst?: StoredWorst[] } | null)?.worst ?? [];
-    const mail = await renderAlert(e, e.event_kind, e.event_value ?? 0, stored.map((w) => ({ ...w, since: new Date(w.since) })), publicUrl);
+    const mail = await renderAlert(
+      e,
+      e.event_kind,
+      e.event_value ?? 0,
+      stored.map((w) => ({ ...w, since: new Date(w.since) })),
+      publicUrl,
+    );
     await setBodies(db, e.event_id, mail.text, mail.html);
   }
   return events.length;

@@ -35,7 +35,8 @@ export function duration(sec: number | null | undefined): string {
   return parts.slice(0, 2).join(" ");
 }
 
-const grouped = (n: number) => (Number.isInteger(n) ? n.toLocaleString() : n.toLocaleString(undefined, { maximumFractionDigits: 2 }));
+const grouped = (n: number) =>
+  Number.isInteger(n) ? n.toLocaleString() : n.toLocaleString(undefined, { maximumFractionDigits: 2 });
 const percent = (share: number) => `${Number((share * 100).toFixed(2))}%`;
 
 /**
@@ -44,7 +45,11 @@ const percent = (share: number) => `${Number((share * 100).toFixed(2))}%`;
  * (12.5%, 1,234); "email" has a fixed precision that reads the same in every
  * mail client and locale (12.5%, 50.0%, 1234).
  */
-export function formatValue(kind: RuleKind | undefined, v: number | null | undefined, style: "console" | "email" = "console"): string {
+export function formatValue(
+  kind: RuleKind | undefined,
+  v: number | null | undefined,
+  style: "console" | "email" = "console",
+): string {
   if (v === null || v === undefined) return "—";
   if (style === "email") return kind === "rate" ? `${(v * 100).toFixed(1)}%` : String(Math.round(v));
   return kind === "rate" ? percent(v) : grouped(v);

@@ -14,18 +14,37 @@ const base = {
   kind: z.enum(RULE_KINDS),
   states: z.array(z.enum(STATES)).max(STATES.length).optional(),
   type: z.string().min(1).max(64).refine(storable, NOT_STORABLE).optional(),
-  windowSeconds: z.int().min(10).max(30 * 86400).optional(),
-  ageSeconds: z.int().min(10).max(30 * 86400).optional(),
+  windowSeconds: z
+    .int()
+    .min(10)
+    .max(30 * 86400)
+    .optional(),
+  ageSeconds: z
+    .int()
+    .min(10)
+    .max(30 * 86400)
+    .optional(),
   threshold: z.number().min(0).max(1_000_000_000),
-  recipients: z.array(z.email({ error: "must be an email address" })).min(1, "at least one recipient").max(50),
-  cooldownSeconds: z.int().min(60).max(7 * 86400).optional(),
+  recipients: z
+    .array(z.email({ error: "must be an email address" }))
+    .min(1, "at least one recipient")
+    .max(50),
+  cooldownSeconds: z
+    .int()
+    .min(60)
+    .max(7 * 86400)
+    .optional(),
   notifyOnResolve: z.boolean().optional(),
   enabled: z.boolean().optional(),
   silencedUntil: isoDateTime().nullable().optional(),
 };
 
-function checkKind(r: { kind: string; states?: string[]; windowSeconds?: number; ageSeconds?: number; threshold: number }, ctx: z.RefinementCtx) {
-  const need = (cond: boolean, path: string, message: string) => cond || ctx.addIssue({ code: "custom", path: [path], message });
+function checkKind(
+  r: { kind: string; states?: string[]; windowSeconds?: number; ageSeconds?: number; threshold: number },
+  ctx: z.RefinementCtx,
+) {
+  const need = (cond: boolean, path: string, message: string) =>
+    cond || ctx.addIssue({ code: "custom", path: [path], message });
   if (r.kind === "count") {
     need(!!r.states?.length, "states", "a count rule needs the states to count");
     need(r.windowSeconds !== undefined, "windowSeconds", "a count rule needs a window");

@@ -28,18 +28,29 @@ const columns = (r: RuleInput): RuleColumns => ({
 /** `actor`: who makes the change, as the audit log names them (a user's email, or token:<name>). */
 export async function createRule(db: Db, r: RuleInput, actor: string) {
   const id = randomUUID();
-  await insertRule(db, id, columns(r), actor, { actor, action: "alert.create", reason: null, details: { id, name: r.name } });
+  await insertRule(db, id, columns(r), actor, {
+    actor,
+    action: "alert.create",
+    reason: null,
+    details: { id, name: r.name },
+  });
   return { id };
 }
 
 export async function updateRule(db: Db, r: RuleInput & { id: string }, actor: string) {
-  const audit = { actor, action: "alert.update", reason: null, details: { id: r.id, name: r.name, enabled: r.enabled, silencedUntil: r.silencedUntil } };
+  const audit = {
+    actor,
+    action: "alert.update",
+    reason: null,
+    details: { id: r.id, name: r.name, enabled: r.enabled, silencedUntil: r.silencedUntil },
+  };
   if (!(await replaceRule(db, r.id, columns(r), audit))) throw new AppError("NOT_FOUND", "No such rule");
   return { id: r.id };
 }
 
 export async function deleteRule(db: Db, id: string, actor: string) {
-  if (!(await removeRule(db, id, { actor, action: "alert.delete", reason: null, details: { id } }))) throw new AppError("NOT_FOUND", "No such rule");
+  if (!(await removeRule(db, id, { actor, action: "alert.delete", reason: null, details: { id } })))
+    throw new AppError("NOT_FOUND", "No such rule");
   return { id };
 }
 

@@ -13,7 +13,14 @@ export async function sendTest(db: Db, ruleId: string): Promise<{ eventId: strin
     const { value, worst } = await measure(client, r);
     const subject = alertSubject("test", r.name);
     const emails = r.recipients.map((recipient) => ({ recipient, subject, text: null, html: null }));
-    const eventId = await insertEvent(client, { ruleId, kind: "test", value, threshold: r.threshold, details: { worst }, emails });
+    const eventId = await insertEvent(client, {
+      ruleId,
+      kind: "test",
+      value,
+      threshold: r.threshold,
+      details: { worst },
+      emails,
+    });
     return { eventId, recipients: r.recipients };
   });
 }

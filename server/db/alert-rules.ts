@@ -20,9 +20,28 @@ export type RuleColumns = {
   silencedUntil: Date | null;
 };
 
-const values = (c: RuleColumns) => [c.name, c.kind, c.states, c.type, c.windowSeconds, c.ageSeconds, c.threshold, c.recipients, c.cooldownSeconds, c.notifyOnResolve, c.enabled, c.silencedUntil];
+const values = (c: RuleColumns) => [
+  c.name,
+  c.kind,
+  c.states,
+  c.type,
+  c.windowSeconds,
+  c.ageSeconds,
+  c.threshold,
+  c.recipients,
+  c.cooldownSeconds,
+  c.notifyOnResolve,
+  c.enabled,
+  c.silencedUntil,
+];
 
-export async function insertRule(db: Db, id: string, c: RuleColumns, createdBy: string, audit: AuditInput): Promise<void> {
+export async function insertRule(
+  db: Db,
+  id: string,
+  c: RuleColumns,
+  createdBy: string,
+  audit: AuditInput,
+): Promise<void> {
   await withTransaction(db, async (client) => {
     await client.query(
       `INSERT INTO alert_rules (id, name, kind, states, type, window_seconds, age_seconds, threshold, recipients, cooldown_seconds, notify_on_resolve, enabled, silenced_until, created_by)

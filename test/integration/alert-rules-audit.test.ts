@@ -24,7 +24,11 @@ afterAll(async () => {
 
 const input = { name: "Backlog", kind: "backlog", threshold: 5, recipients: ["oncall@example.com"] };
 const auditOf = async (id: string) =>
-  (await t.db.pool.query(`SELECT actor, action, details FROM audit_entries WHERE details->>'id' = $1 ORDER BY id`, [id])).rows;
+  (
+    await t.db.pool.query(`SELECT actor, action, details FROM audit_entries WHERE details->>'id' = $1 ORDER BY id`, [
+      id,
+    ])
+  ).rows;
 
 describe("alert rule audit entries", () => {
   it("each change writes one audit entry naming its actor", async () => {
@@ -46,8 +50,12 @@ describe("alert rule audit entries", () => {
 
   it("a change whose audit entry cannot be written is not made", async () => {
     const { id } = (await admin.mutation("alerts.createRule", { ...input, name: "Kept" })).data as { id: string };
-    await t.db.pool.query(`CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$`);
-    await t.db.pool.query(`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION refuse_audit()`);
+    await t.db.pool.query(
+      `CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$`,
+    );
+    await t.db.pool.query(
+      `CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION refuse_audit()`,
+    );
     try {
       expect((await admin.mutation("alerts.createRule", { ...input, name: "Never" })).status).toBe(500);
       expect((await admin.mutation("alerts.updateRule", { id, ...input, name: "Renamed" })).status).toBe(500);
@@ -55,7 +63,9 @@ describe("alert rule audit entries", () => {
     } finally {
       await t.db.pool.query(`DROP TRIGGER refuse_audit ON audit_entries; DROP FUNCTION refuse_audit()`);
     }
-    const { rows } = await t.db.pool.query(`SELECT name FROM alert_rules WHERE name IN ('Kept', 'Never', 'Renamed') ORDER BY name`);
+    const { rows } = await t.db.pool.query(
+      `SELECT name FROM alert_rules WHERE name IN ('Kept', 'Never', 'Renamed') ORDER BY name`,
+    );
     expect(rows).toEqual([{ name: "Kept" }]);
   });
 });

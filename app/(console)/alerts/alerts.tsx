@@ -14,14 +14,18 @@ import { REFRESH_MS, type Rule } from "./_components/types";
 
 function EmailBanner() {
   return (
-    <section aria-label="Email not configured" className="mb-6 flex items-start gap-3 rounded-xl border border-amber-300 bg-amber-50 px-4 py-3 text-sm text-amber-900 shadow-sm">
+    <section
+      aria-label="Email not configured"
+      className="mb-6 flex items-start gap-3 rounded-xl border border-amber-300 bg-amber-50 px-4 py-3 text-sm text-amber-900 shadow-sm"
+    >
       <svg viewBox="0 0 20 20" className="mt-0.5 h-5 w-5 shrink-0 text-amber-500" fill="currentColor" aria-hidden>
         <path d="M8.26 2.9a2 2 0 0 1 3.48 0l6.03 10.7A2 2 0 0 1 16.03 16.6H3.97a2 2 0 0 1-1.74-2.99L8.26 2.9ZM10 7a1 1 0 0 0-1 1v3a1 1 0 1 0 2 0V8a1 1 0 0 0-1-1Zm0 8a1 1 0 1 0 0-2 1 1 0 0 0 0 2Z" />
       </svg>
       <div>
         <p className="font-semibold">Email is not configured (SMTP_URL is unset)</p>
         <p className="mt-0.5 text-amber-800">
-          Rules are still evaluated and every alert is recorded, but no email leaves. The messages are kept and will be sent once SMTP_URL is set; until then, the history below shows what would have been sent.
+          Rules are still evaluated and every alert is recorded, but no email leaves. The messages are kept and will be
+          sent once SMTP_URL is set; until then, the history below shows what would have been sent.
         </p>
       </div>
     </section>
@@ -50,11 +54,21 @@ export function Alerts({ isAdmin }: { isAdmin: boolean }) {
         title={
           <span className="flex items-center gap-2">
             Rules
-            {rules.data ? <span className="rounded-full bg-slate-100 px-2 py-0.5 text-xs font-medium text-slate-600">{items.length}</span> : null}
+            {rules.data ? (
+              <span className="rounded-full bg-slate-100 px-2 py-0.5 text-xs font-medium text-slate-600">
+                {items.length}
+              </span>
+            ) : null}
             {firing ? <Pill tone="firing">{firing} firing</Pill> : null}
           </span>
         }
-        actions={rules.isFetching && rules.data ? <span className="text-xs text-slate-400">refreshing…</span> : <span className="text-xs text-slate-400">refreshes every 5 s</span>}
+        actions={
+          rules.isFetching && rules.data ? (
+            <span className="text-xs text-slate-400">refreshing…</span>
+          ) : (
+            <span className="text-xs text-slate-400">refreshes every 5 s</span>
+          )
+        }
         bodyClass=""
       >
         {rules.error && !rules.data ? (
@@ -65,7 +79,9 @@ export function Alerts({ isAdmin }: { isAdmin: boolean }) {
           <Loading label="Loading rules…" />
         ) : items.length === 0 ? (
           <Empty title="No alert rule yet">
-            {isAdmin ? "Create one with the form: for example, a backlog rule that emails on-call when too many commands wait." : "An admin can create rules; they will show here with their state."}
+            {isAdmin
+              ? "Create one with the form: for example, a backlog rule that emails on-call when too many commands wait."
+              : "An admin can create rules; they will show here with their state."}
           </Empty>
         ) : (
           <RulesTable
@@ -86,7 +102,11 @@ export function Alerts({ isAdmin }: { isAdmin: boolean }) {
         )}
         {rules.error && rules.data ? (
           <div className="border-t border-slate-100 p-4">
-            <ErrorBox error={rules.error} title="Could not refresh the rules (showing the last known state)" onRetry={() => rules.refetch()} />
+            <ErrorBox
+              error={rules.error}
+              title="Could not refresh the rules (showing the last known state)"
+              onRetry={() => rules.refetch()}
+            />
           </div>
         ) : null}
       </Panel>
@@ -96,7 +116,10 @@ export function Alerts({ isAdmin }: { isAdmin: boolean }) {
 
   return (
     <>
-      <PageHeader title="Alerts" subtitle="Email alerts from rules on counts, stuck commands, failure rates and backlog, with their history." />
+      <PageHeader
+        title="Alerts"
+        subtitle="Email alerts from rules on counts, stuck commands, failure rates and backlog, with their history."
+      />
       {rules.data && !emailConfigured ? <EmailBanner /> : null}
       {isAdmin ? (
         <div className="grid items-start gap-6 xl:grid-cols-[minmax(0,23rem)_minmax(0,1fr)]">
@@ -113,7 +136,10 @@ export function Alerts({ isAdmin }: { isAdmin: boolean }) {
               onCancel={() => setEditing(null)}
             />
             {created && !editing ? (
-              <p role="status" className="rounded-lg border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">
+              <p
+                role="status"
+                className="rounded-lg border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800"
+              >
                 Rule created. It is evaluated by the workers from now on.
               </p>
             ) : null}

@@ -36,9 +36,15 @@ export function AlertEmail(p: AlertEmailProps) {
     <Html lang="en">
       <Head />
       <Preview>{p.headline}</Preview>
-      <Body style={{ fontFamily: "system-ui, sans-serif", color: "#0f172a", lineHeight: 1.5, backgroundColor: "#ffffff" }}>
+      <Body
+        style={{ fontFamily: "system-ui, sans-serif", color: "#0f172a", lineHeight: 1.5, backgroundColor: "#ffffff" }}
+      >
         <Container style={{ maxWidth: "880px", margin: "0", padding: "8px" }}>
-          <Heading as="h2" data-skip-in-text="true" style={{ margin: "0 0 8px", color: p.kind === "resolved" ? "#15803d" : "#b91c1c" }}>
+          <Heading
+            as="h2"
+            data-skip-in-text="true"
+            style={{ margin: "0 0 8px", color: p.kind === "resolved" ? "#15803d" : "#b91c1c" }}
+          >
             {p.subject}
           </Heading>
           <Text style={{ fontSize: "16px", lineHeight: "24px" }}>{p.headline}</Text>
@@ -87,7 +93,10 @@ export function AlertEmail(p: AlertEmailProps) {
                 </thead>
                 <tbody>
                   {p.worst.map((w) => (
-                    <tr key={w.id} data-text={`- ${w.id}  ${w.type}  ${w.status}  since ${w.since}${w.error ? `  — ${w.error}` : ""}`}>
+                    <tr
+                      key={w.id}
+                      data-text={`- ${w.id}  ${w.type}  ${w.status}  since ${w.since}${w.error ? `  — ${w.error}` : ""}`}
+                    >
                       <td style={nowrap}>
                         <Link href={w.href}>{w.id}</Link>
                       </td>
@@ -110,13 +119,22 @@ export function AlertEmail(p: AlertEmailProps) {
   );
 }
 
-type Builder = { openBlock(o: { leadingLineBreaks: number }): void; addLiteral(s: string): void; closeBlock(o: { trailingLineBreaks: number }): void };
+type Builder = {
+  openBlock(o: { leadingLineBreaks: number }): void;
+  addLiteral(s: string): void;
+  closeBlock(o: { trailingLineBreaks: number }): void;
+};
 type Elem = { attribs: Record<string, string> };
 
 /** The text part: paragraphs as blocks, and each element with a data-text attribute as that one line. */
 const TEXT_OPTIONS = {
   formatters: {
-    textLine: (elem: Elem, _walk: unknown, builder: Builder, opts: { leadingLineBreaks?: number; trailingLineBreaks?: number }) => {
+    textLine: (
+      elem: Elem,
+      _walk: unknown,
+      builder: Builder,
+      opts: { leadingLineBreaks?: number; trailingLineBreaks?: number },
+    ) => {
       builder.openBlock({ leadingLineBreaks: opts.leadingLineBreaks ?? 1 });
       builder.addLiteral(elem.attribs["data-text"] ?? "");
       builder.closeBlock({ trailingLineBreaks: opts.trailingLineBreaks ?? 1 });

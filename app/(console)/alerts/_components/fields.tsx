@@ -14,7 +14,21 @@ export function FieldError({ id, messages }: { id: string; messages: string[] })
 }
 
 /** `amount` and `unit`: the registrations of the form's Dur field `name` (its unit as a number). */
-export function DurationField({ name, title, help, messages, amount, unit }: { name: string; title: string; help?: string; messages: string[]; amount: UseFormRegisterReturn; unit: UseFormRegisterReturn }) {
+export function DurationField({
+  name,
+  title,
+  help,
+  messages,
+  amount,
+  unit,
+}: {
+  name: string;
+  title: string;
+  help?: string;
+  messages: string[];
+  amount: UseFormRegisterReturn;
+  unit: UseFormRegisterReturn;
+}) {
   const id = `rule-${name}`;
   return (
     <div>
@@ -22,7 +36,17 @@ export function DurationField({ name, title, help, messages, amount, unit }: { n
         {title}
       </label>
       <div className="flex gap-2">
-        <input id={id} type="number" min={0} step="any" inputMode="decimal" {...amount} className={input} aria-invalid={messages.length > 0} aria-describedby={messages.length ? `${id}-error` : undefined} />
+        <input
+          id={id}
+          type="number"
+          min={0}
+          step="any"
+          inputMode="decimal"
+          {...amount}
+          className={input}
+          aria-invalid={messages.length > 0}
+          aria-describedby={messages.length ? `${id}-error` : undefined}
+        />
         <select aria-label={`${title} unit`} {...unit} className={`${input} w-32`}>
           {UNITS.map((u) => (
             <option key={u.value} value={u.value}>

@@ -19,7 +19,9 @@ const EVENT_STYLE: Record<HistoryItem["kind"], { label: string; tone: Tone }> = 
 export function History({ rules }: { rules: Rule[] }) {
   const trpc = useTRPC();
   const [ruleId, setRuleId] = useState("");
-  const history = useQuery(trpc.alerts.history.queryOptions({ ruleId: ruleId || undefined, limit: 100 }, { refetchInterval: REFRESH_MS }));
+  const history = useQuery(
+    trpc.alerts.history.queryOptions({ ruleId: ruleId || undefined, limit: 100 }, { refetchInterval: REFRESH_MS }),
+  );
   const items = history.data?.items ?? [];
   const kindOf = new Map(rules.map((r) => [r.id, r.kind]));
   return (
@@ -31,7 +33,12 @@ export function History({ rules }: { rules: Rule[] }) {
           <label htmlFor="history-rule" className="text-xs font-medium text-slate-500">
             Rule
           </label>
-          <select id="history-rule" value={ruleId} onChange={(e) => setRuleId(e.target.value)} className={`${input} w-56 py-1`}>
+          <select
+            id="history-rule"
+            value={ruleId}
+            onChange={(e) => setRuleId(e.target.value)}
+            className={`${input} w-56 py-1`}
+          >
             <option value="">All rules</option>
             {rules.map((r) => (
               <option key={r.id} value={r.id}>
@@ -49,7 +56,9 @@ export function History({ rules }: { rules: Rule[] }) {
       ) : !history.data ? (
         <Loading label="Loading history…" />
       ) : items.length === 0 ? (
-        <Empty title={ruleId ? "Nothing for this rule yet" : "No alert yet"}>Every firing, repeat, resolution and test email shows here with its deliveries.</Empty>
+        <Empty title={ruleId ? "Nothing for this rule yet" : "No alert yet"}>
+          Every firing, repeat, resolution and test email shows here with its deliveries.
+        </Empty>
       ) : (
         <ol className="divide-y divide-slate-100" aria-label="Alert history">
           {items.map((e) => (
@@ -66,7 +75,10 @@ function DeliveryLine({ status: st }: { status: DeliveryStatus }) {
     case "sent":
       return (
         <span className="text-xs font-medium text-emerald-700">
-          sent <time dateTime={st.sentAt} title={fmtTime(st.sentAt)}>{fmtTime(st.sentAt)}</time>
+          sent{" "}
+          <time dateTime={st.sentAt} title={fmtTime(st.sentAt)}>
+            {fmtTime(st.sentAt)}
+          </time>
         </span>
       );
     case "not_sent":
@@ -77,7 +89,10 @@ function DeliveryLine({ status: st }: { status: DeliveryStatus }) {
           {st.attempts > 0 ? `queued: retrying, attempt ${st.attempts} failed` : "queued: not tried yet"}
           {st.attempts > 0 && st.nextAt ? (
             <>
-              , next try <time dateTime={st.nextAt} title={fmtTime(st.nextAt)}>{fmtTime(st.nextAt)}</time>
+              , next try{" "}
+              <time dateTime={st.nextAt} title={fmtTime(st.nextAt)}>
+                {fmtTime(st.nextAt)}
+              </time>
             </>
           ) : null}
           {st.lastError ? <span className="text-red-700">, last error: {st.lastError}</span> : null}
@@ -95,7 +110,8 @@ function HistoryEntry({ e, kind }: { e: HistoryItem; kind: RuleKind | undefined 
         <Pill tone={st.tone}>{st.label}</Pill>
         <span className="font-medium text-slate-900">{e.rule_name}</span>
         <span className="text-sm tabular-nums text-slate-600">
-          value <span className="font-medium text-slate-900">{formatValue(kind, e.value)}</span> · threshold ≥ {formatValue(kind, e.threshold)}
+          value <span className="font-medium text-slate-900">{formatValue(kind, e.value)}</span> · threshold ≥{" "}
+          {formatValue(kind, e.threshold)}
         </span>
         <span className="ml-auto text-xs text-slate-500">
           <time dateTime={e.at}>{fmtTime(e.at)}</time> · <RelTime iso={e.at} />
@@ -115,12 +131,18 @@ function HistoryEntry({ e, kind }: { e: HistoryItem; kind: RuleKind | undefined 
       )}
       {first?.text ? (
         <details className="group mt-2">
-          <summary className="cursor-pointer text-xs font-medium text-sky-700 hover:text-sky-900">{e.deliveries.some((d) => d.status.state === "sent") ? "Show the message" : "Show the message (not sent yet)"}</summary>
+          <summary className="cursor-pointer text-xs font-medium text-sky-700 hover:text-sky-900">
+            {e.deliveries.some((d) => d.status.state === "sent")
+              ? "Show the message"
+              : "Show the message (not sent yet)"}
+          </summary>
           <div className="mt-2 rounded-lg border border-slate-200 bg-slate-50 p-3">
             <p className="mb-2 text-xs text-slate-500">
               Subject: <span className="font-medium text-slate-800">{first.subject}</span>
             </p>
-            <pre className="max-h-80 overflow-auto font-mono text-xs leading-relaxed whitespace-pre-wrap text-slate-800">{first.text}</pre>
+            <pre className="max-h-80 overflow-auto font-mono text-xs leading-relaxed whitespace-pre-wrap text-slate-800">
+              {first.text}
+            </pre>
           </div>
         </details>
       ) : null}

@@ -19,13 +19,26 @@ const KIND_TEXT: Record<RuleKind, { label: string; help: string }> = {
   backlog: { label: "Backlog", help: "Pending or retrying commands whose time has come" },
 };
 
-export function RuleForm({ rule, onDone, onCancel }: { rule: Rule | null; onDone: (id: string, wasNew: boolean) => void; onCancel: () => void }) {
+export function RuleForm({
+  rule,
+  onDone,
+  onCancel,
+}: {
+  rule: Rule | null;
+  onDone: (id: string, wasNew: boolean) => void;
+  onCancel: () => void;
+}) {
   const trpc = useTRPC();
   const types = useQuery(trpc.commands.types.queryOptions(undefined, { staleTime: 60_000 }));
-  const { register, handleSubmit, control, setError, formState } = useForm<FormValues, unknown, RuleInput>({ defaultValues: defaults(rule), resolver });
+  const { register, handleSubmit, control, setError, formState } = useForm<FormValues, unknown, RuleInput>({
+    defaultValues: defaults(rule),
+    resolver,
+  });
   const onError = (err: unknown) => setServerIssues(err, FIELDS, (name, e) => setError(name as keyof FormValues, e));
   const create = useMutation(trpc.alerts.createRule.mutationOptions({ onSuccess: (r) => onDone(r.id, true), onError }));
-  const update = useMutation(trpc.alerts.updateRule.mutationOptions({ onSuccess: (r) => onDone(r.id, false), onError }));
+  const update = useMutation(
+    trpc.alerts.updateRule.mutationOptions({ onSuccess: (r) => onDone(r.id, false), onError }),
+  );
   const m = rule ? update : create;
   const kind = useWatch({ control, name: "kind" });
   const type = useWatch({ control, name: "type" });
@@ -45,7 +58,15 @@ export function RuleForm({ rule, onDone, onCancel }: { rule: Rule | null; onDone
           <label htmlFor="rule-name" className={label}>
             Name
           </label>
-          <input id="rule-name" {...register("name")} maxLength={200} placeholder="e.g. Ledger exceptions" className={input} aria-invalid={!!errors.name} aria-describedby={described("name")} />
+          <input
+            id="rule-name"
+            {...register("name")}
+            maxLength={200}
+            placeholder="e.g. Ledger exceptions"
+            className={input}
+            aria-invalid={!!errors.name}
+            aria-describedby={described("name")}
+          />
           <FieldError id="rule-name-error" messages={msgs("name")} />
         </div>
 
@@ -53,7 +74,11 @@ export function RuleForm({ rule, onDone, onCancel }: { rule: Rule | null; onDone
           <legend className={label}>Kind</legend>
           <div className="grid grid-cols-2 gap-2">
             {RULE_KINDS.map((k) => (
-              <label key={k} title={KIND_TEXT[k].help} className={`flex cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm ${kind === k ? "border-slate-900 bg-slate-50 font-medium" : "border-slate-300"}`}>
+              <label
+                key={k}
+                title={KIND_TEXT[k].help}
+                className={`flex cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm ${kind === k ? "border-slate-900 bg-slate-50 font-medium" : "border-slate-300"}`}
+              >
                 <input type="radio" value={k} {...register("kind")} />
                 {KIND_TEXT[k].label}
               </label>
@@ -99,12 +124,23 @@ export function RuleForm({ rule, onDone, onCancel }: { rule: Rule | null; onDone
             title="Window"
             amount={register("windowSeconds.amount")}
             unit={register("windowSeconds.unit", { setValueAs: Number })}
-            help={kind === "count" ? "Counts the commands that entered the states within this window." : "Looks at the commands finished within this window."}
+            help={
+              kind === "count"
+                ? "Counts the commands that entered the states within this window."
+                : "Looks at the commands finished within this window."
+            }
             messages={msgs("windowSeconds")}
           />
         ) : null}
         {kind === "stuck" ? (
-          <DurationField name="ageSeconds" title="Age" amount={register("ageSeconds.amount")} unit={register("ageSeconds.unit", { setValueAs: Number })} help="Fires for commands in the states for longer than this." messages={msgs("ageSeconds")} />
+          <DurationField
+            name="ageSeconds"
+            title="Age"
+            amount={register("ageSeconds.amount")}
+            unit={register("ageSeconds.unit", { setValueAs: Number })}
+            help="Fires for commands in the states for longer than this."
+            messages={msgs("ageSeconds")}
+          />
         ) : null}
 
         <div>
@@ -124,9 +160,17 @@ export function RuleForm({ rule, onDone, onCancel }: { rule: Rule | null; onDone
               aria-invalid={!!errors.threshold}
               aria-describedby={described("threshold")}
             />
-            {kind === "rate" ? <span className="pointer-events-none absolute inset-y-0 right-3 flex items-center text-sm text-slate-500">%</span> : null}
+            {kind === "rate" ? (
+              <span className="pointer-events-none absolute inset-y-0 right-3 flex items-center text-sm text-slate-500">
+                %
+              </span>
+            ) : null}
           </div>
-          <p className="mt-1 text-xs text-slate-500">{kind === "rate" ? "Fires when at least this percentage of finished commands failed or hit an exception." : "Fires when the number of commands reaches this value."}</p>
+          <p className="mt-1 text-xs text-slate-500">
+            {kind === "rate"
+              ? "Fires when at least this percentage of finished commands failed or hit an exception."
+              : "Fires when the number of commands reaches this value."}
+          </p>
           <FieldError id="rule-threshold-error" messages={msgs("threshold")} />
         </div>
 
@@ -134,7 +178,15 @@ export function RuleForm({ rule, onDone, onCancel }: { rule: Rule | null; onDone
           <label htmlFor="rule-recipients" className={label}>
             Recipients
           </label>
-          <textarea id="rule-recipients" rows={3} {...register("recipients")} placeholder={"oncall@example.com\nops@example.com"} className={`${input} font-mono text-xs`} aria-invalid={!!errors.recipients} aria-describedby={described("recipients")} />
+          <textarea
+            id="rule-recipients"
+            rows={3}
+            {...register("recipients")}
+            placeholder={"oncall@example.com\nops@example.com"}
+            className={`${input} font-mono text-xs`}
+            aria-invalid={!!errors.recipients}
+            aria-describedby={described("recipients")}
+          />
           <p className="mt-1 text-xs text-slate-500">Email addresses, separated by commas or new lines.</p>
           <FieldError id="rule-recipients-error" messages={msgs("recipients")} />
         </div>
@@ -157,7 +209,10 @@ export function RuleForm({ rule, onDone, onCancel }: { rule: Rule | null; onDone
             <input type="checkbox" {...register("enabled")} />
             Enabled
           </label>
-          <FieldError id="rule-enabled-error" messages={[...msgs("enabled"), ...msgs("notifyOnResolve"), ...msgs("silencedUntil")]} />
+          <FieldError
+            id="rule-enabled-error"
+            messages={[...msgs("enabled"), ...msgs("notifyOnResolve"), ...msgs("silencedUntil")]}
+          />
         </div>
 
         {elsewhere.length ? (

@@ -9,7 +9,12 @@ import { describeRule, duration, formatValue } from "@/server/alerts/format";
 import { Pill } from "./pill";
 import type { Rule, RuleEmail, RuleKind, RuleUpdate } from "./types";
 
-const KIND_LABEL: Record<RuleKind, string> = { count: "Count", stuck: "Stuck", rate: "Failure rate", backlog: "Backlog" };
+const KIND_LABEL: Record<RuleKind, string> = {
+  count: "Count",
+  stuck: "Stuck",
+  rate: "Failure rate",
+  backlog: "Backlog",
+};
 
 const future = (iso: string | null) => !!iso && new Date(iso).getTime() > Date.now();
 
@@ -19,7 +24,13 @@ function RuleState({ r }: { r: Rule }) {
     <div className="flex flex-col items-start gap-1" data-testid="rule-state">
       {r.state === "firing" ? (
         <Pill tone="firing">
-          firing{r.firingSince ? <> since <RelTime iso={r.firingSince} /></> : null}
+          firing
+          {r.firingSince ? (
+            <>
+              {" "}
+              since <RelTime iso={r.firingSince} />
+            </>
+          ) : null}
         </Pill>
       ) : r.lastEvaluatedAt ? (
         <Pill tone="ok">ok</Pill>
@@ -28,7 +39,13 @@ function RuleState({ r }: { r: Rule }) {
       )}
       {r.silencedUntil && future(r.silencedUntil) ? (
         <Pill tone="warn" title={fmtTime(r.silencedUntil)}>
-          silenced until {new Date(r.silencedUntil).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })}
+          silenced until{" "}
+          {new Date(r.silencedUntil).toLocaleString(undefined, {
+            month: "short",
+            day: "numeric",
+            hour: "2-digit",
+            minute: "2-digit",
+          })}
         </Pill>
       ) : null}
     </div>
@@ -56,13 +73,17 @@ function EmailState({ email }: { email: RuleEmail }) {
         last alert ({l.kind}) <RelTime iso={l.at} />
       </span>
       {l.notSent ? (
-        <span className="block font-medium text-amber-800">{partly}email not sent: SMTP_URL is unset; kept until it is set</span>
+        <span className="block font-medium text-amber-800">
+          {partly}email not sent: SMTP_URL is unset; kept until it is set
+        </span>
       ) : l.queued ? (
         <span className="block font-medium text-amber-800">
           {partly}email queued:{" "}
           {l.attempts > 0 ? (
             <>
-              retrying, attempt {l.attempts} failed{l.lastError ? <span className="font-normal text-red-700"> ({l.lastError})</span> : null}; next try <RelTime iso={l.nextAt} />
+              retrying, attempt {l.attempts} failed
+              {l.lastError ? <span className="font-normal text-red-700"> ({l.lastError})</span> : null}; next try{" "}
+              <RelTime iso={l.nextAt} />
             </>
           ) : (
             "not tried yet"
@@ -79,7 +100,9 @@ function EmailState({ email }: { email: RuleEmail }) {
         </span>
       ) : null}
       {unsentHere && !email.lastSentAt ? <span className="block">no email of this rule was ever sent</span> : null}
-      {earlier > 0 ? <span className="block text-amber-800">{emails(earlier)} of earlier alerts not sent yet</span> : null}
+      {earlier > 0 ? (
+        <span className="block text-amber-800">{emails(earlier)} of earlier alerts not sent yet</span>
+      ) : null}
     </div>
   );
 }
@@ -139,12 +162,17 @@ function RuleRows({ r, isAdmin, editing, onEdit, onChanged, onDeleted }: RowProp
   const err = update.error ?? del.error ?? test.error;
   const silence = (ms: number) => update.mutate(asInput(r, { silencedUntil: new Date(Date.now() + ms).toISOString() }));
   return (
-    <tbody aria-label={r.name} className={`border-b border-slate-200 last:border-b-0 ${editing ? "bg-sky-50/50" : ""} ${!r.enabled ? "text-slate-500" : ""}`}>
+    <tbody
+      aria-label={r.name}
+      className={`border-b border-slate-200 last:border-b-0 ${editing ? "bg-sky-50/50" : ""} ${!r.enabled ? "text-slate-500" : ""}`}
+    >
       <tr>
         <td className="px-4 py-3 align-top">
           <div className="flex items-center gap-2">
             <span className="font-medium text-slate-900">{r.name}</span>
-            <span className="rounded bg-slate-100 px-1.5 py-0.5 text-[11px] font-medium uppercase tracking-wide text-slate-600">{KIND_LABEL[r.kind] ?? r.kind}</span>
+            <span className="rounded bg-slate-100 px-1.5 py-0.5 text-[11px] font-medium uppercase tracking-wide text-slate-600">
+              {KIND_LABEL[r.kind] ?? r.kind}
+            </span>
           </div>
           <p className="mt-1 text-slate-600">{describeRule(r)}</p>
           <p className="mt-0.5 text-xs text-slate-400">
@@ -155,7 +183,9 @@ function RuleRows({ r, isAdmin, editing, onEdit, onChanged, onDeleted }: RowProp
           <RuleState r={r} />
         </td>
         <td className={`${td} text-right whitespace-nowrap tabular-nums`}>
-          <span className={r.enabled && r.state === "firing" ? "font-semibold text-red-700" : "text-slate-900"}>{formatValue(r.kind, r.lastValue)}</span>
+          <span className={r.enabled && r.state === "firing" ? "font-semibold text-red-700" : "text-slate-900"}>
+            {formatValue(r.kind, r.lastValue)}
+          </span>
           <span className="block text-xs text-slate-500">threshold ≥ {formatValue(r.kind, r.threshold)}</span>
         </td>
         <td className={`${td} max-w-56`}>
@@ -187,11 +217,21 @@ function RuleRows({ r, isAdmin, editing, onEdit, onChanged, onDeleted }: RowProp
               <button type="button" className={small} onClick={() => onEdit(r)} disabled={busy}>
                 Edit
               </button>
-              <button type="button" className={small} disabled={busy} onClick={() => update.mutate(asInput(r, { enabled: !r.enabled }))}>
+              <button
+                type="button"
+                className={small}
+                disabled={busy}
+                onClick={() => update.mutate(asInput(r, { enabled: !r.enabled }))}
+              >
                 {r.enabled ? "Disable" : "Enable"}
               </button>
               {silenced ? (
-                <button type="button" className={small} disabled={busy} onClick={() => update.mutate(asInput(r, { silencedUntil: null }))}>
+                <button
+                  type="button"
+                  className={small}
+                  disabled={busy}
+                  onClick={() => update.mutate(asInput(r, { silencedUntil: null }))}
+                >
                   Unsilence
                 </button>
               ) : (
@@ -204,7 +244,12 @@ function RuleRows({ r, isAdmin, editing, onEdit, onChanged, onDeleted }: RowProp
                   </button>
                 </>
               )}
-              <button type="button" className={`${small} text-sky-800`} disabled={test.isPending} onClick={() => test.mutate({ id: r.id })}>
+              <button
+                type="button"
+                className={`${small} text-sky-800`}
+                disabled={test.isPending}
+                onClick={() => test.mutate({ id: r.id })}
+              >
                 {test.isPending ? "Queuing…" : "Send test email"}
               </button>
               <button
@@ -212,20 +257,29 @@ function RuleRows({ r, isAdmin, editing, onEdit, onChanged, onDeleted }: RowProp
                 className="ml-auto rounded-md px-2 py-1 text-xs font-medium text-red-700 hover:bg-red-50 disabled:opacity-50"
                 disabled={busy}
                 onClick={() => {
-                  if (window.confirm(`Delete the rule "${r.name}"? Its history goes with it.`)) del.mutate({ id: r.id });
+                  if (window.confirm(`Delete the rule "${r.name}"? Its history goes with it.`))
+                    del.mutate({ id: r.id });
                 }}
               >
                 Delete
               </button>
             </div>
             {test.data ? (
-              <div role="status" className="mt-2 flex items-start justify-between gap-3 rounded-lg border border-sky-200 bg-sky-50 px-3 py-2 text-xs text-sky-900">
+              <div
+                role="status"
+                className="mt-2 flex items-start justify-between gap-3 rounded-lg border border-sky-200 bg-sky-50 px-3 py-2 text-xs text-sky-900"
+              >
                 <div>
                   <p className="font-medium">Test email queued for {test.data.recipients.join(", ")}</p>
                   {test.data.emailConfigured ? (
-                    <p className="mt-0.5 text-sky-800">A worker sends it within seconds; its delivery shows in the history below.</p>
+                    <p className="mt-0.5 text-sky-800">
+                      A worker sends it within seconds; its delivery shows in the history below.
+                    </p>
                   ) : (
-                    <p className="mt-0.5 text-amber-800">Email is not configured (SMTP_URL is unset): nothing is sent. The console shows what would have been sent in the history below.</p>
+                    <p className="mt-0.5 text-amber-800">
+                      Email is not configured (SMTP_URL is unset): nothing is sent. The console shows what would have
+                      been sent in the history below.
+                    </p>
                   )}
                 </div>
                 <button type="button" className="shrink-0 text-sky-700 hover:underline" onClick={() => test.reset()}>
@@ -235,7 +289,16 @@ function RuleRows({ r, isAdmin, editing, onEdit, onChanged, onDeleted }: RowProp
             ) : null}
             {err ? (
               <div className="mt-2">
-                <ErrorBox error={err} title={test.error ? "Could not queue the test email" : del.error ? "Could not delete the rule" : "Could not update the rule"} />
+                <ErrorBox
+                  error={err}
+                  title={
+                    test.error
+                      ? "Could not queue the test email"
+                      : del.error
+                        ? "Could not delete the rule"
+                        : "Could not update the rule"
+                  }
+                />
               </div>
             ) : null}
           </td>

@@ -26,7 +26,8 @@ function split(sec: number | null | undefined, fallbackUnit = 60): Dur {
   return { amount: String(sec / u.value), unit: u.value };
 }
 
-const toSeconds = (d: Dur): number | undefined => (d.amount.trim() === "" ? undefined : Math.round(Number(d.amount) * d.unit));
+const toSeconds = (d: Dur): number | undefined =>
+  d.amount.trim() === "" ? undefined : Math.round(Number(d.amount) * d.unit);
 
 export type FormValues = {
   name: string;
@@ -91,6 +92,10 @@ export function toInput(v: FormValues): z.input<typeof ruleInput> {
 }
 
 // A number left empty (or not a number) says so, rather than zod's "expected number, received NaN".
-const checkInput = zodResolver(ruleInput, { error: (i) => (i.code === "invalid_type" && i.expected === "number" ? "enter a number" : undefined) });
+const checkInput = zodResolver(ruleInput, {
+  error: (i) => (i.code === "invalid_type" && i.expected === "number" ? "enter a number" : undefined),
+});
 export const resolver: Resolver<FormValues, unknown, RuleInput> = (values, context, options) =>
-  checkInput(toInput(values), context, options as unknown as Parameters<typeof checkInput>[2]) as unknown as ReturnType<Resolver<FormValues, unknown, RuleInput>>;
+  checkInput(toInput(values), context, options as unknown as Parameters<typeof checkInput>[2]) as unknown as ReturnType<
+    Resolver<FormValues, unknown, RuleInput>
+  >;
