@@ -23,7 +23,7 @@ module.exports = {
     layer("api/", ["web", "worker"], "routers call domain modules, not worker internals"),
     {
       name: "web-reaches-email-templates",
-      comment: "alert emails are rendered by the worker only: react-dom/server, which they need, is refused in Next.js App Router bundles",
+      comment: "alert emails are rendered by the worker only: the templates and react-dom/server stay out of the web process's bundles (Next.js refuses a static import of react-dom/server in the App Router)",
       severity: "error",
       from: { path: "^(app|server/api|server/web)/" },
       to: { path: "^server/alerts/templates/", reachable: true },

@@ -1,7 +1,8 @@
 // alerts.testRule: a test email now, through the same deliveries as alerts.
-// It runs in the web process, which cannot render emails (react-dom/server is
-// refused in Next.js App Router bundles): the deliveries are stored with their
-// subject and no bodies, and a worker's mailer renders them before sending.
+// It runs in the web process, which does not render emails (the templates
+// stay out of its bundles, see templates/alert-email.tsx): the deliveries are
+// stored with their subject and no bodies, and a worker's mailer renders them
+// before sending.
 import { withTransaction, type Db } from "../db/client";
 import { getRule, insertEvent, measure } from "../db/alerts";
 import { alertSubject } from "./format";

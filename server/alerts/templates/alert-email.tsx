@@ -1,8 +1,9 @@
 // The alert email (react-email): one template for the HTML part and, through
 // @react-email/render's plain-text conversion, the text part. React escapes
-// every value. Rendering needs react-dom/server, which Next.js refuses in App
-// Router bundles: only the worker renders (server/alerts/email.ts), and
-// nothing the web process loads imports this folder.
+// every value. Only the worker renders (server/alerts/email.ts): nothing the
+// web process loads imports this folder, so that react-dom/server stays out of
+// its bundles (Next.js refuses a static import of it in the App Router; the
+// render package's dynamic one builds, but a request should not render mail).
 import { Body, Container, Head, Heading, Html, Link, Preview, Section, Text } from "@react-email/components";
 import { render, toPlainText } from "@react-email/render";
 import type { AlertKind } from "../format";
