@@ -1,10 +1,10 @@
 // SQL behind the console: filtered lists with keyset pagination, counts,
 // details, the audit log, and operator actions on commands.
-import type pg from "pg";
 import { withTransaction, type Db } from "./client";
 import type { CommandRow } from "../commands/view";
 import type { State } from "../commands/state";
 import { LEASED, UNLEASED, countBothHalves, selectBothHalves } from "./leased";
+import type pg from "pg";
 
 export type ListFilter = {
   status?: State[];
