@@ -5,11 +5,11 @@
 // without SMTP_URL, so that the console can show them.
 import nodemailer from "nodemailer";
 import type { Db } from "../db/client";
+import { renderUnrendered } from "./email";
 import type { Logger } from "../log";
 import type { Listener } from "../db/listener";
 import { claimDeliveries, finishDelivery, noteUndeliverable } from "../db/alerts";
 import { NO_SMTP } from "./delivery";
-import { renderUnrendered } from "./email";
 import { backoffMs } from "../worker/backoff";
 import { Wake } from "../worker/wake";
 
