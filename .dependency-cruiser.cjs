@@ -22,11 +22,25 @@ module.exports = {
     layer("worker/", ["api", "web"], "workers do not go through the API layer"),
     layer("api/", ["web", "worker"], "routers call domain modules, not worker internals"),
     {
+      name: "web-reaches-email-templates",
+      comment: "alert emails are rendered by the worker only: the templates and react-dom/server stay out of the web process's bundles (Next.js refuses a static import of react-dom/server in the App Router)",
+      severity: "error",
+      from: { path: "^(app|server/api|server/web)/" },
+      to: { path: "^server/alerts/templates/", reachable: true },
+    },
+    {
       name: "client-imports-server-runtime",
-      comment: "console code may import only the dependency-free engine module at run time",
+      comment: "console code may import at run time only the dependency-free engine module and the alerts' browser-safe modules (the rule input schema and the alert wording)",
       severity: "error",
       from: { path: "^app/_components/|^app/.*/_components/|^app/\\(console\\)/.*\\.tsx$" },
-      to: { path: "^server/", pathNot: "^server/engine/" },
+      to: { path: "^server/", pathNot: "^server/(engine/|alerts/(rule-input|format)\\.ts$)" },
+    },
+    {
+      name: "browser-safe-alert-modules",
+      comment: "the console bundles alerts/rule-input.ts and alerts/format.ts: they may import only each other, the engine and the pure state and input helpers",
+      severity: "error",
+      from: { path: "^server/alerts/(rule-input|format)\\.ts$" },
+      to: { pathNot: "^(server/(engine/|alerts/(rule-input|format)\\.ts$|commands/(state|inputs)\\.ts$)|node_modules/zod/)" },
     },
   ],
   options: {

@@ -3,8 +3,7 @@
 // event and deliveries are written in the same transaction, so one firing
 // makes one email per recipient however many workers run.
 import type { Db } from "../db/client";
-import { enabledRules, getRule, insertEvent, measure, compactStateEntries, saveRuleState, withEvaluatorLock, type RuleRow } from "../db/alerts";
-import { withTransaction } from "../db/client";
+import { enabledRules, insertEvent, measure, compactStateEntries, saveRuleState, withEvaluatorLock, type RuleRow } from "../db/alerts";
 import { renderAlert, type AlertKind } from "./email";
 
 export type Evaluation = { ruleId: string; value: number; event: AlertKind | null };
@@ -43,7 +42,7 @@ export async function evaluateRules(db: Db, opts: { publicUrl: string; now?: () 
 }
 
 async function emit(client: Parameters<typeof insertEvent>[0], r: RuleRow, kind: AlertKind, value: number, worst: Awaited<ReturnType<typeof measure>>["worst"], publicUrl: string) {
-  const mail = renderAlert(r, kind, value, worst, publicUrl);
+  const mail = await renderAlert(r, kind, value, worst, publicUrl);
   await insertEvent(client, {
     ruleId: r.id,
     kind,
@@ -51,17 +50,5 @@ async function emit(client: Parameters<typeof insertEvent>[0], r: RuleRow, kind:
     threshold: r.threshold,
     details: { worst },
     emails: r.recipients.map((recipient) => ({ recipient, ...mail })),
-  });
-}
-
-/** alerts.testRule: an email now, through the same deliveries. */
-export async function sendTest(db: Db, ruleId: string, publicUrl: string): Promise<{ eventId: string; recipients: string[] } | null> {
-  return withTransaction(db, async (client) => {
-    const r = await getRule(client, ruleId);
-    if (!r) return null;
-    const { value, worst } = await measure(client, r);
-    const mail = renderAlert(r, "test", value, worst, publicUrl);
-    const eventId = await insertEvent(client, { ruleId, kind: "test", value, threshold: r.threshold, details: { worst }, emails: r.recipients.map((recipient) => ({ recipient, ...mail })) });
-    return { eventId, recipients: r.recipients };
   });
 }

@@ -1,8 +1,11 @@
 // Sends alert deliveries through SMTP_URL with nodemailer, retrying each with
 // backoff until the server takes it; never dropped. Without SMTP_URL nothing
 // is sent and every delivery says so (the console shows what would be sent).
+// Deliveries stored without bodies (test emails) are rendered first, with or
+// without SMTP_URL, so that the console can show them.
 import nodemailer from "nodemailer";
 import type { Db } from "../db/client";
+import { renderUnrendered } from "./email";
 import type { Logger } from "../log";
 import type { Listener } from "../db/listener";
 import { claimDeliveries, finishDelivery, noteUndeliverable } from "../db/alerts";
@@ -26,7 +29,8 @@ export function createTransport(smtpUrl: string) {
   });
 }
 
-export function startMailer(o: { db: Db; log: Logger; smtpUrl?: string; from: string; listener?: Listener; pollMs?: number; maxRetryMs?: number; metrics?: { email: (sent: boolean) => void } }) {
+/** `publicUrl`: the console's address, for the links of the emails it renders. */
+export function startMailer(o: { db: Db; log: Logger; publicUrl: string; smtpUrl?: string; from: string; listener?: Listener; pollMs?: number; maxRetryMs?: number; metrics?: { email: (sent: boolean) => void } }) {
   const wake = new Wake();
   let stopping = false;
   o.listener?.on("conveyor_alerts", () => wake.fire());
@@ -34,6 +38,7 @@ export function startMailer(o: { db: Db; log: Logger; smtpUrl?: string; from: st
   const loop = (async () => {
     while (!stopping) {
       try {
+        await renderUnrendered(o.db, o.publicUrl);
         if (!transport) await noteUndeliverable(o.db, NO_SMTP);
         else {
           const due = await claimDeliveries(o.db, 20, 60_000);

@@ -128,7 +128,8 @@ export async function saveRuleState(q: Pick<pg.PoolClient, "query">, id: string,
   await q.query(`UPDATE alert_rules SET firing = $2, firing_since = $3, last_sent_at = $4, last_value = $5, last_evaluated_at = now() WHERE id = $1`, [id, s.firing, s.firingSince, s.lastSentAt, s.value]);
 }
 
-export type Email = { recipient: string; subject: string; text: string; html: string };
+/** One delivery of an event; text and html null when a worker is to render them (see unrenderedEvents). */
+export type Email = { recipient: string; subject: string; text: string | null; html: string | null };
 
 export async function insertEvent(q: Pick<pg.PoolClient, "query">, e: { ruleId: string; kind: string; value: number | null; threshold: number | null; details: unknown; emails: Email[] }): Promise<string> {
   const { rows } = await q.query<{ id: string }>(`INSERT INTO alert_events (rule_id, kind, value, threshold, details) VALUES ($1, $2, $3, $4, $5) RETURNING id::text`, [
@@ -154,7 +155,7 @@ export type DueDelivery = { id: string; recipient: string; subject: string; text
 
 export async function claimDeliveries(db: Db, limit: number, leaseMs: number): Promise<DueDelivery[]> {
   const { rows } = await db.pool.query<DueDelivery>(
-    `WITH due AS (SELECT id FROM alert_deliveries WHERE sent_at IS NULL AND next_at <= now() ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+    `WITH due AS (SELECT id FROM alert_deliveries WHERE sent_at IS NULL AND next_at <= now() AND html_body IS NOT NULL ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED)
      UPDATE alert_deliveries d SET next_at = now() + make_interval(secs => $2::float8 / 1000), attempts = d.attempts + 1
      FROM due WHERE d.id = due.id
      RETURNING d.id::text, d.recipient, d.subject, d.text_body, d.html_body, d.attempts`,
@@ -170,6 +171,25 @@ export async function finishDelivery(db: Db, id: string, r: { sent: boolean; err
      WHERE id = $1::bigint`,
     [id, r.sent, r.error, r.retryInMs],
   );
+}
+
+export type UnrenderedEvent = RuleRow & { event_id: string; event_kind: "firing" | "repeat" | "resolved" | "test"; event_value: number | null; event_details: unknown };
+
+/** Events with deliveries whose bodies are not rendered yet, oldest first, with their rule as it is now. */
+export async function unrenderedEvents(db: Db, limit: number): Promise<UnrenderedEvent[]> {
+  const { rows } = await db.pool.query<UnrenderedEvent>(
+    `SELECT e.id::text AS event_id, e.kind AS event_kind, e.value AS event_value, e.details AS event_details, r.*
+     FROM alert_events e CROSS JOIN LATERAL (SELECT ${RULE_COLUMNS} FROM alert_rules WHERE id = e.rule_id) r
+     WHERE e.id IN (SELECT event_id FROM alert_deliveries WHERE sent_at IS NULL AND html_body IS NULL)
+     ORDER BY e.id LIMIT $1`,
+    [limit],
+  );
+  return rows;
+}
+
+/** Stores an event's rendered bodies on its deliveries that have none (another worker may have rendered them first). */
+export async function setBodies(db: Db, eventId: string, text: string, html: string) {
+  await db.pool.query(`UPDATE alert_deliveries SET text_body = $2, html_body = $3 WHERE event_id = $1::bigint AND html_body IS NULL`, [eventId, text, html]);
 }
 
 /** Marks deliveries that cannot be sent now (no SMTP configured), so the console can say so. */

@@ -5,6 +5,7 @@ import { withTransaction, type Db } from "./client";
 import type { CommandRow } from "../commands/view";
 import type { State } from "../commands/state";
 import { LEASED, UNLEASED, countBothHalves, selectBothHalves } from "./leased";
+import type pg from "pg";
 
 export type ListFilter = {
   status?: State[];
@@ -385,8 +386,11 @@ export async function typesOf(db: Db, ids: string[]): Promise<{ id: string; type
   return rows;
 }
 
-export async function writeAudit(db: Db, e: { actor: string; action: string; reason: string | null; commandIds?: string[]; details?: unknown }) {
-  await db.pool.query(`INSERT INTO audit_entries (actor, action, reason, command_ids, details) VALUES ($1, $2, $3, $4::uuid[], $5)`, [
+export type AuditInput = { actor: string; action: string; reason: string | null; commandIds?: string[]; details?: unknown };
+
+/** Writes an audit entry: on its own, or on a transaction's client so that it commits (or not) with the change it records. */
+export async function writeAudit(db: Db | Pick<pg.PoolClient, "query">, e: AuditInput) {
+  await ("pool" in db ? db.pool : db).query(`INSERT INTO audit_entries (actor, action, reason, command_ids, details) VALUES ($1, $2, $3, $4::uuid[], $5)`, [
     e.actor,
     e.action,
     e.reason,

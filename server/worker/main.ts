@@ -72,7 +72,7 @@ async function main() {
   });
   // Alerts: every worker evaluates on an interval (the lock keeps it to one at a time) and sends deliveries.
   const evaluator = startEvaluator({ everyMs: e.ALERT_EVAL_MS, log, run: () => evaluateRules(db, { publicUrl: e.PUBLIC_URL }), metrics });
-  const mailer = startMailer({ db, log, smtpUrl: e.SMTP_URL, from: e.ALERT_FROM, listener, metrics });
+  const mailer = startMailer({ db, log, publicUrl: e.PUBLIC_URL, smtpUrl: e.SMTP_URL, from: e.ALERT_FROM, listener, metrics });
   const pruner = startPruner({ db, log, days: e.RETENTION_DAYS });
   log.info({ concurrency: e.WORKER_CONCURRENCY, types: registry.names(), email: e.SMTP_URL ? "configured" : "not configured (SMTP_URL unset)" }, "worker started");
 

@@ -106,7 +106,7 @@ describe.runIf(browserAvailable)("alert rules in a real browser", () => {
     // Email is configured: no banner.
     expect(await page.getByRole("region", { name: "Email not configured" }).count()).toBe(0);
 
-    // A bad recipient comes back from the server, shown next to its field.
+    // A bad recipient is refused (by the rule schema the server uses too), shown next to its field.
     await page.getByLabel("Name").fill(RULE);
     await page.getByRole("radio", { name: "Backlog" }).check();
     await page.getByLabel("Threshold").fill("100");
@@ -150,6 +150,40 @@ describe.runIf(browserAvailable)("alert rules in a real browser", () => {
     await page.getByRole("list", { name: "Alert history" }).locator("[data-kind=test]").first().waitFor();
     for (const name of ["Create rule", "Send test email", "Edit", "Delete", "Disable", "Silence 1 h"]) expect(await page.getByRole("button", { name, exact: true }).count()).toBe(0);
     expect(await page.getByLabel("Recipients").count()).toBe(0);
+  });
+
+  it("lets an admin edit a rule in the form, which says what it refuses next to the field, and saves what was typed", async () => {
+    await ctx.clearCookies();
+    await signIn(page, "admin", "/alerts");
+    const rule = page.getByRole("rowgroup", { name: RULE });
+    await rule.getByRole("button", { name: "Edit" }).click();
+    const form = page.getByRole("form", { name: "Edit rule" });
+    await expect.poll(() => form.getByLabel("Name").inputValue()).toBe(RULE);
+    expect(await form.getByLabel("Threshold").inputValue()).toBe("100");
+    expect(await form.getByRole("radio", { name: "Backlog" }).isChecked()).toBe(true);
+    expect(await form.getByLabel("Recipients").inputValue()).toBe("oncall@example.com");
+
+    // A failure rate over 100 %: refused by the rule schema, next to the threshold; nothing saved.
+    await form.getByRole("radio", { name: "Failure rate" }).check();
+    await form.getByLabel("Threshold").fill("150");
+    await form.getByLabel("Window", { exact: true }).fill("2");
+    await form.getByLabel("Window unit").selectOption({ label: "hours" });
+    await form.getByRole("button", { name: "Save changes" }).click();
+    await form.locator("#rule-threshold-error").getByText("a rate is a share from 0 to 1").waitFor();
+    await form.getByText("Check the fields marked above.").waitFor();
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(SHOTS, "alerts-rule-form.png"), fullPage: true });
+    expect((await t.db.pool.query(`SELECT kind FROM alert_rules WHERE name = $1`, [RULE])).rows).toEqual([{ kind: "backlog" }]);
+
+    // Corrected: the error goes as the field changes, and the save stores a share and seconds.
+    await form.getByLabel("Threshold").fill("25");
+    await expect.poll(() => form.locator("#rule-threshold-error").count()).toBe(0);
+    await form.getByRole("button", { name: "Save changes" }).click();
+    await rule.getByText("≥ 25% of commands finished in 2 h failed or hit an exception").waitFor();
+    const { rows } = await t.db.pool.query(`SELECT kind, threshold, window_seconds, states::text[] AS states FROM alert_rules WHERE name = $1`, [RULE]);
+    expect(rows).toEqual([{ kind: "rate", threshold: 0.25, window_seconds: 7200, states: [] }]);
+    const audit = await t.db.pool.query(`SELECT actor FROM audit_entries WHERE action = 'alert.update' AND details->>'name' = $1`, [RULE]);
+    expect(audit.rows).toEqual([{ actor: users.admin.email }]);
   });
 });
 

@@ -7,7 +7,8 @@ import { testClient, waitUntil } from "../helpers/engine";
 import { moveTo } from "../helpers/fixtures";
 import { createRule, updateRule, type RuleInput } from "../../server/alerts/rules";
 import { client as apiClient, newToken, startApi, type ApiServer } from "../helpers/api";
-import { evaluateRules, sendTest } from "../../server/alerts/evaluator";
+import { evaluateRules } from "../../server/alerts/evaluator";
+import { sendTest } from "../../server/alerts/test-email";
 import { startMailer, NO_SMTP } from "../../server/alerts/mailer";
 import { directIntake, submit } from "../../server/commands/submit";
 import { registry } from "../../server/handlers";
@@ -56,7 +57,7 @@ describe("rules", () => {
     await evaluate(new Date(Date.now() + 301_000));
     expect(await eventsOf(id)).toEqual(["firing", "repeat"]);
 
-    const mailer = startMailer({ db: t.db, log, smtpUrl: inbox.url, from: "Conveyor <alerts@conveyor.example>", pollMs: 50 });
+    const mailer = startMailer({ db: t.db, log, publicUrl: PUBLIC, smtpUrl: inbox.url, from: "Conveyor <alerts@conveyor.example>", pollMs: 50 });
     const before = inbox.mails.length;
     try {
       await inbox.waitFor(before + 2);
@@ -76,7 +77,7 @@ describe("rules", () => {
     await t.db.pool.query(`UPDATE state_entries SET minute = minute - interval '1 hour'`);
     await evaluate();
     expect(await eventsOf(id)).toEqual(["firing", "repeat", "resolved"]);
-    const mailer2 = startMailer({ db: t.db, log, smtpUrl: inbox.url, from: "Conveyor <alerts@conveyor.example>", pollMs: 50 });
+    const mailer2 = startMailer({ db: t.db, log, publicUrl: PUBLIC, smtpUrl: inbox.url, from: "Conveyor <alerts@conveyor.example>", pollMs: 50 });
     try {
       const mails = await inbox.waitFor(before + 3);
       expect(mails[before + 2]!.subject).toBe("[RESOLVED] Payments failing");
@@ -166,7 +167,7 @@ describe("rules", () => {
     await evaluate();
     expect(await eventsOf(id)).toEqual([]);
     expect((await t.db.pool.query(`SELECT firing FROM alert_rules WHERE id = $1`, [id])).rows[0].firing).toBe(true);
-    await updateRule(t.db, { ...input, id, silencedUntil: null });
+    await updateRule(t.db, { ...input, id, silencedUntil: null }, "test");
     await evaluate(new Date(Date.now() + 4000_000));
     expect(await eventsOf(id)).toEqual(["repeat"]);
   });
@@ -174,13 +175,32 @@ describe("rules", () => {
   it("without SMTP the deliveries wait, saying email is not configured", async () => {
     const { id } = await createRule(t.db, rule({ name: "Test me", kind: "backlog", threshold: 1000, recipients: ["a@example.com", "b@example.com"] }), "test");
     await only(id);
-    const r = await sendTest(t.db, id, PUBLIC);
+    const r = await sendTest(t.db, id);
     expect(r!.recipients).toEqual(["a@example.com", "b@example.com"]);
-    const mailer = startMailer({ db: t.db, log, from: "x@example.com", pollMs: 20 });
+    const mailer = startMailer({ db: t.db, log, publicUrl: PUBLIC, from: "x@example.com", pollMs: 20 });
     await waitUntil(async () => (await t.db.pool.query(`SELECT count(*)::int AS n FROM alert_deliveries WHERE event_id = $1 AND last_error = $2`, [r!.eventId, NO_SMTP])).rows[0].n === 2, "deliveries marked");
     await mailer.stop();
     const { rows } = await t.db.pool.query(`SELECT subject, sent_at FROM alert_deliveries WHERE event_id = $1`, [r!.eventId]);
     expect(rows).toEqual([{ subject: "[TEST] Test me", sent_at: null }, { subject: "[TEST] Test me", sent_at: null }]);
+  });
+
+  it("a test email is stored without bodies by the web process and rendered by a worker's mailer, links to the console included", async () => {
+    const { id } = await createRule(t.db, rule({ name: "Render me", kind: "backlog", threshold: 1000, recipients: ["r@example.com"] }), "test");
+    await only(id);
+    const r = await sendTest(t.db, id);
+    const bodies = async () => (await t.db.pool.query(`SELECT subject, text_body, html_body FROM alert_deliveries WHERE event_id = $1`, [r!.eventId])).rows;
+    expect(await bodies()).toEqual([{ subject: "[TEST] Render me", text_body: null, html_body: null }]);
+    const mailer = startMailer({ db: t.db, log, publicUrl: PUBLIC, from: "x@example.com", pollMs: 20 });
+    try {
+      await waitUntil(async () => (await bodies())[0].html_body !== null, "bodies rendered");
+    } finally {
+      await mailer.stop();
+    }
+    const [d] = await bodies();
+    expect(d.text_body).toMatch(/^This is a test of the rule "Render me": commands pending or retrying whose time has come is now \d+ \(threshold 1000\)\./);
+    expect(d.text_body).toContain(`Open in the console: ${PUBLIC}/commands?status=pending%2Cretrying`);
+    expect(d.html_body).toContain(`href="${PUBLIC}/commands?status=pending%2Cretrying"`);
+    expect(d.html_body).toContain("[TEST] Render me</h2>");
   });
 
   it("rejects invalid rules naming the field", async () => {
@@ -199,8 +219,8 @@ describe("delivery", () => {
     await t.db.pool.query(`UPDATE alert_deliveries SET sent_at = now() WHERE sent_at IS NULL`); // earlier tests' mail is not this test's
     const { id } = await createRule(t.db, rule({ name: "Outage", kind: "backlog", threshold: 1000, recipients: ["ops@example.com"] }), "test");
     await only(id);
-    const r = await sendTest(t.db, id, PUBLIC);
-    const mailer = startMailer({ db: t.db, log, smtpUrl: `smtp://127.0.0.1:${port}`, from: "x@example.com", pollMs: 100, maxRetryMs: 4000 });
+    const r = await sendTest(t.db, id);
+    const mailer = startMailer({ db: t.db, log, publicUrl: PUBLIC, smtpUrl: `smtp://127.0.0.1:${port}`, from: "x@example.com", pollMs: 100, maxRetryMs: 4000 });
     try {
       await waitUntil(async () => (await t.db.pool.query(`SELECT attempts FROM alert_deliveries WHERE event_id = $1`, [r!.eventId])).rows[0].attempts >= 2, "failed attempts", 20_000);
       const failed = (await t.db.pool.query(`SELECT last_error, sent_at FROM alert_deliveries WHERE event_id = $1`, [r!.eventId])).rows[0];
@@ -265,7 +285,7 @@ describe("what the console is told about a rule's emails (from the deliveries)",
   const sentAts = async (id: string) =>
     (await t.db.pool.query(`SELECT d.sent_at FROM alert_deliveries d JOIN alert_events e ON e.id = d.event_id WHERE e.rule_id = $1 AND d.sent_at IS NOT NULL ORDER BY d.sent_at`, [id])).rows.map((r) => r.sent_at.toISOString());
   async function mailing(o: { smtpUrl?: string; until: () => Promise<boolean>; what: string }) {
-    const mailer = startMailer({ db: t.db, log, smtpUrl: o.smtpUrl, from: FROM, pollMs: 20, maxRetryMs: 60_000 });
+    const mailer = startMailer({ db: t.db, log, publicUrl: PUBLIC, smtpUrl: o.smtpUrl, from: FROM, pollMs: 20, maxRetryMs: 60_000 });
     try {
       await waitUntil(o.until, o.what);
     } finally {

@@ -1,35 +1,35 @@
 import { z } from "zod";
 import { router, adminProcedure, viewerProcedure } from "../trpc";
 import { actorName } from "../context";
-import { createRule, deleteRule, listRules, ruleInput, ruleUpdate, updateRule } from "../../alerts/rules";
-import { sendTest } from "../../alerts/evaluator";
+import { createRule, deleteRule, listRules, updateRule } from "../../alerts/rules";
+import { ruleInput, ruleUpdate } from "../../alerts/rule-input";
+import { sendTest } from "../../alerts/test-email";
 import { alertHistory } from "../../alerts/delivery";
-import { writeAudit } from "../../db/console";
 import { AppError } from "../../errors";
 
 export const alertsRouter = router({
-  listRules: viewerProcedure.query(async ({ ctx }) => ({ items: await listRules(ctx.db), emailConfigured: ctx.emailConfigured })),
-  createRule: adminProcedure.input(ruleInput).mutation(async ({ ctx, input }) => {
-    const r = await createRule(ctx.db, input, actorName(ctx.principal));
-    await writeAudit(ctx.db, { actor: actorName(ctx.principal), action: "alert.create", reason: null, details: { id: r.id, name: input.name } });
-    return r;
-  }),
-  updateRule: adminProcedure.input(ruleUpdate).mutation(async ({ ctx, input }) => {
-    const r = await updateRule(ctx.db, input);
-    await writeAudit(ctx.db, { actor: actorName(ctx.principal), action: "alert.update", reason: null, details: { id: r.id, name: input.name, enabled: input.enabled, silencedUntil: input.silencedUntil } });
-    return r;
-  }),
-  deleteRule: adminProcedure.input(z.strictObject({ id: z.uuid() })).mutation(async ({ ctx, input }) => {
-    const r = await deleteRule(ctx.db, input.id);
-    await writeAudit(ctx.db, { actor: actorName(ctx.principal), action: "alert.delete", reason: null, details: { id: input.id } });
-    return r;
-  }),
+  listRules: viewerProcedure.query(async ({ ctx }) => ({
+    items: await listRules(ctx.db),
+    emailConfigured: ctx.emailConfigured,
+  })),
+  createRule: adminProcedure
+    .input(ruleInput)
+    .mutation(({ ctx, input }) => createRule(ctx.db, input, actorName(ctx.principal))),
+  updateRule: adminProcedure
+    .input(ruleUpdate)
+    .mutation(({ ctx, input }) => updateRule(ctx.db, input, actorName(ctx.principal))),
+  deleteRule: adminProcedure
+    .input(z.strictObject({ id: z.uuid() }))
+    .mutation(({ ctx, input }) => deleteRule(ctx.db, input.id, actorName(ctx.principal))),
   testRule: adminProcedure.input(z.strictObject({ id: z.uuid() })).mutation(async ({ ctx, input }) => {
-    const r = await sendTest(ctx.db, input.id, ctx.publicUrl);
+    const r = await sendTest(ctx.db, input.id);
     if (!r) throw new AppError("NOT_FOUND", "No such rule");
     return { ...r, emailConfigured: ctx.emailConfigured };
   }),
   history: viewerProcedure
     .input(z.strictObject({ ruleId: z.uuid().optional(), limit: z.int().min(1).max(500).optional() }))
-    .query(async ({ ctx, input }) => ({ items: await alertHistory(ctx.db, input.ruleId ?? null, input.limit ?? 100), emailConfigured: ctx.emailConfigured })),
+    .query(async ({ ctx, input }) => ({
+      items: await alertHistory(ctx.db, input.ruleId ?? null, input.limit ?? 100),
+      emailConfigured: ctx.emailConfigured,
+    })),
 });
