@@ -20,7 +20,7 @@ const Q_REQUESTS = Number(values["q-requests"] ?? values.requests);
 const database = await startDatabase();
 const db = createDb(database.url, { max: 2 });
 const { token, id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), { name: "bench", scope: "admin", createdBy: "bench" });
-let t = performance.now();
+const t = performance.now();
 // States weighted like a busy production table: mostly finished, some waiting, a few needing an operator.
 // Failed ones hold an HTTP failure (1 in 100 a declined card, the rest insufficient funds); one command in 10 has an idempotency key.
 await db.pool.query(

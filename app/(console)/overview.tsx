@@ -2,7 +2,7 @@
 import Link from "next/link";
 import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
-import { Empty, ErrorBox, Loading, PageHeader, Panel, RelTime, ShortId, StatusBadge, STATE_LABEL, STATE_STYLE, STATES, type State } from "@/app/_components/ui";
+import { Empty, ErrorBox, Loading, PageHeader, Panel, RelTime, ShortId, StatusBadge, STATE_LABEL, STATE_STYLE, type State } from "@/app/_components/ui";
 
 const GROUPS: { title: string; states: State[] }[] = [
   { title: "In flight", states: ["pending", "running", "awaiting", "retrying", "compensating"] },

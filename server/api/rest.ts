@@ -39,7 +39,8 @@ export type RestRequest = { method: string; /** path and query string */ url: st
 export type RestAnswer = { status: number; headers: Record<string, string>; body: string };
 
 type IntakeProcedure = "intake.submit" | "intake.submitBatch" | "intake.get" | "intake.getMany";
-type Call = { procedure: IntakeProcedure; input: unknown; answer?: (data: any) => RestAnswer };
+/** `answer` shapes a submit's receipt (the only procedure whose HTTP status depends on its answer). */
+type Call = { procedure: IntakeProcedure; input: unknown; answer?: (data: { id: string; duplicate: boolean }) => RestAnswer };
 
 const JSON_TYPE = { "content-type": "application/json" };
 const answer = (status: number, data: unknown, headers: Record<string, string> = {}): RestAnswer => ({ status, headers: { ...JSON_TYPE, ...headers }, body: JSON.stringify(data) });
@@ -125,7 +126,7 @@ export function createRestHandler(deps: ApiDeps) {
     const ctx = await createContext(deps, req.header);
     try {
       const data = await callTRPCProcedure({ router: appRouter, path: r.procedure, getRawInput: async () => r.input, ctx, type, signal: undefined, batchIndex: 0 });
-      return r.answer ? r.answer(data) : answer(200, data);
+      return r.answer ? r.answer(data as { id: string; duplicate: boolean }) : answer(200, data);
     } catch (cause) {
       // tRPC's own error formatter (server/api/trpc.ts) gives the message and the issues, as /api/trpc answers them.
       const error = getTRPCErrorFromUnknown(cause);

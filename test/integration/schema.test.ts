@@ -13,7 +13,6 @@ import { Prisma } from "../../server/db/generated/client";
 import { STATES, canTransition, type State } from "../../server/commands/state";
 import { commandInEveryState } from "../helpers/fixtures";
 
-type Field = { name: string; kind: string; type: string; dbName?: string };
 
 // The Prisma schema parsed for what the runtime model leaves out: optionality, lists, @db types, enum db names.
 async function schemaFacts() {
