@@ -4,7 +4,7 @@ import type { Db } from "../db/client";
 import { AppError } from "../errors";
 import { signIn, signOut, SESSION_COOKIE, SESSION_MAX_MS } from "./users";
 import { readCookie } from "../api/context";
-import { writeAudit } from "../db/console";
+import { writeAudit } from "../db/audit";
 
 // Per-address throttle for failed sign-ins (accounts also lock after 5 failures in a row).
 const failures = new Map<string, { n: number; until: number }>();

@@ -4,7 +4,7 @@ import { actorName } from "../context";
 import { createRule, deleteRule, listRules, ruleInput, ruleUpdate, updateRule } from "../../alerts/rules";
 import { sendTest } from "../../alerts/evaluator";
 import { alertHistory } from "../../alerts/delivery";
-import { writeAudit } from "../../db/console";
+import { writeAudit } from "../../db/audit";
 import { AppError } from "../../errors";
 
 export const alertsRouter = router({

@@ -3,7 +3,7 @@ import { router, adminProcedure } from "../trpc";
 import { createToken, listTokens, revokeToken, rotateSigningSecret } from "../../auth/tokens";
 import { text } from "../../commands/inputs";
 import { actorName } from "../context";
-import { writeAudit } from "../../db/console";
+import { writeAudit } from "../../db/audit";
 
 export const tokensRouter = router({
   create: adminProcedure

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { router, adminProcedure, userProcedure, publicProcedure } from "../trpc";
 import { actorName } from "../context";
 import { changePassword, createUser, listUsers, updateUser } from "../../auth/users";
-import { writeAudit, listAudit } from "../../db/console";
+import { writeAudit, listAudit } from "../../db/audit";
 import { viewerProcedure } from "../trpc";
 
 const role = z.enum(["viewer", "operator", "admin"]);
