@@ -15,7 +15,16 @@ export type DetailRow = ListRow & {
   state_changed_at: Date;
   read_at: Date;
 };
-export type AttemptRow = { number: number; kind: string; outcome: string | null; started_at: Date; finished_at: Date | null; error: string | null; worker: string; detail: unknown };
+export type AttemptRow = {
+  number: number;
+  kind: string;
+  outcome: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+  error: string | null;
+  worker: string;
+  detail: unknown;
+};
 export type CallbackRow = {
   id: string;
   url: string;
@@ -48,7 +57,10 @@ export async function commandDetail(db: Db, id: string) {
       `SELECT number, kind, outcome, started_at, finished_at, error, worker, detail FROM attempts WHERE command_id = $1 ORDER BY number, started_at, id`,
       [id],
     );
-    const audit = await client.query(`SELECT at, actor, action, reason FROM audit_entries WHERE command_ids @> ARRAY[$1::uuid] ORDER BY at DESC, id DESC LIMIT 200`, [id]);
+    const audit = await client.query(
+      `SELECT at, actor, action, reason FROM audit_entries WHERE command_ids @> ARRAY[$1::uuid] ORDER BY at DESC, id DESC LIMIT 200`,
+      [id],
+    );
     const callbacks = await client.query<CallbackRow>(
       `SELECT id::text, url, status, attempts, next_at, delivered_at, last_status, last_error, created_at,
               delivered_at IS NULL AND locked_until > now() AS sending, locked_until

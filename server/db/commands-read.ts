@@ -5,12 +5,23 @@ import type { CommandRow } from "../commands/view";
 import { LEASED, UNLEASED, countBothHalves, selectBothHalves } from "./leased";
 import { baseWhere, pusher, searchWords, SEARCH_TEXT, textMatch, where, type ListFilter } from "./command-filter";
 
-export type ListRow = CommandRow & { priority: number; run_at: Date; needs_reconcile: boolean; phase: string; locked_by: string | null };
+export type ListRow = CommandRow & {
+  priority: number;
+  run_at: Date;
+  needs_reconcile: boolean;
+  phase: string;
+  locked_by: string | null;
+};
 
 const LIST_COLUMNS = `id, type, status, payload, result, failure, error, attempt_count, idempotency_key, created_at, updated_at, finished_at,
        priority, run_at, needs_reconcile, phase, locked_by`;
 
-export async function listCommands(db: Db, f: ListFilter, cursor: { createdAt: string; id: string } | null, limit: number): Promise<ListRow[]> {
+export async function listCommands(
+  db: Db,
+  f: ListFilter,
+  cursor: { createdAt: string; id: string } | null,
+  limit: number,
+): Promise<ListRow[]> {
   const params: unknown[] = [];
   const conds = [where(f, params)];
   if (cursor) {
@@ -18,7 +29,15 @@ export async function listCommands(db: Db, f: ListFilter, cursor: { createdAt: s
     conds.push(`(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
   }
   params.push(limit);
-  const { rows } = await db.pool.query<ListRow>(selectBothHalves(LIST_COLUMNS, conds.filter(Boolean).join(" AND "), "created_at DESC, id DESC", `$${params.length}`), params);
+  const { rows } = await db.pool.query<ListRow>(
+    selectBothHalves(
+      LIST_COLUMNS,
+      conds.filter(Boolean).join(" AND "),
+      "created_at DESC, id DESC",
+      `$${params.length}`,
+    ),
+    params,
+  );
   return rows;
 }
 
@@ -35,7 +54,8 @@ export type SearchPage = {
 };
 
 type Key = { created_at: Date; id: string };
-const newestFirst = (a: Key, b: Key) => b.created_at.getTime() - a.created_at.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+const newestFirst = (a: Key, b: Key) =>
+  b.created_at.getTime() - a.created_at.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 
 /**
  * One page of a text search. Unleased commands (nearly all of them) are read
@@ -45,7 +65,13 @@ const newestFirst = (a: Key, b: Key) => b.created_at.getTime() - a.created_at.ge
  * next page goes on from there. Leased commands (a few hundred) are all read;
  * the idempotency key is looked up through its unique index, whatever its age.
  */
-export async function searchCommands(db: Db, f: ListFilter, cursor: { createdAt: string; id: string } | null, limit: number, window = SEARCH_WINDOW): Promise<SearchPage> {
+export async function searchCommands(
+  db: Db,
+  f: ListFilter,
+  cursor: { createdAt: string; id: string } | null,
+  limit: number,
+  window = SEARCH_WINDOW,
+): Promise<SearchPage> {
   const q = f.q!.trim();
   const words = searchWords(q);
   const half = (leased: boolean) => {
@@ -70,7 +96,12 @@ export async function searchCommands(db: Db, f: ListFilter, cursor: { createdAt:
     const p = pusher(params);
     // client_id IN (...): the unique index (client_id, idempotency_key) is read once per client.
     const conds = [...baseWhere(f, p), `client_id IN (SELECT id FROM api_clients)`, `idempotency_key = ${p(q)}`];
-    return (await db.pool.query<ListRow>(`SELECT ${LIST_COLUMNS} FROM commands WHERE ${conds.join(" AND ")} ORDER BY created_at DESC, id DESC`, params)).rows;
+    return (
+      await db.pool.query<ListRow>(
+        `SELECT ${LIST_COLUMNS} FROM commands WHERE ${conds.join(" AND ")} ORDER BY created_at DESC, id DESC`,
+        params,
+      )
+    ).rows;
   };
   const [unleased, leased, keyed] = await Promise.all([half(false), half(true), exact()]);
 

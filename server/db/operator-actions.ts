@@ -11,7 +11,10 @@ export async function idsMatching(db: Db, f: ListFilter, max: number): Promise<s
   const params: unknown[] = [];
   const w = where(f, params);
   params.push(max);
-  const { rows } = await db.pool.query<{ id: string }>(selectBothHalves("id, created_at", w, "created_at DESC, id DESC", `$${params.length}`), params);
+  const { rows } = await db.pool.query<{ id: string }>(
+    selectBothHalves("id, created_at", w, "created_at DESC, id DESC", `$${params.length}`),
+    params,
+  );
   return rows.map((r) => r.id);
 }
 
@@ -50,15 +53,30 @@ export async function applyAction(
     const done = new Set(updated);
     const rest = ids.filter((id) => !done.has(id));
     const others = rest.length
-      ? (await client.query<{ id: string; status: State; leased: boolean }>(`SELECT id, status, lease_id IS NOT NULL AS leased FROM commands WHERE id = ANY($1::uuid[])`, [rest])).rows
+      ? (
+          await client.query<{ id: string; status: State; leased: boolean }>(
+            `SELECT id, status, lease_id IS NOT NULL AS leased FROM commands WHERE id = ANY($1::uuid[])`,
+            [rest],
+          )
+        ).rows
       : [];
     const found = new Map(others.map((o) => [o.id, o]));
-    await writeAudit(client, { ...audit, commandIds: updated, details: { requested: ids.length, skipped: rest.length, ...((audit.details as object) ?? {}) } });
+    await writeAudit(client, {
+      ...audit,
+      commandIds: updated,
+      details: { requested: ids.length, skipped: rest.length, ...((audit.details as object) ?? {}) },
+    });
     return { updated, others: rest.map((id) => found.get(id) ?? { id, status: null, leased: false }) };
   });
 }
 
-export async function typesOf(db: Db, ids: string[]): Promise<{ id: string; type: string; status: State; leased: boolean; payload: unknown }[]> {
-  const { rows } = await db.pool.query(`SELECT id, type, status, lease_id IS NOT NULL AS leased, payload FROM commands WHERE id = ANY($1::uuid[])`, [ids]);
+export async function typesOf(
+  db: Db,
+  ids: string[],
+): Promise<{ id: string; type: string; status: State; leased: boolean; payload: unknown }[]> {
+  const { rows } = await db.pool.query(
+    `SELECT id, type, status, lease_id IS NOT NULL AS leased, payload FROM commands WHERE id = ANY($1::uuid[])`,
+    [ids],
+  );
   return rows;
 }

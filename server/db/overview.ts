@@ -24,7 +24,16 @@ export async function throughput(db: Db, minutes: number) {
   return rows;
 }
 
-export type WaitingRow = { id: string; type: string; status: State; created_at: Date; run_at: Date; state_changed_at: Date; error: string | null; failure: unknown };
+export type WaitingRow = {
+  id: string;
+  type: string;
+  status: State;
+  created_at: Date;
+  run_at: Date;
+  state_changed_at: Date;
+  error: string | null;
+  failure: unknown;
+};
 
 // Queued and due, not leased, in the terms of the claim index (commands_claim_idx: priority DESC, run_at, partial).
 const CLAIMABLE = `status IN ('pending', 'retrying', 'awaiting', 'compensating') AND ${UNLEASED}`;
@@ -48,7 +57,10 @@ const PRIORITIES = `WITH RECURSIVE p(priority) AS (
 export async function waiting(db: Db, limit: number): Promise<{ exception: WaitingRow[]; due: WaitingRow[] }> {
   const cols = "id, type, status, created_at, run_at, state_changed_at, error, failure";
   const [exception, due] = await Promise.all([
-    db.pool.query<WaitingRow>(`SELECT ${cols} FROM commands WHERE status = 'exception' AND ${UNLEASED} ORDER BY state_changed_at, id LIMIT $1`, [limit]),
+    db.pool.query<WaitingRow>(
+      `SELECT ${cols} FROM commands WHERE status = 'exception' AND ${UNLEASED} ORDER BY state_changed_at, id LIMIT $1`,
+      [limit],
+    ),
     db.pool.query<WaitingRow>(
       `${PRIORITIES}
        SELECT d.* FROM p CROSS JOIN LATERAL (SELECT ${cols} FROM commands c WHERE ${DUE} AND c.priority = p.priority ORDER BY c.run_at, c.id LIMIT $1) d
