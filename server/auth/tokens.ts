@@ -16,7 +16,6 @@ import {
   revokeClient,
   signingSecretEncOf,
   touchClient,
-  type NewClient,
 } from "../db/tokens";
 
 export type Scope = "client" | "admin";
@@ -35,34 +34,36 @@ export type TokenSummary = {
 
 const TOKEN_PREFIX = "cvy_";
 
-function newClient(key: Buffer, input: { name: string; scope: Scope; createdBy: string }) {
+/**
+ * A new token and its signing secret, shown once. With an `actor` (an admin
+ * from the console) the audit entry is written in the same transaction;
+ * without one (npm start's first token, benchmarks, tests) there is none.
+ */
+export async function createToken(db: Db, key: Buffer, input: { name: string; scope: Scope; createdBy: string }, actor?: string) {
   const token = randomSecret(TOKEN_PREFIX);
   const signingSecret = randomSecret("whsec_");
-  const row: NewClient = {
-    id: randomUUID(),
-    name: input.name,
-    scope: input.scope,
-    tokenHash: sha256Hex(token),
-    tokenPrefix: token.slice(0, TOKEN_PREFIX.length + 6),
-    signingSecretEnc: encrypt(key, signingSecret),
-    createdBy: input.createdBy,
-  };
-  return { row, created: { id: row.id, token, signingSecret } };
+  const id = randomUUID();
+  await insertClient(
+    db,
+    {
+      id,
+      name: input.name,
+      scope: input.scope,
+      tokenHash: sha256Hex(token),
+      tokenPrefix: token.slice(0, TOKEN_PREFIX.length + 6),
+      signingSecretEnc: encrypt(key, signingSecret),
+      createdBy: input.createdBy,
+    },
+    actor === undefined ? null : { actor, action: "token.create", reason: null, details: { id, name: input.name, scope: input.scope } },
+  );
+  return { id, token, signingSecret };
 }
 
-/** A new token and its signing secret, shown once; audited in the same transaction, by `createdBy`. */
-export async function createToken(db: Db, key: Buffer, input: { name: string; scope: Scope; createdBy: string }) {
-  const { row, created } = newClient(key, input);
-  await insertClient(db, row, { actor: input.createdBy, action: "token.create", reason: null, details: { id: row.id, name: input.name, scope: input.scope } });
-  return created;
-}
-
-/** `npm start` on a fresh install: one admin token (no audit entry: nobody asked for it), unless a token exists. */
+/** `npm start` on a fresh install: one admin token, unless a token exists. */
 export async function createFirstToken(db: Db, key: Buffer): Promise<{ token: string; signingSecret: string } | undefined> {
   if ((await countClients(db)) > 0) return undefined;
-  const { row, created } = newClient(key, { name: "first token (npm start)", scope: "admin", createdBy: "npm start" });
-  await insertClient(db, row, null);
-  return { token: created.token, signingSecret: created.signingSecret };
+  const { token, signingSecret } = await createToken(db, key, { name: "first token (npm start)", scope: "admin", createdBy: "npm start" });
+  return { token, signingSecret };
 }
 
 export async function listTokens(db: Db): Promise<TokenSummary[]> {

@@ -7,7 +7,7 @@ import { actorName } from "../context";
 export const tokensRouter = router({
   create: adminProcedure
     .input(z.strictObject({ name: text(200), scope: z.enum(["client", "admin"]) }))
-    .mutation(async ({ ctx, input }) => createToken(ctx.db, await ctx.secretKey(), { ...input, createdBy: actorName(ctx.principal) })),
+    .mutation(async ({ ctx, input }) => createToken(ctx.db, await ctx.secretKey(), { ...input, createdBy: actorName(ctx.principal) }, actorName(ctx.principal))),
   list: adminProcedure.query(async ({ ctx }) => ({ items: await listTokens(ctx.db) })),
   revoke: adminProcedure
     .input(z.strictObject({ id: z.uuid({ error: "must be a token id (UUID)" }) }))
