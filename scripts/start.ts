@@ -10,7 +10,7 @@ import { startEmbedded, type EmbeddedPostgres } from "../server/db/embedded";
 import { migrate } from "../server/db/migrate";
 import { createDb } from "../server/db/client";
 import { resolveSecretKey } from "../server/db/settings";
-import { createToken } from "../server/auth/tokens";
+import { createFirstToken } from "../server/auth/tokens";
 import { ensureFirstAdmin, generatedAdmin } from "../server/auth/users";
 import type { StopReport } from "../server/worker/main";
 import { buildIfNeeded } from "./build-if-needed";
@@ -41,12 +41,10 @@ async function firstAdminAndHint(url: string, email?: string, password?: string)
 }
 
 /** On a fresh install with no token at all, make one admin token (and its signing secret) so the API can be tried at once. */
-async function createFirstToken(url: string, secretKeyHex: string | undefined): Promise<{ token: string; signingSecret: string } | undefined> {
+async function firstToken(url: string, secretKeyHex: string | undefined): Promise<{ token: string; signingSecret: string } | undefined> {
   const db = createDb(url, { max: 1 });
   try {
-    if ((await db.prisma.apiClient.count()) > 0) return undefined;
-    const { token, signingSecret } = await createToken(db, await resolveSecretKey(db, secretKeyHex), { name: "first token (npm start)", scope: "admin", createdBy: "npm start" });
-    return { token, signingSecret };
+    return await createFirstToken(db, await resolveSecretKey(db, secretKeyHex));
   } finally {
     await db.close();
   }
@@ -67,7 +65,7 @@ async function main() {
   const m = await migrate(databaseUrl, path.join(root, "prisma/migrations"));
   say(m.applied.length ? `Applied migrations: ${m.applied.join(", ")}` : "Database schema is up to date");
 
-  const firstToken = env.BOOTSTRAP_API_TOKEN ? undefined : await createFirstToken(databaseUrl, env.SECRET_KEY);
+  const madeToken = env.BOOTSTRAP_API_TOKEN ? undefined : await firstToken(databaseUrl, env.SECRET_KEY);
   const admin = await firstAdminAndHint(databaseUrl, env.ADMIN_EMAIL, env.ADMIN_PASSWORD);
 
   try {
@@ -184,9 +182,9 @@ async function main() {
   if (!stopping) say(`Conveyor is running: console at ${env.PUBLIC_URL}, API at ${url}/api/trpc`);
   say(signInHint(admin.made, admin.generated, { adminEmailSet: !!env.ADMIN_EMAIL }));
   if (env.BOOTSTRAP_API_TOKEN) say("API token: the value of BOOTSTRAP_API_TOKEN (admin scope). To verify its callbacks, get a signing secret with tokens.rotateSecret (or Rotate secret on the tokens page).");
-  else if (firstToken) {
-    say(`First API token (admin scope, shown once; keep it): ${firstToken.token}`);
-    say(`Its signing secret (verifies the X-Conveyor-Signature of callbacks; shown once; keep it): ${firstToken.signingSecret}`);
+  else if (madeToken) {
+    say(`First API token (admin scope, shown once; keep it): ${madeToken.token}`);
+    say(`Its signing secret (verifies the X-Conveyor-Signature of callbacks; shown once; keep it): ${madeToken.signingSecret}`);
   }
   if (!stopping) say("Press Ctrl-C to stop.");
 }

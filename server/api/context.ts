@@ -1,6 +1,7 @@
 import type { ApiDeps } from "./deps";
 import { authenticateToken, type TokenPrincipal } from "../auth/tokens";
 import { sessionUser, SESSION_COOKIE, type UserPrincipal } from "../auth/users";
+import { readCookie } from "../lib/cookies";
 
 export type Principal = TokenPrincipal | UserPrincipal;
 
@@ -13,22 +14,6 @@ export type Context = ApiDeps & {
   credentialRejected: string | null;
   header: HeaderReader;
 };
-
-export function readCookie(header: string | null, name: string): string | null {
-  if (!header) return null;
-  for (const part of header.split(";")) {
-    const i = part.indexOf("=");
-    if (i > 0 && part.slice(0, i).trim() === name) {
-      const value = part.slice(i + 1).trim();
-      try {
-        return decodeURIComponent(value);
-      } catch {
-        return value; // malformed %-escapes: taken as is (no session has such a token)
-      }
-    }
-  }
-  return null;
-}
 
 const NOT_BEARER = "Send the API token as Authorization: Bearer <token>; this Authorization header is not in that form";
 

@@ -3,8 +3,7 @@
 import type { Db } from "../db/client";
 import { AppError } from "../errors";
 import { signIn, signOut, SESSION_COOKIE, SESSION_MAX_MS } from "./users";
-import { readCookie } from "../api/context";
-import { writeAudit } from "../db/console";
+import { readCookie } from "../lib/cookies";
 
 // Per-address throttle for failed sign-ins (accounts also lock after 5 failures in a row).
 const failures = new Map<string, { n: number; until: number }>();
@@ -44,7 +43,6 @@ export async function handleSignIn(db: Db, req: Request, opts: { secure: boolean
   try {
     const { sessionToken, user } = await signIn(db, email, password);
     failures.delete(address);
-    await writeAudit(db, { actor: user.email, action: "sign-in", reason: null });
     const next = user.mustChangePassword ? "/account?first=1" : safeNext(body.next);
     const headers = new Headers({ "set-cookie": cookie(sessionToken, SESSION_MAX_MS / 1000, opts.secure) });
     if (form) {

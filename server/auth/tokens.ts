@@ -1,11 +1,22 @@
 // API tokens (DESIGN §3/§4). Each token is one client: it owns the commands it
 // submits and a signing secret for their callbacks. The token is shown once
-// and stored as a SHA-256 hash; the signing secret is stored encrypted.
+// and stored as a SHA-256 hash; the signing secret is stored encrypted. An
+// admin's changes are audited in the transaction that makes them.
 import { randomUUID } from "node:crypto";
 import type { Db } from "../db/client";
 import { decrypt, encrypt, randomSecret, sha256Hex } from "../crypto";
 import { AppError } from "../errors";
-import { activeClientByTokenHash, insertClientIfAbsent, replaceSigningSecret, revokeClient, touchClient } from "../db/auth";
+import {
+  activeClientByTokenHash,
+  allClients,
+  countClients,
+  insertClient,
+  insertClientIfAbsent,
+  replaceSigningSecret,
+  revokeClient,
+  signingSecretEncOf,
+  touchClient,
+} from "../db/tokens";
 
 export type Scope = "client" | "admin";
 export type TokenPrincipal = { kind: "token"; clientId: string; name: string; scope: Scope };
@@ -23,12 +34,18 @@ export type TokenSummary = {
 
 const TOKEN_PREFIX = "cvy_";
 
-export async function createToken(db: Db, key: Buffer, input: { name: string; scope: Scope; createdBy: string }) {
+/**
+ * A new token and its signing secret, shown once. With an `actor` (an admin
+ * from the console) the audit entry is written in the same transaction;
+ * without one (npm start's first token, benchmarks, tests) there is none.
+ */
+export async function createToken(db: Db, key: Buffer, input: { name: string; scope: Scope; createdBy: string }, actor?: string) {
   const token = randomSecret(TOKEN_PREFIX);
   const signingSecret = randomSecret("whsec_");
   const id = randomUUID();
-  await db.prisma.apiClient.create({
-    data: {
+  await insertClient(
+    db,
+    {
       id,
       name: input.name,
       scope: input.scope,
@@ -37,12 +54,20 @@ export async function createToken(db: Db, key: Buffer, input: { name: string; sc
       signingSecretEnc: encrypt(key, signingSecret),
       createdBy: input.createdBy,
     },
-  });
+    actor === undefined ? null : { actor, action: "token.create", reason: null, details: { id, name: input.name, scope: input.scope } },
+  );
   return { id, token, signingSecret };
 }
 
+/** `npm start` on a fresh install: one admin token, unless a token exists. */
+export async function createFirstToken(db: Db, key: Buffer): Promise<{ token: string; signingSecret: string } | undefined> {
+  if ((await countClients(db)) > 0) return undefined;
+  const { token, signingSecret } = await createToken(db, key, { name: "first token (npm start)", scope: "admin", createdBy: "npm start" });
+  return { token, signingSecret };
+}
+
 export async function listTokens(db: Db): Promise<TokenSummary[]> {
-  const rows = await db.prisma.apiClient.findMany({ orderBy: { createdAt: "desc" } });
+  const rows = await allClients(db);
   return rows.map((r) => ({
     id: r.id,
     name: r.name,
@@ -55,10 +80,15 @@ export async function listTokens(db: Db): Promise<TokenSummary[]> {
   }));
 }
 
-/** Revokes a token; it is refused from the next request on. Revoking twice is harmless. */
-export async function revokeToken(db: Db, id: string, cache?: TokenCache): Promise<{ id: string; revokedAt: string }> {
+/**
+ * Revokes a token; it is refused from the next request on. Revoking twice is
+ * harmless. `by.actor` (an admin from the console) is audited in the same
+ * transaction; tests revoke on nobody's behalf.
+ */
+export async function revokeToken(db: Db, id: string, by: { actor?: string; cache?: TokenCache } = {}): Promise<{ id: string; revokedAt: string }> {
+  const { actor, cache } = by;
   // The notification (delivered at commit) empties every web process's token cache.
-  const revokedAt = await revokeClient(db, id, TOKENS_CHANNEL);
+  const revokedAt = await revokeClient(db, id, TOKENS_CHANNEL, actor === undefined ? null : { actor, action: "token.revoke", reason: null, details: { id } });
   cache?.clear();
   if (!revokedAt) throw new AppError("NOT_FOUND", "No such token");
   return { id, revokedAt: revokedAt.toISOString() };
@@ -71,7 +101,7 @@ export async function revokeToken(db: Db, id: string, cache?: TokenCache): Promi
  */
 export async function rotateSigningSecret(db: Db, key: Buffer, id: string, actor: string): Promise<{ id: string; signingSecret: string }> {
   const signingSecret = randomSecret("whsec_");
-  const r = await replaceSigningSecret(db, id, encrypt(key, signingSecret), { actor, action: "token.rotateSecret" }, TOKENS_CHANNEL);
+  const r = await replaceSigningSecret(db, id, encrypt(key, signingSecret), (name) => ({ actor, action: "token.rotateSecret", reason: null, details: { id, name } }), TOKENS_CHANNEL);
   if (!r.ok && r.why === "missing") throw new AppError("NOT_FOUND", "No such token");
   if (!r.ok && r.why === "revoked") throw new AppError("CONFLICT", `The token "${r.name}" is revoked (${r.revokedAt.toISOString()}): its signing secret cannot be rotated. Create a new token instead.`);
   return { id, signingSecret };
@@ -142,6 +172,7 @@ export async function ensureBootstrapToken(db: Db, key: Buffer, token: string): 
 }
 
 export async function signingSecretOf(db: Db, key: Buffer, clientId: string): Promise<string> {
-  const row = await db.prisma.apiClient.findUniqueOrThrow({ where: { id: clientId }, select: { signingSecretEnc: true } });
-  return decrypt(key, row.signingSecretEnc);
+  const enc = await signingSecretEncOf(db, clientId);
+  if (enc === undefined) throw new Error(`No API client ${clientId}`);
+  return decrypt(key, enc);
 }

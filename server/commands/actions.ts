@@ -3,7 +3,9 @@
 // holds; the others are skipped with the reason. Every call writes an audit
 // entry. Clicking twice is harmless: the second call skips what the first changed.
 import type { Db } from "../db/client";
-import { applyAction, countMatching, idsMatching, typesOf, type ActionSql, type ListFilter } from "../db/console";
+import { applyAction, idsMatching, typesOf, type ActionSql } from "../db/operator-actions";
+import { countMatching } from "../db/commands-read";
+import type { ListFilter } from "../db/command-filter";
 import type { Registry } from "../handlers/registry";
 import { ACTION_FROM, ACTION_NAMES, MAX_ACTION_TARGETS, whyNot, type ActionName } from "./action-rules";
 

@@ -1,11 +1,13 @@
 // What the console reads: lists, counts, one command in full, the overview.
 import type { Db } from "../db/client";
-import { commandDetail, countByStatus, countMatching, isTextSearch, dueCount, listCommands, liveWorkers, searchCommands, throughput, waiting, type ListFilter, type ListRow, type WaitingRow } from "../db/console";
+import { countByStatus, countMatching, listCommands, searchCommands, type ListRow } from "../db/commands-read";
+import { isTextSearch, type ListFilter } from "../db/command-filter";
+import { commandDetail, type AttemptRow, type CallbackRow } from "../db/command-detail";
+import { dueCount, liveWorkers, throughput, waiting, type WaitingRow } from "../db/overview";
 import { STATES } from "./state";
 import { toView } from "./view";
 import { AppError } from "../errors";
 import { maskSecrets } from "./mask";
-import type { AttemptRow, CallbackRow } from "../db/console";
 import type { Registry } from "../handlers/registry";
 import { canReconcile } from "../handlers/types";
 import { claimedAttemptKind, retryPolicy } from "../worker/policy";

@@ -2,7 +2,7 @@
 // entry in the same transaction, and the list the console shows.
 import type pg from "pg";
 import { withTransaction, type Db } from "./client";
-import { writeAudit, type AuditInput } from "./console";
+import { writeAudit, type AuditInput } from "./audit";
 
 /** The columns a rule's input sets (the evaluator's state is left alone). */
 export type RuleColumns = {

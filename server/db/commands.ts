@@ -1,5 +1,4 @@
-// SQL for the command store's hot paths (intake and lookups). Everything that
-// is not a hot path goes through Prisma.
+// SQL for the command store's hot paths: intake and lookups.
 import type { Db } from "./client";
 import type { CommandRow } from "../commands/view";
 

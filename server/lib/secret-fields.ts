@@ -1,7 +1,7 @@
 // Which payload fields hold secrets (Authorization headers, tokens, passwords):
 // one list for the masking of what the console and logs show
 // (server/commands/mask.ts) and for the text search, which must not find a
-// command by a secret it would not show (server/db/console.ts).
+// command by a secret it would not show (server/db/command-filter.ts).
 export const SECRET_FIELD_NAMES = "authorization|proxy-authorization|cookie|set-cookie|x-api-key|api[-_]?key|token|access[-_]?token|secret|password|client[-_]?secret";
 
 /** Whether an object key names a secret (case-insensitive, the whole key). */

@@ -6,7 +6,10 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { testClient } from "../helpers/engine";
 import { commandInEveryState } from "../helpers/fixtures";
-import { countByStatus, idsMatching, listCommands, searchCommands, waiting, type ListFilter } from "../../server/db/console";
+import { countByStatus, listCommands, searchCommands } from "../../server/db/commands-read";
+import { idsMatching } from "../../server/db/operator-actions";
+import { waiting } from "../../server/db/overview";
+import type { ListFilter } from "../../server/db/command-filter";
 import { measure, type RuleRow } from "../../server/db/alerts";
 
 let t: TestDb;

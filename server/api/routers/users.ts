@@ -2,7 +2,7 @@ import { z } from "zod";
 import { router, adminProcedure, userProcedure, publicProcedure } from "../trpc";
 import { actorName } from "../context";
 import { changePassword, createUser, listUsers, updateUser } from "../../auth/users";
-import { writeAudit, listAudit } from "../../db/console";
+import { listAudit } from "../../db/audit";
 import { viewerProcedure } from "../trpc";
 
 const role = z.enum(["viewer", "operator", "admin"]);
@@ -12,18 +12,10 @@ export const usersRouter = router({
   list: adminProcedure.query(async ({ ctx }) => ({ items: await listUsers(ctx.db) })),
   create: adminProcedure
     .input(z.strictObject({ email: z.email().max(200), password, role }))
-    .mutation(async ({ ctx, input }) => {
-      const u = await createUser(ctx.db, { ...input, mustChangePassword: true });
-      await writeAudit(ctx.db, { actor: actorName(ctx.principal), action: "user.create", reason: null, details: { email: u.email, role: u.role } });
-      return u;
-    }),
+    .mutation(({ ctx, input }) => createUser(ctx.db, { ...input, mustChangePassword: true }, actorName(ctx.principal))),
   update: adminProcedure
     .input(z.strictObject({ id: z.uuid(), role: role.optional(), disabled: z.boolean().optional() }))
-    .mutation(async ({ ctx, input }) => {
-      const u = await updateUser(ctx.db, ctx.principal.kind === "user" ? ctx.principal.userId : null, input);
-      await writeAudit(ctx.db, { actor: actorName(ctx.principal), action: "user.update", reason: null, details: { email: u.email, role: input.role, disabled: input.disabled } });
-      return u;
-    }),
+    .mutation(({ ctx, input }) => updateUser(ctx.db, { actor: actorName(ctx.principal), userId: ctx.principal.kind === "user" ? ctx.principal.userId : null }, input)),
 });
 
 export const authRouter = router({
@@ -37,7 +29,6 @@ export const authRouter = router({
     .input(z.strictObject({ current: z.string().min(1).max(200), next: password }))
     .mutation(async ({ ctx, input }) => {
       await changePassword(ctx.db, ctx.principal.userId, input.current, input.next, ctx.principal.sessionId);
-      await writeAudit(ctx.db, { actor: ctx.principal.email, action: "user.password", reason: null });
       return { ok: true };
     }),
 });
