@@ -113,8 +113,10 @@ describe.runIf(browserAvailable)("access and tokens in a real browser", () => {
     expect(await stored()).toBe(secret);
     await page.screenshot({ path: path.join(SHOTS, "token-rotate-secret.png") });
     await shown.getByRole("button", { name: "I have stored it" }).click();
-    await shown.waitFor({ state: "hidden" });
-    expect(await page.content()).not.toContain(secret); // shown once
+    // Closed, then removed from the page: the secret is nowhere in it any more (shown once).
+    await shown.waitFor({ state: "detached" });
+    await page.locator("dialog").waitFor({ state: "detached" });
+    expect(await page.content()).not.toContain(secret);
     const audit = (await t.db.pool.query(`SELECT actor FROM audit_entries WHERE action = 'token.rotateSecret'`)).rows;
     expect(audit).toEqual([{ actor: admin.email }]);
   });
