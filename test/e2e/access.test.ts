@@ -114,8 +114,8 @@ describe.runIf(browserAvailable)("access and tokens in a real browser", () => {
     await page.screenshot({ path: path.join(SHOTS, "token-rotate-secret.png") });
     await shown.getByRole("button", { name: "I have stored it" }).click();
     // Closed, then removed from the page: the secret is nowhere in it any more (shown once).
-    await shown.waitFor({ state: "detached" });
-    await page.locator("dialog").waitFor({ state: "detached" });
+    await shown.waitFor({ state: "hidden" });
+    await page.locator('code[aria-label="New signing secret"]').waitFor({ state: "detached" });
     expect(await page.content()).not.toContain(secret);
     const audit = (await t.db.pool.query(`SELECT actor FROM audit_entries WHERE action = 'token.rotateSecret'`)).rows;
     expect(audit).toEqual([{ actor: admin.email }]);
