@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Db } from "../db/client";
-import { STATES } from "../commands/state";
+import { STATES } from "../engine/states";
 import { AppError } from "../errors";
 import { isoDateTime, storable, NOT_STORABLE } from "../commands/inputs";
 import { emailByRule, type RuleEmail } from "./delivery";

@@ -1,14 +1,13 @@
 // What the console reads: lists, counts, one command in full, the overview.
 import type { Db } from "../db/client";
 import { commandDetail, countByStatus, countMatching, isTextSearch, dueCount, listCommands, liveWorkers, searchCommands, throughput, waiting, type ListFilter, type ListRow, type WaitingRow } from "../db/console";
-import { STATES } from "./state";
+import { STATES } from "../engine/states";
 import { toView } from "./view";
 import { AppError } from "../errors";
 import { maskSecrets } from "./mask";
 import type { AttemptRow, CallbackRow } from "../db/console";
 import type { Registry } from "../handlers/registry";
-import { canReconcile } from "../handlers/types";
-import { claimedAttemptKind, retryPolicy } from "../worker/policy";
+import { canReconcile, claimedAttemptKind, retryPolicy } from "../engine/policy";
 import { failureSummary } from "./why";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

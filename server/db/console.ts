@@ -3,7 +3,7 @@
 import { SECRET_MEMBER_PG_RE } from "../lib/secret-fields";
 import { withTransaction, type Db } from "./client";
 import type { CommandRow } from "../commands/view";
-import type { State } from "../commands/state";
+import type { State } from "../engine/states";
 import { LEASED, UNLEASED, countBothHalves, selectBothHalves } from "./leased";
 
 export type ListFilter = {

@@ -12,8 +12,9 @@
 // command is always locked before its callback deliveries.
 import type pg from "pg";
 import { withTransaction, type Db } from "./client";
-import type { Claimed } from "../worker/policy";
-import type { State } from "../commands/state";
+import type { Claimed, Completion, Expired } from "../engine/types";
+export type { AttemptRecord, Completion, Expired } from "../engine/types";
+import type { State } from "../engine/states";
 
 type Queryable = Pick<pg.Pool, "query"> | pg.PoolClient;
 
@@ -167,37 +168,6 @@ export async function renewLeases(db: Db, held: { id: string; leaseId: string }[
   return new Set(rows.map((r) => r.lease_id));
 }
 
-export type AttemptRecord = {
-  number: number;
-  kind: "execute" | "reconcile" | "compensate" | "poll" | "callback";
-  outcome: "success" | "failure" | "exception" | "accepted" | "not_found" | "unknown";
-  startedAt: Date;
-  finishedAt: Date;
-  error: string | null;
-  worker: string;
-  detail?: unknown;
-};
-
-/** The row a finished claim leaves behind. `undefined` result/failure keep the stored value. */
-export type Completion = {
-  id: string;
-  leaseId: string;
-  status: State;
-  phase: "execute" | "compensate";
-  /** null keeps run_at; a Date or "infinity" sets it. */
-  runAt: Date | "infinity" | null;
-  tries: number;
-  needsReconcile: boolean;
-  result?: unknown;
-  failure?: unknown;
-  error: string | null;
-  attemptCount: number;
-  attempts: AttemptRecord[];
-  /** Enter compensation right after the final failure (failed → compensating, in the same transaction). */
-  thenCompensate?: boolean;
-};
-
-
 /**
  * Applies completions whose lease is still theirs, in one transaction; returns
  * the ids applied (a lease taken back by the rescuer meanwhile is not).
@@ -297,8 +267,6 @@ export async function completeAtomically(db: Db, items: Completion[]): Promise<S
   if (!items.some((i) => i.thenCompensate)) return complete(db.pool, items);
   return withTransaction(db, (client) => complete(client, items));
 }
-
-export type Expired = Claimed & { lockedBy: string; attemptStartedAt: Date | null };
 
 /**
  * Takes back expired leases (a worker died or lost the database): hands the

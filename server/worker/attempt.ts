@@ -1,11 +1,10 @@
 // Carries out one claimed command: reconcile first when the last outcome is
 // unknown, then execute (or poll, or compensate), each under a timeout and the
 // lease's abort signal; returns the completion to write. No database access here.
-import { canReconcile, type AttemptContext } from "../handlers/types";
+import { CommandTypeError, type AttemptContext } from "../handlers/types";
 import type { Registry } from "../handlers/registry";
-import type { AttemptRecord, Completion } from "../db/queue";
-import { afterCompensationError, afterFailure, afterUnknown, pollDelayMs, type Claimed, type Next } from "./policy";
-import { HttpStatusError } from "../handlers/http";
+import type { AttemptRecord, Claimed, Completion, Next } from "../engine/types";
+import { afterCompensationError, afterFailure, afterUnknown, canReconcile, pollDelayMs } from "../engine/policy";
 import { loggableUrl } from "../log";
 
 export class TimeoutError extends Error {
@@ -30,7 +29,7 @@ export class ShuttingDown extends Error {
 /** A short, log-safe description of why an attempt threw. */
 export function describeError(err: unknown): string {
   let msg: string;
-  if (err instanceof HttpStatusError) msg = `HTTP ${err.status}`;
+  if (err instanceof CommandTypeError) msg = err.message;
   else if (err instanceof Error) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     msg = err.message === "fetch failed" && cause ? `network error: ${cause.code ?? cause.message}` : `${err.name === "Error" ? "" : err.name + ": "}${err.message}`;
@@ -126,7 +125,7 @@ export type AttemptEnv = {
   now?: () => Date;
   /** HTTP_ALLOWED_HOSTS check for outbound requests. */
   checkUrl?: (url: string) => Promise<void>;
-  /** Outbound fetch that pins checked addresses (see server/handlers/url-guard.ts). */
+  /** Outbound fetch that pins checked addresses (see server/outbound/url-guard.ts). */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
   /** Where and how an asynchronous backend may post its result (see server/commands/inbound.ts). */
   resultEndpoint?: (commandId: string) => { url: string; secret: string };

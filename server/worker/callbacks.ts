@@ -6,10 +6,10 @@ import type { Listener } from "../db/listener";
 import { claimCallbacks, finishCallback, type DueCallback } from "../db/queue";
 import { signingSecretOf, TOKENS_CHANNEL } from "../auth/tokens";
 import { signBody } from "../crypto";
-import { backoffMs } from "./backoff";
+import { backoffMs } from "../engine/backoff";
 import { describeError, withTimeout } from "./attempt";
-import { Wake } from "./wake";
-import { refusedBy } from "../handlers/url-guard";
+import { Wake } from "../lib/wake";
+import { refusedBy } from "../outbound/url-guard";
 
 export function startCallbackSender(o: {
   db: Db;

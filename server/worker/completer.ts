@@ -5,9 +5,10 @@
 // nothing is dropped. A completion whose lease was taken back meanwhile is
 // refused by the database and reported as not applied.
 import type { Db } from "../db/client";
-import { completeAtomically, type Completion } from "../db/queue";
+import { completeAtomically } from "../db/queue";
+import type { Completion } from "../engine/types";
 import type { Logger } from "../log";
-import { sleep } from "./wake";
+import { sleep } from "../lib/wake";
 
 type Item = { c: Completion; resolve: (applied: boolean) => void };
 

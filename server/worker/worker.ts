@@ -8,11 +8,11 @@ import type { Logger } from "../log";
 import type { Listener } from "../db/listener";
 import { claim, claimCapped, commandsRowEstimate, renewLeases, rescueExpired, PREPARED_CLAIM_MIN_ROWS, type Completion, type Expired } from "../db/queue";
 import { runClaimed, Interrupt, LeaseLost, ShuttingDown, describeError, type AttemptEnv } from "./attempt";
-import { afterCompensationError, afterUnknown, claimedAttemptKind, type Claimed } from "./policy";
-import { canReconcile } from "../handlers/types";
+import { afterCompensationError, afterUnknown, canReconcile, claimedAttemptKind } from "../engine/policy";
+import type { Claimed } from "../engine/types";
 import { createCompleter, isConnectionError } from "./completer";
 import { startCallbackSender } from "./callbacks";
-import { Wake, sleep } from "./wake";
+import { Wake, sleep } from "../lib/wake";
 import type { WorkerMetrics } from "./metrics";
 import { isTransient } from "./completer";
 

@@ -13,7 +13,7 @@ import { insertCommands } from "../../server/db/commands";
 import { claim, claimCallbacks, complete, finishCallback, pruneFinished, renewLeases, type Completion } from "../../server/db/queue";
 import { createCompleter } from "../../server/worker/completer";
 import { createLogger } from "../../server/log";
-import type { Claimed } from "../../server/worker/policy";
+import type { Claimed } from "../../server/engine/types";
 import { cancelCommands, retryCommands } from "../../server/commands/actions";
 import { startTestWorker, submitWith, waitForStatus, waitUntil } from "../helpers/engine";
 import { createRegistry } from "../../server/handlers/registry";
