@@ -8,7 +8,7 @@ import type { Logger } from "../log";
 import type { Listener } from "../db/listener";
 import { claim, claimCapped, commandsRowEstimate, renewLeases, rescueExpired, PREPARED_CLAIM_MIN_ROWS, type Completion, type Expired } from "../db/queue";
 import { runClaimed, Interrupt, LeaseLost, ShuttingDown, describeError, type AttemptEnv } from "./attempt";
-import { afterCompensationError, afterUnknown, canReconcile, claimedAttemptKind } from "../engine/policy";
+import { handBack, rescued, runnerFailed } from "../engine/transitions";
 import type { Claimed } from "../engine/types";
 import { createCompleter, isConnectionError } from "./completer";
 import { startCallbackSender } from "./callbacks";
@@ -124,7 +124,7 @@ export function startWorker(o: WorkerOptions) {
       } catch (err) {
         // runClaimed classifies everything; this is a bug guard so the claim is always released.
         log.error({ err, command: c.id }, "attempt runner failed");
-        completion = { id: c.id, leaseId: c.leaseId, status: "exception", phase: c.phase, runAt: null, tries: c.tries, needsReconcile: false, error: `internal error: ${describeError(err)}`, attemptCount: c.attemptCount, attempts: [] };
+        completion = runnerFailed(c, describeError(err));
       } finally {
         avgHandlerMs = 0.9 * avgHandlerMs + 0.1 * (performance.now() - t0);
         // The slot is free as soon as the handler is done; the lease is kept (and renewed) until the result is written.
@@ -149,20 +149,6 @@ export function startWorker(o: WorkerOptions) {
     pump();
     return cs.length;
   };
-
-  /** A claimed command that never started goes back as it was (no attempt was made). */
-  const handBack = (c: Claimed): Completion => ({
-    id: c.id,
-    leaseId: c.leaseId,
-    status: c.status === "running" ? "retrying" : c.status,
-    phase: c.phase,
-    runAt: new Date(),
-    tries: c.tries,
-    needsReconcile: c.needsReconcile,
-    error: null,
-    attemptCount: c.attemptCount,
-    attempts: [],
-  });
 
   const claimNow = async (room: number): Promise<number> => {
     let claimed: Claimed[];
@@ -241,24 +227,7 @@ export function startWorker(o: WorkerOptions) {
     rows.map((r) => {
       const type = o.registry.get(r.type);
       const parsed = type?.schema.safeParse(r.payload);
-      const payload = parsed?.success ? parsed.data : r.payload;
-      const kind = claimedAttemptKind(r, !!type && canReconcile(type, payload));
-      const error = `lease expired: worker ${r.lockedBy} stopped renewing it (it crashed or lost the database); outcome unknown`;
-      const attempt = { number: r.attemptCount + 1, kind, outcome: "exception" as const, startedAt: r.attemptStartedAt ?? new Date(), finishedAt: new Date(), error, worker: r.lockedBy };
-      const base = { id: r.id, leaseId: r.leaseId, phase: r.phase, attempts: [attempt], attemptCount: r.attemptCount + 1 };
-      if (r.status === "awaiting") return { ...base, status: "awaiting", runAt: new Date(), tries: r.tries, needsReconcile: false, error: null } as Completion;
-      const tries = r.tries + 1;
-      if (!type) return { ...base, status: r.status === "compensating" ? "exception" : "exception", runAt: null, tries, needsReconcile: false, error: `${error}; unknown command type` } as Completion;
-      const next = r.status === "compensating" ? afterCompensationError(type, r, tries, error) : afterUnknown(type, payload, r, tries, error);
-      const status = next.to;
-      return {
-        ...base,
-        status,
-        runAt: next.to === "retrying" || next.to === "compensating" ? new Date(Date.now() + next.delayMs) : null,
-        tries,
-        needsReconcile: next.to === "retrying" || (next.to === "exception" && !!next.reconcile),
-        error: "error" in next ? next.error : error,
-      } as Completion;
+      return rescued(r, type, parsed?.success ? parsed.data : r.payload);
     });
   const rescuer = setInterval(async () => {
     try {
