@@ -3,7 +3,7 @@
 import type { Db } from "../db/client";
 import { loggableUrl, type Logger } from "../log";
 import type { Listener } from "../db/listener";
-import { claimCallbacks, finishCallback, type DueCallback } from "../db/queue";
+import { claimCallbacks, finishCallback, type DueCallback } from "../db/callbacks";
 import { signingSecretOf, TOKENS_CHANNEL } from "../auth/tokens";
 import { signBody } from "../crypto";
 import { backoffMs } from "../engine/backoff";

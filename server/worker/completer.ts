@@ -5,7 +5,7 @@
 // nothing is dropped. A completion whose lease was taken back meanwhile is
 // refused by the database and reported as not applied.
 import type { Db } from "../db/client";
-import { completeAtomically } from "../db/queue";
+import { completeAtomically } from "../db/completion";
 import type { Completion } from "../engine/types";
 import { unrecordable } from "../engine/transitions";
 import type { Logger } from "../log";

@@ -3,7 +3,7 @@
 // so do expired sessions and alert history older than that (once sent).
 import type { Db } from "../db/client";
 import type { Logger } from "../log";
-import { pruneFinished, pruneHousekeeping } from "../db/queue";
+import { pruneFinished, pruneHousekeeping } from "../db/retention";
 
 export function startPruner(o: { db: Db; log: Logger; days: number; everyMs?: number; batch?: number; maxBatchesPerRun?: number }) {
   let stopped = false;

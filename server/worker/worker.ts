@@ -6,10 +6,12 @@ import type { Db } from "../db/client";
 import type { Registry } from "../handlers/registry";
 import type { Logger } from "../log";
 import type { Listener } from "../db/listener";
-import { claim, claimCapped, commandsRowEstimate, renewLeases, rescueExpired, PREPARED_CLAIM_MIN_ROWS, type Completion, type Expired } from "../db/queue";
+import { claim, claimCapped, commandsRowEstimate, PREPARED_CLAIM_MIN_ROWS } from "../db/claim";
+import { renewLeases } from "../db/leases";
+import { rescueExpired } from "../db/rescue";
 import { runClaimed, Interrupt, LeaseLost, ShuttingDown, describeError, type AttemptEnv } from "./attempt";
 import { handBack, rescued, runnerFailed } from "../engine/transitions";
-import type { Claimed } from "../engine/types";
+import type { Claimed, Completion, Expired } from "../engine/types";
 import { createCompleter, isConnectionError } from "./completer";
 import { startCallbackSender } from "./callbacks";
 import { Wake, sleep } from "../lib/wake";
@@ -81,7 +83,7 @@ export function startWorker(o: WorkerOptions) {
   let dbFailures = 0;
 
   // The prepared claim's generic plan is safe once the statistics know the
-  // table (see server/db/queue.ts): checked now and every minute.
+  // table (see server/db/claim.ts): checked now and every minute.
   let preparedClaim = false;
   let preparedBroken = false;
   const checkTableSize = async () => {
