@@ -1,6 +1,7 @@
 // Layering of server/ (docs/architecture.md): each layer may import the ones
 // below it, never one above. Checked by `npm run lint`.
-//   engine  <  db  <  command-types, commands, auth, flow, alerts  <  worker, api  <  web
+//   lib, outbound  <  engine  <  db  <  command-types, commands, auth, flow, alerts  <  worker, api  <  web
+// (lib: small utilities; outbound: the guarded fetch for requests to the outside).
 // The console (app/) reaches the server only through tRPC types and the
 // dependency-free engine module; type-only imports are not counted
 // (tsPreCompilationDeps: false), so `import type { AppRouter }` stays allowed.
@@ -16,7 +17,8 @@ module.exports = {
   forbidden: [
     { name: "no-circular", severity: "error", from: { path: "^(server|app|scripts)/" }, to: { circular: true } },
     { name: "server-imports-app", severity: "error", from: { path: "^server/" }, to: { path: "^app/" } },
-    layer("engine/", ["db", "commands", "command-types", "handlers", "auth", "flow", "alerts", "worker", "api", "web"], "the engine is pure: states, transitions, shared types"),
+    layer("(lib|outbound)/", ["engine", "db", "commands", "command-types", "handlers", "auth", "flow", "alerts", "worker", "api", "web"], "utilities below everything of ours"),
+    layer("engine/", ["outbound", "db", "commands", "command-types", "handlers", "auth", "flow", "alerts", "worker", "api", "web"], "the engine is pure: states, transitions, shared types"),
     layer("db/", ["commands", "command-types", "handlers", "auth", "flow", "alerts", "worker", "api", "web"], "data access knows only the engine's types"),
     layer("(commands|command-types|handlers|auth|flow|alerts)/", ["worker", "api", "web"], "domain modules are called by workers and routers, never the reverse"),
     layer("worker/", ["api", "web"], "workers do not go through the API layer"),
@@ -37,10 +39,10 @@ module.exports = {
     },
     {
       name: "browser-safe-alert-modules",
-      comment: "the console bundles alerts/rule-input.ts and alerts/format.ts: they may import only each other, the engine and the pure state and input helpers",
+      comment: "the console bundles alerts/rule-input.ts and alerts/format.ts: they may import only each other, the engine and the pure input helpers",
       severity: "error",
       from: { path: "^server/alerts/(rule-input|format)\\.ts$" },
-      to: { pathNot: "^(server/(engine/|alerts/(rule-input|format)\\.ts$|commands/(state|inputs)\\.ts$)|node_modules/zod/)" },
+      to: { pathNot: "^(server/(engine/|alerts/(rule-input|format)\\.ts$|commands/inputs\\.ts$)|node_modules/zod/)" },
     },
   ],
   options: {

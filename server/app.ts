@@ -5,7 +5,7 @@ import { registry } from "./handlers";
 import { resolveSecretKey } from "./db/settings";
 import { createLogger } from "./log";
 import { createGroupInserter } from "./commands/group-insert";
-import { createHostListCheck } from "./handlers/url-guard";
+import { createHostListCheck } from "./outbound/url-guard";
 import { startListener } from "./db/listener";
 import { createRateLimiter } from "./api/rate-limit";
 import { TokenCache, TOKENS_CHANNEL } from "./auth/tokens";

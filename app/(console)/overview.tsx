@@ -3,12 +3,13 @@ import Link from "next/link";
 import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
 import { Empty, ErrorBox, Loading, PageHeader, Panel, RelTime, ShortId, StatusBadge, STATE_LABEL, STATE_STYLE, type State } from "@/app/_components/ui";
+import { AT_REST, IN_FLIGHT, UNSUCCESSFUL } from "@/server/engine/states";
 
-const GROUPS: { title: string; states: State[] }[] = [
-  { title: "In flight", states: ["pending", "running", "awaiting", "retrying", "compensating"] },
-  { title: "Finished", states: ["succeeded", "failed", "exception", "compensated", "cancelled"] },
+const GROUPS: { title: string; states: readonly State[] }[] = [
+  { title: "In flight", states: IN_FLIGHT },
+  { title: "Finished", states: AT_REST },
 ];
-const ATTENTION: State[] = ["exception", "failed"];
+const ATTENTION: readonly State[] = UNSUCCESSFUL;
 
 export function Overview() {
   const trpc = useTRPC();

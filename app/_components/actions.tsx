@@ -1,6 +1,6 @@
 "use client";
 // Operator actions: Retry, Compensate, Cancel, Resolve. Which one applies to
-// which command is the server's rule (server/commands/action-rules.ts, asked
+// which command is the server's rule (server/engine/actions.ts, asked
 // through commands.preview): a button that would change nothing is disabled
 // and says why; the dialog says how many commands will change and how many
 // will be skipped before it asks for confirmation and a reason, then shows
@@ -10,7 +10,7 @@ import Link from "next/link";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "@/server/api/root";
-import { ACTION_FROM, type ActionName } from "@/server/commands/action-rules";
+import { ACTION_FROM, RESOLVE_OUTCOMES, type ActionName, type ResolveOutcome } from "@/server/engine/actions";
 import { useTRPC, useTRPCClient } from "./trpc";
 import { btn, ErrorBox, input, ShortId, type State } from "./ui";
 
@@ -122,7 +122,7 @@ export function ActionDialog({ action, target, what, preview: given, onClose }: 
   const meta = ACTIONS.find((a) => a.action === action)!;
   const [reason, setReason] = useState("");
   // No default: an operator who resolves by hand must say which outcome they established.
-  const [outcome, setOutcome] = useState<"succeeded" | "failed" | null>(null);
+  const [outcome, setOutcome] = useState<ResolveOutcome | null>(null);
   const [missing, setMissing] = useState(false);
   const client = useTRPCClient();
   const trpc = useTRPC();
@@ -195,7 +195,7 @@ export function ActionDialog({ action, target, what, preview: given, onClose }: 
               <fieldset>
                 <legend className="mb-1.5 text-xs font-medium text-slate-600">Outcome (required: what did you establish?)</legend>
                 <div className="flex gap-2">
-                  {(["succeeded", "failed"] as const).map((o) => (
+                  {RESOLVE_OUTCOMES.map((o) => (
                     <label key={o} className={`flex flex-1 cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm ${outcome === o ? "border-slate-900 bg-slate-50" : "border-slate-300"}`}>
                       <input type="radio" name="outcome" value={o} checked={outcome === o} onChange={() => setOutcome(o)} />
                       {o === "succeeded" ? "Succeeded (the backend did it)" : "Failed (it did not happen)"}

@@ -2,9 +2,9 @@
 // Small shared pieces: status badges, panels, empty / loading / error states, times.
 import { useEffect, useState } from "react";
 import { TRPCClientError } from "@trpc/client";
+import { STATES, type State } from "@/server/engine/states";
 
-export const STATES = ["pending", "running", "awaiting", "retrying", "succeeded", "failed", "exception", "compensating", "compensated", "cancelled"] as const;
-export type State = (typeof STATES)[number];
+export { STATES, type State };
 
 export const STATE_LABEL: Record<State, string> = {
   pending: "Pending",

@@ -10,8 +10,8 @@ import type { Logger } from "../log";
 import type { Listener } from "../db/listener";
 import { claimDeliveries, finishDelivery, noteUndeliverable } from "../db/alerts";
 import { NO_SMTP } from "./delivery";
-import { backoffMs } from "../worker/backoff";
-import { Wake } from "../worker/wake";
+import { backoffMs } from "../engine/backoff";
+import { Wake } from "../lib/wake";
 
 export { NO_SMTP };
 

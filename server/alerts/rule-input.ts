@@ -1,9 +1,9 @@
 // The input of an alert rule (DESIGN §4), checked per kind. One schema for the
 // router and the console's rule form, so this module must stay importable in
-// a browser: it imports zod and the pure helpers of commands/state and
+// a browser: it imports zod, the engine's states and the pure helpers of
 // commands/inputs, nothing that reaches the database or Node.
 import { z } from "zod";
-import { STATES } from "../commands/state";
+import { STATES } from "../engine/states";
 import { isoDateTime, storable, NOT_STORABLE } from "../commands/inputs";
 
 export const RULE_KINDS = ["count", "stuck", "rate", "backlog"] as const;

@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import type { Db } from "../db/client";
 import { insertRule, listedRules, removeRule, replaceRule, type RuleColumns } from "../db/alert-rules";
-import type { State } from "../commands/state";
+import type { State } from "../engine/states";
 import { AppError } from "../errors";
 import { emailByRule, type RuleEmail } from "./delivery";
 import type { RuleInput } from "./rule-input";

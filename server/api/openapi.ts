@@ -7,7 +7,7 @@
 // with (see the type assertions below and test/integration/rest.test.ts).
 import { z } from "zod";
 import { getManyInput, retryInput, submitInput, MAX_BATCH } from "../commands/inputs";
-import { STATES } from "../commands/state";
+import { STATES } from "../engine/states";
 import type { CommandView } from "../commands/view";
 import type { Receipt, Rejection } from "../commands/submit";
 import type { Registry } from "../handlers/registry";

@@ -7,7 +7,7 @@ import { applyAction, idsMatching, typesOf, type ActionSql } from "../db/operato
 import { countMatching } from "../db/commands-read";
 import type { ListFilter } from "../db/command-filter";
 import type { Registry } from "../handlers/registry";
-import { ACTION_FROM, ACTION_NAMES, MAX_ACTION_TARGETS, whyNot, type ActionName } from "./action-rules";
+import { ACTION_FROM, ACTION_NAMES, MAX_ACTION_TARGETS, whyNot, type ActionName, type ResolveOutcome } from "../engine/actions";
 
 export type ActionResult = { updated: string[]; skipped: { id: string; reason: string }[] };
 export type Target = { ids: string[] } | { filter: ListFilter };
@@ -57,7 +57,7 @@ export async function cancelCommands(db: Db, target: Target, actor: Actor, reaso
   return run(db, "cancel", CANCEL, await resolveTargets(db, target), actor, reason);
 }
 
-export async function resolveCommands(db: Db, target: Target, outcome: "succeeded" | "failed", actor: Actor, reason: string) {
+export async function resolveCommands(db: Db, target: Target, outcome: ResolveOutcome, actor: Actor, reason: string) {
   return run(db, "resolve", RESOLVE, await resolveTargets(db, target), actor, reason, outcome);
 }
 

@@ -4,13 +4,12 @@ import { countByStatus, countMatching, listCommands, searchCommands, type ListRo
 import { isTextSearch, type ListFilter } from "../db/command-filter";
 import { commandDetail, type AttemptRow, type CallbackRow } from "../db/command-detail";
 import { dueCount, liveWorkers, throughput, waiting, type WaitingRow } from "../db/overview";
-import { STATES } from "./state";
+import { STATES } from "../engine/states";
 import { toView } from "./view";
 import { AppError } from "../errors";
 import { maskSecrets } from "./mask";
 import type { Registry } from "../handlers/registry";
-import { canReconcile } from "../handlers/types";
-import { claimedAttemptKind, retryPolicy } from "../worker/policy";
+import { canReconcile, claimedAttemptKind, retryPolicy } from "../engine/policy";
 import { failureSummary } from "./why";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

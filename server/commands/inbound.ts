@@ -7,7 +7,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import type { Db } from "../db/client";
-import { settleAwaiting } from "../db/queue";
+import { settleAwaiting } from "../db/inbound";
 import { signBody } from "../crypto";
 
 export const resultSecret = (key: Buffer, commandId: string) => createHmac("sha256", key).update(`inbound-result:${commandId}`).digest("base64url");

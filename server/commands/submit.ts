@@ -71,7 +71,7 @@ export type IntakeDeps = {
   insert: GroupInserter;
   /**
    * With an explicit HTTP_ALLOWED_HOSTS list: why a target URL is refused, or
-   * null (server/handlers/url-guard.ts createHostListCheck). Absent: no check
+   * null (server/outbound/url-guard.ts createHostListCheck). Absent: no check
    * at intake (address-based rules are applied when connecting).
    */
   hostCheck?: ((url: string) => string | null) | null;

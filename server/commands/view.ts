@@ -1,4 +1,4 @@
-import type { State } from "./state";
+import type { State } from "../engine/states";
 
 /** The command as clients and the console see it (DESIGN §3). */
 export type CommandView = {

@@ -2,7 +2,7 @@
 // failure document does not fit: the last error when there is one, otherwise
 // the business failure the backend gave (for http: its status and the code or
 // message of its body, e.g. "422 card_declined").
-import type { State } from "./state";
+import type { State } from "../engine/states";
 
 const MAX = 200;
 

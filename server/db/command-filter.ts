@@ -2,7 +2,7 @@
 // as SQL conditions: shared by the lists, the counts and the operator actions'
 // "all that match".
 import { SECRET_MEMBER_PG_RE } from "../lib/secret-fields";
-import type { State } from "../commands/state";
+import type { State } from "../engine/states";
 
 export type ListFilter = {
   status?: State[];

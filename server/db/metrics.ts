@@ -1,5 +1,9 @@
 // Figures for /api/metrics that come from the database (cheap, index-backed).
 import type { Db } from "./client";
+import { QUEUED } from "../engine/states";
+import { inList } from "./states-sql";
+
+const QUEUED_SQL = inList(QUEUED);
 
 export async function commandsByStateAndType(db: Db) {
   const { rows } = await db.pool.query<{ status: string; type: string; n: number }>(`SELECT status, type, count(*)::int AS n FROM commands GROUP BY status, type`);
@@ -8,8 +12,8 @@ export async function commandsByStateAndType(db: Db) {
 
 export async function queueFigures(db: Db) {
   const { rows } = await db.pool.query<{ due: number; oldest_s: number | null; leased: number }>(
-    `SELECT (SELECT count(*)::int FROM commands WHERE status IN ('pending', 'retrying') AND lease_id IS NULL AND run_at <= now()) AS due,
-            (SELECT EXTRACT(EPOCH FROM now() - min(run_at))::float8 FROM commands WHERE status IN ('pending', 'retrying') AND lease_id IS NULL AND run_at <= now()) AS oldest_s,
+    `SELECT (SELECT count(*)::int FROM commands WHERE status IN ${QUEUED_SQL} AND lease_id IS NULL AND run_at <= now()) AS due,
+            (SELECT EXTRACT(EPOCH FROM now() - min(run_at))::float8 FROM commands WHERE status IN ${QUEUED_SQL} AND lease_id IS NULL AND run_at <= now()) AS oldest_s,
             (SELECT count(*)::int FROM commands WHERE lease_id IS NOT NULL) AS leased`,
   );
   return rows[0]!;

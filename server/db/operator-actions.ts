@@ -2,7 +2,7 @@
 // the targets of "all that match", the preview's read, and the change with its
 // audit entry in one transaction, rows locked in id order.
 import { withTransaction, type Db } from "./client";
-import type { State } from "../commands/state";
+import type { State } from "../engine/states";
 import { selectBothHalves } from "./leased";
 import { where, type ListFilter } from "./command-filter";
 import { writeAudit, type AuditInput } from "./audit";

@@ -1,7 +1,7 @@
 // The overview page's reads: throughput per minute, what waits longest, the
 // due queue's length and the live workers.
 import type { Db } from "./client";
-import type { State } from "../commands/state";
+import type { State } from "../engine/states";
 import { UNLEASED } from "./leased";
 
 /**

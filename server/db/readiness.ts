@@ -2,6 +2,7 @@
 // worker's claim query able to run (a dry run that locks nothing).
 import type { Db } from "./client";
 import { withTransaction } from "./client";
+import { CLAIMABLE_NOW } from "./claim";
 
 export async function appliedMigrations(db: Db): Promise<string[]> {
   const { rows } = await db.pool.query<{ migration_name: string }>(
@@ -14,7 +15,7 @@ export async function claimDryRun(db: Db): Promise<void> {
   await withTransaction(db, async (c) => {
     await c.query(`SET LOCAL statement_timeout = '2s'`);
     await c.query(
-      `SELECT id FROM commands WHERE status IN ('pending', 'retrying', 'awaiting', 'compensating') AND lease_id IS NULL AND run_at <= now()
+      `SELECT id FROM commands WHERE ${CLAIMABLE_NOW}
        ORDER BY priority DESC, run_at LIMIT 0 FOR UPDATE SKIP LOCKED`,
     );
   });

@@ -3,8 +3,8 @@
 // engine; this file owns the payload contract and how HTTP answers map to
 // outcomes.
 import { z } from "zod";
-import { defineCommandType, type AttemptContext } from "./types";
-import { refusedBy } from "./url-guard";
+import { CommandTypeError, defineCommandType, type AttemptContext } from "./types";
+import { refusedBy } from "../outbound/url-guard";
 import { noCredentials, NO_CREDENTIALS } from "../commands/inputs";
 
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid HTTP header name");
@@ -65,7 +65,7 @@ async function send(ctx: AttemptContext, url: string, init: RequestInit): Promis
   }
 }
 
-export class HttpStatusError extends Error {
+class HttpStatusError extends CommandTypeError {
   constructor(readonly status: number, readonly body: unknown) {
     super(`HTTP ${status}`);
   }

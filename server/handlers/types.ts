@@ -1,21 +1,7 @@
 // What a command type is (DESIGN §2). A type is one file exporting a
 // CommandType, plus one line in server/handlers/index.ts.
 import type { z } from "zod";
-
-export type RetryPolicy = {
-  /**
-   * Tries per round before the command goes to `exception`. A try is an attempt
-   * that uses the retry budget: an execute, a compensate, a reconcile that could
-   * not tell, a lease that expired mid-attempt. A reconcile that finds the command
-   * never arrived (the execute after it is the try), polls, and attempts cut short
-   * by a shutdown use none; an operator's retry starts a new round.
-   */
-  maxAttempts: number;
-  /** Base of the exponential backoff: attempt n waits up to backoffMs * 2^(n-1), with full jitter. */
-  backoffMs: number;
-  /** Cap of one wait. */
-  maxBackoffMs: number;
-};
+import type { RetryPolicy } from "../engine/types";
 
 export type AttemptContext = {
   commandId: string;
@@ -90,8 +76,11 @@ export type CommandType<P = unknown> = {
   poll?: { intervalMs?: number; maxIntervalMs?: number; maxWaitMs?: number };
 };
 
-/** Can an unknown outcome of this command be reconciled by asking the backend? */
-export const canReconcile = <P>(type: CommandType<P>, payload: P) => !!type.query && (type.canQuery?.(payload) ?? true);
-
 /** Identity helper that keeps the payload type of a CommandType definition. */
 export const defineCommandType = <P>(t: CommandType<P>): CommandType<P> => t;
+
+/**
+ * An error a command type throws whose message says all there is to say (e.g.
+ * "HTTP 503"): an attempt records the message alone, without the class name.
+ */
+export class CommandTypeError extends Error {}

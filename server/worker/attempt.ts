@@ -1,11 +1,11 @@
 // Carries out one claimed command: reconcile first when the last outcome is
 // unknown, then execute (or poll, or compensate), each under a timeout and the
 // lease's abort signal; returns the completion to write. No database access here.
-import { canReconcile, type AttemptContext } from "../handlers/types";
+import { CommandTypeError, type AttemptContext } from "../handlers/types";
 import type { Registry } from "../handlers/registry";
-import type { AttemptRecord, Completion } from "../db/queue";
-import { afterCompensationError, afterFailure, afterUnknown, pollDelayMs, type Claimed, type Next } from "./policy";
-import { HttpStatusError } from "../handlers/http";
+import type { Claimed, Completion } from "../engine/types";
+import { afterCompensationError, afterFailure, afterUnknown, canReconcile, pollDelayMs } from "../engine/policy";
+import { AttemptLog, awaitResult, compensated, compensateLater, follow, retryLater, succeeded, toException } from "../engine/transitions";
 import { loggableUrl } from "../log";
 
 export class TimeoutError extends Error {
@@ -30,7 +30,7 @@ export class ShuttingDown extends Error {
 /** A short, log-safe description of why an attempt threw. */
 export function describeError(err: unknown): string {
   let msg: string;
-  if (err instanceof HttpStatusError) msg = `HTTP ${err.status}`;
+  if (err instanceof CommandTypeError) msg = err.message;
   else if (err instanceof Error) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     msg = err.message === "fetch failed" && cause ? `network error: ${cause.code ?? cause.message}` : `${err.name === "Error" ? "" : err.name + ": "}${err.message}`;
@@ -126,66 +126,26 @@ export type AttemptEnv = {
   now?: () => Date;
   /** HTTP_ALLOWED_HOSTS check for outbound requests. */
   checkUrl?: (url: string) => Promise<void>;
-  /** Outbound fetch that pins checked addresses (see server/handlers/url-guard.ts). */
+  /** Outbound fetch that pins checked addresses (see server/outbound/url-guard.ts). */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
   /** Where and how an asynchronous backend may post its result (see server/commands/inbound.ts). */
   resultEndpoint?: (commandId: string) => { url: string; secret: string };
 };
 
 export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv): Promise<Completion> {
-  const now = env.now ?? (() => new Date());
-  const attempts: AttemptRecord[] = [];
-  let number = c.attemptCount;
-  const record = (kind: AttemptRecord["kind"], startedAt: Date, outcome: AttemptRecord["outcome"], error: string | null, detail?: unknown) =>
-    attempts.push({ number: ++number, kind, outcome, startedAt, finishedAt: now(), error, worker: env.workerId, detail });
-
-  // Every completion has the same shape (one hidden class): object spreads here were ~15 % of a worker's own CPU.
-  const make = (status: Completion["status"], runAt: Completion["runAt"], tries: number, needsReconcile: boolean, error: string | null, phase: Completion["phase"], result?: unknown, failure?: unknown, thenCompensate?: boolean): Completion => ({
-    id: c.id,
-    leaseId: c.leaseId,
-    status,
-    phase,
-    runAt,
-    tries,
-    needsReconcile,
-    result,
-    failure,
-    error,
-    attemptCount: number,
-    attempts,
-    thenCompensate,
-  });
-  const finish = (next: Next, tries: number, phase: "execute" | "compensate" = c.phase): Completion => {
-    const at = (ms: number) => new Date(now().getTime() + ms);
-    switch (next.to) {
-      case "succeeded":
-        return make("succeeded", null, tries, false, null, phase, next.result ?? null);
-      case "failed":
-        return make("failed", null, tries, false, null, phase, undefined, next.failure ?? null, next.compensate);
-      case "retrying":
-        return make("retrying", at(next.delayMs), tries, next.reconcile, next.error, phase, undefined, next.failure);
-      case "awaiting":
-        return make("awaiting", next.delayMs === null ? "infinity" : at(next.delayMs), tries, false, null, phase);
-      case "exception":
-        return make("exception", null, tries, next.reconcile ?? false, next.error, phase);
-      case "compensating":
-        return make("compensating", at(next.delayMs), tries, false, next.error, phase);
-      case "compensated":
-        return make("compensated", null, tries, false, null, phase);
-    }
-  };
+  const log = new AttemptLog(c, env.workerId, env.now);
 
   const type = registry.get(c.type);
-  if (!type) return finish({ to: "exception", error: `unknown command type "${c.type}" (is this worker older than the one that accepted it?)` }, c.tries);
+  if (!type) return toException(log, c.tries, `unknown command type "${c.type}" (is this worker older than the one that accepted it?)`);
   const parsed = type.schema.safeParse(c.payload);
-  if (!parsed.success) return finish({ to: "exception", error: `stored payload does not match the type's schema: ${parsed.error.issues[0]?.message}` }, c.tries);
+  if (!parsed.success) return toException(log, c.tries, `stored payload does not match the type's schema: ${parsed.error.issues[0]?.message}`);
   const payload = parsed.data;
   const timeoutMs = type.timeoutMs(payload);
   const intr = env.intr;
   const ctx = (): AttemptContext => ({
     commandId: c.id,
     idempotencyKey: c.id,
-    attempt: number + 1,
+    attempt: log.count + 1,
     get signal() {
       return intr.signal;
     },
@@ -197,42 +157,42 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
 
   // --- compensation ---
   if (c.status === "compensating") {
-    if (!type.compensate) return finish({ to: "exception", error: `compensation requested, but type "${type.name}" has no compensate` }, c.tries);
-    const started = now();
+    if (!type.compensate) return toException(log, c.tries, `compensation requested, but type "${type.name}" has no compensate`);
+    const started = log.now();
     const tries = c.tries + 1;
     try {
       const r = await underTimeout(() => type.compensate!(payload, ctx()), timeoutMs, intr);
       if (r.outcome === "success") {
-        record("compensate", started, "success", null, r.result);
-        return finish({ to: "compensated", result: r.result }, tries);
+        log.record("compensate", started, "success", null, r.result);
+        return compensated(log, tries);
       }
-      record("compensate", started, "failure", JSON.stringify(r.failure));
-      return finish({ to: "exception", error: `compensation failed: ${JSON.stringify(r.failure)}` }, tries);
+      log.record("compensate", started, "failure", JSON.stringify(r.failure));
+      return toException(log, tries, `compensation failed: ${JSON.stringify(r.failure)}`);
     } catch (err) {
-      record("compensate", started, "exception", describeError(err));
-      if (interrupted(err)) return finish({ to: "compensating", delayMs: 0, error: `compensation: ${describeError(err)}` }, c.tries);
-      return finish(afterCompensationError(type, c, tries, describeError(err)), tries);
+      log.record("compensate", started, "exception", describeError(err));
+      if (interrupted(err)) return compensateLater(log, c.tries, 0, `compensation: ${describeError(err)}`);
+      return follow(log, tries, afterCompensationError(type, c, tries, describeError(err)));
     }
   }
 
   // --- awaiting an asynchronous backend: poll ---
   if (c.status === "awaiting") {
-    if (!canReconcile(type, payload)) return finish({ to: "awaiting", delayMs: null }, c.tries);
+    if (!canReconcile(type, payload)) return awaitResult(log, c.tries, null);
     const maxWait = type.poll?.maxWaitMs ?? 24 * 3600_000;
-    if (now().getTime() - c.stateChangedAt.getTime() > maxWait) {
-      return finish({ to: "exception", error: `no result from the backend within ${Math.round(maxWait / 1000)} s of its acceptance` }, c.tries);
+    if (log.now().getTime() - c.stateChangedAt.getTime() > maxWait) {
+      return toException(log, c.tries, `no result from the backend within ${Math.round(maxWait / 1000)} s of its acceptance`);
     }
-    const started = now();
+    const started = log.now();
     try {
       const q = await underTimeout(() => type.query!(payload, ctx()), timeoutMs, intr);
-      record("poll", started, q.outcome, null, "detail" in q ? q.detail : undefined);
-      if (q.outcome === "success") return finish({ to: "succeeded", result: q.result }, c.tries);
-      if (q.outcome === "failure") return finish(afterFailure(type, c, c.tries, q.failure), c.tries);
-      if (q.outcome === "not_found") return finish({ to: "retrying", delayMs: 0, reconcile: false, error: "the backend no longer knows the accepted command; sending it again" }, c.tries);
-      return finish({ to: "awaiting", delayMs: pollDelayMs(type, c.tries + 1) }, c.tries + 1);
+      log.record("poll", started, q.outcome, null, "detail" in q ? q.detail : undefined);
+      if (q.outcome === "success") return succeeded(log, c.tries, q.result);
+      if (q.outcome === "failure") return follow(log, c.tries, afterFailure(type, c, c.tries, q.failure));
+      if (q.outcome === "not_found") return retryLater(log, c.tries, 0, false, "the backend no longer knows the accepted command; sending it again");
+      return awaitResult(log, c.tries + 1, pollDelayMs(type, c.tries + 1));
     } catch (err) {
-      record("poll", started, "exception", describeError(err));
-      return finish({ to: "awaiting", delayMs: interrupted(err) ? 0 : pollDelayMs(type, c.tries + 1) }, interrupted(err) ? c.tries : c.tries + 1);
+      log.record("poll", started, "exception", describeError(err));
+      return interrupted(err) ? awaitResult(log, c.tries, 0) : awaitResult(log, c.tries + 1, pollDelayMs(type, c.tries + 1));
     }
   }
 
@@ -240,46 +200,46 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
   let tries = c.tries;
   if (c.needsReconcile) {
     if (canReconcile(type, payload)) {
-      const started = now();
+      const started = log.now();
       try {
         const q = await underTimeout(() => type.query!(payload, ctx()), timeoutMs, intr);
-        record("reconcile", started, q.outcome, null, "detail" in q ? q.detail : undefined);
-        if (q.outcome === "success") return finish({ to: "succeeded", result: q.result }, tries);
-        if (q.outcome === "failure") return finish(afterFailure(type, c, tries, q.failure), tries);
+        log.record("reconcile", started, q.outcome, null, "detail" in q ? q.detail : undefined);
+        if (q.outcome === "success") return succeeded(log, tries, q.result);
+        if (q.outcome === "failure") return follow(log, tries, afterFailure(type, c, tries, q.failure));
         if (q.outcome === "unknown") {
           tries++;
-          return finish(afterUnknown(type, payload, c, tries, "reconcile: the backend cannot tell yet what became of the last attempt"), tries);
+          return follow(log, tries, afterUnknown(type, payload, c, tries, "reconcile: the backend cannot tell yet what became of the last attempt"));
         }
         // not_found: never received; execute again below, with the same idempotency key
       } catch (err) {
-        record("reconcile", started, "exception", describeError(err));
-        if (interrupted(err)) return finish({ to: "retrying", delayMs: 0, reconcile: true, error: describeError(err) }, tries);
+        log.record("reconcile", started, "exception", describeError(err));
+        if (interrupted(err)) return retryLater(log, tries, 0, true, describeError(err));
         tries++;
-        return finish(afterUnknown(type, payload, c, tries, `reconcile: ${describeError(err)}`), tries);
+        return follow(log, tries, afterUnknown(type, payload, c, tries, `reconcile: ${describeError(err)}`));
       }
     } else if (!type.idempotent(payload)) {
-      return finish({ to: "exception", error: "the last attempt's outcome is unknown, and this command can neither be reconciled (no status query) nor safely sent again (not idempotent)", reconcile: true }, tries);
+      return toException(log, tries, "the last attempt's outcome is unknown, and this command can neither be reconciled (no status query) nor safely sent again (not idempotent)", true);
     }
   }
 
-  const started = now();
+  const started = log.now();
   tries++;
   try {
     const r = await underTimeout(() => type.execute(payload, ctx()), timeoutMs, intr);
     if (r.outcome === "success") {
-      record("execute", started, "success", null);
-      return finish({ to: "succeeded", result: r.result }, tries);
+      log.record("execute", started, "success", null);
+      return succeeded(log, tries, r.result);
     }
     if (r.outcome === "failure") {
-      record("execute", started, "failure", null, r.failure);
-      return finish(afterFailure(type, c, tries, r.failure), tries);
+      log.record("execute", started, "failure", null, r.failure);
+      return follow(log, tries, afterFailure(type, c, tries, r.failure));
     }
-    record("execute", started, "accepted", null, r.detail);
-    return finish({ to: "awaiting", delayMs: canReconcile(type, payload) ? pollDelayMs(type, 0) : null }, 0);
+    log.record("execute", started, "accepted", null, r.detail);
+    return awaitResult(log, 0, canReconcile(type, payload) ? pollDelayMs(type, 0) : null);
   } catch (err) {
-    record("execute", started, "exception", describeError(err));
+    log.record("execute", started, "exception", describeError(err));
     // Interrupted by shutdown: not the command's fault, so it costs no try; the next attempt reconciles.
-    if (interrupted(err)) return finish({ to: "retrying", delayMs: 0, reconcile: true, error: describeError(err) }, tries - 1);
-    return finish(afterUnknown(type, payload, c, tries, describeError(err)), tries);
+    if (interrupted(err)) return retryLater(log, tries - 1, 0, true, describeError(err));
+    return follow(log, tries, afterUnknown(type, payload, c, tries, describeError(err)));
   }
 }

@@ -5,9 +5,11 @@
 // nothing is dropped. A completion whose lease was taken back meanwhile is
 // refused by the database and reported as not applied.
 import type { Db } from "../db/client";
-import { completeAtomically, type Completion } from "../db/queue";
+import { completeAtomically } from "../db/completion";
+import type { Completion } from "../engine/types";
+import { unrecordable } from "../engine/transitions";
 import type { Logger } from "../log";
-import { sleep } from "./wake";
+import { sleep } from "../lib/wake";
 
 type Item = { c: Completion; resolve: (applied: boolean) => void };
 
@@ -116,29 +118,19 @@ function withoutNul(c: Completion): Completion {
 
 /**
  * The next thing to try storing for a completion the database keeps refusing
- * (or that cannot even be serialised, e.g. a result nested too deep).
+ * (or that cannot even be serialised, e.g. a result nested too deep): first
+ * the same without NUL characters, then an exception for an operator.
  */
 function salvage(c: Completion, refusals: number, why: string): Completion {
+  const error = cleanText(`could not record the outcome (${why}); the backend may have acted: reconcile before acting again`)!;
   try {
     if (refusals === 1) return withoutNul(c);
-    if (refusals === 2) return asException(c, why);
+    if (refusals === 2) {
+      const clean = withoutNul(c);
+      return unrecordable(clean, error, clean.attempts);
+    }
   } catch {
     // cleaning needs the values serialisable: fall through to the bare exception
   }
-  return { ...asException({ ...c, result: undefined, failure: undefined, attempts: [] }, why), attempts: [] };
-}
-
-/** What is left when the outcome cannot be stored: an exception, reconciled first if an operator retries. */
-function asException(c: Completion, why: string): Completion {
-  const clean = withoutNul(c);
-  return {
-    ...clean,
-    status: "exception",
-    runAt: null,
-    needsReconcile: true,
-    result: undefined,
-    failure: undefined,
-    thenCompensate: false,
-    error: cleanText(`could not record the outcome (${why}); the backend may have acted: reconcile before acting again`),
-  };
+  return unrecordable(c, error, []);
 }

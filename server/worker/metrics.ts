@@ -6,7 +6,7 @@
 import client from "prom-client";
 import type { Db } from "../db/client";
 import type { Logger } from "../log";
-import type { AttemptRecord } from "../db/queue";
+import type { AttemptRecord } from "../engine/types";
 import { saveWorkerMetrics } from "../db/metrics";
 
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];

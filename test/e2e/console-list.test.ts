@@ -18,7 +18,7 @@ import { startBackend, type Backend } from "../helpers/backend";
 import { startTestWorker, submitWith, waitForStatus } from "../helpers/engine";
 import { createUser } from "../../server/auth/users";
 import { registry } from "../../server/handlers";
-import { createUrlGuard } from "../../server/handlers/url-guard";
+import { createUrlGuard } from "../../server/outbound/url-guard";
 
 const SHOTS = path.resolve("docs/screenshots");
 const operator = { email: "otto.operator@example.com", password: "operator-password-02", role: "operator" as const };

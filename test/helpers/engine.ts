@@ -9,7 +9,7 @@ import { directIntake, submit } from "../../server/commands/submit";
 import { resolveSecretKey } from "../../server/db/settings";
 import { createLogger } from "../../server/log";
 import { startListener } from "../../server/db/listener";
-import { createUrlGuard } from "../../server/handlers/url-guard";
+import { createUrlGuard } from "../../server/outbound/url-guard";
 import { newToken } from "./api";
 
 export type TestWorker = ReturnType<typeof startWorker> & { close: () => Promise<void> };

@@ -1,6 +1,6 @@
 // A command in every state, made through the allowed transitions.
 import type { Db } from "../../server/db/client";
-import type { State } from "../../server/commands/state";
+import type { State } from "../../server/engine/states";
 import { directIntake, submit } from "../../server/commands/submit";
 import { registry } from "../../server/handlers";
 import { createUser, signIn, type Role } from "../../server/auth/users";

@@ -7,7 +7,7 @@ import { newToken, startApi, type ApiServer } from "../helpers/api";
 import { commandInEveryState, moveTo, userWithSession } from "../helpers/fixtures";
 import { directIntake, submit } from "../../server/commands/submit";
 import { registry } from "../../server/handlers";
-import { STATES } from "../../server/commands/state";
+import { STATES } from "../../server/engine/states";
 
 const ACTION_NAMES = ["retry", "compensate", "cancel", "resolve"] as const;
 type ActionName = (typeof ACTION_NAMES)[number];

@@ -11,7 +11,7 @@ import { getRow, startTestWorker, submitWith, testClient, waitForStatus, waitUnt
 import { createRegistry } from "../../server/handlers/registry";
 import { http } from "../../server/handlers/http";
 import { defineCommandType, type CommandType } from "../../server/handlers/types";
-import { claimCallbacks, finishCallback } from "../../server/db/queue";
+import { claimCallbacks, finishCallback } from "../../server/db/callbacks";
 
 /**
  * A type that does what the test scripts, call by call (execute and query

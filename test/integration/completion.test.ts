@@ -1,9 +1,11 @@
-// complete() writes its two JSON documents as text (server/db/queue.ts): what a
+// complete() writes its two JSON documents as text (server/db/completion.ts): what a
 // handler returns or throws must reach the database unchanged, times to the millisecond.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { submitWith, testClient, testTypes } from "../helpers/engine";
-import { claim, complete, completionDocuments, type Completion } from "../../server/db/queue";
+import { claim } from "../../server/db/claim";
+import { complete, completionDocuments } from "../../server/db/completion";
+import type { Completion } from "../../server/engine/types";
 
 let t: TestDb;
 let submit: (input: Record<string, unknown>) => Promise<string>;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { newToken, startApi, type ApiServer } from "../helpers/api";
 import { commandInEveryState, userWithSession } from "../helpers/fixtures";
-import { STATES, type State } from "../../server/commands/state";
+import { STATES, type State } from "../../server/engine/states";
 import { appRouter } from "../../server/api/root";
 import { revokeToken } from "../../server/auth/tokens";
 

@@ -8,7 +8,7 @@ import { client, newToken, startApi, type ApiServer } from "../helpers/api";
 import { startBackend, type Backend } from "../helpers/backend";
 import { startTestWorker, submitWith, waitForStatus, type TestWorker } from "../helpers/engine";
 import { registry } from "../../server/handlers";
-import { createUrlGuard } from "../../server/handlers/url-guard";
+import { createUrlGuard } from "../../server/outbound/url-guard";
 import { list, overview } from "../../server/commands/console-read";
 import { resolveCommands, retryCommands } from "../../server/commands/actions";
 import { compactStateEntries } from "../../server/db/alerts";

@@ -4,7 +4,7 @@ import { createHmac } from "node:crypto";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { startBackend, type Backend } from "../helpers/backend";
 import { attemptsOf, getRow, startTestWorker, submitWith, testClient, testTypes, waitForStatus, waitUntil, type TestWorker } from "../helpers/engine";
-import { STATES, TRANSITIONS } from "../../server/commands/state";
+import { STATES, TRANSITIONS } from "../../server/engine/states";
 import { acceptInboundResult, resultEndpoint } from "../../server/commands/inbound";
 import { resolveSecretKey } from "../../server/db/settings";
 import { signBody } from "../../server/crypto";
@@ -172,7 +172,7 @@ describe("http type, each path", () => {
   });
 
   it("refuses targets outside HTTP_ALLOWED_HOSTS as a final failure", async () => {
-    await start({ checkUrl: (await import("../../server/handlers/url-guard")).createUrlGuard(undefined) });
+    await start({ checkUrl: (await import("../../server/outbound/url-guard")).createUrlGuard(undefined) });
     const id = await submit(httpCmd("ssrf-1"));
     const row = await waitForStatus(t.db, id, ["failed"]);
     expect(row.failure.error).toMatch(/127\.0\.0\.1, a loopback, private or link-local address/);
@@ -180,7 +180,7 @@ describe("http type, each path", () => {
   });
 
   it("DNS rebinding: a name that resolves to a public address for the check and to loopback at connection time is refused, and nothing is sent", async () => {
-    const { createOutboundFetch, createUrlGuard } = await import("../../server/handlers/url-guard");
+    const { createOutboundFetch, createUrlGuard } = await import("../../server/outbound/url-guard");
     // The first answer (the check) is public; every later one (the connection's own lookup) is loopback.
     const answers: string[] = [];
     const resolve = async (host: string) => {
@@ -198,7 +198,7 @@ describe("http type, each path", () => {
   });
 
   it("the outbound fetch connects to the address its own lookup checked (a name only our resolver knows)", async () => {
-    const { createOutboundFetch } = await import("../../server/handlers/url-guard");
+    const { createOutboundFetch } = await import("../../server/outbound/url-guard");
     const fetchPinned = createOutboundFetch(undefined, async () => [{ address: "127.0.0.1", family: 4 }], () => true);
     await start({ fetch: fetchPinned });
     const port = new URL(backend.url).port;
@@ -293,7 +293,7 @@ describe("upstream callbacks", () => {
   });
 
   it("a callback URL that HTTP_ALLOWED_HOSTS refuses is given up at once, with the reason, and never sent", async () => {
-    const { createUrlGuard } = await import("../../server/handlers/url-guard");
+    const { createUrlGuard } = await import("../../server/outbound/url-guard");
     await start({ checkUrl: createUrlGuard("api.example.com") });
     const id = await submit({ type: "flaky", payload: { succeedOn: 1 }, callbackUrl: `${backend.url}/callback` });
     await waitForStatus(t.db, id, ["succeeded"]);
@@ -340,7 +340,7 @@ describe("leases and competition", () => {
 });
 
 describe("states", () => {
-  it("the database holds the same transitions as server/commands/state.ts and refuses others", async () => {
+  it("the database holds the same transitions as server/engine/states.ts and refuses others", async () => {
     const rows = (await t.db.pool.query<{ from_status: string; to_status: string }>("SELECT from_status, to_status FROM command_transitions")).rows;
     const db = rows.map((r) => `${r.from_status}->${r.to_status}`).sort();
     const code = STATES.flatMap((s) => TRANSITIONS[s].map((to) => `${s}->${to}`)).sort();

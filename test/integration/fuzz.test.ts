@@ -23,7 +23,7 @@ import { createTestDb, type TestDb } from "../helpers/db";
 import { newToken, startApi, type ApiServer } from "../helpers/api";
 import { userWithSession } from "../helpers/fixtures";
 import { appRouter } from "../../server/api/root";
-import { STATES } from "../../server/commands/state";
+import { STATES } from "../../server/engine/states";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 6_2026);
 const CONCURRENCY = 16;

@@ -9,7 +9,7 @@ import { createTestDb, type TestDb } from "../helpers/db";
 import { client, newToken, startApi, type ApiServer } from "../helpers/api";
 import { createGroupInserter } from "../../server/commands/group-insert";
 import { registry } from "../../server/handlers";
-import { createHostListCheck } from "../../server/handlers/url-guard";
+import { createHostListCheck } from "../../server/outbound/url-guard";
 import type { ApiDeps } from "../../server/api/deps";
 
 let t: TestDb;

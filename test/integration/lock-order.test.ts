@@ -1,5 +1,5 @@
 // Row locks on commands are taken so that Conveyor's own statements cannot
-// deadlock (server/db/queue.ts): lease renewal skips rows another transaction
+// deadlock (server/db/completion.ts): lease renewal skips rows another transaction
 // holds, so it never waits and never closes a cycle with a completion,
 // whatever order either visits the rows in. A completion that PostgreSQL
 // rolls back all the same (a deadlock with some other client) is written
@@ -10,10 +10,14 @@ import { createTestDb, type TestDb } from "../helpers/db";
 import { testClient } from "../helpers/engine";
 import { createDb, type Db } from "../../server/db/client";
 import { insertCommands } from "../../server/db/commands";
-import { claim, claimCallbacks, complete, finishCallback, pruneFinished, renewLeases, type Completion } from "../../server/db/queue";
+import { claim } from "../../server/db/claim";
+import { claimCallbacks, finishCallback } from "../../server/db/callbacks";
+import { complete } from "../../server/db/completion";
+import { renewLeases } from "../../server/db/leases";
+import { pruneFinished } from "../../server/db/retention";
 import { createCompleter } from "../../server/worker/completer";
 import { createLogger } from "../../server/log";
-import type { Claimed } from "../../server/worker/policy";
+import type { Claimed, Completion } from "../../server/engine/types";
 import { cancelCommands, retryCommands } from "../../server/commands/actions";
 import { startTestWorker, submitWith, waitForStatus, waitUntil } from "../helpers/engine";
 import { createRegistry } from "../../server/handlers/registry";

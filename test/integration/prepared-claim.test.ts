@@ -1,11 +1,11 @@
-// The claim as a named (prepared) statement (server/db/queue.ts): used only
+// The claim as a named (prepared) statement (server/db/claim.ts): used only
 // once the statistics know the commands table, where its generic plan walks
 // the claim index; never with DB_PREPARED_STATEMENTS=off; and a schema change
 // under it sends the worker back to the unprepared claim, losing nothing.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { startTestWorker, submitWith, testClient, testTypes, waitForStatus, waitUntil, type TestWorker } from "../helpers/engine";
-import { claim, commandsRowEstimate, PREPARED_CLAIM_MIN_ROWS, PREPARED_CLAIM_TEXT } from "../../server/db/queue";
+import { claim, commandsRowEstimate, PREPARED_CLAIM_MIN_ROWS, PREPARED_CLAIM_TEXT } from "../../server/db/claim";
 import { createDb, type Db } from "../../server/db/client";
 import { createRegistry } from "../../server/handlers/registry";
 

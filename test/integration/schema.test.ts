@@ -10,7 +10,7 @@ import { createEmptyDb } from "../helpers/db";
 import { migrate, listMigrations } from "../../server/db/migrate";
 import { createDb, type Db } from "../../server/db/client";
 import { Prisma } from "../../server/db/generated/client";
-import { STATES, canTransition, type State } from "../../server/commands/state";
+import { STATES, canTransition, type State } from "../../server/engine/states";
 import { commandInEveryState } from "../helpers/fixtures";
 
 
@@ -150,7 +150,7 @@ describe("migrations", () => {
     expect(await db.prisma.command.count({ where: { type: "my.type-2_x" } })).toBe(1);
   });
 
-  it("allow exactly the transitions of server/commands/state.ts, whether a statement keeps the timestamps itself or not", async () => {
+  it("allow exactly the transitions of server/engine/states.ts, whether a statement keeps the timestamps itself or not", async () => {
     const client = await db.prisma.apiClient.create({ data: { id: crypto.randomUUID(), name: "n5", scope: "client", tokenHash: "h5", tokenPrefix: "p", signingSecretEnc: "s" } });
     const ids = await commandInEveryState(db, client.id, "tr");
     const terminal = (s: State) => ["succeeded", "failed", "exception", "compensated", "cancelled"].includes(s);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createUrlGuard, isPublicAddress, TargetRefused } from "../../server/handlers/url-guard";
+import { createUrlGuard, isPublicAddress, TargetRefused } from "../../server/outbound/url-guard";
 
 describe("HTTP_ALLOWED_HOSTS", () => {
   it("classifies loopback, private, link-local and other reserved addresses as not public", () => {

@@ -5,7 +5,7 @@ import { useSearchParams } from "next/navigation";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
 import { ActionButtons, matchingPhrase, type Filter, type Target } from "@/app/_components/actions";
-import { MAX_ACTION_TARGETS } from "@/server/commands/action-rules";
+import { MAX_ACTION_TARGETS } from "@/server/engine/actions";
 import { btn, Empty, ErrorBox, fmtTime, input, label, Loading, PageHeader, RelTime, StatusBadge, STATE_LABEL, STATES, type State } from "@/app/_components/ui";
 
 

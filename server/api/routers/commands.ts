@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { router, viewerProcedure, operatorProcedure } from "../trpc";
 import { actorName } from "../context";
-import { STATES } from "../../commands/state";
+import { STATES } from "../../engine/states";
+import { RESOLVE_OUTCOMES } from "../../engine/actions";
 import { counts, detail, list, matching, overview } from "../../commands/console-read";
 import { cancelCommands, compensateCommands, previewActions, resolveCommands, retryCommands, type Target } from "../../commands/actions";
 import { freeText, isoDateTime, storable, NOT_STORABLE } from "../../commands/inputs";
@@ -41,8 +42,8 @@ export const commandsRouter = router({
   resolve: operatorProcedure
     .input(
       z.union([
-        z.strictObject({ ids, outcome: z.enum(["succeeded", "failed"]), reason: reason.min(1, "say why") }),
-        z.strictObject({ filter, outcome: z.enum(["succeeded", "failed"]), reason: reason.min(1, "say why") }),
+        z.strictObject({ ids, outcome: z.enum(RESOLVE_OUTCOMES), reason: reason.min(1, "say why") }),
+        z.strictObject({ filter, outcome: z.enum(RESOLVE_OUTCOMES), reason: reason.min(1, "say why") }),
       ]),
     )
     .mutation(({ ctx, input }) => resolveCommands(ctx.db, toTarget(input), input.outcome, { name: actorName(ctx.principal) }, input.reason)),

@@ -5,6 +5,9 @@ import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
 import { ActionButtons } from "@/app/_components/actions";
 import { CopyButton, Empty, ErrorBox, fmtTime, Json, Loading, Panel, RelTime, StatusBadge } from "@/app/_components/ui";
+import { QUEUED } from "@/server/engine/states";
+
+const isQueued = (s: string) => (QUEUED as readonly string[]).includes(s);
 
 const OUTCOME_STYLE: Record<string, string> = {
   success: "bg-emerald-500",
@@ -55,7 +58,7 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
     ["Created", <RelTime key="c" iso={c.createdAt} />],
     ["Updated", <RelTime key="u" iso={c.updatedAt} />],
     ["Finished", <RelTime key="f" iso={c.finishedAt} />],
-    ["Next run", ["pending", "retrying"].includes(c.status) ? <RelTime key="r" iso={c.runAt} /> : "—"],
+    ["Next run", isQueued(c.status) ? <RelTime key="r" iso={c.runAt} /> : "—"],
     ["Worker", c.worker ?? "—"],
     ["Reconcile first", c.needsReconcile ? "yes: the last outcome is unknown" : "no"],
     ["Callback URL", c.callbackUrl ? <span className="break-all font-mono text-xs">{c.callbackUrl}</span> : "—"],
@@ -107,7 +110,7 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
             <Panel title={`Attempts (${attemptsLabel(c.attemptCount, inProgress)})`}>
               <p className="mb-4 text-xs text-slate-500">{ATTEMPT_MEANS}</p>
               {attempts.length === 0 ? (
-                ["pending", "retrying"].includes(c.status) ? (
+                isQueued(c.status) ? (
                   <Empty title="No attempt yet">A worker has not picked this command up.</Empty>
                 ) : (
                   <Empty title="No attempt was made" />

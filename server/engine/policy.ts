@@ -1,41 +1,14 @@
 // What happens to a command after an attempt: pure decisions from the type's
 // policy (and the command's own `retry` override), so that the worker, the
-// rescuer and the tests agree. States are changed by server/db/engine.ts.
-import { canReconcile, type CommandType, type RetryPolicy } from "../handlers/types";
-import type { State } from "../commands/state";
+// rescuer, the console and the tests agree. ./transitions.ts turns them into
+// completions.
+import type { Claimed, Next, RetryPolicy, TypeRules } from "./types";
 import { backoffMs } from "./backoff";
 
-export type Claimed = {
-  id: string;
-  leaseId: string;
-  type: string;
-  payload: unknown;
-  status: State; // status after the claim: running | awaiting | compensating
-  phase: "execute" | "compensate";
-  tries: number;
-  attemptCount: number;
-  needsReconcile: boolean;
-  maxAttempts: number | null;
-  backoffMs: number | null;
-  maxBackoffMs: number | null;
-  stateChangedAt: Date;
-  clientId: string;
-  /** When it became due (pickup lag is measured from here). */
-  runAt: Date;
-};
+/** Can an unknown outcome of this command be reconciled by asking the backend? */
+export const canReconcile = (type: Pick<TypeRules, "query" | "canQuery">, payload: unknown) => !!type.query && (type.canQuery?.(payload) ?? true);
 
-/** The change a finished attempt asks for. */
-export type Next =
-  | { to: "succeeded"; result: unknown }
-  | { to: "failed"; failure: unknown; compensate: boolean }
-  | { to: "retrying"; delayMs: number; reconcile: boolean; error: string | null; failure?: unknown }
-  | { to: "awaiting"; delayMs: number | null }
-  /** reconcile: the last outcome is unknown, so an operator's retry asks the backend first. */
-  | { to: "exception"; error: string; reconcile?: boolean }
-  | { to: "compensating"; delayMs: number; error: string }
-  | { to: "compensated"; result: unknown };
-
-export function retryPolicy(type: Pick<CommandType, "retry">, c: Pick<Claimed, "maxAttempts" | "backoffMs" | "maxBackoffMs">): RetryPolicy {
+export function retryPolicy(type: Pick<TypeRules, "retry">, c: Pick<Claimed, "maxAttempts" | "backoffMs" | "maxBackoffMs">): RetryPolicy {
   return {
     maxAttempts: c.maxAttempts ?? type.retry.maxAttempts,
     backoffMs: c.backoffMs ?? type.retry.backoffMs,
@@ -55,7 +28,7 @@ const gaveUp = (tries: number, max: number) => `gave up after ${tries} ${tries =
  * attempt reconciles first when it can, or re-executes when the type is
  * idempotent; otherwise an operator must decide.
  */
-export function afterUnknown(type: CommandType, payload: unknown, c: Claimed, tries: number, error: string): Next {
+export function afterUnknown(type: TypeRules, payload: unknown, c: Claimed, tries: number, error: string): Next {
   const p = retryPolicy(type, c);
   if (!canReconcile(type, payload) && !type.idempotent(payload)) {
     return { to: "exception", error: `${error}; outcome unknown, and this command can neither be reconciled (no status query) nor safely sent again (not idempotent)`, reconcile: true };
@@ -65,7 +38,7 @@ export function afterUnknown(type: CommandType, payload: unknown, c: Claimed, tr
 }
 
 /** A business failure: final (and maybe compensated) or retried, per the type. */
-export function afterFailure(type: CommandType, c: Claimed, tries: number, failure: unknown): Next {
+export function afterFailure(type: TypeRules, c: Claimed, tries: number, failure: unknown): Next {
   const p = retryPolicy(type, c);
   if (type.retryBusinessFailures && tries < p.maxAttempts) {
     return { to: "retrying", delayMs: backoffMs(tries, p.backoffMs, p.maxBackoffMs), reconcile: false, error: null, failure };
@@ -74,14 +47,14 @@ export function afterFailure(type: CommandType, c: Claimed, tries: number, failu
 }
 
 /** A compensation attempt that threw: retried like any attempt, then `exception` with the phase shown. */
-export function afterCompensationError(type: CommandType, c: Claimed, tries: number, error: string): Next {
+export function afterCompensationError(type: TypeRules, c: Claimed, tries: number, error: string): Next {
   const p = retryPolicy(type, c);
   if (tries >= p.maxAttempts) return { to: "exception", error: `compensation could not complete: ${error}; ${gaveUp(tries, p.maxAttempts)}` };
   return { to: "compensating", delayMs: backoffMs(tries, p.backoffMs, p.maxBackoffMs), error: `compensation: ${error}` };
 }
 
 /** How long to wait before asking an asynchronous backend again. */
-export function pollDelayMs(type: CommandType, polls: number): number {
+export function pollDelayMs(type: Pick<TypeRules, "poll">, polls: number): number {
   const every = type.poll?.intervalMs ?? 5_000;
   return Math.min(type.poll?.maxIntervalMs ?? 60_000, every * 2 ** Math.min(polls, 10));
 }
