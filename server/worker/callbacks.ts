@@ -9,9 +9,10 @@ import { signBody } from "../crypto";
 import { backoffMs } from "../engine/backoff";
 import { describeError, withTimeout } from "./attempt";
 import { Wake } from "../lib/wake";
+import { onWake, type Service } from "./service";
 import { refusedBy } from "../outbound/url-guard";
 
-export function startCallbackSender(o: {
+export function callbackSender(o: {
   db: Db;
   log: Logger;
   workerId: string;
@@ -23,7 +24,7 @@ export function startCallbackSender(o: {
   checkUrl?: (url: string) => Promise<void>;
   metrics?: { callback: (delivered: boolean) => void };
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
-}) {
+}): Service {
   const timeoutMs = o.timeoutMs ?? 10_000;
   const wake = new Wake();
   // Signing secrets by client, kept only while the listener hears rotations:
@@ -35,9 +36,6 @@ export function startCallbackSender(o: {
     generation++;
     secrets.clear();
   };
-  o.listener?.on(TOKENS_CHANNEL, forget);
-  o.listener?.onConnect(forget); // rotations may have been missed while disconnected
-  o.listener?.onDisconnect(forget);
   const secretOf = async (clientId: string) => {
     const hit = o.listener?.connected ? secrets.get(clientId) : undefined;
     if (hit) return hit;
@@ -46,9 +44,6 @@ export function startCallbackSender(o: {
     if (gen === generation && o.listener?.connected) secrets.set(clientId, secret);
     return secret;
   };
-  let stopping = false;
-  o.listener?.on("conveyor_callbacks", () => wake.fire());
-
   const send = async (d: DueCallback) => {
     const startedAt = new Date();
     let ok = false;
@@ -87,24 +82,26 @@ export function startCallbackSender(o: {
     if (!ok) o.log.warn({ command: d.commandId, url: loggableUrl(d.url), attempt: d.attempts, error }, refused ? "upstream callback refused by HTTP_ALLOWED_HOSTS; given up" : "upstream callback failed; will retry");
   };
 
-  const loop = (async () => {
-    while (!stopping) {
-      try {
-        const due = await claimCallbacks(o.db, o.concurrency ?? 10, timeoutMs * 3);
-        await Promise.all(due.map((d) => send(d).catch((err) => o.log.error({ err: String(err) }, "could not record a callback delivery"))));
-        if (due.length > 0) continue;
-      } catch (err) {
-        o.log.warn({ err: String(err) }, "callback claim failed");
-      }
-      await wake.wait(o.pollMs ?? 1_000);
+  const loop = onWake(wake, o.pollMs ?? 1_000, async () => {
+    try {
+      const due = await claimCallbacks(o.db, o.concurrency ?? 10, timeoutMs * 3);
+      await Promise.all(due.map((d) => send(d).catch((err) => o.log.error({ err: String(err) }, "could not record a callback delivery"))));
+      if (due.length > 0) return true;
+    } catch (err) {
+      o.log.warn({ err: String(err) }, "callback claim failed");
     }
-  })();
+    return false;
+  });
 
   return {
-    stop: async () => {
-      stopping = true;
-      wake.fire();
-      await loop;
+    name: "callback sender",
+    start() {
+      o.listener?.on(TOKENS_CHANNEL, forget);
+      o.listener?.onConnect(forget); // rotations may have been missed while disconnected
+      o.listener?.onDisconnect(forget);
+      o.listener?.on("conveyor_callbacks", () => wake.fire());
+      loop.start();
     },
+    stop: loop.stop,
   };
 }

@@ -11,11 +11,12 @@ import { startListener } from "../db/listener";
 import { registry } from "../handlers";
 import { createOutboundFetch, createUrlGuard } from "../outbound/url-guard";
 import { resultEndpoint } from "../commands/inbound";
-import { startWorker } from "./worker";
+import { createWorker, type Worker } from "./worker";
 import { sleep } from "../lib/wake";
-import { evaluateRules } from "../alerts/evaluator";
-import { startEvaluator, startMailer } from "../alerts/mailer";
-import { startPruner } from "./pruner";
+import { startMailer } from "../alerts/mailer";
+import { pruner } from "./pruner";
+import { alertEvaluator } from "./alert-evaluator";
+import { serviceGroup, started } from "./service";
 import { createWorkerMetrics, startMetricsPush } from "./metrics";
 
 /** What a stopping worker tells `npm start` (scripts/start.ts) over IPC: attempts still running, and its grace period. */
@@ -52,8 +53,7 @@ async function main() {
   const listener = startListener(e.DATABASE_LISTEN_URL ?? url, { applicationName: "conveyor-worker-listen", log: (msg, err) => log.warn({ err: String(err) }, msg) });
   const checkUrl = createUrlGuard(e.HTTP_ALLOWED_HOSTS);
   const metrics = createWorkerMetrics();
-  const metricsPush = startMetricsPush({ db, log, workerId, metrics });
-  const worker = startWorker({
+  const worker = createWorker({
     db,
     registry,
     log,
@@ -70,33 +70,24 @@ async function main() {
     metrics,
     preparedStatements: e.DB_PREPARED_STATEMENTS,
   });
-  // Alerts: every worker evaluates on an interval (the lock keeps it to one at a time) and sends deliveries.
-  const evaluator = startEvaluator({ everyMs: e.ALERT_EVAL_MS, log, run: () => evaluateRules(db, { publicUrl: e.PUBLIC_URL }), metrics });
-  const mailer = startMailer({ db, log, smtpUrl: e.SMTP_URL, from: e.ALERT_FROM, listener, metrics });
-  const pruner = startPruner({ db, log, days: e.RETENTION_DAYS });
+  // Stopped in the reverse order: the worker first (running attempts finish), the metrics push last (its final snapshot).
+  const services = serviceGroup("worker process", [
+    started("metrics push", () => startMetricsPush({ db, log, workerId, metrics })),
+    pruner({ db, log, days: e.RETENTION_DAYS }),
+    // Alerts: every worker evaluates on an interval (the lock keeps it to one at a time) and sends deliveries.
+    started("alert mailer", () => startMailer({ db, log, smtpUrl: e.SMTP_URL, from: e.ALERT_FROM, listener, metrics })),
+    alertEvaluator({ db, log, everyMs: e.ALERT_EVAL_MS, publicUrl: e.PUBLIC_URL, metrics }),
+    { name: worker.name, start: worker.start, stop: () => stopReporting(worker, e.WORKER_GRACE_MS) },
+  ]);
+  services.start();
   log.info({ concurrency: e.WORKER_CONCURRENCY, types: registry.names(), email: e.SMTP_URL ? "configured" : "not configured (SMTP_URL unset)" }, "worker started");
 
-  // Under `npm start` (an IPC channel to the supervisor): say how many commands the stop waits for, as it changes.
-  const tell = (m: StopReport) => {
-    if (process.connected) process.send?.(m, undefined, undefined, () => {});
-  };
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal, running: worker.running, graceMs: e.WORKER_GRACE_MS }, "worker stopping");
-    let told = worker.running;
-    tell({ conveyor: "worker-stopping", running: told, graceMs: e.WORKER_GRACE_MS });
-    const progress = setInterval(() => {
-      if (worker.running !== told) tell({ conveyor: "worker-stopping", running: (told = worker.running), graceMs: e.WORKER_GRACE_MS });
-    }, 100);
-    await worker.stop();
-    clearInterval(progress);
-    if (told !== 0) tell({ conveyor: "worker-stopping", running: 0, graceMs: e.WORKER_GRACE_MS });
-    await evaluator.stop();
-    await mailer.stop();
-    await pruner.stop();
-    await metricsPush.stop();
+    await services.stop();
     await listener.close();
     await db.close();
     log.info("worker stopped");
@@ -104,6 +95,21 @@ async function main() {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+/** The worker's stop, telling `npm start` (an IPC channel to the supervisor) how many attempts it waits for, as that changes. */
+async function stopReporting(worker: Worker, graceMs: number) {
+  const tell = (m: StopReport) => {
+    if (process.connected) process.send?.(m, undefined, undefined, () => {});
+  };
+  let told = worker.running;
+  tell({ conveyor: "worker-stopping", running: told, graceMs });
+  const progress = setInterval(() => {
+    if (worker.running !== told) tell({ conveyor: "worker-stopping", running: (told = worker.running), graceMs });
+  }, 100);
+  await worker.stop();
+  clearInterval(progress);
+  if (told !== 0) tell({ conveyor: "worker-stopping", running: 0, graceMs });
 }
 
 main().catch((err) => {

@@ -4,13 +4,14 @@
 import type { Db } from "../db/client";
 import type { Logger } from "../log";
 import { pruneFinished, pruneHousekeeping } from "../db/retention";
+import { periodic, type Service } from "./service";
 
-export function startPruner(o: { db: Db; log: Logger; days: number; everyMs?: number; batch?: number; maxBatchesPerRun?: number }) {
-  let stopped = false;
-  let running: Promise<void> = Promise.resolve();
-  const run = async () => {
+type PrunerOptions = { db: Db; log: Logger; days: number; everyMs?: number; batch?: number; maxBatchesPerRun?: number };
+
+export function pruner(o: PrunerOptions): Service & { runOnce: () => Promise<void> } {
+  const run = async (stopping: () => boolean) => {
     let total = 0;
-    for (let i = 0; i < (o.maxBatchesPerRun ?? 20) && !stopped; i++) {
+    for (let i = 0; i < (o.maxBatchesPerRun ?? 20) && !stopping(); i++) {
       const n = await pruneFinished(o.db, o.days, o.batch ?? 500);
       total += n;
       if (n < (o.batch ?? 500)) break;
@@ -19,15 +20,13 @@ export function startPruner(o: { db: Db; log: Logger; days: number; everyMs?: nu
     const other = await pruneHousekeeping(o.db, o.days);
     if (other.sessions || other.alertEvents) o.log.info({ ...other, olderThanDays: o.days }, "pruned expired sessions and old alert history");
   };
-  const timer = setInterval(() => {
-    if (!stopped) running = run().catch((err) => o.log.warn({ err: String(err) }, "pruning failed"));
-  }, o.everyMs ?? 60_000);
-  return {
-    runOnce: run,
-    stop: async () => {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
+  const every = periodic("pruner", o.everyMs ?? 60_000, (stopping) => run(stopping).catch((err) => o.log.warn({ err: String(err) }, "pruning failed")));
+  return { name: every.name, start: every.start, stop: every.stop, runOnce: () => run(() => every.stopping) };
+}
+
+/** A pruner, started (for tests: `runOnce` prunes now). */
+export function startPruner(o: PrunerOptions) {
+  const p = pruner(o);
+  p.start();
+  return p;
 }

@@ -1,0 +1,189 @@
+// The claim loop: claims due commands (woken by LISTEN/NOTIFY, with a periodic
+// scan as fallback) into a local queue, runs up to `concurrency` at once, and
+// writes every outcome. On stop it claims no more, lets running attempts
+// finish within the grace period, then interrupts and hands back the rest.
+import type { Db } from "../db/client";
+import type { Registry } from "../handlers/registry";
+import type { Logger } from "../log";
+import type { Listener } from "../db/listener";
+import { claim, claimCapped } from "../db/claim";
+import type { Claimed, Completion } from "../engine/types";
+import { handBack, runnerFailed } from "../engine/transitions";
+import { runClaimed, Interrupt, ShuttingDown, describeError, type AttemptEnv } from "./attempt";
+import { createCompleter, isConnectionError } from "./completer";
+import { Wake, sleep } from "../lib/wake";
+import type { WorkerMetrics } from "./metrics";
+import type { PreparedClaim } from "./prepared-claim";
+import { onWake, type Service } from "./service";
+
+const PREFETCH_WINDOW_MS = 50;
+const PREFETCH_CAP = 50; // × concurrency
+const PREFETCH_MAX = 1_000; // a claim of more rows saves little, and holds more leases to renew
+
+/** A lease this worker holds, until its result is written. */
+export type Held = { c: Claimed; intr: Interrupt; done?: Promise<void> };
+
+export type ClaimLoop = Service & {
+  /** Handlers running now. */
+  readonly running: number;
+  /** Every lease this worker holds (by lease id), until its result is written: the heartbeat renews them. */
+  readonly held: ReadonlyMap<string, Held>;
+};
+
+export function claimLoop(o: {
+  db: Db;
+  registry: Registry;
+  log: Logger;
+  workerId: string;
+  concurrency: number;
+  listener?: Listener;
+  leaseMs: number;
+  pollMs: number;
+  graceMs: number;
+  /** Commands claimed ahead of free slots; default adaptive (see below). */
+  prefetch?: number;
+  prepared: PreparedClaim;
+  attemptEnv: Pick<AttemptEnv, "resultEndpoint" | "checkUrl" | "fetch">;
+  metrics?: WorkerMetrics;
+}): ClaimLoop {
+  const { log, metrics } = o;
+  const { resultEndpoint, checkUrl, fetch: outboundFetch } = o.attemptEnv;
+  const wake = new Wake();
+  const held = new Map<string, Held>();
+  // Claimed but not started yet: a local queue, so that one claim (one commit)
+  // fetches a batch. Its size adapts to how fast handlers finish: about
+  // PREFETCH_WINDOW_MS of work, so that fast commands come in large batches
+  // while slow ones are not hoarded away from other workers.
+  const ready: Claimed[] = [];
+  let avgHandlerMs = 10;
+  const prefetch = () =>
+    o.prefetch ?? Math.max(1, Math.min(PREFETCH_CAP * o.concurrency, PREFETCH_MAX, Math.round((o.concurrency * PREFETCH_WINDOW_MS) / Math.max(0.05, avgHandlerMs))));
+  let active = 0; // handlers running (the concurrency limit)
+  const completer = createCompleter(o.db, log);
+  const capped = o.registry.names().flatMap((n) => {
+    const cap = o.registry.get(n)!.concurrency;
+    return cap ? [{ type: n, cap }] : [];
+  });
+  const cappedNames = capped.map((c) => c.type);
+  let dbFailures = 0;
+
+  const settle = async (h: Held, completion: Completion) => {
+    const applied = await completer.complete(completion);
+    held.delete(h.c.leaseId);
+    const c = h.c;
+    if (completion.attempts.length === 0) return; // handed back unstarted
+    // Every line about an attempt carries the command, its type, the attempt number and (from the parent logger) the worker.
+    const last = completion.attempts.at(-1)!;
+    const fields = { command: c.id, type: c.type, attempt: last.number, kind: last.kind, outcome: last.outcome, status: completion.status };
+    if (!applied) log.warn(fields, "lease was taken back before the result was written; the new holder reconciles");
+    else if (completion.status === "exception") log.warn({ ...fields, error: completion.error }, "command needs an operator");
+    else if (last.outcome === "exception") log.info({ ...fields, error: last.error, retryAt: completion.runAt }, "attempt outcome unknown; will reconcile");
+    else log.debug(fields, "attempt recorded");
+  };
+
+  const launch = (h: Held) => {
+    const c = h.c;
+    active++;
+    const t0 = performance.now();
+    metrics?.pickup(c.type, (Date.now() - c.runAt.getTime()) / 1000);
+    h.done = (async () => {
+      let completion: Completion;
+      try {
+        completion = await runClaimed(c, o.registry, { workerId: o.workerId, intr: h.intr, resultEndpoint, checkUrl, fetch: outboundFetch });
+      } catch (err) {
+        // runClaimed classifies everything; this is a bug guard so the claim is always released.
+        log.error({ err, command: c.id }, "attempt runner failed");
+        completion = runnerFailed(c, describeError(err));
+      } finally {
+        avgHandlerMs = 0.9 * avgHandlerMs + 0.1 * (performance.now() - t0);
+        // The slot is free as soon as the handler is done; the lease is kept (and renewed) until the result is written.
+        active--;
+        pump();
+        wake.fire();
+      }
+      metrics?.attempts(c.type, completion.attempts);
+      await settle(h, completion);
+    })();
+  };
+
+  const pump = () => {
+    while (!loop.stopping && active < o.concurrency && ready.length > 0) launch(held.get(ready.shift()!.leaseId)!);
+  };
+
+  const hold = (cs: Claimed[]) => {
+    for (const c of cs) {
+      held.set(c.leaseId, { c, intr: new Interrupt() });
+      ready.push(c);
+    }
+    pump();
+    return cs.length;
+  };
+
+  const claimNow = async (room: number): Promise<number> => {
+    let claimed: Claimed[];
+    try {
+      claimed = await claim(o.db, o.workerId, room, o.leaseMs, cappedNames, o.prepared.usable);
+    } catch (err) {
+      // A migration changed the type of a column the prepared claim returns: PostgreSQL refuses the
+      // cached statement on this connection for good. Claim unprepared from now on (nothing was claimed).
+      if (!/cached plan must not change result type/.test(String((err as Error)?.message))) throw err;
+      o.prepared.broken();
+      log.warn({ err: String(err) }, "the schema changed under the prepared claim; claiming without it from now on");
+      claimed = await claim(o.db, o.workerId, room, o.leaseMs, cappedNames, false);
+    }
+    let n = hold(claimed);
+    for (const { type, cap } of capped) {
+      if (n >= room) break;
+      n += hold(await claimCapped(o.db, o.workerId, type, cap, room - n, o.leaseMs));
+    }
+    return n;
+  };
+
+  /** One round: claim when the local queue runs low (at once when idle, in batches under load); true: claim again at once. */
+  const step = async (): Promise<boolean> => {
+    const p = prefetch();
+    const room = o.concurrency + p - active - ready.length;
+    if (room > 0 && ready.length <= Math.floor(p / 2)) {
+      try {
+        const n = await claimNow(room);
+        dbFailures = 0;
+        if (n === room) return true; // there may be more
+      } catch (err) {
+        dbFailures++;
+        log.error({ err: isConnectionError(err) ? String(err) : err, attempt: dbFailures }, "claim failed; retrying");
+        await sleep(Math.min(10_000, 100 * 2 ** dbFailures));
+        return true;
+      }
+    }
+    return false;
+  };
+  const loop = onWake(wake, o.pollMs, step);
+
+  return {
+    name: "claim loop",
+    get running() {
+      return active;
+    },
+    held,
+    start() {
+      o.listener?.on("conveyor_commands", () => wake.fire());
+      o.listener?.onConnect(() => wake.fire()); // notifications may have been missed while disconnected
+      loop.start();
+    },
+    /** Stops claiming; lets running attempts finish within graceMs; interrupts and hands back the rest. */
+    async stop() {
+      await loop.stop();
+      const notStarted = ready.splice(0).map((c) => settle(held.get(c.leaseId)!, handBack(c)));
+      const all = Promise.all([...notStarted, ...[...held.values()].map((r) => r.done)]);
+      const timer = setTimeout(() => {
+        for (const r of held.values()) r.intr.abort(new ShuttingDown());
+      }, o.graceMs);
+      await all;
+      clearTimeout(timer);
+    },
+    /** Claims no more and starts nothing more; what runs goes on, and leases are left to expire. */
+    abandon() {
+      loop.halt();
+    },
+  };
+}
