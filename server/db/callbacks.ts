@@ -2,10 +2,24 @@
 // try recorded with its attempt row.
 import type { Db } from "./client";
 
-export type DueCallback = { id: string; commandId: string; clientId: string; url: string; body: unknown; attempts: number };
+export type DueCallback = {
+  id: string;
+  commandId: string;
+  clientId: string;
+  url: string;
+  body: unknown;
+  attempts: number;
+};
 
 export async function claimCallbacks(db: Db, limit: number, leaseMs: number): Promise<DueCallback[]> {
-  const { rows } = await db.pool.query<{ id: string; command_id: string; client_id: string; url: string; body: unknown; attempts: number }>(
+  const { rows } = await db.pool.query<{
+    id: string;
+    command_id: string;
+    client_id: string;
+    url: string;
+    body: unknown;
+    attempts: number;
+  }>(
     `WITH due AS (
        SELECT id FROM callback_deliveries
        WHERE delivered_at IS NULL AND next_at <= now() AND (locked_until IS NULL OR locked_until < now())
@@ -15,14 +29,28 @@ export async function claimCallbacks(db: Db, limit: number, leaseMs: number): Pr
      RETURNING d.id::text, d.command_id, (SELECT client_id FROM commands WHERE id = d.command_id) AS client_id, d.url, d.body, d.attempts`,
     [limit, leaseMs],
   );
-  return rows.map((r) => ({ id: r.id, commandId: r.command_id, clientId: r.client_id, url: r.url, body: r.body, attempts: r.attempts }));
+  return rows.map((r) => ({
+    id: r.id,
+    commandId: r.command_id,
+    clientId: r.client_id,
+    url: r.url,
+    body: r.body,
+    attempts: r.attempts,
+  }));
 }
 
 export async function finishCallback(
   db: Db,
   d: DueCallback,
   /** retryInMs null: never again (a target HTTP_ALLOWED_HOSTS refuses: a configuration matter, recorded as a failure). */
-  r: { ok: boolean; status: number | null; error: string | null; retryInMs: number | null; startedAt: Date; worker: string },
+  r: {
+    ok: boolean;
+    status: number | null;
+    error: string | null;
+    retryInMs: number | null;
+    startedAt: Date;
+    worker: string;
+  },
 ): Promise<void> {
   // The command's row is locked (FOR KEY SHARE, as the attempt's foreign key would) before the
   // delivery's: retention locks the command and then deletes its deliveries, and the other order

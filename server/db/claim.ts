@@ -88,7 +88,9 @@ export const PREPARED_CLAIM_MIN_ROWS = 1_000;
 
 /** The planner's estimate of the commands table's size (-1: never analysed). */
 export async function commandsRowEstimate(db: Db): Promise<number> {
-  const { rows } = await db.pool.query<{ n: number }>(`SELECT reltuples::float8 AS n FROM pg_class WHERE oid = 'commands'::regclass`);
+  const { rows } = await db.pool.query<{ n: number }>(
+    `SELECT reltuples::float8 AS n FROM pg_class WHERE oid = 'commands'::regclass`,
+  );
   return rows[0]?.n ?? -1;
 }
 
@@ -97,7 +99,14 @@ export async function commandsRowEstimate(db: Db): Promise<number> {
  * priority then due time. `prepared`: as the named statement above (only
  * when no type is excluded; the caller checks the table's size).
  */
-export async function claim(db: Db, workerId: string, limit: number, leaseMs: number, excludeTypes: string[], prepared = false): Promise<Claimed[]> {
+export async function claim(
+  db: Db,
+  workerId: string,
+  limit: number,
+  leaseMs: number,
+  excludeTypes: string[],
+  prepared = false,
+): Promise<Claimed[]> {
   if (limit <= 0) return [];
   if (prepared && excludeTypes.length === 0) {
     const { rows } = await db.pool.query<ClaimRow>({ ...CLAIM_PREPARED, values: [workerId, limit, leaseMs] });
@@ -117,15 +126,24 @@ export async function claim(db: Db, workerId: string, limit: number, leaseMs: nu
  * Claims commands of one capped type, never more than `cap` leased at once
  * across all workers: an advisory lock per type serialises the count-and-claim.
  */
-export async function claimCapped(db: Db, workerId: string, type: string, cap: number, limit: number, leaseMs: number): Promise<Claimed[]> {
+export async function claimCapped(
+  db: Db,
+  workerId: string,
+  type: string,
+  cap: number,
+  limit: number,
+  leaseMs: number,
+): Promise<Claimed[]> {
   if (limit <= 0) return [];
   return withTransaction(db, async (client) => {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('conveyor:cap:' || $1))`, [type]);
     const { rows } = await client.query<ClaimRow>(
-      claimText(" AND type = $4", "GREATEST(0, LEAST($2::int, $5::int - (SELECT count(*)::int FROM commands WHERE type = $4 AND lease_id IS NOT NULL)))"),
+      claimText(
+        " AND type = $4",
+        "GREATEST(0, LEAST($2::int, $5::int - (SELECT count(*)::int FROM commands WHERE type = $4 AND lease_id IS NOT NULL)))",
+      ),
       [workerId, limit, leaseMs, type, cap],
     );
     return rows.map(toClaimed);
   });
 }
-

@@ -95,7 +95,8 @@ export function completionDocuments(items: Completion[]): { input: string; attem
   const attempts: string[] = [];
   const workers = new Map<string, string>();
   for (const i of items) {
-    const runAt = i.runAt === null ? "" : i.runAt === "infinity" ? ',"run_at":"infinity"' : `,"run_at":"${i.runAt.toISOString()}"`;
+    const runAt =
+      i.runAt === null ? "" : i.runAt === "infinity" ? ',"run_at":"infinity"' : `,"run_at":"${i.runAt.toISOString()}"`;
     input.push(
       `{"id":"${i.id}","lease_id":"${i.leaseId}","status":"${i.status}","phase":"${i.phase}","tries":${i.tries},"attempt_count":${i.attemptCount}` +
         `${runAt}${i.needsReconcile ? ',"needs_reconcile":true' : ""}` +

@@ -3,7 +3,12 @@
 import type { Db } from "./client";
 
 /** Settles an awaiting command from an inbound callback; false when it is not awaiting (any more). */
-export async function settleAwaiting(db: Db, id: string, outcome: { status: "succeeded"; result: unknown } | { status: "failed"; failure: unknown }, source: string): Promise<boolean> {
+export async function settleAwaiting(
+  db: Db,
+  id: string,
+  outcome: { status: "succeeded"; result: unknown } | { status: "failed"; failure: unknown },
+  source: string,
+): Promise<boolean> {
   const { rows } = await db.pool.query<{ id: string }>(
     `WITH upd AS (
        UPDATE commands SET status = $2::command_status,
@@ -17,7 +22,12 @@ export async function settleAwaiting(db: Db, id: string, outcome: { status: "suc
        INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, error, worker, detail)
        SELECT id, attempt_count, 'poll', CASE WHEN $2 = 'succeeded' THEN 'success' ELSE 'failure' END::attempt_outcome, now(), now(), NULL, $4, '{"via":"inbound callback"}'::jsonb FROM upd)
      SELECT id FROM upd`,
-    [id, outcome.status, JSON.stringify(outcome.status === "succeeded" ? outcome.result ?? null : outcome.failure ?? null), source],
+    [
+      id,
+      outcome.status,
+      JSON.stringify(outcome.status === "succeeded" ? (outcome.result ?? null) : (outcome.failure ?? null)),
+      source,
+    ],
   );
   return rows.length > 0;
 }

@@ -15,7 +15,11 @@ import type { Db } from "./client";
  * the next heartbeat (a third of the lease later) renews it, and while the
  * row is locked no rescuer can take it (the rescuer skips locked rows too).
  */
-export async function renewLeases(db: Db, held: { id: string; leaseId: string }[], leaseMs: number): Promise<Set<string>> {
+export async function renewLeases(
+  db: Db,
+  held: { id: string; leaseId: string }[],
+  leaseMs: number,
+): Promise<Set<string>> {
   if (held.length === 0) return new Set();
   const { rows } = await db.pool.query<{ lease_id: string }>({
     text: `WITH mine AS (

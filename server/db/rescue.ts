@@ -11,7 +11,11 @@ import { complete } from "./completion";
  * rows to `decide` inside one transaction, so that two rescuers never take the
  * same row, and applies what it returns.
  */
-export async function rescueExpired(db: Db, limit: number, decide: (rows: Expired[]) => Completion[]): Promise<Completion[]> {
+export async function rescueExpired(
+  db: Db,
+  limit: number,
+  decide: (rows: Expired[]) => Completion[],
+): Promise<Completion[]> {
   return withTransaction(db, async (client) => {
     const { rows } = await client.query<ClaimRow & { locked_by: string; attempt_started_at: Date | null }>(
       `SELECT c.id, c.lease_id, c.type, c.payload, c.status, c.phase, c.tries, c.attempt_count, c.needs_reconcile,
@@ -20,7 +24,9 @@ export async function rescueExpired(db: Db, limit: number, decide: (rows: Expire
        ORDER BY c.locked_until LIMIT $1 FOR UPDATE SKIP LOCKED`,
       [limit],
     );
-    const decided = decide(rows.map((r) => ({ ...toClaimed(r), lockedBy: r.locked_by, attemptStartedAt: r.attempt_started_at })));
+    const decided = decide(
+      rows.map((r) => ({ ...toClaimed(r), lockedBy: r.locked_by, attemptStartedAt: r.attempt_started_at })),
+    );
     await complete(client, decided);
     return decided;
   });

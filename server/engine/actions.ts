@@ -35,6 +35,7 @@ export type ActionSubject = { status: State | null; leased: boolean };
 export function whyNot(action: ActionName, c: ActionSubject): string | null {
   if (c.status === null) return "no such command";
   if (c.leased) return `${c.status}: a worker is working on it right now`;
-  if (!ACTION_FROM[action].includes(c.status)) return `${c.status}: ${action} applies only to ${ACTION_FROM[action].join(", ")} commands`;
+  if (!ACTION_FROM[action].includes(c.status))
+    return `${c.status}: ${action} applies only to ${ACTION_FROM[action].join(", ")} commands`;
   return null;
 }

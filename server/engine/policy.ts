@@ -6,9 +6,13 @@ import type { Claimed, Next, RetryPolicy, TypeRules } from "./types";
 import { backoffMs } from "./backoff";
 
 /** Can an unknown outcome of this command be reconciled by asking the backend? */
-export const canReconcile = (type: Pick<TypeRules, "query" | "canQuery">, payload: unknown) => !!type.query && (type.canQuery?.(payload) ?? true);
+export const canReconcile = (type: Pick<TypeRules, "query" | "canQuery">, payload: unknown) =>
+  !!type.query && (type.canQuery?.(payload) ?? true);
 
-export function retryPolicy(type: Pick<TypeRules, "retry">, c: Pick<Claimed, "maxAttempts" | "backoffMs" | "maxBackoffMs">): RetryPolicy {
+export function retryPolicy(
+  type: Pick<TypeRules, "retry">,
+  c: Pick<Claimed, "maxAttempts" | "backoffMs" | "maxBackoffMs">,
+): RetryPolicy {
   return {
     maxAttempts: c.maxAttempts ?? type.retry.maxAttempts,
     backoffMs: c.backoffMs ?? type.retry.backoffMs,
@@ -20,7 +24,8 @@ export function retryPolicy(type: Pick<TypeRules, "retry">, c: Pick<Claimed, "ma
  * Says tries (the retry budget, RetryPolicy.maxAttempts), not attempts: the
  * command's attempt history also holds reconciles and polls that use none.
  */
-const gaveUp = (tries: number, max: number) => `gave up after ${tries} ${tries === 1 ? "try" : "tries"} (maxAttempts ${max})`;
+const gaveUp = (tries: number, max: number) =>
+  `gave up after ${tries} ${tries === 1 ? "try" : "tries"} (maxAttempts ${max})`;
 
 /**
  * An attempt whose outcome is unknown (exception, timeout, lost lease, crash).
@@ -31,9 +36,14 @@ const gaveUp = (tries: number, max: number) => `gave up after ${tries} ${tries =
 export function afterUnknown(type: TypeRules, payload: unknown, c: Claimed, tries: number, error: string): Next {
   const p = retryPolicy(type, c);
   if (!canReconcile(type, payload) && !type.idempotent(payload)) {
-    return { to: "exception", error: `${error}; outcome unknown, and this command can neither be reconciled (no status query) nor safely sent again (not idempotent)`, reconcile: true };
+    return {
+      to: "exception",
+      error: `${error}; outcome unknown, and this command can neither be reconciled (no status query) nor safely sent again (not idempotent)`,
+      reconcile: true,
+    };
   }
-  if (tries >= p.maxAttempts) return { to: "exception", error: `${error}; ${gaveUp(tries, p.maxAttempts)}`, reconcile: true };
+  if (tries >= p.maxAttempts)
+    return { to: "exception", error: `${error}; ${gaveUp(tries, p.maxAttempts)}`, reconcile: true };
   return { to: "retrying", delayMs: backoffMs(tries, p.backoffMs, p.maxBackoffMs), reconcile: true, error };
 }
 
@@ -41,7 +51,13 @@ export function afterUnknown(type: TypeRules, payload: unknown, c: Claimed, trie
 export function afterFailure(type: TypeRules, c: Claimed, tries: number, failure: unknown): Next {
   const p = retryPolicy(type, c);
   if (type.retryBusinessFailures && tries < p.maxAttempts) {
-    return { to: "retrying", delayMs: backoffMs(tries, p.backoffMs, p.maxBackoffMs), reconcile: false, error: null, failure };
+    return {
+      to: "retrying",
+      delayMs: backoffMs(tries, p.backoffMs, p.maxBackoffMs),
+      reconcile: false,
+      error: null,
+      failure,
+    };
   }
   return { to: "failed", failure, compensate: type.compensateOnFailure && !!type.compensate };
 }
@@ -49,8 +65,13 @@ export function afterFailure(type: TypeRules, c: Claimed, tries: number, failure
 /** A compensation attempt that threw: retried like any attempt, then `exception` with the phase shown. */
 export function afterCompensationError(type: TypeRules, c: Claimed, tries: number, error: string): Next {
   const p = retryPolicy(type, c);
-  if (tries >= p.maxAttempts) return { to: "exception", error: `compensation could not complete: ${error}; ${gaveUp(tries, p.maxAttempts)}` };
-  return { to: "compensating", delayMs: backoffMs(tries, p.backoffMs, p.maxBackoffMs), error: `compensation: ${error}` };
+  if (tries >= p.maxAttempts)
+    return { to: "exception", error: `compensation could not complete: ${error}; ${gaveUp(tries, p.maxAttempts)}` };
+  return {
+    to: "compensating",
+    delayMs: backoffMs(tries, p.backoffMs, p.maxBackoffMs),
+    error: `compensation: ${error}`,
+  };
 }
 
 /** How long to wait before asking an asynchronous backend again. */
@@ -66,7 +87,10 @@ export function pollDelayMs(type: Pick<TypeRules, "poll">, polls: number): numbe
  * payload. The rescuer records an expired lease as this kind; the console
  * shows the attempt in progress as this kind.
  */
-export function claimedAttemptKind(c: { status: string; needsReconcile: boolean }, reconcilable: boolean): "execute" | "reconcile" | "compensate" | "poll" {
+export function claimedAttemptKind(
+  c: { status: string; needsReconcile: boolean },
+  reconcilable: boolean,
+): "execute" | "reconcile" | "compensate" | "poll" {
   if (c.status === "compensating") return "compensate";
   if (c.status === "awaiting") return "poll";
   return c.needsReconcile && reconcilable ? "reconcile" : "execute";

@@ -50,8 +50,14 @@ export const canTransition = (from: State, to: State) => TRANSITIONS[from].inclu
  * At rest: no worker touches the command again unless an operator acts;
  * finished_at is set exactly in these (commands_finished_check).
  */
-export const AT_REST = ["succeeded", "failed", "exception", "compensated", "cancelled"] as const satisfies readonly State[];
-export const isAtRest = (s: State) => (AT_REST as readonly State[]).includes(s);
+export const AT_REST = [
+  "succeeded",
+  "failed",
+  "exception",
+  "compensated",
+  "cancelled",
+] as const satisfies readonly State[];
+const isAtRest = (s: State) => (AT_REST as readonly State[]).includes(s);
 
 /** Entering one of these queues the upstream callback (DESIGN §3): every state at rest. */
 export const NOTIFY_STATES: readonly State[] = AT_REST;

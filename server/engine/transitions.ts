@@ -2,7 +2,16 @@
 // from the attempt runner (server/worker/attempt.ts), the claim loop's
 // hand-back and crash guard, the rescuer and the completer. Each says which
 // transition it makes; the database refuses any other (command_transitions).
-import type { AttemptKind, AttemptOutcome, AttemptRecord, Claimed, Completion, Expired, Next, TypeRules } from "./types";
+import type {
+  AttemptKind,
+  AttemptOutcome,
+  AttemptRecord,
+  Claimed,
+  Completion,
+  Expired,
+  Next,
+  TypeRules,
+} from "./types";
 import { afterCompensationError, afterUnknown, canReconcile, claimedAttemptKind } from "./policy";
 
 /**
@@ -20,7 +29,16 @@ export class AttemptLog {
     this.count = claimed.attemptCount;
   }
   record(kind: AttemptKind, startedAt: Date, outcome: AttemptOutcome, error: string | null, detail?: unknown) {
-    this.records.push({ number: ++this.count, kind, outcome, startedAt, finishedAt: this.now(), error, worker: this.worker, detail });
+    this.records.push({
+      number: ++this.count,
+      kind,
+      outcome,
+      startedAt,
+      finishedAt: this.now(),
+      error,
+      worker: this.worker,
+      detail,
+    });
   }
   /** `ms` from now. */
   in(ms: number): Date {
@@ -43,7 +61,21 @@ function completion(
   failure?: unknown,
   thenCompensate?: boolean,
 ): Completion {
-  return { id: c.id, leaseId: c.leaseId, status, phase: c.phase, runAt, tries, needsReconcile, result, failure, error, attemptCount, attempts, thenCompensate };
+  return {
+    id: c.id,
+    leaseId: c.leaseId,
+    status,
+    phase: c.phase,
+    runAt,
+    tries,
+    needsReconcile,
+    result,
+    failure,
+    error,
+    attemptCount,
+    attempts,
+    thenCompensate,
+  };
 }
 
 /** → succeeded, with the backend's result. */
@@ -52,15 +84,54 @@ export const succeeded = (log: AttemptLog, tries: number, result: unknown) =>
 
 /** → failed, final; `thenCompensate`: and on to compensating in the same transaction. */
 export const failedFinal = (log: AttemptLog, tries: number, failure: unknown, thenCompensate: boolean) =>
-  completion(log.claimed, "failed", null, tries, false, null, log.count, log.records, undefined, failure ?? null, thenCompensate);
+  completion(
+    log.claimed,
+    "failed",
+    null,
+    tries,
+    false,
+    null,
+    log.count,
+    log.records,
+    undefined,
+    failure ?? null,
+    thenCompensate,
+  );
 
 /** → retrying in `delayMs`; `reconcile`: the last outcome is unknown, so the next attempt asks the backend first. */
-export const retryLater = (log: AttemptLog, tries: number, delayMs: number, reconcile: boolean, error: string | null, failure?: unknown) =>
-  completion(log.claimed, "retrying", log.in(delayMs), tries, reconcile, error, log.count, log.records, undefined, failure);
+export const retryLater = (
+  log: AttemptLog,
+  tries: number,
+  delayMs: number,
+  reconcile: boolean,
+  error: string | null,
+  failure?: unknown,
+) =>
+  completion(
+    log.claimed,
+    "retrying",
+    log.in(delayMs),
+    tries,
+    reconcile,
+    error,
+    log.count,
+    log.records,
+    undefined,
+    failure,
+  );
 
 /** → awaiting the backend's result: polled again in `delayMs`, or (null) only told by an inbound callback. */
 export const awaitResult = (log: AttemptLog, tries: number, delayMs: number | null) =>
-  completion(log.claimed, "awaiting", delayMs === null ? "infinity" : log.in(delayMs), tries, false, null, log.count, log.records);
+  completion(
+    log.claimed,
+    "awaiting",
+    delayMs === null ? "infinity" : log.in(delayMs),
+    tries,
+    false,
+    null,
+    log.count,
+    log.records,
+  );
 
 /** → exception, for an operator; `reconcile`: the outcome is unknown, so an operator's retry asks the backend first. */
 export const toException = (log: AttemptLog, tries: number, error: string, reconcile = false) =>
@@ -71,7 +142,8 @@ export const compensateLater = (log: AttemptLog, tries: number, delayMs: number,
   completion(log.claimed, "compensating", log.in(delayMs), tries, false, error, log.count, log.records);
 
 /** → compensated (the stored result is kept). */
-export const compensated = (log: AttemptLog, tries: number) => completion(log.claimed, "compensated", null, tries, false, null, log.count, log.records);
+export const compensated = (log: AttemptLog, tries: number) =>
+  completion(log.claimed, "compensated", null, tries, false, null, log.count, log.records);
 
 /** The completion for a decision of ./policy.ts. */
 export function follow(log: AttemptLog, tries: number, next: Next): Completion {
@@ -95,10 +167,20 @@ export function follow(log: AttemptLog, tries: number, next: Next): Completion {
 
 /** A claimed command that never started goes back as it was (no attempt was made): running → retrying, due now. */
 export const handBack = (c: Claimed) =>
-  completion(c, c.status === "running" ? "retrying" : c.status, new Date(), c.tries, c.needsReconcile, null, c.attemptCount, []);
+  completion(
+    c,
+    c.status === "running" ? "retrying" : c.status,
+    new Date(),
+    c.tries,
+    c.needsReconcile,
+    null,
+    c.attemptCount,
+    [],
+  );
 
 /** The attempt runner itself failed (a bug): → exception, so that the claim is released; what it recorded is lost. */
-export const runnerFailed = (c: Claimed, error: string) => completion(c, "exception", null, c.tries, false, `internal error: ${error}`, c.attemptCount, []);
+export const runnerFailed = (c: Claimed, error: string) =>
+  completion(c, "exception", null, c.tries, false, `internal error: ${error}`, c.attemptCount, []);
 
 /**
  * A lease that expired in another worker's hands (it crashed or lost the
@@ -109,11 +191,22 @@ export const runnerFailed = (c: Claimed, error: string) => completion(c, "except
 export function rescued(r: Expired, type: TypeRules | undefined, payload: unknown): Completion {
   const log = new AttemptLog(r, r.lockedBy);
   const error = `lease expired: worker ${r.lockedBy} stopped renewing it (it crashed or lost the database); outcome unknown`;
-  log.record(claimedAttemptKind(r, !!type && canReconcile(type, payload)), r.attemptStartedAt ?? new Date(), "exception", error);
+  log.record(
+    claimedAttemptKind(r, !!type && canReconcile(type, payload)),
+    r.attemptStartedAt ?? new Date(),
+    "exception",
+    error,
+  );
   if (r.status === "awaiting") return awaitResult(log, r.tries, 0);
   const tries = r.tries + 1;
   if (!type) return toException(log, tries, `${error}; unknown command type`);
-  return follow(log, tries, r.status === "compensating" ? afterCompensationError(type, r, tries, error) : afterUnknown(type, payload, r, tries, error));
+  return follow(
+    log,
+    tries,
+    r.status === "compensating"
+      ? afterCompensationError(type, r, tries, error)
+      : afterUnknown(type, payload, r, tries, error),
+  );
 }
 
 /**

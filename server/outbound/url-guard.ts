@@ -15,10 +15,23 @@ export class TargetRefused extends Error {
 
 const blocked = new net.BlockList();
 for (const [addr, prefix, type] of [
-  ["0.0.0.0", 8, "ipv4"], ["10.0.0.0", 8, "ipv4"], ["100.64.0.0", 10, "ipv4"], ["127.0.0.0", 8, "ipv4"], ["169.254.0.0", 16, "ipv4"],
-  ["172.16.0.0", 12, "ipv4"], ["192.0.0.0", 24, "ipv4"], ["192.168.0.0", 16, "ipv4"], ["198.18.0.0", 15, "ipv4"], ["224.0.0.0", 3, "ipv4"],
-  ["::", 128, "ipv6"], ["::1", 128, "ipv6"], ["fc00::", 7, "ipv6"], ["fe80::", 10, "ipv6"], ["ff00::", 8, "ipv6"],
-] as const) blocked.addSubnet(addr, prefix, type);
+  ["0.0.0.0", 8, "ipv4"],
+  ["10.0.0.0", 8, "ipv4"],
+  ["100.64.0.0", 10, "ipv4"],
+  ["127.0.0.0", 8, "ipv4"],
+  ["169.254.0.0", 16, "ipv4"],
+  ["172.16.0.0", 12, "ipv4"],
+  ["192.0.0.0", 24, "ipv4"],
+  ["192.168.0.0", 16, "ipv4"],
+  ["198.18.0.0", 15, "ipv4"],
+  ["224.0.0.0", 3, "ipv4"],
+  ["::", 128, "ipv6"],
+  ["::1", 128, "ipv6"],
+  ["fc00::", 7, "ipv6"],
+  ["fe80::", 10, "ipv6"],
+  ["ff00::", 8, "ipv6"],
+] as const)
+  blocked.addSubnet(addr, prefix, type);
 // (No ::ffff:0:0/96 rule: BlockList matches IPv4 addresses against IPv4-mapped rules, so it would block all
 // of IPv4. IPv4-mapped IPv6 addresses are judged by the IPv4 address inside, below.)
 
@@ -28,7 +41,8 @@ export function isPublicAddress(ip: string): boolean {
   // The same in hex, as the URL parser writes it: [::ffff:127.0.0.1] becomes [::ffff:7f00:1].
   const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip);
   if (hex) {
-    const a = parseInt(hex[1]!, 16), b = parseInt(hex[2]!, 16);
+    const a = parseInt(hex[1]!, 16),
+      b = parseInt(hex[2]!, 16);
     return !blocked.check(`${a >> 8}.${a & 255}.${b >> 8}.${b & 255}`, "ipv4");
   }
   return !blocked.check(ip, net.isIPv6(ip) ? "ipv6" : "ipv4");
@@ -44,10 +58,15 @@ export type Resolve = (host: string) => Promise<{ address: string; family: numbe
 const systemResolve: Resolve = (host) => dns.promises.lookup(host, { all: true });
 
 const refusal = (host: string, address: string) =>
-  new TargetRefused(`host ${host} resolves to ${address}, a loopback, private or link-local address; list it in HTTP_ALLOWED_HOSTS to allow it`);
+  new TargetRefused(
+    `host ${host} resolves to ${address}, a loopback, private or link-local address; list it in HTTP_ALLOWED_HOSTS to allow it`,
+  );
 
 const parse = (allowedHosts: string | undefined) => {
-  const patterns = (allowedHosts ?? "").split(",").map((p) => p.trim().toLowerCase()).filter(Boolean);
+  const patterns = (allowedHosts ?? "")
+    .split(",")
+    .map((p) => p.trim().toLowerCase())
+    .filter(Boolean);
   return { patterns, anything: patterns.includes("*") };
 };
 
@@ -99,16 +118,28 @@ export type OutboundFetch = (url: string, init: RequestInit) => Promise<Response
  * redirect: "manual"). With a list or "*", the plain fetch (names are what
  * the list allows).
  */
-export function createOutboundFetch(allowedHosts: string | undefined, resolve: Resolve = systemResolve, allowed: (ip: string) => boolean = isPublicAddress): OutboundFetch {
+export function createOutboundFetch(
+  allowedHosts: string | undefined,
+  resolve: Resolve = systemResolve,
+  allowed: (ip: string) => boolean = isPublicAddress,
+): OutboundFetch {
   const { patterns, anything } = parse(allowedHosts);
   if (anything || patterns.length > 0) return fetch;
-  const lookup = (hostname: string, options: dns.LookupOptions, callback: (err: Error | null, address: string | dns.LookupAddress[], family?: number) => void) => {
+  const lookup = (
+    hostname: string,
+    options: dns.LookupOptions,
+    callback: (err: Error | null, address: string | dns.LookupAddress[], family?: number) => void,
+  ) => {
     resolve(hostname).then(
       (addresses) => {
         const bad = addresses.find((a) => !allowed(a.address));
         if (bad) return callback(refusal(hostname, bad.address), "");
-        const wanted = options.family === 4 || options.family === 6 ? addresses.filter((a) => a.family === options.family) : addresses;
-        if (wanted.length === 0) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: "ENOTFOUND" }), "");
+        const wanted =
+          options.family === 4 || options.family === 6
+            ? addresses.filter((a) => a.family === options.family)
+            : addresses;
+        if (wanted.length === 0)
+          return callback(Object.assign(new Error(`no address for ${hostname}`), { code: "ENOTFOUND" }), "");
         if (options.all) callback(null, wanted);
         else callback(null, wanted[0]!.address, wanted[0]!.family);
       },

@@ -6,6 +6,19 @@ import { evaluateRules } from "../alerts/evaluator";
 import { startEvaluator } from "../alerts/mailer";
 import { started, type Service } from "./service";
 
-export function alertEvaluator(o: { db: Db; log: Logger; everyMs: number; publicUrl: string; metrics?: { evaluation: (ok: boolean) => void } }): Service {
-  return started("alert evaluator", () => startEvaluator({ everyMs: o.everyMs, log: o.log, run: () => evaluateRules(o.db, { publicUrl: o.publicUrl }), metrics: o.metrics }));
+export function alertEvaluator(o: {
+  db: Db;
+  log: Logger;
+  everyMs: number;
+  publicUrl: string;
+  metrics?: { evaluation: (ok: boolean) => void };
+}): Service {
+  return started("alert evaluator", () =>
+    startEvaluator({
+      everyMs: o.everyMs,
+      log: o.log,
+      run: () => evaluateRules(o.db, { publicUrl: o.publicUrl }),
+      metrics: o.metrics,
+    }),
+  );
 }

@@ -57,7 +57,15 @@ export function claimLoop(o: {
   const ready: Claimed[] = [];
   let avgHandlerMs = 10;
   const prefetch = () =>
-    o.prefetch ?? Math.max(1, Math.min(PREFETCH_CAP * o.concurrency, PREFETCH_MAX, Math.round((o.concurrency * PREFETCH_WINDOW_MS) / Math.max(0.05, avgHandlerMs))));
+    o.prefetch ??
+    Math.max(
+      1,
+      Math.min(
+        PREFETCH_CAP * o.concurrency,
+        PREFETCH_MAX,
+        Math.round((o.concurrency * PREFETCH_WINDOW_MS) / Math.max(0.05, avgHandlerMs)),
+      ),
+    );
   let active = 0; // handlers running (the concurrency limit)
   const completer = createCompleter(o.db, log);
   const capped = o.registry.names().flatMap((n) => {
@@ -74,10 +82,19 @@ export function claimLoop(o: {
     if (completion.attempts.length === 0) return; // handed back unstarted
     // Every line about an attempt carries the command, its type, the attempt number and (from the parent logger) the worker.
     const last = completion.attempts.at(-1)!;
-    const fields = { command: c.id, type: c.type, attempt: last.number, kind: last.kind, outcome: last.outcome, status: completion.status };
+    const fields = {
+      command: c.id,
+      type: c.type,
+      attempt: last.number,
+      kind: last.kind,
+      outcome: last.outcome,
+      status: completion.status,
+    };
     if (!applied) log.warn(fields, "lease was taken back before the result was written; the new holder reconciles");
-    else if (completion.status === "exception") log.warn({ ...fields, error: completion.error }, "command needs an operator");
-    else if (last.outcome === "exception") log.info({ ...fields, error: last.error, retryAt: completion.runAt }, "attempt outcome unknown; will reconcile");
+    else if (completion.status === "exception")
+      log.warn({ ...fields, error: completion.error }, "command needs an operator");
+    else if (last.outcome === "exception")
+      log.info({ ...fields, error: last.error, retryAt: completion.runAt }, "attempt outcome unknown; will reconcile");
     else log.debug(fields, "attempt recorded");
   };
 
@@ -89,7 +106,13 @@ export function claimLoop(o: {
     h.done = (async () => {
       let completion: Completion;
       try {
-        completion = await runClaimed(c, o.registry, { workerId: o.workerId, intr: h.intr, resultEndpoint, checkUrl, fetch: outboundFetch });
+        completion = await runClaimed(c, o.registry, {
+          workerId: o.workerId,
+          intr: h.intr,
+          resultEndpoint,
+          checkUrl,
+          fetch: outboundFetch,
+        });
       } catch (err) {
         // runClaimed classifies everything; this is a bug guard so the claim is always released.
         log.error({ err, command: c.id }, "attempt runner failed");

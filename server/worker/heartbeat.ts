@@ -15,7 +15,13 @@ import { interval, type Service } from "./service";
 
 const RENEW_TRIES = 3;
 
-export function heartbeat(o: { db: Db; log: Logger; leaseMs: number; held: ReadonlyMap<string, Held>; metrics?: WorkerMetrics }): Service {
+export function heartbeat(o: {
+  db: Db;
+  log: Logger;
+  leaseMs: number;
+  held: ReadonlyMap<string, Held>;
+  metrics?: WorkerMetrics;
+}): Service {
   const { log, held } = o;
   const renew = async (leases: { id: string; leaseId: string }[]) => {
     for (let attempt = 1; ; attempt++) {
@@ -37,7 +43,10 @@ export function heartbeat(o: { db: Db; log: Logger; leaseMs: number; held: Reado
         const h = held.get(id);
         if (renewed.has(id) || !h || h.intr.interrupted) continue;
         o.metrics?.leaseLost();
-        log.warn({ command: h.c.id, type: h.c.type, attempt: h.c.attemptCount + 1 }, "lease lost; interrupting the attempt");
+        log.warn(
+          { command: h.c.id, type: h.c.type, attempt: h.c.attemptCount + 1 },
+          "lease lost; interrupting the attempt",
+        );
         h.intr.abort(new LeaseLost());
       }
     } catch (err) {

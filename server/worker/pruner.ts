@@ -18,9 +18,12 @@ export function pruner(o: PrunerOptions): Service & { runOnce: () => Promise<voi
     }
     if (total) o.log.info({ pruned: total, olderThanDays: o.days }, "pruned finished commands");
     const other = await pruneHousekeeping(o.db, o.days);
-    if (other.sessions || other.alertEvents) o.log.info({ ...other, olderThanDays: o.days }, "pruned expired sessions and old alert history");
+    if (other.sessions || other.alertEvents)
+      o.log.info({ ...other, olderThanDays: o.days }, "pruned expired sessions and old alert history");
   };
-  const every = periodic("pruner", o.everyMs ?? 60_000, (stopping) => run(stopping).catch((err) => o.log.warn({ err: String(err) }, "pruning failed")));
+  const every = periodic("pruner", o.everyMs ?? 60_000, (stopping) =>
+    run(stopping).catch((err) => o.log.warn({ err: String(err) }, "pruning failed")),
+  );
   return { name: every.name, start: every.start, stop: every.stop, runOnce: () => run(() => every.stopping) };
 }
 

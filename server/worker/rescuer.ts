@@ -9,7 +9,13 @@ import type { Completion, Expired } from "../engine/types";
 import type { WorkerMetrics } from "./metrics";
 import { interval, type Service } from "./service";
 
-export function rescuer(o: { db: Db; registry: Registry; log: Logger; everyMs: number; metrics?: WorkerMetrics }): Service {
+export function rescuer(o: {
+  db: Db;
+  registry: Registry;
+  log: Logger;
+  everyMs: number;
+  metrics?: WorkerMetrics;
+}): Service {
   const decide = (rows: Expired[]): Completion[] =>
     rows.map((r) => {
       const type = o.registry.get(r.type);

@@ -52,7 +52,11 @@ export function interval(name: string, everyMs: number, tick: () => unknown): Se
  * service is stopping (a long run may end early); stop() waits for the last
  * run. `run` handles its own errors.
  */
-export function periodic(name: string, everyMs: number, run: (stopping: () => boolean) => Promise<void>): Service & { readonly stopping: boolean } {
+export function periodic(
+  name: string,
+  everyMs: number,
+  run: (stopping: () => boolean) => Promise<void>,
+): Service & { readonly stopping: boolean } {
   let stopping = false;
   let running: Promise<void> = Promise.resolve();
   let timer: ReturnType<typeof setInterval> | undefined;

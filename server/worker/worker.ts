@@ -79,7 +79,19 @@ export function createWorker(o: WorkerOptions): Worker {
   const services = serviceGroup("worker", [
     ...(o.callbacks === false
       ? []
-      : [callbackSender({ db, log, workerId: o.workerId, listener: o.listener, secretKey: o.secretKey, timeoutMs: o.callbackTimeoutMs, checkUrl: o.checkUrl, fetch: o.fetch, metrics })]),
+      : [
+          callbackSender({
+            db,
+            log,
+            workerId: o.workerId,
+            listener: o.listener,
+            secretKey: o.secretKey,
+            timeoutMs: o.callbackTimeoutMs,
+            checkUrl: o.checkUrl,
+            fetch: o.fetch,
+            metrics,
+          }),
+        ]),
     prepared,
     rescuer({ db, registry: o.registry, log, everyMs: o.rescueEveryMs ?? 5_000, metrics }),
     heartbeat({ db, log, leaseMs, held: claims.held, metrics }),

@@ -5,7 +5,15 @@
 // without the other fails here.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
-import { AT_REST, CLAIMABLE, LEASABLE, NOTIFY_STATES, STATES, canTransition, type State } from "../../server/engine/states";
+import {
+  AT_REST,
+  CLAIMABLE,
+  LEASABLE,
+  NOTIFY_STATES,
+  STATES,
+  canTransition,
+  type State,
+} from "../../server/engine/states";
 
 let t: TestDb;
 beforeAll(async () => {
@@ -14,15 +22,18 @@ beforeAll(async () => {
 afterAll(async () => t?.drop());
 
 const q = async <R>(sql: string, values: unknown[] = []) => (await t.db.pool.query(sql, values)).rows as R[];
-const one = async (sql: string, values: unknown[] = []) => Object.values((await q<Record<string, string>>(sql, values))[0]!)[0]!;
+const one = async (sql: string, values: unknown[] = []) =>
+  Object.values((await q<Record<string, string>>(sql, values))[0]!)[0]!;
 
-const pairs = (allowed: (from: State, to: State) => boolean) => STATES.flatMap((f) => STATES.filter((to) => to !== f && allowed(f, to)).map((to) => `${f}>${to}`)).sort();
+const pairs = (allowed: (from: State, to: State) => boolean) =>
+  STATES.flatMap((f) => STATES.filter((to) => to !== f && allowed(f, to)).map((to) => `${f}>${to}`)).sort();
 const CODE = pairs(canTransition);
 const sorted = (xs: readonly string[]) => [...xs].sort();
 /** The states quoted in a piece of SQL ('a', 'a'::command_status), in order. */
 const quoted = (sql: string) => [...sql.matchAll(/'([a-z_]+)'(?:::command_status)?/g)].map((m) => m[1]!);
 /** Every `status IN (…)` list in a function's source. */
-const inLists = (src: string, alias: string) => [...src.matchAll(new RegExp(`${alias}\\.status IN \\(([^)]*)\\)`, "g"))].map((m) => quoted(m[1]!));
+const inLists = (src: string, alias: string) =>
+  [...src.matchAll(new RegExp(`${alias}\\.status IN \\(([^)]*)\\)`, "g"))].map((m) => quoted(m[1]!));
 
 describe("the lifecycle in the database", () => {
   it("has the engine's states, in its order", async () => {
@@ -30,7 +41,9 @@ describe("the lifecycle in the database", () => {
   });
 
   it("holds the engine's transitions in command_transitions and in conveyor_transition_allowed()", async () => {
-    const table = await q<{ f: string; t: string }>(`SELECT from_status::text AS f, to_status::text AS t FROM command_transitions`);
+    const table = await q<{ f: string; t: string }>(
+      `SELECT from_status::text AS f, to_status::text AS t FROM command_transitions`,
+    );
     expect(table.map((r) => `${r.f}>${r.t}`).sort()).toEqual(CODE);
     const fn = await q<{ f: State; t: State; ok: boolean }>(
       `SELECT f::text AS f, t::text AS t, conveyor_transition_allowed(f, t) AS ok
@@ -65,7 +78,8 @@ describe("the lifecycle in the database", () => {
   });
 
   it("keeps finished_at, leases and the claim index to the engine's groups", async () => {
-    const check = (name: string) => one(`SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = $1`, [name]);
+    const check = (name: string) =>
+      one(`SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = $1`, [name]);
     expect(quoted(await check("commands_finished_check"))).toEqual([...AT_REST]);
     expect(quoted(await check("commands_lease_state_check"))).toEqual([...LEASABLE]);
     const claimIdx = await one(`SELECT pg_get_indexdef('commands_claim_idx'::regclass)`);

@@ -5,11 +5,30 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ACTION_FROM, ACTION_NAMES, RESOLVE_OUTCOMES, whyNot } from "../../server/engine/actions";
-import { AT_REST, CLAIMABLE, IN_FLIGHT, LEASABLE, NOTIFY_STATES, PRUNABLE, QUEUED, STATES, TRANSITIONS, UNSUCCESSFUL, canTransition, type State } from "../../server/engine/states";
+import {
+  AT_REST,
+  CLAIMABLE,
+  IN_FLIGHT,
+  LEASABLE,
+  NOTIFY_STATES,
+  PRUNABLE,
+  QUEUED,
+  STATES,
+  TRANSITIONS,
+  UNSUCCESSFUL,
+  canTransition,
+  type State,
+} from "../../server/engine/states";
 import { handBack, rescued } from "../../server/engine/transitions";
 import type { Claimed, Completion, Expired } from "../../server/engine/types";
 import { createRegistry } from "../../server/handlers/registry";
-import { defineCommandType, type CommandType, type CompensateResult, type ExecuteResult, type QueryResult } from "../../server/handlers/types";
+import {
+  defineCommandType,
+  type CommandType,
+  type CompensateResult,
+  type ExecuteResult,
+  type QueryResult,
+} from "../../server/handlers/types";
 import { Interrupt, ShuttingDown, runClaimed } from "../../server/worker/attempt";
 
 type Answer<R> = R | "throws" | "interrupted";
@@ -23,7 +42,7 @@ type Fake = {
 };
 
 const MAX = 3;
-const answer = async <R,>(a: Answer<R> | undefined): Promise<R> => {
+const answer = async <R>(a: Answer<R> | undefined): Promise<R> => {
   if (a === undefined) throw new Error("the row did not expect this call");
   if (a === "throws") throw new Error("boom");
   if (a === "interrupted") throw new ShuttingDown();
@@ -112,47 +131,287 @@ const bad = { outcome: "failure", failure: { no: 1 } } as const;
 type Row = { name: string; c?: Partial<Claimed>; type?: Fake | "unknown"; expect: Expect };
 const rows: Row[] = [
   // running: execute
-  { name: "execute succeeds", type: { execute: ok }, expect: { status: "succeeded", tries: 1, runAt: "null", attempts: ["execute:success"], error: null } },
-  { name: "execute fails: final", type: { execute: bad }, expect: { status: "failed", tries: 1, runAt: "null", attempts: ["execute:failure"], error: null } },
-  { name: "execute fails, compensated on failure", type: { execute: bad, compensateOnFailure: true, compensate: ok }, expect: { status: "failed", tries: 1, runAt: "null", attempts: ["execute:failure"], thenCompensate: true } },
-  { name: "execute fails, compensate on failure but no compensation", type: { execute: bad, compensateOnFailure: true, compensate: "none" }, expect: { status: "failed", tries: 1, runAt: "null", attempts: ["execute:failure"] } },
-  { name: "execute fails, business failures retried", type: { execute: bad, retryBusinessFailures: true }, expect: { status: "retrying", tries: 1, runAt: "date", attempts: ["execute:failure"], error: null } },
-  { name: "execute fails, business failures retried, last try", c: { tries: MAX - 1 }, type: { execute: bad, retryBusinessFailures: true }, expect: { status: "failed", tries: MAX, runAt: "null", attempts: ["execute:failure"] } },
-  { name: "execute throws: reconciled next time", type: { execute: "throws", query: ok }, expect: { status: "retrying", tries: 1, needsReconcile: true, runAt: "date", attempts: ["execute:exception"], error: /^boom$/ } },
-  { name: "execute throws on the last try", c: { tries: MAX - 1 }, type: { execute: "throws", query: ok }, expect: { status: "exception", tries: MAX, needsReconcile: true, runAt: "null", attempts: ["execute:exception"], error: /boom; gave up after 3 tries \(maxAttempts 3\)/ } },
-  { name: "execute throws, no query but idempotent", type: { execute: "throws", query: "none" }, expect: { status: "retrying", tries: 1, needsReconcile: true, runAt: "date", attempts: ["execute:exception"] } },
-  { name: "execute throws, neither reconcilable nor idempotent", type: { execute: "throws", query: "none", idempotent: false }, expect: { status: "exception", tries: 1, needsReconcile: true, runAt: "null", attempts: ["execute:exception"], error: /neither be reconciled/ } },
-  { name: "execute interrupted by shutdown: no try used", c: { tries: 1 }, type: { execute: "interrupted", query: ok }, expect: { status: "retrying", tries: 1, needsReconcile: true, runAt: "date", attempts: ["execute:exception"], error: /shut down/ } },
-  { name: "execute accepted, polled", type: { execute: { outcome: "accepted" }, query: ok }, expect: { status: "awaiting", tries: 0, runAt: "date", attempts: ["execute:accepted"], error: null } },
-  { name: "execute accepted, nothing to poll", type: { execute: { outcome: "accepted" }, query: "none" }, expect: { status: "awaiting", tries: 0, runAt: "infinity", attempts: ["execute:accepted"] } },
+  {
+    name: "execute succeeds",
+    type: { execute: ok },
+    expect: { status: "succeeded", tries: 1, runAt: "null", attempts: ["execute:success"], error: null },
+  },
+  {
+    name: "execute fails: final",
+    type: { execute: bad },
+    expect: { status: "failed", tries: 1, runAt: "null", attempts: ["execute:failure"], error: null },
+  },
+  {
+    name: "execute fails, compensated on failure",
+    type: { execute: bad, compensateOnFailure: true, compensate: ok },
+    expect: { status: "failed", tries: 1, runAt: "null", attempts: ["execute:failure"], thenCompensate: true },
+  },
+  {
+    name: "execute fails, compensate on failure but no compensation",
+    type: { execute: bad, compensateOnFailure: true, compensate: "none" },
+    expect: { status: "failed", tries: 1, runAt: "null", attempts: ["execute:failure"] },
+  },
+  {
+    name: "execute fails, business failures retried",
+    type: { execute: bad, retryBusinessFailures: true },
+    expect: { status: "retrying", tries: 1, runAt: "date", attempts: ["execute:failure"], error: null },
+  },
+  {
+    name: "execute fails, business failures retried, last try",
+    c: { tries: MAX - 1 },
+    type: { execute: bad, retryBusinessFailures: true },
+    expect: { status: "failed", tries: MAX, runAt: "null", attempts: ["execute:failure"] },
+  },
+  {
+    name: "execute throws: reconciled next time",
+    type: { execute: "throws", query: ok },
+    expect: {
+      status: "retrying",
+      tries: 1,
+      needsReconcile: true,
+      runAt: "date",
+      attempts: ["execute:exception"],
+      error: /^boom$/,
+    },
+  },
+  {
+    name: "execute throws on the last try",
+    c: { tries: MAX - 1 },
+    type: { execute: "throws", query: ok },
+    expect: {
+      status: "exception",
+      tries: MAX,
+      needsReconcile: true,
+      runAt: "null",
+      attempts: ["execute:exception"],
+      error: /boom; gave up after 3 tries \(maxAttempts 3\)/,
+    },
+  },
+  {
+    name: "execute throws, no query but idempotent",
+    type: { execute: "throws", query: "none" },
+    expect: { status: "retrying", tries: 1, needsReconcile: true, runAt: "date", attempts: ["execute:exception"] },
+  },
+  {
+    name: "execute throws, neither reconcilable nor idempotent",
+    type: { execute: "throws", query: "none", idempotent: false },
+    expect: {
+      status: "exception",
+      tries: 1,
+      needsReconcile: true,
+      runAt: "null",
+      attempts: ["execute:exception"],
+      error: /neither be reconciled/,
+    },
+  },
+  {
+    name: "execute interrupted by shutdown: no try used",
+    c: { tries: 1 },
+    type: { execute: "interrupted", query: ok },
+    expect: {
+      status: "retrying",
+      tries: 1,
+      needsReconcile: true,
+      runAt: "date",
+      attempts: ["execute:exception"],
+      error: /shut down/,
+    },
+  },
+  {
+    name: "execute accepted, polled",
+    type: { execute: { outcome: "accepted" }, query: ok },
+    expect: { status: "awaiting", tries: 0, runAt: "date", attempts: ["execute:accepted"], error: null },
+  },
+  {
+    name: "execute accepted, nothing to poll",
+    type: { execute: { outcome: "accepted" }, query: "none" },
+    expect: { status: "awaiting", tries: 0, runAt: "infinity", attempts: ["execute:accepted"] },
+  },
   // running: reconcile first
-  { name: "reconcile: done", c: { needsReconcile: true, tries: 1 }, type: { query: ok }, expect: { status: "succeeded", tries: 1, runAt: "null", attempts: ["reconcile:success"] } },
-  { name: "reconcile: failed", c: { needsReconcile: true, tries: 1 }, type: { query: bad }, expect: { status: "failed", tries: 1, runAt: "null", attempts: ["reconcile:failure"] } },
-  { name: "reconcile: never received, executed again", c: { needsReconcile: true, tries: 1 }, type: { query: { outcome: "not_found" }, execute: ok }, expect: { status: "succeeded", tries: 2, runAt: "null", attempts: ["reconcile:not_found", "execute:success"] } },
-  { name: "reconcile: cannot tell", c: { needsReconcile: true, tries: 1 }, type: { query: { outcome: "unknown" } }, expect: { status: "retrying", tries: 2, needsReconcile: true, runAt: "date", attempts: ["reconcile:unknown"], error: /cannot tell yet/ } },
-  { name: "reconcile throws on the last try", c: { needsReconcile: true, tries: MAX - 1 }, type: { query: "throws" }, expect: { status: "exception", tries: MAX, needsReconcile: true, runAt: "null", attempts: ["reconcile:exception"], error: /^reconcile: boom; gave up/ } },
-  { name: "reconcile interrupted", c: { needsReconcile: true, tries: 1 }, type: { query: "interrupted" }, expect: { status: "retrying", tries: 1, needsReconcile: true, runAt: "date", attempts: ["reconcile:exception"] } },
-  { name: "unknown outcome, neither reconcilable nor idempotent: no attempt", c: { needsReconcile: true }, type: { query: "none", idempotent: false }, expect: { status: "exception", tries: 0, needsReconcile: true, runAt: "null", attempts: [] } },
-  { name: "unknown outcome, idempotent: executed again", c: { needsReconcile: true }, type: { query: "none", execute: ok }, expect: { status: "succeeded", tries: 1, runAt: "null", attempts: ["execute:success"] } },
+  {
+    name: "reconcile: done",
+    c: { needsReconcile: true, tries: 1 },
+    type: { query: ok },
+    expect: { status: "succeeded", tries: 1, runAt: "null", attempts: ["reconcile:success"] },
+  },
+  {
+    name: "reconcile: failed",
+    c: { needsReconcile: true, tries: 1 },
+    type: { query: bad },
+    expect: { status: "failed", tries: 1, runAt: "null", attempts: ["reconcile:failure"] },
+  },
+  {
+    name: "reconcile: never received, executed again",
+    c: { needsReconcile: true, tries: 1 },
+    type: { query: { outcome: "not_found" }, execute: ok },
+    expect: { status: "succeeded", tries: 2, runAt: "null", attempts: ["reconcile:not_found", "execute:success"] },
+  },
+  {
+    name: "reconcile: cannot tell",
+    c: { needsReconcile: true, tries: 1 },
+    type: { query: { outcome: "unknown" } },
+    expect: {
+      status: "retrying",
+      tries: 2,
+      needsReconcile: true,
+      runAt: "date",
+      attempts: ["reconcile:unknown"],
+      error: /cannot tell yet/,
+    },
+  },
+  {
+    name: "reconcile throws on the last try",
+    c: { needsReconcile: true, tries: MAX - 1 },
+    type: { query: "throws" },
+    expect: {
+      status: "exception",
+      tries: MAX,
+      needsReconcile: true,
+      runAt: "null",
+      attempts: ["reconcile:exception"],
+      error: /^reconcile: boom; gave up/,
+    },
+  },
+  {
+    name: "reconcile interrupted",
+    c: { needsReconcile: true, tries: 1 },
+    type: { query: "interrupted" },
+    expect: { status: "retrying", tries: 1, needsReconcile: true, runAt: "date", attempts: ["reconcile:exception"] },
+  },
+  {
+    name: "unknown outcome, neither reconcilable nor idempotent: no attempt",
+    c: { needsReconcile: true },
+    type: { query: "none", idempotent: false },
+    expect: { status: "exception", tries: 0, needsReconcile: true, runAt: "null", attempts: [] },
+  },
+  {
+    name: "unknown outcome, idempotent: executed again",
+    c: { needsReconcile: true },
+    type: { query: "none", execute: ok },
+    expect: { status: "succeeded", tries: 1, runAt: "null", attempts: ["execute:success"] },
+  },
   // awaiting: poll
-  { name: "poll: done", c: { status: "awaiting", tries: 2 }, type: { query: ok }, expect: { status: "succeeded", tries: 2, runAt: "null", attempts: ["poll:success"] } },
-  { name: "poll: failed", c: { status: "awaiting" }, type: { query: bad }, expect: { status: "failed", tries: 0, runAt: "null", attempts: ["poll:failure"] } },
-  { name: "poll: not yet", c: { status: "awaiting", tries: 2 }, type: { query: { outcome: "unknown" } }, expect: { status: "awaiting", tries: 3, runAt: "date", attempts: ["poll:unknown"] } },
-  { name: "poll: forgotten by the backend, sent again", c: { status: "awaiting" }, type: { query: { outcome: "not_found" } }, expect: { status: "retrying", tries: 0, runAt: "date", attempts: ["poll:not_found"], error: /no longer knows/ } },
-  { name: "poll throws", c: { status: "awaiting", tries: 2 }, type: { query: "throws" }, expect: { status: "awaiting", tries: 3, runAt: "date", attempts: ["poll:exception"] } },
-  { name: "poll interrupted", c: { status: "awaiting", tries: 2 }, type: { query: "interrupted" }, expect: { status: "awaiting", tries: 2, runAt: "date", attempts: ["poll:exception"] } },
-  { name: "awaiting with nothing to poll", c: { status: "awaiting" }, type: { query: "none" }, expect: { status: "awaiting", tries: 0, runAt: "infinity", attempts: [] } },
-  { name: "awaited too long", c: { status: "awaiting", stateChangedAt: new Date(Date.now() - 25 * 3600_000) }, type: { query: ok }, expect: { status: "exception", tries: 0, runAt: "null", attempts: [], error: /no result from the backend within 86400 s/ } },
+  {
+    name: "poll: done",
+    c: { status: "awaiting", tries: 2 },
+    type: { query: ok },
+    expect: { status: "succeeded", tries: 2, runAt: "null", attempts: ["poll:success"] },
+  },
+  {
+    name: "poll: failed",
+    c: { status: "awaiting" },
+    type: { query: bad },
+    expect: { status: "failed", tries: 0, runAt: "null", attempts: ["poll:failure"] },
+  },
+  {
+    name: "poll: not yet",
+    c: { status: "awaiting", tries: 2 },
+    type: { query: { outcome: "unknown" } },
+    expect: { status: "awaiting", tries: 3, runAt: "date", attempts: ["poll:unknown"] },
+  },
+  {
+    name: "poll: forgotten by the backend, sent again",
+    c: { status: "awaiting" },
+    type: { query: { outcome: "not_found" } },
+    expect: { status: "retrying", tries: 0, runAt: "date", attempts: ["poll:not_found"], error: /no longer knows/ },
+  },
+  {
+    name: "poll throws",
+    c: { status: "awaiting", tries: 2 },
+    type: { query: "throws" },
+    expect: { status: "awaiting", tries: 3, runAt: "date", attempts: ["poll:exception"] },
+  },
+  {
+    name: "poll interrupted",
+    c: { status: "awaiting", tries: 2 },
+    type: { query: "interrupted" },
+    expect: { status: "awaiting", tries: 2, runAt: "date", attempts: ["poll:exception"] },
+  },
+  {
+    name: "awaiting with nothing to poll",
+    c: { status: "awaiting" },
+    type: { query: "none" },
+    expect: { status: "awaiting", tries: 0, runAt: "infinity", attempts: [] },
+  },
+  {
+    name: "awaited too long",
+    c: { status: "awaiting", stateChangedAt: new Date(Date.now() - 25 * 3600_000) },
+    type: { query: ok },
+    expect: {
+      status: "exception",
+      tries: 0,
+      runAt: "null",
+      attempts: [],
+      error: /no result from the backend within 86400 s/,
+    },
+  },
   // compensating
-  { name: "compensation succeeds", c: { status: "compensating", phase: "compensate" }, type: { compensate: ok }, expect: { status: "compensated", tries: 1, runAt: "null", attempts: ["compensate:success"], error: null } },
-  { name: "compensation fails", c: { status: "compensating", phase: "compensate" }, type: { compensate: bad }, expect: { status: "exception", tries: 1, runAt: "null", attempts: ["compensate:failure"], error: /^compensation failed: / } },
-  { name: "compensation throws", c: { status: "compensating", phase: "compensate" }, type: { compensate: "throws" }, expect: { status: "compensating", tries: 1, runAt: "date", attempts: ["compensate:exception"], error: /^compensation: boom$/ } },
-  { name: "compensation throws on the last try", c: { status: "compensating", phase: "compensate", tries: MAX - 1 }, type: { compensate: "throws" }, expect: { status: "exception", tries: MAX, runAt: "null", attempts: ["compensate:exception"], error: /^compensation could not complete: boom; gave up/ } },
-  { name: "compensation interrupted", c: { status: "compensating", phase: "compensate", tries: 1 }, type: { compensate: "interrupted" }, expect: { status: "compensating", tries: 1, runAt: "date", attempts: ["compensate:exception"] } },
-  { name: "compensation asked of a type without one", c: { status: "compensating", phase: "compensate" }, type: { compensate: "none" }, expect: { status: "exception", tries: 0, runAt: "null", attempts: [], error: /has no compensate/ } },
+  {
+    name: "compensation succeeds",
+    c: { status: "compensating", phase: "compensate" },
+    type: { compensate: ok },
+    expect: { status: "compensated", tries: 1, runAt: "null", attempts: ["compensate:success"], error: null },
+  },
+  {
+    name: "compensation fails",
+    c: { status: "compensating", phase: "compensate" },
+    type: { compensate: bad },
+    expect: {
+      status: "exception",
+      tries: 1,
+      runAt: "null",
+      attempts: ["compensate:failure"],
+      error: /^compensation failed: /,
+    },
+  },
+  {
+    name: "compensation throws",
+    c: { status: "compensating", phase: "compensate" },
+    type: { compensate: "throws" },
+    expect: {
+      status: "compensating",
+      tries: 1,
+      runAt: "date",
+      attempts: ["compensate:exception"],
+      error: /^compensation: boom$/,
+    },
+  },
+  {
+    name: "compensation throws on the last try",
+    c: { status: "compensating", phase: "compensate", tries: MAX - 1 },
+    type: { compensate: "throws" },
+    expect: {
+      status: "exception",
+      tries: MAX,
+      runAt: "null",
+      attempts: ["compensate:exception"],
+      error: /^compensation could not complete: boom; gave up/,
+    },
+  },
+  {
+    name: "compensation interrupted",
+    c: { status: "compensating", phase: "compensate", tries: 1 },
+    type: { compensate: "interrupted" },
+    expect: { status: "compensating", tries: 1, runAt: "date", attempts: ["compensate:exception"] },
+  },
+  {
+    name: "compensation asked of a type without one",
+    c: { status: "compensating", phase: "compensate" },
+    type: { compensate: "none" },
+    expect: { status: "exception", tries: 0, runAt: "null", attempts: [], error: /has no compensate/ },
+  },
   // what the worker cannot run
-  { name: "unknown type", type: "unknown", expect: { status: "exception", tries: 0, runAt: "null", attempts: [], error: /unknown command type "fake"/ } },
-  { name: "stored payload no longer valid", c: { payload: { n: "x" } }, type: { execute: ok }, expect: { status: "exception", tries: 0, runAt: "null", attempts: [], error: /does not match the type's schema/ } },
+  {
+    name: "unknown type",
+    type: "unknown",
+    expect: { status: "exception", tries: 0, runAt: "null", attempts: [], error: /unknown command type "fake"/ },
+  },
+  {
+    name: "stored payload no longer valid",
+    c: { payload: { n: "x" } },
+    type: { execute: ok },
+    expect: { status: "exception", tries: 0, runAt: "null", attempts: [], error: /does not match the type's schema/ },
+  },
 ];
 
 describe("the attempt runner, the decisions and the transitions", () => {
@@ -167,16 +426,100 @@ describe("the attempt runner, the decisions and the transitions", () => {
 });
 
 describe("the rescuer's decisions on an expired lease", () => {
-  const expired = (over: Partial<Expired>): Expired => ({ ...claimed(), lockedBy: "w-dead", attemptStartedAt: new Date(Date.now() - 60_000), ...over });
+  const expired = (over: Partial<Expired>): Expired => ({
+    ...claimed(),
+    lockedBy: "w-dead",
+    attemptStartedAt: new Date(Date.now() - 60_000),
+    ...over,
+  });
   const cases: { name: string; r: Partial<Expired>; type?: Fake | "unknown"; expect: Expect }[] = [
-    { name: "running, reconcilable: retried, reconciled first", r: {}, type: { query: ok }, expect: { status: "retrying", tries: 1, needsReconcile: true, runAt: "date", attempts: ["execute:exception"], error: /^lease expired: worker w-dead/ } },
-    { name: "running, a reconcile under way", r: { needsReconcile: true }, type: { query: ok }, expect: { status: "retrying", tries: 1, needsReconcile: true, runAt: "date", attempts: ["reconcile:exception"] } },
-    { name: "running, its last try", r: { tries: MAX - 1 }, type: { query: ok }, expect: { status: "exception", tries: MAX, needsReconcile: true, runAt: "null", attempts: ["execute:exception"], error: /gave up after 3 tries/ } },
-    { name: "running, neither reconcilable nor idempotent", r: {}, type: { query: "none", idempotent: false }, expect: { status: "exception", tries: 1, needsReconcile: true, runAt: "null", attempts: ["execute:exception"], error: /neither be reconciled/ } },
-    { name: "awaiting: polled again now", r: { status: "awaiting", tries: 2 }, type: { query: ok }, expect: { status: "awaiting", tries: 2, runAt: "date", attempts: ["poll:exception"], error: null } },
-    { name: "compensating: compensated again", r: { status: "compensating", phase: "compensate" }, type: { compensate: ok }, expect: { status: "compensating", tries: 1, runAt: "date", attempts: ["compensate:exception"], error: /^compensation: lease expired/ } },
-    { name: "compensating, its last try", r: { status: "compensating", phase: "compensate", tries: MAX - 1 }, type: { compensate: ok }, expect: { status: "exception", tries: MAX, runAt: "null", attempts: ["compensate:exception"], error: /^compensation could not complete: lease expired/ } },
-    { name: "a type this worker does not know", r: {}, type: "unknown", expect: { status: "exception", tries: 1, runAt: "null", attempts: ["execute:exception"], error: /; unknown command type$/ } },
+    {
+      name: "running, reconcilable: retried, reconciled first",
+      r: {},
+      type: { query: ok },
+      expect: {
+        status: "retrying",
+        tries: 1,
+        needsReconcile: true,
+        runAt: "date",
+        attempts: ["execute:exception"],
+        error: /^lease expired: worker w-dead/,
+      },
+    },
+    {
+      name: "running, a reconcile under way",
+      r: { needsReconcile: true },
+      type: { query: ok },
+      expect: { status: "retrying", tries: 1, needsReconcile: true, runAt: "date", attempts: ["reconcile:exception"] },
+    },
+    {
+      name: "running, its last try",
+      r: { tries: MAX - 1 },
+      type: { query: ok },
+      expect: {
+        status: "exception",
+        tries: MAX,
+        needsReconcile: true,
+        runAt: "null",
+        attempts: ["execute:exception"],
+        error: /gave up after 3 tries/,
+      },
+    },
+    {
+      name: "running, neither reconcilable nor idempotent",
+      r: {},
+      type: { query: "none", idempotent: false },
+      expect: {
+        status: "exception",
+        tries: 1,
+        needsReconcile: true,
+        runAt: "null",
+        attempts: ["execute:exception"],
+        error: /neither be reconciled/,
+      },
+    },
+    {
+      name: "awaiting: polled again now",
+      r: { status: "awaiting", tries: 2 },
+      type: { query: ok },
+      expect: { status: "awaiting", tries: 2, runAt: "date", attempts: ["poll:exception"], error: null },
+    },
+    {
+      name: "compensating: compensated again",
+      r: { status: "compensating", phase: "compensate" },
+      type: { compensate: ok },
+      expect: {
+        status: "compensating",
+        tries: 1,
+        runAt: "date",
+        attempts: ["compensate:exception"],
+        error: /^compensation: lease expired/,
+      },
+    },
+    {
+      name: "compensating, its last try",
+      r: { status: "compensating", phase: "compensate", tries: MAX - 1 },
+      type: { compensate: ok },
+      expect: {
+        status: "exception",
+        tries: MAX,
+        runAt: "null",
+        attempts: ["compensate:exception"],
+        error: /^compensation could not complete: lease expired/,
+      },
+    },
+    {
+      name: "a type this worker does not know",
+      r: {},
+      type: "unknown",
+      expect: {
+        status: "exception",
+        tries: 1,
+        runAt: "null",
+        attempts: ["execute:exception"],
+        error: /; unknown command type$/,
+      },
+    },
   ];
   for (const k of cases) {
     it(k.name, () => {
@@ -193,9 +536,21 @@ describe("the rescuer's decisions on an expired lease", () => {
 describe("hand-back on stop", () => {
   for (const status of LEASABLE) {
     it(`a ${status} command claimed but not started goes back as it was (running as retrying), due now`, () => {
-      const c = claimed({ status, phase: status === "compensating" ? "compensate" : "execute", tries: 2, needsReconcile: true });
+      const c = claimed({
+        status,
+        phase: status === "compensating" ? "compensate" : "execute",
+        tries: 2,
+        needsReconcile: true,
+      });
       const back = handBack(c);
-      check(c, back, { status: status === "running" ? "retrying" : status, tries: 2, needsReconcile: true, runAt: "date", attempts: [], error: null });
+      check(c, back, {
+        status: status === "running" ? "retrying" : status,
+        tries: 2,
+        needsReconcile: true,
+        runAt: "date",
+        attempts: [],
+        error: null,
+      });
     });
   }
 });
@@ -213,8 +568,11 @@ describe("operator actions", () => {
       for (const s of STATES) {
         const applies = ACTION_FROM[action].includes(s);
         expect(whyNot(action, { status: s, leased: false }) === null, `${action} on ${s}`).toBe(applies);
-        expect(whyNot(action, { status: s, leased: true }), `${action} on a leased ${s}`).toMatch(/a worker is working on it/);
-        if (applies) for (const to of targets(action, s)) expect(canTransition(s, to), `${action}: ${s} → ${to}`).toBe(true);
+        expect(whyNot(action, { status: s, leased: true }), `${action} on a leased ${s}`).toMatch(
+          /a worker is working on it/,
+        );
+        if (applies)
+          for (const to of targets(action, s)) expect(canTransition(s, to), `${action}: ${s} → ${to}`).toBe(true);
       }
     });
   }
@@ -227,7 +585,8 @@ describe("the groups", () => {
     expect([...AT_REST, ...IN_FLIGHT].sort()).toEqual([...STATES].sort());
     expect(NOTIFY_STATES).toEqual(AT_REST);
     // at rest: only an operator moves it on (no worker transition leads out, but to compensating or pending)
-    for (const s of AT_REST) for (const to of TRANSITIONS[s]) expect(["pending", "compensating", "succeeded", "failed"]).toContain(to);
+    for (const s of AT_REST)
+      for (const to of TRANSITIONS[s]) expect(["pending", "compensating", "succeeded", "failed"]).toContain(to);
     expect(CLAIMABLE.every((s) => IN_FLIGHT.includes(s))).toBe(true);
     expect(QUEUED.every((s) => CLAIMABLE.includes(s) && canTransition(s, "running"))).toBe(true);
     expect([...CLAIMABLE.filter((s) => !QUEUED.includes(s as never)), "running"].sort()).toEqual([...LEASABLE].sort());
