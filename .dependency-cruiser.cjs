@@ -17,10 +17,10 @@ module.exports = {
   forbidden: [
     { name: "no-circular", severity: "error", from: { path: "^(server|app|scripts)/" }, to: { circular: true } },
     { name: "server-imports-app", severity: "error", from: { path: "^server/" }, to: { path: "^app/" } },
-    layer("(lib|outbound)/", ["engine", "db", "commands", "command-types", "handlers", "auth", "flow", "alerts", "worker", "api", "web"], "utilities below everything of ours"),
-    layer("engine/", ["outbound", "db", "commands", "command-types", "handlers", "auth", "flow", "alerts", "worker", "api", "web"], "the engine is pure: states, transitions, shared types"),
-    layer("db/", ["commands", "command-types", "handlers", "auth", "flow", "alerts", "worker", "api", "web"], "data access knows only the engine's types"),
-    layer("(commands|command-types|handlers|auth|flow|alerts)/", ["worker", "api", "web"], "domain modules are called by workers and routers, never the reverse"),
+    layer("(lib|outbound)/", ["engine", "db", "commands", "command-types", "auth", "flow", "alerts", "worker", "api", "web"], "utilities below everything of ours"),
+    layer("engine/", ["outbound", "db", "commands", "command-types", "auth", "flow", "alerts", "worker", "api", "web"], "the engine is pure: states, transitions, shared types"),
+    layer("db/", ["commands", "command-types", "auth", "flow", "alerts", "worker", "api", "web"], "data access knows only the engine's types"),
+    layer("(commands|command-types|auth|flow|alerts)/", ["worker", "api", "web"], "domain modules are called by workers and routers, never the reverse"),
     layer("worker/", ["api", "web"], "workers do not go through the API layer"),
     layer("api/", ["web", "worker"], "routers call domain modules, not worker internals"),
     {

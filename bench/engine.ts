@@ -16,9 +16,9 @@ import { createDb } from "../server/db/client";
 import { createToken } from "../server/auth/tokens";
 import { resolveSecretKey } from "../server/db/settings";
 import { directIntake, submit, submitBatch } from "../server/commands/submit";
-import { createRegistry } from "../server/handlers/registry";
-import { http } from "../server/handlers/http";
-import { defineCommandType } from "../server/handlers/types";
+import { createRegistry } from "../server/command-types/registry";
+import { http } from "../server/command-types/http";
+import { defineCommandType } from "../server/command-types/types";
 import { z } from "zod";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }, jobs: { type: "string", default: "20000" }, samples: { type: "string", default: "200" }, only: { type: "string" } } });

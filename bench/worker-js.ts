@@ -8,9 +8,9 @@
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { createRegistry } from "../server/handlers/registry";
-import { http } from "../server/handlers/http";
-import { defineCommandType } from "../server/handlers/types";
+import { createRegistry } from "../server/command-types/registry";
+import { http } from "../server/command-types/http";
+import { defineCommandType } from "../server/command-types/types";
 import { startWorker } from "../server/worker/worker";
 import { createLogger } from "../server/log";
 import { createWorkerMetrics } from "../server/worker/metrics";

@@ -1,7 +1,7 @@
 // The web process's singletons, built once from the validated environment.
 import { env } from "./env";
 import { createDb, type Db } from "./db/client";
-import { registry } from "./handlers";
+import { registry } from "./command-types";
 import { resolveSecretKey } from "./db/settings";
 import { createLogger } from "./log";
 import { createGroupInserter } from "./commands/group-insert";

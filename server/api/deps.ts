@@ -1,6 +1,6 @@
 // What the API needs from the process: built once in server/app.ts (or by a test).
 import type { Db } from "../db/client";
-import type { Registry } from "../handlers/registry";
+import type { Registry } from "../command-types/registry";
 import type { Logger } from "../log";
 import type { IntakeDeps } from "../commands/submit";
 import type { TokenCache } from "../auth/tokens";

@@ -10,7 +10,7 @@ import { getManyInput, retryInput, submitInput, MAX_BATCH } from "../commands/in
 import { STATES } from "../engine/states";
 import type { CommandView } from "../commands/view";
 import type { Receipt, Rejection } from "../commands/submit";
-import type { Registry } from "../handlers/registry";
+import type { Registry } from "../command-types/registry";
 
 const uuid = z.uuid();
 export const stateSchema = z.enum(STATES).meta({ description: "Command state (DESIGN §1)" });

@@ -6,7 +6,7 @@ import type { Db } from "../db/client";
 import { applyAction, idsMatching, typesOf, type ActionSql } from "../db/operator-actions";
 import { countMatching } from "../db/commands-read";
 import type { ListFilter } from "../db/command-filter";
-import type { Registry } from "../handlers/registry";
+import type { Registry } from "../command-types/registry";
 import { ACTION_FROM, ACTION_NAMES, MAX_ACTION_TARGETS, whyNot, type ActionName, type ResolveOutcome } from "../engine/actions";
 
 export type ActionResult = { updated: string[]; skipped: { id: string; reason: string }[] };

@@ -8,7 +8,7 @@ import { STATES } from "../engine/states";
 import { toView } from "./view";
 import { AppError } from "../errors";
 import { maskSecrets } from "./mask";
-import type { Registry } from "../handlers/registry";
+import type { Registry } from "../command-types/registry";
 import { canReconcile, claimedAttemptKind, retryPolicy } from "../engine/policy";
 import { failureSummary } from "./why";
 

@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { Db } from "../db/client";
 import type { ExistingByKey, NewCommand } from "../db/commands";
-import type { Registry } from "../handlers/registry";
+import type { Registry } from "../command-types/registry";
 import { insertAndResolve, type GroupInserter } from "./group-insert";
 import { AppError, toIssues, type Issue } from "../errors";
 import { jsonProblem, submitInput, type SubmitInput } from "./inputs";

@@ -20,7 +20,7 @@ export type RetryPolicy = {
   maxBackoffMs: number;
 };
 
-/** What the decisions (./policy.ts) read of a command type; every CommandType (server/handlers/types.ts) is one. */
+/** What the decisions (./policy.ts) read of a command type; every CommandType (server/command-types/types.ts) is one. */
 export type TypeRules = {
   name: string;
   retry: RetryPolicy;

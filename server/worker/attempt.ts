@@ -1,8 +1,8 @@
 // Carries out one claimed command: reconcile first when the last outcome is
 // unknown, then execute (or poll, or compensate), each under a timeout and the
 // lease's abort signal; returns the completion to write. No database access here.
-import { CommandTypeError, type AttemptContext } from "../handlers/types";
-import type { Registry } from "../handlers/registry";
+import { CommandTypeError, type AttemptContext } from "../command-types/types";
+import type { Registry } from "../command-types/registry";
 import type { Claimed, Completion } from "../engine/types";
 import { afterCompensationError, afterFailure, afterUnknown, canReconcile, pollDelayMs } from "../engine/policy";
 import { AttemptLog, awaitResult, compensated, compensateLater, follow, retryLater, succeeded, toException } from "../engine/transitions";

@@ -3,7 +3,7 @@
 // writes every outcome. On stop it claims no more, lets running attempts
 // finish within the grace period, then interrupts and hands back the rest.
 import type { Db } from "../db/client";
-import type { Registry } from "../handlers/registry";
+import type { Registry } from "../command-types/registry";
 import type { Logger } from "../log";
 import type { Listener } from "../db/listener";
 import { claim, claimCapped } from "../db/claim";

@@ -8,7 +8,7 @@ import { createLogger } from "../log";
 import { resolveSecretKey, SecretKeyMismatch } from "../db/settings";
 import { ensureBootstrapToken } from "../auth/tokens";
 import { startListener } from "../db/listener";
-import { registry } from "../handlers";
+import { registry } from "../command-types";
 import { createOutboundFetch, createUrlGuard } from "../outbound/url-guard";
 import { resultEndpoint } from "../commands/inbound";
 import { createWorker, type Worker } from "./worker";

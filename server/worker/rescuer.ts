@@ -1,7 +1,7 @@
 // The rescuer: takes back expired leases of workers that died or lost the
 // database, and writes for each what the engine decides (rescued()).
 import type { Db } from "../db/client";
-import type { Registry } from "../handlers/registry";
+import type { Registry } from "../command-types/registry";
 import type { Logger } from "../log";
 import { rescueExpired } from "../db/rescue";
 import { rescued } from "../engine/transitions";

@@ -6,7 +6,7 @@
 // the claim loop first, which waits for the attempts still running while the
 // heartbeat keeps their leases; the callback sender last.
 import type { Db } from "../db/client";
-import type { Registry } from "../handlers/registry";
+import type { Registry } from "../command-types/registry";
 import type { Logger } from "../log";
 import type { Listener } from "../db/listener";
 import type { AttemptEnv } from "./attempt";

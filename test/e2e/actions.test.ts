@@ -17,7 +17,7 @@ import { newToken } from "../helpers/api";
 import { moveTo } from "../helpers/fixtures";
 import { createUser } from "../../server/auth/users";
 import { directIntake, submit } from "../../server/commands/submit";
-import { registry } from "../../server/handlers";
+import { registry } from "../../server/command-types";
 
 const SHOTS = path.resolve("docs/screenshots");
 const operator = { email: "oliver.operator@example.com", password: "operator-password-01", role: "operator" as const };

@@ -18,7 +18,7 @@ import { startSmtp, type Inbox } from "../helpers/smtp";
 import { newToken } from "../helpers/api";
 import { createUser } from "../../server/auth/users";
 import { directIntake, submit } from "../../server/commands/submit";
-import { registry } from "../../server/handlers";
+import { registry } from "../../server/command-types";
 import { createRule } from "../../server/alerts/rules";
 
 const SHOTS = path.resolve("docs/screenshots");

@@ -17,7 +17,7 @@ import { startBackend, type Backend } from "../helpers/backend";
 import { startTestWorker, waitForStatus, waitUntil, type TestWorker } from "../helpers/engine";
 import { createUser } from "../../server/auth/users";
 import { directIntake, submit } from "../../server/commands/submit";
-import { registry } from "../../server/handlers";
+import { registry } from "../../server/command-types";
 
 const SHOTS = path.resolve("docs/screenshots");
 const viewer = { email: "vera.viewer@example.com", password: "viewer-password-0001", role: "viewer" as const };

@@ -17,7 +17,7 @@ import { newToken } from "../helpers/api";
 import { startBackend, type Backend } from "../helpers/backend";
 import { startTestWorker, submitWith, waitForStatus } from "../helpers/engine";
 import { createUser } from "../../server/auth/users";
-import { registry } from "../../server/handlers";
+import { registry } from "../../server/command-types";
 import { createUrlGuard } from "../../server/outbound/url-guard";
 
 const SHOTS = path.resolve("docs/screenshots");

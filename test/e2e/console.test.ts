@@ -16,7 +16,7 @@ import { freePort } from "../helpers/proc";
 import { newToken } from "../helpers/api";
 import { createUser } from "../../server/auth/users";
 import { directIntake, submit } from "../../server/commands/submit";
-import { registry } from "../../server/handlers";
+import { registry } from "../../server/command-types";
 
 const SHOTS = path.resolve("docs/screenshots");
 const users = {

@@ -6,7 +6,7 @@ import { nodeRestListener, nodeTrpcListener } from "../../server/web/node-fetch"
 import { isRestPath } from "../../server/api/rest";
 import type { AddressInfo } from "node:net";
 import type { ApiDeps } from "../../server/api/deps";
-import { registry as defaultRegistry } from "../../server/handlers";
+import { registry as defaultRegistry } from "../../server/command-types";
 import { resolveSecretKey } from "../../server/db/settings";
 import { createToken } from "../../server/auth/tokens";
 import { createLogger } from "../../server/log";

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Db } from "../../server/db/client";
-import { createRegistry, type Registry } from "../../server/handlers/registry";
-import { http } from "../../server/handlers/http";
-import { defineCommandType, type CommandType } from "../../server/handlers/types";
+import { createRegistry, type Registry } from "../../server/command-types/registry";
+import { http } from "../../server/command-types/http";
+import { defineCommandType, type CommandType } from "../../server/command-types/types";
 import { startWorker, type WorkerOptions } from "../../server/worker/worker";
 import { directIntake, submit } from "../../server/commands/submit";
 import { resolveSecretKey } from "../../server/db/settings";

@@ -2,7 +2,7 @@
 import type { Db } from "../../server/db/client";
 import type { State } from "../../server/engine/states";
 import { directIntake, submit } from "../../server/commands/submit";
-import { registry } from "../../server/handlers";
+import { registry } from "../../server/command-types";
 import { createUser, signIn, type Role } from "../../server/auth/users";
 
 const steps: Record<State, string[]> = {

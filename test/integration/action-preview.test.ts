@@ -6,7 +6,7 @@ import { createTestDb, type TestDb } from "../helpers/db";
 import { newToken, startApi, type ApiServer } from "../helpers/api";
 import { commandInEveryState, moveTo, userWithSession } from "../helpers/fixtures";
 import { directIntake, submit } from "../../server/commands/submit";
-import { registry } from "../../server/handlers";
+import { registry } from "../../server/command-types";
 import { STATES } from "../../server/engine/states";
 
 const ACTION_NAMES = ["retry", "compensate", "cancel", "resolve"] as const;

@@ -11,7 +11,7 @@ import { evaluateRules } from "../../server/alerts/evaluator";
 import { sendTest } from "../../server/alerts/test-email";
 import { startMailer, NO_SMTP } from "../../server/alerts/mailer";
 import { directIntake, submit } from "../../server/commands/submit";
-import { registry } from "../../server/handlers";
+import { registry } from "../../server/command-types";
 import { createLogger } from "../../server/log";
 
 let t: TestDb;

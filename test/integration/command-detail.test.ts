@@ -8,9 +8,9 @@ import { createTestDb, type TestDb } from "../helpers/db";
 import { startBackend, type Backend } from "../helpers/backend";
 import { client, newToken, startApi, type ApiServer } from "../helpers/api";
 import { getRow, startTestWorker, submitWith, testClient, waitForStatus, waitUntil, type TestWorker } from "../helpers/engine";
-import { createRegistry } from "../../server/handlers/registry";
-import { http } from "../../server/handlers/http";
-import { defineCommandType, type CommandType } from "../../server/handlers/types";
+import { createRegistry } from "../../server/command-types/registry";
+import { http } from "../../server/command-types/http";
+import { defineCommandType, type CommandType } from "../../server/command-types/types";
 import { claimCallbacks, finishCallback } from "../../server/db/callbacks";
 
 /**

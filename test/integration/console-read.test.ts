@@ -7,7 +7,7 @@ import { createTestDb, type TestDb } from "../helpers/db";
 import { client, newToken, startApi, type ApiServer } from "../helpers/api";
 import { startBackend, type Backend } from "../helpers/backend";
 import { startTestWorker, submitWith, waitForStatus, type TestWorker } from "../helpers/engine";
-import { registry } from "../../server/handlers";
+import { registry } from "../../server/command-types";
 import { createUrlGuard } from "../../server/outbound/url-guard";
 import { list, overview } from "../../server/commands/console-read";
 import { resolveCommands, retryCommands } from "../../server/commands/actions";

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { client, newToken, startApi, type ApiServer } from "../helpers/api";
 import { createGroupInserter } from "../../server/commands/group-insert";
-import { registry } from "../../server/handlers";
+import { registry } from "../../server/command-types";
 import { createHostListCheck } from "../../server/outbound/url-guard";
 import type { ApiDeps } from "../../server/api/deps";
 

@@ -8,10 +8,10 @@ import { client, newToken, startApi, type ApiServer } from "../helpers/api";
 import { moveTo } from "../helpers/fixtures";
 import { createGroupInserter } from "../../server/commands/group-insert";
 import { directIntake, submitBatch, type IntakeDeps, type Receipt, type Rejection } from "../../server/commands/submit";
-import { registry } from "../../server/handlers";
-import { http } from "../../server/handlers/http";
-import { createRegistry } from "../../server/handlers/registry";
-import { defineCommandType } from "../../server/handlers/types";
+import { registry } from "../../server/command-types";
+import { http } from "../../server/command-types/http";
+import { createRegistry } from "../../server/command-types/registry";
+import { defineCommandType } from "../../server/command-types/types";
 import { z } from "zod";
 import type { Db } from "../../server/db/client";
 

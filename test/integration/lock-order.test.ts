@@ -20,8 +20,8 @@ import { createLogger } from "../../server/log";
 import type { Claimed, Completion } from "../../server/engine/types";
 import { cancelCommands, retryCommands } from "../../server/commands/actions";
 import { startTestWorker, submitWith, waitForStatus, waitUntil } from "../helpers/engine";
-import { createRegistry } from "../../server/handlers/registry";
-import { defineCommandType } from "../../server/handlers/types";
+import { createRegistry } from "../../server/command-types/registry";
+import { defineCommandType } from "../../server/command-types/types";
 import { z } from "zod";
 import pino from "pino";
 

@@ -7,7 +7,7 @@ import { createTestDb, type TestDb } from "../helpers/db";
 import { startTestWorker, submitWith, testClient, testTypes, waitForStatus, waitUntil, type TestWorker } from "../helpers/engine";
 import { claim, commandsRowEstimate, PREPARED_CLAIM_MIN_ROWS, PREPARED_CLAIM_TEXT } from "../../server/db/claim";
 import { createDb, type Db } from "../../server/db/client";
-import { createRegistry } from "../../server/handlers/registry";
+import { createRegistry } from "../../server/command-types/registry";
 
 let t: TestDb;
 let submit: (input: Record<string, unknown>) => Promise<string>;

@@ -10,7 +10,7 @@ import { createRateLimiter } from "../../server/api/rate-limit";
 import { createRestFetchHandler } from "../../server/api/rest";
 import { commandViewSchema, receiptSchema, batchReceiptSchema } from "../../server/api/openapi";
 import { directIntake } from "../../server/commands/submit";
-import { registry } from "../../server/handlers";
+import { registry } from "../../server/command-types";
 import { resolveSecretKey } from "../../server/db/settings";
 import { createLogger } from "../../server/log";
 

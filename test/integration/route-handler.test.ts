@@ -4,7 +4,7 @@ import { createTestDb, type TestDb } from "../helpers/db";
 import { newToken } from "../helpers/api";
 import { createTrpcHandler } from "../../server/api/handler";
 import { directIntake } from "../../server/commands/submit";
-import { registry } from "../../server/handlers";
+import { registry } from "../../server/command-types";
 import { resolveSecretKey } from "../../server/db/settings";
 import { createLogger } from "../../server/log";
 

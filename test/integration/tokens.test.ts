@@ -11,7 +11,7 @@ import { startBackend, type Backend } from "../helpers/backend";
 import { startTestWorker, submitWith, waitForStatus, waitUntil, type TestWorker } from "../helpers/engine";
 import { revokeToken, signingSecretOf } from "../../server/auth/tokens";
 import { resolveSecretKey } from "../../server/db/settings";
-import { registry } from "../../server/handlers";
+import { registry } from "../../server/command-types";
 
 let t: TestDb;
 let api: ApiServer;

@@ -9,7 +9,7 @@ import { startBackend, type Backend } from "../helpers/backend";
 import { runWorker, freePort, type Proc } from "../helpers/proc";
 import { testClient, waitUntil } from "../helpers/engine";
 import { directIntake, submitBatch } from "../../server/commands/submit";
-import { registry } from "../../server/handlers";
+import { registry } from "../../server/command-types";
 import { createDb, type Db } from "../../server/db/client";
 import { startEmbedded } from "../../server/db/embedded";
 import { migrate } from "../../server/db/migrate";

@@ -21,14 +21,14 @@ import {
 } from "../../server/engine/states";
 import { handBack, rescued } from "../../server/engine/transitions";
 import type { Claimed, Completion, Expired } from "../../server/engine/types";
-import { createRegistry } from "../../server/handlers/registry";
+import { createRegistry } from "../../server/command-types/registry";
 import {
   defineCommandType,
   type CommandType,
   type CompensateResult,
   type ExecuteResult,
   type QueryResult,
-} from "../../server/handlers/types";
+} from "../../server/command-types/types";
 import { Interrupt, ShuttingDown, runClaimed } from "../../server/worker/attempt";
 
 type Answer<R> = R | "throws" | "interrupted";

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createRegistry } from "../../server/handlers/registry";
-import { defineCommandType } from "../../server/handlers/types";
-import { http, isFailureStatus, httpPayload } from "../../server/handlers/http";
+import { createRegistry } from "../../server/command-types/registry";
+import { defineCommandType } from "../../server/command-types/types";
+import { http, isFailureStatus, httpPayload } from "../../server/command-types/http";
 
 const echo = defineCommandType({
   name: "echo",

@@ -1,5 +1,5 @@
 // The command types this deployment knows. To add one: write
-// server/handlers/<name>.ts exporting a CommandType (see types.ts and
+// server/command-types/<name>.ts exporting a CommandType (see types.ts and
 // http.ts), then add it to the list below.
 import { createRegistry } from "./registry";
 import { http } from "./http";

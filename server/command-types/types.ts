@@ -1,5 +1,5 @@
 // What a command type is (DESIGN §2). A type is one file exporting a
-// CommandType, plus one line in server/handlers/index.ts.
+// CommandType, plus one line in server/command-types/index.ts.
 import type { z } from "zod";
 import type { RetryPolicy } from "../engine/types";
 
