@@ -11,7 +11,7 @@ import { buildIfNeeded } from "../scripts/build-if-needed";
 
 export const root = path.resolve(import.meta.dirname, "..");
 
-export const freePort = () =>
+const freePort = () =>
   new Promise<number>((resolve) => {
     const s = net.createServer().listen(0, "127.0.0.1", () => {
       const port = (s.address() as net.AddressInfo).port;

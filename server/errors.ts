@@ -39,10 +39,6 @@ export function toIssues(issues: readonly { path: readonly PropertyKey[]; messag
   }));
 }
 
-export function describeIssues(issues: Issue[]): string {
-  return issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)).join("; ");
-}
-
 /** What /api/trpc and /api/v1 answer for input that is not JSON: one message on both. */
 export const malformedJson = (where: "the request body" | "the input query parameter", detail: string) => `Malformed JSON in ${where}: ${detail}`;
 export const NO_JSON_BODY = "Send the input as a JSON request body";

@@ -18,9 +18,9 @@ export type Action = ActionName;
 export type Filter = { status?: State[]; type?: string; q?: string; createdAfter?: string; createdBefore?: string };
 export type Target = { ids: string[] } | { filter: Filter };
 type Result = { updated: string[]; skipped: { id: string; reason: string }[] };
-export type Preview = inferRouterOutputs<AppRouter>["commands"]["preview"];
+type Preview = inferRouterOutputs<AppRouter>["commands"]["preview"];
 
-export const ACTIONS: { action: Action; label: string; help: string }[] = [
+const ACTIONS: { action: Action; label: string; help: string }[] = [
   { action: "retry", label: "Retry", help: "Runs the command again from the start (an unknown earlier outcome is reconciled first)." },
   { action: "compensate", label: "Compensate", help: "Runs the type's compensation to undo the command's effects." },
   { action: "cancel", label: "Cancel", help: "Stops the command before a worker runs it again." },
@@ -116,7 +116,7 @@ function PreviewView({ action, preview }: { action: Action; preview: Preview | u
 }
 
 /** The confirmation dialog; onClose gets the result when the action ran (it stays open to show it until closed). */
-export function ActionDialog({ action, target, what, preview: given, onClose }: { action: Action; target: Target; what: string; preview?: Preview; onClose: (result?: Result) => void }) {
+function ActionDialog({ action, target, what, preview: given, onClose }: { action: Action; target: Target; what: string; preview?: Preview; onClose: (result?: Result) => void }) {
   const ref = useRef<HTMLDialogElement>(null);
   const id = useId();
   const meta = ACTIONS.find((a) => a.action === action)!;

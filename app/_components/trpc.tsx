@@ -8,7 +8,9 @@ import { createTRPCClient, httpBatchLink, splitLink, TRPCClientError } from "@tr
 import { createTRPCContext } from "@trpc/tanstack-react-query";
 import type { AppRouter } from "@/server/api/root";
 
-export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();
+const trpcContext = createTRPCContext<AppRouter>();
+const { TRPCProvider } = trpcContext;
+export const { useTRPC, useTRPCClient } = trpcContext;
 
 function onAuthError(err: unknown) {
   if (err instanceof TRPCClientError && err.data?.code === "UNAUTHORIZED" && typeof window !== "undefined") {

@@ -97,7 +97,7 @@ export function Loading({ label = "Loading…" }: { label?: string }) {
   );
 }
 
-export function errorText(err: unknown): { message: string; issues: string[] } {
+function errorText(err: unknown): { message: string; issues: string[] } {
   if (err instanceof TRPCClientError) {
     const data = err.data as { code?: string; issues?: { path: (string | number)[]; message: string }[] } | undefined;
     const issues = (data?.issues ?? []).map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message));
@@ -151,7 +151,7 @@ function useNow(everyMs = 10_000) {
   return now;
 }
 
-export function ago(iso: string, now = Date.now()): string {
+function ago(iso: string, now = Date.now()): string {
   const s = Math.round((now - new Date(iso).getTime()) / 1000);
   const fut = s < 0;
   const a = Math.abs(s);

@@ -9,14 +9,14 @@ import { history, ruleDeliveries, type RuleDeliveryRow } from "../db/alerts";
 /** The mark the mailer leaves on every unsent delivery while it has no SMTP_URL. */
 export const NO_SMTP = "email is not configured (SMTP_URL is unset); this message is kept and will be sent once it is";
 
-export type DeliveryStatus =
+type DeliveryStatus =
   | { state: "sent"; sentAt: string }
   | { state: "queued"; attempts: number; nextAt: string | null; lastError: string | null }
   | { state: "not_sent"; why: "smtp_unset"; message: string };
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
-export function deliveryStatus(d: { sentAt: Date | string | null; attempts: number; nextAt: Date | string | null; lastError: string | null }): DeliveryStatus {
+function deliveryStatus(d: { sentAt: Date | string | null; attempts: number; nextAt: Date | string | null; lastError: string | null }): DeliveryStatus {
   if (d.sentAt !== null) return { state: "sent", sentAt: iso(d.sentAt)! };
   if (d.lastError === NO_SMTP) return { state: "not_sent", why: "smtp_unset", message: "SMTP_URL is unset; kept until it is set" };
   return { state: "queued", attempts: d.attempts, nextAt: iso(d.nextAt), lastError: d.lastError };

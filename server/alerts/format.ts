@@ -78,7 +78,7 @@ export function describeRule(r: RuleFacts): string {
 }
 
 /** What an email says the rule measures, e.g. "commands of type http that entered exception in the last 600 s". */
-export function measuredBy(r: RuleFacts): string {
+function measuredBy(r: RuleFacts): string {
   const scope = r.type ? ` of type ${r.type}` : "";
   switch (r.kind) {
     case "count":

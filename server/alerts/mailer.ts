@@ -15,7 +15,7 @@ import { Wake } from "../lib/wake";
 
 export { NO_SMTP };
 
-export function createTransport(smtpUrl: string) {
+function createTransport(smtpUrl: string) {
   // smtp:// upgrades with STARTTLS when the server offers it; smtps:// is TLS from the start.
   const u = new URL(smtpUrl);
   return nodemailer.createTransport({

@@ -62,7 +62,7 @@ export async function readLimited(stream: ReadableStream<Uint8Array>, limit: num
  * Reads the rest of a body and throws it away; true once it ended, false when
  * it went over DISCARD_BYTES or DISCARD_MS first (the stream is then cancelled).
  */
-export async function discardRest(stream: ReadableStream<Uint8Array>, read: number, declaredLength?: string | null): Promise<boolean> {
+async function discardRest(stream: ReadableStream<Uint8Array>, read: number, declaredLength?: string | null): Promise<boolean> {
   const reader = stream.getReader();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), DISCARD_MS)));

@@ -13,14 +13,14 @@ import type { Receipt, Rejection } from "../commands/submit";
 import type { Registry } from "../command-types/registry";
 
 const uuid = z.uuid();
-export const stateSchema = z.enum(STATES).meta({ description: "Command state (DESIGN §1)" });
+const stateSchema = z.enum(STATES).meta({ description: "Command state (DESIGN §1)" });
 
-export const issueSchema = z.object({
+const issueSchema = z.object({
   path: z.array(z.union([z.string(), z.int()])).meta({ description: 'Where the problem is, e.g. ["payload", "url"]' }),
   message: z.string(),
 });
 
-export const errorSchema = z.object({
+const errorSchema = z.object({
   error: z.object({
     code: z.string().meta({
       description: "BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, METHOD_NOT_SUPPORTED, CONFLICT, PAYLOAD_TOO_LARGE, TOO_MANY_REQUESTS or INTERNAL_SERVER_ERROR",

@@ -29,8 +29,8 @@ import { answerWhileDiscarding, readLimited } from "./handler";
 import { buildOpenApiDocument } from "./openapi";
 import { malformedJson, NO_JSON_BODY, retryAfterHeader, type Issue } from "../errors";
 
-export const REST_PREFIX = "/api/v1/";
-export const OPENAPI_PATH = "/api/openapi.json";
+const REST_PREFIX = "/api/v1/";
+const OPENAPI_PATH = "/api/openapi.json";
 
 /** Whether a request path (without its query string) belongs to the REST facade. */
 export const isRestPath = (pathname: string) => pathname.startsWith(REST_PREFIX) || pathname === OPENAPI_PATH;

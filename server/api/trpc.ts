@@ -64,7 +64,6 @@ function describe(message: string, issues: Issue[]): string {
 }
 
 export const router = t.router;
-export const createCallerFactory = t.createCallerFactory;
 
 /** Domain code throws AppError; this is the one place it becomes a TRPCError. Unexpected errors are logged. */
 const errors = t.middleware(async ({ ctx, next, path }) => {
@@ -124,7 +123,7 @@ const roleProcedure = (role: Role) =>
   });
 
 /** Refuses cross-site requests riding on the session cookie. */
-export function checkOrigin(header: (name: string) => string | null) {
+function checkOrigin(header: (name: string) => string | null) {
   const origin = header("origin");
   const host = header("x-forwarded-host") ?? header("host");
   if (!origin || !host) throw new TRPCError({ code: "FORBIDDEN", message: "Missing Origin header" });

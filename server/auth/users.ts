@@ -14,15 +14,15 @@ export type UserPrincipal = { kind: "user"; userId: string; email: string; role:
 export type UserSummary = { id: string; email: string; role: Role; disabled: boolean; mustChangePassword: boolean; createdAt: string; lastLoginAt: string | null };
 
 export const SESSION_COOKIE = "conveyor_session";
-export const SESSION_IDLE_MS = 12 * 3600_000;
+const SESSION_IDLE_MS = 12 * 3600_000;
 export const SESSION_MAX_MS = 7 * 24 * 3600_000;
 const MAX_FAILURES = 5;
 const LOCK_MS = 5 * 60_000;
 
-export const hashPassword = (password: string) => hash(password); // argon2id, library defaults (19 MiB, t=2)
+const hashPassword = (password: string) => hash(password); // argon2id, library defaults (19 MiB, t=2)
 const DUMMY_HASH = hashPassword("not a real password, used to spend the same time on unknown emails");
 
-export const normalizeEmail = (email: string) => email.trim().toLowerCase();
+const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
 /**
  * Creates a user. With an `actor` (an admin creating it from the console) the
@@ -133,7 +133,7 @@ export async function changePassword(db: Db, userId: string, current: string, ne
 }
 
 /** The first admin's email when ADMIN_EMAIL is unset (its password is generated and printed once). */
-export const GENERATED_ADMIN_EMAIL = "admin@localhost";
+const GENERATED_ADMIN_EMAIL = "admin@localhost";
 
 /**
  * The first admin, when there is no user yet: ADMIN_EMAIL/ADMIN_PASSWORD, or

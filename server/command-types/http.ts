@@ -29,7 +29,7 @@ export function isFailureStatus(p: HttpPayload, status: number): boolean {
   return status >= 400 && status <= 499 && status !== 408 && status !== 429;
 }
 
-export function requestHeaders(p: HttpPayload, ctx: AttemptContext, withBody: boolean): Record<string, string> {
+function requestHeaders(p: HttpPayload, ctx: AttemptContext, withBody: boolean): Record<string, string> {
   const h: Record<string, string> = { ...(p.headers ?? {}) };
   if (withBody && !Object.keys(h).some((k) => k.toLowerCase() === "content-type")) h["Content-Type"] = "application/json";
   h["Idempotency-Key"] = ctx.idempotencyKey;

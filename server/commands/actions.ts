@@ -13,7 +13,7 @@ export type ActionResult = { updated: string[]; skipped: { id: string; reason: s
 export type Target = { ids: string[] } | { filter: ListFilter };
 export type Actor = { name: string };
 
-export { MAX_ACTION_TARGETS };
+;
 
 async function resolveTargets(db: Db, target: Target): Promise<string[]> {
   return "ids" in target ? [...new Set(target.ids)] : idsMatching(db, target.filter, MAX_ACTION_TARGETS);
@@ -77,7 +77,7 @@ export async function compensateCommands(db: Db, registry: Registry, target: Tar
   return run(db, "compensate", COMPENSATE, can, actor, reason, undefined, skipped);
 }
 
-export type ActionPreview = { change: number; skip: number; skipped: { reason: string; count: number }[] };
+type ActionPreview = { change: number; skip: number; skipped: { reason: string; count: number }[] };
 export type TargetPreview = {
   /** Commands the target names: distinct ids, or all that match the filter. */
   total: number;

@@ -7,7 +7,7 @@
 import type { Db } from "../db/client";
 import { findByKeys, insertCommands, type ExistingByKey, type KeyLookup, type NewCommand } from "../db/commands";
 
-export type InsertOutcome = { inserted: boolean; existing?: ExistingByKey };
+type InsertOutcome = { inserted: boolean; existing?: ExistingByKey };
 /** Per row, whether it was inserted; per lookup, the command that holds its key once the rows are in (if any). */
 export type InsertResult = { rows: InsertOutcome[]; lookups: (ExistingByKey | undefined)[] };
 

@@ -10,7 +10,7 @@ import type { Db } from "../db/client";
 import { settleAwaiting } from "../db/inbound";
 import { signBody } from "../crypto";
 
-export const resultSecret = (key: Buffer, commandId: string) => createHmac("sha256", key).update(`inbound-result:${commandId}`).digest("base64url");
+const resultSecret = (key: Buffer, commandId: string) => createHmac("sha256", key).update(`inbound-result:${commandId}`).digest("base64url");
 
 export const resultEndpoint = (publicUrl: string, key: Buffer) => (commandId: string) => ({
   url: `${publicUrl.replace(/\/$/, "")}/api/commands/${commandId}/result`,

@@ -30,7 +30,7 @@ export const isoDateTime = (error = "must be an ISO 8601 date-time, e.g. 2026-01
   z.iso.datetime({ offset: true, error }).refine((s) => !s.startsWith("0000") && !/[+-](1[6-9]|2\d):?\d\d$/.test(s), "must be a date-time from year 1, with a UTC offset within ±15:59");
 
 /** How deeply a payload may nest (PostgreSQL's jsonb parser and JSON.stringify are recursive). */
-export const MAX_PAYLOAD_DEPTH = 100;
+const MAX_PAYLOAD_DEPTH = 100;
 
 type Problem = { path: (string | number)[]; message: string };
 const wellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed();

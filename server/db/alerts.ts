@@ -24,7 +24,7 @@ export type RuleRow = {
   last_value: number | null;
 };
 
-export const RULE_COLUMNS = `id, name, kind, states::text[] AS states, type, window_seconds, age_seconds, threshold, recipients, cooldown_seconds,
+const RULE_COLUMNS = `id, name, kind, states::text[] AS states, type, window_seconds, age_seconds, threshold, recipients, cooldown_seconds,
   notify_on_resolve, enabled, silenced_until, firing, firing_since, last_sent_at, last_value`;
 
 export type Worst = { id: string; type: string; status: string; error: string | null; since: Date };
@@ -105,7 +105,7 @@ export async function compactStateEntries(q: Pick<pg.PoolClient, "query">, keepD
   await q.query(`DELETE FROM state_entries WHERE minute < now() - make_interval(days => $1)`, [keepDays]);
 }
 
-export const ALERT_LOCK = 72707370;
+const ALERT_LOCK = 72707370;
 
 /** Runs fn while holding the evaluator lock; returns null (without running it) when another process holds it. */
 export async function withEvaluatorLock<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T | null> {

@@ -42,7 +42,7 @@ export async function listCommands(
 }
 
 /** Commands one page of search results reads at most (the newest of the filter, before the cursor). */
-export const SEARCH_WINDOW = 20_000;
+const SEARCH_WINDOW = 20_000;
 
 export type SearchPage = {
   /** The commands with the idempotency key searched for (first page only; any age), then the text matches, newest first. */

@@ -6,7 +6,7 @@
 // the `postgres` system user.
 import { execFile as execFileCb, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { access, chmod, chown, constants, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chown, mkdir, readFile, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -146,12 +146,3 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedPost
   };
 }
 
-export async function isReadable(p: string) {
-  try {
-    await access(p, constants.R_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-void chmod;

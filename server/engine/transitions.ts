@@ -83,7 +83,7 @@ export const succeeded = (log: AttemptLog, tries: number, result: unknown) =>
   completion(log.claimed, "succeeded", null, tries, false, null, log.count, log.records, result ?? null);
 
 /** → failed, final; `thenCompensate`: and on to compensating in the same transaction. */
-export const failedFinal = (log: AttemptLog, tries: number, failure: unknown, thenCompensate: boolean) =>
+const failedFinal = (log: AttemptLog, tries: number, failure: unknown, thenCompensate: boolean) =>
   completion(
     log.claimed,
     "failed",

@@ -8,7 +8,7 @@ import type { ApiDeps } from "../api/deps";
 import { callDirect } from "../api/direct";
 import { createRestHandler, isRestPath, restError, restInternalError, restTooLarge, type RestAnswer } from "../api/rest";
 
-export async function writeResponse(res: http.ServerResponse, response: Response) {
+async function writeResponse(res: http.ServerResponse, response: Response) {
   const body = Buffer.from(await response.arrayBuffer());
   const out: Record<string, string> = {};
   response.headers.forEach((v, k) => (out[k] = v));
@@ -222,7 +222,7 @@ export function headersTooLarge(req: http.IncomingMessage): boolean {
  * path belongs to (tRPC's when the path is unknown: long query URLs are tRPC
  * GET queries), saying what to do instead.
  */
-export function headersTooLargeAnswer(path: string | null): RestAnswer {
+function headersTooLargeAnswer(path: string | null): RestAnswer {
   const said = `The request's URL and headers are larger than this server accepts (${HEADER_LIMIT} bytes)`;
   const headers = { "content-type": "application/json", connection: "close" };
   if (path !== null && isRestPath(path)) {

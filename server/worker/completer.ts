@@ -90,7 +90,7 @@ export function isConnectionError(err: unknown): boolean {
  * one chosen to break a deadlock (40P01), or a serialization conflict (40001).
  * The same statement succeeds when tried again.
  */
-export function isRolledBack(err: unknown): boolean {
+function isRolledBack(err: unknown): boolean {
   const code = (err as { code?: string })?.code;
   return code === "40P01" || code === "40001";
 }

@@ -16,7 +16,7 @@ export type Behaviour =
   /** Holds the request for ms, then applies and answers 200. */
   | { kind: "slow"; ms: number };
 
-export type Recorded = { method: string; path: string; headers: http.IncomingHttpHeaders; body: string; at: number };
+type Recorded = { method: string; path: string; headers: http.IncomingHttpHeaders; body: string; at: number };
 
 export type Backend = {
   url: string;

@@ -3,7 +3,7 @@
 // halfway, and report how the server closed the connection.
 import net from "node:net";
 
-export type RawAnswer = {
+type RawAnswer = {
   status: number;
   headers: Record<string, string>;
   body: string;

@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 
-export const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM = "/usr/bin/chromium";
 /** Browser tests run wherever Debian's chromium is installed, and always in CI (.ci/run installs it). */
 export const browserAvailable = existsSync(CHROMIUM) || process.env.CI === "true";
 

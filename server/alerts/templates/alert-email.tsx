@@ -31,7 +31,7 @@ const head = { ...cell, borderBottom: "1px solid #e2e8f0" };
  * Elements that read differently in the text part carry the line they stand
  * for in data-text (see TEXT_OPTIONS); HTML-only ones are skipped in text.
  */
-export function AlertEmail(p: AlertEmailProps) {
+function AlertEmail(p: AlertEmailProps) {
   const worst = p.kind !== "resolved" && p.worst.length > 0;
   return (
     <Html lang="en">

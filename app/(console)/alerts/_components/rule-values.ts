@@ -73,7 +73,7 @@ export const recipientList = (text: string) =>
     .filter(Boolean);
 
 /** The rule input the form stands for; fields its kind does not use are left out. */
-export function toInput(v: FormValues): z.input<typeof ruleInput> {
+function toInput(v: FormValues): z.input<typeof ruleInput> {
   const t = v.threshold.trim() === "" ? Number.NaN : Number(v.threshold);
   return {
     name: v.name,

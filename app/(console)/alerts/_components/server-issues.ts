@@ -9,7 +9,7 @@ type Issue = { path: (string | number)[]; message: string };
 type SetError = (name: string, error: { type: string; message: string }) => void;
 
 /** The issues of a tRPC error, or none when it is not a validation error. */
-export function issuesOf(err: unknown): Issue[] {
+function issuesOf(err: unknown): Issue[] {
   if (!(err instanceof TRPCClientError)) return [];
   const issues = (err.data as { issues?: Issue[] } | undefined)?.issues;
   return Array.isArray(issues) ? issues : [];

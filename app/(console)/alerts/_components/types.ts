@@ -8,7 +8,7 @@ export type Rule = Out["listRules"]["items"][number];
 export type RuleKind = Rule["kind"];
 export type RuleEmail = Rule["email"];
 export type HistoryItem = Out["history"]["items"][number];
-export type Delivery = HistoryItem["deliveries"][number];
+type Delivery = HistoryItem["deliveries"][number];
 export type DeliveryStatus = Delivery["status"];
 export type RuleUpdate = inferRouterInputs<AppRouter>["alerts"]["updateRule"];
 
