@@ -17,29 +17,48 @@ module.exports = {
   forbidden: [
     { name: "no-circular", severity: "error", from: { path: "^(server|app|scripts)/" }, to: { circular: true } },
     { name: "server-imports-app", severity: "error", from: { path: "^server/" }, to: { path: "^app/" } },
-    layer("(lib|outbound)/", ["engine", "db", "commands", "command-types", "auth", "flow", "alerts", "worker", "api", "web"], "utilities below everything of ours"),
-    layer("engine/", ["outbound", "db", "commands", "command-types", "auth", "flow", "alerts", "worker", "api", "web"], "the engine is pure: states, transitions, shared types"),
-    layer("db/", ["commands", "command-types", "auth", "flow", "alerts", "worker", "api", "web"], "data access knows only the engine's types"),
-    layer("(commands|command-types|auth|flow|alerts)/", ["worker", "api", "web"], "domain modules are called by workers and routers, never the reverse"),
+    layer(
+      "(lib|outbound)/",
+      ["engine", "db", "commands", "command-types", "auth", "flow", "alerts", "worker", "api", "web"],
+      "utilities below everything of ours",
+    ),
+    layer(
+      "engine/",
+      ["outbound", "db", "commands", "command-types", "auth", "flow", "alerts", "worker", "api", "web"],
+      "the engine is pure: states, transitions, shared types",
+    ),
+    layer(
+      "db/",
+      ["commands", "command-types", "auth", "flow", "alerts", "worker", "api", "web"],
+      "data access knows only the engine's types",
+    ),
+    layer(
+      "(commands|command-types|auth|flow|alerts)/",
+      ["worker", "api", "web"],
+      "domain modules are called by workers and routers, never the reverse",
+    ),
     layer("worker/", ["api", "web"], "workers do not go through the API layer"),
     layer("api/", ["web", "worker"], "routers call domain modules, not worker internals"),
     {
       name: "web-reaches-email-templates",
-      comment: "alert emails are rendered by the worker only: the templates and react-dom/server stay out of the web process's bundles (Next.js refuses a static import of react-dom/server in the App Router)",
+      comment:
+        "alert emails are rendered by the worker only: the templates and react-dom/server stay out of the web process's bundles (Next.js refuses a static import of react-dom/server in the App Router)",
       severity: "error",
       from: { path: "^(app|server/api|server/web)/" },
       to: { path: "^server/alerts/templates/", reachable: true },
     },
     {
       name: "client-imports-server-runtime",
-      comment: "console code may import at run time only the dependency-free engine module and the alerts' browser-safe modules (the rule input schema and the alert wording)",
+      comment:
+        "console code may import at run time only the dependency-free engine module and the alerts' browser-safe modules (the rule input schema and the alert wording)",
       severity: "error",
       from: { path: "^app/_components/|^app/.*/_components/|^app/\\(console\\)/.*\\.tsx$" },
       to: { path: "^server/", pathNot: "^server/(engine/|alerts/(rule-input|format)\\.ts$)" },
     },
     {
       name: "browser-safe-alert-modules",
-      comment: "the console bundles alerts/rule-input.ts and alerts/format.ts: they may import only each other, the engine and the pure input helpers",
+      comment:
+        "the console bundles alerts/rule-input.ts and alerts/format.ts: they may import only each other, the engine and the pure input helpers",
       severity: "error",
       from: { path: "^server/alerts/(rule-input|format)\\.ts$" },
       to: { pathNot: "^(server/(engine/|alerts/(rule-input|format)\\.ts$|commands/inputs\\.ts$)|node_modules/zod/)" },
@@ -50,6 +69,10 @@ module.exports = {
     exclude: { path: "(^|/)(node_modules|\\.next|generated)/" },
     tsPreCompilationDeps: false,
     tsConfig: { fileName: "tsconfig.json" },
-    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default"], extensions: [".ts", ".tsx", ".js", ".mjs", ".cjs"] },
+    enhancedResolveOptions: {
+      exportsFields: ["exports"],
+      conditionNames: ["import", "require", "node", "default"],
+      extensions: [".ts", ".tsx", ".js", ".mjs", ".cjs"],
+    },
   },
 };

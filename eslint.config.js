@@ -8,14 +8,19 @@ import reactHooks from "eslint-plugin-react-hooks";
 import globals from "globals";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".next/", ".data/", "server/db/generated/", "next-env.d.ts", "tmp/", "packages/*/dist/"] },
+  {
+    ignores: ["node_modules/", ".next/", ".data/", "server/db/generated/", "next-env.d.ts", "tmp/", "packages/*/dist/"],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     languageOptions: { globals: { ...globals.node, ...globals.browser } },
     rules: {
       // `_`-prefixed names are deliberately unused (destructuring to drop a field, callback arity).
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none", ignoreRestSiblings: true }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none", ignoreRestSiblings: true },
+      ],
       "no-empty": ["error", { allowEmptyCatch: true }],
     },
   },

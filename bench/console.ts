@@ -12,14 +12,24 @@ import { createDb } from "../server/db/client";
 import { createToken } from "../server/auth/tokens";
 import { resolveSecretKey } from "../server/db/settings";
 
-const { values } = parseArgs({ options: { rows: { type: "string", default: "1000000" }, requests: { type: "string", default: "200" }, "q-requests": { type: "string" } } });
+const { values } = parseArgs({
+  options: {
+    rows: { type: "string", default: "1000000" },
+    requests: { type: "string", default: "200" },
+    "q-requests": { type: "string" },
+  },
+});
 const ROWS = Number(values.rows);
 const REQUESTS = Number(values.requests);
 const Q_REQUESTS = Number(values["q-requests"] ?? values.requests);
 
 const database = await startDatabase();
 const db = createDb(database.url, { max: 2 });
-const { token, id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), { name: "bench", scope: "admin", createdBy: "bench" });
+const { token, id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), {
+  name: "bench",
+  scope: "admin",
+  createdBy: "bench",
+});
 const t = performance.now();
 // States weighted like a busy production table: mostly finished, some waiting, a few needing an operator.
 // Failed ones hold an HTTP failure (1 in 100 a declined card, the rest insufficient funds); one command in 10 has an idempotency key.
@@ -46,7 +56,10 @@ const web = await startWeb({ DATABASE_URL: database.url });
 const headers = { authorization: `Bearer ${token}` };
 const get = async (path: string, input?: unknown) => {
   const s = performance.now();
-  const res = await fetch(`${web.url}/api/trpc/${path}${input === undefined ? "" : `?input=${encodeURIComponent(JSON.stringify(input))}`}`, { headers });
+  const res = await fetch(
+    `${web.url}/api/trpc/${path}${input === undefined ? "" : `?input=${encodeURIComponent(JSON.stringify(input))}`}`,
+    { headers },
+  );
   if (res.status !== 200) throw new Error(`${path}: ${res.status} ${await res.text()}`);
   await res.arrayBuffer();
   return performance.now() - s;
@@ -61,14 +74,36 @@ const measure = async (name: string, fn: () => Promise<number>, requests = REQUE
 };
 const results = [];
 try {
-  results.push(await measure("commands.list {status:[exception]}, first page (50)", () => get("commands.list", { status: ["exception"] })));
-  results.push(await measure("commands.list {status:[failed,exception]}, first page (50)", () => get("commands.list", { status: ["failed", "exception"] })));
-  results.push(await measure("commands.list {type}, first page (50)", () => get("commands.list", { type: "ledger.post" })));
+  results.push(
+    await measure("commands.list {status:[exception]}, first page (50)", () =>
+      get("commands.list", { status: ["exception"] }),
+    ),
+  );
+  results.push(
+    await measure("commands.list {status:[failed,exception]}, first page (50)", () =>
+      get("commands.list", { status: ["failed", "exception"] }),
+    ),
+  );
+  results.push(
+    await measure("commands.list {type}, first page (50)", () => get("commands.list", { type: "ledger.post" })),
+  );
   results.push(await measure("commands.list {}, first page (50)", () => get("commands.list", {})));
   // Text searches: rare (failure text), nowhere, everywhere (payload), within states, an exact idempotency key.
   const key = `order-${Math.floor(ROWS / 20) * 10}`;
-  for (const input of [{ q: "card declined" }, { q: "no-such-text" }, { q: "backend.example" }, { status: ["failed", "exception"], q: "card declined" }, { q: key }]) {
-    results.push(await measure(`commands.list ${JSON.stringify(input).replace(key, "<key>")}, first page (50)`, () => get("commands.list", input), Q_REQUESTS));
+  for (const input of [
+    { q: "card declined" },
+    { q: "no-such-text" },
+    { q: "backend.example" },
+    { status: ["failed", "exception"], q: "card declined" },
+    { q: key },
+  ]) {
+    results.push(
+      await measure(
+        `commands.list ${JSON.stringify(input).replace(key, "<key>")}, first page (50)`,
+        () => get("commands.list", input),
+        Q_REQUESTS,
+      ),
+    );
   }
   results.push(await measure("commands.counts", () => get("commands.counts")));
 } finally {
@@ -76,8 +111,13 @@ try {
   await db.close();
   await database.cleanup();
 }
-console.log(`\nConsole benchmark — ${os.cpus().length} cores, ${fmt(ROWS)} commands, PostgreSQL (embedded), through /api/trpc, ${REQUESTS} sequential requests each (${Q_REQUESTS} per text search)`);
+console.log(
+  `\nConsole benchmark — ${os.cpus().length} cores, ${fmt(ROWS)} commands, PostgreSQL (embedded), through /api/trpc, ${REQUESTS} sequential requests each (${Q_REQUESTS} per text search)`,
+);
 console.log("| query | p50 (ms) | p95 (ms) | p99 (ms) | target p95 |");
 console.log("|---|---|---|---|---|");
-for (const r of results) console.log(`| ${r.name} | ${fmt(r.p50, 1)} | ${fmt(r.p95, 1)} | ${fmt(r.p99, 1)} | ${r.name.startsWith("commands.counts") ? "< 200" : "< 100"} |`);
+for (const r of results)
+  console.log(
+    `| ${r.name} | ${fmt(r.p50, 1)} | ${fmt(r.p95, 1)} | ${fmt(r.p99, 1)} | ${r.name.startsWith("commands.counts") ? "< 200" : "< 100"} |`,
+  );
 process.exit(0);

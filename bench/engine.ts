@@ -21,7 +21,14 @@ import { http } from "../server/command-types/http";
 import { defineCommandType } from "../server/command-types/types";
 import { z } from "zod";
 
-const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }, jobs: { type: "string", default: "20000" }, samples: { type: "string", default: "200" }, only: { type: "string" } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string", default: "3" },
+    jobs: { type: "string", default: "20000" },
+    samples: { type: "string", default: "200" },
+    only: { type: "string" },
+  },
+});
 const RUNS = Number(values.runs);
 const JOBS = Number(values.jobs);
 const SAMPLES = Number(values.samples);
@@ -38,15 +45,38 @@ const gwUrl = database.url.replace("/conveyor?", "/graphile_bench?");
 await runMigrations({ connectionString: gwUrl });
 const gw = await makeWorkerUtils({ connectionString: gwUrl });
 const db = createDb(database.url, { max: 4 });
-const { id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), { name: "bench", scope: "client", createdBy: "bench" });
+const { id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), {
+  name: "bench",
+  scope: "client",
+  createdBy: "bench",
+});
 // the same registry as bench/conveyor-noop-worker.ts, for intake validation
-const noop = defineCommandType({ name: "noop", description: "", schema: z.object({ report: z.boolean().optional() }), execute: async () => ({ outcome: "success" }), retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 1000 }, retryBusinessFailures: false, compensateOnFailure: false, idempotent: () => true, timeoutMs: () => 10_000 });
+const noop = defineCommandType({
+  name: "noop",
+  description: "",
+  schema: z.object({ report: z.boolean().optional() }),
+  execute: async () => ({ outcome: "success" }),
+  retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 1000 },
+  retryBusinessFailures: false,
+  compensateOnFailure: false,
+  idempotent: () => true,
+  timeoutMs: () => 10_000,
+});
 const intake = directIntake(db, createRegistry([http, noop]));
 
 // Progress is observed from outside with two index-backed probes per system
 // (cheap, so that observing does not slow the system observed): has any job
 // finished yet, and is any job left.
-type System = { name: string; script: string; env: Record<string, string>; vacuum: () => Promise<void>; enqueue: (n: number) => Promise<void>; anyDone: () => Promise<boolean>; anyLeft: () => Promise<boolean>; enqueueOne: () => Promise<string> };
+type System = {
+  name: string;
+  script: string;
+  env: Record<string, string>;
+  vacuum: () => Promise<void>;
+  enqueue: (n: number) => Promise<void>;
+  anyDone: () => Promise<boolean>;
+  anyLeft: () => Promise<boolean>;
+  enqueueOne: () => Promise<string>;
+};
 const systems: System[] = [
   {
     name: "Conveyor",
@@ -54,10 +84,18 @@ const systems: System[] = [
     env: { DATABASE_URL: database.url },
     vacuum: async () => void (await db.pool.query("VACUUM")),
     enqueue: async (n) => {
-      for (let i = 0; i < n; i += 1000) await submitBatch(intake, clientId, Array.from({ length: Math.min(1000, n - i) }, () => ({ type: "noop", payload: {} })));
+      for (let i = 0; i < n; i += 1000)
+        await submitBatch(
+          intake,
+          clientId,
+          Array.from({ length: Math.min(1000, n - i) }, () => ({ type: "noop", payload: {} })),
+        );
     },
-    anyDone: async () => (await db.pool.query(`SELECT 1 FROM commands WHERE status = 'succeeded' LIMIT 1`)).rowCount === 1,
-    anyLeft: async () => (await db.pool.query(`SELECT 1 FROM commands WHERE status IN ('pending', 'running', 'retrying') LIMIT 1`)).rowCount === 1,
+    anyDone: async () =>
+      (await db.pool.query(`SELECT 1 FROM commands WHERE status = 'succeeded' LIMIT 1`)).rowCount === 1,
+    anyLeft: async () =>
+      (await db.pool.query(`SELECT 1 FROM commands WHERE status IN ('pending', 'running', 'retrying') LIMIT 1`))
+        .rowCount === 1,
     enqueueOne: async () => (await submit(intake, clientId, { type: "noop", payload: { report: true } })).id,
   },
   ...(["defaults", "batched"] as const).map((mode) => ({
@@ -66,11 +104,18 @@ const systems: System[] = [
     env: { DATABASE_URL: gwUrl, GW_MODE: mode },
     vacuum: () => gw.withPgClient(async (c) => void (await c.query("VACUUM"))),
     enqueue: async (n: number) => {
-      for (let i = 0; i < n; i += 1000) await gw.addJobs(Array.from({ length: Math.min(1000, n - i) }, () => ({ identifier: "noop", payload: {} })));
+      for (let i = 0; i < n; i += 1000)
+        await gw.addJobs(Array.from({ length: Math.min(1000, n - i) }, () => ({ identifier: "noop", payload: {} })));
     },
     // graphile-worker deletes a job when it completes
-    anyDone: async () => (await gw.withPgClient((c) => c.query<{ n: number }>(`SELECT count(*)::int AS n FROM graphile_worker._private_jobs`))).rows[0]!.n < JOBS,
-    anyLeft: async () => (await gw.withPgClient((c) => c.query(`SELECT 1 FROM graphile_worker._private_jobs LIMIT 1`))).rowCount === 1,
+    anyDone: async () =>
+      (
+        await gw.withPgClient((c) =>
+          c.query<{ n: number }>(`SELECT count(*)::int AS n FROM graphile_worker._private_jobs`),
+        )
+      ).rows[0]!.n < JOBS,
+    anyLeft: async () =>
+      (await gw.withPgClient((c) => c.query(`SELECT 1 FROM graphile_worker._private_jobs LIMIT 1`))).rowCount === 1,
     enqueueOne: async () => String((await gw.addJob("noop", { report: true })).id),
   })),
 ];
@@ -78,7 +123,15 @@ const systems: System[] = [
 type Proc = { child: ChildProcess; lines: (fn: (l: string) => void) => void };
 function startProc(script: string, env: Record<string, string>): Promise<Proc> {
   // Compiled as `npm run worker` compiles the worker (scripts/worker.mjs), both systems alike.
-  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []), path.join(root, "scripts/worker.mjs"), path.join(root, script)], { cwd: root, env: { ...process.env, WORKER_CONCURRENCY: "10", ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+      path.join(root, "scripts/worker.mjs"),
+      path.join(root, script),
+    ],
+    { cwd: root, env: { ...process.env, WORKER_CONCURRENCY: "10", ...env }, stdio: ["ignore", "pipe", "inherit"] },
+  );
   const fns: ((l: string) => void)[] = [];
   let buf = "";
   child.stdout!.on("data", (d) => {
@@ -96,7 +149,8 @@ function startProc(script: string, env: Record<string, string>): Promise<Proc> {
     child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
   });
 }
-const stopProcs = (ps: Proc[]) => Promise.all(ps.map((p) => new Promise<void>((r) => (p.child.once("exit", () => r()), p.child.kill("SIGTERM")))));
+const stopProcs = (ps: Proc[]) =>
+  Promise.all(ps.map((p) => new Promise<void>((r) => (p.child.once("exit", () => r()), p.child.kill("SIGTERM")))));
 
 // CPU time (user + system, in clock ticks of 10 ms) used by processes, read from /proc: a figure per
 // job that shared-machine noise disturbs far less than jobs/s.
@@ -110,13 +164,16 @@ const ticksOf = (pid: number) => {
   }
 };
 const postgresPids = () =>
-  readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres";
-    } catch {
-      return false;
-    }
-  });
+  readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres";
+      } catch {
+        return false;
+      }
+    });
 const cpu = (pids: number[]) => pids.reduce((n, p) => n + ticksOf(p), 0);
 
 // Before each drain (and each pickup series), both databases are vacuumed and analysed and the server
@@ -149,13 +206,18 @@ async function drain(s: System, procs: number): Promise<number> {
   // PostgreSQL processes that ended during the drain are not counted (their ticks are gone with them).
   const pgTicks = postgresPids().reduce((n, p) => n + ticksOf(p) - (pgBefore.get(p) ?? 0), 0);
   const workerTicks = cpu(workerPids) - workersBefore;
-  cpuPerJob[s.name]?.[procs === 1 ? "d1" : "d2"].push({ pg: (pgTicks * 10_000) / JOBS, workers: (workerTicks * 10_000) / JOBS });
+  cpuPerJob[s.name]?.[procs === 1 ? "d1" : "d2"].push({
+    pg: (pgTicks * 10_000) / JOBS,
+    workers: (workerTicks * 10_000) / JOBS,
+  });
   await stopProcs(ps);
   // What the drain left for VACUUM (dead row versions, index entries): a cost
   // of sustained load that the drain itself does not show.
   const pgBeforeVacuum = new Map(postgresPids().map((p) => [p, ticksOf(p)]));
   await s.vacuum();
-  vacuumPerJob[s.name]!.push((postgresPids().reduce((n, p) => n + ticksOf(p) - (pgBeforeVacuum.get(p) ?? 0), 0) * 10_000) / JOBS);
+  vacuumPerJob[s.name]!.push(
+    (postgresPids().reduce((n, p) => n + ticksOf(p) - (pgBeforeVacuum.get(p) ?? 0), 0) * 10_000) / JOBS,
+  );
   return rate;
 }
 /** PostgreSQL CPU µs per job of the VACUUM right after each drain. */
@@ -201,7 +263,12 @@ async function pickup(s: System): Promise<{ lat: number[]; enq: number[] }> {
   return { lat: out.sort((a, b) => a - b), enq: enq.sort((a, b) => a - b) };
 }
 
-if (values.only) systems.splice(0, systems.length, ...systems.filter((s) => s.name.toLowerCase().includes(values.only!.toLowerCase())));
+if (values.only)
+  systems.splice(
+    0,
+    systems.length,
+    ...systems.filter((s) => s.name.toLowerCase().includes(values.only!.toLowerCase())),
+  );
 const results: Record<string, { d1: number[]; d2: number[]; lat: number[][]; enq: number[][] }> = {};
 for (const s of systems) {
   results[s.name] = { d1: [], d2: [], lat: [], enq: [] };
@@ -217,8 +284,11 @@ for (let r = 0; r < RUNS; r++) {
     res.lat.push(p.lat);
     res.enq.push(p.enq);
     const c = cpuPerJob[s.name]!;
-    const us = (x: { pg: number; workers: number } | undefined) => (x ? ` (${fmt(x.pg)} + ${fmt(x.workers)} µs CPU/job)` : "");
-    console.log(`run ${r + 1} ${s.name}: 1 proc ${fmt(res.d1.at(-1)!)} /s${us(c.d1.at(-1))}, 2 procs ${fmt(res.d2.at(-1)!)} /s${us(c.d2.at(-1))}, pickup p50 ${fmt(percentile(res.lat.at(-1)!, 50), 2)} ms (enqueue call returned after ${fmt(percentile(res.enq.at(-1)!, 50), 2)} ms)`);
+    const us = (x: { pg: number; workers: number } | undefined) =>
+      x ? ` (${fmt(x.pg)} + ${fmt(x.workers)} µs CPU/job)` : "";
+    console.log(
+      `run ${r + 1} ${s.name}: 1 proc ${fmt(res.d1.at(-1)!)} /s${us(c.d1.at(-1))}, 2 procs ${fmt(res.d2.at(-1)!)} /s${us(c.d2.at(-1))}, pickup p50 ${fmt(percentile(res.lat.at(-1)!, 50), 2)} ms (enqueue call returned after ${fmt(percentile(res.enq.at(-1)!, 50), 2)} ms)`,
+    );
   }
 }
 await gw.release();
@@ -228,39 +298,70 @@ await database.cleanup();
 
 const row = (name: string) => {
   const r = results[name]!;
-  return { d1: median(r.d1), d2: median(r.d2), p50: median(r.lat.map((l) => percentile(l, 50))), p95: median(r.lat.map((l) => percentile(l, 95))), p99: median(r.lat.map((l) => percentile(l, 99))), enq: median(r.enq.map((l) => percentile(l, 50))) };
+  return {
+    d1: median(r.d1),
+    d2: median(r.d2),
+    p50: median(r.lat.map((l) => percentile(l, 50))),
+    p95: median(r.lat.map((l) => percentile(l, 95))),
+    p99: median(r.lat.map((l) => percentile(l, 99))),
+    enq: median(r.enq.map((l) => percentile(l, 50))),
+  };
 };
-console.log(`\nEngine benchmark — ${os.cpus().length} cores, one PostgreSQL (embedded, fsync on), ${fmt(JOBS)} no-op jobs per drain, concurrency 10 per process, median of ${RUNS} runs`);
-console.log("| system | drain, 1 process (jobs/s) | drain, 2 processes (jobs/s) | pickup p50 / p95 / p99 (ms) | of which the enqueue call, p50 (ms) |");
+console.log(
+  `\nEngine benchmark — ${os.cpus().length} cores, one PostgreSQL (embedded, fsync on), ${fmt(JOBS)} no-op jobs per drain, concurrency 10 per process, median of ${RUNS} runs`,
+);
+console.log(
+  "| system | drain, 1 process (jobs/s) | drain, 2 processes (jobs/s) | pickup p50 / p95 / p99 (ms) | of which the enqueue call, p50 (ms) |",
+);
 console.log("|---|---|---|---|---|");
 for (const s of systems) {
   const r = row(s.name);
-  console.log(`| ${s.name} | ${fmt(r.d1)} | ${fmt(r.d2)} | ${fmt(r.p50, 2)} / ${fmt(r.p95, 2)} / ${fmt(r.p99, 2)} | ${fmt(r.enq, 2)} |`);
+  console.log(
+    `| ${s.name} | ${fmt(r.d1)} | ${fmt(r.d2)} | ${fmt(r.p50, 2)} / ${fmt(r.p95, 2)} / ${fmt(r.p99, 2)} | ${fmt(r.enq, 2)} |`,
+  );
 }
 console.log("\nCPU per job during the drains (µs, median; PostgreSQL's processes + the worker processes):");
-console.log("| system | 1 process: PostgreSQL + workers | 2 processes: PostgreSQL + workers | VACUUM after a drain (PostgreSQL) |");
+console.log(
+  "| system | 1 process: PostgreSQL + workers | 2 processes: PostgreSQL + workers | VACUUM after a drain (PostgreSQL) |",
+);
 console.log("|---|---|---|---|");
 for (const s of systems) {
   const c = cpuPerJob[s.name]!;
-  const m = (xs: { pg: number; workers: number }[]) => `${fmt(median(xs.map((x) => x.pg)))} + ${fmt(median(xs.map((x) => x.workers)))} = ${fmt(median(xs.map((x) => x.pg + x.workers)))}`;
+  const m = (xs: { pg: number; workers: number }[]) =>
+    `${fmt(median(xs.map((x) => x.pg)))} + ${fmt(median(xs.map((x) => x.workers)))} = ${fmt(median(xs.map((x) => x.pg + x.workers)))}`;
   console.log(`| ${s.name} | ${m(c.d1)} | ${m(c.d2)} | ${fmt(median(vacuumPerJob[s.name]!))} |`);
 }
 if (systems.length < 3) process.exit(0);
-const c = row("Conveyor"), b = row("graphile-worker 0.17.3 batched"), d = row("graphile-worker 0.17.3 defaults");
-console.log(`\nConveyor ÷ graphile-worker batched: 1 process ${fmt(c.d1 / b.d1, 2)}×, 2 processes ${fmt(c.d2 / b.d2, 2)}× (target ≥ 1.0×)`);
-console.log(`Conveyor ÷ graphile-worker defaults: 1 process ${fmt(c.d1 / d.d1, 2)}×, 2 processes ${fmt(c.d2 / d.d2, 2)}×`);
-console.log(`Pickup p50: Conveyor ${fmt(c.p50, 2)} ms vs graphile-worker ${fmt(d.p50, 2)} ms (defaults) / ${fmt(b.p50, 2)} ms (batched); target: within 1 ms`);
+const c = row("Conveyor"),
+  b = row("graphile-worker 0.17.3 batched"),
+  d = row("graphile-worker 0.17.3 defaults");
+console.log(
+  `\nConveyor ÷ graphile-worker batched: 1 process ${fmt(c.d1 / b.d1, 2)}×, 2 processes ${fmt(c.d2 / b.d2, 2)}× (target ≥ 1.0×)`,
+);
+console.log(
+  `Conveyor ÷ graphile-worker defaults: 1 process ${fmt(c.d1 / d.d1, 2)}×, 2 processes ${fmt(c.d2 / d.d2, 2)}×`,
+);
+console.log(
+  `Pickup p50: Conveyor ${fmt(c.p50, 2)} ms vs graphile-worker ${fmt(d.p50, 2)} ms (defaults) / ${fmt(b.p50, 2)} ms (batched); target: within 1 ms`,
+);
 // A drain far below the system's own median (under half) is a stall of that
 // system, not noise of the machine (graphile-worker batched sometimes runs one
 // local-queue batch per completion flush, ~350 jobs/s): say so, and give the
 // ratios without such runs too, so that a stall does not flatter the other side.
 const stalls = (xs: number[]) => xs.filter((x) => x < median(xs) / 2);
 const steady = (xs: number[]) => median(xs.filter((x) => x >= median(xs) / 2));
-const stalled = systems.flatMap((s) => (["d1", "d2"] as const).flatMap((k) => stalls(results[s.name]![k]).map((x) => `${s.name} ${k === "d1" ? "1 process" : "2 processes"}: ${fmt(x)}/s`)));
+const stalled = systems.flatMap((s) =>
+  (["d1", "d2"] as const).flatMap((k) =>
+    stalls(results[s.name]![k]).map((x) => `${s.name} ${k === "d1" ? "1 process" : "2 processes"}: ${fmt(x)}/s`),
+  ),
+);
 if (stalled.length > 0) {
   console.log(`Stalled drains (under half the system's own median): ${stalled.join("; ")}`);
-  const rc = results["Conveyor"]!, rb = results["graphile-worker 0.17.3 batched"]!;
-  console.log(`Without them, Conveyor ÷ graphile-worker batched: 1 process ${fmt(steady(rc.d1) / steady(rb.d1), 2)}×, 2 processes ${fmt(steady(rc.d2) / steady(rb.d2), 2)}×`);
+  const rc = results["Conveyor"]!,
+    rb = results["graphile-worker 0.17.3 batched"]!;
+  console.log(
+    `Without them, Conveyor ÷ graphile-worker batched: 1 process ${fmt(steady(rc.d1) / steady(rb.d1), 2)}×, 2 processes ${fmt(steady(rc.d2) / steady(rb.d2), 2)}×`,
+  );
 }
 console.log("Conveyor records an attempt row for every job; graphile-worker deletes completed jobs.");
 process.exit(0);

@@ -11,10 +11,13 @@ const runner = await run({
   pollInterval: 2000,
   // quiet, like Conveyor's worker at LOG_LEVEL=warn: per-job log lines would cost it throughput
   logger: new Logger(() => () => {}),
-  ...(batched ? { preset: { worker: { localQueue: { size: 11 }, completeJobBatchDelay: 25, failJobBatchDelay: 25 } } } : {}),
+  ...(batched
+    ? { preset: { worker: { localQueue: { size: 11 }, completeJobBatchDelay: 25, failJobBatchDelay: 25 } } }
+    : {}),
   taskList: {
     noop: async (payload: any, helpers) => {
-      if (payload?.report) process.stdout.write(`START ${helpers.job.id} ${performance.timeOrigin + performance.now()}\n`);
+      if (payload?.report)
+        process.stdout.write(`START ${helpers.job.id} ${performance.timeOrigin + performance.now()}\n`);
     },
   },
 });

@@ -13,19 +13,33 @@ import { createDb } from "../server/db/client";
 import { createToken } from "../server/auth/tokens";
 import { resolveSecretKey } from "../server/db/settings";
 
-const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }, seconds: { type: "string", default: "10" }, batches: { type: "string", default: "40" } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string", default: "3" },
+    seconds: { type: "string", default: "10" },
+    batches: { type: "string", default: "40" },
+  },
+});
 const RUNS = Number(values.runs);
 const SECONDS = Number(values.seconds);
 const BATCHES = Number(values.batches);
 
 const database = await startDatabase();
 const db = createDb(database.url, { max: 2 });
-const { token } = await createToken(db, await resolveSecretKey(db, undefined), { name: "bench", scope: "client", createdBy: "bench" });
+const { token } = await createToken(db, await resolveSecretKey(db, undefined), {
+  name: "bench",
+  scope: "client",
+  createdBy: "bench",
+});
 await db.close();
 const web = await startWeb({ DATABASE_URL: database.url, DB_POOL_SIZE: "20" });
 
 const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
-const cmd = (i: number) => ({ type: "http", payload: { url: "https://backend.example/pay", body: { order: i, amount: 12.5, currency: "EUR" } }, idempotencyKey: `k-${process.pid}-${i}-${Math.random()}` });
+const cmd = (i: number) => ({
+  type: "http",
+  payload: { url: "https://backend.example/pay", body: { order: i, amount: 12.5, currency: "EUR" } },
+  idempotencyKey: `k-${process.pid}-${i}-${Math.random()}`,
+});
 
 async function post(path: string, body: unknown) {
   const res = await fetch(`${web.url}/api/trpc/${path}`, { method: "POST", headers, body: JSON.stringify(body) });
@@ -34,17 +48,22 @@ async function post(path: string, body: unknown) {
 }
 
 // warm-up: compile routes, fill pools
-for (let i = 0; i < 3; i++) await post("intake.submitBatch", { commands: Array.from({ length: 1000 }, (_, j) => cmd(j)) });
+for (let i = 0; i < 3; i++)
+  await post("intake.submitBatch", { commands: Array.from({ length: 1000 }, (_, j) => cmd(j)) });
 await Promise.all(Array.from({ length: 32 }, (_, i) => post("intake.submit", cmd(i))));
 
 async function batchRun() {
-  const bodies = Array.from({ length: BATCHES }, (_, b) => ({ commands: Array.from({ length: 1000 }, (_, j) => cmd(b * 1000 + j)) }));
+  const bodies = Array.from({ length: BATCHES }, (_, b) => ({
+    commands: Array.from({ length: 1000 }, (_, j) => cmd(b * 1000 + j)),
+  }));
   const t0 = performance.now();
   // two calls in flight, as two client threads would
   let next = 0;
-  await Promise.all([0, 1].map(async () => {
-    while (next < bodies.length) await post("intake.submitBatch", bodies[next++]);
-  }));
+  await Promise.all(
+    [0, 1].map(async () => {
+      while (next < bodies.length) await post("intake.submitBatch", bodies[next++]);
+    }),
+  );
   return (BATCHES * 1000) / ((performance.now() - t0) / 1000);
 }
 
@@ -52,20 +71,27 @@ async function batchRun() {
 // loop on the same 2 cores; use it when present.
 const hasWrk = spawnSync("wrk", ["--version"]).error === undefined;
 const luaFile = path.join(os.tmpdir(), `conveyor-bench-${process.pid}.lua`);
-writeFileSync(luaFile, [
-  `wrk.method = "POST"`,
-  `wrk.headers["Content-Type"] = "application/json"`,
-  `wrk.headers["Authorization"] = "Bearer ${token}"`,
-  `local n = 0`,
-  `request = function() n = n + 1; return wrk.format(nil, nil, nil, '{"type":"http","payload":{"url":"https://backend.example/pay","body":{"order":' .. n .. ',"amount":12.5,"currency":"EUR"}},"idempotencyKey":"w-${process.pid}-' .. math.random(1, 1e9) .. '-' .. n .. '"}') end`,
-  `done = function(summary, latency, requests)`,
-  `  io.write(string.format("RESULT %d %d %f %f %f %f\\n", summary.requests, summary.duration, latency:percentile(50)/1000, latency:percentile(95)/1000, latency:percentile(99)/1000, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))`,
-  `end`,
-].join("\n"));
+writeFileSync(
+  luaFile,
+  [
+    `wrk.method = "POST"`,
+    `wrk.headers["Content-Type"] = "application/json"`,
+    `wrk.headers["Authorization"] = "Bearer ${token}"`,
+    `local n = 0`,
+    `request = function() n = n + 1; return wrk.format(nil, nil, nil, '{"type":"http","payload":{"url":"https://backend.example/pay","body":{"order":' .. n .. ',"amount":12.5,"currency":"EUR"}},"idempotencyKey":"w-${process.pid}-' .. math.random(1, 1e9) .. '-' .. n .. '"}') end`,
+    `done = function(summary, latency, requests)`,
+    `  io.write(string.format("RESULT %d %d %f %f %f %f\\n", summary.requests, summary.duration, latency:percentile(50)/1000, latency:percentile(95)/1000, latency:percentile(99)/1000, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))`,
+    `end`,
+  ].join("\n"),
+);
 
 async function singleRunWrk() {
   const out = await new Promise<string>((resolve, reject) =>
-    execFile("wrk", ["-t1", "-c32", `-d${SECONDS}s`, "-s", luaFile, `${web.url}/api/trpc/intake.submit`], (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    execFile(
+      "wrk",
+      ["-t1", "-c32", `-d${SECONDS}s`, "-s", luaFile, `${web.url}/api/trpc/intake.submit`],
+      (err, stdout) => (err ? reject(err) : resolve(stdout)),
+    ),
   );
   const m = /RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)/.exec(out);
   if (!m) throw new Error(`unexpected wrk output: ${out}`);
@@ -79,16 +105,23 @@ async function singleRun() {
   const deadline = performance.now() + SECONDS * 1000;
   let i = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: 32 }, async () => {
-    while (performance.now() < deadline) {
-      const s = performance.now();
-      await post("intake.submit", cmd(i++));
-      latencies.push(performance.now() - s);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (performance.now() < deadline) {
+        const s = performance.now();
+        await post("intake.submit", cmd(i++));
+        latencies.push(performance.now() - s);
+      }
+    }),
+  );
   const elapsed = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
-  return { rate: latencies.length / elapsed, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) };
+  return {
+    rate: latencies.length / elapsed,
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+    p99: percentile(latencies, 99),
+  };
 }
 
 const batch: number[] = [];
@@ -97,17 +130,28 @@ try {
   for (let r = 0; r < RUNS; r++) {
     batch.push(await batchRun());
     single.push(await singleRun());
-    console.log(`run ${r + 1}: batch ${fmt(batch[r]!)} cmd/s; single ${fmt(single[r]!.rate)} cmd/s, p50 ${fmt(single[r]!.p50, 1)} ms, p95 ${fmt(single[r]!.p95, 1)} ms, p99 ${fmt(single[r]!.p99, 1)} ms`);
+    console.log(
+      `run ${r + 1}: batch ${fmt(batch[r]!)} cmd/s; single ${fmt(single[r]!.rate)} cmd/s, p50 ${fmt(single[r]!.p50, 1)} ms, p95 ${fmt(single[r]!.p95, 1)} ms, p99 ${fmt(single[r]!.p99, 1)} ms`,
+    );
   }
 } finally {
   web.stop();
   await database.cleanup();
 }
-const m = { batch: median(batch), single: median(single.map((s) => s.rate)), p50: median(single.map((s) => s.p50)), p99: median(single.map((s) => s.p99)) };
-console.log(`\nIntake benchmark — ${os.cpus().length} cores, PostgreSQL (embedded, fsync on, Unix socket), npm run web; median of ${RUNS} runs`);
+const m = {
+  batch: median(batch),
+  single: median(single.map((s) => s.rate)),
+  p50: median(single.map((s) => s.p50)),
+  p99: median(single.map((s) => s.p99)),
+};
+console.log(
+  `\nIntake benchmark — ${os.cpus().length} cores, PostgreSQL (embedded, fsync on, Unix socket), npm run web; median of ${RUNS} runs`,
+);
 console.log(`| measure | result | target |`);
 console.log(`|---|---|---|`);
 console.log(`| submitBatch (1000/call, 2 in flight) | ${fmt(m.batch)} commands/s | ≥ 10,000 |`);
-console.log(`| submit, 32 concurrent clients (${hasWrk ? "wrk" : "Node.js fetch loop"}) | ${fmt(m.single)} commands/s | ≥ 1,500 |`);
+console.log(
+  `| submit, 32 concurrent clients (${hasWrk ? "wrk" : "Node.js fetch loop"}) | ${fmt(m.single)} commands/s | ≥ 1,500 |`,
+);
 console.log(`| submit latency p50 / p99 | ${fmt(m.p50, 1)} / ${fmt(m.p99, 1)} ms | p99 < 50 ms |`);
 process.exit(0);

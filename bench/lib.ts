@@ -26,23 +26,50 @@ export async function startDatabase(): Promise<EmbeddedPostgres & { cleanup: () 
   return { ...pg, cleanup: async () => (await pg.stop(), await rm(dir, { recursive: true, force: true })) };
 }
 
-export async function startWeb(env: Record<string, string>): Promise<{ url: string; child: ChildProcess; stop: () => void }> {
+export async function startWeb(
+  env: Record<string, string>,
+): Promise<{ url: string; child: ChildProcess; stop: () => void }> {
   buildIfNeeded(root, (m) => console.error(m));
   const port = await freePort();
-  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", path.join(root, "server/web/main.ts")], {
-    cwd: root,
-    env: { ...process.env, NODE_ENV: "production", LOG_LEVEL: "warn", PORT: String(port), ...env },
-    stdio: ["ignore", "inherit", "inherit"],
-    detached: true,
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+      "--import",
+      "tsx",
+      path.join(root, "server/web/main.ts"),
+    ],
+    {
+      cwd: root,
+      env: { ...process.env, NODE_ENV: "production", LOG_LEVEL: "warn", PORT: String(port), ...env },
+      stdio: ["ignore", "inherit", "inherit"],
+      detached: true,
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 600; i++) {
-    if (await fetch(`${url}/api/health`).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(`${url}/api/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url, child, stop: () => { try { process.kill(-child.pid!, "SIGTERM"); } catch {} } };
+  return {
+    url,
+    child,
+    stop: () => {
+      try {
+        process.kill(-child.pid!, "SIGTERM");
+      } catch {}
+    },
+  };
 }
 
-export const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+export const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-export const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+export const fmt = (n: number, d = 0) =>
+  n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });

@@ -16,10 +16,22 @@ import { createLogger } from "../server/log";
 import { createWorkerMetrics } from "../server/worker/metrics";
 import type { Db } from "../server/db/client";
 
-const { values } = parseArgs({ options: { jobs: { type: "string", default: "100000" }, rounds: { type: "string", default: "5" } } });
+const { values } = parseArgs({
+  options: { jobs: { type: "string", default: "100000" }, rounds: { type: "string", default: "5" } },
+});
 const N = Number(values.jobs);
 const ROUNDS = Number(values.rounds);
-const noop = defineCommandType({ name: "noop", description: "", schema: z.object({ report: z.boolean().optional() }), execute: async () => ({ outcome: "success" }), retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 1000 }, retryBusinessFailures: false, compensateOnFailure: false, idempotent: () => true, timeoutMs: () => 10_000 });
+const noop = defineCommandType({
+  name: "noop",
+  description: "",
+  schema: z.object({ report: z.boolean().optional() }),
+  execute: async () => ({ outcome: "success" }),
+  retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 1000 },
+  retryBusinessFailures: false,
+  compensateOnFailure: false,
+  idempotent: () => true,
+  timeoutMs: () => 10_000,
+});
 const registry = createRegistry([http, noop]);
 
 let issued = 0;
@@ -37,7 +49,23 @@ const pool = {
       const n = Math.min(Number(args[1]), N - issued);
       for (let i = 0; i < n; i++) {
         const k = issued++;
-        rows.push({ id: ids[k % ids.length], lease_id: randomUUID(), type: "noop", payload: {}, status: "running", phase: "execute", tries: 0, attempt_count: 0, needs_reconcile: false, max_attempts: null, backoff_ms: null, max_backoff_ms: null, state_changed_at: new Date(), client_id: "c", run_at: new Date() });
+        rows.push({
+          id: ids[k % ids.length],
+          lease_id: randomUUID(),
+          type: "noop",
+          payload: {},
+          status: "running",
+          phase: "execute",
+          tries: 0,
+          attempt_count: 0,
+          needs_reconcile: false,
+          max_attempts: null,
+          backoff_ms: null,
+          max_backoff_ms: null,
+          state_changed_at: new Date(),
+          client_id: "c",
+          run_at: new Date(),
+        });
       }
     } else if (text.includes("WITH input AS")) {
       rows = (JSON.parse(String(args[0])) as { id: string }[]).map((r) => ({ id: r.id }));
@@ -56,13 +84,27 @@ for (let round = 0; round < ROUNDS; round++) {
   issued = done = standInMs = 0;
   const finished = new Promise<void>((r) => (allDone = r));
   const t0 = performance.now();
-  const w = startWorker({ db, registry, log: createLogger({ name: "bench", level: "warn" }), workerId: "bench:1", concurrency: 10, metrics: createWorkerMetrics(), secretKey: async () => Buffer.alloc(32), callbacks: false, rescueEveryMs: 3_600_000 });
+  const w = startWorker({
+    db,
+    registry,
+    log: createLogger({ name: "bench", level: "warn" }),
+    workerId: "bench:1",
+    concurrency: 10,
+    metrics: createWorkerMetrics(),
+    secretKey: async () => Buffer.alloc(32),
+    callbacks: false,
+    rescueEveryMs: 3_600_000,
+  });
   await finished;
   const ms = performance.now() - t0 - standInMs;
   await w.stop();
   figures.push((ms * 1000) / N);
-  console.log(`round ${round + 1}: ${((ms * 1000) / N).toFixed(1)} µs of worker JavaScript per command (${Math.round(N / (ms / 1000)).toLocaleString("en-US")} commands/s on one core)`);
+  console.log(
+    `round ${round + 1}: ${((ms * 1000) / N).toFixed(1)} µs of worker JavaScript per command (${Math.round(N / (ms / 1000)).toLocaleString("en-US")} commands/s on one core)`,
+  );
 }
 const sorted = [...figures].sort((a, b) => a - b);
-console.log(`\nWorker JavaScript per no-op command, median of ${ROUNDS} rounds of ${N.toLocaleString("en-US")}: ${sorted[Math.floor(ROUNDS / 2)]!.toFixed(1)} µs (the stand-in pool's own time excluded)`);
+console.log(
+  `\nWorker JavaScript per no-op command, median of ${ROUNDS} rounds of ${N.toLocaleString("en-US")}: ${sorted[Math.floor(ROUNDS / 2)]!.toFixed(1)} µs (the stand-in pool's own time excluded)`,
+);
 process.exit(0);

@@ -30,7 +30,8 @@ export async function requireUser(path: string): Promise<Me> {
 /** Rebuilds "path?query" from a page's searchParams. */
 export function withQuery(path: string, sp: Record<string, string | string[] | undefined>): string {
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(sp)) for (const x of Array.isArray(v) ? v : v === undefined ? [] : [v]) q.append(k, x);
+  for (const [k, v] of Object.entries(sp))
+    for (const x of Array.isArray(v) ? v : v === undefined ? [] : [v]) q.append(k, x);
   const s = q.toString();
   return s ? `${path}?${s}` : path;
 }

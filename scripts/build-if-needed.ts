@@ -6,7 +6,18 @@ import os from "node:os";
 import path from "node:path";
 import { spawnSync } from "node:child_process";
 
-const INPUTS = ["app", "server", "components", "lib", "public", "next.config.ts", "instrumentation.ts", "postcss.config.mjs", "package-lock.json", "tsconfig.json"];
+const INPUTS = [
+  "app",
+  "server",
+  "components",
+  "lib",
+  "public",
+  "next.config.ts",
+  "instrumentation.ts",
+  "postcss.config.mjs",
+  "package-lock.json",
+  "tsconfig.json",
+];
 const SKIP = new Set(["node_modules", ".next", "generated"]);
 
 function walk(p: string, out: string[]) {
@@ -32,7 +43,10 @@ export function sourceFingerprint(root: string): string {
  * minutes whatever the reason.
  */
 export function withBuildLock<T>(root: string, fn: () => T, log: (m: string) => void = console.log): T {
-  const lock = path.join(os.tmpdir(), `conveyor-build-${createHash("sha256").update(path.resolve(root)).digest("hex").slice(0, 16)}.lock`);
+  const lock = path.join(
+    os.tmpdir(),
+    `conveyor-build-${createHash("sha256").update(path.resolve(root)).digest("hex").slice(0, 16)}.lock`,
+  );
   const holderFile = path.join(lock, "pid");
   const pause = new Int32Array(new SharedArrayBuffer(4));
   let said = false;
@@ -49,7 +63,9 @@ export function withBuildLock<T>(root: string, fn: () => T, log: (m: string) => 
         // No pid a few seconds after the mkdir: its holder died in between (or predates the pid file).
         const gone = holder > 0 ? !isAlive(holder) : age > 10_000;
         if (gone || age > 15 * 60_000) {
-          log(`Taking over the build lock of process ${holder || "?"} (${gone ? "it is gone" : "held for 15 minutes"})`);
+          log(
+            `Taking over the build lock of process ${holder || "?"} (${gone ? "it is gone" : "held for 15 minutes"})`,
+          );
           rmSync(lock, { recursive: true, force: true });
           continue;
         }
@@ -79,7 +95,8 @@ function isAlive(pid: number): boolean {
 export function buildIfNeeded(root: string, log: (m: string) => void = console.log): boolean {
   const stamp = path.join(root, ".next", "conveyor-fingerprint");
   const fp = sourceFingerprint(root);
-  const upToDate = () => existsSync(path.join(root, ".next", "BUILD_ID")) && existsSync(stamp) && readFileSync(stamp, "utf8") === fp;
+  const upToDate = () =>
+    existsSync(path.join(root, ".next", "BUILD_ID")) && existsSync(stamp) && readFileSync(stamp, "utf8") === fp;
   if (upToDate()) return false;
   return withBuildLock(root, () => (upToDate() ? false : build(root, stamp, fp, log)), log);
 }

@@ -30,7 +30,8 @@ export async function dumpSchema(url: string): Promise<string> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const q = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => (await c.query<T>(sql, params)).rows;
+    const q = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) =>
+      (await c.query<T>(sql, params)).rows;
     const out: string[] = [];
     const section = (title: string, items: string[]) => {
       if (items.length) out.push(`-- ${title}\n\n${items.join("\n\n")}`);
@@ -45,20 +46,35 @@ export async function dumpSchema(url: string): Promise<string> {
       WHERE t.typnamespace = ${ns} GROUP BY t.typname ORDER BY t.typname`);
     section(
       "Types",
-      enums.map((e) => `CREATE TYPE ${ident(e.name)} AS ENUM (\n${e.labels.map((l) => `  '${l.replace(/'/g, "''")}'`).join(",\n")}\n);`),
+      enums.map(
+        (e) =>
+          `CREATE TYPE ${ident(e.name)} AS ENUM (\n${e.labels.map((l) => `  '${l.replace(/'/g, "''")}'`).join(",\n")}\n);`,
+      ),
     );
 
-    const domains = await q<{ name: string; base: string; def: string | null; notnull: boolean; checks: string[] | null }>(`
+    const domains = await q<{
+      name: string;
+      base: string;
+      def: string | null;
+      notnull: boolean;
+      checks: string[] | null;
+    }>(`
       SELECT t.typname AS name, format_type(t.typbasetype, t.typtypmod) AS base, t.typdefault AS def, t.typnotnull AS notnull,
              (SELECT array_agg(format('CONSTRAINT %I %s', conname, pg_get_constraintdef(oid)) ORDER BY conname)
                 FROM pg_constraint WHERE contypid = t.oid AND contype = 'c') AS checks
       FROM pg_type t WHERE t.typnamespace = ${ns} AND t.typtype = 'd' ORDER BY t.typname`);
     section(
       "Domains",
-      domains.map((d) =>
-        [`CREATE DOMAIN ${ident(d.name)} AS ${d.base}`, d.def && `  DEFAULT ${d.def}`, d.notnull && "  NOT NULL", ...(d.checks ?? []).map((x) => `  ${x}`)]
-          .filter(Boolean)
-          .join("\n") + ";",
+      domains.map(
+        (d) =>
+          [
+            `CREATE DOMAIN ${ident(d.name)} AS ${d.base}`,
+            d.def && `  DEFAULT ${d.def}`,
+            d.notnull && "  NOT NULL",
+            ...(d.checks ?? []).map((x) => `  ${x}`),
+          ]
+            .filter(Boolean)
+            .join("\n") + ";",
       ),
     );
 
@@ -71,14 +87,25 @@ export async function dumpSchema(url: string): Promise<string> {
       WHERE c.relnamespace = ${ns} AND c.relkind = 'S'
         AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'i')
       ORDER BY c.relname`);
-    section("Sequences", sequences.map((s) => s.def));
+    section(
+      "Sequences",
+      sequences.map((s) => s.def),
+    );
 
     const tables = await q<{ oid: number; name: string; persistence: string; options: string[] | null }>(`
       SELECT c.oid, c.relname AS name, c.relpersistence AS persistence, c.reloptions AS options
       FROM pg_class c WHERE c.relnamespace = ${ns} AND c.relkind IN ('r', 'p') ORDER BY c.relname`);
     const tableText: string[] = [];
     for (const t of tables) {
-      const cols = await q<{ name: string; type: string; notnull: boolean; def: string | null; identity: string; generated: string; collation: string | null }>(
+      const cols = await q<{
+        name: string;
+        type: string;
+        notnull: boolean;
+        def: string | null;
+        identity: string;
+        generated: string;
+        collation: string | null;
+      }>(
         `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS notnull,
                 pg_get_expr(d.adbin, d.adrelid) AS def, a.attidentity AS identity, a.attgenerated AS generated,
                 CASE WHEN a.attcollation <> 0 AND a.attcollation <> (SELECT typcollation FROM pg_type WHERE oid = a.atttypid)
@@ -129,7 +156,10 @@ export async function dumpSchema(url: string): Promise<string> {
 
     const stats = await q<{ def: string }>(`
       SELECT pg_get_statisticsobjdef(oid) AS def FROM pg_statistic_ext WHERE stxnamespace = ${ns} ORDER BY stxname`);
-    section("Extended statistics", stats.map((s) => `${s.def};`));
+    section(
+      "Extended statistics",
+      stats.map((s) => `${s.def};`),
+    );
 
     const functions = await q<{ def: string }>(`
       SELECT pg_get_functiondef(p.oid) AS def FROM pg_proc p
@@ -144,7 +174,10 @@ export async function dumpSchema(url: string): Promise<string> {
     const triggers = await q<{ def: string }>(`
       SELECT pg_get_triggerdef(t.oid, true) AS def FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE c.relnamespace = ${ns} AND NOT t.tgisinternal ORDER BY c.relname, t.tgname`);
-    section("Triggers", triggers.map((t) => `${t.def};`));
+    section(
+      "Triggers",
+      triggers.map((t) => `${t.def};`),
+    );
 
     const comments = await q<{ def: string }>(`
       SELECT format('COMMENT ON %s IS %L;',
@@ -153,7 +186,10 @@ export async function dumpSchema(url: string): Promise<string> {
       FROM pg_description d JOIN pg_class c ON c.oid = d.objoid AND d.classoid = 'pg_class'::regclass
       LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid
       WHERE c.relnamespace = ${ns} ORDER BY c.relname, d.objsubid`);
-    section("Comments", comments.map((x) => x.def));
+    section(
+      "Comments",
+      comments.map((x) => x.def),
+    );
 
     const header =
       `-- The schema that prisma/migrations/ make, read from PostgreSQL ${Math.floor(Number(version) / 10000)}'s catalog.\n` +
@@ -202,10 +238,16 @@ async function main() {
   const tmp = await mkdtemp(path.join(os.tmpdir(), "conveyor-schema-"));
   const made = path.join(tmp, "from-migrations.sql");
   await writeFile(made, fresh);
-  const diff = spawnSync("diff", ["-u", "--label", "prisma/schema.sql (committed)", "--label", "from prisma/migrations", SNAPSHOT, made], { encoding: "utf8" });
+  const diff = spawnSync(
+    "diff",
+    ["-u", "--label", "prisma/schema.sql (committed)", "--label", "from prisma/migrations", SNAPSHOT, made],
+    { encoding: "utf8" },
+  );
   await rm(tmp, { recursive: true, force: true });
   console.error(diff.stdout || `${SNAPSHOT} is missing`);
-  console.error("prisma/schema.sql differs from what the migrations make. Run `npm run db:schema` and commit the result.");
+  console.error(
+    "prisma/schema.sql differs from what the migrations make. Run `npm run db:schema` and commit the result.",
+  );
   process.exitCode = 1;
 }
 

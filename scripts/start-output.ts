@@ -35,14 +35,19 @@ const ansi: Paint = {
  * indented, at level error and above); any other line is returned with the
  * time and process in front.
  */
-export function formatLogLine(line: string, processName: string, opts: { color?: boolean; now?: () => number } = {}): string {
+export function formatLogLine(
+  line: string,
+  processName: string,
+  opts: { color?: boolean; now?: () => number } = {},
+): string {
   const p = opts.color ? ansi : plain;
   const now = opts.now ?? Date.now;
   let rec: Record<string, unknown> | undefined;
   if (line.startsWith("{")) {
     try {
       const parsed: unknown = JSON.parse(line);
-      if (parsed && typeof parsed === "object" && typeof (parsed as { level?: unknown }).level === "number") rec = parsed as Record<string, unknown>;
+      if (parsed && typeof parsed === "object" && typeof (parsed as { level?: unknown }).level === "number")
+        rec = parsed as Record<string, unknown>;
     } catch {
       // not JSON after all: shown as it is
     }
@@ -59,7 +64,12 @@ export function formatLogLine(line: string, processName: string, opts: { color?:
     if (k === "err" && v && typeof v === "object") {
       const e = v as { type?: string; message?: string; stack?: string };
       parts.push(`err=${value(`${e.type && e.type !== "Error" ? `${e.type}: ` : ""}${e.message ?? ""}`)}`);
-      if (level >= 50 && typeof e.stack === "string") stack = e.stack.split("\n").slice(1).map((l) => `    ${l.trim()}`).join("\n");
+      if (level >= 50 && typeof e.stack === "string")
+        stack = e.stack
+          .split("\n")
+          .slice(1)
+          .map((l) => `    ${l.trim()}`)
+          .join("\n");
       continue;
     }
     parts.push(`${k}=${value(v)}`);
@@ -82,11 +92,16 @@ export function signInHint(
   generated: { email: string; passwordUnchanged: boolean; disabled: boolean } | null,
   o: { adminEmailSet: boolean },
 ): string {
-  if (made?.password) return `Sign in as ${made.email} with password ${made.password} (shown once; you will be asked to change it)`;
+  if (made?.password)
+    return `Sign in as ${made.email} with password ${made.password} (shown once; you will be asked to change it)`;
   if (made) return `Sign in as ${made.email} with ADMIN_PASSWORD`;
-  const also = o.adminEmailSet ? " ADMIN_EMAIL / ADMIN_PASSWORD made no account this time: they only make the first admin, and accounts exist already." : "";
-  if (generated && !generated.disabled && generated.passwordUnchanged) return `Sign in as ${generated.email} with the password the first npm start generated and printed (not changed since).${also}`;
-  if (generated) return `Sign in with your console account (the first admin, ${generated.email}, was made by the first npm start with a generated password).${also}`;
+  const also = o.adminEmailSet
+    ? " ADMIN_EMAIL / ADMIN_PASSWORD made no account this time: they only make the first admin, and accounts exist already."
+    : "";
+  if (generated && !generated.disabled && generated.passwordUnchanged)
+    return `Sign in as ${generated.email} with the password the first npm start generated and printed (not changed since).${also}`;
+  if (generated)
+    return `Sign in with your console account (the first admin, ${generated.email}, was made by the first npm start with a generated password).${also}`;
   return `Sign in with your console account.${also}`;
 }
 

@@ -41,7 +41,10 @@ async function firstAdminAndHint(url: string, email?: string, password?: string)
 }
 
 /** On a fresh install with no token at all, make one admin token (and its signing secret) so the API can be tried at once. */
-async function firstToken(url: string, secretKeyHex: string | undefined): Promise<{ token: string; signingSecret: string } | undefined> {
+async function firstToken(
+  url: string,
+  secretKeyHex: string | undefined,
+): Promise<{ token: string; signingSecret: string } | undefined> {
   const db = createDb(url, { max: 1 });
   try {
     return await createFirstToken(db, await resolveSecretKey(db, secretKeyHex));
@@ -75,14 +78,23 @@ async function main() {
     throw err;
   }
 
-  const childEnv = { ...process.env, DATABASE_URL: databaseUrl, PORT: String(env.PORT), NODE_ENV: "production" as const };
+  const childEnv = {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    PORT: String(env.PORT),
+    NODE_ENV: "production" as const,
+  };
   let stopping = false;
   // Commands the worker is running, as it reports while it stops (server/worker/main.ts).
   let workerRunning: number | undefined;
   const children = new Map<string, ChildProcess>();
   const run = (name: string, file: string, args: string[], restarts = 0) => {
     const ipc = name === "worker";
-    const child = spawn(file, args, { cwd: root, env: childEnv, stdio: ["ignore", "pipe", "pipe", ...(ipc ? (["ipc"] as const) : [])] });
+    const child = spawn(file, args, {
+      cwd: root,
+      env: childEnv,
+      stdio: ["ignore", "pipe", "pipe", ...(ipc ? (["ipc"] as const) : [])],
+    });
     children.set(name, child);
     for (const [stream, to] of [
       [child.stdout!, "out"],
@@ -92,7 +104,8 @@ async function main() {
       stream.on("data", (d: Buffer) => lines.push(d));
       stream.on("end", () => lines.end());
     }
-    if (ipc) child.on("message", (msg: StopReport) => msg?.conveyor === "worker-stopping" && (workerRunning = msg.running));
+    if (ipc)
+      child.on("message", (msg: StopReport) => msg?.conveyor === "worker-stopping" && (workerRunning = msg.running));
     child.on("exit", (code, signal) => {
       children.delete(name);
       if (stopping) return;
@@ -104,7 +117,10 @@ async function main() {
   run("web", process.execPath, ["--import", "tsx", path.join(root, "server/web/main.ts")]);
   run("worker", process.execPath, [path.join(root, "scripts/worker.mjs")]); // compiled, as npm run worker
 
-  const exited = (c: ChildProcess) => new Promise<void>((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve() : c.once("exit", () => resolve())));
+  const exited = (c: ChildProcess) =>
+    new Promise<void>((resolve) =>
+      c.exitCode !== null || c.signalCode !== null ? resolve() : c.once("exit", () => resolve()),
+    );
   let forced = false;
   const force = () => {
     forced = true;
@@ -112,7 +128,9 @@ async function main() {
     const n = workerRunning ?? 0;
     say(
       `Stopping now (second signal).` +
-        (children.has("worker") && n > 0 ? ` The worker is killed with ${plural(n, "command")} in flight: ${n === 1 ? "it stays" : "they stay"} leased until WORKER_LEASE_MS (${env.WORKER_LEASE_MS / 1000} s) runs out, then the next worker takes ${n === 1 ? "it" : "them"} back and reconciles ${n === 1 ? "it" : "them"}.` : ""),
+        (children.has("worker") && n > 0
+          ? ` The worker is killed with ${plural(n, "command")} in flight: ${n === 1 ? "it stays" : "they stay"} leased until WORKER_LEASE_MS (${env.WORKER_LEASE_MS / 1000} s) runs out, then the next worker takes ${n === 1 ? "it" : "them"} back and reconciles ${n === 1 ? "it" : "them"}.`
+          : ""),
     );
     for (const c of children.values()) c.kill("SIGKILL");
   };
@@ -126,7 +144,9 @@ async function main() {
       const t = Date.now();
       if (t >= killAt) {
         term.clearStatus();
-        say(`The worker did not stop within WORKER_GRACE_MS + ${WORKER_STOP_MARGIN_MS / 1000} s; killing it (what it still held is taken back when its leases expire).`);
+        say(
+          `The worker did not stop within WORKER_GRACE_MS + ${WORKER_STOP_MARGIN_MS / 1000} s; killing it (what it still held is taken back when its leases expire).`,
+        );
         c.kill("SIGKILL");
         return;
       }
@@ -135,9 +155,15 @@ async function main() {
       if (n === 0) return term.status(`[conveyor] waiting for the worker to write its last results and stop…`, 0);
       if (t < graceEnd) {
         const left = Math.ceil((graceEnd - t) / 1000);
-        return term.status(`[conveyor] waiting for ${plural(n, "command")} in flight to finish … ${left} s (then ${n === 1 ? "it is" : "they are"} handed back; Ctrl-C again to stop at once)`, n);
+        return term.status(
+          `[conveyor] waiting for ${plural(n, "command")} in flight to finish … ${left} s (then ${n === 1 ? "it is" : "they are"} handed back; Ctrl-C again to stop at once)`,
+          n,
+        );
       }
-      term.status(`[conveyor] grace period over: the worker hands back ${plural(n, "command")} in flight…`, `over-${n}`);
+      term.status(
+        `[conveyor] grace period over: the worker hands back ${plural(n, "command")} in flight…`,
+        `over-${n}`,
+      );
     };
     tick();
     const timer = setInterval(tick, 1000);
@@ -145,7 +171,10 @@ async function main() {
     await exited(c);
     clearInterval(timer);
     term.clearStatus();
-    if (!forced) say(`The worker stopped after ${((Date.now() - started) / 1000).toFixed(1)} s (${c.signalCode ? `killed by ${c.signalCode}` : `exit ${c.exitCode}`}).`);
+    if (!forced)
+      say(
+        `The worker stopped after ${((Date.now() - started) / 1000).toFixed(1)} s (${c.signalCode ? `killed by ${c.signalCode}` : `exit ${c.exitCode}`}).`,
+      );
   };
 
   const stopWeb = async (c: ChildProcess) => {
@@ -158,7 +187,9 @@ async function main() {
   const stop = async (signal: string) => {
     if (stopping) return force();
     stopping = true;
-    say(`${signal}: stopping the web app and the worker (the worker finishes or hands back what it runs; up to WORKER_GRACE_MS, ${env.WORKER_GRACE_MS / 1000} s)…`);
+    say(
+      `${signal}: stopping the web app and the worker (the worker finishes or hands back what it runs; up to WORKER_GRACE_MS, ${env.WORKER_GRACE_MS / 1000} s)…`,
+    );
     const web = children.get("web");
     const worker = children.get("worker");
     await Promise.all([web && stopWeb(web), worker && stopWorker(worker)]);
@@ -174,17 +205,25 @@ async function main() {
 
   const url = `http://localhost:${env.PORT}`;
   for (let i = 0; i < 300 && !stopping; i++) {
-    const ok = await fetch(`${url}/api/health`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/api/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     await new Promise((r) => setTimeout(r, 200));
   }
   // Credentials made by this start are printed even when it is being stopped already: they are shown only this once.
   if (!stopping) say(`Conveyor is running: console at ${env.PUBLIC_URL}, API at ${url}/api/trpc`);
   say(signInHint(admin.made, admin.generated, { adminEmailSet: !!env.ADMIN_EMAIL }));
-  if (env.BOOTSTRAP_API_TOKEN) say("API token: the value of BOOTSTRAP_API_TOKEN (admin scope). To verify its callbacks, get a signing secret with tokens.rotateSecret (or Rotate secret on the tokens page).");
+  if (env.BOOTSTRAP_API_TOKEN)
+    say(
+      "API token: the value of BOOTSTRAP_API_TOKEN (admin scope). To verify its callbacks, get a signing secret with tokens.rotateSecret (or Rotate secret on the tokens page).",
+    );
   else if (madeToken) {
     say(`First API token (admin scope, shown once; keep it): ${madeToken.token}`);
-    say(`Its signing secret (verifies the X-Conveyor-Signature of callbacks; shown once; keep it): ${madeToken.signingSecret}`);
+    say(
+      `Its signing secret (verifies the X-Conveyor-Signature of callbacks; shown once; keep it): ${madeToken.signingSecret}`,
+    );
   }
   if (!stopping) say("Press Ctrl-C to stop.");
 }

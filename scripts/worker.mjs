@@ -51,11 +51,14 @@ if (!existsSync(file)) {
     // Earlier versions of this entry: a running process no longer needs its file once loaded.
     for (const f of readdirSync(dir)) {
       const old = path.join(dir, f);
-      if (old !== file && f.startsWith(`${name}-`) && Date.now() - statSync(old).mtimeMs > 600_000) rmSync(old, { force: true });
+      if (old !== file && f.startsWith(`${name}-`) && Date.now() - statSync(old).mtimeMs > 600_000)
+        rmSync(old, { force: true });
     }
   } catch (err) {
     // A read-only install: run the sources through tsx, as in development (slower, same behaviour).
-    console.warn(`scripts/worker.mjs: cannot write ${dir} (${err.code ?? err.message}); running ${path.relative(root, entry)} through tsx instead`);
+    console.warn(
+      `scripts/worker.mjs: cannot write ${dir} (${err.code ?? err.message}); running ${path.relative(root, entry)} through tsx instead`,
+    );
     runnable = false;
   }
 }

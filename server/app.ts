@@ -25,11 +25,30 @@ export function appDeps(): ApiDeps {
       key = undefined;
       throw err;
     }));
-  const intake = { registry, insert: createGroupInserter(db, { maxInFlight: Math.max(2, Math.floor(e.DB_POOL_SIZE / 2)) }), hostCheck: createHostListCheck(e.HTTP_ALLOWED_HOSTS) };
-  const listener = startListener(e.DATABASE_LISTEN_URL ?? e.DATABASE_URL, { applicationName: "conveyor-web-listen", log: (msg, err) => log.warn({ err }, msg) });
+  const intake = {
+    registry,
+    insert: createGroupInserter(db, { maxInFlight: Math.max(2, Math.floor(e.DB_POOL_SIZE / 2)) }),
+    hostCheck: createHostListCheck(e.HTTP_ALLOWED_HOSTS),
+  };
+  const listener = startListener(e.DATABASE_LISTEN_URL ?? e.DATABASE_URL, {
+    applicationName: "conveyor-web-listen",
+    log: (msg, err) => log.warn({ err }, msg),
+  });
   const tokenCache = new TokenCache(() => listener.connected);
   listener.on(TOKENS_CHANNEL, () => tokenCache.clear());
   listener.onConnect(() => tokenCache.clear());
-  deps = { db, registry, intake, secretKey, maxBodyBytes: e.MAX_BODY_BYTES, log, tokenCache, publicUrl: e.PUBLIC_URL, emailConfigured: !!e.SMTP_URL, retentionDays: e.RETENTION_DAYS, intakeLimiter: e.INTAKE_RATE_LIMIT > 0 ? createRateLimiter(e.INTAKE_RATE_LIMIT) : undefined };
+  deps = {
+    db,
+    registry,
+    intake,
+    secretKey,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    log,
+    tokenCache,
+    publicUrl: e.PUBLIC_URL,
+    emailConfigured: !!e.SMTP_URL,
+    retentionDays: e.RETENTION_DAYS,
+    intakeLimiter: e.INTAKE_RATE_LIMIT > 0 ? createRateLimiter(e.INTAKE_RATE_LIMIT) : undefined,
+  };
   return deps;
 }

@@ -23,4 +23,5 @@ export function decrypt(key: Buffer, sealed: string): string {
 }
 
 /** The X-Conveyor-Signature header value for a callback body. */
-export const signBody = (secret: string, body: string) => `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+export const signBody = (secret: string, body: string) =>
+  `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;

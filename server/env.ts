@@ -66,11 +66,17 @@ const schema = z
     INTAKE_RATE_LIMIT: intFrom("INTAKE_RATE_LIMIT", 0, 0, 1_000_000),
     HTTP_ALLOWED_HOSTS: optionalText,
     // Behind a reverse proxy that sets X-Forwarded-For: take the client's address from it (sign-in throttle).
-    TRUST_PROXY: z.enum(["true", "false"], { error: "must be true or false" }).default("false").transform((v) => v === "true"),
+    TRUST_PROXY: z
+      .enum(["true", "false"], { error: "must be true or false" })
+      .default("false")
+      .transform((v) => v === "true"),
     MAX_BODY_BYTES: intFrom("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
     DB_POOL_SIZE: intFrom("DB_POOL_SIZE", 10, 1, 200),
     // off: never use named prepared statements (PgBouncer in transaction mode before 1.21 cannot carry them).
-    DB_PREPARED_STATEMENTS: z.enum(["on", "off"], { error: "must be on or off" }).default("on").transform((v) => v === "on"),
+    DB_PREPARED_STATEMENTS: z
+      .enum(["on", "off"], { error: "must be on or off" })
+      .default("on")
+      .transform((v) => v === "on"),
     DATA_DIR: optionalText.default(".data"),
     EMBEDDED_PG_PORT: intFrom("EMBEDDED_PG_PORT", 54329, 1, 65535),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

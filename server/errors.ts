@@ -1,12 +1,6 @@
 // One error type for domain code; the tRPC layer maps its codes once (server/api/trpc.ts).
 export type AppErrorCode =
-  | "BAD_REQUEST"
-  | "UNAUTHORIZED"
-  | "FORBIDDEN"
-  | "NOT_FOUND"
-  | "CONFLICT"
-  | "PAYLOAD_TOO_LARGE"
-  | "TOO_MANY_REQUESTS";
+  "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "TOO_MANY_REQUESTS";
 
 export type Issue = { path: (string | number)[]; message: string };
 
@@ -32,7 +26,10 @@ export function retryAfterHeader(err: unknown): Record<string, string> {
 }
 
 /** Zod issues as the API reports them: path and message only. */
-export function toIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[], prefix: (string | number)[] = []): Issue[] {
+export function toIssues(
+  issues: readonly { path: readonly PropertyKey[]; message: string }[],
+  prefix: (string | number)[] = [],
+): Issue[] {
   return issues.map((i) => ({
     path: [...prefix, ...i.path.map((p) => (typeof p === "symbol" ? String(p) : p))],
     message: i.message,
@@ -40,7 +37,8 @@ export function toIssues(issues: readonly { path: readonly PropertyKey[]; messag
 }
 
 /** What /api/trpc and /api/v1 answer for input that is not JSON: one message on both. */
-export const malformedJson = (where: "the request body" | "the input query parameter", detail: string) => `Malformed JSON in ${where}: ${detail}`;
+export const malformedJson = (where: "the request body" | "the input query parameter", detail: string) =>
+  `Malformed JSON in ${where}: ${detail}`;
 export const NO_JSON_BODY = "Send the input as a JSON request body";
 /** A request body that is not JSON; its message is the answer's. */
 export class BodyJsonError extends SyntaxError {}

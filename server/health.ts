@@ -38,5 +38,8 @@ export async function readyResponse(db: Db, migrationsDir: string): Promise<Resp
       fail("claim", (err as Error).message);
     }
   }
-  return Response.json({ status: ok ? "ready" : "not ready", checks }, { status: ok ? 200 : 503, headers: { "cache-control": "no-store" } });
+  return Response.json(
+    { status: ok ? "ready" : "not ready", checks },
+    { status: ok ? 200 : 503, headers: { "cache-control": "no-store" } },
+  );
 }

@@ -9,7 +9,16 @@ export function createLogger(opts: { level?: string; name: string }): Logger {
     name: opts.name,
     level: opts.level ?? "info",
     redact: {
-      paths: ["token", "password", "*.token", "*.password", "*.signingSecret", "headers.authorization", "*.headers.authorization", "*.headers.Authorization"],
+      paths: [
+        "token",
+        "password",
+        "*.token",
+        "*.password",
+        "*.signingSecret",
+        "headers.authorization",
+        "*.headers.authorization",
+        "*.headers.Authorization",
+      ],
       censor: "[redacted]",
     },
   });

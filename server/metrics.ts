@@ -7,7 +7,13 @@
 import client from "prom-client";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Db } from "./db/client";
-import { alertFigures, commandsByStateAndType, databaseDeadlocks, queueFigures, workerMetricsSnapshots } from "./db/metrics";
+import {
+  alertFigures,
+  commandsByStateAndType,
+  databaseDeadlocks,
+  queueFigures,
+  workerMetricsSnapshots,
+} from "./db/metrics";
 
 /** Snapshots of stopped workers are kept this long, so that summed counters do not drop when a worker restarts. */
 const KEEP_WORKER_SNAPSHOTS_HOURS = 24;
@@ -24,14 +30,47 @@ export function createMetrics(db: Db) {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
-  const commands = new client.Gauge({ name: "conveyor_commands", help: "Commands by state and type", labelNames: ["state", "type"], registers: [registry] });
-  const due = new client.Gauge({ name: "conveyor_queue_due", help: "Commands pending or retrying whose time has come, not yet claimed", registers: [registry] });
-  const oldest = new client.Gauge({ name: "conveyor_queue_oldest_due_seconds", help: "Age of the oldest due command (0 when none)", registers: [registry] });
-  const leased = new client.Gauge({ name: "conveyor_leases_held", help: "Commands held under a worker lease", registers: [registry] });
-  const firing = new client.Gauge({ name: "conveyor_alert_rules_firing", help: "Enabled alert rules currently firing", registers: [registry] });
-  const undelivered = new client.Gauge({ name: "conveyor_alert_deliveries_pending", help: "Alert emails not sent yet", registers: [registry] });
-  const workers = new client.Gauge({ name: "conveyor_workers", help: "Worker processes that reported in the last 30 s", registers: [registry] });
-  const undeliveredAge = new client.Gauge({ name: "conveyor_alert_deliveries_oldest_pending_seconds", help: "Age of the oldest unsent alert email (0 when none)", registers: [registry] });
+  const commands = new client.Gauge({
+    name: "conveyor_commands",
+    help: "Commands by state and type",
+    labelNames: ["state", "type"],
+    registers: [registry],
+  });
+  const due = new client.Gauge({
+    name: "conveyor_queue_due",
+    help: "Commands pending or retrying whose time has come, not yet claimed",
+    registers: [registry],
+  });
+  const oldest = new client.Gauge({
+    name: "conveyor_queue_oldest_due_seconds",
+    help: "Age of the oldest due command (0 when none)",
+    registers: [registry],
+  });
+  const leased = new client.Gauge({
+    name: "conveyor_leases_held",
+    help: "Commands held under a worker lease",
+    registers: [registry],
+  });
+  const firing = new client.Gauge({
+    name: "conveyor_alert_rules_firing",
+    help: "Enabled alert rules currently firing",
+    registers: [registry],
+  });
+  const undelivered = new client.Gauge({
+    name: "conveyor_alert_deliveries_pending",
+    help: "Alert emails not sent yet",
+    registers: [registry],
+  });
+  const workers = new client.Gauge({
+    name: "conveyor_workers",
+    help: "Worker processes that reported in the last 30 s",
+    registers: [registry],
+  });
+  const undeliveredAge = new client.Gauge({
+    name: "conveyor_alert_deliveries_oldest_pending_seconds",
+    help: "Age of the oldest unsent alert email (0 when none)",
+    registers: [registry],
+  });
   // The database's own count, not the errors some process met: it includes every deadlock, whichever
   // statement and process was chosen to be rolled back, and survives restarts of the processes.
   const deadlocks = new client.Counter({
@@ -65,8 +104,15 @@ export function createMetrics(db: Db) {
       deadlocks.reset();
       deadlocks.inc(d);
       // Workers' own metrics (attempts, durations, pickup lag…), summed over every worker's latest snapshot.
-      const fromWorkers = w.snapshots.length ? await client.AggregatorRegistry.aggregate(w.snapshots as client.MetricObjectWithValues<client.MetricValue<string>>[][]).metrics() : "";
-      return { body: (await registry.metrics()) + (fromWorkers ? "\n" + fromWorkers : ""), contentType: registry.contentType };
+      const fromWorkers = w.snapshots.length
+        ? await client.AggregatorRegistry.aggregate(
+            w.snapshots as client.MetricObjectWithValues<client.MetricValue<string>>[][],
+          ).metrics()
+        : "";
+      return {
+        body: (await registry.metrics()) + (fromWorkers ? "\n" + fromWorkers : ""),
+        contentType: registry.contentType,
+      };
     },
   };
 }
@@ -74,8 +120,13 @@ export function createMetrics(db: Db) {
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /** The /api/metrics answer, checking METRICS_TOKEN when one is configured. */
-export async function metricsResponse(metrics: Metrics, token: string | undefined, authorization: string | null): Promise<Response> {
-  if (token && !sameSecret(authorization ?? "", `Bearer ${token}`)) return new Response("metrics need Authorization: Bearer <METRICS_TOKEN>\n", { status: 401 });
+export async function metricsResponse(
+  metrics: Metrics,
+  token: string | undefined,
+  authorization: string | null,
+): Promise<Response> {
+  if (token && !sameSecret(authorization ?? "", `Bearer ${token}`))
+    return new Response("metrics need Authorization: Bearer <METRICS_TOKEN>\n", { status: 401 });
   const { body, contentType } = await metrics.render();
   return new Response(body, { headers: { "content-type": contentType, "cache-control": "no-store" } });
 }
@@ -86,7 +137,12 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(h(a), h(b));
 }
 
-const KNOWN_API = [/^\/api\/(health|ready|metrics|openapi\.json)$/, /^\/api\/auth\/(login|logout)$/, /^\/api\/commands\/:id\/result$/, /^\/api\/v1\/commands(\/batch|\/get-many|\/:id)?$/];
+const KNOWN_API = [
+  /^\/api\/(health|ready|metrics|openapi\.json)$/,
+  /^\/api\/auth\/(login|logout)$/,
+  /^\/api\/commands\/:id\/result$/,
+  /^\/api\/v1\/commands(\/batch|\/get-many|\/:id)?$/,
+];
 
 /**
  * The low-cardinality route label of a request URL: tRPC procedures by name

@@ -19,7 +19,8 @@ export async function onWebStart() {
   try {
     if (e.BOOTSTRAP_API_TOKEN) await ensureBootstrapToken(deps.db, await deps.secretKey(), e.BOOTSTRAP_API_TOKEN);
     // The first admin from ADMIN_EMAIL/ADMIN_PASSWORD (npm start makes one with a generated password when they are unset).
-    if (e.ADMIN_EMAIL && e.ADMIN_PASSWORD) await ensureFirstAdmin(deps.db, { email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD });
+    if (e.ADMIN_EMAIL && e.ADMIN_PASSWORD)
+      await ensureFirstAdmin(deps.db, { email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD });
   } catch (err) {
     deps.log.error({ err }, "could not create the bootstrap token or the first admin");
   }

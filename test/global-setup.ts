@@ -32,7 +32,12 @@ export default async function setup(project: TestProject) {
   if (!adminUrl) {
     // The postgres user must be able to enter the folder: /tmp is world-enterable.
     dir = await mkdtemp(path.join(os.tmpdir(), "conveyor-test-pg-"));
-    embedded = await startEmbedded({ dir, port: await freePort(), database: "postgres", settings: { fsync: "off", synchronous_commit: "off", full_page_writes: "off" } });
+    embedded = await startEmbedded({
+      dir,
+      port: await freePort(),
+      database: "postgres",
+      settings: { fsync: "off", synchronous_commit: "off", full_page_writes: "off" },
+    });
     adminUrl = embedded.adminUrl;
   }
   const template = `conveyor_template_${process.pid}`;

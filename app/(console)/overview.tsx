@@ -2,7 +2,19 @@
 import Link from "next/link";
 import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
-import { Empty, ErrorBox, Loading, PageHeader, Panel, RelTime, ShortId, StatusBadge, STATE_LABEL, STATE_STYLE, type State } from "@/app/_components/ui";
+import {
+  Empty,
+  ErrorBox,
+  Loading,
+  PageHeader,
+  Panel,
+  RelTime,
+  ShortId,
+  StatusBadge,
+  STATE_LABEL,
+  STATE_STYLE,
+  type State,
+} from "@/app/_components/ui";
 import { AT_REST, IN_FLIGHT, UNSUCCESSFUL } from "@/server/engine/states";
 
 const GROUPS: { title: string; states: readonly State[] }[] = [
@@ -16,14 +28,20 @@ export function Overview() {
   const q = useQuery(trpc.commands.overview.queryOptions(undefined, { refetchInterval: 5_000 }));
   return (
     <>
-      <PageHeader title="Overview" subtitle="Commands by state, what finished in the last hour, and what has waited longest." />
-      {q.error && !q.data ? <ErrorBox error={q.error} title="Could not load the overview" onRetry={() => q.refetch()} /> : null}
+      <PageHeader
+        title="Overview"
+        subtitle="Commands by state, what finished in the last hour, and what has waited longest."
+      />
+      {q.error && !q.data ? (
+        <ErrorBox error={q.error} title="Could not load the overview" onRetry={() => q.refetch()} />
+      ) : null}
       {!q.data && !q.error ? <Loading /> : null}
       {q.data ? (
         <div className="space-y-6">
           <Workers workers={q.data.workers} waiting={q.data.due.count} />
           <p className="text-xs text-slate-500">
-            History is kept for {q.data.retentionDays} days: finished commands (succeeded, failed, compensated, cancelled) older than that are pruned with their attempts; exceptions stay until an operator acts.
+            History is kept for {q.data.retentionDays} days: finished commands (succeeded, failed, compensated,
+            cancelled) older than that are pruned with their attempts; exceptions stay until an operator acts.
           </p>
           {GROUPS.map((g) => (
             <section key={g.title} aria-label={g.title}>
@@ -42,7 +60,11 @@ export function Overview() {
                         <span className={`h-2 w-2 rounded-full ${STATE_STYLE[s].dot}`} aria-hidden />
                         {STATE_LABEL[s]}
                       </div>
-                      <div className={`mt-2 text-2xl font-semibold tabular-nums ${alert ? (s === "exception" ? "text-red-700" : "text-orange-700") : "text-slate-900"}`}>{n.toLocaleString()}</div>
+                      <div
+                        className={`mt-2 text-2xl font-semibold tabular-nums ${alert ? (s === "exception" ? "text-red-700" : "text-orange-700") : "text-slate-900"}`}
+                      >
+                        {n.toLocaleString()}
+                      </div>
                       <div className="mt-1 text-xs text-slate-400 group-hover:text-slate-600">View commands →</div>
                     </Link>
                   );
@@ -65,15 +87,46 @@ export function Overview() {
   );
 }
 
-type WaitingItem = { id: string; type: string; status: string; why: "exception" | "due"; createdAt: string; since: string; summary: string | null };
+type WaitingItem = {
+  id: string;
+  type: string;
+  status: string;
+  why: "exception" | "due";
+  createdAt: string;
+  since: string;
+  summary: string | null;
+};
 
 /** Exceptions first (an operator must decide), then queued commands whose time has come; nothing scheduled for later. */
-function Waiting({ rows, exceptions, due }: { rows: WaitingItem[]; exceptions: number; due: { count: number; max: number } }) {
+function Waiting({
+  rows,
+  exceptions,
+  due,
+}: {
+  rows: WaitingItem[];
+  exceptions: number;
+  due: { count: number; max: number };
+}) {
   const groups = [
-    { why: "exception" as const, title: "In exception: an operator decides", total: exceptions, href: "/commands?status=exception" },
-    { why: "due" as const, title: "Queued and due, no worker has taken them yet", total: due.count, href: "/commands?status=pending,retrying,compensating" },
+    {
+      why: "exception" as const,
+      title: "In exception: an operator decides",
+      total: exceptions,
+      href: "/commands?status=exception",
+    },
+    {
+      why: "due" as const,
+      title: "Queued and due, no worker has taken them yet",
+      total: due.count,
+      href: "/commands?status=pending,retrying,compensating",
+    },
   ];
-  if (rows.length === 0) return <Empty title="Nothing is waiting">No command is in exception, and no queued command is due (commands scheduled for later are not waiting yet).</Empty>;
+  if (rows.length === 0)
+    return (
+      <Empty title="Nothing is waiting">
+        No command is in exception, and no queued command is due (commands scheduled for later are not waiting yet).
+      </Empty>
+    );
   return (
     <div>
       {groups.map((g) => {
@@ -85,7 +138,8 @@ function Waiting({ rows, exceptions, due }: { rows: WaitingItem[]; exceptions: n
             <h3 className="flex items-baseline justify-between border-b border-slate-100 bg-slate-50 px-4 py-1.5 text-xs font-medium text-slate-600">
               <span>{g.title}</span>
               <Link href={g.href} className="text-sky-700 hover:underline">
-                {g.why === "due" && g.total >= due.max ? `${due.max.toLocaleString()}+` : g.total.toLocaleString()} · view
+                {g.why === "due" && g.total >= due.max ? `${due.max.toLocaleString()}+` : g.total.toLocaleString()} ·
+                view
               </Link>
             </h3>
             <ul className="divide-y divide-slate-100">
@@ -113,7 +167,11 @@ function Waiting({ rows, exceptions, due }: { rows: WaitingItem[]; exceptions: n
                 </li>
               ))}
             </ul>
-            {more > 0 ? <p className="px-4 py-1.5 text-xs text-slate-500">and {g.why === "due" && g.total >= due.max ? "more" : more.toLocaleString()} more</p> : null}
+            {more > 0 ? (
+              <p className="px-4 py-1.5 text-xs text-slate-500">
+                and {g.why === "due" && g.total >= due.max ? "more" : more.toLocaleString()} more
+              </p>
+            ) : null}
           </section>
         );
       })}
@@ -135,14 +193,26 @@ function ThroughputChart({ rows }: { rows: Row[] }) {
   const buckets = Array.from({ length: 60 }, (_, i) => {
     const m = nowMin - 59 + i;
     const r = byMinute.get(m);
-    return { at: new Date(m * 60_000), succeeded: r?.succeeded ?? 0, failed: r?.failed ?? 0, exception: r?.exception ?? 0 };
+    return {
+      at: new Date(m * 60_000),
+      succeeded: r?.succeeded ?? 0,
+      failed: r?.failed ?? 0,
+      exception: r?.exception ?? 0,
+    };
   });
   const total = buckets.reduce((a, b) => a + b.succeeded + b.failed + b.exception, 0);
-  const sums = Object.fromEntries(SERIES.map((s) => [s.key, buckets.reduce((a, b) => a + b[s.key], 0)])) as Record<(typeof SERIES)[number]["key"], number>;
+  const sums = Object.fromEntries(SERIES.map((s) => [s.key, buckets.reduce((a, b) => a + b[s.key], 0)])) as Record<
+    (typeof SERIES)[number]["key"],
+    number
+  >;
   const max = Math.max(1, ...buckets.map((b) => b.succeeded + b.failed + b.exception));
   const step = niceStep(max);
   const top = Math.ceil(max / step) * step;
-  const W = 720, H = 220, L = 36, B = 22, T = 8;
+  const W = 720,
+    H = 220,
+    L = 36,
+    B = 22,
+    T = 8;
   const bw = (W - L) / 60;
   const y = (v: number) => T + (H - T - B) * (1 - v / top);
   const time = (d: Date) => d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
@@ -157,8 +227,16 @@ function ThroughputChart({ rows }: { rows: Row[] }) {
         ))}
         <span className="ml-auto text-slate-400">{total.toLocaleString()} finished in 60 min</span>
       </div>
-      <p className="-mt-1 mb-2 text-xs text-slate-400">Each command counts in the minute it reached its state; a later retry or resolve adds to a later minute and changes nothing here.</p>
-      <svg viewBox={`0 0 ${W} ${H}`} className="h-56 w-full" role="img" aria-label={`Finished commands per minute: ${sums.succeeded} succeeded, ${sums.failed} failed, ${sums.exception} exceptions in the last hour`}>
+      <p className="-mt-1 mb-2 text-xs text-slate-400">
+        Each command counts in the minute it reached its state; a later retry or resolve adds to a later minute and
+        changes nothing here.
+      </p>
+      <svg
+        viewBox={`0 0 ${W} ${H}`}
+        className="h-56 w-full"
+        role="img"
+        aria-label={`Finished commands per minute: ${sums.succeeded} succeeded, ${sums.failed} failed, ${sums.exception} exceptions in the last hour`}
+      >
         {Array.from({ length: Math.round(top / step) + 1 }, (_, i) => i * step).map((v) => (
           <g key={v}>
             <line x1={L} x2={W} y1={y(v)} y2={y(v)} stroke="#e2e8f0" strokeDasharray={v === 0 ? undefined : "3 3"} />
@@ -178,7 +256,17 @@ function ThroughputChart({ rows }: { rows: Row[] }) {
                 if (!v) return null;
                 const y0 = y(acc);
                 acc += v;
-                return <rect key={s.key} x={L + i * bw + 1} width={Math.max(1, bw - 2)} y={y(acc)} height={y0 - y(acc)} fill={s.fill} rx={1} />;
+                return (
+                  <rect
+                    key={s.key}
+                    x={L + i * bw + 1}
+                    width={Math.max(1, bw - 2)}
+                    y={y(acc)}
+                    height={y0 - y(acc)}
+                    fill={s.fill}
+                    rx={1}
+                  />
+                );
               })}
             </g>
           );
@@ -189,10 +277,14 @@ function ThroughputChart({ rows }: { rows: Row[] }) {
           </text>
         ))}
       </svg>
-      {total === 0 ? <p className="-mt-28 mb-20 text-center text-sm text-slate-400">No command finished in the last hour.</p> : null}
+      {total === 0 ? (
+        <p className="-mt-28 mb-20 text-center text-sm text-slate-400">No command finished in the last hour.</p>
+      ) : null}
       {total > 0 ? (
         <details className="mt-2 text-xs text-slate-600">
-          <summary className="cursor-pointer select-none text-slate-500 hover:text-slate-800">Per-minute figures</summary>
+          <summary className="cursor-pointer select-none text-slate-500 hover:text-slate-800">
+            Per-minute figures
+          </summary>
           <table className="mt-2 w-full max-w-md text-left tabular-nums" aria-label="Finished per minute">
             <thead className="text-slate-500">
               <tr>
@@ -236,12 +328,28 @@ function niceStep(max: number) {
 }
 
 /** Which worker processes are alive (each reports every 5 s); none while commands wait is the first thing to know. */
-function Workers({ workers, waiting }: { workers: { id: string; startedAt: string; seenAt: string }[]; waiting: number }) {
+function Workers({
+  workers,
+  waiting,
+}: {
+  workers: { id: string; startedAt: string; seenAt: string }[];
+  waiting: number;
+}) {
   if (workers.length === 0) {
     return (
-      <div role="status" className={`rounded-xl border p-4 text-sm ${waiting > 0 ? "border-amber-300 bg-amber-50 text-amber-900" : "border-slate-200 bg-white text-slate-600"}`}>
+      <div
+        role="status"
+        className={`rounded-xl border p-4 text-sm ${waiting > 0 ? "border-amber-300 bg-amber-50 text-amber-900" : "border-slate-200 bg-white text-slate-600"}`}
+      >
         <span className="font-medium">No worker is running</span> (none has reported in the last 30 s)
-        {waiting > 0 ? <>: {waiting.toLocaleString()} command{waiting === 1 ? "" : "s"} waiting will not move until one starts (<code className="font-mono">npm run worker</code>).</> : "."}
+        {waiting > 0 ? (
+          <>
+            : {waiting.toLocaleString()} command{waiting === 1 ? "" : "s"} waiting will not move until one starts (
+            <code className="font-mono">npm run worker</code>).
+          </>
+        ) : (
+          "."
+        )}
       </div>
     );
   }
@@ -253,7 +361,11 @@ function Workers({ workers, waiting }: { workers: { id: string; startedAt: strin
           {workers.length} worker{workers.length === 1 ? "" : "s"} running
         </span>
         {workers.map((w) => (
-          <span key={w.id} className="font-mono text-xs text-slate-500" title={`started ${new Date(w.startedAt).toLocaleString()}`}>
+          <span
+            key={w.id}
+            className="font-mono text-xs text-slate-500"
+            title={`started ${new Date(w.startedAt).toLocaleString()}`}
+          >
             {w.id} · started <RelTime iso={w.startedAt} />
           </span>
         ))}

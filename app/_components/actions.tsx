@@ -21,10 +21,18 @@ type Result = { updated: string[]; skipped: { id: string; reason: string }[] };
 type Preview = inferRouterOutputs<AppRouter>["commands"]["preview"];
 
 const ACTIONS: { action: Action; label: string; help: string }[] = [
-  { action: "retry", label: "Retry", help: "Runs the command again from the start (an unknown earlier outcome is reconciled first)." },
+  {
+    action: "retry",
+    label: "Retry",
+    help: "Runs the command again from the start (an unknown earlier outcome is reconciled first).",
+  },
   { action: "compensate", label: "Compensate", help: "Runs the type's compensation to undo the command's effects." },
   { action: "cancel", label: "Cancel", help: "Stops the command before a worker runs it again." },
-  { action: "resolve", label: "Resolve", help: "Records the outcome you established by hand (for example, by checking the backend)." },
+  {
+    action: "resolve",
+    label: "Resolve",
+    help: "Records the outcome you established by hand (for example, by checking the backend).",
+  },
 ];
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
@@ -32,8 +40,11 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString
 /** "all 37 commands that match this filter", from the server's count (an action takes at most `max` of them). */
 export function matchingPhrase(total: number | undefined, max: number): string {
   if (total === undefined) return "all commands that match this filter";
-  if (total > max) return `the newest ${max.toLocaleString()} of the ${total.toLocaleString()} commands that match this filter`;
-  return total === 1 ? "the 1 command that matches this filter" : `all ${total.toLocaleString()} commands that match this filter`;
+  if (total > max)
+    return `the newest ${max.toLocaleString()} of the ${total.toLocaleString()} commands that match this filter`;
+  return total === 1
+    ? "the 1 command that matches this filter"
+    : `all ${total.toLocaleString()} commands that match this filter`;
 }
 
 /**
@@ -42,12 +53,29 @@ export function matchingPhrase(total: number | undefined, max: number): string {
  * anything: the others are disabled, with the reason as their tooltip.
  * `refreshKey` (e.g. the command's state) asks the preview again when it changes.
  */
-export function ActionButtons({ target, what, onDone, size = "md", refreshKey }: { target: Target; what: string; onDone?: (r: Result) => void; size?: "sm" | "md"; refreshKey?: string }) {
+export function ActionButtons({
+  target,
+  what,
+  onDone,
+  size = "md",
+  refreshKey,
+}: {
+  target: Target;
+  what: string;
+  onDone?: (r: Result) => void;
+  size?: "sm" | "md";
+  refreshKey?: string;
+}) {
   const [open, setOpen] = useState<Action | null>(null);
   const trpc = useTRPC();
   const byIds = "ids" in target;
   // "All that match" is previewed in the dialog only: counting a whole filter every few seconds is not free.
-  const preview = useQuery(trpc.commands.preview.queryOptions(byIds ? { ids: target.ids } : { ids: [] }, { enabled: byIds && target.ids.length > 0, refetchInterval: 3_000 }));
+  const preview = useQuery(
+    trpc.commands.preview.queryOptions(byIds ? { ids: target.ids } : { ids: [] }, {
+      enabled: byIds && target.ids.length > 0,
+      refetchInterval: 3_000,
+    }),
+  );
   const { refetch } = preview;
   useEffect(() => {
     if (refreshKey !== undefined) void refetch();
@@ -56,9 +84,19 @@ export function ActionButtons({ target, what, onDone, size = "md", refreshKey }:
   const state = (a: Action): { disabled: boolean; title: string } => {
     const help = ACTIONS.find((x) => x.action === a)!.help;
     if (!byIds) return { disabled: false, title: help };
-    if (!preview.data) return { disabled: true, title: preview.error ? `Could not check whether this applies: ${preview.error.message}` : "Checking whether this applies…" };
+    if (!preview.data)
+      return {
+        disabled: true,
+        title: preview.error
+          ? `Could not check whether this applies: ${preview.error.message}`
+          : "Checking whether this applies…",
+      };
     const p = preview.data.actions[a];
-    if (p.change > 0) return { disabled: false, title: p.skip ? `${help} Changes ${p.change} of ${p.change + p.skip}; skips ${p.skip}.` : help };
+    if (p.change > 0)
+      return {
+        disabled: false,
+        title: p.skip ? `${help} Changes ${p.change} of ${p.change + p.skip}; skips ${p.skip}.` : help,
+      };
     const why = p.skipped.map((s) => (p.skip > 1 ? `${s.count} × ${s.reason}` : s.reason)).join("; ");
     return { disabled: true, title: `Not available: ${why}` };
   };
@@ -69,7 +107,14 @@ export function ActionButtons({ target, what, onDone, size = "md", refreshKey }:
         {ACTIONS.map((a) => {
           const st = state(a.action);
           return (
-            <button key={a.action} type="button" disabled={st.disabled} className={`${btn.secondary} ${size === "sm" ? "px-2.5 py-1 text-xs" : ""}`} onClick={() => setOpen(a.action)} title={st.title}>
+            <button
+              key={a.action}
+              type="button"
+              disabled={st.disabled}
+              className={`${btn.secondary} ${size === "sm" ? "px-2.5 py-1 text-xs" : ""}`}
+              onClick={() => setOpen(a.action)}
+              title={st.title}
+            >
               {a.label}
             </button>
           );
@@ -100,7 +145,9 @@ function PreviewView({ action, preview }: { action: Action; preview: Preview | u
       <p>
         <span className="font-semibold text-slate-900">{plural(p.change, "command")} will change</span>
         {", "}
-        <span className={`font-semibold ${p.skip ? "text-amber-700" : "text-slate-500"}`}>{p.skip.toLocaleString()} will be skipped</span>
+        <span className={`font-semibold ${p.skip ? "text-amber-700" : "text-slate-500"}`}>
+          {p.skip.toLocaleString()} will be skipped
+        </span>
       </p>
       {p.skipped.length ? (
         <ul className="mt-1 max-h-28 space-y-0.5 overflow-auto text-xs text-slate-600">
@@ -116,7 +163,19 @@ function PreviewView({ action, preview }: { action: Action; preview: Preview | u
 }
 
 /** The confirmation dialog; onClose gets the result when the action ran (it stays open to show it until closed). */
-function ActionDialog({ action, target, what, preview: given, onClose }: { action: Action; target: Target; what: string; preview?: Preview; onClose: (result?: Result) => void }) {
+function ActionDialog({
+  action,
+  target,
+  what,
+  preview: given,
+  onClose,
+}: {
+  action: Action;
+  target: Target;
+  what: string;
+  preview?: Preview;
+  onClose: (result?: Result) => void;
+}) {
   const ref = useRef<HTMLDialogElement>(null);
   const id = useId();
   const meta = ACTIONS.find((a) => a.action === action)!;
@@ -129,7 +188,12 @@ function ActionDialog({ action, target, what, preview: given, onClose }: { actio
   const qc = useQueryClient();
   // A filter is counted when the dialog opens (the buttons' preview covers lists of ids).
   const byFilter = "filter" in target;
-  const asked = useQuery(trpc.commands.preview.queryOptions(byFilter ? { filter: target.filter } : { ids: [] }, { enabled: byFilter, staleTime: 0 }));
+  const asked = useQuery(
+    trpc.commands.preview.queryOptions(byFilter ? { filter: target.filter } : { ids: [] }, {
+      enabled: byFilter,
+      staleTime: 0,
+    }),
+  );
   const preview = byFilter ? asked.data : given;
   const title = byFilter && preview ? matchingPhrase(preview.total, preview.max) : what;
 
@@ -153,7 +217,10 @@ function ActionDialog({ action, target, what, preview: given, onClose }: { actio
       }
     },
     onSuccess: async () => {
-      await Promise.all([qc.invalidateQueries(trpc.commands.pathFilter()), qc.invalidateQueries(trpc.audit.pathFilter())]);
+      await Promise.all([
+        qc.invalidateQueries(trpc.commands.pathFilter()),
+        qc.invalidateQueries(trpc.audit.pathFilter()),
+      ]);
     },
   });
 
@@ -190,14 +257,29 @@ function ActionDialog({ action, target, what, preview: given, onClose }: { actio
           <ResultView result={m.data} />
         ) : (
           <div className="space-y-4 px-5 py-4">
-            {asked.error ? <ErrorBox error={asked.error} title="Could not count the commands this applies to" /> : <PreviewView action={action} preview={preview} />}
+            {asked.error ? (
+              <ErrorBox error={asked.error} title="Could not count the commands this applies to" />
+            ) : (
+              <PreviewView action={action} preview={preview} />
+            )}
             {action === "resolve" ? (
               <fieldset>
-                <legend className="mb-1.5 text-xs font-medium text-slate-600">Outcome (required: what did you establish?)</legend>
+                <legend className="mb-1.5 text-xs font-medium text-slate-600">
+                  Outcome (required: what did you establish?)
+                </legend>
                 <div className="flex gap-2">
                   {RESOLVE_OUTCOMES.map((o) => (
-                    <label key={o} className={`flex flex-1 cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm ${outcome === o ? "border-slate-900 bg-slate-50" : "border-slate-300"}`}>
-                      <input type="radio" name="outcome" value={o} checked={outcome === o} onChange={() => setOutcome(o)} />
+                    <label
+                      key={o}
+                      className={`flex flex-1 cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm ${outcome === o ? "border-slate-900 bg-slate-50" : "border-slate-300"}`}
+                    >
+                      <input
+                        type="radio"
+                        name="outcome"
+                        value={o}
+                        checked={outcome === o}
+                        onChange={() => setOutcome(o)}
+                      />
                       {o === "succeeded" ? "Succeeded (the backend did it)" : "Failed (it did not happen)"}
                     </label>
                   ))}
@@ -230,12 +312,18 @@ function ActionDialog({ action, target, what, preview: given, onClose }: { actio
         )}
 
         <div className="flex items-center justify-end gap-2 border-t border-slate-100 bg-slate-50 px-5 py-3">
-          {!m.data && action === "resolve" && !outcome ? <span className="mr-auto text-xs text-slate-500">Choose the outcome first.</span> : null}
+          {!m.data && action === "resolve" && !outcome ? (
+            <span className="mr-auto text-xs text-slate-500">Choose the outcome first.</span>
+          ) : null}
           <button type="button" className={btn.secondary} onClick={() => ref.current?.close()}>
             {m.data ? "Done" : "Close"}
           </button>
           {m.data ? null : (
-            <button type="submit" className={action === "cancel" ? btn.danger : btn.primary} disabled={m.isPending || (action === "resolve" && !outcome)}>
+            <button
+              type="submit"
+              className={action === "cancel" ? btn.danger : btn.primary}
+              disabled={m.isPending || (action === "resolve" && !outcome)}
+            >
               {meta.label}
             </button>
           )}
@@ -251,7 +339,9 @@ function ResultView({ result }: { result: Result }) {
       <p>
         <span className="font-semibold text-emerald-700">{result.updated.length} updated</span>
         {", "}
-        <span className={`font-semibold ${result.skipped.length ? "text-amber-700" : "text-slate-500"}`}>{result.skipped.length} skipped</span>
+        <span className={`font-semibold ${result.skipped.length ? "text-amber-700" : "text-slate-500"}`}>
+          {result.skipped.length} skipped
+        </span>
       </p>
       {result.updated.length ? (
         <div>
@@ -259,12 +349,17 @@ function ResultView({ result }: { result: Result }) {
           <ul className="flex max-h-28 flex-wrap gap-1.5 overflow-auto">
             {result.updated.slice(0, 200).map((id) => (
               <li key={id}>
-                <Link href={`/commands/${id}`} className="rounded bg-emerald-50 px-1.5 py-0.5 text-emerald-800 hover:underline">
+                <Link
+                  href={`/commands/${id}`}
+                  className="rounded bg-emerald-50 px-1.5 py-0.5 text-emerald-800 hover:underline"
+                >
                   <ShortId id={id} />
                 </Link>
               </li>
             ))}
-            {result.updated.length > 200 ? <li className="text-xs text-slate-500">and {result.updated.length - 200} more</li> : null}
+            {result.updated.length > 200 ? (
+              <li className="text-xs text-slate-500">and {result.updated.length - 200} more</li>
+            ) : null}
           </ul>
         </div>
       ) : null}

@@ -22,7 +22,9 @@ export function Nav({ me }: { me: Me }) {
       <div className="mx-auto flex h-14 max-w-[1600px] items-center gap-6 px-4 sm:px-6">
         <Link href="/" className="flex items-center gap-2 font-semibold tracking-tight text-slate-900">
           <span className="flex h-7 w-7 items-center justify-center rounded-lg bg-slate-900 text-white" aria-hidden>
-            <svg viewBox="0 0 20 20" className="h-4 w-4" fill="currentColor"><path d="M2 6h12l-3-3h2.5L18 7.5 13.5 12H11l3-3H2V6Zm16 8H6l3 3H6.5L2 12.5 6.5 8H9l-3 3h12v3Z" /></svg>
+            <svg viewBox="0 0 20 20" className="h-4 w-4" fill="currentColor">
+              <path d="M2 6h12l-3-3h2.5L18 7.5 13.5 12H11l3-3H2V6Zm16 8H6l3 3H6.5L2 12.5 6.5 8H9l-3 3h12v3Z" />
+            </svg>
           </span>
           Conveyor
         </Link>
@@ -40,11 +42,16 @@ export function Nav({ me }: { me: Me }) {
         </nav>
         <div className="ml-auto flex shrink-0 items-center gap-3">
           <Link href="/account" className="hidden text-right leading-tight sm:block" title="Account">
-            <span className="block text-sm text-slate-800" data-testid="me-email">{me.email}</span>
+            <span className="block text-sm text-slate-800" data-testid="me-email">
+              {me.email}
+            </span>
           </Link>
           <RoleBadge role={me.role} />
           <form method="post" action="/api/auth/logout">
-            <button type="submit" className="rounded-lg border border-slate-300 px-2.5 py-1 text-sm font-medium text-slate-700 hover:bg-slate-50">
+            <button
+              type="submit"
+              className="rounded-lg border border-slate-300 px-2.5 py-1 text-sm font-medium text-slate-700 hover:bg-slate-50"
+            >
               Sign out
             </button>
           </form>

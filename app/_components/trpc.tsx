@@ -28,7 +28,8 @@ export function Providers({ children }: { children: React.ReactNode }) {
         defaultOptions: {
           queries: {
             staleTime: 2_000,
-            retry: (n, err) => !(err instanceof TRPCClientError && err.data?.httpStatus && err.data.httpStatus < 500) && n < 2,
+            retry: (n, err) =>
+              !(err instanceof TRPCClientError && err.data?.httpStatus && err.data.httpStatus < 500) && n < 2,
           },
         },
       }),

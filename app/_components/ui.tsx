@@ -25,11 +25,23 @@ export const STATE_STYLE: Record<State, { badge: string; dot: string; bar: strin
   running: { badge: "bg-blue-50 text-blue-700 ring-blue-600/20", dot: "bg-blue-500", bar: "bg-blue-500" },
   awaiting: { badge: "bg-indigo-50 text-indigo-700 ring-indigo-600/20", dot: "bg-indigo-500", bar: "bg-indigo-500" },
   retrying: { badge: "bg-amber-50 text-amber-800 ring-amber-600/25", dot: "bg-amber-500", bar: "bg-amber-500" },
-  succeeded: { badge: "bg-emerald-50 text-emerald-700 ring-emerald-600/20", dot: "bg-emerald-500", bar: "bg-emerald-500" },
+  succeeded: {
+    badge: "bg-emerald-50 text-emerald-700 ring-emerald-600/20",
+    dot: "bg-emerald-500",
+    bar: "bg-emerald-500",
+  },
   failed: { badge: "bg-orange-50 text-orange-800 ring-orange-600/25", dot: "bg-orange-500", bar: "bg-orange-500" },
   exception: { badge: "bg-red-50 text-red-700 ring-red-600/25", dot: "bg-red-600", bar: "bg-red-600" },
-  compensating: { badge: "bg-violet-50 text-violet-700 ring-violet-600/20", dot: "bg-violet-500", bar: "bg-violet-500" },
-  compensated: { badge: "bg-fuchsia-50 text-fuchsia-700 ring-fuchsia-600/20", dot: "bg-fuchsia-500", bar: "bg-fuchsia-500" },
+  compensating: {
+    badge: "bg-violet-50 text-violet-700 ring-violet-600/20",
+    dot: "bg-violet-500",
+    bar: "bg-violet-500",
+  },
+  compensated: {
+    badge: "bg-fuchsia-50 text-fuchsia-700 ring-fuchsia-600/20",
+    dot: "bg-fuchsia-500",
+    bar: "bg-fuchsia-500",
+  },
   cancelled: { badge: "bg-slate-100 text-slate-600 ring-slate-500/20", dot: "bg-slate-400", bar: "bg-slate-400" },
 };
 
@@ -38,7 +50,10 @@ const isState = (s: string): s is State => (STATES as readonly string[]).include
 export function StatusBadge({ status }: { status: string }) {
   const st = isState(status) ? STATE_STYLE[status] : STATE_STYLE.cancelled;
   return (
-    <span data-status={status} className={`inline-flex items-center gap-1.5 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset whitespace-nowrap ${st.badge}`}>
+    <span
+      data-status={status}
+      className={`inline-flex items-center gap-1.5 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset whitespace-nowrap ${st.badge}`}
+    >
       <span className={`h-1.5 w-1.5 rounded-full ${st.dot}`} aria-hidden />
       {isState(status) ? STATE_LABEL[status] : status}
     </span>
@@ -46,11 +61,24 @@ export function StatusBadge({ status }: { status: string }) {
 }
 
 export function RoleBadge({ role }: { role: string }) {
-  const cls = role === "admin" ? "bg-slate-900 text-white" : role === "operator" ? "bg-slate-200 text-slate-800" : "bg-white text-slate-600 ring-1 ring-inset ring-slate-300";
+  const cls =
+    role === "admin"
+      ? "bg-slate-900 text-white"
+      : role === "operator"
+        ? "bg-slate-200 text-slate-800"
+        : "bg-white text-slate-600 ring-1 ring-inset ring-slate-300";
   return <span className={`rounded-full px-2 py-0.5 text-xs font-medium ${cls}`}>{role}</span>;
 }
 
-export function PageHeader({ title, subtitle, children }: { title: string; subtitle?: React.ReactNode; children?: React.ReactNode }) {
+export function PageHeader({
+  title,
+  subtitle,
+  children,
+}: {
+  title: string;
+  subtitle?: React.ReactNode;
+  children?: React.ReactNode;
+}) {
   return (
     <div className="mb-6 flex flex-wrap items-end justify-between gap-4">
       <div className="min-w-0">
@@ -62,7 +90,19 @@ export function PageHeader({ title, subtitle, children }: { title: string; subti
   );
 }
 
-export function Panel({ title, actions, children, className = "", bodyClass = "p-4" }: { title?: React.ReactNode; actions?: React.ReactNode; children: React.ReactNode; className?: string; bodyClass?: string }) {
+export function Panel({
+  title,
+  actions,
+  children,
+  className = "",
+  bodyClass = "p-4",
+}: {
+  title?: React.ReactNode;
+  actions?: React.ReactNode;
+  children: React.ReactNode;
+  className?: string;
+  bodyClass?: string;
+}) {
   return (
     <section className={`rounded-xl border border-slate-200 bg-white shadow-sm ${className}`}>
       {title ? (
@@ -79,8 +119,13 @@ export function Panel({ title, actions, children, className = "", bodyClass = "p
 export function Empty({ title, children }: { title: string; children?: React.ReactNode }) {
   return (
     <div className="flex flex-col items-center justify-center px-6 py-12 text-center">
-      <div className="mb-3 flex h-10 w-10 items-center justify-center rounded-full bg-slate-100 text-slate-400" aria-hidden>
-        <svg viewBox="0 0 20 20" className="h-5 w-5" fill="currentColor"><path d="M3 4a1 1 0 0 1 1-1h12a1 1 0 0 1 1 1v3H3V4Zm0 5h14v7a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V9Zm5 2a1 1 0 1 0 0 2h4a1 1 0 1 0 0-2H8Z" /></svg>
+      <div
+        className="mb-3 flex h-10 w-10 items-center justify-center rounded-full bg-slate-100 text-slate-400"
+        aria-hidden
+      >
+        <svg viewBox="0 0 20 20" className="h-5 w-5" fill="currentColor">
+          <path d="M3 4a1 1 0 0 1 1-1h12a1 1 0 0 1 1 1v3H3V4Zm0 5h14v7a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V9Zm5 2a1 1 0 1 0 0 2h4a1 1 0 1 0 0-2H8Z" />
+        </svg>
       </div>
       <p className="text-sm font-medium text-slate-700">{title}</p>
       {children ? <div className="mt-1 max-w-md text-sm text-slate-500">{children}</div> : null}
@@ -106,7 +151,15 @@ function errorText(err: unknown): { message: string; issues: string[] } {
   return { message: err instanceof Error ? err.message : String(err), issues: [] };
 }
 
-export function ErrorBox({ error, title = "Something went wrong", onRetry }: { error: unknown; title?: string; onRetry?: () => void }) {
+export function ErrorBox({
+  error,
+  title = "Something went wrong",
+  onRetry,
+}: {
+  error: unknown;
+  title?: string;
+  onRetry?: () => void;
+}) {
   const { message, issues } = errorText(error);
   return (
     <div role="alert" className="rounded-lg border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800">
@@ -123,7 +176,11 @@ export function ErrorBox({ error, title = "Something went wrong", onRetry }: { e
           ) : null}
         </div>
         {onRetry ? (
-          <button type="button" onClick={onRetry} className="shrink-0 rounded-md border border-red-300 bg-white px-2.5 py-1 text-xs font-medium text-red-700 hover:bg-red-100">
+          <button
+            type="button"
+            onClick={onRetry}
+            className="shrink-0 rounded-md border border-red-300 bg-white px-2.5 py-1 text-xs font-medium text-red-700 hover:bg-red-100"
+          >
             Try again
           </button>
         ) : null}
@@ -133,12 +190,16 @@ export function ErrorBox({ error, title = "Something went wrong", onRetry }: { e
 }
 
 export const btn = {
-  primary: "inline-flex items-center justify-center gap-1.5 rounded-lg bg-slate-900 px-3 py-1.5 text-sm font-medium text-white shadow-sm hover:bg-slate-700 disabled:cursor-not-allowed disabled:opacity-50",
-  secondary: "inline-flex items-center justify-center gap-1.5 rounded-lg border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50 disabled:cursor-not-allowed disabled:opacity-50",
-  danger: "inline-flex items-center justify-center gap-1.5 rounded-lg bg-red-600 px-3 py-1.5 text-sm font-medium text-white shadow-sm hover:bg-red-500 disabled:cursor-not-allowed disabled:opacity-50",
+  primary:
+    "inline-flex items-center justify-center gap-1.5 rounded-lg bg-slate-900 px-3 py-1.5 text-sm font-medium text-white shadow-sm hover:bg-slate-700 disabled:cursor-not-allowed disabled:opacity-50",
+  secondary:
+    "inline-flex items-center justify-center gap-1.5 rounded-lg border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50 disabled:cursor-not-allowed disabled:opacity-50",
+  danger:
+    "inline-flex items-center justify-center gap-1.5 rounded-lg bg-red-600 px-3 py-1.5 text-sm font-medium text-white shadow-sm hover:bg-red-500 disabled:cursor-not-allowed disabled:opacity-50",
   link: "text-sm font-medium text-sky-700 hover:text-sky-900 hover:underline disabled:opacity-50",
 };
-export const input = "block w-full rounded-lg border border-slate-300 bg-white px-3 py-1.5 text-sm text-slate-900 shadow-sm placeholder:text-slate-400 focus:border-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-500/20";
+export const input =
+  "block w-full rounded-lg border border-slate-300 bg-white px-3 py-1.5 text-sm text-slate-900 shadow-sm placeholder:text-slate-400 focus:border-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-500/20";
 export const label = "mb-1 block text-xs font-medium text-slate-600";
 
 /** Re-renders every few seconds so relative times stay true. */
@@ -155,13 +216,29 @@ function ago(iso: string, now = Date.now()): string {
   const s = Math.round((now - new Date(iso).getTime()) / 1000);
   const fut = s < 0;
   const a = Math.abs(s);
-  const v = a < 5 ? "just now" : a < 60 ? `${a} s` : a < 3600 ? `${Math.floor(a / 60)} min` : a < 86400 ? `${Math.floor(a / 3600)} h` : `${Math.floor(a / 86400)} d`;
+  const v =
+    a < 5
+      ? "just now"
+      : a < 60
+        ? `${a} s`
+        : a < 3600
+          ? `${Math.floor(a / 60)} min`
+          : a < 86400
+            ? `${Math.floor(a / 3600)} h`
+            : `${Math.floor(a / 86400)} d`;
   if (v === "just now") return v;
   return fut ? `in ${v}` : `${v} ago`;
 }
 
 export const fmtTime = (iso: string) =>
-  new Date(iso).toLocaleString(undefined, { year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  new Date(iso).toLocaleString(undefined, {
+    year: "numeric",
+    month: "short",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+  });
 
 export function RelTime({ iso, className = "" }: { iso: string | null | undefined; className?: string }) {
   const now = useNow();
@@ -187,7 +264,11 @@ export function CopyButton({ text, label: l = "Copy", small }: { text: string; l
   return (
     <button
       type="button"
-      className={small ? "rounded-md px-1.5 py-0.5 text-xs font-medium text-slate-500 hover:bg-slate-100 hover:text-slate-800" : btn.secondary}
+      className={
+        small
+          ? "rounded-md px-1.5 py-0.5 text-xs font-medium text-slate-500 hover:bg-slate-100 hover:text-slate-800"
+          : btn.secondary
+      }
       onClick={async () => {
         try {
           await navigator.clipboard.writeText(text);
@@ -212,7 +293,9 @@ export function CopyButton({ text, label: l = "Copy", small }: { text: string; l
 export function Json({ value, className = "" }: { value: unknown; className?: string }) {
   if (value === null || value === undefined) return <p className="text-sm text-slate-400">None</p>;
   return (
-    <pre className={`max-h-96 overflow-auto rounded-lg bg-slate-900 p-3 font-mono text-xs leading-relaxed text-slate-100 ${className}`}>
+    <pre
+      className={`max-h-96 overflow-auto rounded-lg bg-slate-900 p-3 font-mono text-xs leading-relaxed text-slate-100 ${className}`}
+    >
       {JSON.stringify(value, null, 2)}
     </pre>
   );

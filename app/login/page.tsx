@@ -6,7 +6,11 @@ export const metadata = { title: "Sign in · Conveyor" };
 
 const safeNext = (n: unknown) => (typeof n === "string" && n.startsWith("/") && !n.startsWith("//") ? n : "/");
 
-export default async function LoginPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+export default async function LoginPage({
+  searchParams,
+}: {
+  searchParams: Promise<Record<string, string | string[] | undefined>>;
+}) {
   const sp = await searchParams;
   const next = safeNext(Array.isArray(sp.next) ? sp.next[0] : sp.next);
   const error = Array.isArray(sp.error) ? sp.error[0] : sp.error;
@@ -19,11 +23,17 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
       <div className="w-full max-w-sm">
         <div className="mb-6 flex items-center justify-center gap-2 text-lg font-semibold tracking-tight text-slate-900">
           <span className="flex h-8 w-8 items-center justify-center rounded-lg bg-slate-900 text-white" aria-hidden>
-            <svg viewBox="0 0 20 20" className="h-4 w-4" fill="currentColor"><path d="M2 6h12l-3-3h2.5L18 7.5 13.5 12H11l3-3H2V6Zm16 8H6l3 3H6.5L2 12.5 6.5 8H9l-3 3h12v3Z" /></svg>
+            <svg viewBox="0 0 20 20" className="h-4 w-4" fill="currentColor">
+              <path d="M2 6h12l-3-3h2.5L18 7.5 13.5 12H11l3-3H2V6Zm16 8H6l3 3H6.5L2 12.5 6.5 8H9l-3 3h12v3Z" />
+            </svg>
           </span>
           Conveyor
         </div>
-        <form method="post" action="/api/auth/login" className="rounded-xl border border-slate-200 bg-white p-6 shadow-sm">
+        <form
+          method="post"
+          action="/api/auth/login"
+          className="rounded-xl border border-slate-200 bg-white p-6 shadow-sm"
+        >
           <h1 className="text-base font-semibold text-slate-900">Sign in to the console</h1>
           <p className="mt-1 text-sm text-slate-500">Watch commands, retry or compensate them, and manage access.</p>
           {error ? (
@@ -37,20 +47,42 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
               <label htmlFor="email" className="mb-1 block text-sm font-medium text-slate-700">
                 Email
               </label>
-              <input id="email" name="email" type="email" autoComplete="username" required autoFocus={!email} defaultValue={email} className="block w-full rounded-lg border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-500/20" />
+              <input
+                id="email"
+                name="email"
+                type="email"
+                autoComplete="username"
+                required
+                autoFocus={!email}
+                defaultValue={email}
+                className="block w-full rounded-lg border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-500/20"
+              />
             </div>
             <div>
               <label htmlFor="password" className="mb-1 block text-sm font-medium text-slate-700">
                 Password
               </label>
-              <input id="password" name="password" type="password" autoComplete="current-password" required autoFocus={!!email} className="block w-full rounded-lg border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-500/20" />
+              <input
+                id="password"
+                name="password"
+                type="password"
+                autoComplete="current-password"
+                required
+                autoFocus={!!email}
+                className="block w-full rounded-lg border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-500/20"
+              />
             </div>
           </div>
-          <button type="submit" className="mt-6 w-full rounded-lg bg-slate-900 px-3 py-2 text-sm font-medium text-white shadow-sm hover:bg-slate-700">
+          <button
+            type="submit"
+            className="mt-6 w-full rounded-lg bg-slate-900 px-3 py-2 text-sm font-medium text-white shadow-sm hover:bg-slate-700"
+          >
             Sign in
           </button>
         </form>
-        <p className="mt-4 text-center text-xs text-slate-500">No account? Ask an admin of this Conveyor to create one.</p>
+        <p className="mt-4 text-center text-xs text-slate-500">
+          No account? Ask an admin of this Conveyor to create one.
+        </p>
       </div>
     </main>
   );

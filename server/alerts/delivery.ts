@@ -16,9 +16,15 @@ type DeliveryStatus =
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
-function deliveryStatus(d: { sentAt: Date | string | null; attempts: number; nextAt: Date | string | null; lastError: string | null }): DeliveryStatus {
+function deliveryStatus(d: {
+  sentAt: Date | string | null;
+  attempts: number;
+  nextAt: Date | string | null;
+  lastError: string | null;
+}): DeliveryStatus {
   if (d.sentAt !== null) return { state: "sent", sentAt: iso(d.sentAt)! };
-  if (d.lastError === NO_SMTP) return { state: "not_sent", why: "smtp_unset", message: "SMTP_URL is unset; kept until it is set" };
+  if (d.lastError === NO_SMTP)
+    return { state: "not_sent", why: "smtp_unset", message: "SMTP_URL is unset; kept until it is set" };
   return { state: "queued", attempts: d.attempts, nextAt: iso(d.nextAt), lastError: d.lastError };
 }
 
@@ -47,7 +53,17 @@ function ruleEmail(r: RuleDeliveryRow): RuleEmail {
     latest:
       r.event_kind === null || r.event_at === null
         ? null
-        : { kind: r.event_kind, at: iso(r.event_at)!, sent: r.sent, notSent: r.held, queued: r.queued, attempts: r.attempts ?? 0, nextAt: iso(r.next_at), lastError: r.last_error, sentAt: iso(r.event_sent_at) },
+        : {
+            kind: r.event_kind,
+            at: iso(r.event_at)!,
+            sent: r.sent,
+            notSent: r.held,
+            queued: r.queued,
+            attempts: r.attempts ?? 0,
+            nextAt: iso(r.next_at),
+            lastError: r.last_error,
+            sentAt: iso(r.event_sent_at),
+          },
     lastSentAt: iso(r.last_sent_at),
     unsent: { notSent: r.held_total, queued: r.queued_total },
   };
@@ -58,7 +74,16 @@ export async function emailByRule(db: Db): Promise<Map<string, RuleEmail>> {
   return new Map((await ruleDeliveries(db, NO_SMTP)).map((r) => [r.rule_id, ruleEmail(r)]));
 }
 
-type HistoryDelivery = { id: string; recipient: string; subject: string; attempts: number; sentAt: string | null; nextAt: string | null; lastError: string | null; text: string | null };
+type HistoryDelivery = {
+  id: string;
+  recipient: string;
+  subject: string;
+  attempts: number;
+  sentAt: string | null;
+  nextAt: string | null;
+  lastError: string | null;
+  text: string | null;
+};
 export type HistoryEvent = {
   id: string;
   rule_id: string;
@@ -74,5 +99,8 @@ export type HistoryEvent = {
 /** alerts.history: events newest first, each delivery with its status. */
 export async function alertHistory(db: Db, ruleId: string | null, limit: number): Promise<HistoryEvent[]> {
   const rows = await history(db, ruleId, limit);
-  return rows.map((e) => ({ ...e, deliveries: (e.deliveries as HistoryDelivery[]).map((d) => ({ ...d, status: deliveryStatus(d) })) }));
+  return rows.map((e) => ({
+    ...e,
+    deliveries: (e.deliveries as HistoryDelivery[]).map((d) => ({ ...d, status: deliveryStatus(d) })),
+  }));
 }

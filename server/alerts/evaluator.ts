@@ -3,12 +3,23 @@
 // event and deliveries are written in the same transaction, so one firing
 // makes one email per recipient however many workers run.
 import type { Db } from "../db/client";
-import { enabledRules, insertEvent, measure, compactStateEntries, saveRuleState, withEvaluatorLock, type RuleRow } from "../db/alerts";
+import {
+  enabledRules,
+  insertEvent,
+  measure,
+  compactStateEntries,
+  saveRuleState,
+  withEvaluatorLock,
+  type RuleRow,
+} from "../db/alerts";
 import { renderAlert, type AlertKind } from "./email";
 
 export type Evaluation = { ruleId: string; value: number; event: AlertKind | null };
 
-export async function evaluateRules(db: Db, opts: { publicUrl: string; now?: () => Date }): Promise<Evaluation[] | null> {
+export async function evaluateRules(
+  db: Db,
+  opts: { publicUrl: string; now?: () => Date },
+): Promise<Evaluation[] | null> {
   const now = opts.now ?? (() => new Date());
   return withEvaluatorLock(db, async (client) => {
     const out: Evaluation[] = [];
@@ -24,7 +35,8 @@ export async function evaluateRules(db: Db, opts: { publicUrl: string; now?: () 
         since = now();
         if (!silenced) event = "firing";
       } else if (breached && firing) {
-        if (!silenced && (!lastSent || now().getTime() - lastSent.getTime() >= r.cooldown_seconds * 1000)) event = "repeat";
+        if (!silenced && (!lastSent || now().getTime() - lastSent.getTime() >= r.cooldown_seconds * 1000))
+          event = "repeat";
       } else if (!breached && firing) {
         firing = false;
         since = null;
@@ -34,14 +46,26 @@ export async function evaluateRules(db: Db, opts: { publicUrl: string; now?: () 
         await emit(client, r, event, value, worst, opts.publicUrl);
         lastSent = now();
       }
-      await saveRuleState(client, r.id, { firing, firingSince: since, lastSentAt: event === "resolved" ? null : lastSent, value });
+      await saveRuleState(client, r.id, {
+        firing,
+        firingSince: since,
+        lastSentAt: event === "resolved" ? null : lastSent,
+        value,
+      });
       out.push({ ruleId: r.id, value, event });
     }
     return out;
   });
 }
 
-async function emit(client: Parameters<typeof insertEvent>[0], r: RuleRow, kind: AlertKind, value: number, worst: Awaited<ReturnType<typeof measure>>["worst"], publicUrl: string) {
+async function emit(
+  client: Parameters<typeof insertEvent>[0],
+  r: RuleRow,
+  kind: AlertKind,
+  value: number,
+  worst: Awaited<ReturnType<typeof measure>>["worst"],
+  publicUrl: string,
+) {
   const mail = await renderAlert(r, kind, value, worst, publicUrl);
   await insertEvent(client, {
     ruleId: r.id,

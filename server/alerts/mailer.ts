@@ -30,7 +30,17 @@ function createTransport(smtpUrl: string) {
 }
 
 /** `publicUrl`: the console's address, for the links of the emails it renders. */
-export function startMailer(o: { db: Db; log: Logger; publicUrl: string; smtpUrl?: string; from: string; listener?: Listener; pollMs?: number; maxRetryMs?: number; metrics?: { email: (sent: boolean) => void } }) {
+export function startMailer(o: {
+  db: Db;
+  log: Logger;
+  publicUrl: string;
+  smtpUrl?: string;
+  from: string;
+  listener?: Listener;
+  pollMs?: number;
+  maxRetryMs?: number;
+  metrics?: { email: (sent: boolean) => void };
+}) {
   const wake = new Wake();
   let stopping = false;
   o.listener?.on("conveyor_alerts", () => wake.fire());
@@ -44,7 +54,13 @@ export function startMailer(o: { db: Db; log: Logger; publicUrl: string; smtpUrl
           const due = await claimDeliveries(o.db, 20, 60_000);
           for (const d of due) {
             try {
-              await transport.sendMail({ from: o.from, to: d.recipient, subject: d.subject, text: d.text_body, html: d.html_body });
+              await transport.sendMail({
+                from: o.from,
+                to: d.recipient,
+                subject: d.subject,
+                text: d.text_body,
+                html: d.html_body,
+              });
               await finishDelivery(o.db, d.id, { sent: true, error: null, retryInMs: 0 });
               o.metrics?.email(true);
             } catch (err) {
@@ -74,7 +90,12 @@ export function startMailer(o: { db: Db; log: Logger; publicUrl: string; smtpUrl
 }
 
 /** Runs the evaluator on an interval (every worker; the lock keeps it to one at a time). */
-export function startEvaluator(o: { everyMs: number; run: () => Promise<unknown>; log: Logger; metrics?: { evaluation: (ok: boolean) => void } }) {
+export function startEvaluator(o: {
+  everyMs: number;
+  run: () => Promise<unknown>;
+  log: Logger;
+  metrics?: { evaluation: (ok: boolean) => void };
+}) {
   let stopped = false;
   let running: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {

@@ -8,7 +8,7 @@ import { AppError } from "../errors";
 import { emailByRule, type RuleEmail } from "./delivery";
 import type { RuleInput } from "./rule-input";
 
-export { ruleInput,  type RuleInput } from "./rule-input";
+export { ruleInput, type RuleInput } from "./rule-input";
 
 const columns = (r: RuleInput): RuleColumns => ({
   name: r.name,

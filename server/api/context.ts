@@ -25,7 +25,12 @@ export async function createContext(deps: ApiDeps, header: HeaderReader): Promis
     // A token sent bare or under another scheme ("cvy_…", "Token cvy_…") is not looked up: say how to send it.
     if (!m) return { ...deps, header, principal: null, credentialRejected: NOT_BEARER };
     const principal = await authenticateToken(deps.db, m[1]!, deps.tokenCache);
-    return { ...deps, header, principal, credentialRejected: principal === null ? "The API token is unknown or revoked" : null };
+    return {
+      ...deps,
+      header,
+      principal,
+      credentialRejected: principal === null ? "The API token is unknown or revoked" : null,
+    };
   }
   const session = readCookie(header("cookie"), SESSION_COOKIE);
   if (session) {

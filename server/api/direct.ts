@@ -14,10 +14,18 @@ import { retryAfterHeader } from "../errors";
 
 export type DirectAnswer = { status: number; body: string; headers?: Record<string, string> };
 
-const procedures = appRouter._def.procedures as unknown as Record<string, { _def: { type: "query" | "mutation" | "subscription" } }>;
+const procedures = appRouter._def.procedures as unknown as Record<
+  string,
+  { _def: { type: "query" | "mutation" | "subscription" } }
+>;
 
 /** Returns null when this request must take the full road. */
-export async function callDirect(deps: ApiDeps, path: string, body: Buffer, header: HeaderReader): Promise<DirectAnswer | null> {
+export async function callDirect(
+  deps: ApiDeps,
+  path: string,
+  body: Buffer,
+  header: HeaderReader,
+): Promise<DirectAnswer | null> {
   const procedure = procedures[path];
   if (!procedure || procedure._def.type === "subscription") return null;
   let input: unknown;
@@ -30,11 +38,23 @@ export async function callDirect(deps: ApiDeps, path: string, body: Buffer, head
   const type = procedure._def.type;
   const ctx = await createContext(deps, header);
   try {
-    const data = await callTRPCProcedure({ router: appRouter, path, getRawInput: async () => input, ctx, type, signal: undefined, batchIndex: 0 });
+    const data = await callTRPCProcedure({
+      router: appRouter,
+      path,
+      getRawInput: async () => input,
+      ctx,
+      type,
+      signal: undefined,
+      batchIndex: 0,
+    });
     return { status: 200, body: JSON.stringify({ result: { data } }) };
   } catch (cause) {
     const error = getTRPCErrorFromUnknown(cause);
     const shape = getTRPCErrorShape({ config: appRouter._def._config, error, type, path, input, ctx });
-    return { status: getHTTPStatusCodeFromError(error), body: JSON.stringify({ error: shape }), headers: retryAfterHeader(cause) };
+    return {
+      status: getHTTPStatusCodeFromError(error),
+      body: JSON.stringify({ error: shape }),
+      headers: retryAfterHeader(cause),
+    };
   }
 }

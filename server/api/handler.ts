@@ -15,7 +15,10 @@ export function tooLarge(limit: number): Response {
       data: { code: "PAYLOAD_TOO_LARGE", httpStatus: 413 },
     },
   };
-  return new Response(JSON.stringify(body), { status: 413, headers: { "content-type": "application/json", connection: "close" } });
+  return new Response(JSON.stringify(body), {
+    status: 413,
+    headers: { "content-type": "application/json", connection: "close" },
+  });
 }
 
 /**
@@ -37,10 +40,15 @@ const declaredOver = (declaredLength: string | null | undefined, limit: number) 
 };
 
 /** Whether the rest of a body over the limit is worth reading before closing (its Content-Length, if any, is within DISCARD_BYTES). */
-export const worthDiscarding = (declaredLength: string | null | undefined) => !declaredOver(declaredLength, DISCARD_BYTES);
+export const worthDiscarding = (declaredLength: string | null | undefined) =>
+  !declaredOver(declaredLength, DISCARD_BYTES);
 
 /** Reads a fetch body up to `limit` bytes; over it, stops reading but leaves the stream open (see discardRest). */
-export async function readLimited(stream: ReadableStream<Uint8Array>, limit: number, declaredLength?: string | null): Promise<Limited> {
+export async function readLimited(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+  declaredLength?: string | null,
+): Promise<Limited> {
   if (declaredOver(declaredLength, limit)) return { ok: false, read: 0 };
   const reader = stream.getReader();
   const parts: Uint8Array[] = [];
@@ -62,7 +70,11 @@ export async function readLimited(stream: ReadableStream<Uint8Array>, limit: num
  * Reads the rest of a body and throws it away; true once it ended, false when
  * it went over DISCARD_BYTES or DISCARD_MS first (the stream is then cancelled).
  */
-async function discardRest(stream: ReadableStream<Uint8Array>, read: number, declaredLength?: string | null): Promise<boolean> {
+async function discardRest(
+  stream: ReadableStream<Uint8Array>,
+  read: number,
+  declaredLength?: string | null,
+): Promise<boolean> {
   const reader = stream.getReader();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), DISCARD_MS)));
@@ -90,7 +102,12 @@ async function discardRest(stream: ReadableStream<Uint8Array>, read: number, dec
  * been discarded (or cut off), so that the connection is not closed under a
  * client still writing.
  */
-export async function answerWhileDiscarding(answer: Response, body: ReadableStream<Uint8Array>, read: number, declaredLength?: string | null): Promise<Response> {
+export async function answerWhileDiscarding(
+  answer: Response,
+  body: ReadableStream<Uint8Array>,
+  read: number,
+  declaredLength?: string | null,
+): Promise<Response> {
   const bytes = new Uint8Array(await answer.arrayBuffer());
   const headers = new Headers(answer.headers);
   headers.set("content-length", String(bytes.byteLength));

@@ -23,7 +23,8 @@ const issueSchema = z.object({
 const errorSchema = z.object({
   error: z.object({
     code: z.string().meta({
-      description: "BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, METHOD_NOT_SUPPORTED, CONFLICT, PAYLOAD_TOO_LARGE, TOO_MANY_REQUESTS or INTERNAL_SERVER_ERROR",
+      description:
+        "BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, METHOD_NOT_SUPPORTED, CONFLICT, PAYLOAD_TOO_LARGE, TOO_MANY_REQUESTS or INTERNAL_SERVER_ERROR",
       examples: ["BAD_REQUEST"],
     }),
     message: z.string(),
@@ -34,14 +35,20 @@ const errorSchema = z.object({
 export const receiptSchema = z.object({
   id: uuid,
   status: stateSchema.meta({ description: '"pending" for a new command; the current state for a duplicate' }),
-  duplicate: z.boolean().meta({ description: "true when this client already sent this idempotencyKey: the answer names the original command" }),
+  duplicate: z.boolean().meta({
+    description: "true when this client already sent this idempotencyKey: the answer names the original command",
+  }),
 });
 
 export const batchReceiptSchema = z.union([
   z.object({ ok: z.literal(true), ...receiptSchema.shape }),
   z.object({
     ok: z.literal(false),
-    error: z.object({ code: z.enum(["BAD_REQUEST", "CONFLICT"]), message: z.string(), issues: z.array(issueSchema).optional() }),
+    error: z.object({
+      code: z.enum(["BAD_REQUEST", "CONFLICT"]),
+      message: z.string(),
+      issues: z.array(issueSchema).optional(),
+    }),
   }),
 ]);
 
@@ -69,7 +76,13 @@ described<Same<Keys<CommandView>, Keys<z.output<typeof commandViewSchema>>>>();
 described<CommandView extends z.input<typeof commandViewSchema> ? true : false>();
 described<Same<Keys<Omit<Receipt, "ok">>, Keys<z.output<typeof receiptSchema>>>>();
 // (Receipt.status is typed as a string; it holds a state.)
-described<Rejection | (Omit<Receipt, "status"> & { status: z.input<typeof stateSchema> }) extends z.input<typeof batchReceiptSchema> ? true : false>();
+described<
+  Rejection | (Omit<Receipt, "status"> & { status: z.input<typeof stateSchema> }) extends z.input<
+    typeof batchReceiptSchema
+  >
+    ? true
+    : false
+>();
 
 type JsonSchema = Record<string, unknown>;
 
@@ -82,7 +95,18 @@ type JsonSchema = Record<string, unknown>;
 const ENFORCED_FORMATS = new Set(["date-time", "uuid"]);
 
 /** The keywords whose values are schemas (one, a list, or a map of them). */
-const ONE = ["items", "additionalProperties", "propertyNames", "not", "contains", "if", "then", "else", "unevaluatedItems", "unevaluatedProperties"];
+const ONE = [
+  "items",
+  "additionalProperties",
+  "propertyNames",
+  "not",
+  "contains",
+  "if",
+  "then",
+  "else",
+  "unevaluatedItems",
+  "unevaluatedProperties",
+];
 const LIST = ["anyOf", "oneOf", "allOf", "prefixItems"];
 const MAP = ["properties", "patternProperties", "$defs", "dependentSchemas"];
 
@@ -93,10 +117,12 @@ function eachSchema(schema: unknown, fix: (s: JsonSchema) => void) {
   fix(s);
   for (const k of ONE) eachSchema(s[k], fix);
   for (const k of LIST) if (Array.isArray(s[k])) for (const x of s[k] as unknown[]) eachSchema(x, fix);
-  for (const k of MAP) if (s[k] && typeof s[k] === "object") for (const x of Object.values(s[k] as object)) eachSchema(x, fix);
+  for (const k of MAP)
+    if (s[k] && typeof s[k] === "object") for (const x of Object.values(s[k] as object)) eachSchema(x, fix);
 }
 
-const addDescription = (s: JsonSchema, text: string) => void (s.description = s.description ? `${s.description}. ${text}` : text);
+const addDescription = (s: JsonSchema, text: string) =>
+  void (s.description = s.description ? `${s.description}. ${text}` : text);
 
 /** Drops every format the server does not enforce (see ENFORCED_FORMATS). */
 function enforcedFormatsOnly(s: JsonSchema) {
@@ -127,11 +153,17 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
   const variants = types.map((name) => {
     const t = registry.get(name)!;
     const variant = submitInput.extend({ type: z.literal(name), payload: t.schema });
-    requests.add(variant, { id: `SubmitCommand_${name}`, ...(t.description ? { description: `A command of type "${name}": ${t.description}` } : {}) });
+    requests.add(variant, {
+      id: `SubmitCommand_${name}`,
+      ...(t.description ? { description: `A command of type "${name}": ${t.description}` } : {}),
+    });
     return variant;
   });
   const submitCommand = variants.length > 0 ? z.union(variants as unknown as [z.ZodType, ...z.ZodType[]]) : submitInput;
-  requests.add(submitCommand, { id: "SubmitCommand", description: "A command: its type, the type's payload, and optional delivery settings" });
+  requests.add(submitCommand, {
+    id: "SubmitCommand",
+    description: "A command: its type, the type's payload, and optional delivery settings",
+  });
   requests.add(retryInput, { id: "RetryPolicy", description: "Overrides the type's retry policy for this command" });
   requests.add(z.strictObject({ commands: z.array(submitCommand).min(1).max(MAX_BATCH) }), { id: "SubmitBatch" });
   requests.add(getManyInput, { id: "GetMany" });
@@ -145,7 +177,11 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
   answers.add(z.object({ items: z.array(commandViewSchema) }), { id: "CommandViews" });
 
   const convert = (reg: typeof requests, io: "input" | "output", fix: (s: JsonSchema) => void) => {
-    const { schemas } = z.toJSONSchema(reg, { io, unrepresentable: "any", uri: (id) => `#/components/schemas/${id}` }) as { schemas: Record<string, JsonSchema> };
+    const { schemas } = z.toJSONSchema(reg, {
+      io,
+      unrepresentable: "any",
+      uri: (id) => `#/components/schemas/${id}`,
+    }) as { schemas: Record<string, JsonSchema> };
     for (const s of Object.values(schemas)) {
       delete s.$schema;
       delete s.$id;
@@ -158,14 +194,18 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
     // Lets client generators pick the payload type from `type`.
     schemas.SubmitCommand = {
       ...schemas.SubmitCommand,
-      discriminator: { propertyName: "type", mapping: Object.fromEntries(types.map((n) => [n, `#/components/schemas/SubmitCommand_${n}`])) },
+      discriminator: {
+        propertyName: "type",
+        mapping: Object.fromEntries(types.map((n) => [n, `#/components/schemas/SubmitCommand_${n}`])),
+      },
     };
   }
 
   const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
   const json = (schema: JsonSchema) => ({ "application/json": { schema } });
   const error = (description: string) => ({ description, content: json(ref("Error")) });
-  const errors = (...names: (keyof typeof responses)[]) => Object.fromEntries(names.map((n) => [responses[n].status, { $ref: `#/components/responses/${n}` }]));
+  const errors = (...names: (keyof typeof responses)[]) =>
+    Object.fromEntries(names.map((n) => [responses[n].status, { $ref: `#/components/responses/${n}` }]));
   const responses = {
     BadRequest: { status: "400", description: "Invalid input (error.issues names each field) or malformed JSON" },
     Unauthorized: { status: "401", description: "No API token, or an unknown or revoked one" },
@@ -174,7 +214,11 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
     PayloadTooLarge: { status: "413", description: "The body is larger than MAX_BODY_BYTES (1 MB by default)" },
     TooManyRequests: { status: "429", description: "Over INTAKE_RATE_LIMIT; nothing was stored" },
   } as const;
-  const jsonBody = (schema: JsonSchema, description?: string) => ({ required: true, ...(description ? { description } : {}), content: json(schema) });
+  const jsonBody = (schema: JsonSchema, description?: string) => ({
+    required: true,
+    ...(description ? { description } : {}),
+    content: json(schema),
+  });
 
   return {
     openapi: "3.1.0",
@@ -200,8 +244,15 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
             "Stores the command and answers its receipt. The same client sending the same idempotencyKey again gets the original command (200, duplicate: true); the same key with another type or payload is a 409. An unknown type or an invalid payload is a 400 and nothing is stored.",
           requestBody: jsonBody(ref("SubmitCommand")),
           responses: {
-            "201": { description: "Stored: a new command", headers: { Location: { description: "/api/v1/commands/{id}", schema: { type: "string" } } }, content: json(ref("Receipt")) },
-            "200": { description: "A duplicate: the command first sent with this idempotencyKey", content: json(ref("Receipt")) },
+            "201": {
+              description: "Stored: a new command",
+              headers: { Location: { description: "/api/v1/commands/{id}", schema: { type: "string" } } },
+              content: json(ref("Receipt")),
+            },
+            "200": {
+              description: "A duplicate: the command first sent with this idempotencyKey",
+              content: json(ref("Receipt")),
+            },
             ...errors("BadRequest", "Unauthorized", "Conflict", "PayloadTooLarge", "TooManyRequests"),
           },
         },
@@ -209,8 +260,18 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
           operationId: "getCommandByIdempotencyKey",
           tags: ["commands"],
           summary: "Read one of this client's commands by its idempotency key",
-          parameters: [{ name: "idempotencyKey", in: "query", required: true, schema: { type: "string", minLength: 1, maxLength: 200 } }],
-          responses: { "200": { description: "The command", content: json(ref("CommandView")) }, ...errors("BadRequest", "Unauthorized", "NotFound") },
+          parameters: [
+            {
+              name: "idempotencyKey",
+              in: "query",
+              required: true,
+              schema: { type: "string", minLength: 1, maxLength: 200 },
+            },
+          ],
+          responses: {
+            "200": { description: "The command", content: json(ref("CommandView")) },
+            ...errors("BadRequest", "Unauthorized", "NotFound"),
+          },
         },
       },
       "/api/v1/commands/batch": {
@@ -218,9 +279,13 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
           operationId: "submitCommands",
           tags: ["commands"],
           summary: `Submit 1–${MAX_BATCH} commands`,
-          description: "Answers one receipt per item, in input order. The valid items are stored together in one transaction; each invalid one answers { ok: false, error } and is not stored.",
+          description:
+            "Answers one receipt per item, in input order. The valid items are stored together in one transaction; each invalid one answers { ok: false, error } and is not stored.",
           requestBody: jsonBody(ref("SubmitBatch")),
-          responses: { "200": { description: "One receipt per item", content: json(ref("BatchReceipts")) }, ...errors("BadRequest", "Unauthorized", "PayloadTooLarge", "TooManyRequests") },
+          responses: {
+            "200": { description: "One receipt per item", content: json(ref("BatchReceipts")) },
+            ...errors("BadRequest", "Unauthorized", "PayloadTooLarge", "TooManyRequests"),
+          },
         },
       },
       "/api/v1/commands/get-many": {
@@ -228,9 +293,13 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
           operationId: "getCommands",
           tags: ["commands"],
           summary: "Read up to 1000 commands by id",
-          description: "Ids that are unknown or not visible to this client are left out; the others come back in the order asked.",
+          description:
+            "Ids that are unknown or not visible to this client are left out; the others come back in the order asked.",
           requestBody: jsonBody(ref("GetMany")),
-          responses: { "200": { description: "The commands found", content: json(ref("CommandViews")) }, ...errors("BadRequest", "Unauthorized", "PayloadTooLarge") },
+          responses: {
+            "200": { description: "The commands found", content: json(ref("CommandViews")) },
+            ...errors("BadRequest", "Unauthorized", "PayloadTooLarge"),
+          },
         },
       },
       "/api/v1/commands/{id}": {
@@ -240,7 +309,10 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
           summary: "Read one command",
           description: "A client token sees only its own commands; an admin-scoped token sees all.",
           parameters: [{ name: "id", in: "path", required: true, schema: { type: "string", format: "uuid" } }],
-          responses: { "200": { description: "The command", content: json(ref("CommandView")) }, ...errors("BadRequest", "Unauthorized", "NotFound") },
+          responses: {
+            "200": { description: "The command", content: json(ref("CommandView")) },
+            ...errors("BadRequest", "Unauthorized", "NotFound"),
+          },
         },
       },
     },
@@ -249,10 +321,26 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
       responses: Object.fromEntries(
         Object.entries(responses).map(([name, r]) => [
           name,
-          name === "TooManyRequests" ? { ...error(r.description), headers: { "Retry-After": { description: "Seconds until the client may submit again", schema: { type: "integer", minimum: 1 } } } } : error(r.description),
+          name === "TooManyRequests"
+            ? {
+                ...error(r.description),
+                headers: {
+                  "Retry-After": {
+                    description: "Seconds until the client may submit again",
+                    schema: { type: "integer", minimum: 1 },
+                  },
+                },
+              }
+            : error(r.description),
         ]),
       ),
-      securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", description: "An API token (cvy_…), made with tokens.create or printed by the first npm start" } },
+      securitySchemes: {
+        bearerAuth: {
+          type: "http",
+          scheme: "bearer",
+          description: "An API token (cvy_…), made with tokens.create or printed by the first npm start",
+        },
+      },
     },
   };
 }

@@ -17,7 +17,12 @@ export function createRateLimiter(perSecond: number, now: () => number = Date.no
       if (b.tokens < n) {
         buckets.set(clientId, b);
         const waitS = Math.max(1, Math.ceil((n - b.tokens) / perSecond));
-        throw new AppError("TOO_MANY_REQUESTS", `Rate limit: at most ${perSecond} commands per second for this client; retry in ${waitS} s`, undefined, waitS);
+        throw new AppError(
+          "TOO_MANY_REQUESTS",
+          `Rate limit: at most ${perSecond} commands per second for this client; retry in ${waitS} s`,
+          undefined,
+          waitS,
+        );
       }
       b.tokens -= n;
       buckets.set(clientId, b);

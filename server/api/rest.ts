@@ -35,32 +35,60 @@ const OPENAPI_PATH = "/api/openapi.json";
 /** Whether a request path (without its query string) belongs to the REST facade. */
 export const isRestPath = (pathname: string) => pathname.startsWith(REST_PREFIX) || pathname === OPENAPI_PATH;
 
-export type RestRequest = { method: string; /** path and query string */ url: string; header: HeaderReader; body: Buffer | null };
+export type RestRequest = {
+  method: string;
+  /** path and query string */ url: string;
+  header: HeaderReader;
+  body: Buffer | null;
+};
 export type RestAnswer = { status: number; headers: Record<string, string>; body: string };
 
 type IntakeProcedure = "intake.submit" | "intake.submitBatch" | "intake.get" | "intake.getMany";
 /** `answer` shapes a submit's receipt (the only procedure whose HTTP status depends on its answer). */
-type Call = { procedure: IntakeProcedure; input: unknown; answer?: (data: { id: string; duplicate: boolean }) => RestAnswer };
+type Call = {
+  procedure: IntakeProcedure;
+  input: unknown;
+  answer?: (data: { id: string; duplicate: boolean }) => RestAnswer;
+};
 
 const JSON_TYPE = { "content-type": "application/json" };
-const answer = (status: number, data: unknown, headers: Record<string, string> = {}): RestAnswer => ({ status, headers: { ...JSON_TYPE, ...headers }, body: JSON.stringify(data) });
+const answer = (status: number, data: unknown, headers: Record<string, string> = {}): RestAnswer => ({
+  status,
+  headers: { ...JSON_TYPE, ...headers },
+  body: JSON.stringify(data),
+});
 
-export function restError(status: number, code: string, message: string, issues?: Issue[], headers: Record<string, string> = {}): RestAnswer {
+export function restError(
+  status: number,
+  code: string,
+  message: string,
+  issues?: Issue[],
+  headers: Record<string, string> = {},
+): RestAnswer {
   return answer(status, { error: { code, message, ...(issues ? { issues } : {}) } }, headers);
 }
 
 /** 413, in the REST error shape; the connection is closed once the rest of the body has been discarded (see DISCARD_BYTES). */
-export const restTooLarge = (limit: number) => restError(413, "PAYLOAD_TOO_LARGE", `Request body is larger than MAX_BODY_BYTES (${limit} bytes)`, undefined, { connection: "close" });
+export const restTooLarge = (limit: number) =>
+  restError(413, "PAYLOAD_TOO_LARGE", `Request body is larger than MAX_BODY_BYTES (${limit} bytes)`, undefined, {
+    connection: "close",
+  });
 export const restInternalError = () => restError(500, "INTERNAL_SERVER_ERROR", "Internal server error");
 
-const procedures = appRouter._def.procedures as unknown as Record<IntakeProcedure, { _def: { type: "query" | "mutation" } }>;
+const procedures = appRouter._def.procedures as unknown as Record<
+  IntakeProcedure,
+  { _def: { type: "query" | "mutation" } }
+>;
 
 function jsonBody(body: Buffer | null): { ok: true; value: unknown } | { ok: false; error: RestAnswer } {
   if (!body || body.length === 0) return { ok: false, error: restError(400, "BAD_REQUEST", NO_JSON_BODY) };
   try {
     return { ok: true, value: JSON.parse(body.toString("utf8")) };
   } catch (err) {
-    return { ok: false, error: restError(400, "BAD_REQUEST", malformedJson("the request body", (err as Error).message)) };
+    return {
+      ok: false,
+      error: restError(400, "BAD_REQUEST", malformedJson("the request body", (err as Error).message)),
+    };
   }
 }
 
@@ -70,7 +98,8 @@ const notAllowed = (method: string, path: string, allow: string) =>
 /** Maps a request onto an intake procedure call, or answers it at once (404, 405, bad JSON). */
 function route(req: RestRequest, url: URL): Call | RestAnswer {
   const method = req.method === "HEAD" ? "GET" : req.method;
-  const path = url.pathname.length > REST_PREFIX.length && url.pathname.endsWith("/") ? url.pathname.slice(0, -1) : url.pathname;
+  const path =
+    url.pathname.length > REST_PREFIX.length && url.pathname.endsWith("/") ? url.pathname.slice(0, -1) : url.pathname;
   const withBody = (procedure: IntakeProcedure, then?: Call["answer"]): Call | RestAnswer => {
     const parsed = jsonBody(req.body);
     return parsed.ok ? { procedure, input: parsed.value, answer: then } : parsed.error;
@@ -85,16 +114,21 @@ function route(req: RestRequest, url: URL): Call | RestAnswer {
     if (method === "GET") {
       const query = Object.fromEntries(url.searchParams);
       if (!("idempotencyKey" in query)) {
-        return restError(400, "BAD_REQUEST", "Give the idempotency key: GET /api/v1/commands?idempotencyKey=<key> (or GET /api/v1/commands/<id>)", [
-          { path: ["idempotencyKey"], message: "required" },
-        ]);
+        return restError(
+          400,
+          "BAD_REQUEST",
+          "Give the idempotency key: GET /api/v1/commands?idempotencyKey=<key> (or GET /api/v1/commands/<id>)",
+          [{ path: ["idempotencyKey"], message: "required" }],
+        );
       }
       return { procedure: "intake.get", input: query };
     }
     return notAllowed(method, path, "POST, GET");
   }
-  if (path === "/api/v1/commands/batch") return method === "POST" ? withBody("intake.submitBatch") : notAllowed(method, path, "POST");
-  if (path === "/api/v1/commands/get-many") return method === "POST" ? withBody("intake.getMany") : notAllowed(method, path, "POST");
+  if (path === "/api/v1/commands/batch")
+    return method === "POST" ? withBody("intake.submitBatch") : notAllowed(method, path, "POST");
+  if (path === "/api/v1/commands/get-many")
+    return method === "POST" ? withBody("intake.getMany") : notAllowed(method, path, "POST");
   const m = /^\/api\/v1\/commands\/([^/]+)$/.exec(path);
   if (m) {
     if (method !== "GET") return notAllowed(method, path, "GET");
@@ -102,7 +136,9 @@ function route(req: RestRequest, url: URL): Call | RestAnswer {
     try {
       id = decodeURIComponent(m[1]!);
     } catch {
-      return restError(400, "BAD_REQUEST", "Malformed command id in the path", [{ path: ["id"], message: "must be a command id (UUID)" }]);
+      return restError(400, "BAD_REQUEST", "Malformed command id in the path", [
+        { path: ["id"], message: "must be a command id (UUID)" },
+      ]);
     }
     return { procedure: "intake.get", input: { id } };
   }
@@ -125,16 +161,37 @@ export function createRestHandler(deps: ApiDeps) {
     const type = procedures[r.procedure]._def.type;
     const ctx = await createContext(deps, req.header);
     try {
-      const data = await callTRPCProcedure({ router: appRouter, path: r.procedure, getRawInput: async () => r.input, ctx, type, signal: undefined, batchIndex: 0 });
+      const data = await callTRPCProcedure({
+        router: appRouter,
+        path: r.procedure,
+        getRawInput: async () => r.input,
+        ctx,
+        type,
+        signal: undefined,
+        batchIndex: 0,
+      });
       return r.answer ? r.answer(data as { id: string; duplicate: boolean }) : answer(200, data);
     } catch (cause) {
       // tRPC's own error formatter (server/api/trpc.ts) gives the message and the issues, as /api/trpc answers them.
       const error = getTRPCErrorFromUnknown(cause);
-      const shape = getTRPCErrorShape({ config: appRouter._def._config, error, type, path: r.procedure, input: r.input, ctx }) as {
+      const shape = getTRPCErrorShape({
+        config: appRouter._def._config,
+        error,
+        type,
+        path: r.procedure,
+        input: r.input,
+        ctx,
+      }) as {
         message: string;
         data: { code: string; issues?: Issue[] };
       };
-      return restError(getHTTPStatusCodeFromError(error), shape.data.code, shape.message, shape.data.issues, retryAfterHeader(cause));
+      return restError(
+        getHTTPStatusCodeFromError(error),
+        shape.data.code,
+        shape.message,
+        shape.data.issues,
+        retryAfterHeader(cause),
+      );
     }
   };
 }
@@ -148,11 +205,19 @@ export function createRestFetchHandler(deps: ApiDeps) {
       if (req.method !== "GET" && req.method !== "HEAD" && req.body) {
         const declared = req.headers.get("content-length");
         const r = await readLimited(req.body, deps.maxBodyBytes, declared);
-        if (!r.ok) return answerWhileDiscarding(toResponse(restTooLarge(deps.maxBodyBytes)), req.body, r.read, declared);
+        if (!r.ok)
+          return answerWhileDiscarding(toResponse(restTooLarge(deps.maxBodyBytes)), req.body, r.read, declared);
         body = r.body;
       }
       const url = new URL(req.url);
-      return toResponse(await handle({ method: req.method, url: url.pathname + url.search, header: (name) => req.headers.get(name), body }));
+      return toResponse(
+        await handle({
+          method: req.method,
+          url: url.pathname + url.search,
+          header: (name) => req.headers.get(name),
+          body,
+        }),
+      );
     } catch (err) {
       deps.log.error({ err }, "REST request failed");
       return toResponse(restInternalError());

@@ -3,7 +3,13 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import type { Context } from "./context";
 import { AppError, BodyJsonError, malformedJson, type Issue } from "../errors";
 
-type RawIssue = { path?: readonly (PropertyKey | { key: PropertyKey })[]; message: string; code?: string; keys?: unknown[]; errors?: RawIssue[][] };
+type RawIssue = {
+  path?: readonly (PropertyKey | { key: PropertyKey })[];
+  message: string;
+  code?: string;
+  keys?: unknown[];
+  errors?: RawIssue[][];
+};
 
 const pathOf = (i: RawIssue) =>
   (i.path ?? []).map((p) => {
@@ -21,7 +27,8 @@ const pathOf = (i: RawIssue) =>
 function flatten(i: RawIssue, prefix: (string | number)[] = []): Issue[] {
   const here = { path: [...prefix, ...pathOf(i)], message: i.message };
   if (i.code !== "invalid_union" || !Array.isArray(i.errors) || i.errors.length === 0) return [here];
-  const unknownKeys = (e: RawIssue[]) => e.reduce((n, x) => n + (x.code === "unrecognized_keys" && !x.path?.length ? (x.keys?.length ?? 1) : 0), 0);
+  const unknownKeys = (e: RawIssue[]) =>
+    e.reduce((n, x) => n + (x.code === "unrecognized_keys" && !x.path?.length ? (x.keys?.length ?? 1) : 0), 0);
   const score = (e: RawIssue[]) => unknownKeys(e) * 1e6 + e.length;
   const best = Math.min(...i.errors.map(score));
   const closest = i.errors.filter((e) => score(e) === best);
@@ -45,8 +52,17 @@ const t = initTRPC.context<Context>().create({
     return {
       ...shape,
       // Never send internals (SQL, stack traces) to a client.
-      message: internal ? "Internal server error" : issues?.length ? describe(shape.message, issues) : (queryJsonError(error) ?? shape.message),
-      data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path, ...(issues ? { issues } : {}) },
+      message: internal
+        ? "Internal server error"
+        : issues?.length
+          ? describe(shape.message, issues)
+          : (queryJsonError(error) ?? shape.message),
+      data: {
+        code: shape.data.code,
+        httpStatus: shape.data.httpStatus,
+        path: shape.data.path,
+        ...(issues ? { issues } : {}),
+      },
     };
   },
 });
@@ -54,12 +70,17 @@ const t = initTRPC.context<Context>().create({
 /** tRPC reports a malformed ?input= with the JSON parser's bare message (a body's is a BodyJsonError, already clear). */
 function queryJsonError(error: TRPCError): string | null {
   const cause = error.cause;
-  return error.code === "BAD_REQUEST" && cause instanceof SyntaxError && !(cause instanceof BodyJsonError) ? malformedJson("the input query parameter", cause.message) : null;
+  return error.code === "BAD_REQUEST" && cause instanceof SyntaxError && !(cause instanceof BodyJsonError)
+    ? malformedJson("the input query parameter", cause.message)
+    : null;
 }
 
 function describe(message: string, issues: Issue[]): string {
   // Zod's own message is a JSON dump of the issues; say it in one line instead.
-  const first = issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)).slice(0, 5).join("; ");
+  const first = issues
+    .map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message))
+    .slice(0, 5)
+    .join("; ");
   return message.startsWith("[") || message.startsWith("{") ? `Invalid input: ${first}` : `${message}: ${first}`;
 }
 
@@ -116,7 +137,8 @@ const roleProcedure = (role: Role) =>
       if (p.scope !== "admin") throw new TRPCError({ code: "FORBIDDEN", message: "This needs an admin-scoped token" });
     } else {
       if (p.mustChangePassword) throw new TRPCError({ code: "FORBIDDEN", message: "Change your password first" });
-      if (rank[p.role] < rank[role]) throw new TRPCError({ code: "FORBIDDEN", message: `This needs the ${role} role; you are ${p.role}` });
+      if (rank[p.role] < rank[role])
+        throw new TRPCError({ code: "FORBIDDEN", message: `This needs the ${role} role; you are ${p.role}` });
       if (type === "mutation") checkOrigin(ctx.header);
     }
     return next({ ctx: { principal: p } });

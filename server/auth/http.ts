@@ -15,7 +15,8 @@ function cookie(value: string, maxAgeS: number, secure: boolean) {
 }
 
 /** Only same-site relative paths are followed after sign-in (no open redirect). */
-export const safeNext = (next: unknown) => (typeof next === "string" && next.startsWith("/") && !next.startsWith("//") ? next : "/");
+export const safeNext = (next: unknown) =>
+  typeof next === "string" && next.startsWith("/") && !next.startsWith("//") ? next : "/";
 
 /** Set by the web process (server/web/main.ts) from the socket, over anything the client sent. */
 export const PEER_HEADER = "x-conveyor-peer";
@@ -30,14 +31,21 @@ export function clientAddress(headers: Headers, trustProxy: boolean): string {
   return forwarded || headers.get(PEER_HEADER) || "local";
 }
 
-export async function handleSignIn(db: Db, req: Request, opts: { secure: boolean; trustProxy?: boolean }): Promise<Response> {
+export async function handleSignIn(
+  db: Db,
+  req: Request,
+  opts: { secure: boolean; trustProxy?: boolean },
+): Promise<Response> {
   const form = (req.headers.get("content-type") ?? "").includes("application/x-www-form-urlencoded");
-  const body: Record<string, unknown> = form ? Object.fromEntries(new URLSearchParams(await req.text())) : await req.json().catch(() => ({}));
+  const body: Record<string, unknown> = form
+    ? Object.fromEntries(new URLSearchParams(await req.text()))
+    : await req.json().catch(() => ({}));
   const address = clientAddress(req.headers, opts.trustProxy ?? false);
   const f = failures.get(address);
   const now = Date.now();
   const email = typeof body.email === "string" ? body.email : "";
-  if (f && f.until > now && f.n >= MAX_PER_WINDOW) return answer(form, 429, "Too many failed sign-ins from here; wait a minute", body.next, email);
+  if (f && f.until > now && f.n >= MAX_PER_WINDOW)
+    return answer(form, 429, "Too many failed sign-ins from here; wait a minute", body.next, email);
   const password = typeof body.password === "string" ? body.password : "";
   if (!email || !password) return answer(form, 400, "Enter your email and password", body.next, email);
   try {
@@ -50,7 +58,10 @@ export async function handleSignIn(db: Db, req: Request, opts: { secure: boolean
       return new Response(null, { status: 303, headers });
     }
     headers.set("content-type", "application/json");
-    return new Response(JSON.stringify({ ok: true, next, mustChangePassword: user.mustChangePassword }), { status: 200, headers });
+    return new Response(JSON.stringify({ ok: true, next, mustChangePassword: user.mustChangePassword }), {
+      status: 200,
+      headers,
+    });
   } catch (err) {
     if (err instanceof AppError) {
       const cur = f && f.until > now ? f : { n: 0, until: now + WINDOW_MS };

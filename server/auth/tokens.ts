@@ -39,7 +39,12 @@ const TOKEN_PREFIX = "cvy_";
  * from the console) the audit entry is written in the same transaction;
  * without one (npm start's first token, benchmarks, tests) there is none.
  */
-export async function createToken(db: Db, key: Buffer, input: { name: string; scope: Scope; createdBy: string }, actor?: string) {
+export async function createToken(
+  db: Db,
+  key: Buffer,
+  input: { name: string; scope: Scope; createdBy: string },
+  actor?: string,
+) {
   const token = randomSecret(TOKEN_PREFIX);
   const signingSecret = randomSecret("whsec_");
   const id = randomUUID();
@@ -54,15 +59,24 @@ export async function createToken(db: Db, key: Buffer, input: { name: string; sc
       signingSecretEnc: encrypt(key, signingSecret),
       createdBy: input.createdBy,
     },
-    actor === undefined ? null : { actor, action: "token.create", reason: null, details: { id, name: input.name, scope: input.scope } },
+    actor === undefined
+      ? null
+      : { actor, action: "token.create", reason: null, details: { id, name: input.name, scope: input.scope } },
   );
   return { id, token, signingSecret };
 }
 
 /** `npm start` on a fresh install: one admin token, unless a token exists. */
-export async function createFirstToken(db: Db, key: Buffer): Promise<{ token: string; signingSecret: string } | undefined> {
+export async function createFirstToken(
+  db: Db,
+  key: Buffer,
+): Promise<{ token: string; signingSecret: string } | undefined> {
   if ((await countClients(db)) > 0) return undefined;
-  const { token, signingSecret } = await createToken(db, key, { name: "first token (npm start)", scope: "admin", createdBy: "npm start" });
+  const { token, signingSecret } = await createToken(db, key, {
+    name: "first token (npm start)",
+    scope: "admin",
+    createdBy: "npm start",
+  });
   return { token, signingSecret };
 }
 
@@ -85,10 +99,19 @@ export async function listTokens(db: Db): Promise<TokenSummary[]> {
  * harmless. `by.actor` (an admin from the console) is audited in the same
  * transaction; tests revoke on nobody's behalf.
  */
-export async function revokeToken(db: Db, id: string, by: { actor?: string; cache?: TokenCache } = {}): Promise<{ id: string; revokedAt: string }> {
+export async function revokeToken(
+  db: Db,
+  id: string,
+  by: { actor?: string; cache?: TokenCache } = {},
+): Promise<{ id: string; revokedAt: string }> {
   const { actor, cache } = by;
   // The notification (delivered at commit) empties every web process's token cache.
-  const revokedAt = await revokeClient(db, id, TOKENS_CHANNEL, actor === undefined ? null : { actor, action: "token.revoke", reason: null, details: { id } });
+  const revokedAt = await revokeClient(
+    db,
+    id,
+    TOKENS_CHANNEL,
+    actor === undefined ? null : { actor, action: "token.revoke", reason: null, details: { id } },
+  );
   cache?.clear();
   if (!revokedAt) throw new AppError("NOT_FOUND", "No such token");
   return { id, revokedAt: revokedAt.toISOString() };
@@ -99,11 +122,26 @@ export async function revokeToken(db: Db, id: string, by: { actor?: string; cach
  * from now on are signed with it (the old one stops verifying). Audited in the
  * same transaction; a revoked token's secret is not rotated.
  */
-export async function rotateSigningSecret(db: Db, key: Buffer, id: string, actor: string): Promise<{ id: string; signingSecret: string }> {
+export async function rotateSigningSecret(
+  db: Db,
+  key: Buffer,
+  id: string,
+  actor: string,
+): Promise<{ id: string; signingSecret: string }> {
   const signingSecret = randomSecret("whsec_");
-  const r = await replaceSigningSecret(db, id, encrypt(key, signingSecret), (name) => ({ actor, action: "token.rotateSecret", reason: null, details: { id, name } }), TOKENS_CHANNEL);
+  const r = await replaceSigningSecret(
+    db,
+    id,
+    encrypt(key, signingSecret),
+    (name) => ({ actor, action: "token.rotateSecret", reason: null, details: { id, name } }),
+    TOKENS_CHANNEL,
+  );
   if (!r.ok && r.why === "missing") throw new AppError("NOT_FOUND", "No such token");
-  if (!r.ok && r.why === "revoked") throw new AppError("CONFLICT", `The token "${r.name}" is revoked (${r.revokedAt.toISOString()}): its signing secret cannot be rotated. Create a new token instead.`);
+  if (!r.ok && r.why === "revoked")
+    throw new AppError(
+      "CONFLICT",
+      `The token "${r.name}" is revoked (${r.revokedAt.toISOString()}): its signing secret cannot be rotated. Create a new token instead.`,
+    );
   return { id, signingSecret };
 }
 

@@ -8,7 +8,10 @@ import { refusedBy } from "../outbound/url-guard";
 import { noCredentials, NO_CREDENTIALS } from "../commands/inputs";
 
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid HTTP header name");
-const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).max(4096).refine(noCredentials, NO_CREDENTIALS);
+const httpUrl = z
+  .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
+  .max(4096)
+  .refine(noCredentials, NO_CREDENTIALS);
 
 export const httpPayload = z.strictObject({
   url: httpUrl,
@@ -31,7 +34,8 @@ export function isFailureStatus(p: HttpPayload, status: number): boolean {
 
 function requestHeaders(p: HttpPayload, ctx: AttemptContext, withBody: boolean): Record<string, string> {
   const h: Record<string, string> = { ...(p.headers ?? {}) };
-  if (withBody && !Object.keys(h).some((k) => k.toLowerCase() === "content-type")) h["Content-Type"] = "application/json";
+  if (withBody && !Object.keys(h).some((k) => k.toLowerCase() === "content-type"))
+    h["Content-Type"] = "application/json";
   h["Idempotency-Key"] = ctx.idempotencyKey;
   h["X-Command-Id"] = ctx.commandId;
   return h;
@@ -66,7 +70,10 @@ async function send(ctx: AttemptContext, url: string, init: RequestInit): Promis
 }
 
 class HttpStatusError extends CommandTypeError {
-  constructor(readonly status: number, readonly body: unknown) {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {
     super(`HTTP ${status}`);
   }
 }
@@ -75,10 +82,15 @@ export const http = defineCommandType<HttpPayload>({
   name: "http",
   description: "Calls an HTTP endpoint; reconciles through statusUrl; compensates through compensateUrl.",
   schema: httpPayload as unknown as z.ZodType<HttpPayload>,
-  targets: (p) => (["url", "statusUrl", "compensateUrl"] as const).flatMap((k) => (p[k] ? [{ path: [k], url: p[k] }] : [])),
+  targets: (p) =>
+    (["url", "statusUrl", "compensateUrl"] as const).flatMap((k) => (p[k] ? [{ path: [k], url: p[k] }] : [])),
   async execute(p, ctx) {
     const withBody = p.body !== undefined && p.method !== "GET";
-    const res = await send(ctx, p.url, { method: p.method, headers: requestHeaders(p, ctx, withBody), body: withBody ? JSON.stringify(p.body) : undefined });
+    const res = await send(ctx, p.url, {
+      method: p.method,
+      headers: requestHeaders(p, ctx, withBody),
+      body: withBody ? JSON.stringify(p.body) : undefined,
+    });
     if ("refused" in res) return { outcome: "failure", failure: { error: res.refused } };
     const body = await readBody(res);
     if (res.status >= 200 && res.status < 300) return { outcome: "success", result: { status: res.status, body } };
@@ -101,7 +113,11 @@ export const http = defineCommandType<HttpPayload>({
   async compensate(p, ctx) {
     if (!p.compensateUrl) return { outcome: "failure", failure: "this command has no compensateUrl" };
     const withBody = p.body !== undefined;
-    const res = await send(ctx, p.compensateUrl, { method: "POST", headers: requestHeaders(p, ctx, withBody), body: withBody ? JSON.stringify(p.body) : undefined });
+    const res = await send(ctx, p.compensateUrl, {
+      method: "POST",
+      headers: requestHeaders(p, ctx, withBody),
+      body: withBody ? JSON.stringify(p.body) : undefined,
+    });
     if ("refused" in res) return { outcome: "failure", failure: { error: res.refused } };
     const body = await readBody(res);
     if (res.status >= 200 && res.status < 300) return { outcome: "success", result: { status: res.status, body } };

@@ -7,13 +7,18 @@ import { applyAction, idsMatching, typesOf, type ActionSql } from "../db/operato
 import { countMatching } from "../db/commands-read";
 import type { ListFilter } from "../db/command-filter";
 import type { Registry } from "../command-types/registry";
-import { ACTION_FROM, ACTION_NAMES, MAX_ACTION_TARGETS, whyNot, type ActionName, type ResolveOutcome } from "../engine/actions";
+import {
+  ACTION_FROM,
+  ACTION_NAMES,
+  MAX_ACTION_TARGETS,
+  whyNot,
+  type ActionName,
+  type ResolveOutcome,
+} from "../engine/actions";
 
 export type ActionResult = { updated: string[]; skipped: { id: string; reason: string }[] };
 export type Target = { ids: string[] } | { filter: ListFilter };
 export type Actor = { name: string };
-
-;
 
 async function resolveTargets(db: Db, target: Target): Promise<string[]> {
   return "ids" in target ? [...new Set(target.ids)] : idsMatching(db, target.filter, MAX_ACTION_TARGETS);
@@ -32,12 +37,38 @@ const COMPENSATE: ActionSql = {
   set: `status = 'compensating', phase = 'compensate', tries = 0, run_at = now(), needs_reconcile = false, error = NULL`,
 };
 const CANCEL: ActionSql = { from: [...ACTION_FROM.cancel], set: `status = 'cancelled', needs_reconcile = false` };
-const RESOLVE: ActionSql = { from: [...ACTION_FROM.resolve], set: `status = $3::command_status, needs_reconcile = false` };
+const RESOLVE: ActionSql = {
+  from: [...ACTION_FROM.resolve],
+  set: `status = $3::command_status, needs_reconcile = false`,
+};
 
-async function run(db: Db, name: ActionName, sql: ActionSql, ids: string[], actor: Actor, reason: string | null, extra?: unknown, preSkipped: { id: string; reason: string }[] = []): Promise<ActionResult> {
-  const r = ids.length ? await applyAction(db, ids, sql, { actor: actor.name, action: name, reason, details: extra === undefined ? undefined : { outcome: extra } }, extra ?? null) : { updated: [], others: [] };
+async function run(
+  db: Db,
+  name: ActionName,
+  sql: ActionSql,
+  ids: string[],
+  actor: Actor,
+  reason: string | null,
+  extra?: unknown,
+  preSkipped: { id: string; reason: string }[] = [],
+): Promise<ActionResult> {
+  const r = ids.length
+    ? await applyAction(
+        db,
+        ids,
+        sql,
+        { actor: actor.name, action: name, reason, details: extra === undefined ? undefined : { outcome: extra } },
+        extra ?? null,
+      )
+    : { updated: [], others: [] };
   // The update found these not in an allowed state or leased; whyNot says which (it never answers null for them).
-  return { updated: r.updated, skipped: [...preSkipped, ...r.others.map((o) => ({ id: o.id, reason: whyNot(name, o) ?? `${o.status}: changed while ${name} ran` }))] };
+  return {
+    updated: r.updated,
+    skipped: [
+      ...preSkipped,
+      ...r.others.map((o) => ({ id: o.id, reason: whyNot(name, o) ?? `${o.status}: changed while ${name} ran` })),
+    ],
+  };
 }
 
 /** Why a command of this type and payload cannot be compensated, or null when it can. */
@@ -45,7 +76,8 @@ function compensationBlocker(registry: Registry, r: { type: string; payload: unk
   const type = registry.get(r.type);
   if (!type?.compensate) return `type ${r.type} has no compensation`;
   const parsed = type.schema.safeParse(r.payload);
-  if (type.canCompensate && parsed.success && !type.canCompensate(parsed.data)) return `this ${r.type} command has nothing to compensate with (no compensateUrl)`;
+  if (type.canCompensate && parsed.success && !type.canCompensate(parsed.data))
+    return `this ${r.type} command has nothing to compensate with (no compensateUrl)`;
   return null;
 }
 
@@ -62,7 +94,13 @@ export async function resolveCommands(db: Db, target: Target, outcome: ResolveOu
 }
 
 /** Compensation needs a type (and payload) that can undo: others are skipped up front. */
-export async function compensateCommands(db: Db, registry: Registry, target: Target, actor: Actor, reason: string | null) {
+export async function compensateCommands(
+  db: Db,
+  registry: Registry,
+  target: Target,
+  actor: Actor,
+  reason: string | null,
+) {
   const ids = await resolveTargets(db, target);
   const rows = await typesOf(db, ids);
   const can: string[] = [];
@@ -94,21 +132,31 @@ export type TargetPreview = {
  */
 export async function previewActions(db: Db, registry: Registry, target: Target): Promise<TargetPreview> {
   const ids = await resolveTargets(db, target);
-  const total = "ids" in target ? ids.length : ids.length < MAX_ACTION_TARGETS ? ids.length : await countMatching(db, target.filter);
+  const total =
+    "ids" in target
+      ? ids.length
+      : ids.length < MAX_ACTION_TARGETS
+        ? ids.length
+        : await countMatching(db, target.filter);
   const rows = new Map((await typesOf(db, ids)).map((r) => [r.id, r]));
-  const tally = Object.fromEntries(ACTION_NAMES.map((a) => [a, { change: 0, reasons: new Map<string, number>() }])) as Record<ActionName, { change: number; reasons: Map<string, number> }>;
+  const tally = Object.fromEntries(
+    ACTION_NAMES.map((a) => [a, { change: 0, reasons: new Map<string, number>() }]),
+  ) as Record<ActionName, { change: number; reasons: Map<string, number> }>;
   for (const id of ids) {
     const r = rows.get(id);
     const subject = r ? { status: r.status, leased: r.leased } : { status: null, leased: false };
     for (const a of ACTION_NAMES) {
-      const why = a === "compensate" && r ? (compensationBlocker(registry, r) ?? whyNot(a, subject)) : whyNot(a, subject);
+      const why =
+        a === "compensate" && r ? (compensationBlocker(registry, r) ?? whyNot(a, subject)) : whyNot(a, subject);
       if (why === null) tally[a].change++;
       else tally[a].reasons.set(why, (tally[a].reasons.get(why) ?? 0) + 1);
     }
   }
   const actions = Object.fromEntries(
     ACTION_NAMES.map((a) => {
-      const skipped = [...tally[a].reasons].map(([reason, count]) => ({ reason, count })).sort((x, y) => y.count - x.count || x.reason.localeCompare(y.reason));
+      const skipped = [...tally[a].reasons]
+        .map(([reason, count]) => ({ reason, count }))
+        .sort((x, y) => y.count - x.count || x.reason.localeCompare(y.reason));
       return [a, { change: tally[a].change, skip: ids.length - tally[a].change, skipped }];
     }),
   ) as Record<ActionName, ActionPreview>;

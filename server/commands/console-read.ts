@@ -14,19 +14,28 @@ import { failureSummary } from "./why";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** What nextCursor is made of: toISOString() (which is what PostgreSQL accepts back) and a UUID. */
-const isCursorDate = (s: string) => /^\d{4}-/.test(s) && !s.startsWith("0000") && Number.isFinite(Date.parse(s)) && new Date(s).toISOString() === s;
+const isCursorDate = (s: string) =>
+  /^\d{4}-/.test(s) && !s.startsWith("0000") && Number.isFinite(Date.parse(s)) && new Date(s).toISOString() === s;
 
 /** run_at may be 'infinity' (an awaiting command with nothing to poll): no date then. */
 const iso = (d: Date | number) => (d instanceof Date && Number.isFinite(d.getTime()) ? d.toISOString() : null);
 
-const encodeCursor = (c: { createdAt: Date; id: string }) => Buffer.from(`${c.createdAt.toISOString()}|${c.id}`).toString("base64url");
+const encodeCursor = (c: { createdAt: Date; id: string }) =>
+  Buffer.from(`${c.createdAt.toISOString()}|${c.id}`).toString("base64url");
 
-export async function list(db: Db, f: ListFilter & { cursor?: string; limit?: number }, opts: { searchWindow?: number } = {}) {
+export async function list(
+  db: Db,
+  f: ListFilter & { cursor?: string; limit?: number },
+  opts: { searchWindow?: number } = {},
+) {
   const limit = f.limit ?? 50;
   let cursor: { createdAt: string; id: string } | null = null;
   if (f.cursor) {
     const [createdAt, id] = Buffer.from(f.cursor, "base64url").toString().split("|");
-    if (!createdAt || !id || !isCursorDate(createdAt) || !UUID_RE.test(id)) throw new AppError("BAD_REQUEST", "Bad cursor", [{ path: ["cursor"], message: "not a cursor from a previous page" }]);
+    if (!createdAt || !id || !isCursorDate(createdAt) || !UUID_RE.test(id))
+      throw new AppError("BAD_REQUEST", "Bad cursor", [
+        { path: ["cursor"], message: "not a cursor from a previous page" },
+      ]);
     cursor = { createdAt, id };
   }
   const item = (r: ListRow) => ({
@@ -158,7 +167,16 @@ export async function detail(db: Db, registry: Registry, id: string) {
   };
 }
 
-type CallbackTry = { number: number; outcome: string | null; startedAt: string | null; finishedAt: string | null; httpStatus: number | null; error: string | null; worker: string | null; inProgress: boolean };
+type CallbackTry = {
+  number: number;
+  outcome: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  httpStatus: number | null;
+  error: string | null;
+  worker: string | null;
+  inProgress: boolean;
+};
 
 /**
  * The tries of one delivery, 1..its counter (which the sender raises when it
@@ -176,11 +194,38 @@ function callbackTries(b: CallbackRow, rows: AttemptRow[]): CallbackTry[] {
     const a = byNumber.get(n);
     if (a) {
       const status = (a.detail as { status?: unknown } | null)?.status;
-      out.push({ number: n, outcome: a.outcome, startedAt: a.started_at.toISOString(), finishedAt: a.finished_at?.toISOString() ?? null, httpStatus: typeof status === "number" ? status : null, error: a.error, worker: a.worker, inProgress: false });
+      out.push({
+        number: n,
+        outcome: a.outcome,
+        startedAt: a.started_at.toISOString(),
+        finishedAt: a.finished_at?.toISOString() ?? null,
+        httpStatus: typeof status === "number" ? status : null,
+        error: a.error,
+        worker: a.worker,
+        inProgress: false,
+      });
     } else if (n === b.attempts && b.sending) {
-      out.push({ number: n, outcome: null, startedAt: null, finishedAt: null, httpStatus: null, error: null, worker: null, inProgress: true });
+      out.push({
+        number: n,
+        outcome: null,
+        startedAt: null,
+        finishedAt: null,
+        httpStatus: null,
+        error: null,
+        worker: null,
+        inProgress: true,
+      });
     } else {
-      out.push({ number: n, outcome: null, startedAt: null, finishedAt: null, httpStatus: null, error: "no result recorded: the sender stopped during this try", worker: null, inProgress: false });
+      out.push({
+        number: n,
+        outcome: null,
+        startedAt: null,
+        finishedAt: null,
+        httpStatus: null,
+        error: "no result recorded: the sender stopped during this try",
+        worker: null,
+        inProgress: false,
+      });
     }
   }
   return out;
@@ -196,7 +241,13 @@ const DUE_ROWS_KEPT = 4;
 const DUE_COUNT_MAX = 1_000;
 
 export async function overview(db: Db, retentionDays: number) {
-  const [c, t, w, due, workers] = await Promise.all([counts(db), throughput(db, 60), waiting(db, WAITING_ROWS), dueCount(db, DUE_COUNT_MAX), liveWorkers(db, 30)]);
+  const [c, t, w, due, workers] = await Promise.all([
+    counts(db),
+    throughput(db, 60),
+    waiting(db, WAITING_ROWS),
+    dueCount(db, DUE_COUNT_MAX),
+    liveWorkers(db, 30),
+  ]);
   const row = (why: "exception" | "due") => (r: WaitingRow) => ({
     id: r.id,
     type: r.type,
@@ -209,11 +260,20 @@ export async function overview(db: Db, retentionDays: number) {
   });
   return {
     retentionDays,
-    workers: workers.map((w) => ({ id: w.worker_id, startedAt: w.started_at.toISOString(), seenAt: w.updated_at.toISOString() })),
+    workers: workers.map((w) => ({
+      id: w.worker_id,
+      startedAt: w.started_at.toISOString(),
+      seenAt: w.updated_at.toISOString(),
+    })),
     counts: c,
     /** Queued commands whose time has come (future-dated ones are not counted), up to `max`. */
     due: { count: due, max: DUE_COUNT_MAX },
-    throughput: t.map((r) => ({ minute: r.minute.toISOString(), succeeded: r.succeeded, failed: r.failed, exception: r.exception })),
+    throughput: t.map((r) => ({
+      minute: r.minute.toISOString(),
+      succeeded: r.succeeded,
+      failed: r.failed,
+      exception: r.exception,
+    })),
     waiting: (() => {
       const exceptions = w.exception.slice(0, WAITING_ROWS - Math.min(w.due.length, DUE_ROWS_KEPT));
       return [...exceptions.map(row("exception")), ...w.due.slice(0, WAITING_ROWS - exceptions.length).map(row("due"))];

@@ -11,7 +11,12 @@ type InsertOutcome = { inserted: boolean; existing?: ExistingByKey };
 /** Per row, whether it was inserted; per lookup, the command that holds its key once the rows are in (if any). */
 export type InsertResult = { rows: InsertOutcome[]; lookups: (ExistingByKey | undefined)[] };
 
-type Waiting = { rows: NewCommand[]; lookups: KeyLookup[]; resolve: (r: InsertResult) => void; reject: (e: unknown) => void };
+type Waiting = {
+  rows: NewCommand[];
+  lookups: KeyLookup[];
+  resolve: (r: InsertResult) => void;
+  reject: (e: unknown) => void;
+};
 
 /**
  * Inserts rows and, after them, looks up keys: `lookups` are for items that
@@ -30,7 +35,10 @@ export type GroupInserter = (rows: NewCommand[], lookups?: KeyLookup[]) => Promi
 export async function insertAndResolve(db: Db, rows: NewCommand[], lookups: KeyLookup[] = []): Promise<InsertResult> {
   const inserted = await insertCommands(db, rows);
   const missing = rows.filter((r) => !inserted.has(r.id));
-  const found = await findByKeys(db, [...missing.map((r) => ({ clientId: r.clientId, key: r.idempotencyKey!, type: r.type, payload: r.payload })), ...lookups]);
+  const found = await findByKeys(db, [
+    ...missing.map((r) => ({ clientId: r.clientId, key: r.idempotencyKey!, type: r.type, payload: r.payload })),
+    ...lookups,
+  ]);
   let m = 0;
   return {
     rows: rows.map((r) => (inserted.has(r.id) ? { inserted: true } : { inserted: false, existing: found[m++] })),
@@ -68,7 +76,11 @@ export function createGroupInserter(db: Db, opts: { maxInFlight?: number; maxRow
       return insertAndResolve(db, w.rows, w.lookups).then(w.resolve, w.reject);
     }
     try {
-      const out = await insertAndResolve(db, group.flatMap((w) => w.rows), group.flatMap((w) => w.lookups));
+      const out = await insertAndResolve(
+        db,
+        group.flatMap((w) => w.rows),
+        group.flatMap((w) => w.lookups),
+      );
       let i = 0;
       let j = 0;
       for (const w of group) {

@@ -10,7 +10,8 @@ import type { Db } from "../db/client";
 import { settleAwaiting } from "../db/inbound";
 import { signBody } from "../crypto";
 
-const resultSecret = (key: Buffer, commandId: string) => createHmac("sha256", key).update(`inbound-result:${commandId}`).digest("base64url");
+const resultSecret = (key: Buffer, commandId: string) =>
+  createHmac("sha256", key).update(`inbound-result:${commandId}`).digest("base64url");
 
 export const resultEndpoint = (publicUrl: string, key: Buffer) => (commandId: string) => ({
   url: `${publicUrl.replace(/\/$/, "")}/api/commands/${commandId}/result`,
@@ -22,7 +23,13 @@ const body = z.discriminatedUnion("outcome", [
   z.strictObject({ outcome: z.literal("failure"), failure: z.unknown() }),
 ]);
 
-export async function acceptInboundResult(db: Db, key: Buffer, commandId: string, raw: string, signature: string | null): Promise<{ status: number; body: unknown }> {
+export async function acceptInboundResult(
+  db: Db,
+  key: Buffer,
+  commandId: string,
+  raw: string,
+  signature: string | null,
+): Promise<{ status: number; body: unknown }> {
   if (!z.uuid().safeParse(commandId).success) return { status: 404, body: { error: "no such command" } };
   const expected = Buffer.from(signBody(resultSecret(key, commandId), raw));
   const given = Buffer.from(signature ?? "");
@@ -35,8 +42,24 @@ export async function acceptInboundResult(db: Db, key: Buffer, commandId: string
   } catch {
     return { status: 400, body: { error: "body is not JSON" } };
   }
-  if (!parsed.success) return { status: 400, body: { error: "invalid result", issues: parsed.error.issues.map((i) => ({ path: i.path, message: i.message })) } };
+  if (!parsed.success)
+    return {
+      status: 400,
+      body: { error: "invalid result", issues: parsed.error.issues.map((i) => ({ path: i.path, message: i.message })) },
+    };
   const r = parsed.data;
-  const settled = await settleAwaiting(db, commandId, r.outcome === "success" ? { status: "succeeded", result: r.result ?? null } : { status: "failed", failure: r.failure }, "inbound callback");
-  return settled ? { status: 200, body: { settled: true } } : { status: 409, body: { error: "the command is not awaiting a result (already settled, or never accepted asynchronously)" } };
+  const settled = await settleAwaiting(
+    db,
+    commandId,
+    r.outcome === "success"
+      ? { status: "succeeded", result: r.result ?? null }
+      : { status: "failed", failure: r.failure },
+    "inbound callback",
+  );
+  return settled
+    ? { status: 200, body: { settled: true } }
+    : {
+        status: 409,
+        body: { error: "the command is not awaiting a result (already settled, or never accepted asynchronously)" },
+      };
 }

@@ -5,7 +5,8 @@ import { z } from "zod";
 // PostgreSQL text cannot hold NUL characters, and a lone UTF-16 surrogate
 // would be stored as U+FFFD (so that two different idempotency keys could
 // become one): refuse both at the edge.
-export const storable = (s: string) => !s.includes("\u0000") && (s as string & { isWellFormed(): boolean }).isWellFormed();
+export const storable = (s: string) =>
+  !s.includes("\u0000") && (s as string & { isWellFormed(): boolean }).isWellFormed();
 /** fetch refuses URLs with user:password@ (and they would be logged): put credentials in headers instead. */
 export const noCredentials = (u: string) => {
   try {
@@ -27,14 +28,24 @@ export const freeText = (max: number) => z.string().max(max).refine(storable, NO
  * (no year 0; offsets up to ±15:59).
  */
 export const isoDateTime = (error = "must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z") =>
-  z.iso.datetime({ offset: true, error }).refine((s) => !s.startsWith("0000") && !/[+-](1[6-9]|2\d):?\d\d$/.test(s), "must be a date-time from year 1, with a UTC offset within ±15:59");
+  z.iso
+    .datetime({ offset: true, error })
+    .refine(
+      (s) => !s.startsWith("0000") && !/[+-](1[6-9]|2\d):?\d\d$/.test(s),
+      "must be a date-time from year 1, with a UTC offset within ±15:59",
+    );
 
 /** How deeply a payload may nest (PostgreSQL's jsonb parser and JSON.stringify are recursive). */
 const MAX_PAYLOAD_DEPTH = 100;
 
 type Problem = { path: (string | number)[]; message: string };
 const wellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
-const badString = (s: string) => (s.includes("\u0000") ? "must not contain NUL characters (\\u0000)" : wellFormed(s) ? null : "must be valid Unicode (no lone UTF-16 surrogates)");
+const badString = (s: string) =>
+  s.includes("\u0000")
+    ? "must not contain NUL characters (\\u0000)"
+    : wellFormed(s)
+      ? null
+      : "must be valid Unicode (no lone UTF-16 surrogates)";
 
 /**
  * What jsonb cannot store, or should not: NUL characters and lone UTF-16
@@ -68,14 +79,23 @@ export function jsonProblem(v: unknown, depth = 0): Problem | null {
 export const retryInput = z.strictObject({
   maxAttempts: z.int().min(1).max(100).optional(),
   backoffMs: z.int().min(0).max(86_400_000).optional(),
-  maxBackoffMs: z.int().min(0).max(7 * 86_400_000).optional(),
+  maxBackoffMs: z
+    .int()
+    .min(0)
+    .max(7 * 86_400_000)
+    .optional(),
 });
 
 export const submitInput = z.strictObject({
   type: text(64),
   payload: z.unknown().refine((v) => v !== undefined, "payload is required"),
   idempotencyKey: text(200).optional(),
-  callbackUrl: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).max(2048).refine(storable).refine(noCredentials, NO_CREDENTIALS).optional(),
+  callbackUrl: z
+    .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
+    .max(2048)
+    .refine(storable)
+    .refine(noCredentials, NO_CREDENTIALS)
+    .optional(),
   priority: z.int().min(-1000).max(1000).optional(),
   runAt: isoDateTime().optional(),
   retry: retryInput.optional(),
@@ -103,10 +123,16 @@ const GET_EXACTLY_ONE = "give exactly one of id or idempotencyKey";
  * names `id`, as a missing required field would be named.
  */
 export const getInput = z
-  .strictObject({ id: uuid.optional(), idempotencyKey: text(200).optional() }, { error: (i) => (i.input === undefined ? GET_EXACTLY_ONE : undefined) })
+  .strictObject(
+    { id: uuid.optional(), idempotencyKey: text(200).optional() },
+    { error: (i) => (i.input === undefined ? GET_EXACTLY_ONE : undefined) },
+  )
   .superRefine((v, ctx) => {
     const both = v.id !== undefined && v.idempotencyKey !== undefined;
-    if (both || (v.id === undefined && v.idempotencyKey === undefined)) ctx.addIssue({ code: "custom", path: both ? [] : ["id"], message: GET_EXACTLY_ONE });
+    if (both || (v.id === undefined && v.idempotencyKey === undefined))
+      ctx.addIssue({ code: "custom", path: both ? [] : ["id"], message: GET_EXACTLY_ONE });
   })
-  .transform((v): { id: string } | { idempotencyKey: string } => (v.id !== undefined ? { id: v.id } : { idempotencyKey: v.idempotencyKey! }));
+  .transform((v): { id: string } | { idempotencyKey: string } =>
+    v.id !== undefined ? { id: v.id } : { idempotencyKey: v.idempotencyKey! },
+  );
 export const getManyInput = z.strictObject({ ids: z.array(uuid).max(1000, "at most 1000 ids") });

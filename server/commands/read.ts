@@ -6,7 +6,11 @@ import { toView, type CommandView } from "./view";
 /** Who is asking: a client sees only its own commands; an admin sees all. */
 export type Visibility = { clientId: string; all: boolean };
 
-export async function getCommand(db: Db, who: Visibility, by: { id: string } | { idempotencyKey: string }): Promise<CommandView> {
+export async function getCommand(
+  db: Db,
+  who: Visibility,
+  by: { id: string } | { idempotencyKey: string },
+): Promise<CommandView> {
   const row =
     "id" in by
       ? (await selectCommands(db, [by.id], who.all ? null : who.clientId))[0]

@@ -13,7 +13,12 @@ export type Rejection = { ok: false; error: { code: "BAD_REQUEST" | "CONFLICT"; 
 type Prepared = { index: number; row: NewCommand };
 
 /** Validates one raw item; returns the row to insert or the rejection. */
-function prepare({ registry, hostCheck }: IntakeDeps, clientId: string, raw: unknown, pathPrefix: (string | number)[]): NewCommand | Rejection {
+function prepare(
+  { registry, hostCheck }: IntakeDeps,
+  clientId: string,
+  raw: unknown,
+  pathPrefix: (string | number)[],
+): NewCommand | Rejection {
   const parsed = submitInput.safeParse(raw);
   if (!parsed.success) {
     const issues = toIssues(parsed.error.issues, pathPrefix);
@@ -23,7 +28,14 @@ function prepare({ registry, hostCheck }: IntakeDeps, clientId: string, raw: unk
   // Before the type's schema: what PostgreSQL's jsonb cannot hold, and nesting no parser should recurse into.
   const problem = jsonProblem(input.payload);
   if (problem) {
-    return { ok: false, error: { code: "BAD_REQUEST", message: "Invalid payload", issues: [{ path: [...pathPrefix, "payload", ...problem.path], message: problem.message }] } };
+    return {
+      ok: false,
+      error: {
+        code: "BAD_REQUEST",
+        message: "Invalid payload",
+        issues: [{ path: [...pathPrefix, "payload", ...problem.path], message: problem.message }],
+      },
+    };
   }
   let payload: unknown;
   try {
@@ -40,10 +52,19 @@ function prepare({ registry, hostCheck }: IntakeDeps, clientId: string, raw: unk
       const refused = hostCheck(t.url);
       return refused ? [{ path: [...pathPrefix, "payload", ...t.path], message: refused }] : [];
     });
-    if (issues.length > 0) return { ok: false, error: { code: "BAD_REQUEST", message: `Invalid payload for type "${input.type}"`, issues } };
+    if (issues.length > 0)
+      return { ok: false, error: { code: "BAD_REQUEST", message: `Invalid payload for type "${input.type}"`, issues } };
     // The upstream callback goes through the same allow-list: refused now rather than given up after the command ran.
     const callbackRefused = input.callbackUrl ? hostCheck(input.callbackUrl) : null;
-    if (callbackRefused) return { ok: false, error: { code: "BAD_REQUEST", message: "Invalid callbackUrl", issues: [{ path: [...pathPrefix, "callbackUrl"], message: callbackRefused }] } };
+    if (callbackRefused)
+      return {
+        ok: false,
+        error: {
+          code: "BAD_REQUEST",
+          message: "Invalid callbackUrl",
+          issues: [{ path: [...pathPrefix, "callbackUrl"], message: callbackRefused }],
+        },
+      };
   }
   return {
     id: randomUUID(),
@@ -62,7 +83,10 @@ function prepare({ registry, hostCheck }: IntakeDeps, clientId: string, raw: unk
 
 const conflict = (key: string): Rejection => ({
   ok: false,
-  error: { code: "CONFLICT", message: `idempotencyKey "${key}" was already used for a command with a different type or payload` },
+  error: {
+    code: "CONFLICT",
+    message: `idempotencyKey "${key}" was already used for a command with a different type or payload`,
+  },
 });
 
 export type IntakeDeps = {
@@ -77,7 +101,10 @@ export type IntakeDeps = {
   hostCheck?: ((url: string) => string | null) | null;
 };
 
-export const directIntake = (db: Db, registry: Registry): IntakeDeps => ({ registry, insert: (rows, lookups) => insertAndResolve(db, rows, lookups) });
+export const directIntake = (db: Db, registry: Registry): IntakeDeps => ({
+  registry,
+  insert: (rows, lookups) => insertAndResolve(db, rows, lookups),
+});
 
 /** The receipt of an item whose key is held by the command `e`: that command when type and payload are the same, else CONFLICT. */
 function answerByHolder(e: ExistingByKey | undefined, key: string): Receipt | Rejection {
@@ -96,7 +123,12 @@ function answerByHolder(e: ExistingByKey | undefined, key: string): Receipt | Re
  * are judged against what then holds the key, in the same way (jsonb
  * equality) as against a stored command.
  */
-export async function submitBatch(deps: IntakeDeps, clientId: string, items: unknown[], opts: { pathPrefix?: boolean } = {}): Promise<(Receipt | Rejection)[]> {
+export async function submitBatch(
+  deps: IntakeDeps,
+  clientId: string,
+  items: unknown[],
+  opts: { pathPrefix?: boolean } = {},
+): Promise<(Receipt | Rejection)[]> {
   const out: (Receipt | Rejection | undefined)[] = new Array(items.length);
   const toInsert: Prepared[] = [];
   const seenKeys = new Set<string>();
@@ -119,7 +151,9 @@ export async function submitBatch(deps: IntakeDeps, clientId: string, items: unk
 
   toInsert.forEach((p, i) => {
     const o = rows[i]!;
-    out[p.index] = o.inserted ? { ok: true, id: p.row.id, status: "pending", duplicate: false } : answerByHolder(o.existing, p.row.idempotencyKey!);
+    out[p.index] = o.inserted
+      ? { ok: true, id: p.row.id, status: "pending", duplicate: false }
+      : answerByHolder(o.existing, p.row.idempotencyKey!);
   });
   repeats.forEach((p, i) => void (out[p.index] = answerByHolder(lookups[i], p.row.idempotencyKey!)));
   return out as (Receipt | Rejection)[];

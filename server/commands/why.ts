@@ -29,14 +29,16 @@ function describeFailure(f: unknown): string {
   return describeBody(f) ?? JSON.stringify(f);
 }
 
-const text = (v: unknown): string | null => (typeof v === "string" && v.trim() ? v.trim() : typeof v === "number" ? String(v) : null);
+const text = (v: unknown): string | null =>
+  typeof v === "string" && v.trim() ? v.trim() : typeof v === "number" ? String(v) : null;
 
 /** The usual shapes of error bodies: { code }, { error }, { message }, { error: { code, message } }, { errors: [{ … }] }, RFC 9457 { title, detail }. */
 function describeBody(b: unknown, depth = 0): string | null {
   if (b === null || b === undefined) return null;
   if (typeof b === "string") return b.trim() ? htmlToText(b) : null;
   if (typeof b !== "object") return String(b);
-  if (Array.isArray(b)) return depth < 2 && b.length ? describeBody(b[0], depth + 1) : b.length ? JSON.stringify(b) : null;
+  if (Array.isArray(b))
+    return depth < 2 && b.length ? describeBody(b[0], depth + 1) : b.length ? JSON.stringify(b) : null;
   const o = b as Record<string, unknown>;
   if (depth < 2 && o.error && typeof o.error === "object") {
     const inner = describeBody(o.error, depth + 1);
@@ -47,7 +49,13 @@ function describeBody(b: unknown, depth = 0): string | null {
     if (inner) return inner;
   }
   const code = text(o.code) ?? text(o.error) ?? text(o.error_code) ?? text(o.errorCode);
-  const message = text(o.message) ?? text(o.error_description) ?? text(o.detail) ?? text(o.title) ?? text(o.reason) ?? text(o.description);
+  const message =
+    text(o.message) ??
+    text(o.error_description) ??
+    text(o.detail) ??
+    text(o.title) ??
+    text(o.reason) ??
+    text(o.description);
   if (code && message && message !== code) return `${code}: ${message}`;
   return code ?? message ?? (Object.keys(o).length ? JSON.stringify(o) : null);
 }

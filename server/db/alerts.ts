@@ -36,10 +36,16 @@ function condition(r: RuleRow, params: unknown[]): string {
   if (r.type) parts.push(`type = ${p(r.type)}`);
   switch (r.kind) {
     case "count":
-      parts.push(`status = ANY(${p(r.states)}::command_status[])`, `state_changed_at >= now() - make_interval(secs => ${p(r.window_seconds ?? 300)})`);
+      parts.push(
+        `status = ANY(${p(r.states)}::command_status[])`,
+        `state_changed_at >= now() - make_interval(secs => ${p(r.window_seconds ?? 300)})`,
+      );
       break;
     case "stuck":
-      parts.push(`status = ANY(${p(r.states)}::command_status[])`, `state_changed_at < now() - make_interval(secs => ${p(r.age_seconds ?? 600)})`);
+      parts.push(
+        `status = ANY(${p(r.states)}::command_status[])`,
+        `state_changed_at < now() - make_interval(secs => ${p(r.age_seconds ?? 600)})`,
+      );
       break;
     case "rate":
       // finished commands are never leased; saying so lets the type index serve a rule with a type
@@ -57,7 +63,12 @@ export async function measure(q: Pick<pg.PoolClient, "query">, r: RuleRow): Prom
   const where = condition(r, params);
   const value =
     r.kind === "rate"
-      ? (await q.query<{ v: number | null }>(`SELECT (count(*) FILTER (WHERE status IN ('failed', 'exception')))::float8 / NULLIF(count(*), 0) AS v FROM commands WHERE ${where}`, params)).rows[0]!.v ?? 0
+      ? ((
+          await q.query<{ v: number | null }>(
+            `SELECT (count(*) FILTER (WHERE status IN ('failed', 'exception')))::float8 / NULLIF(count(*), 0) AS v FROM commands WHERE ${where}`,
+            params,
+          )
+        ).rows[0]!.v ?? 0)
       : r.kind === "count"
         ? await enteredCount(q, r)
         : (await q.query<{ v: number }>(`SELECT ${countBothHalves(where)}::float8 AS v`, params)).rows[0]!.v;
@@ -124,34 +135,61 @@ export async function enabledRules(q: Pick<pg.PoolClient, "query">): Promise<Rul
   return (await q.query<RuleRow>(`SELECT ${RULE_COLUMNS} FROM alert_rules WHERE enabled ORDER BY created_at`)).rows;
 }
 
-export async function saveRuleState(q: Pick<pg.PoolClient, "query">, id: string, s: { firing: boolean; firingSince: Date | null; lastSentAt: Date | null; value: number }) {
-  await q.query(`UPDATE alert_rules SET firing = $2, firing_since = $3, last_sent_at = $4, last_value = $5, last_evaluated_at = now() WHERE id = $1`, [id, s.firing, s.firingSince, s.lastSentAt, s.value]);
+export async function saveRuleState(
+  q: Pick<pg.PoolClient, "query">,
+  id: string,
+  s: { firing: boolean; firingSince: Date | null; lastSentAt: Date | null; value: number },
+) {
+  await q.query(
+    `UPDATE alert_rules SET firing = $2, firing_since = $3, last_sent_at = $4, last_value = $5, last_evaluated_at = now() WHERE id = $1`,
+    [id, s.firing, s.firingSince, s.lastSentAt, s.value],
+  );
 }
 
 /** One delivery of an event; text and html null when a worker is to render them (see unrenderedEvents). */
 export type Email = { recipient: string; subject: string; text: string | null; html: string | null };
 
-export async function insertEvent(q: Pick<pg.PoolClient, "query">, e: { ruleId: string; kind: string; value: number | null; threshold: number | null; details: unknown; emails: Email[] }): Promise<string> {
-  const { rows } = await q.query<{ id: string }>(`INSERT INTO alert_events (rule_id, kind, value, threshold, details) VALUES ($1, $2, $3, $4, $5) RETURNING id::text`, [
-    e.ruleId,
-    e.kind,
-    e.value,
-    e.threshold,
-    JSON.stringify(e.details),
-  ]);
+export async function insertEvent(
+  q: Pick<pg.PoolClient, "query">,
+  e: {
+    ruleId: string;
+    kind: string;
+    value: number | null;
+    threshold: number | null;
+    details: unknown;
+    emails: Email[];
+  },
+): Promise<string> {
+  const { rows } = await q.query<{ id: string }>(
+    `INSERT INTO alert_events (rule_id, kind, value, threshold, details) VALUES ($1, $2, $3, $4, $5) RETURNING id::text`,
+    [e.ruleId, e.kind, e.value, e.threshold, JSON.stringify(e.details)],
+  );
   const id = rows[0]!.id;
   if (e.emails.length) {
     await q.query(
       `INSERT INTO alert_deliveries (event_id, recipient, subject, text_body, html_body)
        SELECT $1::bigint, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])`,
-      [id, e.emails.map((m) => m.recipient), e.emails.map((m) => m.subject), e.emails.map((m) => m.text), e.emails.map((m) => m.html)],
+      [
+        id,
+        e.emails.map((m) => m.recipient),
+        e.emails.map((m) => m.subject),
+        e.emails.map((m) => m.text),
+        e.emails.map((m) => m.html),
+      ],
     );
     await q.query(`SELECT pg_notify('conveyor_alerts', '')`);
   }
   return id;
 }
 
-export type DueDelivery = { id: string; recipient: string; subject: string; text_body: string; html_body: string; attempts: number };
+export type DueDelivery = {
+  id: string;
+  recipient: string;
+  subject: string;
+  text_body: string;
+  html_body: string;
+  attempts: number;
+};
 
 export async function claimDeliveries(db: Db, limit: number, leaseMs: number): Promise<DueDelivery[]> {
   const { rows } = await db.pool.query<DueDelivery>(
@@ -164,7 +202,11 @@ export async function claimDeliveries(db: Db, limit: number, leaseMs: number): P
   return rows;
 }
 
-export async function finishDelivery(db: Db, id: string, r: { sent: boolean; error: string | null; retryInMs: number }) {
+export async function finishDelivery(
+  db: Db,
+  id: string,
+  r: { sent: boolean; error: string | null; retryInMs: number },
+) {
   await db.pool.query(
     `UPDATE alert_deliveries SET sent_at = CASE WHEN $2 THEN now() END, last_error = $3,
        next_at = CASE WHEN $2 THEN next_at ELSE now() + make_interval(secs => $4::float8 / 1000) END
@@ -173,7 +215,12 @@ export async function finishDelivery(db: Db, id: string, r: { sent: boolean; err
   );
 }
 
-export type UnrenderedEvent = RuleRow & { event_id: string; event_kind: "firing" | "repeat" | "resolved" | "test"; event_value: number | null; event_details: unknown };
+export type UnrenderedEvent = RuleRow & {
+  event_id: string;
+  event_kind: "firing" | "repeat" | "resolved" | "test";
+  event_value: number | null;
+  event_details: unknown;
+};
 
 /** Events with deliveries whose bodies are not rendered yet, oldest first, with their rule as it is now. */
 export async function unrenderedEvents(db: Db, limit: number): Promise<UnrenderedEvent[]> {
@@ -189,12 +236,18 @@ export async function unrenderedEvents(db: Db, limit: number): Promise<Unrendere
 
 /** Stores an event's rendered bodies on its deliveries that have none (another worker may have rendered them first). */
 export async function setBodies(db: Db, eventId: string, text: string, html: string) {
-  await db.pool.query(`UPDATE alert_deliveries SET text_body = $2, html_body = $3 WHERE event_id = $1::bigint AND html_body IS NULL`, [eventId, text, html]);
+  await db.pool.query(
+    `UPDATE alert_deliveries SET text_body = $2, html_body = $3 WHERE event_id = $1::bigint AND html_body IS NULL`,
+    [eventId, text, html],
+  );
 }
 
 /** Marks deliveries that cannot be sent now (no SMTP configured), so the console can say so. */
 export async function noteUndeliverable(db: Db, reason: string) {
-  await db.pool.query(`UPDATE alert_deliveries SET last_error = $1 WHERE sent_at IS NULL AND last_error IS DISTINCT FROM $1`, [reason]);
+  await db.pool.query(
+    `UPDATE alert_deliveries SET last_error = $1 WHERE sent_at IS NULL AND last_error IS DISTINCT FROM $1`,
+    [reason],
+  );
 }
 
 export type RuleDeliveryRow = {

@@ -85,7 +85,12 @@ export async function findByKeys(db: Db, items: KeyLookup[]): Promise<(ExistingB
     `SELECT k.n, c.id, c.status, (c.type = k.type AND c.payload = k.payload) AS same
      FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS k(client_id, key, type, payload, n)
      JOIN commands c ON c.client_id = k.client_id AND c.idempotency_key = k.key`,
-    [items.map((i) => i.clientId), items.map((i) => i.key), items.map((i) => i.type), items.map((i) => JSON.stringify(i.payload))],
+    [
+      items.map((i) => i.clientId),
+      items.map((i) => i.key),
+      items.map((i) => i.type),
+      items.map((i) => JSON.stringify(i.payload)),
+    ],
   );
   const out: (ExistingByKey | undefined)[] = new Array(items.length);
   for (const { n, ...e } of rows) out[Number(n) - 1] = e;

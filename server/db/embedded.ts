@@ -27,7 +27,12 @@ export type EmbeddedOptions = {
 };
 
 /** stop("immediate") is a crash as far as the data is concerned: no checkpoint, recovery from the WAL at the next start. */
-export type EmbeddedPostgres = { url: string; adminUrl: string; stop: (mode?: "fast" | "immediate") => Promise<void>; dataDir: string };
+export type EmbeddedPostgres = {
+  url: string;
+  adminUrl: string;
+  stop: (mode?: "fast" | "immediate") => Promise<void>;
+  dataDir: string;
+};
 
 type Ids = { uid: number; gid: number } | undefined;
 
@@ -37,14 +42,23 @@ async function runAsIds(): Promise<Ids> {
   const lookup = () => {
     const u = spawnSync("id", ["-u", "postgres"], { encoding: "utf8" });
     const g = spawnSync("id", ["-g", "postgres"], { encoding: "utf8" });
-    return u.status === 0 && g.status === 0 ? { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()) } : undefined;
+    return u.status === 0 && g.status === 0
+      ? { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()) }
+      : undefined;
   };
   let ids = lookup();
   if (!ids) {
     spawnSync("groupadd", ["--system", "postgres"]);
-    const r = spawnSync("useradd", ["--system", "--gid", "postgres", "--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"], { encoding: "utf8" });
+    const r = spawnSync(
+      "useradd",
+      ["--system", "--gid", "postgres", "--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"],
+      { encoding: "utf8" },
+    );
     ids = lookup();
-    if (!ids) throw new Error(`Could not create the 'postgres' system user to run PostgreSQL as (running as root): ${r.stderr}`);
+    if (!ids)
+      throw new Error(
+        `Could not create the 'postgres' system user to run PostgreSQL as (running as root): ${r.stderr}`,
+      );
   }
   return ids;
 }
@@ -62,7 +76,9 @@ async function run(file: string, args: string[], ids: Ids, cwd?: string) {
     return await execFile(file, args, { ...(ids ?? {}), cwd, env: { ...process.env, LC_ALL: "C" } });
   } catch (err) {
     const e = err as { stderr?: string; stdout?: string; message: string; code?: number };
-    const wrapped = new Error(`${path.basename(file)} ${args[0] ?? ""} failed: ${(e.stderr || e.stdout || e.message).trim()}`);
+    const wrapped = new Error(
+      `${path.basename(file)} ${args[0] ?? ""} failed: ${(e.stderr || e.stdout || e.message).trim()}`,
+    );
     (wrapped as Error & { exitCode?: number }).exitCode = e.code;
     throw wrapped;
   }
@@ -97,7 +113,11 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedPost
     if (ids) await chown(pwFile, ids.uid, ids.gid);
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     if (ids) await chown(dataDir, ids.uid, ids.gid);
-    await run(initdb, ["-D", dataDir, "-U", "postgres", "--auth=scram-sha-256", `--pwfile=${pwFile}`, "-E", "UTF8", "--no-locale"], ids);
+    await run(
+      initdb,
+      ["-D", dataDir, "-U", "postgres", "--auth=scram-sha-256", `--pwfile=${pwFile}`, "-E", "UTF8", "--no-locale"],
+      ids,
+    );
   } else {
     password = (await readFile(pwFile, "utf8")).trim();
   }
@@ -117,11 +137,21 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedPost
     log(`Adopting the PostgreSQL server already running on ${dataDir}`);
   } else {
     if (!(await portFree(opts.port))) {
-      throw new Error(`Port ${opts.port} is taken by another program, so the embedded PostgreSQL cannot start. Free it or set EMBEDDED_PG_PORT (or DATABASE_URL).`);
+      throw new Error(
+        `Port ${opts.port} is taken by another program, so the embedded PostgreSQL cannot start. Free it or set EMBEDDED_PG_PORT (or DATABASE_URL).`,
+      );
     }
     // A Unix socket beside the data: local clients skip the TCP stack (cheaper per query on small machines).
-    const settings = { listen_addresses: "127.0.0.1", port: String(opts.port), unix_socket_directories: `'${dir}'`, max_connections: "200", ...opts.settings };
-    const o = Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`).join(" ");
+    const settings = {
+      listen_addresses: "127.0.0.1",
+      port: String(opts.port),
+      unix_socket_directories: `'${dir}'`,
+      max_connections: "200",
+      ...opts.settings,
+    };
+    const o = Object.entries(settings)
+      .map(([k, v]) => `-c ${k}=${v}`)
+      .join(" ");
     // pg_ctl removes a stale postmaster.pid (dead process) by itself.
     await run(pg_ctl, ["start", "-w", "-t", "60", "-D", dataDir, "-l", path.join(dir, "postgres.log"), "-o", o], ids);
   }
@@ -145,4 +175,3 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedPost
     },
   };
 }
-

@@ -13,7 +13,10 @@ export type Listener = {
   close: () => Promise<void>;
 };
 
-export function startListener(connectionString: string, opts: { applicationName?: string; log?: (msg: string, err?: unknown) => void } = {}): Listener {
+export function startListener(
+  connectionString: string,
+  opts: { applicationName?: string; log?: (msg: string, err?: unknown) => void } = {},
+): Listener {
   const handlers = new Map<string, Set<Handler>>();
   const connectFns = new Set<() => void>();
   const disconnectFns = new Set<() => void>();
@@ -34,7 +37,11 @@ export function startListener(connectionString: string, opts: { applicationName?
 
   const connect = async () => {
     if (closed) return;
-    const c = new pg.Client({ connectionString, application_name: opts.applicationName ?? "conveyor-listen", keepAlive: true });
+    const c = new pg.Client({
+      connectionString,
+      application_name: opts.applicationName ?? "conveyor-listen",
+      keepAlive: true,
+    });
     c.on("error", (err) => opts.log?.("listener connection error", err));
     c.on("end", () => c === client && lost());
     c.on("notification", (n) => {

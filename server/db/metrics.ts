@@ -6,7 +6,9 @@ import { inList } from "./states-sql";
 const QUEUED_SQL = inList(QUEUED);
 
 export async function commandsByStateAndType(db: Db) {
-  const { rows } = await db.pool.query<{ status: string; type: string; n: number }>(`SELECT status, type, count(*)::int AS n FROM commands GROUP BY status, type`);
+  const { rows } = await db.pool.query<{ status: string; type: string; n: number }>(
+    `SELECT status, type, count(*)::int AS n FROM commands GROUP BY status, type`,
+  );
   return rows;
 }
 
@@ -34,7 +36,9 @@ export async function alertFigures(db: Db) {
  * reports its own within about a second, or 10 s when it goes idle at once).
  */
 export async function databaseDeadlocks(db: Db): Promise<number> {
-  const { rows } = await db.pool.query<{ n: number }>(`SELECT deadlocks::float8 AS n FROM pg_stat_database WHERE datname = current_database()`);
+  const { rows } = await db.pool.query<{ n: number }>(
+    `SELECT deadlocks::float8 AS n FROM pg_stat_database WHERE datname = current_database()`,
+  );
   return rows[0]?.n ?? 0;
 }
 
@@ -49,7 +53,11 @@ export async function saveWorkerMetrics(db: Db, workerId: string, startedAt: Dat
 }
 
 /** Snapshots saved within `keepHours`, and how many workers saved one within `liveSeconds`; older rows are deleted. */
-export async function workerMetricsSnapshots(db: Db, keepHours: number, liveSeconds: number): Promise<{ snapshots: unknown[]; live: number }> {
+export async function workerMetricsSnapshots(
+  db: Db,
+  keepHours: number,
+  liveSeconds: number,
+): Promise<{ snapshots: unknown[]; live: number }> {
   await db.pool.query(`DELETE FROM worker_metrics WHERE updated_at < now() - make_interval(hours => $1)`, [keepHours]);
   const { rows } = await db.pool.query<{ metrics: unknown; live: boolean }>(
     `SELECT metrics, updated_at >= now() - make_interval(secs => $1) AS live FROM worker_metrics`,

@@ -15,7 +15,10 @@ export type MigrateResult = { applied: string[]; alreadyApplied: number };
 
 export async function listMigrations(dir: string) {
   const entries = await readdir(dir, { withFileTypes: true });
-  const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const names = entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   return Promise.all(
     names.map(async (name) => {
       const sql = await readFile(path.join(dir, name, "migration.sql"), "utf8");
@@ -24,7 +27,10 @@ export async function listMigrations(dir: string) {
   );
 }
 
-export async function migrate(connectionString: string, dir = path.resolve("prisma/migrations")): Promise<MigrateResult> {
+export async function migrate(
+  connectionString: string,
+  dir = path.resolve("prisma/migrations"),
+): Promise<MigrateResult> {
   const migrations = await listMigrations(dir);
   const client = new pg.Client({ connectionString, application_name: "conveyor-migrate" });
   await client.connect();
@@ -56,7 +62,9 @@ export async function migrate(connectionString: string, dir = path.resolve("pris
       const prior = done.get(m.name);
       if (prior) {
         if (prior.checksum !== m.checksum) {
-          throw new Error(`Migration ${m.name} was changed after it was applied (checksum differs). Add a new migration instead.`);
+          throw new Error(
+            `Migration ${m.name} was changed after it was applied (checksum differs). Add a new migration instead.`,
+          );
         }
         continue;
       }

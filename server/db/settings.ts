@@ -28,12 +28,19 @@ export async function resolveSecretKey(db: Db, secretKeyHex: string | undefined)
       `INSERT INTO conveyor_settings (key, value) VALUES ('secret_key', $1) ON CONFLICT (key) DO NOTHING`,
       [randomBytes(32).toString("hex")],
     );
-    const { rows } = await db.pool.query<{ value: string }>(`SELECT value FROM conveyor_settings WHERE key = 'secret_key'`);
+    const { rows } = await db.pool.query<{ value: string }>(
+      `SELECT value FROM conveyor_settings WHERE key = 'secret_key'`,
+    );
     key = Buffer.from(rows[0]!.value, "hex");
   }
   const check = checkOf(key);
-  await db.pool.query(`INSERT INTO conveyor_settings (key, value) VALUES ('secret_key_check', $1) ON CONFLICT (key) DO NOTHING`, [check]);
-  const { rows } = await db.pool.query<{ value: string }>(`SELECT value FROM conveyor_settings WHERE key = 'secret_key_check'`);
+  await db.pool.query(
+    `INSERT INTO conveyor_settings (key, value) VALUES ('secret_key_check', $1) ON CONFLICT (key) DO NOTHING`,
+    [check],
+  );
+  const { rows } = await db.pool.query<{ value: string }>(
+    `SELECT value FROM conveyor_settings WHERE key = 'secret_key_check'`,
+  );
   if (rows[0]!.value !== check) {
     throw new SecretKeyMismatch(
       secretKeyHex

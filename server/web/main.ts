@@ -17,7 +17,15 @@ import { createMetrics, metricsResponse, routeLabel } from "../metrics";
 import { appRouter } from "../api/root";
 import { PEER_HEADER } from "../auth/http";
 import { onWebStart } from "../web-start";
-import { answerHeadersTooLarge, fetchListener, headersTooLarge, nodeRestListener, nodeTrpcListener, onClientError, PARSER_HEADER_LIMIT } from "./node-fetch";
+import {
+  answerHeadersTooLarge,
+  fetchListener,
+  headersTooLarge,
+  nodeRestListener,
+  nodeTrpcListener,
+  onClientError,
+  PARSER_HEADER_LIMIT,
+} from "./node-fetch";
 import { isRestPath } from "../api/rest";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -36,7 +44,8 @@ async function serve() {
   const metrics = createMetrics(deps.db);
   // Low-cardinality route names for the duration histogram.
   const procedures = new Set(Object.keys(appRouter._def.procedures));
-  const serveMetrics = (req: http.IncomingMessage) => fetchListener(() => metricsResponse(metrics, env.METRICS_TOKEN, req.headers.authorization ?? null));
+  const serveMetrics = (req: http.IncomingMessage) =>
+    fetchListener(() => metricsResponse(metrics, env.METRICS_TOKEN, req.headers.authorization ?? null));
 
   // The parser reads past Node's header limit so that a request over it still gets a JSON answer that says what to do.
   const server = http.createServer({ maxHeaderSize: PARSER_HEADER_LIMIT }, (req, res) => {

@@ -3,10 +3,24 @@
 // and writes the answer back, with no extra stream conversions on the hot path.
 import http from "node:http";
 import type { Duplex } from "node:stream";
-import { createRawTrpcHandler, DISCARD_BYTES, DISCARD_MS, tooLarge, worthDiscarding, type Limited } from "../api/handler";
+import {
+  createRawTrpcHandler,
+  DISCARD_BYTES,
+  DISCARD_MS,
+  tooLarge,
+  worthDiscarding,
+  type Limited,
+} from "../api/handler";
 import type { ApiDeps } from "../api/deps";
 import { callDirect } from "../api/direct";
-import { createRestHandler, isRestPath, restError, restInternalError, restTooLarge, type RestAnswer } from "../api/rest";
+import {
+  createRestHandler,
+  isRestPath,
+  restError,
+  restInternalError,
+  restTooLarge,
+  type RestAnswer,
+} from "../api/rest";
 
 async function writeResponse(res: http.ServerResponse, response: Response) {
   const body = Buffer.from(await response.arrayBuffer());
@@ -88,13 +102,22 @@ function discardRest(req: http.IncomingMessage, read: number): Promise<boolean> 
  * the socket under a client still writing, whose kernel would then discard
  * the answer unread. A body over those bounds is cut off.
  */
-async function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number, tooLarge: () => RestAnswer | Promise<RestAnswer>): Promise<Buffer | null | typeof TOO_LARGE> {
+async function readBody(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  limit: number,
+  tooLarge: () => RestAnswer | Promise<RestAnswer>,
+): Promise<Buffer | null | typeof TOO_LARGE> {
   if (req.method === "GET" || req.method === "HEAD") return null;
   const r = await readNodeBody(req, limit);
   if (r.ok) return r.body;
   const answer = await tooLarge();
   res.shouldKeepAlive = false;
-  res.writeHead(answer.status, { ...answer.headers, connection: "close", "content-length": Buffer.byteLength(answer.body) });
+  res.writeHead(answer.status, {
+    ...answer.headers,
+    connection: "close",
+    "content-length": Buffer.byteLength(answer.body),
+  });
   res.write(answer.body);
   const ended = await discardRest(req, r.read);
   res.end(() => {
@@ -110,12 +133,23 @@ async function fromResponse(response: Response): Promise<RestAnswer> {
 }
 
 function badRequest(message: string): Response {
-  return Response.json({ error: { message, code: -32600, data: { code: "BAD_REQUEST", httpStatus: 400 } } }, { status: 400 });
+  return Response.json(
+    { error: { message, code: -32600, data: { code: "BAD_REQUEST", httpStatus: 400 } } },
+    { status: 400 },
+  );
 }
 
 function internalError(res: http.ServerResponse) {
   if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
-  res.end(JSON.stringify({ error: { message: "Internal server error", code: -32603, data: { code: "INTERNAL_SERVER_ERROR", httpStatus: 500 } } }));
+  res.end(
+    JSON.stringify({
+      error: {
+        message: "Internal server error",
+        code: -32603,
+        data: { code: "INTERNAL_SERVER_ERROR", httpStatus: 500 },
+      },
+    }),
+  );
 }
 
 export function nodeTrpcListener(deps: ApiDeps) {
@@ -131,11 +165,19 @@ export function nodeTrpcListener(deps: ApiDeps) {
       const url = req.url ?? "/";
       // One procedure by POST, no query string: the direct road (see server/api/direct.ts). Other methods go
       // to tRPC's own handler, which answers them as tRPC does (405 for PUT, PATCH, DELETE…).
-      const path = body && req.method === "POST" && url.startsWith("/api/trpc/") && !url.includes("?") && !url.includes(",") ? decodePath(url.slice("/api/trpc/".length)) : null;
+      const path =
+        body && req.method === "POST" && url.startsWith("/api/trpc/") && !url.includes("?") && !url.includes(",")
+          ? decodePath(url.slice("/api/trpc/".length))
+          : null;
       if (path !== null) {
         const direct = await callDirect(deps, path, body!, header);
         if (direct) {
-          res.writeHead(direct.status, { "content-type": "application/json", "content-length": Buffer.byteLength(direct.body), vary: "trpc-accept", ...direct.headers });
+          res.writeHead(direct.status, {
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(direct.body),
+            vary: "trpc-accept",
+            ...direct.headers,
+          });
           res.end(direct.body);
           return;
         }
@@ -176,7 +218,10 @@ export function nodeRestListener(deps: ApiDeps) {
     try {
       const body = await readBody(req, res, deps.maxBodyBytes, () => restTooLarge(deps.maxBodyBytes));
       if (body === TOO_LARGE) return;
-      writeAnswer(res, await handle({ method: req.method ?? "GET", url: req.url ?? "/", header: headerReader(req), body }));
+      writeAnswer(
+        res,
+        await handle({ method: req.method ?? "GET", url: req.url ?? "/", header: headerReader(req), body }),
+      );
     } catch (err) {
       deps.log.error({ err }, "REST request failed");
       if (res.headersSent) res.end();
@@ -231,9 +276,17 @@ function headersTooLargeAnswer(path: string | null): RestAnswer {
   }
   if (path === null || path.startsWith("/api/")) {
     const message = `${said}: send the query by POST to the same URL without its input parameter, with the input as the JSON request body`;
-    return { status: 431, headers, body: JSON.stringify({ error: { message, code: -32600, data: { code: "BAD_REQUEST", httpStatus: 431 } } }) };
+    return {
+      status: 431,
+      headers,
+      body: JSON.stringify({ error: { message, code: -32600, data: { code: "BAD_REQUEST", httpStatus: 431 } } }),
+    };
   }
-  return { status: 431, headers: { "content-type": "text/plain; charset=utf-8", connection: "close" }, body: `${said}.\n` };
+  return {
+    status: 431,
+    headers: { "content-type": "text/plain; charset=utf-8", connection: "close" },
+    body: `${said}.\n`,
+  };
 }
 
 /** Answers a request whose line and headers are over HEADER_LIMIT (see headersTooLarge). */
@@ -249,7 +302,10 @@ function pathIn(packet: Buffer | undefined): string | null {
 }
 
 const answered = new WeakSet<Duplex>();
-const NODE_ANSWERS: Record<string, string> = { HPE_CHUNK_EXTENSIONS_OVERFLOW: "413 Payload Too Large", ERR_HTTP_REQUEST_TIMEOUT: "408 Request Timeout" };
+const NODE_ANSWERS: Record<string, string> = {
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: "413 Payload Too Large",
+  ERR_HTTP_REQUEST_TIMEOUT: "408 Request Timeout",
+};
 
 /**
  * http.Server's 'clientError' (a request its parser refused): over

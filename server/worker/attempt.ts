@@ -5,7 +5,16 @@ import { CommandTypeError, type AttemptContext } from "../command-types/types";
 import type { Registry } from "../command-types/registry";
 import type { Claimed, Completion } from "../engine/types";
 import { afterCompensationError, afterFailure, afterUnknown, canReconcile, pollDelayMs } from "../engine/policy";
-import { AttemptLog, awaitResult, compensated, compensateLater, follow, retryLater, succeeded, toException } from "../engine/transitions";
+import {
+  AttemptLog,
+  awaitResult,
+  compensated,
+  compensateLater,
+  follow,
+  retryLater,
+  succeeded,
+  toException,
+} from "../engine/transitions";
 import { loggableUrl } from "../log";
 
 export class TimeoutError extends Error {
@@ -33,7 +42,10 @@ export function describeError(err: unknown): string {
   if (err instanceof CommandTypeError) msg = err.message;
   else if (err instanceof Error) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    msg = err.message === "fetch failed" && cause ? `network error: ${cause.code ?? cause.message}` : `${err.name === "Error" ? "" : err.name + ": "}${err.message}`;
+    msg =
+      err.message === "fetch failed" && cause
+        ? `network error: ${cause.code ?? cause.message}`
+        : `${err.name === "Error" ? "" : err.name + ": "}${err.message}`;
   } else msg = String(err);
   // Error messages may quote a URL whole (fetch does): keep its credentials and query string out of logs and records.
   msg = msg.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, (u) => loggableUrl(u));
@@ -41,7 +53,11 @@ export function describeError(err: unknown): string {
 }
 
 /** Runs fn under a timeout and an outer signal; settles even if fn ignores its signal. */
-export async function withTimeout<T>(fn: (signal: AbortSignal) => Promise<T>, timeoutMs: number, outer: AbortSignal): Promise<T> {
+export async function withTimeout<T>(
+  fn: (signal: AbortSignal) => Promise<T>,
+  timeoutMs: number,
+  outer: AbortSignal,
+): Promise<T> {
   const intr = new Interrupt();
   const onOuter = () => intr.abort(outer.reason);
   if (outer.aborted) onOuter();
@@ -136,9 +152,19 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
   const log = new AttemptLog(c, env.workerId, env.now);
 
   const type = registry.get(c.type);
-  if (!type) return toException(log, c.tries, `unknown command type "${c.type}" (is this worker older than the one that accepted it?)`);
+  if (!type)
+    return toException(
+      log,
+      c.tries,
+      `unknown command type "${c.type}" (is this worker older than the one that accepted it?)`,
+    );
   const parsed = type.schema.safeParse(c.payload);
-  if (!parsed.success) return toException(log, c.tries, `stored payload does not match the type's schema: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success)
+    return toException(
+      log,
+      c.tries,
+      `stored payload does not match the type's schema: ${parsed.error.issues[0]?.message}`,
+    );
   const payload = parsed.data;
   const timeoutMs = type.timeoutMs(payload);
   const intr = env.intr;
@@ -157,7 +183,8 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
 
   // --- compensation ---
   if (c.status === "compensating") {
-    if (!type.compensate) return toException(log, c.tries, `compensation requested, but type "${type.name}" has no compensate`);
+    if (!type.compensate)
+      return toException(log, c.tries, `compensation requested, but type "${type.name}" has no compensate`);
     const started = log.now();
     const tries = c.tries + 1;
     try {
@@ -180,7 +207,11 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
     if (!canReconcile(type, payload)) return awaitResult(log, c.tries, null);
     const maxWait = type.poll?.maxWaitMs ?? 24 * 3600_000;
     if (log.now().getTime() - c.stateChangedAt.getTime() > maxWait) {
-      return toException(log, c.tries, `no result from the backend within ${Math.round(maxWait / 1000)} s of its acceptance`);
+      return toException(
+        log,
+        c.tries,
+        `no result from the backend within ${Math.round(maxWait / 1000)} s of its acceptance`,
+      );
     }
     const started = log.now();
     try {
@@ -188,11 +219,14 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
       log.record("poll", started, q.outcome, null, "detail" in q ? q.detail : undefined);
       if (q.outcome === "success") return succeeded(log, c.tries, q.result);
       if (q.outcome === "failure") return follow(log, c.tries, afterFailure(type, c, c.tries, q.failure));
-      if (q.outcome === "not_found") return retryLater(log, c.tries, 0, false, "the backend no longer knows the accepted command; sending it again");
+      if (q.outcome === "not_found")
+        return retryLater(log, c.tries, 0, false, "the backend no longer knows the accepted command; sending it again");
       return awaitResult(log, c.tries + 1, pollDelayMs(type, c.tries + 1));
     } catch (err) {
       log.record("poll", started, "exception", describeError(err));
-      return interrupted(err) ? awaitResult(log, c.tries, 0) : awaitResult(log, c.tries + 1, pollDelayMs(type, c.tries + 1));
+      return interrupted(err)
+        ? awaitResult(log, c.tries, 0)
+        : awaitResult(log, c.tries + 1, pollDelayMs(type, c.tries + 1));
     }
   }
 
@@ -208,7 +242,17 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
         if (q.outcome === "failure") return follow(log, tries, afterFailure(type, c, tries, q.failure));
         if (q.outcome === "unknown") {
           tries++;
-          return follow(log, tries, afterUnknown(type, payload, c, tries, "reconcile: the backend cannot tell yet what became of the last attempt"));
+          return follow(
+            log,
+            tries,
+            afterUnknown(
+              type,
+              payload,
+              c,
+              tries,
+              "reconcile: the backend cannot tell yet what became of the last attempt",
+            ),
+          );
         }
         // not_found: never received; execute again below, with the same idempotency key
       } catch (err) {
@@ -218,7 +262,12 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
         return follow(log, tries, afterUnknown(type, payload, c, tries, `reconcile: ${describeError(err)}`));
       }
     } else if (!type.idempotent(payload)) {
-      return toException(log, tries, "the last attempt's outcome is unknown, and this command can neither be reconciled (no status query) nor safely sent again (not idempotent)", true);
+      return toException(
+        log,
+        tries,
+        "the last attempt's outcome is unknown, and this command can neither be reconciled (no status query) nor safely sent again (not idempotent)",
+        true,
+      );
     }
   }
 

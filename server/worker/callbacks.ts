@@ -58,7 +58,12 @@ export function callbackSender(o: {
         (signal) =>
           (o.fetch ?? fetch)(d.url, {
             method: "POST",
-            headers: { "content-type": "application/json", "x-conveyor-signature": signBody(secret, body), "x-command-id": d.commandId, "user-agent": "Conveyor" },
+            headers: {
+              "content-type": "application/json",
+              "x-conveyor-signature": signBody(secret, body),
+              "x-command-id": d.commandId,
+              "user-agent": "Conveyor",
+            },
             body,
             signal,
             redirect: "manual",
@@ -79,13 +84,21 @@ export function callbackSender(o: {
     const retryInMs = refused ? null : Math.max(1000, backoffMs(d.attempts, 2000, 3600_000));
     await finishCallback(o.db, d, { ok, status, error, retryInMs, startedAt, worker: o.workerId });
     o.metrics?.callback(ok);
-    if (!ok) o.log.warn({ command: d.commandId, url: loggableUrl(d.url), attempt: d.attempts, error }, refused ? "upstream callback refused by HTTP_ALLOWED_HOSTS; given up" : "upstream callback failed; will retry");
+    if (!ok)
+      o.log.warn(
+        { command: d.commandId, url: loggableUrl(d.url), attempt: d.attempts, error },
+        refused ? "upstream callback refused by HTTP_ALLOWED_HOSTS; given up" : "upstream callback failed; will retry",
+      );
   };
 
   const loop = onWake(wake, o.pollMs ?? 1_000, async () => {
     try {
       const due = await claimCallbacks(o.db, o.concurrency ?? 10, timeoutMs * 3);
-      await Promise.all(due.map((d) => send(d).catch((err) => o.log.error({ err: String(err) }, "could not record a callback delivery"))));
+      await Promise.all(
+        due.map((d) =>
+          send(d).catch((err) => o.log.error({ err: String(err) }, "could not record a callback delivery")),
+        ),
+      );
       if (due.length > 0) return true;
     } catch (err) {
       o.log.warn({ err: String(err) }, "callback claim failed");

@@ -23,7 +23,10 @@ export function createCompleter(db: Db, log: Logger, opts: { maxInFlight?: numbe
   const write = async (items: Item[]) => {
     for (let attempt = 0, refusals = 0; ; attempt++) {
       try {
-        const applied = await completeAtomically(db, items.map((i) => i.c));
+        const applied = await completeAtomically(
+          db,
+          items.map((i) => i.c),
+        );
         for (const i of items) i.resolve(applied.has(i.c.id));
         return;
       } catch (err) {
@@ -41,11 +44,17 @@ export function createCompleter(db: Db, log: Logger, opts: { maxInFlight?: numbe
         }
         if (isRolledBack(err)) {
           // The transaction it met is done within milliseconds: try again soon, at a jittered moment.
-          log.warn({ err: describe(err), commands: items.map((i) => i.c.id), attempt }, "attempt results rolled back by the database (deadlock or serialization conflict); retrying");
+          log.warn(
+            { err: describe(err), commands: items.map((i) => i.c.id), attempt },
+            "attempt results rolled back by the database (deadlock or serialization conflict); retrying",
+          );
           await sleep(Math.min(10_000, 5 + Math.random() * 20 * 2 ** Math.min(attempt, 8)));
           continue;
         }
-        log.error({ err: describe(err), commands: items.map((i) => i.c.id), attempt }, "could not record attempt results; retrying");
+        log.error(
+          { err: describe(err), commands: items.map((i) => i.c.id), attempt },
+          "could not record attempt results; retrying",
+        );
         await sleep(Math.min(10_000, 200 * 2 ** Math.min(attempt, 6)));
       }
     }
@@ -81,7 +90,9 @@ export function isConnectionError(err: unknown): boolean {
   return (
     /^08|^57P0/.test(e?.code ?? "") ||
     ["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND"].includes(e?.code ?? "") ||
-    /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(e?.message ?? "")
+    /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(
+      e?.message ?? "",
+    )
   );
 }
 
@@ -104,7 +115,8 @@ const describe = (err: unknown) => ((err as Error)?.message ?? String(err)).slic
 
 // PostgreSQL's text and jsonb cannot hold U+0000: a handler's result or error with one is stored with U+FFFD instead.
 const cleanText = (t: string | null) => (t === null ? null : t.replaceAll("\u0000", "\ufffd"));
-const cleanJson = (v: unknown) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v).replaceAll("\\u0000", "\\ufffd")));
+const cleanJson = (v: unknown) =>
+  v === undefined ? undefined : JSON.parse(JSON.stringify(v).replaceAll("\\u0000", "\\ufffd"));
 
 function withoutNul(c: Completion): Completion {
   return {
@@ -122,7 +134,9 @@ function withoutNul(c: Completion): Completion {
  * the same without NUL characters, then an exception for an operator.
  */
 function salvage(c: Completion, refusals: number, why: string): Completion {
-  const error = cleanText(`could not record the outcome (${why}); the backend may have acted: reconcile before acting again`)!;
+  const error = cleanText(
+    `could not record the outcome (${why}); the backend may have acted: reconcile before acting again`,
+  )!;
   try {
     if (refusals === 1) return withoutNul(c);
     if (refusals === 2) {

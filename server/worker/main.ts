@@ -25,7 +25,9 @@ export type StopReport = { conveyor: "worker-stopping"; running: number; graceMs
 async function main() {
   const e = envOrExit();
   if (!e.DATABASE_URL) {
-    console.error("DATABASE_URL is not set: the worker needs the database (npm start sets it for the embedded PostgreSQL).");
+    console.error(
+      "DATABASE_URL is not set: the worker needs the database (npm start sets it for the embedded PostgreSQL).",
+    );
     process.exit(1);
   }
   const url = e.DATABASE_URL;
@@ -50,7 +52,10 @@ async function main() {
   }
   if (e.BOOTSTRAP_API_TOKEN) await ensureBootstrapToken(db, key, e.BOOTSTRAP_API_TOKEN);
 
-  const listener = startListener(e.DATABASE_LISTEN_URL ?? url, { applicationName: "conveyor-worker-listen", log: (msg, err) => log.warn({ err: String(err) }, msg) });
+  const listener = startListener(e.DATABASE_LISTEN_URL ?? url, {
+    applicationName: "conveyor-worker-listen",
+    log: (msg, err) => log.warn({ err: String(err) }, msg),
+  });
   const checkUrl = createUrlGuard(e.HTTP_ALLOWED_HOSTS);
   const metrics = createWorkerMetrics();
   const worker = createWorker({
@@ -75,12 +80,21 @@ async function main() {
     started("metrics push", () => startMetricsPush({ db, log, workerId, metrics })),
     pruner({ db, log, days: e.RETENTION_DAYS }),
     // Alerts: every worker evaluates on an interval (the lock keeps it to one at a time) and sends deliveries.
-    started("alert mailer", () => startMailer({ db, log, publicUrl: e.PUBLIC_URL, smtpUrl: e.SMTP_URL, from: e.ALERT_FROM, listener, metrics })),
+    started("alert mailer", () =>
+      startMailer({ db, log, publicUrl: e.PUBLIC_URL, smtpUrl: e.SMTP_URL, from: e.ALERT_FROM, listener, metrics }),
+    ),
     alertEvaluator({ db, log, everyMs: e.ALERT_EVAL_MS, publicUrl: e.PUBLIC_URL, metrics }),
     { name: worker.name, start: worker.start, stop: () => stopReporting(worker, e.WORKER_GRACE_MS) },
   ]);
   services.start();
-  log.info({ concurrency: e.WORKER_CONCURRENCY, types: registry.names(), email: e.SMTP_URL ? "configured" : "not configured (SMTP_URL unset)" }, "worker started");
+  log.info(
+    {
+      concurrency: e.WORKER_CONCURRENCY,
+      types: registry.names(),
+      email: e.SMTP_URL ? "configured" : "not configured (SMTP_URL unset)",
+    },
+    "worker started",
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {

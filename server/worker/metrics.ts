@@ -14,14 +14,54 @@ const LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 
 export function createWorkerMetrics() {
   const registry = new client.Registry();
-  const attempts = new client.Counter({ name: "conveyor_attempts_total", help: "Attempts made by workers, by command type, kind (execute, reconcile, compensate, poll, callback) and outcome", labelNames: ["type", "kind", "outcome"], registers: [registry] });
-  const duration = new client.Histogram({ name: "conveyor_attempt_duration_seconds", help: "How long attempts took, by command type and kind", labelNames: ["type", "kind"], buckets: DURATION_BUCKETS, registers: [registry] });
-  const lag = new client.Histogram({ name: "conveyor_pickup_lag_seconds", help: "From the moment a command is due to the moment its handler starts, by command type", labelNames: ["type"], buckets: LAG_BUCKETS, registers: [registry] });
-  const leasesLost = new client.Counter({ name: "conveyor_leases_lost_total", help: "Attempts interrupted because the worker lost the command's lease", registers: [registry] });
-  const rescued = new client.Counter({ name: "conveyor_leases_rescued_total", help: "Expired leases taken back by the rescuer (a worker died or lost the database)", registers: [registry] });
-  const callbacks = new client.Counter({ name: "conveyor_callbacks_total", help: "Upstream callback deliveries tried, by outcome (delivered, failed)", labelNames: ["outcome"], registers: [registry] });
-  const evaluations = new client.Counter({ name: "conveyor_alert_evaluations_total", help: "Alert rule evaluation rounds run by this worker, by outcome (ok, error)", labelNames: ["outcome"], registers: [registry] });
-  const emails = new client.Counter({ name: "conveyor_alert_emails_total", help: "Alert emails handed to SMTP, by outcome (sent, failed: retried later)", labelNames: ["outcome"], registers: [registry] });
+  const attempts = new client.Counter({
+    name: "conveyor_attempts_total",
+    help: "Attempts made by workers, by command type, kind (execute, reconcile, compensate, poll, callback) and outcome",
+    labelNames: ["type", "kind", "outcome"],
+    registers: [registry],
+  });
+  const duration = new client.Histogram({
+    name: "conveyor_attempt_duration_seconds",
+    help: "How long attempts took, by command type and kind",
+    labelNames: ["type", "kind"],
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const lag = new client.Histogram({
+    name: "conveyor_pickup_lag_seconds",
+    help: "From the moment a command is due to the moment its handler starts, by command type",
+    labelNames: ["type"],
+    buckets: LAG_BUCKETS,
+    registers: [registry],
+  });
+  const leasesLost = new client.Counter({
+    name: "conveyor_leases_lost_total",
+    help: "Attempts interrupted because the worker lost the command's lease",
+    registers: [registry],
+  });
+  const rescued = new client.Counter({
+    name: "conveyor_leases_rescued_total",
+    help: "Expired leases taken back by the rescuer (a worker died or lost the database)",
+    registers: [registry],
+  });
+  const callbacks = new client.Counter({
+    name: "conveyor_callbacks_total",
+    help: "Upstream callback deliveries tried, by outcome (delivered, failed)",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
+  const evaluations = new client.Counter({
+    name: "conveyor_alert_evaluations_total",
+    help: "Alert rule evaluation rounds run by this worker, by outcome (ok, error)",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
+  const emails = new client.Counter({
+    name: "conveyor_alert_emails_total",
+    help: "Alert emails handed to SMTP, by outcome (sent, failed: retried later)",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
 
   // The hot path: label children are looked up once per label set, not hashed per observation.
   const attemptChildren = new Map<string, client.Counter.Internal>();
@@ -37,8 +77,12 @@ export function createWorkerMetrics() {
     registry,
     attempts(type: string, records: AttemptRecord[]) {
       for (const a of records) {
-        child(attemptChildren, `${type}\0${a.kind}\0${a.outcome}`, () => attempts.labels(type, a.kind, a.outcome)).inc();
-        child(durationChildren, `${type}\0${a.kind}`, () => duration.labels(type, a.kind)).observe(Math.max(0, a.finishedAt.getTime() - a.startedAt.getTime()) / 1000);
+        child(attemptChildren, `${type}\0${a.kind}\0${a.outcome}`, () =>
+          attempts.labels(type, a.kind, a.outcome),
+        ).inc();
+        child(durationChildren, `${type}\0${a.kind}`, () => duration.labels(type, a.kind)).observe(
+          Math.max(0, a.finishedAt.getTime() - a.startedAt.getTime()) / 1000,
+        );
       }
     },
     pickup(type: string, seconds: number) {
@@ -55,7 +99,13 @@ export function createWorkerMetrics() {
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
 
 /** Saves the worker's snapshot every `everyMs` (and once more on stop). */
-export function startMetricsPush(o: { db: Db; log: Logger; workerId: string; metrics: WorkerMetrics; everyMs?: number }) {
+export function startMetricsPush(o: {
+  db: Db;
+  log: Logger;
+  workerId: string;
+  metrics: WorkerMetrics;
+  everyMs?: number;
+}) {
   const startedAt = new Date();
   const push = async () => {
     try {

@@ -128,7 +128,9 @@ describe.runIf(browserAvailable)("access and tokens in a real browser", () => {
     expect(Buffer.from(await ico.arrayBuffer()).subarray(0, 4)).toEqual(Buffer.from([0, 0, 1, 0])); // an ICO file
     for (const p of ["/login", "/tokens"]) {
       await page.goto(`${base}${p}`);
-      const hrefs = await page.locator('link[rel="icon"]').evaluateAll((ls) => ls.map((l) => (l as HTMLLinkElement).href));
+      const hrefs = await page
+        .locator('link[rel="icon"]')
+        .evaluateAll((ls) => ls.map((l) => (l as HTMLLinkElement).href));
       expect(hrefs.length).toBeGreaterThan(0);
       for (const h of hrefs) {
         const r = await fetch(h);

@@ -34,12 +34,30 @@ async function seed(db: TestDb["db"]) {
   const client = await newToken(db, "client", "orders-service");
   const intake = directIntake(db, registry);
   const add = async (key: string, extra: Record<string, unknown> = {}) =>
-    (await submit(intake, client.id, { type: "http", payload: { method: "POST", url: `https://orders.example/api/${key}`, compensateUrl: `https://orders.example/api/${key}/undo`, ...extra }, idempotencyKey: key, runAt: "2999-01-01T00:00:00Z" })).id;
+    (
+      await submit(intake, client.id, {
+        type: "http",
+        payload: {
+          method: "POST",
+          url: `https://orders.example/api/${key}`,
+          compensateUrl: `https://orders.example/api/${key}/undo`,
+          ...extra,
+        },
+        idempotencyKey: key,
+        runAt: "2999-01-01T00:00:00Z",
+      })
+    ).id;
   // The failed ones first: the list shows the newest first, so the others are on its first page.
   const failed: string[] = [];
   for (let i = 1; i <= FAILED; i++) failed.push(await add(`order-declined-${i}`));
-  await db.pool.query(`UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'worker-a1', locked_until = now() + interval '1 minute' WHERE id = ANY($1::uuid[])`, [failed]);
-  await db.pool.query(`UPDATE commands SET status = 'failed', lease_id = NULL, locked_by = NULL, locked_until = NULL, attempt_count = 1, failure = '{"status": 422}'::jsonb WHERE id = ANY($1::uuid[])`, [failed]);
+  await db.pool.query(
+    `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'worker-a1', locked_until = now() + interval '1 minute' WHERE id = ANY($1::uuid[])`,
+    [failed],
+  );
+  await db.pool.query(
+    `UPDATE commands SET status = 'failed', lease_id = NULL, locked_by = NULL, locked_until = NULL, attempt_count = 1, failure = '{"status": 422}'::jsonb WHERE id = ANY($1::uuid[])`,
+    [failed],
+  );
   ids.succeeded = await add("order-ok-1");
   await moveTo(db, ids.succeeded, ["running", "succeeded"]);
   for (let i = 1; i <= 3; i++) {
@@ -50,7 +68,8 @@ async function seed(db: TestDb["db"]) {
 }
 
 const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
-const statusOf = async (id: string) => (await t.db.pool.query(`SELECT status FROM commands WHERE id = $1`, [id])).rows[0].status;
+const statusOf = async (id: string) =>
+  (await t.db.pool.query(`SELECT status FROM commands WHERE id = $1`, [id])).rows[0].status;
 
 describe.runIf(browserAvailable)("operator actions in a real browser", () => {
   beforeAll(async () => {
@@ -80,12 +99,18 @@ describe.runIf(browserAvailable)("operator actions in a real browser", () => {
     const actions = page.getByRole("group", { name: "Actions" });
     const button = (name: string) => actions.getByRole("button", { name, exact: true });
     // The buttons wait for the server's answer (disabled, "Checking…"), then say why they cannot apply.
-    await expect.poll(() => button("Retry").getAttribute("title")).toBe("Not available: succeeded: retry applies only to failed, exception, cancelled commands");
+    await expect
+      .poll(() => button("Retry").getAttribute("title"))
+      .toBe("Not available: succeeded: retry applies only to failed, exception, cancelled commands");
     expect(await button("Retry").isDisabled()).toBe(true);
     expect(await button("Cancel").isDisabled()).toBe(true);
-    expect(await button("Cancel").getAttribute("title")).toBe("Not available: succeeded: cancel applies only to pending, retrying, awaiting commands");
+    expect(await button("Cancel").getAttribute("title")).toBe(
+      "Not available: succeeded: cancel applies only to pending, retrying, awaiting commands",
+    );
     expect(await button("Resolve").isDisabled()).toBe(true);
-    expect(await button("Resolve").getAttribute("title")).toBe("Not available: succeeded: resolve applies only to exception commands");
+    expect(await button("Resolve").getAttribute("title")).toBe(
+      "Not available: succeeded: resolve applies only to exception commands",
+    );
     expect(await button("Compensate").isEnabled()).toBe(true);
     await button("Retry").hover({ force: true });
     await shot("actions-succeeded");
@@ -96,7 +121,9 @@ describe.runIf(browserAvailable)("operator actions in a real browser", () => {
     await expect.poll(() => button("Retry").isEnabled()).toBe(true);
     for (const name of ["Compensate", "Resolve"]) expect(await button(name).isEnabled(), name).toBe(true);
     expect(await button("Cancel").isDisabled()).toBe(true);
-    expect(await button("Cancel").getAttribute("title")).toBe("Not available: exception: cancel applies only to pending, retrying, awaiting commands");
+    expect(await button("Cancel").getAttribute("title")).toBe(
+      "Not available: exception: cancel applies only to pending, retrying, awaiting commands",
+    );
   });
 
   it("Resolve chooses no outcome for the operator: its button stays disabled until one is chosen", async () => {
@@ -137,7 +164,9 @@ describe.runIf(browserAvailable)("operator actions in a real browser", () => {
     // None of the three is pending, retrying or awaiting: Cancel would change nothing.
     await expect
       .poll(() => bar.getByRole("button", { name: "Cancel", exact: true }).getAttribute("title"))
-      .toBe("Not available: 2 × exception: cancel applies only to pending, retrying, awaiting commands; 1 × succeeded: cancel applies only to pending, retrying, awaiting commands");
+      .toBe(
+        "Not available: 2 × exception: cancel applies only to pending, retrying, awaiting commands; 1 × succeeded: cancel applies only to pending, retrying, awaiting commands",
+      );
     expect(await bar.getByRole("button", { name: "Cancel", exact: true }).isDisabled()).toBe(true);
     await bar.getByRole("button", { name: "Retry", exact: true }).click();
     const dialog = page.getByRole("dialog");
@@ -167,7 +196,10 @@ describe.runIf(browserAvailable)("operator actions in a real browser", () => {
     await bar.getByRole("button", { name: `Select all ${n} that match this filter` }).waitFor();
     await shot("select-all-count");
     await bar.getByRole("button", { name: `Select all ${n} that match this filter` }).click();
-    await page.getByTestId("selection-count").getByText(`All ${n} commands that match this filter are selected`).waitFor();
+    await page
+      .getByTestId("selection-count")
+      .getByText(`All ${n} commands that match this filter are selected`)
+      .waitFor();
     await bar.getByRole("button", { name: "Retry", exact: true }).click();
     const dialog = page.getByRole("dialog");
     await dialog.getByRole("heading", { name: `Retry all ${n} commands that match this filter?` }).waitFor();

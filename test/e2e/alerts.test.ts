@@ -46,20 +46,49 @@ async function mailMatching(pred: (m: ParsedMail) => boolean): Promise<ParsedMai
   }
 }
 
-const toAddresses = (m: ParsedMail) => (Array.isArray(m.to) ? m.to : m.to ? [m.to] : []).flatMap((a) => a.value.map((v) => v.address));
+const toAddresses = (m: ParsedMail) =>
+  (Array.isArray(m.to) ? m.to : m.to ? [m.to] : []).flatMap((a) => a.value.map((v) => v.address));
 
 /** Three commands that entered exception just now, and a count rule on them that fires once the worker evaluates it. */
 async function seed(db: TestDb["db"]) {
   const client = await newToken(db, "client", "ledger-service");
   const intake = directIntake(db, registry);
   const ids: string[] = [];
-  for (let i = 1; i <= 3; i++) ids.push((await submit(intake, client.id, { type: "http", payload: { method: "POST", url: "https://ledger.example/api/postings", body: { order: 3000 + i } }, idempotencyKey: `ledger-${i}` })).id);
-  await db.pool.query(`UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'worker-a1', locked_until = now() + interval '1 minute' WHERE id = ANY($1::uuid[])`, [ids]);
-  await db.pool.query(`UPDATE commands SET status = 'exception', lease_id = NULL, locked_by = NULL, locked_until = NULL, attempt_count = 3, error = 'timeout after 10000 ms: outcome unknown' WHERE id = ANY($1::uuid[])`, [ids]);
-  await createRule(db, { name: "Ledger exceptions", kind: "count", states: ["exception"], windowSeconds: 600, threshold: 3, recipients: ["ledger-team@example.com"], notifyOnResolve: true }, users.admin.email);
+  for (let i = 1; i <= 3; i++)
+    ids.push(
+      (
+        await submit(intake, client.id, {
+          type: "http",
+          payload: { method: "POST", url: "https://ledger.example/api/postings", body: { order: 3000 + i } },
+          idempotencyKey: `ledger-${i}`,
+        })
+      ).id,
+    );
+  await db.pool.query(
+    `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'worker-a1', locked_until = now() + interval '1 minute' WHERE id = ANY($1::uuid[])`,
+    [ids],
+  );
+  await db.pool.query(
+    `UPDATE commands SET status = 'exception', lease_id = NULL, locked_by = NULL, locked_until = NULL, attempt_count = 3, error = 'timeout after 10000 ms: outcome unknown' WHERE id = ANY($1::uuid[])`,
+    [ids],
+  );
+  await createRule(
+    db,
+    {
+      name: "Ledger exceptions",
+      kind: "count",
+      states: ["exception"],
+      windowSeconds: 600,
+      threshold: 3,
+      recipients: ["ledger-team@example.com"],
+      notifyOnResolve: true,
+    },
+    users.admin.email,
+  );
 }
 
-const signIn = (p: Page, who: keyof typeof users, next: string) => signInAs(p, base, users[who].email, users[who].password, next);
+const signIn = (p: Page, who: keyof typeof users, next: string) =>
+  signInAs(p, base, users[who].email, users[who].password, next);
 
 describe.runIf(browserAvailable)("alert rules in a real browser", () => {
   beforeAll(async () => {
@@ -71,7 +100,13 @@ describe.runIf(browserAvailable)("alert rules in a real browser", () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     web = spawnWeb(port, { DATABASE_URL: t.url, SMTP_URL: inbox.url, PUBLIC_URL: base, LOG_LEVEL: "warn" });
-    worker = runWorker({ DATABASE_URL: t.url, SMTP_URL: inbox.url, PUBLIC_URL: base, ALERT_EVAL_MS: "500", LOG_LEVEL: "info" });
+    worker = runWorker({
+      DATABASE_URL: t.url,
+      SMTP_URL: inbox.url,
+      PUBLIC_URL: base,
+      ALERT_EVAL_MS: "500",
+      LOG_LEVEL: "info",
+    });
     await Promise.all([waitHealthy(base, web), worker.waitFor(/worker started/)]);
     mkdirSync(SHOTS, { recursive: true });
     browser = await launchBrowser();
@@ -99,10 +134,20 @@ describe.runIf(browserAvailable)("alert rules in a real browser", () => {
     const firing = await mailMatching((m) => m.subject?.startsWith("[FIRING] Ledger exceptions") ?? false);
     expect(toAddresses(firing)).toEqual(["ledger-team@example.com"]);
     // The row says the email was sent, read from its delivery; so does the history.
-    await seeded.getByTestId("rule-email").getByText(/^email sent /).waitFor();
+    await seeded
+      .getByTestId("rule-email")
+      .getByText(/^email sent /)
+      .waitFor();
     await seeded.getByTestId("rule-email").getByText("last alert (firing)").waitFor();
-    const firingEntry = page.getByRole("list", { name: "Alert history" }).locator("[data-testid=history-entry][data-kind=firing]").filter({ hasText: "Ledger exceptions" });
-    await firingEntry.getByTestId("delivery").filter({ hasText: "ledger-team@example.com" }).getByText(/^sent /).waitFor();
+    const firingEntry = page
+      .getByRole("list", { name: "Alert history" })
+      .locator("[data-testid=history-entry][data-kind=firing]")
+      .filter({ hasText: "Ledger exceptions" });
+    await firingEntry
+      .getByTestId("delivery")
+      .filter({ hasText: "ledger-team@example.com" })
+      .getByText(/^sent /)
+      .waitFor();
     // Email is configured: no banner.
     expect(await page.getByRole("region", { name: "Email not configured" }).count()).toBe(0);
 
@@ -134,7 +179,11 @@ describe.runIf(browserAvailable)("alert rules in a real browser", () => {
     const history = page.getByRole("list", { name: "Alert history" });
     const entry = history.locator("[data-testid=history-entry][data-kind=test]").filter({ hasText: RULE });
     await entry.getByText("Test", { exact: true }).waitFor();
-    await entry.getByTestId("delivery").filter({ hasText: "oncall@example.com" }).getByText(/^sent /).waitFor();
+    await entry
+      .getByTestId("delivery")
+      .filter({ hasText: "oncall@example.com" })
+      .getByText(/^sent /)
+      .waitFor();
     await entry.getByText("Show the message").click();
     await entry.getByText(`Subject: [TEST] ${RULE}`).waitFor();
     await entry.getByText("Show the message").click();
@@ -148,7 +197,8 @@ describe.runIf(browserAvailable)("alert rules in a real browser", () => {
     await signIn(page, "viewer", "/alerts");
     await page.getByRole("rowgroup", { name: RULE }).getByText("oncall@example.com").waitFor();
     await page.getByRole("list", { name: "Alert history" }).locator("[data-kind=test]").first().waitFor();
-    for (const name of ["Create rule", "Send test email", "Edit", "Delete", "Disable", "Silence 1 h"]) expect(await page.getByRole("button", { name, exact: true }).count()).toBe(0);
+    for (const name of ["Create rule", "Send test email", "Edit", "Delete", "Disable", "Silence 1 h"])
+      expect(await page.getByRole("button", { name, exact: true }).count()).toBe(0);
     expect(await page.getByLabel("Recipients").count()).toBe(0);
   });
 
@@ -173,16 +223,24 @@ describe.runIf(browserAvailable)("alert rules in a real browser", () => {
     await form.getByText("Check the fields marked above.").waitFor();
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: path.join(SHOTS, "alerts-rule-form.png"), fullPage: true });
-    expect((await t.db.pool.query(`SELECT kind FROM alert_rules WHERE name = $1`, [RULE])).rows).toEqual([{ kind: "backlog" }]);
+    expect((await t.db.pool.query(`SELECT kind FROM alert_rules WHERE name = $1`, [RULE])).rows).toEqual([
+      { kind: "backlog" },
+    ]);
 
     // Corrected: the error goes as the field changes, and the save stores a share and seconds.
     await form.getByLabel("Threshold").fill("25");
     await expect.poll(() => form.locator("#rule-threshold-error").count()).toBe(0);
     await form.getByRole("button", { name: "Save changes" }).click();
     await rule.getByText("≥ 25% of commands finished in 2 h failed or hit an exception").waitFor();
-    const { rows } = await t.db.pool.query(`SELECT kind, threshold, window_seconds, states::text[] AS states FROM alert_rules WHERE name = $1`, [RULE]);
+    const { rows } = await t.db.pool.query(
+      `SELECT kind, threshold, window_seconds, states::text[] AS states FROM alert_rules WHERE name = $1`,
+      [RULE],
+    );
     expect(rows).toEqual([{ kind: "rate", threshold: 0.25, window_seconds: 7200, states: [] }]);
-    const audit = await t.db.pool.query(`SELECT actor FROM audit_entries WHERE action = 'alert.update' AND details->>'name' = $1`, [RULE]);
+    const audit = await t.db.pool.query(
+      `SELECT actor FROM audit_entries WHERE action = 'alert.update' AND details->>'name' = $1`,
+      [RULE],
+    );
     expect(audit.rows).toEqual([{ actor: users.admin.email }]);
   });
 });
@@ -228,8 +286,15 @@ describe.runIf(browserAvailable)("alert emails with SMTP_URL unset, in a real br
     await email.getByText("email not sent: SMTP_URL is unset; kept until it is set").waitFor();
     await email.getByText("no email of this rule was ever sent").waitFor();
     expect(await seeded.getByText(/sent \d+ s ago|sent just now/).count()).toBe(0);
-    const entry = p.getByRole("list", { name: "Alert history" }).locator("[data-testid=history-entry][data-kind=firing]").filter({ hasText: "Ledger exceptions" });
-    await entry.getByTestId("delivery").filter({ hasText: "ledger-team@example.com" }).getByText("not sent: SMTP_URL is unset; kept until it is set").waitFor();
+    const entry = p
+      .getByRole("list", { name: "Alert history" })
+      .locator("[data-testid=history-entry][data-kind=firing]")
+      .filter({ hasText: "Ledger exceptions" });
+    await entry
+      .getByTestId("delivery")
+      .filter({ hasText: "ledger-team@example.com" })
+      .getByText("not sent: SMTP_URL is unset; kept until it is set")
+      .waitFor();
     await entry.getByText("Show the message (not sent yet)").waitFor();
     const { rows } = await db.db.pool.query(`SELECT sent_at FROM alert_deliveries`);
     expect(rows).toEqual([{ sent_at: null }]);

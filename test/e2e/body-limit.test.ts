@@ -22,15 +22,22 @@ const token = "bootstrap-token-for-the-body-limit-test-0123456789";
 const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
 
 let t: TestDb;
-const servers: Record<"web" | "next", { base: string; child?: ChildProcess }> = { web: { base: "" }, next: { base: "" } };
+const servers: Record<"web" | "next", { base: string; child?: ChildProcess }> = {
+  web: { base: "" },
+  next: { base: "" },
+};
 
 /** `next start`, in its own process group, on the same build and environment. */
 function spawnNextStart(port: number, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [path.resolve("node_modules/next/dist/bin/next"), "start", "-p", String(port), "-H", "127.0.0.1"], {
-    env: { ...process.env, NODE_ENV: "production", NEXT_TELEMETRY_DISABLED: "1", PORT: String(port), ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
+  return spawn(
+    process.execPath,
+    [path.resolve("node_modules/next/dist/bin/next"), "start", "-p", String(port), "-H", "127.0.0.1"],
+    {
+      env: { ...process.env, NODE_ENV: "production", NEXT_TELEMETRY_DISABLED: "1", PORT: String(port), ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    },
+  );
 }
 
 beforeAll(async () => {
@@ -40,7 +47,10 @@ beforeAll(async () => {
   const [webPort, nextPort] = [await freePort(), await freePort()];
   servers.web = { base: `http://127.0.0.1:${webPort}`, child: spawnWeb(webPort, env, "pipe") };
   servers.next = { base: `http://127.0.0.1:${nextPort}`, child: spawnNextStart(nextPort, env) };
-  await Promise.all([waitHealthy(servers.web.base, servers.web.child!), waitHealthy(servers.next.base, servers.next.child!)]);
+  await Promise.all([
+    waitHealthy(servers.web.base, servers.web.child!),
+    waitHealthy(servers.next.base, servers.next.child!),
+  ]);
 }, 300_000);
 
 afterAll(async () => {
@@ -57,9 +67,19 @@ function submitBody(bytes: number): Buffer {
 }
 
 const roads = [
-  { server: "web", path: "/api/trpc/intake.submit", shape: "trpc", label: "npm run web, /api/trpc (node:http listener)" },
+  {
+    server: "web",
+    path: "/api/trpc/intake.submit",
+    shape: "trpc",
+    label: "npm run web, /api/trpc (node:http listener)",
+  },
   { server: "web", path: "/api/v1/commands", shape: "rest", label: "npm run web, /api/v1 (node:http listener)" },
-  { server: "next", path: "/api/trpc/intake.submit", shape: "trpc", label: "next start, /api/trpc (route handler, fetch adapter)" },
+  {
+    server: "next",
+    path: "/api/trpc/intake.submit",
+    shape: "trpc",
+    label: "next start, /api/trpc (route handler, fetch adapter)",
+  },
   { server: "next", path: "/api/v1/commands", shape: "rest", label: "next start, /api/v1 (route handler)" },
 ] as const;
 
@@ -69,7 +89,8 @@ function expect413(o: RawOutcome, shape: "trpc" | "rest") {
   expect(o.answer?.headers["content-type"]).toMatch(/^application\/json/);
   const message = `Request body is larger than MAX_BODY_BYTES (${LIMIT} bytes)`;
   const body = JSON.parse(o.answer!.body);
-  if (shape === "trpc") expect(body).toEqual({ error: { message, code: -32013, data: { code: "PAYLOAD_TOO_LARGE", httpStatus: 413 } } });
+  if (shape === "trpc")
+    expect(body).toEqual({ error: { message, code: -32013, data: { code: "PAYLOAD_TOO_LARGE", httpStatus: 413 } } });
   else expect(body).toEqual({ error: { code: "PAYLOAD_TOO_LARGE", message } });
   expect(o.closed).toBe(true);
 }
@@ -91,7 +112,15 @@ describe.each(roads)("$label", (road) => {
     const body = submitBody(Math.round(mb * MB));
     // Declared length (answered before any byte is read) and chunked (answered once the limit is passed).
     for (const chunked of [false, true]) {
-      const o = await rawRequest(base(), { method: "POST", path: road.path, headers: auth, body, chunked, writeFirst: true, deadlineMs: DISCARD_MS + 10_000 });
+      const o = await rawRequest(base(), {
+        method: "POST",
+        path: road.path,
+        headers: auth,
+        body,
+        chunked,
+        writeFirst: true,
+        deadlineMs: DISCARD_MS + 10_000,
+      });
       expect413(o, road.shape);
       expect(o.error, chunked ? "chunked" : "content-length").toBeUndefined();
     }
@@ -101,12 +130,27 @@ describe.each(roads)("$label", (road) => {
   it("cuts off a body over the discard bound, or one that stops arriving, without hanging", async () => {
     const over = submitBody(DISCARD_BYTES + 4 * MB);
     for (const chunked of [false, true]) {
-      const o = await rawRequest(base(), { method: "POST", path: road.path, headers: auth, body: over, chunked, writeFirst: true, deadlineMs: DISCARD_MS + 10_000 });
+      const o = await rawRequest(base(), {
+        method: "POST",
+        path: road.path,
+        headers: auth,
+        body: over,
+        chunked,
+        writeFirst: true,
+        deadlineMs: DISCARD_MS + 10_000,
+      });
       expect(o.closed, chunked ? "chunked" : "content-length").toBe(true);
       expect(o.ms).toBeLessThan(DISCARD_MS + 5_000);
     }
     // 5 MB declared, 2 MB sent, then silence: the 413 arrives at once, the connection is closed after DISCARD_MS.
-    const stalled = await rawRequest(base(), { method: "POST", path: road.path, headers: auth, body: submitBody(2 * MB), declaredLength: 5 * MB, deadlineMs: DISCARD_MS + 10_000 });
+    const stalled = await rawRequest(base(), {
+      method: "POST",
+      path: road.path,
+      headers: auth,
+      body: submitBody(2 * MB),
+      declaredLength: 5 * MB,
+      deadlineMs: DISCARD_MS + 10_000,
+    });
     expect413(stalled, road.shape);
     expect(stalled.ms).toBeGreaterThanOrEqual(DISCARD_MS - 500);
     expect(stalled.ms).toBeLessThan(DISCARD_MS + 5_000);
@@ -115,13 +159,24 @@ describe.each(roads)("$label", (road) => {
 });
 
 describe("the inbound result route (POST /api/commands/<id>/result, a route handler on both servers)", () => {
-  it.each(["web", "next"] as const)("answers a 5 MB body with a 413 the client reads after writing all of it (%s)", async (server) => {
-    const path = "/api/commands/00000000-0000-4000-8000-000000000000/result";
-    for (const chunked of [false, true]) {
-      const o = await rawRequest(servers[server].base, { method: "POST", path, headers: { "content-type": "application/json" }, body: submitBody(5 * MB), chunked, writeFirst: true, deadlineMs: DISCARD_MS + 10_000 });
-      expect(o.error, chunked ? "chunked" : "content-length").toBeUndefined();
-      expect(o.answer?.status).toBe(413);
-      expect(JSON.parse(o.answer!.body)).toEqual({ error: `body is larger than MAX_BODY_BYTES (${LIMIT} bytes)` });
-    }
-  });
+  it.each(["web", "next"] as const)(
+    "answers a 5 MB body with a 413 the client reads after writing all of it (%s)",
+    async (server) => {
+      const path = "/api/commands/00000000-0000-4000-8000-000000000000/result";
+      for (const chunked of [false, true]) {
+        const o = await rawRequest(servers[server].base, {
+          method: "POST",
+          path,
+          headers: { "content-type": "application/json" },
+          body: submitBody(5 * MB),
+          chunked,
+          writeFirst: true,
+          deadlineMs: DISCARD_MS + 10_000,
+        });
+        expect(o.error, chunked ? "chunked" : "content-length").toBeUndefined();
+        expect(o.answer?.status).toBe(413);
+        expect(JSON.parse(o.answer!.body)).toEqual({ error: `body is larger than MAX_BODY_BYTES (${LIMIT} bytes)` });
+      }
+    },
+  );
 });

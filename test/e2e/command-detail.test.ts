@@ -42,7 +42,9 @@ async function cellOf(id: string, header: string) {
   const row = page.getByRole("row").filter({ has: page.getByRole("link", { name: id.slice(0, 8) }) });
   return row.getByRole("cell").nth(headers.indexOf(header));
 }
-const deliveredCount = async (id: string) => (await t.db.pool.query(`SELECT 1 FROM callback_deliveries WHERE command_id = $1 AND delivered_at IS NOT NULL`, [id])).rowCount;
+const deliveredCount = async (id: string) =>
+  (await t.db.pool.query(`SELECT 1 FROM callback_deliveries WHERE command_id = $1 AND delivered_at IS NOT NULL`, [id]))
+    .rowCount;
 
 describe.runIf(browserAvailable)("the command page in a real browser", () => {
   beforeAll(async () => {
@@ -74,8 +76,15 @@ describe.runIf(browserAvailable)("the command page in a real browser", () => {
 
   it("shows a running command's attempt in progress: started at, elapsed, worker, and counts it in the list", async () => {
     backend.plan("ship-7001", [{ kind: "hang" }]);
-    const id = await add({ type: "http", payload: { url: `${backend.url}/do/ship-7001`, body: { order: 7001 }, timeoutMs: 60_000 }, idempotencyKey: "ship-7001" });
-    await waitUntil(() => backend.requests.some((r) => r.path === "/do/ship-7001"), "the worker's request to the backend");
+    const id = await add({
+      type: "http",
+      payload: { url: `${backend.url}/do/ship-7001`, body: { order: 7001 }, timeoutMs: 60_000 },
+      idempotencyKey: "ship-7001",
+    });
+    await waitUntil(
+      () => backend.requests.some((r) => r.path === "/do/ship-7001"),
+      "the worker's request to the backend",
+    );
 
     await page.goto(`${base}/commands/${id}`);
     await page.getByTestId("command-status").getByText("Running").waitFor();
@@ -102,15 +111,16 @@ describe.runIf(browserAvailable)("the command page in a real browser", () => {
   });
 
   it("shows one attempt history in time order, callbacks apart, and counts that say what they count", async () => {
-    backend.plan("charge-8001", [
-      { kind: "status", status: 503 },
-      { kind: "status", status: 503 },
-      { kind: "ok" },
-    ]);
+    backend.plan("charge-8001", [{ kind: "status", status: 503 }, { kind: "status", status: 503 }, { kind: "ok" }]);
     backend.callbackPlan([500]); // the first notification is delivered on its second try
     const id = await add({
       type: "http",
-      payload: { url: `${backend.url}/do/charge-8001`, statusUrl: `${backend.url}/status/{commandId}`, body: { order: 8001, amount: 120 }, timeoutMs: 2_000 },
+      payload: {
+        url: `${backend.url}/do/charge-8001`,
+        statusUrl: `${backend.url}/status/{commandId}`,
+        body: { order: 8001, amount: 120 },
+        timeoutMs: 2_000,
+      },
       idempotencyKey: "charge-8001",
       callbackUrl: `${backend.url}/callback`,
       retry: { maxAttempts: 2, backoffMs: 10, maxBackoffMs: 20 },
@@ -136,11 +146,23 @@ describe.runIf(browserAvailable)("the command page in a real browser", () => {
     await panel.getByRole("heading", { name: "Attempts (5)" }).waitFor();
     await page.getByRole("heading", { name: "Callback deliveries (2)" }).waitFor();
     const deliveries = page.getByRole("list", { name: "Callback deliveries" });
-    await deliveries.getByRole("listitem", { name: "Notification of succeeded" }).getByText(/try 1: delivered · HTTP 200/).waitFor();
+    await deliveries
+      .getByRole("listitem", { name: "Notification of succeeded" })
+      .getByText(/try 1: delivered · HTTP 200/)
+      .waitFor();
 
     // each entry's number and kind, as listed from the top
-    const items = await panel.getByRole("list", { name: "Attempts" }).locator(":scope > li > div > span:first-child").allTextContents();
-    expect(items.map((x) => x.trim())).toEqual(["#1 execute", "#2 reconcile", "#3 execute", "#4 reconcile", "#5 execute"]);
+    const items = await panel
+      .getByRole("list", { name: "Attempts" })
+      .locator(":scope > li > div > span:first-child")
+      .allTextContents();
+    expect(items.map((x) => x.trim())).toEqual([
+      "#1 execute",
+      "#2 reconcile",
+      "#3 execute",
+      "#4 reconcile",
+      "#5 execute",
+    ]);
     expect(await fact("Attempts").textContent()).toBe("5");
     expect(await fact("Tries this round").textContent()).toBe("1 of max 2");
 

@@ -40,12 +40,27 @@ let nextYear: string;
 async function seed(db: TestDb["db"]) {
   const c = await newToken(db, "client", "checkout");
   const add = submitWith(db, registry, c.id);
-  backend.setDefault({ kind: "status", status: 422, body: { code: "card_declined", message: "Your card was declined." } });
+  backend.setDefault({
+    kind: "status",
+    status: 422,
+    body: { code: "card_declined", message: "Your card was declined." },
+  });
   // HTTP_ALLOWED_HOSTS=127.0.0.1: the backend is allowed, pay.example refused.
   const worker = await startTestWorker(db, t.url, registry, { checkUrl: createUrlGuard("127.0.0.1") });
   try {
-    for (let i = 0; i < 3; i++) declined.push(await add({ type: "http", payload: { url: `${backend.url}/do/charge-${i}`, body: { order: 7000 + i } }, idempotencyKey: `charge-${i}` }));
-    refused = await add({ type: "http", payload: { url: "https://pay.example/charges", body: { order: 7100 } }, idempotencyKey: "charge-elsewhere" });
+    for (let i = 0; i < 3; i++)
+      declined.push(
+        await add({
+          type: "http",
+          payload: { url: `${backend.url}/do/charge-${i}`, body: { order: 7000 + i } },
+          idempotencyKey: `charge-${i}`,
+        }),
+      );
+    refused = await add({
+      type: "http",
+      payload: { url: "https://pay.example/charges", body: { order: 7100 } },
+      idempotencyKey: "charge-elsewhere",
+    });
     for (const id of declined) await waitForStatus(db, id, ["failed"]);
     await waitForStatus(db, refused, ["failed"]);
   } finally {
@@ -53,16 +68,51 @@ async function seed(db: TestDb["db"]) {
   }
   const q = (sql: string, params: unknown[]) => db.pool.query(sql, params);
   const park = { runAt: "2999-01-01T00:00:00Z" };
-  for (let i = 0; i < 30; i++) ledger.push(await add({ type: "http", payload: { url: "https://ledger.example/postings", body: { posting: i } }, idempotencyKey: `batch-a-${i}`, ...park }));
-  for (let i = 0; i < 25; i++) others.push(await add({ type: "http", payload: { url: "https://mail.example/send", body: { mail: i } }, idempotencyKey: `mail-${i}`, ...park }));
+  for (let i = 0; i < 30; i++)
+    ledger.push(
+      await add({
+        type: "http",
+        payload: { url: "https://ledger.example/postings", body: { posting: i } },
+        idempotencyKey: `batch-a-${i}`,
+        ...park,
+      }),
+    );
+  for (let i = 0; i < 25; i++)
+    others.push(
+      await add({
+        type: "http",
+        payload: { url: "https://mail.example/send", body: { mail: i } },
+        idempotencyKey: `mail-${i}`,
+        ...park,
+      }),
+    );
   const ex = [...ledger, ...others];
-  await q(`UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'worker-a1', locked_until = now() + interval '1 minute' WHERE id = ANY($1::uuid[])`, [ex]);
-  await q(`UPDATE commands SET status = 'exception', lease_id = NULL, locked_by = NULL, locked_until = NULL, attempt_count = 3, error = 'timeout after 10000 ms: the backend did not answer; outcome unknown' WHERE id = ANY($1::uuid[])`, [ex]);
+  await q(
+    `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'worker-a1', locked_until = now() + interval '1 minute' WHERE id = ANY($1::uuid[])`,
+    [ex],
+  );
+  await q(
+    `UPDATE commands SET status = 'exception', lease_id = NULL, locked_by = NULL, locked_until = NULL, attempt_count = 3, error = 'timeout after 10000 ms: the backend did not answer; outcome unknown' WHERE id = ANY($1::uuid[])`,
+    [ex],
+  );
   // the oldest exceptions are the mail ones
   await q(`UPDATE commands SET state_changed_at = now() - interval '40 minutes' WHERE id = ANY($1::uuid[])`, [others]);
-  for (let i = 0; i < 2; i++) due.push(await add({ type: "http", payload: { url: "https://orders.example/ship", body: { order: 7200 + i } }, idempotencyKey: `ship-${i}`, ...park }));
+  for (let i = 0; i < 2; i++)
+    due.push(
+      await add({
+        type: "http",
+        payload: { url: "https://orders.example/ship", body: { order: 7200 + i } },
+        idempotencyKey: `ship-${i}`,
+        ...park,
+      }),
+    );
   await q(`UPDATE commands SET run_at = now() - interval '15 minutes' WHERE id = ANY($1::uuid[])`, [due]);
-  nextYear = await add({ type: "http", payload: { url: "https://orders.example/renew" }, idempotencyKey: "renew-next-year", runAt: new Date(Date.now() + 365 * 86_400_000).toISOString() });
+  nextYear = await add({
+    type: "http",
+    payload: { url: "https://orders.example/renew" },
+    idempotencyKey: "renew-next-year",
+    runAt: new Date(Date.now() + 365 * 86_400_000).toISOString(),
+  });
 }
 
 const shot = (name: string, fullPage = true) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
@@ -82,7 +132,9 @@ describe.runIf(browserAvailable)("commands list and overview in a real browser",
     backend = await startBackend();
     await createUser(t.db, operator);
     await seed(t.db);
-    await t.db.pool.query(`INSERT INTO worker_metrics (worker_id, started_at, updated_at, metrics) VALUES ('worker-a1', now() - interval '1 hour', now() + interval '10 minutes', '[]')`);
+    await t.db.pool.query(
+      `INSERT INTO worker_metrics (worker_id, started_at, updated_at, metrics) VALUES ('worker-a1', now() - interval '1 hour', now() + interval '10 minutes', '[]')`,
+    );
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     web = spawnWeb(port, { DATABASE_URL: t.url, LOG_LEVEL: "warn" });
@@ -102,8 +154,15 @@ describe.runIf(browserAvailable)("commands list and overview in a real browser",
 
   it("shows why each failed command failed, and search finds it by that text", async () => {
     await page.goto(`${base}/commands?status=failed`);
-    for (const id of declined) await rows().filter({ has: page.getByTitle(id, { exact: true }) }).getByRole("cell", { name: "422 card_declined: Your card was declined." }).waitFor();
-    await rows().filter({ has: page.getByTitle(refused, { exact: true }) }).getByRole("cell", { name: "host pay.example is not in HTTP_ALLOWED_HOSTS" }).waitFor();
+    for (const id of declined)
+      await rows()
+        .filter({ has: page.getByTitle(id, { exact: true }) })
+        .getByRole("cell", { name: "422 card_declined: Your card was declined." })
+        .waitFor();
+    await rows()
+      .filter({ has: page.getByTitle(refused, { exact: true }) })
+      .getByRole("cell", { name: "host pay.example is not in HTTP_ALLOWED_HOSTS" })
+      .waitFor();
     await shot("commands-failures");
 
     await page.goto(`${base}/commands`);
@@ -182,8 +241,12 @@ describe.runIf(browserAvailable)("commands list and overview in a real browser",
     const queue = page.getByRole("region", { name: "Queued and due, no worker has taken them yet" });
     await queue.waitFor();
     // exceptions come before the queue, the longest in exception (the mail ones) first
-    const order = await page.locator("section[aria-label]").evaluateAll((els) => els.map((e) => e.getAttribute("aria-label")));
-    expect(order.indexOf("In exception: an operator decides")).toBeLessThan(order.indexOf("Queued and due, no worker has taken them yet"));
+    const order = await page
+      .locator("section[aria-label]")
+      .evaluateAll((els) => els.map((e) => e.getAttribute("aria-label")));
+    expect(order.indexOf("In exception: an operator decides")).toBeLessThan(
+      order.indexOf("Queued and due, no worker has taken them yet"),
+    );
     const firstItem = panel.getByRole("listitem").first().getByRole("link");
     await firstItem.getByText("timeout after 10000 ms", { exact: false }).waitFor();
     expect(others.map((id) => `/commands/${id}`)).toContain(await firstItem.getAttribute("href"));
@@ -200,7 +263,9 @@ describe.runIf(browserAvailable)("commands list and overview in a real browser",
       await page.getByText("Per-minute figures").click();
       const table = page.getByRole("table", { name: "Finished per minute" });
       await table.waitFor();
-      const cells = await table.getByRole("row").evaluateAll((trs) => trs.slice(1).map((tr) => Number(tr.querySelectorAll("td")[2]?.textContent ?? 0)));
+      const cells = await table
+        .getByRole("row")
+        .evaluateAll((trs) => trs.slice(1).map((tr) => Number(tr.querySelectorAll("td")[2]?.textContent ?? 0)));
       return cells.reduce((a, b) => a + b, 0);
     };
     expect(await exceptionsCharted()).toBe(55);
@@ -217,7 +282,9 @@ describe.runIf(browserAvailable)("commands list and overview in a real browser",
     await dialog.getByRole("button", { name: "Retry", exact: true }).click();
     await dialog.getByText("30 updated").waitFor();
     await dialog.getByRole("button", { name: "Done" }).click();
-    expect((await t.db.pool.query(`SELECT count(*)::int AS n FROM commands WHERE status = 'exception'`)).rows[0].n).toBe(25);
+    expect(
+      (await t.db.pool.query(`SELECT count(*)::int AS n FROM commands WHERE status = 'exception'`)).rows[0].n,
+    ).toBe(25);
 
     expect(await exceptionsCharted()).toBe(55);
     await page.getByRole("img", { name: /55 exceptions in the last hour/ }).waitFor();

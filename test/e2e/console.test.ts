@@ -37,28 +37,67 @@ const ex: string[] = []; // the three commands in exception
 async function seed(db: TestDb["db"]) {
   const client = await newToken(db, "client", "orders-service");
   const intake = directIntake(db, registry);
-  const add = async (key: string, payload: Record<string, unknown>) => (await submit(intake, client.id, { type: "http", payload: { method: "POST", ...payload }, idempotencyKey: key })).id;
+  const add = async (key: string, payload: Record<string, unknown>) =>
+    (await submit(intake, client.id, { type: "http", payload: { method: "POST", ...payload }, idempotencyKey: key }))
+      .id;
   const q = (sql: string, params: unknown[]) => db.pool.query(sql, params);
-  const toRunning = (ids: string[]) => q(`UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'worker-a1', locked_until = now() + interval '1 minute' WHERE id = ANY($1::uuid[])`, [ids]);
+  const toRunning = (ids: string[]) =>
+    q(
+      `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'worker-a1', locked_until = now() + interval '1 minute' WHERE id = ANY($1::uuid[])`,
+      [ids],
+    );
   const release = `lease_id = NULL, locked_by = NULL, locked_until = NULL`;
 
   const succeeded: string[] = [];
-  for (let i = 0; i < 36; i++) succeeded.push(await add(`order-ok-${i}`, { url: `https://orders.example/api/orders/${1000 + i}/confirm`, body: { order: 1000 + i, amount: 25 + i } }));
+  for (let i = 0; i < 36; i++)
+    succeeded.push(
+      await add(`order-ok-${i}`, {
+        url: `https://orders.example/api/orders/${1000 + i}/confirm`,
+        body: { order: 1000 + i, amount: 25 + i },
+      }),
+    );
   await toRunning(succeeded);
-  await q(`UPDATE commands SET status = 'succeeded', ${release}, attempt_count = 1, result = jsonb_build_object('status', 200, 'body', jsonb_build_object('confirmed', true)) WHERE id = ANY($1::uuid[])`, [succeeded]);
+  await q(
+    `UPDATE commands SET status = 'succeeded', ${release}, attempt_count = 1, result = jsonb_build_object('status', 200, 'body', jsonb_build_object('confirmed', true)) WHERE id = ANY($1::uuid[])`,
+    [succeeded],
+  );
   // Spread the finishes over the last hour (a later update without a change of state keeps finished_at).
-  await q(`UPDATE commands c SET finished_at = now() - make_interval(mins => ((x.n * 7) % 55)::int), created_at = now() - make_interval(mins => ((x.n * 7) % 55)::int, secs => 20)
-           FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM commands WHERE id = ANY($1::uuid[])) x WHERE c.id = x.id`, [succeeded]);
+  await q(
+    `UPDATE commands c SET finished_at = now() - make_interval(mins => ((x.n * 7) % 55)::int), created_at = now() - make_interval(mins => ((x.n * 7) % 55)::int, secs => 20)
+           FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM commands WHERE id = ANY($1::uuid[])) x WHERE c.id = x.id`,
+    [succeeded],
+  );
 
   const failed: string[] = [];
-  for (let i = 0; i < 5; i++) failed.push(await add(`order-declined-${i}`, { url: `https://payments.example/api/charges`, body: { order: 2000 + i, amount: 990 } }));
+  for (let i = 0; i < 5; i++)
+    failed.push(
+      await add(`order-declined-${i}`, {
+        url: `https://payments.example/api/charges`,
+        body: { order: 2000 + i, amount: 990 },
+      }),
+    );
   await toRunning(failed);
-  await q(`UPDATE commands SET status = 'failed', ${release}, attempt_count = 1, failure = '{"status": 422, "body": {"code": "card_declined"}}'::jsonb WHERE id = ANY($1::uuid[])`, [failed]);
-  await q(`UPDATE commands c SET finished_at = now() - make_interval(mins => (3 + x.n * 11)::int) FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM commands WHERE id = ANY($1::uuid[])) x WHERE c.id = x.id`, [failed]);
+  await q(
+    `UPDATE commands SET status = 'failed', ${release}, attempt_count = 1, failure = '{"status": 422, "body": {"code": "card_declined"}}'::jsonb WHERE id = ANY($1::uuid[])`,
+    [failed],
+  );
+  await q(
+    `UPDATE commands c SET finished_at = now() - make_interval(mins => (3 + x.n * 11)::int) FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM commands WHERE id = ANY($1::uuid[])) x WHERE c.id = x.id`,
+    [failed],
+  );
 
-  for (let i = 1; i <= 3; i++) ex.push(await add(`order-ex-${i}`, { url: `https://ledger.example/api/postings`, body: { order: 3000 + i, amount: 120 } }));
+  for (let i = 1; i <= 3; i++)
+    ex.push(
+      await add(`order-ex-${i}`, {
+        url: `https://ledger.example/api/postings`,
+        body: { order: 3000 + i, amount: 120 },
+      }),
+    );
   await toRunning(ex);
-  await q(`UPDATE commands SET status = 'exception', ${release}, attempt_count = 3, needs_reconcile = true, error = 'timeout after 10000 ms: the backend did not answer; outcome unknown' WHERE id = ANY($1::uuid[])`, [ex]);
+  await q(
+    `UPDATE commands SET status = 'exception', ${release}, attempt_count = 3, needs_reconcile = true, error = 'timeout after 10000 ms: the backend did not answer; outcome unknown' WHERE id = ANY($1::uuid[])`,
+    [ex],
+  );
   for (const id of ex) {
     await q(
       `INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, error, worker) VALUES
@@ -69,15 +108,23 @@ async function seed(db: TestDb["db"]) {
     );
   }
 
-  for (let i = 0; i < 4; i++) await add(`order-new-${i}`, { url: `https://orders.example/api/orders/${4000 + i}/ship`, body: { order: 4000 + i } });
+  for (let i = 0; i < 4; i++)
+    await add(`order-new-${i}`, {
+      url: `https://orders.example/api/orders/${4000 + i}/ship`,
+      body: { order: 4000 + i },
+    });
   const cancelled = await add(`order-cancel-0`, { url: `https://orders.example/api/orders/5000/ship` });
   await q(`UPDATE commands SET status = 'cancelled' WHERE id = $1`, [cancelled]);
   // The chart counts state entries in the minute they happened: count these as of their (spread) finishes.
   await q(`DELETE FROM state_entries`, []);
-  await q(`INSERT INTO state_entries (minute, status, type, shard, n) SELECT date_trunc('minute', finished_at), status, type, -1, count(*) FROM commands WHERE finished_at IS NOT NULL GROUP BY 1, 2, 3`, []);
+  await q(
+    `INSERT INTO state_entries (minute, status, type, shard, n) SELECT date_trunc('minute', finished_at), status, type, -1, count(*) FROM commands WHERE finished_at IS NOT NULL GROUP BY 1, 2, 3`,
+    [],
+  );
 }
 
-const signIn = (p: Page, who: keyof typeof users, next: string) => signInAs(p, base, users[who].email, users[who].password, next);
+const signIn = (p: Page, who: keyof typeof users, next: string) =>
+  signInAs(p, base, users[who].email, users[who].password, next);
 
 const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
 
@@ -188,7 +235,8 @@ describe.runIf(browserAvailable)("operator console in a real browser", () => {
     await signIn(page, "viewer", `/commands/${ex[0]}`);
     await page.getByTestId("command-status").getByText("Pending").waitFor();
     await page.getByRole("list", { name: "Audit trail" }).waitFor();
-    for (const name of ["Retry", "Compensate", "Cancel", "Resolve"]) expect(await page.getByRole("button", { name, exact: true }).count()).toBe(0);
+    for (const name of ["Retry", "Compensate", "Cancel", "Resolve"])
+      expect(await page.getByRole("button", { name, exact: true }).count()).toBe(0);
     const nav = page.getByRole("navigation", { name: "Main" });
     await nav.getByRole("link", { name: "Commands" }).waitFor();
     expect(await nav.getByRole("link", { name: "Users" }).count()).toBe(0);

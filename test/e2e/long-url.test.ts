@@ -26,7 +26,12 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${port}`;
   web = spawnWeb(port, { DATABASE_URL: t.url, BOOTSTRAP_API_TOKEN: token, LOG_LEVEL: "warn" }, "pipe");
   await waitHealthy(base, web);
-  stored = (await client(base, token).mutation("intake.submit", { type: "http", payload: { url: "https://backend.example/pay" } })).data.id;
+  stored = (
+    await client(base, token).mutation("intake.submit", {
+      type: "http",
+      payload: { url: "https://backend.example/pay" },
+    })
+  ).data.id;
 }, 300_000);
 
 afterAll(async () => {
@@ -36,13 +41,16 @@ afterAll(async () => {
 
 /** ids for intake.getMany: the stored one, then random ones (absent, so left out of the answer). */
 const ids = (n: number) => [stored, ...Array.from({ length: n - 1 }, () => crypto.randomUUID())];
-const getManyUrl = (n: number) => `/api/trpc/intake.getMany?input=${encodeURIComponent(JSON.stringify({ ids: ids(n) }))}`;
+const getManyUrl = (n: number) =>
+  `/api/trpc/intake.getMany?input=${encodeURIComponent(JSON.stringify({ ids: ids(n) }))}`;
 const said = `The request's URL and headers are larger than this server accepts (${HEADER_LIMIT} bytes)`;
 
 function expectTrpc431(status: number | undefined, body: any) {
   expect(status).toBe(431);
   expect(body.error).toMatchObject({ code: -32600, data: { code: "BAD_REQUEST", httpStatus: 431 } });
-  expect(body.error.message).toBe(`${said}: send the query by POST to the same URL without its input parameter, with the input as the JSON request body`);
+  expect(body.error.message).toBe(
+    `${said}: send the query by POST to the same URL without its input parameter, with the input as the JSON request body`,
+  );
 }
 
 describe("a query URL over Node's header limit", () => {
@@ -60,25 +68,48 @@ describe("a query URL over Node's header limit", () => {
   });
 
   it("a REST URL over the limit: 431 in the REST shape", async () => {
-    const res = await fetch(`${base}/api/v1/commands?idempotencyKey=${"k".repeat(HEADER_LIMIT + 100)}`, { headers: auth });
+    const res = await fetch(`${base}/api/v1/commands?idempotencyKey=${"k".repeat(HEADER_LIMIT + 100)}`, {
+      headers: auth,
+    });
     expect(res.status).toBe(431);
     const body = (await res.json()) as any;
-    expect(body).toEqual({ error: { code: "BAD_REQUEST", message: expect.stringContaining(`${said}: send the query by POST`) } });
+    expect(body).toEqual({
+      error: { code: "BAD_REQUEST", message: expect.stringContaining(`${said}: send the query by POST`) },
+    });
   });
 
   it("past what the parser reads (3,500 ids, ~157 KB), in one piece or in many: still the JSON 431", async () => {
     const url = getManyUrl(3500);
     expect(url.length).toBeGreaterThan(PARSER_HEADER_LIMIT);
-    const whole = await rawRequest(base, { method: "GET", path: url, headers: auth, writeFirst: true, deadlineMs: 15_000 });
+    const whole = await rawRequest(base, {
+      method: "GET",
+      path: url,
+      headers: auth,
+      writeFirst: true,
+      deadlineMs: 15_000,
+    });
     expect(whole.error).toBeUndefined();
     expectTrpc431(whole.answer?.status, JSON.parse(whole.answer!.body));
     expect(whole.closed).toBe(true);
     // In 4 KB pieces the parser fails in the middle of the URL, where the path cannot be read: tRPC's shape, where long queries come from.
-    const pieces = await rawRequest(base, { method: "GET", path: url, headers: auth, pieceBytes: 4096, pieceGapMs: 5, deadlineMs: 15_000 });
+    const pieces = await rawRequest(base, {
+      method: "GET",
+      path: url,
+      headers: auth,
+      pieceBytes: 4096,
+      pieceGapMs: 5,
+      deadlineMs: 15_000,
+    });
     expectTrpc431(pieces.answer?.status, JSON.parse(pieces.answer!.body));
     expect(pieces.closed).toBe(true);
     // REST: the parser fails past the first 64 KB read, where the path is no longer seen; still JSON, still saying what to do.
-    const rest = await rawRequest(base, { method: "GET", path: `/api/v1/commands?idempotencyKey=${"k".repeat(PARSER_HEADER_LIMIT)}`, headers: auth, writeFirst: true, deadlineMs: 15_000 });
+    const rest = await rawRequest(base, {
+      method: "GET",
+      path: `/api/v1/commands?idempotencyKey=${"k".repeat(PARSER_HEADER_LIMIT)}`,
+      headers: auth,
+      writeFirst: true,
+      deadlineMs: 15_000,
+    });
     expect(rest.answer?.status).toBe(431);
     expect(JSON.parse(rest.answer!.body).error.message).toContain(`${said}: send the query by POST`);
   });
@@ -89,7 +120,10 @@ describe("a query URL over Node's header limit", () => {
     // fetch reuses the connection it just used.
     const res = await fetch(`${base}${getManyUrl(1000)}`, { headers: auth });
     expectTrpc431(res.status, await res.json());
-    const cookie = await fetch(`${base}/api/trpc/intake.get?input=${encodeURIComponent(JSON.stringify({ id: stored }))}`, { headers: { ...auth, cookie: `x=${"c".repeat(HEADER_LIMIT)}` } });
+    const cookie = await fetch(
+      `${base}/api/trpc/intake.get?input=${encodeURIComponent(JSON.stringify({ id: stored }))}`,
+      { headers: { ...auth, cookie: `x=${"c".repeat(HEADER_LIMIT)}` } },
+    );
     expectTrpc431(cookie.status, await cookie.json());
     // A console page says it in plain text.
     const page = await fetch(`${base}/commands?q=${"q".repeat(HEADER_LIMIT)}`);

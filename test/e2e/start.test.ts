@@ -71,13 +71,18 @@ async function submit(port: number, key: string) {
   const res = await fetch(`http://127.0.0.1:${port}/api/trpc/intake.submit`, {
     method: "POST",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify({ type: "http", idempotencyKey: key, payload: { url: `${backend.url}/do/${key}`, timeoutMs: 120_000 } }),
+    body: JSON.stringify({
+      type: "http",
+      idempotencyKey: key,
+      payload: { url: `${backend.url}/do/${key}`, timeoutMs: 120_000 },
+    }),
   });
   const body = (await res.json()) as any;
   expect(res.status, JSON.stringify(body)).toBe(200);
   return body.result.data.id as string;
 }
-const received = (key: string) => waitUntil(() => backend.requests.some((r) => r.path === `/do/${key}`), `the backend to receive ${key}`);
+const received = (key: string) =>
+  waitUntil(() => backend.requests.some((r) => r.path === `/do/${key}`), `the backend to receive ${key}`);
 
 beforeAll(async () => {
   buildIfNeeded(path.resolve("."));
@@ -106,7 +111,10 @@ describe("npm start", () => {
     const out = p.output();
 
     token = /First API token \(admin scope, shown once; keep it\): (cvy_\S+)/.exec(out)?.[1] ?? "";
-    const secret = /Its signing secret \(verifies the X-Conveyor-Signature of callbacks; shown once; keep it\): (whsec_\S+)/.exec(out)?.[1];
+    const secret =
+      /Its signing secret \(verifies the X-Conveyor-Signature of callbacks; shown once; keep it\): (whsec_\S+)/.exec(
+        out,
+      )?.[1];
     const principal = await authenticateToken(t.db, token);
     expect(principal).toMatchObject({ kind: "token", scope: "admin", name: "first token (npm start)" });
     // the secret its callbacks are signed with
@@ -135,7 +143,9 @@ describe("npm start", () => {
     const from = p.output().length;
     const t0 = Date.now();
     ctrlC(p);
-    await p.waitFor(/waiting for 2 commands in flight to finish … \d+ s \(then they are handed back; Ctrl-C again to stop at once\)/);
+    await p.waitFor(
+      /waiting for 2 commands in flight to finish … \d+ s \(then they are handed back; Ctrl-C again to stop at once\)/,
+    );
     await p.waitFor(/waiting for 1 command in flight to finish … \d+ s/);
     expect((await waitForStatus(t.db, slow, ["succeeded"])).status).toBe("succeeded"); // finished within the grace period
     const { code } = await p.exited;
@@ -152,7 +162,9 @@ describe("npm start", () => {
     expect(row).toMatchObject({ status: "retrying", lease_id: null, needs_reconcile: true });
     expect(row.error).toMatch(/shut down during the attempt/);
     const attempts = await attemptsOf(t.db, hang);
-    expect(attempts).toMatchObject([{ number: 1, kind: "execute", outcome: "exception", error: expect.stringMatching(/shut down/) }]);
+    expect(attempts).toMatchObject([
+      { number: 1, kind: "execute", outcome: "exception", error: expect.stringMatching(/shut down/) },
+    ]);
     expect(JSON.stringify({ row, attempts })).not.toMatch(/lease expired/);
   }, 90_000);
 
@@ -161,7 +173,9 @@ describe("npm start", () => {
     const p = start(port);
     await p.waitFor(/Press Ctrl-C to stop\./, 120_000);
     const out = p.output();
-    expect(out).toMatch(/\[conveyor\] Sign in as admin@localhost with the password the first npm start generated and printed \(not changed since\)\.\n/);
+    expect(out).toMatch(
+      /\[conveyor\] Sign in as admin@localhost with the password the first npm start generated and printed \(not changed since\)\.\n/,
+    );
     expect(out).not.toMatch(/ADMIN_EMAIL|First API token|whsec_/);
 
     // The command handed back at the last stop runs again (the backend answers it this time).
@@ -172,13 +186,17 @@ describe("npm start", () => {
     await received("hang-2");
     const kids = childrenOf(p.child.pid!);
     ctrlC(p);
-    await p.waitFor(/waiting for 1 command in flight to finish … \d+ s \(then it is handed back; Ctrl-C again to stop at once\)/);
+    await p.waitFor(
+      /waiting for 1 command in flight to finish … \d+ s \(then it is handed back; Ctrl-C again to stop at once\)/,
+    );
     const t0 = Date.now();
     ctrlC(p);
     const { code } = await p.exited;
     expect(Date.now() - t0).toBeLessThan(GRACE_MS / 2);
     expect(code).toBe(0);
-    expect(p.output()).toMatch(/Stopping now \(second signal\)\. The worker is killed with 1 command in flight: it stays leased until WORKER_LEASE_MS \(30 s\) runs out, then the next worker takes it back and reconciles it\./);
+    expect(p.output()).toMatch(
+      /Stopping now \(second signal\)\. The worker is killed with 1 command in flight: it stays leased until WORKER_LEASE_MS \(30 s\) runs out, then the next worker takes it back and reconciles it\./,
+    );
     for (const pid of kids) expect(alive(pid)).toBe(false);
     // left leased, as a crash would: the next worker's rescuer takes it back
     const row = await getRow(t.db, hang);

@@ -25,7 +25,12 @@ beforeAll(async () => {
   t = await createTestDb();
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  web = startNext(port, { DATABASE_URL: t.url, BOOTSTRAP_API_TOKEN: bootstrap, MAX_BODY_BYTES: "65536", LOG_LEVEL: "warn" });
+  web = startNext(port, {
+    DATABASE_URL: t.url,
+    BOOTSTRAP_API_TOKEN: bootstrap,
+    MAX_BODY_BYTES: "65536",
+    LOG_LEVEL: "warn",
+  });
   await waitHealthy(base, web);
 }, 240_000);
 
@@ -40,7 +45,11 @@ describe("npm run web", () => {
     const created = await c.mutation("tokens.create", { name: "svc", scope: "client" });
     expect(created.status).toBe(200);
     const svc = client(base, created.data.token);
-    const r = await svc.mutation("intake.submit", { type: "http", payload: { url: "https://backend.example/x" }, idempotencyKey: "e2e-1" });
+    const r = await svc.mutation("intake.submit", {
+      type: "http",
+      payload: { url: "https://backend.example/x" },
+      idempotencyKey: "e2e-1",
+    });
     expect(r.data).toMatchObject({ status: "pending", duplicate: false });
     const got = await svc.query("intake.get", { idempotencyKey: "e2e-1" });
     expect(got.data.id).toBe(r.data.id);
@@ -48,10 +57,15 @@ describe("npm run web", () => {
 
   it("answers 413 over MAX_BODY_BYTES and keeps serving", async () => {
     const c = client(base, bootstrap);
-    const res = await c.raw("intake.submit", { method: "POST", body: JSON.stringify({ type: "http", payload: { url: "https://x.example/", body: "y".repeat(70_000) } }) });
+    const res = await c.raw("intake.submit", {
+      method: "POST",
+      body: JSON.stringify({ type: "http", payload: { url: "https://x.example/", body: "y".repeat(70_000) } }),
+    });
     expect(res.status).toBe(413);
     expect(((await res.json()) as any).error.data.code).toBe("PAYLOAD_TOO_LARGE");
-    expect((await c.mutation("intake.submit", { type: "http", payload: { url: "https://x.example/" } })).status).toBe(200);
+    expect((await c.mutation("intake.submit", { type: "http", payload: { url: "https://x.example/" } })).status).toBe(
+      200,
+    );
     expect((await fetch(`${base}/api/health`)).status).toBe(200);
   });
 
@@ -60,11 +74,22 @@ describe("npm run web", () => {
     const r = await c.mutation("intake.submit", { type: "http", payload: { url: "https://x.example/" } });
     const id = r.data.id;
     // as if a worker had executed it and the backend had answered "accepted"
-    await t.db.pool.query(`UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'e2e', locked_until = now() + interval '1 minute' WHERE id = $1`, [id]);
-    await t.db.pool.query(`UPDATE commands SET status = 'awaiting', lease_id = NULL, locked_by = NULL, locked_until = NULL, run_at = 'infinity' WHERE id = $1`, [id]);
+    await t.db.pool.query(
+      `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'e2e', locked_until = now() + interval '1 minute' WHERE id = $1`,
+      [id],
+    );
+    await t.db.pool.query(
+      `UPDATE commands SET status = 'awaiting', lease_id = NULL, locked_by = NULL, locked_until = NULL, run_at = 'infinity' WHERE id = $1`,
+      [id],
+    );
     const { secret } = resultEndpoint(base, await resolveSecretKey(t.db, undefined))(id);
     const body = JSON.stringify({ outcome: "success", result: { ref: "A-1" } });
-    const post = (sig: string) => fetch(`${base}/api/commands/${id}/result`, { method: "POST", headers: { "x-conveyor-signature": sig, "content-type": "application/json" }, body });
+    const post = (sig: string) =>
+      fetch(`${base}/api/commands/${id}/result`, {
+        method: "POST",
+        headers: { "x-conveyor-signature": sig, "content-type": "application/json" },
+        body,
+      });
     expect((await post("sha256=0000")).status).toBe(401);
     expect((await post(signBody(secret, body))).status).toBe(200);
     const got = await c.query("intake.get", { id });
@@ -84,7 +109,9 @@ describe("npm run web", () => {
     const text = await res.text();
     expect(text).toMatch(/^conveyor_commands\{state="(pending|succeeded)",type="http"\} \d+$/m);
     expect(text).toMatch(/^conveyor_queue_due \d+$/m);
-    expect(text).toMatch(/^conveyor_http_request_duration_seconds_count\{route="trpc:intake.submit",status="200"\} \d+$/m);
+    expect(text).toMatch(
+      /^conveyor_http_request_duration_seconds_count\{route="trpc:intake.submit",status="200"\} \d+$/m,
+    );
     expect(text).toContain("conveyor_web_process_cpu_seconds_total");
   });
 

@@ -62,7 +62,16 @@ const pick = (): Behaviour => {
 const chaosCounts = new Map<string, number>();
 const chaos = (): Behaviour => {
   const b = pick();
-  const name = b.kind === "status" ? `${b.status}` : b.kind === "slow" ? "applied after the timeout" : b.kind === "apply-then-drop" ? "applied, answer dropped" : b.kind === "drop" ? "dropped unapplied" : b.kind;
+  const name =
+    b.kind === "status"
+      ? `${b.status}`
+      : b.kind === "slow"
+        ? "applied after the timeout"
+        : b.kind === "apply-then-drop"
+          ? "applied, answer dropped"
+          : b.kind === "drop"
+            ? "dropped unapplied"
+            : b.kind;
   chaosCounts.set(name, (chaosCounts.get(name) ?? 0) + 1);
   return b;
 };
@@ -102,14 +111,19 @@ async function submitUntilAccepted(key: string, retry = retryPolicy) {
     retry,
   });
   for (;;) {
-    const res = await fetch(`http://127.0.0.1:${webPort}/api/trpc/intake.submit`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body }).catch(() => null);
+    const res = await fetch(`http://127.0.0.1:${webPort}/api/trpc/intake.submit`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body,
+    }).catch(() => null);
     if (res?.status === 200) {
       const j = (await res.json()) as { result: { data: { id: string } } };
       receipts.set(key, j.result.data.id);
       return;
     }
     // A client error would be our bug (the input is valid): fail loudly. Anything else: the service is down, retry.
-    if (res && res.status >= 400 && res.status < 500) throw new Error(`submit ${key} refused: ${res.status} ${await res.text()}`);
+    if (res && res.status >= 400 && res.status < 500)
+      throw new Error(`submit ${key} refused: ${res.status} ${await res.text()}`);
     clientRetries++;
     await new Promise((r) => setTimeout(r, 50)); // a client's retry pause, not a wait for an event
   }
@@ -130,15 +144,23 @@ async function load(prefix: string, n: number, during?: (accepted: number) => vo
 }
 
 async function statusCounts(ids: string[]) {
-  const { rows } = await db.pool.query<{ status: string; n: number }>(`SELECT status::text, count(*)::int AS n FROM commands WHERE id = ANY($1::uuid[]) GROUP BY 1`, [ids]);
+  const { rows } = await db.pool.query<{ status: string; n: number }>(
+    `SELECT status::text, count(*)::int AS n FROM commands WHERE id = ANY($1::uuid[]) GROUP BY 1`,
+    [ids],
+  );
   return Object.fromEntries(rows.map((r) => [r.status, r.n])) as Record<string, number>;
 }
-const settled = (ids: string[], states = SETTLED) => async () => {
-  const c = await statusCounts(ids);
-  return states.reduce((s, k) => s + (c[k] ?? 0), 0) === ids.length;
-};
+const settled =
+  (ids: string[], states = SETTLED) =>
+  async () => {
+    const c = await statusCounts(ids);
+    return states.reduce((s, k) => s + (c[k] ?? 0), 0) === ids.length;
+  };
 const idsOf = (prefix: string) => [...receipts].filter(([k]) => k.startsWith(prefix)).map(([, id]) => id);
-const describeCounts = (c: Record<string, number>) => Object.entries(c).map(([k, v]) => `${v} ${k}`).join(", ");
+const describeCounts = (c: Record<string, number>) =>
+  Object.entries(c)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(", ");
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "conveyor-faults-"));
@@ -195,8 +217,14 @@ it("survives kill -9 of workers and of the web process, a PostgreSQL crash, and 
   });
   await killedWorker;
   await waitUntil(settled(idsOf("w-")), "the commands submitted around the worker crash to settle", 120_000);
-  const { rows: lost } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM attempts WHERE error LIKE 'lease expired%'`);
-  report.push({ fault: "kill -9 of a worker", injected: "SIGKILL to 1 of 2 workers after 120 of 300 receipts; a new worker started", found: `${describeCounts(await statusCounts(idsOf("w-")))}; ${lost[0]!.n} leases taken back by the rescuer` });
+  const { rows: lost } = await db.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM attempts WHERE error LIKE 'lease expired%'`,
+  );
+  report.push({
+    fault: "kill -9 of a worker",
+    injected: "SIGKILL to 1 of 2 workers after 120 of 300 receipts; a new worker started",
+    found: `${describeCounts(await statusCounts(idsOf("w-")))}; ${lost[0]!.n} leases taken back by the rescuer`,
+  });
 
   // 2. kill -9 the web process while clients are submitting
   const retriesBefore = clientRetries;
@@ -210,7 +238,11 @@ it("survives kill -9 of workers and of the web process, a PostgreSQL crash, and 
   });
   await restartedWeb;
   await waitUntil(settled(idsOf("h-")), "the commands submitted around the web crash to settle", 120_000);
-  report.push({ fault: "kill -9 of the web process", injected: "SIGKILL after 100 of 300 receipts; restarted", found: `${clientRetries - retriesBefore} client requests failed and were retried with the same key; ${describeCounts(await statusCounts(idsOf("h-")))}` });
+  report.push({
+    fault: "kill -9 of the web process",
+    injected: "SIGKILL after 100 of 300 receipts; restarted",
+    found: `${clientRetries - retriesBefore} client requests failed and were retried with the same key; ${describeCounts(await statusCounts(idsOf("h-")))}`,
+  });
 
   // 3. PostgreSQL crash (immediate stop: no checkpoint, WAL recovery at the next start) mid-run
   const retriesBeforePg = clientRetries;
@@ -225,35 +257,84 @@ it("survives kill -9 of workers and of the web process, a PostgreSQL crash, and 
   });
   await restartedPg;
   await waitUntil(settled(idsOf("p-")), "the commands submitted around the PostgreSQL crash to settle", 120_000);
-  report.push({ fault: "PostgreSQL crash", injected: "immediate stop after 60 of 200 receipts, started again (recovery from the WAL)", found: `${clientRetries - retriesBeforePg} client requests retried; ${describeCounts(await statusCounts(idsOf("p-")))}; web and workers reconnected by themselves` });
-  for (const w of workers.slice(-2)) expect(w.child.exitCode, `a worker exited during the PostgreSQL crash; its output:\n${w.output().slice(-4000)}`).toBeNull();
+  report.push({
+    fault: "PostgreSQL crash",
+    injected: "immediate stop after 60 of 200 receipts, started again (recovery from the WAL)",
+    found: `${clientRetries - retriesBeforePg} client requests retried; ${describeCounts(await statusCounts(idsOf("p-")))}; web and workers reconnected by themselves`,
+  });
+  for (const w of workers.slice(-2))
+    expect(
+      w.child.exitCode,
+      `a worker exited during the PostgreSQL crash; its output:\n${w.output().slice(-4000)}`,
+    ).toBeNull();
 
   // 4. the backend goes away for longer than the retry window, and SMTP with it; an on-call rule watches for commands needing an operator
   await smtp.close();
-  await createRule(db, { name: "Commands need an operator", kind: "count", states: ["exception"], windowSeconds: 3600, threshold: 1, recipients: ["oncall@example.com"], cooldownSeconds: 86400, notifyOnResolve: false }, "faults");
+  await createRule(
+    db,
+    {
+      name: "Commands need an operator",
+      kind: "count",
+      states: ["exception"],
+      windowSeconds: 3600,
+      threshold: 1,
+      recipients: ["oncall@example.com"],
+      cooldownSeconds: 86400,
+      notifyOnResolve: false,
+    },
+    "faults",
+  );
   await backend.pause();
   await load("o", 20, undefined, { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 200 });
-  await waitUntil(settled(idsOf("o-"), ["exception"]), "the commands sent during the outage to need an operator", 60_000);
+  await waitUntil(
+    settled(idsOf("o-"), ["exception"]),
+    "the commands sent during the outage to need an operator",
+    60_000,
+  );
   // the alert fires while SMTP is down: its delivery is kept and retried
-  await waitUntil(async () => (await db.pool.query(`SELECT 1 FROM alert_deliveries WHERE sent_at IS NULL AND attempts > 0 AND last_error IS NOT NULL`)).rowCount! > 0, "a failed alert delivery attempt", 60_000);
+  await waitUntil(
+    async () =>
+      (
+        await db.pool.query(
+          `SELECT 1 FROM alert_deliveries WHERE sent_at IS NULL AND attempts > 0 AND last_error IS NOT NULL`,
+        )
+      ).rowCount! > 0,
+    "a failed alert delivery attempt",
+    60_000,
+  );
   smtp = await startSmtp(smtpPort);
   await smtp.waitFor(1, 90_000);
-  await waitUntil(async () => (await db.pool.query(`SELECT 1 FROM alert_deliveries WHERE sent_at IS NULL`)).rowCount === 0, "every alert delivery sent");
+  await waitUntil(
+    async () => (await db.pool.query(`SELECT 1 FROM alert_deliveries WHERE sent_at IS NULL`)).rowCount === 0,
+    "every alert delivery sent",
+  );
   const { rows: deliveries } = await db.pool.query<{ attempts: number }>(`SELECT attempts FROM alert_deliveries`);
-  report.push({ fault: "backend outage longer than the retry window + SMTP outage", injected: "backend port closed and SMTP server stopped; 20 commands submitted (3 attempts each)", found: `${describeCounts(await statusCounts(idsOf("o-")))} (visible to operators); alert email delivered after ${deliveries[0]!.attempts} tries, ${smtp.mails.length} email` });
+  report.push({
+    fault: "backend outage longer than the retry window + SMTP outage",
+    injected: "backend port closed and SMTP server stopped; 20 commands submitted (3 attempts each)",
+    found: `${describeCounts(await statusCounts(idsOf("o-")))} (visible to operators); alert email delivered after ${deliveries[0]!.attempts} tries, ${smtp.mails.length} email`,
+  });
 
   // 5. the backend is back: an operator retries what needs one; everything converges
   backend.chooser(null);
   await backend.resume();
   const all = [...receipts.values()];
-  const needing = (await db.pool.query<{ id: string }>(`SELECT id FROM commands WHERE status IN ('exception', 'failed')`)).rows.map((r) => r.id);
+  const needing = (
+    await db.pool.query<{ id: string }>(`SELECT id FROM commands WHERE status IN ('exception', 'failed')`)
+  ).rows.map((r) => r.id);
   const retried = await retryCommands(db, { ids: needing }, { name: "faults-operator" }, "backend is back");
   expect(retried.skipped).toEqual([]);
   await waitUntil(settled(all, ["succeeded"]), "every command to succeed after the operator's retry", 120_000);
-  report.push({ fault: "operator Retry after the outage", injected: `Retry of the ${needing.length} commands in exception/failed`, found: describeCounts(await statusCounts(all)) });
+  report.push({
+    fault: "operator Retry after the outage",
+    injected: `Retry of the ${needing.length} commands in exception/failed`,
+    found: describeCounts(await statusCounts(all)),
+  });
 
   // Nothing lost, nothing doubled.
-  const { rows: totals } = await db.pool.query<{ n: number; keys: number }>(`SELECT count(*)::int AS n, count(DISTINCT idempotency_key)::int AS keys FROM commands`);
+  const { rows: totals } = await db.pool.query<{ n: number; keys: number }>(
+    `SELECT count(*)::int AS n, count(DISTINCT idempotency_key)::int AS keys FROM commands`,
+  );
   expect(totals[0]).toEqual({ n: receipts.size, keys: receipts.size });
   expect(await statusCounts(all)).toEqual({ succeeded: all.length });
   const applied = backend.applied.filter((a) => !a.startsWith("refund:"));
@@ -267,7 +348,17 @@ it("survives kill -9 of workers and of the web process, a PostgreSQL crash, and 
   );
   expect(alerts[0]).toEqual({ events: 1, deliveries: 1, sent: 1 });
   expect(smtp.mails).toHaveLength(1);
-  const { rows: kinds } = await db.pool.query<{ k: string; n: number }>(`SELECT kind || ' ' || coalesce(outcome::text, '?') AS k, count(*)::int AS n FROM attempts WHERE kind IN ('execute', 'reconcile') GROUP BY 1 ORDER BY 2 DESC`);
-  report.push({ fault: "backend chaos (all phases)", injected: [...chaosCounts].map(([k, v]) => `${v} ${k}`).join(", "), found: `attempts: ${kinds.map((r) => `${r.n} ${r.k}`).join(", ")}` });
-  report.push({ fault: "totals", injected: `${receipts.size} commands accepted, ${clientRetries} client retries`, found: `${receipts.size} stored (one per key), all succeeded, ${applied.length} applications at the backend for ${new Set(applied).size} commands (none twice), at most 1 request per command at once, ${smtp.mails.length} alert email` });
+  const { rows: kinds } = await db.pool.query<{ k: string; n: number }>(
+    `SELECT kind || ' ' || coalesce(outcome::text, '?') AS k, count(*)::int AS n FROM attempts WHERE kind IN ('execute', 'reconcile') GROUP BY 1 ORDER BY 2 DESC`,
+  );
+  report.push({
+    fault: "backend chaos (all phases)",
+    injected: [...chaosCounts].map(([k, v]) => `${v} ${k}`).join(", "),
+    found: `attempts: ${kinds.map((r) => `${r.n} ${r.k}`).join(", ")}`,
+  });
+  report.push({
+    fault: "totals",
+    injected: `${receipts.size} commands accepted, ${clientRetries} client retries`,
+    found: `${receipts.size} stored (one per key), all succeeded, ${applied.length} applications at the backend for ${new Set(applied).size} commands (none twice), at most 1 request per command at once, ${smtp.mails.length} alert email`,
+  });
 });

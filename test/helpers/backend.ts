@@ -61,12 +61,20 @@ export async function startBackend(): Promise<Backend> {
     req.on("data", (d) => (body += d));
     req.on("end", async () => {
       const url = new URL(req.url ?? "/", "http://x");
-      const rec: Recorded = { method: req.method ?? "", path: url.pathname, headers: req.headers, body, at: Date.now() };
+      const rec: Recorded = {
+        method: req.method ?? "",
+        path: url.pathname,
+        headers: req.headers,
+        body,
+        at: Date.now(),
+      };
       requests.push(rec);
       for (const l of listeners) l(rec);
       const id = String(req.headers["x-command-id"] ?? url.pathname.split("/").pop());
       if (url.pathname.startsWith("/status/")) {
-        const forced = statusOverrides.get(id) ?? (inProgressStatus !== null && (inFlight.get(id) ?? 0) > 0 ? inProgressStatus : undefined);
+        const forced =
+          statusOverrides.get(id) ??
+          (inProgressStatus !== null && (inFlight.get(id) ?? 0) > 0 ? inProgressStatus : undefined);
         const status = forced ?? (applied.includes(id) ? 200 : 404);
         res.writeHead(status, { "content-type": "application/json" });
         return res.end(JSON.stringify(status === 200 ? { applied: true, id } : { applied: false }));
@@ -130,7 +138,8 @@ export async function startBackend(): Promise<Backend> {
     maxInFlightPerCommand: () => maxInFlight,
     plan: (id, steps) => void plans.set(id, steps),
     setDefault: (b) => void (defaultBehaviour = b),
-    statusOverride: (id, status) => void (status === null ? statusOverrides.delete(id) : statusOverrides.set(id, status)),
+    statusOverride: (id, status) =>
+      void (status === null ? statusOverrides.delete(id) : statusOverrides.set(id, status)),
     onRequest: (fn) => void listeners.push(fn),
     callbackPlan: (statuses) => void defaultCallback.push(...statuses),
     chooser: (fn) => void (choose = fn),

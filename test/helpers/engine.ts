@@ -14,7 +14,12 @@ import { newToken } from "./api";
 
 export type TestWorker = ReturnType<typeof startWorker> & { close: () => Promise<void> };
 
-export async function startTestWorker(db: Db, url: string, registry: Registry, opts: Partial<WorkerOptions> = {}): Promise<TestWorker> {
+export async function startTestWorker(
+  db: Db,
+  url: string,
+  registry: Registry,
+  opts: Partial<WorkerOptions> = {},
+): Promise<TestWorker> {
   const listener = startListener(url);
   await new Promise<void>((r) => listener.onConnect(r));
   const w = startWorker({
@@ -48,16 +53,31 @@ export async function testClient(db: Db) {
 export const submitWith = (db: Db, registry: Registry, clientId: string) => (input: Record<string, unknown>) =>
   submit(directIntake(db, registry), clientId, input).then((r) => r.id);
 
-export type Row = { id: string; status: string; result: any; failure: any; error: string | null; attempt_count: number; tries: number; needs_reconcile: boolean; phase: string; lease_id: string | null; finished_at: Date | null };
+export type Row = {
+  id: string;
+  status: string;
+  result: any;
+  failure: any;
+  error: string | null;
+  attempt_count: number;
+  tries: number;
+  needs_reconcile: boolean;
+  phase: string;
+  lease_id: string | null;
+  finished_at: Date | null;
+};
 
 export async function getRow(db: Db, id: string): Promise<Row> {
   return (await db.pool.query<Row>("SELECT * FROM commands WHERE id = $1", [id])).rows[0]!;
 }
 
 export async function attemptsOf(db: Db, id: string) {
-  return (await db.pool.query<{ number: number; kind: string; outcome: string | null; error: string | null; worker: string }>(
-    "SELECT number, kind, outcome, error, worker FROM attempts WHERE command_id = $1 ORDER BY number, id", [id],
-  )).rows;
+  return (
+    await db.pool.query<{ number: number; kind: string; outcome: string | null; error: string | null; worker: string }>(
+      "SELECT number, kind, outcome, error, worker FROM attempts WHERE command_id = $1 ORDER BY number, id",
+      [id],
+    )
+  ).rows;
 }
 
 /** Waits until the command is in one of the states (checking the database as it changes). */
@@ -66,7 +86,10 @@ export async function waitForStatus(db: Db, id: string, states: string[], timeou
   for (;;) {
     const r = await getRow(db, id);
     if (states.includes(r.status) && r.lease_id === null) return r;
-    if (Date.now() > deadline) throw new Error(`command ${id} is ${r.status} (lease ${r.lease_id}), not ${states.join("/")}, after ${timeoutMs} ms; error: ${r.error}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `command ${id} is ${r.status} (lease ${r.lease_id}), not ${states.join("/")}, after ${timeoutMs} ms; error: ${r.error}`,
+      );
     await new Promise((res) => setTimeout(res, 25));
   }
 }
@@ -81,7 +104,13 @@ export async function waitUntil(check: () => Promise<boolean> | boolean, what: s
 
 /** Types for the engine tests, beside the built-in http. */
 export function testTypes(state: { calls: Map<string, number>; running: number; maxRunning: number }) {
-  const base = { retry: { maxAttempts: 3, backoffMs: 10, maxBackoffMs: 50 }, retryBusinessFailures: false, compensateOnFailure: false, idempotent: () => true, timeoutMs: () => 2000 };
+  const base = {
+    retry: { maxAttempts: 3, backoffMs: 10, maxBackoffMs: 50 },
+    retryBusinessFailures: false,
+    compensateOnFailure: false,
+    idempotent: () => true,
+    timeoutMs: () => 2000,
+  };
   const count = (id: string) => state.calls.set(id, (state.calls.get(id) ?? 0) + 1).get(id)!;
   const flaky = defineCommandType({
     ...base,
@@ -89,7 +118,10 @@ export function testTypes(state: { calls: Map<string, number>; running: number; 
     description: "fails with a business error until the n-th attempt",
     schema: z.object({ succeedOn: z.int() }),
     retryBusinessFailures: true,
-    execute: async (p, ctx) => (count(ctx.commandId) >= p.succeedOn ? { outcome: "success", result: { attempt: ctx.attempt } } : { outcome: "failure", failure: { code: "not yet" } }),
+    execute: async (p, ctx) =>
+      count(ctx.commandId) >= p.succeedOn
+        ? { outcome: "success", result: { attempt: ctx.attempt } }
+        : { outcome: "failure", failure: { code: "not yet" } },
   });
   const refundable = defineCommandType({
     ...base,
@@ -112,7 +144,12 @@ export function testTypes(state: { calls: Map<string, number>; running: number; 
       schema: z.object({ readyAfterPolls: z.int().default(1) }),
       execute: async () => ({ outcome: "accepted" }),
       ...(withQuery
-        ? { query: async (p: { readyAfterPolls: number }, ctx: { commandId: string }) => (count(ctx.commandId) > p.readyAfterPolls ? { outcome: "success" as const, result: { done: true } } : { outcome: "unknown" as const }) }
+        ? {
+            query: async (p: { readyAfterPolls: number }, ctx: { commandId: string }) =>
+              count(ctx.commandId) > p.readyAfterPolls
+                ? { outcome: "success" as const, result: { done: true } }
+                : { outcome: "unknown" as const },
+          }
         : {}),
       poll: { intervalMs: 20, maxIntervalMs: 40 },
     });
@@ -155,5 +192,14 @@ export function testTypes(state: { calls: Map<string, number>; running: number; 
       return { outcome: "success", result: { text: "a\u0000b" } };
     },
   });
-  return createRegistry([http, flaky, refundable, asyncType(true), asyncType(false), capped, sticky, nul] as CommandType<any>[]);
+  return createRegistry([
+    http,
+    flaky,
+    refundable,
+    asyncType(true),
+    asyncType(false),
+    capped,
+    sticky,
+    nul,
+  ] as CommandType<any>[]);
 }

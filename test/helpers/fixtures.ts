@@ -20,10 +20,17 @@ const steps: Record<State, string[]> = {
 
 export async function moveTo(db: Db, id: string, path: string[]) {
   for (const s of path) {
-    const lease = s === "running" ? `lease_id = gen_random_uuid(), locked_by = 'fixture', locked_until = now() + interval '1 hour'` : `lease_id = NULL, locked_by = NULL, locked_until = NULL`;
-    const extra = s === "compensating" ? `, phase = 'compensate'` : s === "exception" ? `, error = 'fixture: gave up'` : "";
+    const lease =
+      s === "running"
+        ? `lease_id = gen_random_uuid(), locked_by = 'fixture', locked_until = now() + interval '1 hour'`
+        : `lease_id = NULL, locked_by = NULL, locked_until = NULL`;
+    const extra =
+      s === "compensating" ? `, phase = 'compensate'` : s === "exception" ? `, error = 'fixture: gave up'` : "";
     // Parked far in the future so that no worker would take them.
-    await db.pool.query(`UPDATE commands SET status = $2::command_status, ${lease}, run_at = 'infinity' ${extra} WHERE id = $1`, [id, s]);
+    await db.pool.query(
+      `UPDATE commands SET status = $2::command_status, ${lease}, run_at = 'infinity' ${extra} WHERE id = $1`,
+      [id, s],
+    );
   }
 }
 
@@ -33,7 +40,11 @@ export async function commandInEveryState(db: Db, clientId: string, prefix = "fx
     const { id } = await submit(directIntake(db, registry), clientId, {
       type: "http",
       idempotencyKey: `${prefix}-${state}`,
-      payload: { url: `https://backend.example/${state}`, compensateUrl: "https://backend.example/undo", headers: { Authorization: "Bearer secret-value-123" } },
+      payload: {
+        url: `https://backend.example/${state}`,
+        compensateUrl: "https://backend.example/undo",
+        headers: { Authorization: "Bearer secret-value-123" },
+      },
       runAt: "2999-01-01T00:00:00Z",
     });
     await moveTo(db, id, path);

@@ -10,13 +10,23 @@ export const freePort = () =>
     });
   });
 
-export type Proc = { child: ChildProcess; output: () => string; waitFor: (re: RegExp, timeoutMs?: number) => Promise<string>; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> };
+export type Proc = {
+  child: ChildProcess;
+  output: () => string;
+  waitFor: (re: RegExp, timeoutMs?: number) => Promise<string>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+};
 
 /**
  * Runs a TypeScript file with tsx; collects its output so tests can await a line instead of sleeping.
  * `detached`: in its own process group, so that a signal to -pid reaches it and its children, as Ctrl-C at a terminal does.
  */
-export function runTs(file: string, args: string[], env: Record<string, string | undefined> = {}, opts: { detached?: boolean } = {}): Proc {
+export function runTs(
+  file: string,
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  opts: { detached?: boolean } = {},
+): Proc {
   // node --import tsx: one process (the tsx wrapper would stand between us and signals).
   return runNode(["--import", "tsx", path.resolve(file), ...args], env, opts.detached);
 }
@@ -27,7 +37,11 @@ export function runWorker(env: Record<string, string | undefined> = {}, entry?: 
 }
 
 function runNode(args: string[], env: Record<string, string | undefined>, detached = false): Proc {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached });
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached,
+  });
   let out = "";
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {
@@ -36,7 +50,9 @@ function runNode(args: string[], env: Record<string, string | undefined>, detach
   };
   child.stdout!.on("data", onData);
   child.stderr!.on("data", onData);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
   return {
     child,
     output: () => out,
@@ -56,13 +72,15 @@ function runNode(args: string[], env: Record<string, string | undefined>, detach
           reject(new Error(`timed out waiting for ${re}; output so far:\n${out}`));
         }, timeoutMs);
         listeners.add(check);
-        exited.then(() => setTimeout(() => {
-          if (listeners.has(check)) {
-            listeners.delete(check);
-            clearTimeout(timer);
-            reject(new Error(`process exited before ${re}; output:\n${out}`));
-          }
-        }, 50));
+        exited.then(() =>
+          setTimeout(() => {
+            if (listeners.has(check)) {
+              listeners.delete(check);
+              clearTimeout(timer);
+              reject(new Error(`process exited before ${re}; output:\n${out}`));
+            }
+          }, 50),
+        );
         check();
       }),
   };

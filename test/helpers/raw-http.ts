@@ -63,7 +63,8 @@ function parse(buf: Buffer): RawAnswer | null {
     }
   }
   const length = Number(headers["content-length"] ?? NaN);
-  if (Number.isFinite(length)) return rest.length >= length ? { status, headers, body: rest.subarray(0, length).toString("utf8") } : null;
+  if (Number.isFinite(length))
+    return rest.length >= length ? { status, headers, body: rest.subarray(0, length).toString("utf8") } : null;
   return null; // read to the close
 }
 
@@ -100,11 +101,14 @@ export function rawRequest(baseUrl: string, r: RawRequest): Promise<RawOutcome> 
     const body = r.body ?? Buffer.alloc(0);
     const headers: Record<string, string> = { host: url.host, ...r.headers };
     if (r.chunked) headers["transfer-encoding"] = "chunked";
-    else if (r.body || r.declaredLength !== undefined) headers["content-length"] = String(r.declaredLength ?? body.length);
+    else if (r.body || r.declaredLength !== undefined)
+      headers["content-length"] = String(r.declaredLength ?? body.length);
     const head = `${r.method} ${r.path} HTTP/1.1\r\n${Object.entries(headers)
       .map(([k, v]) => `${k}: ${v}\r\n`)
       .join("")}\r\n`;
-    const payload = r.chunked ? Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from("\r\n0\r\n\r\n")]) : body;
+    const payload = r.chunked
+      ? Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from("\r\n0\r\n\r\n")])
+      : body;
     const all = Buffer.concat([Buffer.from(head, "latin1"), payload]);
     const done = (err?: Error | null) => {
       if (err) error ??= (err as NodeJS.ErrnoException).code ?? err.message;
@@ -115,7 +119,9 @@ export function rawRequest(baseUrl: string, r: RawRequest): Promise<RawOutcome> 
       const step = r.pieceBytes;
       const next = (at: number) => {
         if (at >= all.length || socket.destroyed) return done();
-        socket.write(all.subarray(at, at + step), (err) => (err ? done(err) : setTimeout(() => next(at + step), r.pieceGapMs ?? 5)));
+        socket.write(all.subarray(at, at + step), (err) =>
+          err ? done(err) : setTimeout(() => next(at + step), r.pieceGapMs ?? 5),
+        );
       };
       next(0);
     } else {

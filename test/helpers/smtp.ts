@@ -3,7 +3,13 @@ import { SMTPServer } from "smtp-server";
 import { simpleParser, type ParsedMail } from "mailparser";
 import type { AddressInfo } from "node:net";
 
-export type Inbox = { port: number; url: string; mails: ParsedMail[]; waitFor: (n: number, timeoutMs?: number) => Promise<ParsedMail[]>; close: () => Promise<void> };
+export type Inbox = {
+  port: number;
+  url: string;
+  mails: ParsedMail[];
+  waitFor: (n: number, timeoutMs?: number) => Promise<ParsedMail[]>;
+  close: () => Promise<void>;
+};
 
 export async function startSmtp(port = 0): Promise<Inbox> {
   const mails: ParsedMail[] = [];

@@ -11,7 +11,11 @@ const CHROMIUM = "/usr/bin/chromium";
 export const browserAvailable = existsSync(CHROMIUM) || process.env.CI === "true";
 
 /** Starts server/web/main.ts on `port` in its own process group (so that stopping it stops its children). */
-export function spawnWeb(port: number, env: Record<string, string>, stdio: "inherit" | "pipe" = "inherit"): ChildProcess {
+export function spawnWeb(
+  port: number,
+  env: Record<string, string>,
+  stdio: "inherit" | "pipe" = "inherit",
+): ChildProcess {
   return spawn(process.execPath, ["--import", "tsx", path.resolve("server/web/main.ts")], {
     env: { ...process.env, NODE_ENV: "production", PORT: String(port), ...env },
     stdio: ["ignore", stdio, stdio],
@@ -25,7 +29,10 @@ export async function waitHealthy(url: string, child: ChildProcess) {
   child.once("exit", () => (exited = true));
   for (;;) {
     if (exited) throw new Error("the web process exited");
-    const ok = await fetch(`${url}/api/health`).then((r) => r.status === 200, () => false);
+    const ok = await fetch(`${url}/api/health`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -45,7 +52,15 @@ export async function launchBrowser(): Promise<{ ctx: BrowserContext; page: Page
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1400, height: 900 },
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   ctx.setDefaultTimeout(20_000);
   const page = ctx.pages()[0] ?? (await ctx.newPage());

@@ -21,25 +21,43 @@ let viewer: Record<string, string>;
 async function call(headers: Record<string, string>, path: string, input: unknown, kind: "query" | "mutation") {
   const h = { "content-type": "application/json", ...headers };
   // Queries go by POST (method override): a selection of ids is too long for a URL.
-  const res = await fetch(`${api.url}/api/trpc/${path}`, { method: "POST", headers: kind === "query" ? { ...h, "x-trpc-method-override": "1" } : h, body: JSON.stringify(input) });
+  const res = await fetch(`${api.url}/api/trpc/${path}`, {
+    method: "POST",
+    headers: kind === "query" ? { ...h, "x-trpc-method-override": "1" } : h,
+    body: JSON.stringify(input),
+  });
   const body = (await res.json()) as any;
   return { status: res.status, data: body.result?.data, error: body.error };
 }
 const preview = (input: unknown, who = operator) => call(who, "commands.preview", input, "query");
-const act = (action: ActionName, target: object) => call(operator, `commands.${action}`, action === "resolve" ? { ...target, outcome: "failed", reason: "checked by hand" } : { ...target, reason: "test" }, "mutation");
+const act = (action: ActionName, target: object) =>
+  call(
+    operator,
+    `commands.${action}`,
+    action === "resolve" ? { ...target, outcome: "failed", reason: "checked by hand" } : { ...target, reason: "test" },
+    "mutation",
+  );
 
 /** Skip reasons of an action's answer, counted like the preview counts them. */
 function grouped(skipped: { reason: string }[]) {
   const m = new Map<string, number>();
   for (const s of skipped) m.set(s.reason, (m.get(s.reason) ?? 0) + 1);
-  return [...m].map(([reason, count]) => ({ reason, count })).sort((x, y) => y.count - x.count || x.reason.localeCompare(y.reason));
+  return [...m]
+    .map(([reason, count]) => ({ reason, count }))
+    .sort((x, y) => y.count - x.count || x.reason.localeCompare(y.reason));
 }
-const statuses = async (ids: string[]) => (await t.db.pool.query(`SELECT id, status FROM commands WHERE id = ANY($1::uuid[]) ORDER BY id`, [ids])).rows;
+const statuses = async (ids: string[]) =>
+  (await t.db.pool.query(`SELECT id, status FROM commands WHERE id = ANY($1::uuid[]) ORDER BY id`, [ids])).rows;
 
 /** A command in every state, one succeeded command with nothing to compensate with, and an id that names no command. */
 async function fixtures(prefix: string) {
   const every = await commandInEveryState(t.db, clientId, prefix);
-  const { id: bare } = await submit(directIntake(t.db, registry), clientId, { type: "http", idempotencyKey: `${prefix}-bare`, payload: { url: `https://backend.example/${prefix}-bare` }, runAt: "2999-01-01T00:00:00Z" });
+  const { id: bare } = await submit(directIntake(t.db, registry), clientId, {
+    type: "http",
+    idempotencyKey: `${prefix}-bare`,
+    payload: { url: `https://backend.example/${prefix}-bare` },
+    runAt: "2999-01-01T00:00:00Z",
+  });
   await moveTo(t.db, bare, ["running", "succeeded"]);
   return { every, bare, missing: crypto.randomUUID(), ids: [...STATES.map((s) => every[s]), bare] };
 }
@@ -83,12 +101,26 @@ describe("commands.preview and commands.countMatching", () => {
     const f = await fixtures("pv-succeeded");
     const p = await preview({ ids: [f.every.succeeded] });
     const a = p.data.actions;
-    expect(a.retry).toEqual({ change: 0, skip: 1, skipped: [{ reason: "succeeded: retry applies only to failed, exception, cancelled commands", count: 1 }] });
-    expect(a.cancel).toEqual({ change: 0, skip: 1, skipped: [{ reason: "succeeded: cancel applies only to pending, retrying, awaiting commands", count: 1 }] });
-    expect(a.resolve).toEqual({ change: 0, skip: 1, skipped: [{ reason: "succeeded: resolve applies only to exception commands", count: 1 }] });
+    expect(a.retry).toEqual({
+      change: 0,
+      skip: 1,
+      skipped: [{ reason: "succeeded: retry applies only to failed, exception, cancelled commands", count: 1 }],
+    });
+    expect(a.cancel).toEqual({
+      change: 0,
+      skip: 1,
+      skipped: [{ reason: "succeeded: cancel applies only to pending, retrying, awaiting commands", count: 1 }],
+    });
+    expect(a.resolve).toEqual({
+      change: 0,
+      skip: 1,
+      skipped: [{ reason: "succeeded: resolve applies only to exception commands", count: 1 }],
+    });
     expect(a.compensate).toEqual({ change: 1, skip: 0, skipped: [] });
     const bare = await preview({ ids: [f.bare] });
-    expect(bare.data.actions.compensate.skipped).toEqual([{ reason: "this http command has nothing to compensate with (no compensateUrl)", count: 1 }]);
+    expect(bare.data.actions.compensate.skipped).toEqual([
+      { reason: "this http command has nothing to compensate with (no compensateUrl)", count: 1 },
+    ]);
   });
 
   it("all that match a filter: counts them, and the action agrees with the preview", async () => {
@@ -101,7 +133,11 @@ describe("commands.preview and commands.countMatching", () => {
     expect(listed.data.items).toHaveLength(11);
     expect((await call(viewer, "commands.countMatching", filter, "query")).data).toEqual({ total: 11 });
     const r = await act("retry", { filter });
-    expect(p.data.actions.retry).toEqual({ change: r.data.updated.length, skip: r.data.skipped.length, skipped: grouped(r.data.skipped) });
+    expect(p.data.actions.retry).toEqual({
+      change: r.data.updated.length,
+      skip: r.data.skipped.length,
+      skipped: grouped(r.data.skipped),
+    });
     expect(p.data.actions.retry.change).toBe(3); // failed, exception, cancelled
   });
 

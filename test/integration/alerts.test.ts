@@ -31,20 +31,46 @@ afterAll(async () => {
 });
 
 async function cmdIn(state: string, type = "http", path?: string[]) {
-  const { id } = await submit(directIntake(t.db, registry), clientId, { type, payload: { url: "https://b.example/x" }, runAt: "2999-01-01T00:00:00Z" });
-  const paths: Record<string, string[]> = { exception: ["running", "exception"], failed: ["running", "failed"], succeeded: ["running", "succeeded"], pending: [] };
+  const { id } = await submit(directIntake(t.db, registry), clientId, {
+    type,
+    payload: { url: "https://b.example/x" },
+    runAt: "2999-01-01T00:00:00Z",
+  });
+  const paths: Record<string, string[]> = {
+    exception: ["running", "exception"],
+    failed: ["running", "failed"],
+    succeeded: ["running", "succeeded"],
+    pending: [],
+  };
   await moveTo(t.db, id, path ?? paths[state]!);
   return id;
 }
 const evaluate = (now?: Date) => evaluateRules(t.db, { publicUrl: PUBLIC, now: now ? () => now : undefined });
-const eventsOf = async (ruleId: string) => (await t.db.pool.query(`SELECT kind FROM alert_events WHERE rule_id = $1 ORDER BY id`, [ruleId])).rows.map((r) => r.kind);
-const rule = (r: Partial<RuleInput> & Pick<RuleInput, "name" | "kind" | "threshold">): RuleInput => ({ recipients: ["oncall@example.com"], ...r }) as RuleInput;
+const eventsOf = async (ruleId: string) =>
+  (await t.db.pool.query(`SELECT kind FROM alert_events WHERE rule_id = $1 ORDER BY id`, [ruleId])).rows.map(
+    (r) => r.kind,
+  );
+const rule = (r: Partial<RuleInput> & Pick<RuleInput, "name" | "kind" | "threshold">): RuleInput =>
+  ({ recipients: ["oncall@example.com"], ...r }) as RuleInput;
 // Each test works on its own rule; the others are disabled so that they stay quiet.
 const only = async (id: string) => t.db.pool.query(`UPDATE alert_rules SET enabled = (id = $1)`, [id]);
 
 describe("rules", () => {
   it("count: fires when it becomes true and not before, repeats only after the cooldown, resolves, and the email says it all", async () => {
-    const { id } = await createRule(t.db, rule({ name: "Payments failing", kind: "count", states: ["exception"], windowSeconds: 600, threshold: 2, type: "http", cooldownSeconds: 300, notifyOnResolve: true }), "test");
+    const { id } = await createRule(
+      t.db,
+      rule({
+        name: "Payments failing",
+        kind: "count",
+        states: ["exception"],
+        windowSeconds: 600,
+        threshold: 2,
+        type: "http",
+        cooldownSeconds: 300,
+        notifyOnResolve: true,
+      }),
+      "test",
+    );
     await only(id);
     const first = await cmdIn("exception");
     await evaluate();
@@ -57,7 +83,14 @@ describe("rules", () => {
     await evaluate(new Date(Date.now() + 301_000));
     expect(await eventsOf(id)).toEqual(["firing", "repeat"]);
 
-    const mailer = startMailer({ db: t.db, log, publicUrl: PUBLIC, smtpUrl: inbox.url, from: "Conveyor <alerts@conveyor.example>", pollMs: 50 });
+    const mailer = startMailer({
+      db: t.db,
+      log,
+      publicUrl: PUBLIC,
+      smtpUrl: inbox.url,
+      from: "Conveyor <alerts@conveyor.example>",
+      pollMs: 50,
+    });
     const before = inbox.mails.length;
     try {
       await inbox.waitFor(before + 2);
@@ -77,7 +110,14 @@ describe("rules", () => {
     await t.db.pool.query(`UPDATE state_entries SET minute = minute - interval '1 hour'`);
     await evaluate();
     expect(await eventsOf(id)).toEqual(["firing", "repeat", "resolved"]);
-    const mailer2 = startMailer({ db: t.db, log, publicUrl: PUBLIC, smtpUrl: inbox.url, from: "Conveyor <alerts@conveyor.example>", pollMs: 50 });
+    const mailer2 = startMailer({
+      db: t.db,
+      log,
+      publicUrl: PUBLIC,
+      smtpUrl: inbox.url,
+      from: "Conveyor <alerts@conveyor.example>",
+      pollMs: 50,
+    });
     try {
       const mails = await inbox.waitFor(before + 3);
       expect(mails[before + 2]!.subject).toBe("[RESOLVED] Payments failing");
@@ -88,33 +128,53 @@ describe("rules", () => {
   });
 
   it("count: commands that entered a state and already left it still count", async () => {
-    const { id } = await createRule(t.db, rule({ name: "Retries", kind: "count", states: ["retrying"], windowSeconds: 600, threshold: 2 }), "test");
+    const { id } = await createRule(
+      t.db,
+      rule({ name: "Retries", kind: "count", states: ["retrying"], windowSeconds: 600, threshold: 2 }),
+      "test",
+    );
     await only(id);
     await cmdIn("succeeded", "http", ["running", "retrying", "running", "succeeded"]);
     await evaluate();
     expect(await eventsOf(id)).toEqual([]);
     await cmdIn("succeeded", "http", ["running", "retrying", "running", "succeeded"]);
     await evaluate();
-    expect((await t.db.pool.query(`SELECT last_value FROM alert_rules WHERE id = $1`, [id])).rows[0].last_value).toBe(2);
+    expect((await t.db.pool.query(`SELECT last_value FROM alert_rules WHERE id = $1`, [id])).rows[0].last_value).toBe(
+      2,
+    );
     expect(await eventsOf(id)).toEqual(["firing"]);
   });
 
   it("count of pending entries includes new commands; finished minutes fold into one row without losing entries", async () => {
-    const { id } = await createRule(t.db, rule({ name: "Inflow", kind: "count", states: ["pending"], windowSeconds: 600, threshold: 1_000_000 }), "test");
+    const { id } = await createRule(
+      t.db,
+      rule({ name: "Inflow", kind: "count", states: ["pending"], windowSeconds: 600, threshold: 1_000_000 }),
+      "test",
+    );
     await only(id);
     await evaluate();
     const before = (await t.db.pool.query(`SELECT last_value FROM alert_rules WHERE id = $1`, [id])).rows[0].last_value;
     await cmdIn("pending");
     await cmdIn("pending");
     await evaluate();
-    expect((await t.db.pool.query(`SELECT last_value FROM alert_rules WHERE id = $1`, [id])).rows[0].last_value).toBe(before + 2);
-    await t.db.pool.query(`INSERT INTO state_entries (minute, status, type, shard, n) VALUES (date_trunc('minute', now()) - interval '5 minutes', 'failed', 'fold.test', 1, 2), (date_trunc('minute', now()) - interval '5 minutes', 'failed', 'fold.test', 2, 3)`);
+    expect((await t.db.pool.query(`SELECT last_value FROM alert_rules WHERE id = $1`, [id])).rows[0].last_value).toBe(
+      before + 2,
+    );
+    await t.db.pool.query(
+      `INSERT INTO state_entries (minute, status, type, shard, n) VALUES (date_trunc('minute', now()) - interval '5 minutes', 'failed', 'fold.test', 1, 2), (date_trunc('minute', now()) - interval '5 minutes', 'failed', 'fold.test', 2, 3)`,
+    );
     await evaluate(); // the evaluator compacts
-    expect((await t.db.pool.query(`SELECT shard, n FROM state_entries WHERE type = 'fold.test'`)).rows).toEqual([{ shard: -1, n: 5 }]);
+    expect((await t.db.pool.query(`SELECT shard, n FROM state_entries WHERE type = 'fold.test'`)).rows).toEqual([
+      { shard: -1, n: 5 },
+    ]);
   });
 
   it("stuck: commands in a state for longer than the age", async () => {
-    const { id } = await createRule(t.db, rule({ name: "Stuck pending", kind: "stuck", states: ["pending"], ageSeconds: 60, threshold: 1 }), "test");
+    const { id } = await createRule(
+      t.db,
+      rule({ name: "Stuck pending", kind: "stuck", states: ["pending"], ageSeconds: 60, threshold: 1 }),
+      "test",
+    );
     await only(id);
     const c = await cmdIn("pending");
     await evaluate();
@@ -127,7 +187,11 @@ describe("rules", () => {
 
   it("rate: share of failed + exception among recently finished", async () => {
     // its own command type, so that other tests' commands do not count
-    const { id } = await createRule(t.db, rule({ name: "Failure rate", kind: "rate", windowSeconds: 300, threshold: 0.5, type: "ledger.post" }), "test");
+    const { id } = await createRule(
+      t.db,
+      rule({ name: "Failure rate", kind: "rate", windowSeconds: 300, threshold: 0.5, type: "ledger.post" }),
+      "test",
+    );
     await only(id);
     const mine = async (state: string) => {
       const c = await cmdIn(state);
@@ -140,7 +204,9 @@ describe("rules", () => {
     expect(await eventsOf(id)).toEqual([]); // 1 of 3
     await mine("failed");
     await evaluate();
-    expect((await t.db.pool.query(`SELECT last_value FROM alert_rules WHERE id = $1`, [id])).rows[0].last_value).toBe(0.5);
+    expect((await t.db.pool.query(`SELECT last_value FROM alert_rules WHERE id = $1`, [id])).rows[0].last_value).toBe(
+      0.5,
+    );
     expect(await eventsOf(id)).toEqual(["firing"]);
   });
 
@@ -160,7 +226,15 @@ describe("rules", () => {
   });
 
   it("a silenced rule sends nothing", async () => {
-    const input = rule({ name: "Silenced", kind: "count", states: ["failed"], windowSeconds: 600, threshold: 1, notifyOnResolve: true, silencedUntil: new Date(Date.now() + 3600_000).toISOString() });
+    const input = rule({
+      name: "Silenced",
+      kind: "count",
+      states: ["failed"],
+      windowSeconds: 600,
+      threshold: 1,
+      notifyOnResolve: true,
+      silencedUntil: new Date(Date.now() + 3600_000).toISOString(),
+    });
     const { id } = await createRule(t.db, input, "test");
     await only(id);
     await cmdIn("failed");
@@ -173,22 +247,49 @@ describe("rules", () => {
   });
 
   it("without SMTP the deliveries wait, saying email is not configured", async () => {
-    const { id } = await createRule(t.db, rule({ name: "Test me", kind: "backlog", threshold: 1000, recipients: ["a@example.com", "b@example.com"] }), "test");
+    const { id } = await createRule(
+      t.db,
+      rule({ name: "Test me", kind: "backlog", threshold: 1000, recipients: ["a@example.com", "b@example.com"] }),
+      "test",
+    );
     await only(id);
     const r = await sendTest(t.db, id);
     expect(r!.recipients).toEqual(["a@example.com", "b@example.com"]);
     const mailer = startMailer({ db: t.db, log, publicUrl: PUBLIC, from: "x@example.com", pollMs: 20 });
-    await waitUntil(async () => (await t.db.pool.query(`SELECT count(*)::int AS n FROM alert_deliveries WHERE event_id = $1 AND last_error = $2`, [r!.eventId, NO_SMTP])).rows[0].n === 2, "deliveries marked");
+    await waitUntil(
+      async () =>
+        (
+          await t.db.pool.query(
+            `SELECT count(*)::int AS n FROM alert_deliveries WHERE event_id = $1 AND last_error = $2`,
+            [r!.eventId, NO_SMTP],
+          )
+        ).rows[0].n === 2,
+      "deliveries marked",
+    );
     await mailer.stop();
-    const { rows } = await t.db.pool.query(`SELECT subject, sent_at FROM alert_deliveries WHERE event_id = $1`, [r!.eventId]);
-    expect(rows).toEqual([{ subject: "[TEST] Test me", sent_at: null }, { subject: "[TEST] Test me", sent_at: null }]);
+    const { rows } = await t.db.pool.query(`SELECT subject, sent_at FROM alert_deliveries WHERE event_id = $1`, [
+      r!.eventId,
+    ]);
+    expect(rows).toEqual([
+      { subject: "[TEST] Test me", sent_at: null },
+      { subject: "[TEST] Test me", sent_at: null },
+    ]);
   });
 
   it("a test email is stored without bodies by the web process and rendered by a worker's mailer, links to the console included", async () => {
-    const { id } = await createRule(t.db, rule({ name: "Render me", kind: "backlog", threshold: 1000, recipients: ["r@example.com"] }), "test");
+    const { id } = await createRule(
+      t.db,
+      rule({ name: "Render me", kind: "backlog", threshold: 1000, recipients: ["r@example.com"] }),
+      "test",
+    );
     await only(id);
     const r = await sendTest(t.db, id);
-    const bodies = async () => (await t.db.pool.query(`SELECT subject, text_body, html_body FROM alert_deliveries WHERE event_id = $1`, [r!.eventId])).rows;
+    const bodies = async () =>
+      (
+        await t.db.pool.query(`SELECT subject, text_body, html_body FROM alert_deliveries WHERE event_id = $1`, [
+          r!.eventId,
+        ])
+      ).rows;
     expect(await bodies()).toEqual([{ subject: "[TEST] Render me", text_body: null, html_body: null }]);
     const mailer = startMailer({ db: t.db, log, publicUrl: PUBLIC, from: "x@example.com", pollMs: 20 });
     try {
@@ -197,7 +298,9 @@ describe("rules", () => {
       await mailer.stop();
     }
     const [d] = await bodies();
-    expect(d.text_body).toMatch(/^This is a test of the rule "Render me": commands pending or retrying whose time has come is now \d+ \(threshold 1000\)\./);
+    expect(d.text_body).toMatch(
+      /^This is a test of the rule "Render me": commands pending or retrying whose time has come is now \d+ \(threshold 1000\)\./,
+    );
     expect(d.text_body).toContain(`Open in the console: ${PUBLIC}/commands?status=pending%2Cretrying`);
     expect(d.html_body).toContain(`href="${PUBLIC}/commands?status=pending%2Cretrying"`);
     expect(d.html_body).toContain("[TEST] Render me</h2>");
@@ -207,8 +310,16 @@ describe("rules", () => {
     const { ruleInput } = await import("../../server/alerts/rules");
     const r = ruleInput.safeParse({ name: "x", kind: "rate", threshold: 3, recipients: ["not-an-email"] });
     expect(r.success).toBe(false);
-    expect(r.error!.issues.map((i) => i.path.join("."))).toEqual(expect.arrayContaining(["recipients.0", "windowSeconds", "threshold"]));
-    const s = ruleInput.safeParse({ name: "x", kind: "count", states: ["nope"], threshold: 1, recipients: ["a@b.example"] });
+    expect(r.error!.issues.map((i) => i.path.join("."))).toEqual(
+      expect.arrayContaining(["recipients.0", "windowSeconds", "threshold"]),
+    );
+    const s = ruleInput.safeParse({
+      name: "x",
+      kind: "count",
+      states: ["nope"],
+      threshold: 1,
+      recipients: ["a@b.example"],
+    });
     expect(s.error!.issues.map((i) => i.path.join("."))).toContain("states.0");
   });
 });
@@ -217,13 +328,33 @@ describe("delivery", () => {
   it("SMTP down when the rule fires, back 30 s later: the email arrives, once", async () => {
     const port = await freePort();
     await t.db.pool.query(`UPDATE alert_deliveries SET sent_at = now() WHERE sent_at IS NULL`); // earlier tests' mail is not this test's
-    const { id } = await createRule(t.db, rule({ name: "Outage", kind: "backlog", threshold: 1000, recipients: ["ops@example.com"] }), "test");
+    const { id } = await createRule(
+      t.db,
+      rule({ name: "Outage", kind: "backlog", threshold: 1000, recipients: ["ops@example.com"] }),
+      "test",
+    );
     await only(id);
     const r = await sendTest(t.db, id);
-    const mailer = startMailer({ db: t.db, log, publicUrl: PUBLIC, smtpUrl: `smtp://127.0.0.1:${port}`, from: "x@example.com", pollMs: 100, maxRetryMs: 4000 });
+    const mailer = startMailer({
+      db: t.db,
+      log,
+      publicUrl: PUBLIC,
+      smtpUrl: `smtp://127.0.0.1:${port}`,
+      from: "x@example.com",
+      pollMs: 100,
+      maxRetryMs: 4000,
+    });
     try {
-      await waitUntil(async () => (await t.db.pool.query(`SELECT attempts FROM alert_deliveries WHERE event_id = $1`, [r!.eventId])).rows[0].attempts >= 2, "failed attempts", 20_000);
-      const failed = (await t.db.pool.query(`SELECT last_error, sent_at FROM alert_deliveries WHERE event_id = $1`, [r!.eventId])).rows[0];
+      await waitUntil(
+        async () =>
+          (await t.db.pool.query(`SELECT attempts FROM alert_deliveries WHERE event_id = $1`, [r!.eventId])).rows[0]
+            .attempts >= 2,
+        "failed attempts",
+        20_000,
+      );
+      const failed = (
+        await t.db.pool.query(`SELECT last_error, sent_at FROM alert_deliveries WHERE event_id = $1`, [r!.eventId])
+      ).rows[0];
       expect(failed.last_error).toMatch(/ECONNREFUSED|connect/i);
       expect(failed.sent_at).toBeNull();
       await new Promise((res) => setTimeout(res, 30_000)); // the outage lasts 30 s, as the issue asks
@@ -231,7 +362,12 @@ describe("delivery", () => {
       try {
         const mails = await back.waitFor(1, 30_000);
         expect(mails[0]!.subject).toBe("[TEST] Outage");
-        await waitUntil(async () => (await t.db.pool.query(`SELECT sent_at FROM alert_deliveries WHERE event_id = $1`, [r!.eventId])).rows[0].sent_at !== null, "sent");
+        await waitUntil(
+          async () =>
+            (await t.db.pool.query(`SELECT sent_at FROM alert_deliveries WHERE event_id = $1`, [r!.eventId])).rows[0]
+              .sent_at !== null,
+          "sent",
+        );
         await new Promise((res) => setTimeout(res, 1500)); // a window for a duplicate to show up
         expect(back.mails).toHaveLength(1);
       } finally {
@@ -246,17 +382,44 @@ describe("delivery", () => {
     await t.db.pool.query(`UPDATE alert_rules SET enabled = false`);
     await t.db.pool.query(`UPDATE alert_deliveries SET sent_at = now() WHERE sent_at IS NULL`);
     const box = await startSmtp();
-    const env = { DATABASE_URL: t.url, SMTP_URL: box.url, ALERT_EVAL_MS: "500", LOG_LEVEL: "info", PUBLIC_URL: PUBLIC, HTTP_ALLOWED_HOSTS: "127.0.0.1" };
+    const env = {
+      DATABASE_URL: t.url,
+      SMTP_URL: box.url,
+      ALERT_EVAL_MS: "500",
+      LOG_LEVEL: "info",
+      PUBLIC_URL: PUBLIC,
+      HTTP_ALLOWED_HOSTS: "127.0.0.1",
+    };
     const ws: Proc[] = [runWorker(env), runWorker(env)];
     try {
       await Promise.all(ws.map((w) => w.waitFor(/worker started/)));
-      const { id } = await createRule(t.db, rule({ name: "Two workers", kind: "count", states: ["exception"], windowSeconds: 600, threshold: 1, recipients: ["one@example.com", "two@example.com"] }), "test");
+      const { id } = await createRule(
+        t.db,
+        rule({
+          name: "Two workers",
+          kind: "count",
+          states: ["exception"],
+          windowSeconds: 600,
+          threshold: 1,
+          recipients: ["one@example.com", "two@example.com"],
+        }),
+        "test",
+      );
       await only(id);
       await cmdIn("exception");
       const mails = await box.waitFor(2, 30_000);
       // let both workers evaluate several more times
-      const seen = (await t.db.pool.query(`SELECT last_evaluated_at FROM alert_rules WHERE id = $1`, [id])).rows[0].last_evaluated_at;
-      await waitUntil(async () => (await t.db.pool.query(`SELECT last_evaluated_at FROM alert_rules WHERE id = $1`, [id])).rows[0].last_evaluated_at.getTime() > seen.getTime() + 1500, "more evaluations", 20_000);
+      const seen = (await t.db.pool.query(`SELECT last_evaluated_at FROM alert_rules WHERE id = $1`, [id])).rows[0]
+        .last_evaluated_at;
+      await waitUntil(
+        async () =>
+          (
+            await t.db.pool.query(`SELECT last_evaluated_at FROM alert_rules WHERE id = $1`, [id])
+          ).rows[0].last_evaluated_at.getTime() >
+          seen.getTime() + 1500,
+        "more evaluations",
+        20_000,
+      );
       expect(mails.map((m) => (m.to as { text: string }).text).sort()).toEqual(["one@example.com", "two@example.com"]);
       expect(box.mails).toHaveLength(2);
       expect(await eventsOf(id)).toEqual(["firing"]);
@@ -278,14 +441,34 @@ describe("what the console is told about a rule's emails (from the deliveries)",
     read = apiClient(api.url, (await newToken(t.db, "admin", "console-reader")).token);
   });
   afterAll(() => api?.close());
-  type Status = { state: "sent"; sentAt: string } | { state: "queued"; attempts: number; nextAt: string | null; lastError: string | null } | { state: "not_sent"; why: string; message: string };
-  const emailOf = async (id: string) => ((await read.query("alerts.listRules")).data.items as any[]).find((r) => r.id === id)!.email;
+  type Status =
+    | { state: "sent"; sentAt: string }
+    | { state: "queued"; attempts: number; nextAt: string | null; lastError: string | null }
+    | { state: "not_sent"; why: string; message: string };
+  const emailOf = async (id: string) =>
+    ((await read.query("alerts.listRules")).data.items as any[]).find((r) => r.id === id)!.email;
   const statusesOf = async (id: string): Promise<{ kind: string; statuses: Status[] }[]> =>
-    ((await read.query("alerts.history", { ruleId: id, limit: 10 })).data.items as any[]).map((e) => ({ kind: e.kind, statuses: e.deliveries.map((d: { status: Status }) => d.status) }));
+    ((await read.query("alerts.history", { ruleId: id, limit: 10 })).data.items as any[]).map((e) => ({
+      kind: e.kind,
+      statuses: e.deliveries.map((d: { status: Status }) => d.status),
+    }));
   const sentAts = async (id: string) =>
-    (await t.db.pool.query(`SELECT d.sent_at FROM alert_deliveries d JOIN alert_events e ON e.id = d.event_id WHERE e.rule_id = $1 AND d.sent_at IS NOT NULL ORDER BY d.sent_at`, [id])).rows.map((r) => r.sent_at.toISOString());
+    (
+      await t.db.pool.query(
+        `SELECT d.sent_at FROM alert_deliveries d JOIN alert_events e ON e.id = d.event_id WHERE e.rule_id = $1 AND d.sent_at IS NOT NULL ORDER BY d.sent_at`,
+        [id],
+      )
+    ).rows.map((r) => r.sent_at.toISOString());
   async function mailing(o: { smtpUrl?: string; until: () => Promise<boolean>; what: string }) {
-    const mailer = startMailer({ db: t.db, log, publicUrl: PUBLIC, smtpUrl: o.smtpUrl, from: FROM, pollMs: 20, maxRetryMs: 60_000 });
+    const mailer = startMailer({
+      db: t.db,
+      log,
+      publicUrl: PUBLIC,
+      smtpUrl: o.smtpUrl,
+      from: FROM,
+      pollMs: 20,
+      maxRetryMs: 60_000,
+    });
     try {
       await waitUntil(o.until, o.what);
     } finally {
@@ -295,7 +478,19 @@ describe("what the console is told about a rule's emails (from the deliveries)",
 
   it("queued, then not sent while SMTP_URL is unset (kept), then retrying while the server is down, then sent; a later alert says when the last one was sent", async () => {
     await t.db.pool.query(`UPDATE alert_deliveries SET sent_at = now() WHERE sent_at IS NULL`); // earlier tests' mail is not this test's
-    const { id } = await createRule(t.db, rule({ name: "Ledger down", kind: "count", states: ["exception"], windowSeconds: 600, threshold: 1, recipients: ["a@example.com", "b@example.com"], cooldownSeconds: 300 }), "test");
+    const { id } = await createRule(
+      t.db,
+      rule({
+        name: "Ledger down",
+        kind: "count",
+        states: ["exception"],
+        windowSeconds: 600,
+        threshold: 1,
+        recipients: ["a@example.com", "b@example.com"],
+        cooldownSeconds: 300,
+      }),
+      "test",
+    );
     await only(id);
     expect(await emailOf(id)).toEqual({ latest: null, lastSentAt: null, unsent: { notSent: 0, queued: 0 } });
     await cmdIn("exception");
@@ -303,21 +498,45 @@ describe("what the console is told about a rule's emails (from the deliveries)",
 
     // Nobody has tried yet.
     const fresh = await emailOf(id);
-    expect(fresh).toMatchObject({ latest: { kind: "firing", sent: 0, notSent: 0, queued: 2, attempts: 0, lastError: null, sentAt: null }, lastSentAt: null, unsent: { notSent: 0, queued: 2 } });
-    expect(await statusesOf(id)).toEqual([{ kind: "firing", statuses: [expect.objectContaining({ state: "queued", attempts: 0, lastError: null }), expect.objectContaining({ state: "queued", attempts: 0, lastError: null })] }]);
+    expect(fresh).toMatchObject({
+      latest: { kind: "firing", sent: 0, notSent: 0, queued: 2, attempts: 0, lastError: null, sentAt: null },
+      lastSentAt: null,
+      unsent: { notSent: 0, queued: 2 },
+    });
+    expect(await statusesOf(id)).toEqual([
+      {
+        kind: "firing",
+        statuses: [
+          expect.objectContaining({ state: "queued", attempts: 0, lastError: null }),
+          expect.objectContaining({ state: "queued", attempts: 0, lastError: null }),
+        ],
+      },
+    ]);
 
     // A worker without SMTP_URL: kept, not sent, and it says why. Nothing claims it was sent.
     await mailing({ until: async () => (await emailOf(id)).latest?.notSent === 2, what: "deliveries held" });
     const held = await emailOf(id);
-    expect(held).toMatchObject({ latest: { kind: "firing", sent: 0, notSent: 2, queued: 0, sentAt: null }, lastSentAt: null, unsent: { notSent: 2, queued: 0 } });
+    expect(held).toMatchObject({
+      latest: { kind: "firing", sent: 0, notSent: 2, queued: 0, sentAt: null },
+      lastSentAt: null,
+      unsent: { notSent: 2, queued: 0 },
+    });
     const notSent = { state: "not_sent", why: "smtp_unset", message: "SMTP_URL is unset; kept until it is set" };
     expect(await statusesOf(id)).toEqual([{ kind: "firing", statuses: [notSent, notSent] }]);
 
     // SMTP_URL set, the server down: queued, retrying, with the next try and the error.
     const port = await freePort();
-    await mailing({ smtpUrl: `smtp://127.0.0.1:${port}`, until: async () => ((await emailOf(id)).latest?.attempts ?? 0) >= 1 && (await emailOf(id)).latest?.queued === 2, what: "failed attempts" });
+    await mailing({
+      smtpUrl: `smtp://127.0.0.1:${port}`,
+      until: async () => ((await emailOf(id)).latest?.attempts ?? 0) >= 1 && (await emailOf(id)).latest?.queued === 2,
+      what: "failed attempts",
+    });
     const down = await emailOf(id);
-    expect(down).toMatchObject({ latest: { sent: 0, notSent: 0, queued: 2 }, lastSentAt: null, unsent: { notSent: 0, queued: 2 } });
+    expect(down).toMatchObject({
+      latest: { sent: 0, notSent: 0, queued: 2 },
+      lastSentAt: null,
+      unsent: { notSent: 0, queued: 2 },
+    });
     expect(down.latest!.lastError).toMatch(/ECONNREFUSED|connect/i);
     expect(Date.parse(down.latest!.nextAt!)).toBeGreaterThan(Date.now());
     for (const st of (await statusesOf(id))[0]!.statuses) {
@@ -330,16 +549,32 @@ describe("what the console is told about a rule's emails (from the deliveries)",
     const at = await sentAts(id);
     expect(at).toHaveLength(2);
     expect(await emailOf(id)).toEqual({
-      latest: { kind: "firing", at: expect.any(String), sent: 2, notSent: 0, queued: 0, attempts: 0, nextAt: null, lastError: null, sentAt: at[1] },
+      latest: {
+        kind: "firing",
+        at: expect.any(String),
+        sent: 2,
+        notSent: 0,
+        queued: 0,
+        attempts: 0,
+        nextAt: null,
+        lastError: null,
+        sentAt: at[1],
+      },
       lastSentAt: at[1],
       unsent: { notSent: 0, queued: 0 },
     });
-    expect((await statusesOf(id))[0]!.statuses.map((s) => (s.state === "sent" ? s.sentAt : s.state)).sort()).toEqual(at);
+    expect((await statusesOf(id))[0]!.statuses.map((s) => (s.state === "sent" ? s.sentAt : s.state)).sort()).toEqual(
+      at,
+    );
 
     // A repeat after the cooldown, while no worker sends mail: the latest alert is queued, and the last email sent is the earlier one.
     await evaluate(new Date(Date.now() + 301_000));
     const later = await emailOf(id);
-    expect(later).toMatchObject({ latest: { kind: "repeat", sent: 0, queued: 2, sentAt: null }, lastSentAt: at[1], unsent: { notSent: 0, queued: 2 } });
+    expect(later).toMatchObject({
+      latest: { kind: "repeat", sent: 0, queued: 2, sentAt: null },
+      lastSentAt: at[1],
+      unsent: { notSent: 0, queued: 2 },
+    });
     expect((await statusesOf(id)).map((e) => e.kind)).toEqual(["repeat", "firing"]);
   }, 60_000);
 });

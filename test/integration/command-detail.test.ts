@@ -7,7 +7,15 @@ import { z } from "zod";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { startBackend, type Backend } from "../helpers/backend";
 import { client, newToken, startApi, type ApiServer } from "../helpers/api";
-import { getRow, startTestWorker, submitWith, testClient, waitForStatus, waitUntil, type TestWorker } from "../helpers/engine";
+import {
+  getRow,
+  startTestWorker,
+  submitWith,
+  testClient,
+  waitForStatus,
+  waitUntil,
+  type TestWorker,
+} from "../helpers/engine";
 import { createRegistry } from "../../server/command-types/registry";
 import { http } from "../../server/command-types/http";
 import { defineCommandType, type CommandType } from "../../server/command-types/types";
@@ -18,7 +26,11 @@ import { claimCallbacks, finishCallback } from "../../server/db/callbacks";
  * alike), and can hold a call until the test lets it go: that is how the
  * test sees an attempt while it is in progress.
  */
-type Step = { op: "execute" | "query"; gate?: boolean; then: "success" | "throw" | "accepted" | "not_found" | "unknown" };
+type Step = {
+  op: "execute" | "query";
+  gate?: boolean;
+  then: "success" | "throw" | "accepted" | "not_found" | "unknown";
+};
 const scripts = new Map<string, Step[]>();
 type Deferred = { promise: Promise<void>; resolve: () => void };
 const deferred = (): Deferred => {
@@ -60,7 +72,11 @@ const scripted = defineCommandType({
   },
   query: async (p) => {
     const r = await step(p.script, "query");
-    return r === "success" ? { outcome: "success", result: { done: true } } : r === "not_found" ? { outcome: "not_found" } : { outcome: "unknown" };
+    return r === "success"
+      ? { outcome: "success", result: { done: true } }
+      : r === "not_found"
+        ? { outcome: "not_found" }
+        : { outcome: "unknown" };
   },
 });
 const registry = createRegistry([http, scripted] as CommandType<any>[]);
@@ -92,15 +108,44 @@ afterAll(async () => {
   await t?.drop();
 });
 
-const start = async (opts = {}) => (worker = await startTestWorker(t.db, t.url, registry, { workerId: WORKER, ...opts }));
+const start = async (opts = {}) =>
+  (worker = await startTestWorker(t.db, t.url, registry, { workerId: WORKER, ...opts }));
 async function get(id: string) {
   const r = await admin.query("commands.get", { id });
   expect(r.status).toBe(200);
   return r.data as {
-    command: { status: string; attemptCount: number; tries: number; maxAttempts: number | null; worker: string | null; error: string | null };
+    command: {
+      status: string;
+      attemptCount: number;
+      tries: number;
+      maxAttempts: number | null;
+      worker: string | null;
+      error: string | null;
+    };
     readAt: string;
-    attempts: { number: number; kind: string; outcome: string | null; startedAt: string; finishedAt: string | null; elapsedMs: number | null; error: string | null; worker: string; leaseExpired: boolean }[];
-    callbacks: { status: string; attempts: number; deliveredAt: string | null; tries: { number: number; outcome: string | null; httpStatus: number | null; inProgress: boolean; error: string | null }[] }[];
+    attempts: {
+      number: number;
+      kind: string;
+      outcome: string | null;
+      startedAt: string;
+      finishedAt: string | null;
+      elapsedMs: number | null;
+      error: string | null;
+      worker: string;
+      leaseExpired: boolean;
+    }[];
+    callbacks: {
+      status: string;
+      attempts: number;
+      deliveredAt: string | null;
+      tries: {
+        number: number;
+        outcome: string | null;
+        httpStatus: number | null;
+        inProgress: boolean;
+        error: string | null;
+      }[];
+    }[];
   };
 }
 const run = (script: string, steps: Step[], extra: Record<string, unknown> = {}) => {
@@ -118,7 +163,15 @@ describe("commands.get: the attempt in progress", () => {
     expect(d.command).toMatchObject({ status: "running", attemptCount: 0, worker: WORKER });
     expect(d.attempts).toHaveLength(1);
     const a = d.attempts[0]!;
-    expect(a).toMatchObject({ number: 1, kind: "execute", outcome: null, finishedAt: null, error: null, worker: WORKER, leaseExpired: false });
+    expect(a).toMatchObject({
+      number: 1,
+      kind: "execute",
+      outcome: null,
+      finishedAt: null,
+      error: null,
+      worker: WORKER,
+      leaseExpired: false,
+    });
     // started when the worker claimed it; elapsed as of the read, on the database's clock
     const row = (await t.db.pool.query(`SELECT attempt_started_at FROM commands WHERE id = $1`, [id])).rows[0];
     expect(a.startedAt).toBe(row.attempt_started_at.toISOString());
@@ -129,7 +182,9 @@ describe("commands.get: the attempt in progress", () => {
     await waitForStatus(t.db, id, ["succeeded"]);
     const done = await get(id);
     expect(done.command).toMatchObject({ status: "succeeded", attemptCount: 1, worker: null });
-    expect(done.attempts).toMatchObject([{ number: 1, kind: "execute", outcome: "success", worker: WORKER, elapsedMs: null }]);
+    expect(done.attempts).toMatchObject([
+      { number: 1, kind: "execute", outcome: "success", worker: WORKER, elapsedMs: null },
+    ]);
     expect(done.attempts[0]!.finishedAt).not.toBeNull();
   });
 
@@ -178,7 +233,9 @@ describe("commands.get: the attempt in progress", () => {
     w.abandon();
     await t.db.pool.query(`UPDATE commands SET locked_until = now() - interval '1 second' WHERE id = $1`, [id]);
     const d = await get(id);
-    expect(d.attempts).toMatchObject([{ number: 1, kind: "execute", outcome: null, finishedAt: null, worker: "doomed-worker", leaseExpired: true }]);
+    expect(d.attempts).toMatchObject([
+      { number: 1, kind: "execute", outcome: null, finishedAt: null, worker: "doomed-worker", leaseExpired: true },
+    ]);
     gate("expired-1").release.resolve();
     await w.close();
   });
@@ -200,14 +257,22 @@ describe("commands.get: one history, one numbering, counts that agree", () => {
     );
     await waitForStatus(t.db, id, ["exception"]);
     const ex = await get(id);
-    expect(ex.command.error).toBe("reconcile: the backend cannot tell yet what became of the last attempt; gave up after 2 tries (maxAttempts 2)");
+    expect(ex.command.error).toBe(
+      "reconcile: the backend cannot tell yet what became of the last attempt; gave up after 2 tries (maxAttempts 2)",
+    );
     expect(ex.command).toMatchObject({ attemptCount: 2, tries: 2, maxAttempts: 2 });
-    await waitUntil(async () => (await get(id)).callbacks[0]?.deliveredAt != null, "the exception's notification delivered");
+    await waitUntil(
+      async () => (await get(id)).callbacks[0]?.deliveredAt != null,
+      "the exception's notification delivered",
+    );
 
     const retried = await admin.mutation("commands.retry", { ids: [id], reason: "backend is back" });
     expect(retried.data.updated).toEqual([id]);
     await waitForStatus(t.db, id, ["succeeded"]);
-    await waitUntil(async () => (await get(id)).callbacks.length === 2 && (await get(id)).callbacks[1]!.deliveredAt != null, "the success's notification delivered");
+    await waitUntil(
+      async () => (await get(id)).callbacks.length === 2 && (await get(id)).callbacks[1]!.deliveredAt != null,
+      "the success's notification delivered",
+    );
 
     const d = await get(id);
     // attempts: the requests to the backend, in the order made, numbered 1..n once
@@ -230,15 +295,26 @@ describe("commands.get: one history, one numbering, counts that agree", () => {
     expect(d.command).toMatchObject({ status: "succeeded", tries: 1, maxAttempts: 2, error: null });
 
     // callbacks: one delivery per notified state, each with its own tries (the counter = the tries listed)
-    expect(d.callbacks.map((b) => [b.status, b.attempts, b.tries.map((x) => [x.number, x.outcome, x.httpStatus])])).toEqual([
-      ["exception", 2, [[1, "exception", 500], [2, "success", 200]]],
+    expect(
+      d.callbacks.map((b) => [b.status, b.attempts, b.tries.map((x) => [x.number, x.outcome, x.httpStatus])]),
+    ).toEqual([
+      [
+        "exception",
+        2,
+        [
+          [1, "exception", 500],
+          [2, "success", 200],
+        ],
+      ],
       ["succeeded", 1, [[1, "success", 200]]],
     ]);
   });
 
   it("lists a callback try being sent, and one whose sender stopped before recording it, so that the count is the tries shown", async () => {
     await start({ callbacks: false });
-    const id = await run("cb-tries-1", [{ op: "execute", then: "success" }], { callbackUrl: `${backend.url}/callback` });
+    const id = await run("cb-tries-1", [{ op: "execute", then: "success" }], {
+      callbackUrl: `${backend.url}/callback`,
+    });
     await waitForStatus(t.db, id, ["succeeded"]);
 
     // The engine's own sender steps: take the delivery (try 1 in flight) …
@@ -246,10 +322,25 @@ describe("commands.get: one history, one numbering, counts that agree", () => {
     expect(due!.commandId).toBe(id);
     expect((await get(id)).callbacks[0]!.tries).toMatchObject([{ number: 1, inProgress: true, outcome: null }]);
     // … record it as failed and due again now …
-    await finishCallback(t.db, due!, { ok: false, status: 503, error: "HTTP 503", retryInMs: 0, startedAt: new Date(), worker: WORKER });
+    await finishCallback(t.db, due!, {
+      ok: false,
+      status: 503,
+      error: "HTTP 503",
+      retryInMs: 0,
+      startedAt: new Date(),
+      worker: WORKER,
+    });
     // … then a sender takes try 2 and dies: its hold runs out with nothing recorded.
     await claimCallbacks(t.db, 10, 1);
-    await waitUntil(async () => (await t.db.pool.query(`SELECT locked_until < now() AS over FROM callback_deliveries WHERE command_id = $1`, [id])).rows[0].over, "the sender's hold to run out");
+    await waitUntil(
+      async () =>
+        (
+          await t.db.pool.query(`SELECT locked_until < now() AS over FROM callback_deliveries WHERE command_id = $1`, [
+            id,
+          ])
+        ).rows[0].over,
+      "the sender's hold to run out",
+    );
 
     const b = (await get(id)).callbacks[0]!;
     expect(b.attempts).toBe(2);

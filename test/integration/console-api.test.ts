@@ -17,7 +17,10 @@ async function call(w: Who, path: string, input?: unknown, kind: "query" | "muta
   const res =
     kind === "mutation"
       ? await fetch(`${api.url}/api/trpc/${path}`, { method: "POST", headers, body: JSON.stringify(input ?? null) })
-      : await fetch(`${api.url}/api/trpc/${path}${input === undefined ? "" : `?input=${encodeURIComponent(JSON.stringify(input))}`}`, { headers });
+      : await fetch(
+          `${api.url}/api/trpc/${path}${input === undefined ? "" : `?input=${encodeURIComponent(JSON.stringify(input))}`}`,
+          { headers },
+        );
   const body = (await res.json()) as any;
   return { status: res.status, data: body.result?.data, error: body.error };
 }
@@ -56,10 +59,15 @@ describe("actions in every state", () => {
       const { rows: c } = await t.db.pool.query(`SELECT id FROM api_clients WHERE name = 'svc'`);
       const fx = await commandInEveryState(t.db, c[0].id, action);
       const ids = STATES.map((s) => fx[s]);
-      const input = action === "resolve" ? { ids, outcome: "succeeded", reason: "checked with the bank" } : { ids, reason: `test ${action}` };
+      const input =
+        action === "resolve"
+          ? { ids, outcome: "succeeded", reason: "checked with the bank" }
+          : { ids, reason: `test ${action}` };
       const r = await call(who.operator!, `commands.${action}`, input, "mutation");
       expect(r.status).toBe(200);
-      const changed = Object.keys(to).map((s) => fx[s as State]).sort();
+      const changed = Object.keys(to)
+        .map((s) => fx[s as State])
+        .sort();
       expect([...r.data.updated].sort()).toEqual(changed);
       expect(r.data.skipped).toHaveLength(STATES.length - changed.length);
       const running = r.data.skipped.find((s: { id: string }) => s.id === fx.running);
@@ -69,7 +77,12 @@ describe("actions in every state", () => {
         const { rows } = await t.db.pool.query(`SELECT status FROM commands WHERE id = $1`, [fx[from as State]]);
         expect(rows[0].status, `${action} on ${from}`).toBe(target);
       }
-      const audit = (await t.db.pool.query(`SELECT actor, action, reason, command_ids FROM audit_entries WHERE action = $1 ORDER BY id DESC LIMIT 1`, [action])).rows[0];
+      const audit = (
+        await t.db.pool.query(
+          `SELECT actor, action, reason, command_ids FROM audit_entries WHERE action = $1 ORDER BY id DESC LIMIT 1`,
+          [action],
+        )
+      ).rows[0];
       expect(audit).toMatchObject({ actor: "operator@example.com", action, reason: input.reason });
       expect([...audit.command_ids].sort()).toEqual(changed);
       // twice: nothing more changes
@@ -82,18 +95,32 @@ describe("actions in every state", () => {
   it("retry of an exception met while compensating retries the compensation", async () => {
     const { rows: c } = await t.db.pool.query(`SELECT id FROM api_clients WHERE name = 'svc'`);
     const fx = await commandInEveryState(t.db, c[0].id, "comp-exc");
-    await t.db.pool.query(`UPDATE commands SET status = 'exception', phase = 'compensate' WHERE id = $1`, [fx.compensating]);
+    await t.db.pool.query(`UPDATE commands SET status = 'exception', phase = 'compensate' WHERE id = $1`, [
+      fx.compensating,
+    ]);
     const r = await call(who.admin!, "commands.retry", { ids: [fx.compensating] }, "mutation");
     expect(r.data.updated).toEqual([fx.compensating]);
-    expect((await t.db.pool.query(`SELECT status, phase FROM commands WHERE id = $1`, [fx.compensating])).rows[0]).toEqual({ status: "compensating", phase: "compensate" });
+    expect(
+      (await t.db.pool.query(`SELECT status, phase FROM commands WHERE id = $1`, [fx.compensating])).rows[0],
+    ).toEqual({ status: "compensating", phase: "compensate" });
   });
 
   it("acts on all that match a filter, and resolve needs a reason", async () => {
     const { rows: c } = await t.db.pool.query(`SELECT id FROM api_clients WHERE name = 'svc'`);
     await commandInEveryState(t.db, c[0].id, "filter");
-    const r = await call(who.operator!, "commands.cancel", { filter: { status: ["pending"], q: "filter-pending" } }, "mutation");
+    const r = await call(
+      who.operator!,
+      "commands.cancel",
+      { filter: { status: ["pending"], q: "filter-pending" } },
+      "mutation",
+    );
     expect(r.data.updated).toHaveLength(1);
-    const bad = await call(who.operator!, "commands.resolve", { ids: [crypto.randomUUID()], outcome: "failed", reason: "" }, "mutation");
+    const bad = await call(
+      who.operator!,
+      "commands.resolve",
+      { ids: [crypto.randomUUID()], outcome: "failed", reason: "" },
+      "mutation",
+    );
     expect(bad.status).toBe(400);
     expect(bad.error.data.issues[0].path).toEqual(["reason"]);
   });
@@ -106,7 +133,11 @@ describe("actions in every state", () => {
     const page1 = await call(who.viewer!, "commands.list", { status: ["exception", "failed"], limit: 2 });
     expect(page1.data.items).toHaveLength(2);
     expect(page1.data.items.every((i: { status: string }) => ["exception", "failed"].includes(i.status))).toBe(true);
-    const page2 = await call(who.viewer!, "commands.list", { status: ["exception", "failed"], limit: 2, cursor: page1.data.nextCursor });
+    const page2 = await call(who.viewer!, "commands.list", {
+      status: ["exception", "failed"],
+      limit: 2,
+      cursor: page1.data.nextCursor,
+    });
     expect(page2.data.items[0].id).not.toBe(page1.data.items[0].id);
     const byKey = await call(who.viewer!, "commands.list", { q: "list-awaiting" });
     expect(byKey.data.items.map((i: { id: string }) => i.id)).toEqual([fx.awaiting]);
@@ -125,45 +156,149 @@ describe("role matrix", () => {
   type Expect = Partial<Record<string, number>>;
   const ok = 200;
   // who → HTTP status, per procedure group
-  const intake: Expect = { none: 401, client: ok, adminToken: ok, revoked: 401, viewer: 401, operator: 401, admin: 401 };
+  const intake: Expect = {
+    none: 401,
+    client: ok,
+    adminToken: ok,
+    revoked: 401,
+    viewer: 401,
+    operator: 401,
+    admin: 401,
+  };
   const read: Expect = { none: 401, client: 403, adminToken: ok, revoked: 401, viewer: ok, operator: ok, admin: ok };
   const act: Expect = { none: 401, client: 403, adminToken: ok, revoked: 401, viewer: 403, operator: ok, admin: ok };
-  const adminOnly: Expect = { none: 401, client: 403, adminToken: ok, revoked: 401, viewer: 403, operator: 403, admin: ok };
+  const adminOnly: Expect = {
+    none: 401,
+    client: 403,
+    adminToken: ok,
+    revoked: 401,
+    viewer: 403,
+    operator: 403,
+    admin: ok,
+  };
   const anyone: Expect = { none: ok, client: ok, adminToken: ok, revoked: 401, viewer: ok, operator: ok, admin: ok };
-  const usersOnly: Expect = { none: 401, client: 401, adminToken: 401, revoked: 401, viewer: 400, operator: 400, admin: 400 };
+  const usersOnly: Expect = {
+    none: 401,
+    client: 401,
+    adminToken: 401,
+    revoked: 401,
+    viewer: 400,
+    operator: 400,
+    admin: 400,
+  };
 
   const cases: { path: string; kind: "query" | "mutation"; input?: () => unknown; expect: Expect }[] = [
-    { path: "intake.submit", kind: "mutation", input: () => ({ type: "http", payload: { url: "https://x.example/" } }), expect: intake },
-    { path: "intake.submitBatch", kind: "mutation", input: () => ({ commands: [{ type: "http", payload: { url: "https://x.example/" } }] }), expect: intake },
-    { path: "intake.get", kind: "query", input: () => ({ idempotencyKey: "none-such" }), expect: { ...intake, client: 404, adminToken: 404 } },
+    {
+      path: "intake.submit",
+      kind: "mutation",
+      input: () => ({ type: "http", payload: { url: "https://x.example/" } }),
+      expect: intake,
+    },
+    {
+      path: "intake.submitBatch",
+      kind: "mutation",
+      input: () => ({ commands: [{ type: "http", payload: { url: "https://x.example/" } }] }),
+      expect: intake,
+    },
+    {
+      path: "intake.get",
+      kind: "query",
+      input: () => ({ idempotencyKey: "none-such" }),
+      expect: { ...intake, client: 404, adminToken: 404 },
+    },
     { path: "intake.getMany", kind: "query", input: () => ({ ids: [] }), expect: intake },
     { path: "commands.list", kind: "query", input: () => ({}), expect: read },
     { path: "commands.counts", kind: "query", expect: read },
     { path: "commands.countMatching", kind: "query", input: () => ({ status: ["exception"] }), expect: read },
     { path: "commands.overview", kind: "query", expect: read },
     { path: "commands.types", kind: "query", expect: read },
-    { path: "commands.get", kind: "query", input: () => ({ id: "00000000-0000-4000-8000-000000000000" }), expect: { ...read, adminToken: 404, viewer: 404, operator: 404, admin: 404 } },
+    {
+      path: "commands.get",
+      kind: "query",
+      input: () => ({ id: "00000000-0000-4000-8000-000000000000" }),
+      expect: { ...read, adminToken: 404, viewer: 404, operator: 404, admin: 404 },
+    },
     { path: "audit.list", kind: "query", input: () => ({}), expect: read },
     { path: "commands.preview", kind: "query", input: () => ({ ids: [crypto.randomUUID()] }), expect: act },
     { path: "commands.retry", kind: "mutation", input: () => ({ ids: [crypto.randomUUID()] }), expect: act },
     { path: "commands.compensate", kind: "mutation", input: () => ({ ids: [crypto.randomUUID()] }), expect: act },
     { path: "commands.cancel", kind: "mutation", input: () => ({ ids: [crypto.randomUUID()] }), expect: act },
-    { path: "commands.resolve", kind: "mutation", input: () => ({ ids: [crypto.randomUUID()], outcome: "failed", reason: "r" }), expect: act },
+    {
+      path: "commands.resolve",
+      kind: "mutation",
+      input: () => ({ ids: [crypto.randomUUID()], outcome: "failed", reason: "r" }),
+      expect: act,
+    },
     { path: "tokens.list", kind: "query", expect: adminOnly },
     { path: "tokens.create", kind: "mutation", input: () => ({ name: "m", scope: "client" }), expect: adminOnly },
-    { path: "tokens.revoke", kind: "mutation", input: () => ({ id: "00000000-0000-4000-8000-000000000000" }), expect: { ...adminOnly, adminToken: 404, admin: 404 } },
-    { path: "tokens.rotateSecret", kind: "mutation", input: () => ({ id: "00000000-0000-4000-8000-000000000000" }), expect: { ...adminOnly, adminToken: 404, admin: 404 } },
+    {
+      path: "tokens.revoke",
+      kind: "mutation",
+      input: () => ({ id: "00000000-0000-4000-8000-000000000000" }),
+      expect: { ...adminOnly, adminToken: 404, admin: 404 },
+    },
+    {
+      path: "tokens.rotateSecret",
+      kind: "mutation",
+      input: () => ({ id: "00000000-0000-4000-8000-000000000000" }),
+      expect: { ...adminOnly, adminToken: 404, admin: 404 },
+    },
     { path: "users.list", kind: "query", expect: adminOnly },
-    { path: "users.create", kind: "mutation", input: () => ({ email: `u${Math.random().toString(36).slice(2, 8)}@example.com`, password: "a long enough password", role: "viewer" }), expect: adminOnly },
-    { path: "users.update", kind: "mutation", input: () => ({ id: "00000000-0000-4000-8000-000000000000", role: "viewer" }), expect: { ...adminOnly, adminToken: 404, admin: 404 } },
+    {
+      path: "users.create",
+      kind: "mutation",
+      input: () => ({
+        email: `u${Math.random().toString(36).slice(2, 8)}@example.com`,
+        password: "a long enough password",
+        role: "viewer",
+      }),
+      expect: adminOnly,
+    },
+    {
+      path: "users.update",
+      kind: "mutation",
+      input: () => ({ id: "00000000-0000-4000-8000-000000000000", role: "viewer" }),
+      expect: { ...adminOnly, adminToken: 404, admin: 404 },
+    },
     { path: "alerts.listRules", kind: "query", expect: read },
     { path: "alerts.history", kind: "query", input: () => ({}), expect: read },
-    { path: "alerts.createRule", kind: "mutation", input: () => ({ name: "r", kind: "backlog", threshold: 5, recipients: ["a@example.com"] }), expect: adminOnly },
-    { path: "alerts.updateRule", kind: "mutation", input: () => ({ id: "00000000-0000-4000-8000-000000000000", name: "r", kind: "backlog", threshold: 5, recipients: ["a@example.com"] }), expect: { ...adminOnly, adminToken: 404, admin: 404 } },
-    { path: "alerts.deleteRule", kind: "mutation", input: () => ({ id: "00000000-0000-4000-8000-000000000000" }), expect: { ...adminOnly, adminToken: 404, admin: 404 } },
-    { path: "alerts.testRule", kind: "mutation", input: () => ({ id: "00000000-0000-4000-8000-000000000000" }), expect: { ...adminOnly, adminToken: 404, admin: 404 } },
+    {
+      path: "alerts.createRule",
+      kind: "mutation",
+      input: () => ({ name: "r", kind: "backlog", threshold: 5, recipients: ["a@example.com"] }),
+      expect: adminOnly,
+    },
+    {
+      path: "alerts.updateRule",
+      kind: "mutation",
+      input: () => ({
+        id: "00000000-0000-4000-8000-000000000000",
+        name: "r",
+        kind: "backlog",
+        threshold: 5,
+        recipients: ["a@example.com"],
+      }),
+      expect: { ...adminOnly, adminToken: 404, admin: 404 },
+    },
+    {
+      path: "alerts.deleteRule",
+      kind: "mutation",
+      input: () => ({ id: "00000000-0000-4000-8000-000000000000" }),
+      expect: { ...adminOnly, adminToken: 404, admin: 404 },
+    },
+    {
+      path: "alerts.testRule",
+      kind: "mutation",
+      input: () => ({ id: "00000000-0000-4000-8000-000000000000" }),
+      expect: { ...adminOnly, adminToken: 404, admin: 404 },
+    },
     { path: "auth.me", kind: "query", expect: anyone },
-    { path: "auth.changePassword", kind: "mutation", input: () => ({ current: "wrong", next: "another long password" }), expect: usersOnly },
+    {
+      path: "auth.changePassword",
+      kind: "mutation",
+      input: () => ({ current: "wrong", next: "another long password" }),
+      expect: usersOnly,
+    },
   ];
 
   it("covers every procedure of the router", () => {
@@ -174,13 +309,19 @@ describe("role matrix", () => {
   for (const c of cases) {
     it(`${c.path}`, async () => {
       const got: Expect = {};
-      for (const name of Object.keys(c.expect)) got[name] = (await call(who[name]!, c.path, c.input?.(), c.kind)).status;
+      for (const name of Object.keys(c.expect))
+        got[name] = (await call(who[name]!, c.path, c.input?.(), c.kind)).status;
       expect(got).toEqual(c.expect);
     });
   }
 
   it("refuses cookie mutations from another origin", async () => {
-    const r = await call({ headers: { ...who.operator!.headers, origin: "https://evil.example" } }, "commands.cancel", { ids: [crypto.randomUUID()] }, "mutation");
+    const r = await call(
+      { headers: { ...who.operator!.headers, origin: "https://evil.example" } },
+      "commands.cancel",
+      { ids: [crypto.randomUUID()] },
+      "mutation",
+    );
     expect(r.status).toBe(403);
     expect(r.error.message).toMatch(/Cross-site/);
   });

@@ -24,7 +24,11 @@ const ids: Record<string, string> = {};
 const q = async (input: Record<string, unknown>) => {
   const r = await admin.query("commands.list", input);
   expect(r.status, JSON.stringify(r.error)).toBe(200);
-  return r.data as { items: { id: string; failureSummary: string | null; status: string }[]; nextCursor: string | null; searched: { window: number; to: string } | null };
+  return r.data as {
+    items: { id: string; failureSummary: string | null; status: string }[];
+    nextCursor: string | null;
+    searched: { window: number; to: string } | null;
+  };
 };
 const found = async (input: Record<string, unknown>) => (await q(input)).items.map((i) => i.id).sort();
 
@@ -37,12 +41,31 @@ beforeAll(async () => {
   submit = submitWith(t.db, registry, c.id);
   // HTTP_ALLOWED_HOSTS=127.0.0.1: the backend is allowed, any other host refused.
   worker = await startTestWorker(t.db, t.url, registry, { checkUrl: createUrlGuard("127.0.0.1") });
-  backend.plan("decline", [{ kind: "status", status: 422, body: { code: "card_declined", message: "Your card was declined." } }]);
+  backend.plan("decline", [
+    { kind: "status", status: 422, body: { code: "card_declined", message: "Your card was declined." } },
+  ]);
   backend.plan("down", [{ kind: "status", status: 503, body: { error: "maintenance" } }]);
-  ids.declined = await submit({ type: "http", payload: { url: `${backend.url}/do/decline`, body: { order: 1001 } }, idempotencyKey: "order-1001" });
-  ids.refused = await submit({ type: "http", payload: { url: "https://pay.example/charges", body: { order: 1002 } }, idempotencyKey: "order-1002" });
-  ids.down = await submit({ type: "http", payload: { url: `${backend.url}/do/down`, body: { order: 1003 } }, idempotencyKey: "order-1003", retry: { maxAttempts: 1 } });
-  ids.ok = await submit({ type: "http", payload: { url: `${backend.url}/do/ok`, body: { order: 1004 } }, idempotencyKey: "order-1004" });
+  ids.declined = await submit({
+    type: "http",
+    payload: { url: `${backend.url}/do/decline`, body: { order: 1001 } },
+    idempotencyKey: "order-1001",
+  });
+  ids.refused = await submit({
+    type: "http",
+    payload: { url: "https://pay.example/charges", body: { order: 1002 } },
+    idempotencyKey: "order-1002",
+  });
+  ids.down = await submit({
+    type: "http",
+    payload: { url: `${backend.url}/do/down`, body: { order: 1003 } },
+    idempotencyKey: "order-1003",
+    retry: { maxAttempts: 1 },
+  });
+  ids.ok = await submit({
+    type: "http",
+    payload: { url: `${backend.url}/do/ok`, body: { order: 1004 } },
+    idempotencyKey: "order-1004",
+  });
   await waitForStatus(t.db, ids.declined, ["failed"]);
   await waitForStatus(t.db, ids.refused, ["failed"]);
   await waitForStatus(t.db, ids.down, ["exception"]);
@@ -84,7 +107,12 @@ describe("why a command failed", () => {
 
   it("reads a search of more than 8 words as one phrase (an idempotency key with spaces is found too)", async () => {
     const key = "refund for order 1005 of customer 42 in store 7";
-    const id = await submit({ type: "http", payload: { url: `${backend.url}/do/ok`, body: { order: 1005 } }, idempotencyKey: key, runAt: "2999-01-01T00:00:00Z" });
+    const id = await submit({
+      type: "http",
+      payload: { url: `${backend.url}/do/ok`, body: { order: 1005 } },
+      idempotencyKey: key,
+      runAt: "2999-01-01T00:00:00Z",
+    });
     expect(await found({ q: key })).toEqual([id]);
     expect(await found({ q: "order 1005 of customer 42 in store 7 refund" })).toEqual([]);
     expect(await found({ q: "order 1005 customer 42" })).toEqual([id]);
@@ -93,10 +121,15 @@ describe("why a command failed", () => {
   it("does not find a command by a secret the console masks (Authorization header, token), but by everything else in its payload", async () => {
     const id = await submit({
       type: "http",
-      payload: { url: `${backend.url}/do/ok`, headers: { Authorization: "Bearer sk_live_51Hx9QzSecretValue", "X-Tenant": "acme-7781" }, body: { order: 1006, token: "tok_9f8e7d6c5b", note: "say \"hi\"" } },
+      payload: {
+        url: `${backend.url}/do/ok`,
+        headers: { Authorization: "Bearer sk_live_51Hx9QzSecretValue", "X-Tenant": "acme-7781" },
+        body: { order: 1006, token: "tok_9f8e7d6c5b", note: 'say "hi"' },
+      },
       runAt: "2999-01-01T00:00:00Z",
     });
-    for (const secret of ["sk_live_51Hx9QzSecretValue", "sk_live", "tok_9f8e7d6c5b", "Bearer sk_"]) expect(await found({ q: secret }), secret).toEqual([]);
+    for (const secret of ["sk_live_51Hx9QzSecretValue", "sk_live", "tok_9f8e7d6c5b", "Bearer sk_"])
+      expect(await found({ q: secret }), secret).toEqual([]);
     expect(await found({ q: "acme-7781" })).toEqual([id]);
     expect(await found({ q: "authorization 1006" })).toEqual([id]);
     expect(await found({ q: 'say \\"hi' })).toEqual([id]);
@@ -113,12 +146,28 @@ describe("a search page reads a bounded window", () => {
     const c = await newToken(t.db, "client", "window");
     const add = submitWith(t.db, registry, c.id);
     const made: string[] = [];
-    for (let i = 0; i < 12; i++) made.push(await add({ type: "http", payload: { url: "https://w.example/x", body: { n: i, tag: i % 4 === 1 ? "needle" : "hay" } }, idempotencyKey: `w-${i}`, runAt: "2999-01-01T00:00:00Z" }));
+    for (let i = 0; i < 12; i++)
+      made.push(
+        await add({
+          type: "http",
+          payload: { url: "https://w.example/x", body: { n: i, tag: i % 4 === 1 ? "needle" : "hay" } },
+          idempotencyKey: `w-${i}`,
+          runAt: "2999-01-01T00:00:00Z",
+        }),
+      );
     // one second apart, the first made the oldest
-    await t.db.pool.query(`UPDATE commands c SET created_at = now() - make_interval(secs => 100 - x.n) FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, n) WHERE c.id = x.id`, [made]);
+    await t.db.pool.query(
+      `UPDATE commands c SET created_at = now() - make_interval(secs => 100 - x.n) FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, n) WHERE c.id = x.id`,
+      [made],
+    );
     const needles = [9, 5, 1].map((i) => made[i]!); // newest first
     // (the created range leaves out the commands of the other tests)
-    const f = { q: "needle", type: "http", createdAfter: new Date(Date.now() - 200_000).toISOString(), createdBefore: new Date(Date.now() - 50_000).toISOString() };
+    const f = {
+      q: "needle",
+      type: "http",
+      createdAfter: new Date(Date.now() - 200_000).toISOString(),
+      createdBefore: new Date(Date.now() - 50_000).toISOString(),
+    };
 
     const seen: string[] = [];
     const tos: string[] = [];
@@ -132,7 +181,10 @@ describe("a search page reads a bounded window", () => {
     }
     expect(seen).toEqual(needles);
     // pages of 5: w-11…w-7, w-6…w-2, then w-1, w-0 (the last page reads to the end and says nothing)
-    const created = async (i: number) => (await t.db.pool.query(`SELECT created_at FROM commands WHERE id = $1`, [made[i]])).rows[0].created_at.toISOString();
+    const created = async (i: number) =>
+      (
+        await t.db.pool.query(`SELECT created_at FROM commands WHERE id = $1`, [made[i]])
+      ).rows[0].created_at.toISOString();
     expect(tos).toEqual([await created(7), await created(2)]);
 
     // An exact idempotency key is found on the first page whatever its age.
@@ -148,15 +200,30 @@ describe("overview", () => {
       const c = await newToken(db.db, "client", "w");
       const add = submitWith(db.db, registry, c.id);
       const sql = (s: string, p: unknown[]) => db.db.pool.query(s, p);
-      const mk = async (key: string) => add({ type: "http", payload: { url: "https://w.example/x" }, idempotencyKey: key });
-      const ex1 = await mk("ex1"), ex2 = await mk("ex2"), p1 = await mk("p1"), r1 = await mk("r1"), future = await mk("future"), run = await mk("run"), aw = await mk("aw");
+      const mk = async (key: string) =>
+        add({ type: "http", payload: { url: "https://w.example/x" }, idempotencyKey: key });
+      const ex1 = await mk("ex1"),
+        ex2 = await mk("ex2"),
+        p1 = await mk("p1"),
+        r1 = await mk("r1"),
+        future = await mk("future"),
+        run = await mk("run"),
+        aw = await mk("aw");
       const lease = `lease_id = gen_random_uuid(), locked_by = 'w', locked_until = now() + interval '1 hour'`;
       const free = `lease_id = NULL, locked_by = NULL, locked_until = NULL`;
-      await sql(`UPDATE commands SET status = 'running', ${lease} WHERE id = ANY($1::uuid[])`, [[ex1, ex2, r1, run, aw]]);
-      await sql(`UPDATE commands SET status = 'exception', ${free}, error = 'gave up after 3 attempts: HTTP 503' WHERE id = ANY($1::uuid[])`, [[ex1, ex2]]);
+      await sql(`UPDATE commands SET status = 'running', ${lease} WHERE id = ANY($1::uuid[])`, [
+        [ex1, ex2, r1, run, aw],
+      ]);
+      await sql(
+        `UPDATE commands SET status = 'exception', ${free}, error = 'gave up after 3 attempts: HTTP 503' WHERE id = ANY($1::uuid[])`,
+        [[ex1, ex2]],
+      );
       await sql(`UPDATE commands SET state_changed_at = now() - interval '10 minutes' WHERE id = $1`, [ex1]);
       await sql(`UPDATE commands SET state_changed_at = now() - interval '30 minutes' WHERE id = $1`, [ex2]);
-      await sql(`UPDATE commands SET status = 'retrying', ${free}, error = 'HTTP 503', run_at = now() - interval '20 minutes' WHERE id = $1`, [r1]);
+      await sql(
+        `UPDATE commands SET status = 'retrying', ${free}, error = 'HTTP 503', run_at = now() - interval '20 minutes' WHERE id = $1`,
+        [r1],
+      );
       await sql(`UPDATE commands SET status = 'awaiting', run_at = now() - interval '1 hour' WHERE id = $1`, [aw]);
       // a higher priority: still listed by how long it has been due
       await sql(`UPDATE commands SET run_at = now() - interval '5 minutes', priority = 5 WHERE id = $1`, [p1]);
@@ -193,20 +260,44 @@ describe("overview", () => {
       const c = await newToken(db.db, "client", "chart");
       const add = submitWith(db.db, registry, c.id);
       const made: string[] = [];
-      for (let i = 0; i < 30; i++) made.push(await add({ type: "http", payload: { url: "https://w.example/x", body: { i } } }));
-      await db.db.pool.query(`UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'w', locked_until = now() + interval '1 hour' WHERE id = ANY($1::uuid[])`, [made]);
-      await db.db.pool.query(`UPDATE commands SET status = 'exception', lease_id = NULL, locked_by = NULL, locked_until = NULL, error = 'timeout' WHERE id = ANY($1::uuid[])`, [made]);
+      for (let i = 0; i < 30; i++)
+        made.push(await add({ type: "http", payload: { url: "https://w.example/x", body: { i } } }));
+      await db.db.pool.query(
+        `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'w', locked_until = now() + interval '1 hour' WHERE id = ANY($1::uuid[])`,
+        [made],
+      );
+      await db.db.pool.query(
+        `UPDATE commands SET status = 'exception', lease_id = NULL, locked_by = NULL, locked_until = NULL, error = 'timeout' WHERE id = ANY($1::uuid[])`,
+        [made],
+      );
       const exceptions = async () => (await overview(db.db, 30)).throughput.reduce((a, r) => a + r.exception, 0);
       expect(await exceptions()).toBe(30);
 
-      const retried = await retryCommands(db.db, { filter: { status: ["exception"] } }, { name: "ops@example.com" }, "backend is back");
+      const retried = await retryCommands(
+        db.db,
+        { filter: { status: ["exception"] } },
+        { name: "ops@example.com" },
+        "backend is back",
+      );
       expect(retried.updated).toHaveLength(30);
       expect(await exceptions()).toBe(30);
 
       // one goes to exception again and is resolved by hand: one more exception, one success
-      await db.db.pool.query(`UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'w', locked_until = now() + interval '1 hour' WHERE id = $1`, [made[0]]);
-      await db.db.pool.query(`UPDATE commands SET status = 'exception', lease_id = NULL, locked_by = NULL, locked_until = NULL WHERE id = $1`, [made[0]]);
-      await resolveCommands(db.db, { ids: [made[0]!] }, "succeeded", { name: "ops@example.com" }, "the bank confirmed it");
+      await db.db.pool.query(
+        `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'w', locked_until = now() + interval '1 hour' WHERE id = $1`,
+        [made[0]],
+      );
+      await db.db.pool.query(
+        `UPDATE commands SET status = 'exception', lease_id = NULL, locked_by = NULL, locked_until = NULL WHERE id = $1`,
+        [made[0]],
+      );
+      await resolveCommands(
+        db.db,
+        { ids: [made[0]!] },
+        "succeeded",
+        { name: "ops@example.com" },
+        "the bank confirmed it",
+      );
       let o = await overview(db.db, 30);
       expect(o.throughput.reduce((a, r) => a + r.exception, 0)).toBe(31);
       expect(o.throughput.reduce((a, r) => a + r.succeeded, 0)).toBe(1);

@@ -21,7 +21,10 @@ it("a checked-out connection killed between statements fails its next query as a
     const ended = new Promise<void>((r) => client.once("end", () => r()));
     await t.db.pool.query("SELECT pg_terminate_backend($1)", [rows[0]!.pid]);
     await ended; // the server's FATAL arrived while no query was running: without a listener, an uncaught 'error'
-    const err = await client.query("SELECT 1").then(() => null, (e: unknown) => e);
+    const err = await client.query("SELECT 1").then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(isConnectionError(err)).toBe(true);
     client.release(err as Error);
     expect((await db.pool.query<{ one: number }>("SELECT 1 AS one")).rows[0]!.one).toBe(1);

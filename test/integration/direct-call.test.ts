@@ -31,10 +31,22 @@ it("answers like the fetch adapter, byte for byte", async () => {
   const seededId = ((await seeded.json()) as any).result.data.id;
 
   const cases: { path: string; token?: string; body: string }[] = [
-    { path: "intake.submit", token: clientToken, body: JSON.stringify({ type: "http", payload: { url: "https://x.example/" }, idempotencyKey: "seed" }) },
-    { path: "intake.submit", token: clientToken, body: JSON.stringify({ type: "http", payload: { url: "https://y.example/" }, idempotencyKey: "seed" }) },
+    {
+      path: "intake.submit",
+      token: clientToken,
+      body: JSON.stringify({ type: "http", payload: { url: "https://x.example/" }, idempotencyKey: "seed" }),
+    },
+    {
+      path: "intake.submit",
+      token: clientToken,
+      body: JSON.stringify({ type: "http", payload: { url: "https://y.example/" }, idempotencyKey: "seed" }),
+    },
     { path: "intake.submit", token: clientToken, body: JSON.stringify({ type: "nope", payload: {} }) },
-    { path: "intake.submit", token: clientToken, body: JSON.stringify({ type: "http", payload: { url: 1 }, extra: true }) },
+    {
+      path: "intake.submit",
+      token: clientToken,
+      body: JSON.stringify({ type: "http", payload: { url: 1 }, extra: true }),
+    },
     { path: "intake.submit", token: clientToken, body: "" },
     { path: "intake.submit", token: clientToken, body: "[1,2,3]" },
     { path: "intake.submit", body: JSON.stringify({ type: "http", payload: {} }) },
@@ -48,9 +60,14 @@ it("answers like the fetch adapter, byte for byte", async () => {
     { path: "no.such.procedure", token: clientToken, body: "{}" },
   ];
   for (const c of cases) {
-    const headers: Record<string, string> = { "content-type": "application/json", ...(c.token ? { authorization: `Bearer ${c.token}` } : {}) };
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      ...(c.token ? { authorization: `Bearer ${c.token}` } : {}),
+    };
     const direct = await fetch(`${api.url}/api/trpc/${c.path}`, { method: "POST", headers, body: c.body });
-    const viaAdapter = await full(new Request(`http://localhost/api/trpc/${c.path}`, { method: "POST", headers, body: c.body }));
+    const viaAdapter = await full(
+      new Request(`http://localhost/api/trpc/${c.path}`, { method: "POST", headers, body: c.body }),
+    );
     const a = await direct.text();
     const b = await viaAdapter.text();
     expect({ case: c, status: direct.status, body: a }).toEqual({ case: c, status: viaAdapter.status, body: b });

@@ -64,7 +64,10 @@ describe("embedded PostgreSQL", () => {
     const dir = await tmp();
     const port = await freePort();
     await (await startEmbedded({ dir, port })).stop();
-    await writeFile(path.join(dir, "pg", "postmaster.pid"), `999999\n${dir}/pg\n1700000000\n${port}\n\n127.0.0.1\n  1234  5678\nready\n`);
+    await writeFile(
+      path.join(dir, "pg", "postmaster.pid"),
+      `999999\n${dir}/pg\n1700000000\n${port}\n\n127.0.0.1\n  1234  5678\nready\n`,
+    );
     const pgAgain = await startEmbedded({ dir, port });
     expect(await query(pgAgain.url, "SELECT 1 AS one")).toEqual([{ one: 1 }]);
     await pgAgain.stop();

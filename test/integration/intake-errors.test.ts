@@ -10,16 +10,21 @@ let api: ApiServer;
 let token: string;
 
 const httpCmd = { type: "http", payload: { url: "https://backend.example/pay" } };
-const countCommands = async () => (await t.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM commands")).rows[0]!.n;
+const countCommands = async () =>
+  (await t.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM commands")).rows[0]!.n;
 const call = async (method: string, path: string, authorization: string | null, body?: unknown) => {
   const res = await fetch(`${api.url}${path}`, {
     method,
-    headers: { ...(authorization === null ? {} : { authorization }), ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    headers: {
+      ...(authorization === null ? {} : { authorization }),
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as any };
 };
-const BEARER_HINT = "Send the API token as Authorization: Bearer <token>; this Authorization header is not in that form";
+const BEARER_HINT =
+  "Send the API token as Authorization: Bearer <token>; this Authorization header is not in that form";
 const EXACTLY_ONE = "give exactly one of id or idempotencyKey";
 
 beforeAll(async () => {
@@ -61,7 +66,10 @@ describe("intake.get with both or neither of id and idempotencyKey", () => {
     const c = client(api.url, token);
     const s = await c.mutation("intake.submit", { ...httpCmd, idempotencyKey: "get-1" });
     // Neither names id, as a missing required field is named; both names the input as a whole.
-    for (const [input, path] of [[{}, ["id"]], [{ id: s.data.id, idempotencyKey: "get-1" }, []]] as const) {
+    for (const [input, path] of [
+      [{}, ["id"]],
+      [{ id: s.data.id, idempotencyKey: "get-1" }, []],
+    ] as const) {
       for (const r of [await c.query("intake.get", input), await c.queryPost("intake.get", input)]) {
         expect(r.status, JSON.stringify(input)).toBe(400);
         expect(r.error?.data.code).toBe("BAD_REQUEST");
@@ -74,20 +82,33 @@ describe("intake.get with both or neither of id and idempotencyKey", () => {
     expect(none.status).toBe(400);
     expect(none.error?.message).toContain(EXACTLY_ONE);
     // Exactly one still works either way, and a bad one names its field.
-    expect((await c.query("intake.get", { id: s.data.id })).data).toMatchObject({ id: s.data.id, idempotencyKey: "get-1" });
+    expect((await c.query("intake.get", { id: s.data.id })).data).toMatchObject({
+      id: s.data.id,
+      idempotencyKey: "get-1",
+    });
     expect((await c.query("intake.get", { idempotencyKey: "get-1" })).data).toMatchObject({ id: s.data.id });
-    expect((await c.query("intake.get", { id: "not-a-uuid" })).error?.data.issues).toEqual([{ path: ["id"], message: "must be a command id (UUID)" }]);
-    expect((await c.query("intake.get", { idempotencyKey: "get-1", extra: 1 })).error?.data.issues).toEqual([expect.objectContaining({ path: [], message: expect.stringContaining("extra") })]);
+    expect((await c.query("intake.get", { id: "not-a-uuid" })).error?.data.issues).toEqual([
+      { path: ["id"], message: "must be a command id (UUID)" },
+    ]);
+    expect((await c.query("intake.get", { idempotencyKey: "get-1", extra: 1 })).error?.data.issues).toEqual([
+      expect.objectContaining({ path: [], message: expect.stringContaining("extra") }),
+    ]);
   });
 
   it("REST: GET /api/v1/commands with both says the same; with neither it says how to ask", async () => {
     const s = await call("POST", "/api/v1/commands", `Bearer ${token}`, { ...httpCmd, idempotencyKey: "get-2" });
     const both = await call("GET", `/api/v1/commands?idempotencyKey=get-2&id=${s.body.id}`, `Bearer ${token}`);
     expect(both.status).toBe(400);
-    expect(both.body.error).toEqual({ code: "BAD_REQUEST", message: `Invalid input: ${EXACTLY_ONE}`, issues: [{ path: [], message: EXACTLY_ONE }] });
+    expect(both.body.error).toEqual({
+      code: "BAD_REQUEST",
+      message: `Invalid input: ${EXACTLY_ONE}`,
+      issues: [{ path: [], message: EXACTLY_ONE }],
+    });
     const neither = await call("GET", "/api/v1/commands", `Bearer ${token}`);
     expect(neither.status).toBe(400);
     expect(neither.body.error.message).toMatch(/idempotencyKey=<key> \(or GET \/api\/v1\/commands\/<id>\)/);
-    expect((await call("GET", `/api/v1/commands?idempotencyKey=get-2`, `Bearer ${token}`)).body).toMatchObject({ id: s.body.id });
+    expect((await call("GET", `/api/v1/commands?idempotencyKey=get-2`, `Bearer ${token}`)).body).toMatchObject({
+      id: s.body.id,
+    });
   });
 });

@@ -23,8 +23,15 @@ let a: ReturnType<typeof client>;
 const A = { url: "https://backend.example/pay", body: { amount: 10, currency: "EUR" } };
 const B = { url: "https://backend.example/pay", body: { amount: 11, currency: "EUR" } };
 const cmd = (key: string, payload: unknown) => ({ type: "http", idempotencyKey: key, payload });
-const stored = async (key: string) => (await t.db.pool.query<{ id: string; payload: unknown; status: string }>("SELECT id, payload, status FROM commands WHERE client_id = $1 AND idempotency_key = $2", [clientId, key])).rows;
-const countCommands = async () => (await t.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM commands")).rows[0]!.n;
+const stored = async (key: string) =>
+  (
+    await t.db.pool.query<{ id: string; payload: unknown; status: string }>(
+      "SELECT id, payload, status FROM commands WHERE client_id = $1 AND idempotency_key = $2",
+      [clientId, key],
+    )
+  ).rows;
+const countCommands = async () =>
+  (await t.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM commands")).rows[0]!.n;
 const batch = async (commands: unknown[]) => {
   const r = await a.mutation("intake.submitBatch", { commands });
   expect(r.status).toBe(200);
@@ -80,7 +87,12 @@ describe("a key stored before the batch answers every item with it", () => {
 
   it("[B, A, B, A] with A stored: each item on its own merits, in input order", async () => {
     const dup = await storeA("s-baba");
-    expect(await batch([cmd("s-baba", B), cmd("s-baba", A), cmd("s-baba", B), cmd("s-baba", A)])).toEqual([conflict, dup, conflict, dup]);
+    expect(await batch([cmd("s-baba", B), cmd("s-baba", A), cmd("s-baba", B), cmd("s-baba", A)])).toEqual([
+      conflict,
+      dup,
+      conflict,
+      dup,
+    ]);
   });
 });
 
@@ -107,7 +119,17 @@ describe("a key nothing stored has yet is judged against the batch's first item 
   });
 
   it("the same payload under another type is a CONFLICT, before and after the key is stored", async () => {
-    const loose = defineCommandType({ name: "loose", description: "", schema: z.unknown(), execute: async () => ({ outcome: "success" }), retry: { maxAttempts: 1, backoffMs: 0, maxBackoffMs: 0 }, retryBusinessFailures: false, compensateOnFailure: false, idempotent: () => true, timeoutMs: () => 1000 });
+    const loose = defineCommandType({
+      name: "loose",
+      description: "",
+      schema: z.unknown(),
+      execute: async () => ({ outcome: "success" }),
+      retry: { maxAttempts: 1, backoffMs: 0, maxBackoffMs: 0 },
+      retryBusinessFailures: false,
+      compensateOnFailure: false,
+      idempotent: () => true,
+      timeoutMs: () => 1000,
+    });
     const intake = directIntake(t.db, createRegistry([http, loose]));
     const first = await submitBatch(intake, clientId, [cmd("n-type", A), { ...cmd("n-type", A), type: "loose" }]);
     expect(first).toEqual([expect.objectContaining({ ok: true, duplicate: false }), conflict]);
@@ -143,7 +165,8 @@ async function race(intakeX: IntakeDeps, intakeY: IntakeDeps, rounds: number, pr
     const payloads = [A, B, B, A];
     const receipts = [...x, ...y];
     receipts.forEach((r, j) => {
-      if (JSON.stringify(payloads[j]) === JSON.stringify(winner.payload)) expect(r).toMatchObject({ ok: true, id: winner.id, status: "pending" });
+      if (JSON.stringify(payloads[j]) === JSON.stringify(winner.payload))
+        expect(r).toMatchObject({ ok: true, id: winner.id, status: "pending" });
       else expect(r).toEqual(conflict);
     });
     expect(receipts.filter((r) => r.ok && !r.duplicate)).toHaveLength(1);
@@ -165,7 +188,8 @@ describe("two concurrent batches racing on one new key", () => {
       expect(rows).toHaveLength(1);
       const receipts = [...x.data.receipts, ...y.data.receipts];
       [A, B, B, A].forEach((p, j) => {
-        if (JSON.stringify(p) === JSON.stringify(rows[0]!.payload)) expect(receipts[j]).toMatchObject({ ok: true, id: rows[0]!.id });
+        if (JSON.stringify(p) === JSON.stringify(rows[0]!.payload))
+          expect(receipts[j]).toMatchObject({ ok: true, id: rows[0]!.id });
         else expect(receipts[j]).toEqual(conflict);
       });
       expect(receipts.filter((r: Receipt) => r.ok && !r.duplicate)).toHaveLength(1);
@@ -193,9 +217,15 @@ describe("two concurrent batches racing on one new key", () => {
     const { db, statements } = observed(t.db);
     const intake: IntakeDeps = { registry, insert: createGroupInserter(db, { maxInFlight: 1 }) };
     const blocker = submitBatch(intake, clientId, [cmd("group-stored-blocker", A)]);
-    const answers = await Promise.all([submitBatch(intake, clientId, [cmd("group-stored", B)]), submitBatch(intake, clientId, [cmd("group-stored", A)]), blocker]);
+    const answers = await Promise.all([
+      submitBatch(intake, clientId, [cmd("group-stored", B)]),
+      submitBatch(intake, clientId, [cmd("group-stored", A)]),
+      blocker,
+    ]);
     expect(answers.slice(0, 2)).toEqual([[conflict], [{ ...held, duplicate: true }]]);
-    expect(statements.filter((s) => s.text.startsWith("INSERT INTO commands")).map((s) => (s.values[0] as unknown[]).length)).toEqual([1, 2]);
+    expect(
+      statements.filter((s) => s.text.startsWith("INSERT INTO commands")).map((s) => (s.values[0] as unknown[]).length),
+    ).toEqual([1, 2]);
   });
 
   it("directly, each batch in its own statement", async () => {

@@ -27,17 +27,23 @@ beforeAll(async () => {
 afterAll(async () => t?.drop());
 
 const plain = async (where = "true") =>
-  (await t.db.pool.query<{ id: string }>(`SELECT id FROM commands WHERE ${where} ORDER BY created_at DESC, id DESC`)).rows.map((r) => r.id);
+  (
+    await t.db.pool.query<{ id: string }>(`SELECT id FROM commands WHERE ${where} ORDER BY created_at DESC, id DESC`)
+  ).rows.map((r) => r.id);
 
 it("the fixtures have leased and unleased commands in the same states", async () => {
-  const { rows } = await t.db.pool.query(`SELECT status, lease_id IS NOT NULL AS leased, count(*)::int AS n FROM commands GROUP BY 1, 2 ORDER BY 1, 2`);
+  const { rows } = await t.db.pool.query(
+    `SELECT status, lease_id IS NOT NULL AS leased, count(*)::int AS n FROM commands GROUP BY 1, 2 ORDER BY 1, 2`,
+  );
   expect(rows).toContainEqual({ status: "running", leased: true, n: 3 });
   expect(rows).toContainEqual({ status: "awaiting", leased: true, n: 1 });
   expect(rows).toContainEqual({ status: "awaiting", leased: false, n: 2 });
 });
 
 it("counts every state as the table has it", async () => {
-  const { rows } = await t.db.pool.query<{ status: string; n: number }>(`SELECT status::text, count(*)::int AS n FROM commands GROUP BY 1`);
+  const { rows } = await t.db.pool.query<{ status: string; n: number }>(
+    `SELECT status::text, count(*)::int AS n FROM commands GROUP BY 1`,
+  );
   expect(await countByStatus(t.db)).toEqual(Object.fromEntries(rows.map((r) => [r.status, r.n])));
 });
 
@@ -81,13 +87,21 @@ it("a text search finds leased and unleased commands, every one once, across pag
 it("the overview's waiting list: every exception, and every queued command that is due and not held by a worker", async () => {
   const w = await waiting(t.db, 100);
   expect(w.exception.map((r) => r.id).sort()).toEqual((await plain("status = 'exception'")).sort());
-  expect(w.due.map((r) => r.id).sort()).toEqual((await plain("status IN ('pending', 'retrying', 'compensating') AND lease_id IS NULL AND run_at <= now()")).sort());
+  expect(w.due.map((r) => r.id).sort()).toEqual(
+    (await plain("status IN ('pending', 'retrying', 'compensating') AND lease_id IS NULL AND run_at <= now()")).sort(),
+  );
   expect(w.due.map((r) => r.id)).not.toContain((await plain("idempotency_key = 'a-compensating'"))[0]);
 });
 
 it("alert rules see leased commands (a stuck rule over running and awaiting)", async () => {
   await t.db.pool.query(`UPDATE commands SET state_changed_at = now() - interval '2 hours'`);
-  const rule = { kind: "stuck", states: ["running", "awaiting"], type: null, age_seconds: 600, window_seconds: null } as unknown as RuleRow;
+  const rule = {
+    kind: "stuck",
+    states: ["running", "awaiting"],
+    type: null,
+    age_seconds: 600,
+    window_seconds: null,
+  } as unknown as RuleRow;
   const client = await t.db.pool.connect();
   try {
     const m = await measure(client, rule);

@@ -51,7 +51,9 @@ function connection(deadlockTimeout = "20ms"): Db {
 async function deadlocks(conns: Db[]): Promise<number> {
   for (const c of conns) await c.pool.query(`SELECT pg_stat_force_next_flush()`);
   await t.db.pool.query(`SELECT pg_stat_clear_snapshot()`);
-  const { rows } = await t.db.pool.query<{ n: string }>(`SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()`);
+  const { rows } = await t.db.pool.query<{ n: string }>(
+    `SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()`,
+  );
   return Number(rows[0]!.n);
 }
 
@@ -59,7 +61,19 @@ async function leased(n: number, callbackUrl: string | null = null): Promise<Cla
   const ids = Array.from({ length: n }, () => randomUUID());
   await insertCommands(
     t.db,
-    ids.map((id) => ({ id, clientId, type: "lockorder", payload: {}, idempotencyKey: null, callbackUrl, priority: 0, runAt: null, maxAttempts: null, backoffMs: null, maxBackoffMs: null })),
+    ids.map((id) => ({
+      id,
+      clientId,
+      type: "lockorder",
+      payload: {},
+      idempotencyKey: null,
+      callbackUrl,
+      priority: 0,
+      runAt: null,
+      maxAttempts: null,
+      backoffMs: null,
+      maxBackoffMs: null,
+    })),
   );
   const claimed = await claim(t.db, "lock-order-test", n, 60_000, []);
   expect(claimed.length).toBe(n);
@@ -79,11 +93,24 @@ const succeeded = (c: Claimed): Completion => {
     result: { ok: true },
     error: null,
     attemptCount: 1,
-    attempts: [{ number: 1, kind: "execute", outcome: "success", startedAt: now, finishedAt: now, error: null, worker: "lock-order-test" }],
+    attempts: [
+      {
+        number: 1,
+        kind: "execute",
+        outcome: "success",
+        startedAt: now,
+        finishedAt: now,
+        error: null,
+        worker: "lock-order-test",
+      },
+    ],
   };
 };
 
-const lockedUntil = async (id: string) => (await t.db.pool.query<{ at: Date }>(`SELECT locked_until AS at FROM commands WHERE id = $1`, [id])).rows[0]!.at.getTime();
+const lockedUntil = async (id: string) =>
+  (
+    await t.db.pool.query<{ at: Date }>(`SELECT locked_until AS at FROM commands WHERE id = $1`, [id])
+  ).rows[0]!.at.getTime();
 
 it("lease renewal and completion on overlapping rows, visited in opposite orders, never deadlock", async () => {
   const ROUNDS = 100;
@@ -108,7 +135,10 @@ it("lease renewal and completion on overlapping rows, visited in opposite orders
     // The renewal visits the rows in their physical order (a bitmap heap scan over the primary key);
     // the completion in the order of its input (completions are written in the order handlers finish).
     // Completing in reverse physical order is the interleaving most likely to close a cycle.
-    const { rows } = await t.db.pool.query<{ id: string }>(`SELECT id FROM commands WHERE id = ANY($1::uuid[]) ORDER BY ctid DESC`, [held.map((c) => c.id)]);
+    const { rows } = await t.db.pool.query<{ id: string }>(
+      `SELECT id FROM commands WHERE id = ANY($1::uuid[]) ORDER BY ctid DESC`,
+      [held.map((c) => c.id)],
+    );
     const byId = new Map(held.map((c) => [c.id, c]));
     const reversed = rows.map((r) => byId.get(r.id)!);
     const chunk = Math.ceil(ROWS / completers.length);
@@ -120,7 +150,8 @@ it("lease renewal and completion on overlapping rows, visited in opposite orders
     await Promise.all(
       completers.map(async (db, i) => {
         const mine = reversed.slice(i * chunk, (i + 1) * chunk);
-        for (let j = 0; j < mine.length; j += BATCH) await run(complete(db.pool, mine.slice(j, j + BATCH).map(succeeded)));
+        for (let j = 0; j < mine.length; j += BATCH)
+          await run(complete(db.pool, mine.slice(j, j + BATCH).map(succeeded)));
       }),
     );
     completing = false;
@@ -128,9 +159,16 @@ it("lease renewal and completion on overlapping rows, visited in opposite orders
   }
   const after = await deadlocks([...renewers, ...completers]);
   // errors met by either statement, and PostgreSQL's own count of deadlocks in this database
-  expect({ statements: statements > 2_000, errors: errors.length, first: errors[0], deadlocks: after - before }).toEqual({ statements: true, errors: 0, first: undefined, deadlocks: 0 });
+  expect({
+    statements: statements > 2_000,
+    errors: errors.length,
+    first: errors[0],
+    deadlocks: after - before,
+  }).toEqual({ statements: true, errors: 0, first: undefined, deadlocks: 0 });
   // every completion was applied
-  const { rows } = await t.db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM commands WHERE type = 'lockorder' GROUP BY status`);
+  const { rows } = await t.db.pool.query<{ status: string; n: number }>(
+    `SELECT status, count(*)::int AS n FROM commands WHERE type = 'lockorder' GROUP BY status`,
+  );
   expect(rows).toEqual([{ status: "succeeded", n: ROUNDS * ROWS }]);
 });
 
@@ -146,7 +184,9 @@ it("lease renewal does not wait for a row another transaction holds, and does no
     let timer: NodeJS.Timeout | undefined;
     const renewed = await Promise.race([
       renewLeases(t.db, [busy!, free!, gone!], 60_000),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("the renewal waited for the row lock")), 5_000))),
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error("the renewal waited for the row lock")), 5_000)),
+      ),
     ]).finally(() => clearTimeout(timer));
     expect([...renewed].sort()).toEqual([busy!.leaseId, free!.leaseId].sort());
     expect(await lockedUntil(free!.id)).toBeGreaterThan(before.free);
@@ -156,7 +196,9 @@ it("lease renewal does not wait for a row another transaction holds, and does no
     x.release();
   }
   // the completion rolled back: the next heartbeat renews that lease
-  expect([...(await renewLeases(t.db, [busy!, free!, gone!], 60_000))].sort()).toEqual([busy!.leaseId, free!.leaseId].sort());
+  expect([...(await renewLeases(t.db, [busy!, free!, gone!], 60_000))].sort()).toEqual(
+    [busy!.leaseId, free!.leaseId].sort(),
+  );
   expect(await lockedUntil(busy!.id)).toBeGreaterThan(before.busy);
 });
 
@@ -178,7 +220,11 @@ it("a completion the database rolls back to break a deadlock is written again as
        ON CONFLICT (minute, status, type, shard) DO UPDATE SET n = state_entries.n`,
     );
     const waiting = async () =>
-      (await t.db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%json_to_recordset%'`)).rowCount === 1;
+      (
+        await t.db.pool.query(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%json_to_recordset%'`,
+        )
+      ).rowCount === 1;
     let settled = false;
     const written = completer.complete(succeeded(c!)).finally(() => (settled = true));
     for (let i = 0; i < 3; i++) {
@@ -196,9 +242,21 @@ it("a completion the database rolls back to break a deadlock is written again as
     await x.query("ROLLBACK").catch(() => {});
     x.release();
   }
-  const row = (await t.db.pool.query(`SELECT status, result, error, needs_reconcile, lease_id FROM commands WHERE id = $1`, [c!.id])).rows[0];
-  expect(row).toEqual({ status: "succeeded", result: { ok: true }, error: null, needs_reconcile: false, lease_id: null });
-  const attempts = (await t.db.pool.query(`SELECT number, kind, outcome, error FROM attempts WHERE command_id = $1`, [c!.id])).rows;
+  const row = (
+    await t.db.pool.query(`SELECT status, result, error, needs_reconcile, lease_id FROM commands WHERE id = $1`, [
+      c!.id,
+    ])
+  ).rows[0];
+  expect(row).toEqual({
+    status: "succeeded",
+    result: { ok: true },
+    error: null,
+    needs_reconcile: false,
+    lease_id: null,
+  });
+  const attempts = (
+    await t.db.pool.query(`SELECT number, kind, outcome, error FROM attempts WHERE command_id = $1`, [c!.id])
+  ).rows;
   expect(attempts).toEqual([{ number: 1, kind: "execute", outcome: "success", error: null }]);
   expect((await deadlocks([wdb])) - before).toBe(3);
 });
@@ -225,7 +283,9 @@ it("retention and upstream callback deliveries of the same old commands never de
   for (let round = 0; round < ROUNDS; round++) {
     const held = await leased(ROWS, "http://127.0.0.1:9/callback");
     await complete(t.db.pool, held.map(succeeded)); // the statement trigger queues one delivery per command
-    await t.db.pool.query(`UPDATE commands SET created_at = now() - interval '40 days' WHERE id = ANY($1::uuid[])`, [held.map((c) => c.id)]);
+    await t.db.pool.query(`UPDATE commands SET created_at = now() - interval '40 days' WHERE id = ANY($1::uuid[])`, [
+      held.map((c) => c.id),
+    ]);
     const due = await claimCallbacks(t.db, ROWS, 60_000);
     expect(due.length).toBe(ROWS);
     const share = Math.ceil(ROWS / senders.length);
@@ -236,7 +296,16 @@ it("retention and upstream callback deliveries of the same old commands never de
     await Promise.all(
       senders.map(async (db, i) => {
         for (const d of due.slice(i * share, (i + 1) * share))
-          await run(finishCallback(db, d, { ok: false, status: 500, error: "HTTP 500", retryInMs: 60_000, startedAt: new Date(), worker: "lock-order-test" }));
+          await run(
+            finishCallback(db, d, {
+              ok: false,
+              status: 500,
+              error: "HTTP 500",
+              retryInMs: 60_000,
+              startedAt: new Date(),
+              worker: "lock-order-test",
+            }),
+          );
       }),
     );
     sending = false;
@@ -244,8 +313,15 @@ it("retention and upstream callback deliveries of the same old commands never de
     await run(pruneFinished(pruner, 30, 10_000));
   }
   const after = await deadlocks([...senders, pruner]);
-  expect({ statements: statements > 2_000, errors: errors.length, first: errors[0], deadlocks: after - before }).toEqual({ statements: true, errors: 0, first: undefined, deadlocks: 0 });
-  expect((await t.db.pool.query(`SELECT count(*)::int AS n FROM commands WHERE callback_url IS NOT NULL`)).rows[0]!.n).toBe(0);
+  expect({
+    statements: statements > 2_000,
+    errors: errors.length,
+    first: errors[0],
+    deadlocks: after - before,
+  }).toEqual({ statements: true, errors: 0, first: undefined, deadlocks: 0 });
+  expect(
+    (await t.db.pool.query(`SELECT count(*)::int AS n FROM commands WHERE callback_url IS NOT NULL`)).rows[0]!.n,
+  ).toBe(0);
 });
 
 it("operator actions on overlapping selections, at the same time, never deadlock", async () => {
@@ -256,7 +332,19 @@ it("operator actions on overlapping selections, at the same time, never deadlock
   const ids = Array.from({ length: ROWS }, () => randomUUID());
   await insertCommands(
     t.db,
-    ids.map((id) => ({ id, clientId, type: "lockorder", payload: {}, idempotencyKey: null, callbackUrl: null, priority: 0, runAt: "infinity", maxAttempts: null, backoffMs: null, maxBackoffMs: null })),
+    ids.map((id) => ({
+      id,
+      clientId,
+      type: "lockorder",
+      payload: {},
+      idempotencyKey: null,
+      callbackUrl: null,
+      priority: 0,
+      runAt: "infinity",
+      maxAttempts: null,
+      backoffMs: null,
+      maxBackoffMs: null,
+    })),
   );
   const operators = [connection(), connection(), connection()];
   const vacuum = connection();
@@ -288,7 +376,11 @@ it("operator actions on overlapping selections, at the same time, never deadlock
   acting = false;
   await vacuuming;
   const after = await deadlocks(operators);
-  expect({ errors: errors.length, first: errors[0], deadlocks: after - before }).toEqual({ errors: 0, first: undefined, deadlocks: 0 });
+  expect({ errors: errors.length, first: errors[0], deadlocks: after - before }).toEqual({
+    errors: 0,
+    first: undefined,
+    deadlocks: 0,
+  });
   expect(statements).toBe(operators.length * ROUNDS * 2);
 });
 
@@ -307,7 +399,19 @@ it("inserts of batches that share idempotency keys, in opposite orders, never de
       writers.map((db, i) =>
         insertCommands(
           db,
-          orders[i]!.map((key) => ({ id: randomUUID(), clientId, type: "lockorder", payload: {}, idempotencyKey: key, callbackUrl: null, priority: 0, runAt: "infinity", maxAttempts: null, backoffMs: null, maxBackoffMs: null })),
+          orders[i]!.map((key) => ({
+            id: randomUUID(),
+            clientId,
+            type: "lockorder",
+            payload: {},
+            idempotencyKey: key,
+            callbackUrl: null,
+            priority: 0,
+            runAt: "infinity",
+            maxAttempts: null,
+            backoffMs: null,
+            maxBackoffMs: null,
+          })),
         ).catch((err) => {
           errors.push(`${(err as { code?: string }).code}: ${(err as Error).message}`);
           return new Set<string>();
@@ -317,7 +421,11 @@ it("inserts of batches that share idempotency keys, in opposite orders, never de
     if (errors.length === 0) expect(inserted.reduce((n, s) => n + s.size, 0)).toBe(KEYS); // each key stored once
   }
   const after = await deadlocks(writers);
-  expect({ errors: errors.length, first: errors[0], deadlocks: after - before }).toEqual({ errors: 0, first: undefined, deadlocks: 0 });
+  expect({ errors: errors.length, first: errors[0], deadlocks: after - before }).toEqual({
+    errors: 0,
+    first: undefined,
+    deadlocks: 0,
+  });
 });
 
 it("a lease renewal that fails for a passing reason is tried again at once, and the attempt keeps its lease", async () => {
@@ -351,11 +459,19 @@ it("a lease renewal that fails for a passing reason is tried again at once, and 
     // Nothing can change commands while X holds this lock: the next renewal waits for it, and is cut off.
     await x.query("BEGIN; LOCK TABLE commands IN SHARE MODE");
     const renewal = async () =>
-      (await t.db.pool.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%renewed AS (%'`)).rows.map((r) => r.pid);
+      (
+        await t.db.pool.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%renewed AS (%'`,
+        )
+      ).rows.map((r) => r.pid);
     await waitUntil(async () => (await renewal()).length > 0, "a lease renewal waiting for the table", 10_000);
     const [victim] = await renewal();
     await t.db.pool.query(`SELECT pg_terminate_backend($1)`, [victim]);
-    await waitUntil(() => lines.some((l) => l.msg === "could not renew leases; trying again"), "the renewal to be tried again", 5_000);
+    await waitUntil(
+      () => lines.some((l) => l.msg === "could not renew leases; trying again"),
+      "the renewal to be tried again",
+      5_000,
+    );
     await x.query("COMMIT");
     await waitUntil(async () => (await lockedUntil(id)) > before, "the lease to be renewed");
     release();

@@ -22,7 +22,8 @@ afterAll(async () => {
   await t?.drop();
 });
 
-const countCommands = async () => (await t.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM commands")).rows[0]!.n;
+const countCommands = async () =>
+  (await t.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM commands")).rows[0]!.n;
 
 /** JSON.parse's own words for a text, the detail both APIs quote. */
 const detail = (text: string) => {
@@ -38,12 +39,21 @@ const BODIES = ['{"type":"http","payload":', "nope", '{"type":"http",}', "{'type
 type Road = { label: string; send: (path: string, body: string) => Promise<Response> };
 const overHttp: Road = {
   label: "over HTTP (the web process's listeners)",
-  send: (path, body) => fetch(`${api.url}${path}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body }),
+  send: (path, body) =>
+    fetch(`${api.url}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body,
+    }),
 };
 const throughFetchHandlers: Road = {
   label: "through the fetch handlers of the Next.js routes",
   send: (path, body) => {
-    const req = new Request(`http://localhost${path}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body });
+    const req = new Request(`http://localhost${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body,
+    });
     return path.startsWith("/api/trpc/") ? createTrpcHandler(api.deps)(req) : createRestFetchHandler(api.deps)(req);
   },
 };
@@ -58,7 +68,14 @@ describe.each([overHttp, throughFetchHandlers])("$label", (road) => {
   it.each(BODIES)("answers %j with the same 400 and message on tRPC and REST, storing nothing", async (text) => {
     const expected = `Malformed JSON in the request body: ${detail(text)}`;
     const before = await countCommands();
-    for (const path of ["/api/trpc/intake.submit", "/api/trpc/intake.submit?batch=1", "/api/trpc/intake.getMany", "/api/v1/commands", "/api/v1/commands/batch", "/api/v1/commands/get-many"]) {
+    for (const path of [
+      "/api/trpc/intake.submit",
+      "/api/trpc/intake.submit?batch=1",
+      "/api/trpc/intake.getMany",
+      "/api/v1/commands",
+      "/api/v1/commands/batch",
+      "/api/v1/commands/get-many",
+    ]) {
       const res = await road.send(path, text);
       expect(res.status, path).toBe(400);
       expect(await messageOf(res), path).toBe(expected);
@@ -76,12 +93,17 @@ describe.each([overHttp, throughFetchHandlers])("$label", (road) => {
 });
 
 it("still reads a tRPC body as Request.json() did (a leading byte order mark is dropped)", async () => {
-  const res = await overHttp.send("/api/trpc/intake.submit", '\uFEFF{"type":"http","payload":{"url":"https://backend.example/bom"}}');
+  const res = await overHttp.send(
+    "/api/trpc/intake.submit",
+    '\uFEFF{"type":"http","payload":{"url":"https://backend.example/bom"}}',
+  );
   expect(res.status).toBe(200);
 });
 
 it("names the input query parameter when a query's ?input= is not JSON", async () => {
-  const res = await fetch(`${api.url}/api/trpc/intake.get?input=${encodeURIComponent('{"id":')}`, { headers: { authorization: `Bearer ${token}` } });
+  const res = await fetch(`${api.url}/api/trpc/intake.get?input=${encodeURIComponent('{"id":')}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   expect(res.status).toBe(400);
   expect(await messageOf(res)).toBe(`Malformed JSON in the input query parameter: ${detail('{"id":')}`);
 });

@@ -22,7 +22,9 @@ it("answers Prometheus text, and only with the token when METRICS_TOKEN is set",
   const text = await open.text();
   expect(text).toContain("# TYPE conveyor_commands gauge");
   expect(text).toMatch(/^conveyor_queue_oldest_due_seconds 0$/m);
-  expect(text).toMatch(/^conveyor_http_request_duration_seconds_bucket\{le="0.025",route="trpc:intake.submit",status="200"\} 1$/m);
+  expect(text).toMatch(
+    /^conveyor_http_request_duration_seconds_bucket\{le="0.025",route="trpc:intake.submit",status="200"\} 1$/m,
+  );
   expect((await metricsResponse(m, "s3cret", null)).status).toBe(401);
   expect((await metricsResponse(m, "s3cret", "Bearer wrong")).status).toBe(401);
   expect((await metricsResponse(m, "s3cret", "Bearer s3cret")).status).toBe(200);
@@ -45,8 +47,13 @@ it("conveyor_db_deadlocks_total counts the deadlocks PostgreSQL detected in the 
     await b.query("BEGIN");
     await a.query("UPDATE deadlock_demo SET id = id WHERE id = 1");
     await b.query("UPDATE deadlock_demo SET id = id WHERE id = 2");
-    const both = await Promise.allSettled([a.query("UPDATE deadlock_demo SET id = id WHERE id = 2"), b.query("UPDATE deadlock_demo SET id = id WHERE id = 1")]);
-    expect(both.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(["40P01"]);
+    const both = await Promise.allSettled([
+      a.query("UPDATE deadlock_demo SET id = id WHERE id = 2"),
+      b.query("UPDATE deadlock_demo SET id = id WHERE id = 1"),
+    ]);
+    expect(both.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason.code)).toEqual([
+      "40P01",
+    ]);
     // each backend reports its statistics within seconds; ask for it now
     for (const c of [a, b]) {
       await c.query("ROLLBACK");
@@ -69,11 +76,16 @@ it("sums the workers' own metrics: attempts by kind and outcome, durations, pick
     [0, 1].map(async (i) => {
       const metrics = createWorkerMetrics();
       const w = await startTestWorker(t.db, t.url, registry, { metrics, workerId: `metrics-test-${i}` });
-      return { w, push: startMetricsPush({ db: t.db, log: silent, workerId: `metrics-test-${i}`, metrics, everyMs: 60_000 }) };
+      return {
+        w,
+        push: startMetricsPush({ db: t.db, log: silent, workerId: `metrics-test-${i}`, metrics, everyMs: 60_000 }),
+      };
     }),
   );
   // 20 that succeed at the second try (one business failure each, retried), 1 that fails and compensates.
-  const ids = await Promise.all(Array.from({ length: 20 }, () => submitOne({ type: "flaky", payload: { succeedOn: 2 } })));
+  const ids = await Promise.all(
+    Array.from({ length: 20 }, () => submitOne({ type: "flaky", payload: { succeedOn: 2 } })),
+  );
   const refund = await submitOne({ type: "refundable", payload: { compensation: "ok" } });
   for (const id of ids) await waitForStatus(t.db, id, ["succeeded"]);
   await waitForStatus(t.db, refund, ["compensated"]);
@@ -89,7 +101,11 @@ it("sums the workers' own metrics: attempts by kind and outcome, durations, pick
       const m = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
       if (!m || m[1] !== name) continue;
       const got = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-      if (Object.keys(got).length === Object.keys(labels).length && Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
+      if (
+        Object.keys(got).length === Object.keys(labels).length &&
+        Object.entries(labels).every(([k, v]) => got[k] === v)
+      )
+        return Number(m[3]);
     }
     return NaN;
   };
@@ -102,7 +118,9 @@ it("sums the workers' own metrics: attempts by kind and outcome, durations, pick
   expect(value("conveyor_pickup_lag_seconds_count", { type: "refundable" })).toBe(2);
   expect(value("conveyor_workers")).toBe(2);
   // the database agrees with the counters
-  const { rows } = await t.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM attempts a JOIN commands c ON c.id = a.command_id WHERE c.type = 'flaky' AND a.kind = 'execute'`);
+  const { rows } = await t.db.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM attempts a JOIN commands c ON c.id = a.command_id WHERE c.type = 'flaky' AND a.kind = 'execute'`,
+  );
   expect(rows[0]!.n).toBe(40);
 });
 
@@ -111,14 +129,23 @@ it("log lines about an attempt carry the command, its type, the attempt number a
   const registry = testTypes(state);
   const { clientId } = await testClient(t.db);
   const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: "info" }, { write: (s: string) => void lines.push(JSON.parse(s)) }).child({ worker: "log-test-worker" });
+  const log = pino({ level: "info" }, { write: (s: string) => void lines.push(JSON.parse(s)) }).child({
+    worker: "log-test-worker",
+  });
   const w = await startTestWorker(t.db, t.url, registry, { log, workerId: "log-test-worker" });
   // refundable with a compensation that is refused: ends in exception, which is logged as needing an operator
   const id = await submitWith(t.db, registry, clientId)({ type: "refundable", payload: { compensation: "fails" } });
   await waitForStatus(t.db, id, ["exception"]);
   await w.close();
   const line = lines.find((l) => l.command === id && l.msg === "command needs an operator");
-  expect(line).toMatchObject({ level: 40, command: id, type: "refundable", attempt: 2, kind: "compensate", worker: "log-test-worker" });
+  expect(line).toMatchObject({
+    level: 40,
+    command: id,
+    type: "refundable",
+    attempt: 2,
+    kind: "compensate",
+    worker: "log-test-worker",
+  });
   expect(String(line!.error)).toContain("compensation failed");
 });
 
@@ -134,9 +161,17 @@ it("secrets never reach the logs: request headers, callback URL tokens and useri
   const w = await startTestWorker(t.db, t.url, registry, { log });
   try {
     const callbackUrl = `${backend.url}/callback?token=cb-token-7d1e`;
-    const id = await submitWith(t.db, registry, clientId)({
+    const id = await submitWith(
+      t.db,
+      registry,
+      clientId,
+    )({
       type: "http",
-      payload: { url: `${backend.url}/do/secret-log`, headers: { Authorization: "Bearer hdr-secret-5c2b" }, timeoutMs: 500 },
+      payload: {
+        url: `${backend.url}/do/secret-log`,
+        headers: { Authorization: "Bearer hdr-secret-5c2b" },
+        timeoutMs: 500,
+      },
       retry: { maxAttempts: 2, backoffMs: 10, maxBackoffMs: 10 },
       callbackUrl,
     });
@@ -150,9 +185,13 @@ it("secrets never reach the logs: request headers, callback URL tokens and useri
   expect(all).toContain("command needs an operator"); // the logs did record the story…
   for (const secret of ["hdr-secret-5c2b", "cb-token-7d1e"]) expect(all, secret).not.toContain(secret); // …without the secrets
   // error messages that quote a URL whole (fetch's do) are stripped of its credentials and query string too
-  expect(describeError(new TypeError("Request cannot be constructed from a URL that includes credentials: https://u:pw-9@h.example/cb?token=t-1"))).toBe(
-    "TypeError: Request cannot be constructed from a URL that includes credentials: https://h.example/cb?…",
-  );
+  expect(
+    describeError(
+      new TypeError(
+        "Request cannot be constructed from a URL that includes credentials: https://u:pw-9@h.example/cb?token=t-1",
+      ),
+    ),
+  ).toBe("TypeError: Request cannot be constructed from a URL that includes credentials: https://h.example/cb?…");
 });
 
 it("the console's overview says which workers are alive, and warns when none is while commands wait", async () => {
@@ -164,5 +203,7 @@ it("the console's overview says which workers are alive, and warns when none is 
     `INSERT INTO worker_metrics (worker_id, started_at, updated_at, metrics) VALUES
      ('live-1', now() - interval '1 hour', now(), '[]'), ('gone-1', now() - interval '2 hours', now() - interval '5 minutes', '[]')`,
   );
-  expect((await overview(t.db, 30)).workers).toEqual([{ id: "live-1", startedAt: expect.any(String), seenAt: expect.any(String) }]);
+  expect((await overview(t.db, 30)).workers).toEqual([
+    { id: "live-1", startedAt: expect.any(String), seenAt: expect.any(String) },
+  ]);
 });

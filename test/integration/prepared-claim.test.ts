@@ -4,7 +4,15 @@
 // under it sends the worker back to the unprepared claim, losing nothing.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
-import { startTestWorker, submitWith, testClient, testTypes, waitForStatus, waitUntil, type TestWorker } from "../helpers/engine";
+import {
+  startTestWorker,
+  submitWith,
+  testClient,
+  testTypes,
+  waitForStatus,
+  waitUntil,
+  type TestWorker,
+} from "../helpers/engine";
 import { claim, commandsRowEstimate, PREPARED_CLAIM_MIN_ROWS, PREPARED_CLAIM_TEXT } from "../../server/db/claim";
 import { createDb, type Db } from "../../server/db/client";
 import { createRegistry } from "../../server/command-types/registry";
@@ -38,7 +46,12 @@ async function recordingWorker(opts: { preparedStatements?: boolean } = {}) {
   const query = wdb.pool.query.bind(wdb.pool) as (...args: unknown[]) => Promise<unknown>;
   (wdb.pool as unknown as { query: unknown }).query = async (...args: unknown[]) => {
     const q = args[0] as string | { name?: string; text: string };
-    const label = typeof q === "string" ? (q.includes("reltuples") ? "size-check" : "sql") : (q.name ?? (q.text.includes("WITH due AS") ? "unnamed-claim" : "sql"));
+    const label =
+      typeof q === "string"
+        ? q.includes("reltuples")
+          ? "size-check"
+          : "sql"
+        : (q.name ?? (q.text.includes("WITH due AS") ? "unnamed-claim" : "sql"));
     try {
       const out = await query(...args);
       sent.push(label);
@@ -69,13 +82,22 @@ describe("the prepared claim", () => {
 
   it("has a generic plan that walks the claim index once the table is known, whatever its mix of states", async () => {
     const { clientId } = await testClient(t.db);
-    await t.db.pool.query(`INSERT INTO commands (id, client_id, type, payload) SELECT gen_random_uuid(), $1, 'flaky', '{"succeedOn": 1}' FROM generate_series(1, 1500)`, [clientId]);
+    await t.db.pool.query(
+      `INSERT INTO commands (id, client_id, type, payload) SELECT gen_random_uuid(), $1, 'flaky', '{"succeedOn": 1}' FROM generate_series(1, 1500)`,
+      [clientId],
+    );
     await t.db.pool.query(`UPDATE commands SET status = 'cancelled', run_at = 'infinity' WHERE status = 'pending'`);
     for (const pending of [0, 50, 3000]) {
-      if (pending) await t.db.pool.query(`INSERT INTO commands (id, client_id, type, payload, run_at) SELECT gen_random_uuid(), $1, 'flaky', '{}', 'infinity' FROM generate_series(1, $2::int)`, [clientId, pending]);
+      if (pending)
+        await t.db.pool.query(
+          `INSERT INTO commands (id, client_id, type, payload, run_at) SELECT gen_random_uuid(), $1, 'flaky', '{}', 'infinity' FROM generate_series(1, $2::int)`,
+          [clientId, pending],
+        );
       await t.db.pool.query("ANALYZE commands");
       expect(await commandsRowEstimate(t.db)).toBeGreaterThanOrEqual(PREPARED_CLAIM_MIN_ROWS);
-      const plan = (await t.db.pool.query(`EXPLAIN (GENERIC_PLAN) ${PREPARED_CLAIM_TEXT}`)).rows.map((r) => r["QUERY PLAN"]).join("\n");
+      const plan = (await t.db.pool.query(`EXPLAIN (GENERIC_PLAN) ${PREPARED_CLAIM_TEXT}`)).rows
+        .map((r) => r["QUERY PLAN"])
+        .join("\n");
       expect(plan, `${pending} pending`).toMatch(/Index Scan using commands_claim_idx/);
       expect(plan, `${pending} pending`).not.toMatch(/Sort/);
     }
@@ -85,7 +107,9 @@ describe("the prepared claim", () => {
     const one = createDb(t.url, { max: 1 }); // one connection: the statement and the view of it share a session
     try {
       for (let i = 0; i < 8; i++) expect(await claim(one, "test-prepared", 210, 30_000, [], true)).toEqual([]);
-      const { rows } = await one.pool.query(`SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'conveyor_claim_v1'`);
+      const { rows } = await one.pool.query(
+        `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'conveyor_claim_v1'`,
+      );
       expect(rows).toHaveLength(1);
       expect(Number(rows[0].generic_plans)).toBeGreaterThanOrEqual(2);
     } finally {

@@ -23,10 +23,19 @@ let adminToken: string;
 type Answer = { status: number; headers: Headers; body: any };
 
 function rest(baseUrl: string, token?: string) {
-  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> => {
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Answer> => {
     const res = await fetch(`${baseUrl}${path}`, {
       method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+        ...headers,
+      },
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
     });
     const text = await res.text();
@@ -39,8 +48,13 @@ function rest(baseUrl: string, token?: string) {
   };
 }
 
-const httpCmd = (extra: Record<string, unknown> = {}) => ({ type: "http", payload: { url: "https://backend.example/pay", body: { amount: 10 } }, ...extra });
-const countCommands = async () => (await t.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM commands")).rows[0]!.n;
+const httpCmd = (extra: Record<string, unknown> = {}) => ({
+  type: "http",
+  payload: { url: "https://backend.example/pay", body: { amount: 10 } },
+  ...extra,
+});
+const countCommands = async () =>
+  (await t.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM commands")).rows[0]!.n;
 
 beforeAll(async () => {
   t = await createTestDb();
@@ -56,7 +70,10 @@ afterAll(async () => {
 
 describe("POST /api/v1/commands", () => {
   it("stores a command: 201 with the receipt and its Location", async () => {
-    const r = await rest(api.url, tokenA).post("/api/v1/commands", httpCmd({ priority: 5, runAt: "2030-01-01T00:00:00Z", retry: { maxAttempts: 3 } }));
+    const r = await rest(api.url, tokenA).post(
+      "/api/v1/commands",
+      httpCmd({ priority: 5, runAt: "2030-01-01T00:00:00Z", retry: { maxAttempts: 3 } }),
+    );
     expect(r.status).toBe(201);
     expect(r.body).toEqual({ id: expect.any(String), status: "pending", duplicate: false });
     expect(r.headers.get("location")).toBe(`/api/v1/commands/${r.body.id}`);
@@ -78,17 +95,26 @@ describe("POST /api/v1/commands", () => {
     const c = rest(api.url, tokenA);
     const first = await c.post("/api/v1/commands", httpCmd({ idempotencyKey: "order-1" }));
     expect(first.status).toBe(201);
-    const again = await c.post("/api/v1/commands", { idempotencyKey: "order-1", type: "http", payload: { body: { amount: 10 }, url: "https://backend.example/pay" } });
+    const again = await c.post("/api/v1/commands", {
+      idempotencyKey: "order-1",
+      type: "http",
+      payload: { body: { amount: 10 }, url: "https://backend.example/pay" },
+    });
     expect(again.status).toBe(200);
     expect(again.body).toEqual({ id: first.body.id, status: "pending", duplicate: true });
     expect(again.headers.get("location")).toBeNull();
     const before = await countCommands();
-    const conflict = await c.post("/api/v1/commands", { ...httpCmd({ idempotencyKey: "order-1" }), payload: { url: "https://backend.example/pay", body: { amount: 11 } } });
+    const conflict = await c.post("/api/v1/commands", {
+      ...httpCmd({ idempotencyKey: "order-1" }),
+      payload: { url: "https://backend.example/pay", body: { amount: 11 } },
+    });
     expect(conflict.status).toBe(409);
     expect(conflict.body.error).toMatchObject({ code: "CONFLICT", message: expect.stringContaining("order-1") });
     expect(await countCommands()).toBe(before);
     // Another client may use the same key for its own command.
-    expect((await rest(api.url, tokenB).post("/api/v1/commands", httpCmd({ idempotencyKey: "order-1" }))).status).toBe(201);
+    expect((await rest(api.url, tokenB).post("/api/v1/commands", httpCmd({ idempotencyKey: "order-1" }))).status).toBe(
+      201,
+    );
   });
 
   it("refuses invalid input with 400 naming each field, and stores nothing", async () => {
@@ -97,15 +123,26 @@ describe("POST /api/v1/commands", () => {
     const payload = await c.post("/api/v1/commands", { type: "http", payload: { url: "ftp://x", timeoutMs: 5 } });
     expect(payload.status).toBe(400);
     expect(payload.body.error.code).toBe("BAD_REQUEST");
-    expect(payload.body.error.issues.map((i: { path: unknown[] }) => i.path.join("."))).toEqual(expect.arrayContaining(["payload.url", "payload.timeoutMs"]));
+    expect(payload.body.error.issues.map((i: { path: unknown[] }) => i.path.join("."))).toEqual(
+      expect.arrayContaining(["payload.url", "payload.timeoutMs"]),
+    );
     expect(payload.body.error.message).toContain("payload.url");
-    const envelope = await c.post("/api/v1/commands", { ...httpCmd(), priorty: 3, runAt: "tomorrow", retry: { maxAttempts: 0 } });
+    const envelope = await c.post("/api/v1/commands", {
+      ...httpCmd(),
+      priorty: 3,
+      runAt: "tomorrow",
+      retry: { maxAttempts: 0 },
+    });
     expect(envelope.status).toBe(400);
-    expect(envelope.body.error.issues.map((i: { path: unknown[] }) => i.path.join("."))).toEqual(expect.arrayContaining(["runAt", "retry.maxAttempts"]));
+    expect(envelope.body.error.issues.map((i: { path: unknown[] }) => i.path.join("."))).toEqual(
+      expect.arrayContaining(["runAt", "retry.maxAttempts"]),
+    );
     expect(JSON.stringify(envelope.body.error.issues)).toContain("priorty");
     const unknownType = await c.post("/api/v1/commands", { type: "nope", payload: {} });
     expect(unknownType.status).toBe(400);
-    expect(unknownType.body.error.issues).toEqual([{ path: ["type"], message: expect.stringContaining('unknown command type "nope"') }]);
+    expect(unknownType.body.error.issues).toEqual([
+      { path: ["type"], message: expect.stringContaining('unknown command type "nope"') },
+    ]);
     expect(await countCommands()).toBe(before);
   });
 
@@ -114,7 +151,11 @@ describe("POST /api/v1/commands", () => {
     const viaRest = await rest(api.url, tokenA).post("/api/v1/commands", bad);
     const viaTrpc = await client(api.url, tokenA).mutation("intake.submit", bad);
     expect(viaRest.status).toBe(viaTrpc.status);
-    expect(viaRest.body.error).toEqual({ code: viaTrpc.error!.data.code, message: viaTrpc.error!.message, issues: viaTrpc.error!.data.issues });
+    expect(viaRest.body.error).toEqual({
+      code: viaTrpc.error!.data.code,
+      message: viaTrpc.error!.message,
+      issues: viaTrpc.error!.data.issues,
+    });
   });
 
   it("answers 400 for malformed JSON or no body, 413 for a body over MAX_BODY_BYTES, and keeps serving", async () => {
@@ -124,7 +165,10 @@ describe("POST /api/v1/commands", () => {
     expect(malformed.body.error).toMatchObject({ code: "BAD_REQUEST", message: expect.stringMatching(/JSON/) });
     expect((await c.call("POST", "/api/v1/commands")).status).toBe(400);
     const before = await countCommands();
-    const big = await c.post("/api/v1/commands", httpCmd({ payload: { url: "https://x.example/", body: "x".repeat(1_100_000) } }));
+    const big = await c.post(
+      "/api/v1/commands",
+      httpCmd({ payload: { url: "https://x.example/", body: "x".repeat(1_100_000) } }),
+    );
     expect(big.status).toBe(413);
     expect(big.body.error.code).toBe("PAYLOAD_TOO_LARGE");
     // Without a content-length (chunked): counted while reading.
@@ -134,8 +178,9 @@ describe("POST /api/v1/commands", () => {
         ctl.close();
       },
     });
-    // @ts-expect-error duplex is needed for a streamed request body
-    const chunked = await fetch(`${api.url}/api/v1/commands`, { method: "POST", headers: { authorization: `Bearer ${tokenA}` }, body: stream, duplex: "half" });
+    // duplex is needed for a streamed request body (undici's RequestInit has it; the DOM's type does not)
+    const init = { method: "POST", headers: { authorization: `Bearer ${tokenA}` }, body: stream, duplex: "half" };
+    const chunked = await fetch(`${api.url}/api/v1/commands`, init as RequestInit);
     expect(chunked.status).toBe(413);
     expect(await countCommands()).toBe(before);
     expect((await c.post("/api/v1/commands", httpCmd())).status).toBe(201);
@@ -146,15 +191,27 @@ describe("POST /api/v1/commands/batch", () => {
   it("answers one receipt per item in input order and stores the valid ones only", async () => {
     const before = await countCommands();
     const r = await rest(api.url, tokenA).post("/api/v1/commands/batch", {
-      commands: [httpCmd({ idempotencyKey: "b-1" }), { type: "http", payload: { url: 12 } }, httpCmd(), { type: "ghost", payload: {} }, httpCmd({ idempotencyKey: "b-1" })],
+      commands: [
+        httpCmd({ idempotencyKey: "b-1" }),
+        { type: "http", payload: { url: 12 } },
+        httpCmd(),
+        { type: "ghost", payload: {} },
+        httpCmd({ idempotencyKey: "b-1" }),
+      ],
     });
     expect(r.status).toBe(200);
     const receipts = r.body.receipts;
     expect(receipts).toHaveLength(5);
     expect(receipts[0]).toEqual({ ok: true, id: expect.any(String), status: "pending", duplicate: false });
-    expect(receipts[1]).toMatchObject({ ok: false, error: { code: "BAD_REQUEST", issues: [{ path: ["commands", 1, "payload", "url"] }] } });
+    expect(receipts[1]).toMatchObject({
+      ok: false,
+      error: { code: "BAD_REQUEST", issues: [{ path: ["commands", 1, "payload", "url"] }] },
+    });
     expect(receipts[2]).toMatchObject({ ok: true, duplicate: false });
-    expect(receipts[3]).toMatchObject({ ok: false, error: { code: "BAD_REQUEST", issues: [{ path: ["commands", 3, "type"] }] } });
+    expect(receipts[3]).toMatchObject({
+      ok: false,
+      error: { code: "BAD_REQUEST", issues: [{ path: ["commands", 3, "type"] }] },
+    });
     expect(receipts[4]).toEqual({ ...receipts[0], duplicate: true });
     for (const x of receipts) expect(batchReceiptSchema.safeParse(x).success).toBe(true);
     expect(await countCommands()).toBe(before + 2);
@@ -165,7 +222,9 @@ describe("POST /api/v1/commands/batch", () => {
     const empty = await c.post("/api/v1/commands/batch", { commands: [] });
     expect(empty.status).toBe(400);
     expect(empty.body.error.issues[0].path).toEqual(["commands"]);
-    const tooMany = await c.post("/api/v1/commands/batch", { commands: Array.from({ length: 1001 }, () => ({ type: "http", payload: { url: "https://x.example/" } })) });
+    const tooMany = await c.post("/api/v1/commands/batch", {
+      commands: Array.from({ length: 1001 }, () => ({ type: "http", payload: { url: "https://x.example/" } })),
+    });
     expect(tooMany.status).toBe(400);
     expect(tooMany.body.error.issues[0].path).toEqual(["commands"]);
   });
@@ -177,7 +236,17 @@ describe("reading commands", () => {
     const s = await c.post("/api/v1/commands", httpCmd({ idempotencyKey: "read-1" }));
     const byId = await c.get(`/api/v1/commands/${s.body.id}`);
     expect(byId.status).toBe(200);
-    expect(byId.body).toMatchObject({ id: s.body.id, type: "http", status: "pending", attemptCount: 0, idempotencyKey: "read-1", result: null, failure: null, error: null, finishedAt: null });
+    expect(byId.body).toMatchObject({
+      id: s.body.id,
+      type: "http",
+      status: "pending",
+      attemptCount: 0,
+      idempotencyKey: "read-1",
+      result: null,
+      failure: null,
+      error: null,
+      finishedAt: null,
+    });
     expect(commandViewSchema.parse(byId.body)).toEqual(byId.body);
     const byKey = await c.get(`/api/v1/commands?idempotencyKey=${encodeURIComponent("read-1")}`);
     expect(byKey.status).toBe(200);
@@ -208,10 +277,14 @@ describe("reading commands", () => {
     const a = rest(api.url, tokenA);
     const mine = await a.post("/api/v1/commands", httpCmd());
     const theirs = await rest(api.url, tokenB).post("/api/v1/commands", httpCmd());
-    const many = await a.post("/api/v1/commands/get-many", { ids: [theirs.body.id, mine.body.id, "00000000-0000-4000-8000-000000000000"] });
+    const many = await a.post("/api/v1/commands/get-many", {
+      ids: [theirs.body.id, mine.body.id, "00000000-0000-4000-8000-000000000000"],
+    });
     expect(many.status).toBe(200);
     expect(many.body.items.map((i: { id: string }) => i.id)).toEqual([mine.body.id]);
-    const all = await rest(api.url, adminToken).post("/api/v1/commands/get-many", { ids: [theirs.body.id, mine.body.id] });
+    const all = await rest(api.url, adminToken).post("/api/v1/commands/get-many", {
+      ids: [theirs.body.id, mine.body.id],
+    });
     expect(all.body.items.map((i: { id: string }) => i.id)).toEqual([theirs.body.id, mine.body.id]);
     const tooMany = await a.post("/api/v1/commands/get-many", { ids: Array(1001).fill(mine.body.id) });
     expect(tooMany.status).toBe(400);
@@ -226,7 +299,9 @@ describe("credentials, limits and routing", () => {
     expect(none.status).toBe(401);
     expect(none.body.error.code).toBe("UNAUTHORIZED");
     expect((await rest(api.url).get("/api/v1/commands/00000000-0000-4000-8000-000000000000")).status).toBe(401);
-    expect((await rest(api.url, "cvy_nope").post("/api/v1/commands/batch", { commands: [httpCmd()] })).status).toBe(401);
+    expect((await rest(api.url, "cvy_nope").post("/api/v1/commands/batch", { commands: [httpCmd()] })).status).toBe(
+      401,
+    );
     expect(await countCommands()).toBe(before);
     const { id, token } = await newToken(t.db, "client");
     expect((await rest(api.url, token).post("/api/v1/commands", httpCmd())).status).toBe(201);
@@ -239,11 +314,16 @@ describe("credentials, limits and routing", () => {
     const limited = await startApi(t.db, { intakeLimiter: createRateLimiter(5, () => now) });
     try {
       const c = rest(limited.url, (await newToken(t.db, "client")).token);
-      expect((await c.post("/api/v1/commands/batch", { commands: Array.from({ length: 10 }, () => httpCmd()) })).status).toBe(200);
+      expect(
+        (await c.post("/api/v1/commands/batch", { commands: Array.from({ length: 10 }, () => httpCmd()) })).status,
+      ).toBe(200);
       const before = await countCommands();
       const refused = await c.post("/api/v1/commands", httpCmd());
       expect(refused.status).toBe(429);
-      expect(refused.body.error).toMatchObject({ code: "TOO_MANY_REQUESTS", message: expect.stringMatching(/at most 5 commands per second/) });
+      expect(refused.body.error).toMatchObject({
+        code: "TOO_MANY_REQUESTS",
+        message: expect.stringMatching(/at most 5 commands per second/),
+      });
       expect(refused.headers.get("retry-after")).toBe("1");
       expect(await countCommands()).toBe(before);
       now += 1000;
@@ -282,7 +362,12 @@ describe("GET /api/openapi.json", () => {
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
     const doc = JSON.parse(await res.text());
     expect(doc.openapi).toMatch(/^3\./);
-    expect(Object.keys(doc.paths).sort()).toEqual(["/api/v1/commands", "/api/v1/commands/batch", "/api/v1/commands/get-many", "/api/v1/commands/{id}"]);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      "/api/v1/commands",
+      "/api/v1/commands/batch",
+      "/api/v1/commands/get-many",
+      "/api/v1/commands/{id}",
+    ]);
     expect(Object.keys(doc.paths["/api/v1/commands"]).sort()).toEqual(["get", "post"]);
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: "http", scheme: "bearer" });
 
@@ -290,7 +375,9 @@ describe("GET /api/openapi.json", () => {
     expect(result.valid, result.valid ? "" : compileErrors(result)).toBe(true);
 
     // Even with a revoked or unknown token the document is served.
-    expect((await fetch(`${api.url}/api/openapi.json`, { headers: { authorization: "Bearer cvy_nope" } })).status).toBe(200);
+    expect((await fetch(`${api.url}/api/openapi.json`, { headers: { authorization: "Bearer cvy_nope" } })).status).toBe(
+      200,
+    );
   });
 
   it("documents what the server accepts and answers", async () => {
@@ -305,14 +392,18 @@ describe("GET /api/openapi.json", () => {
 
     // Every component is a valid JSON Schema (2020-12, OpenAPI 3.1's dialect)…
     const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
-    for (const [name, schema] of Object.entries(s)) expect(ajv.validateSchema(schema as object), `${name}: ${ajv.errorsText()}`).toBe(true);
+    for (const [name, schema] of Object.entries(s))
+      expect(ajv.validateSchema(schema as object), `${name}: ${ajv.errorsText()}`).toBe(true);
     ajv.addSchema(doc, "doc");
     const conforms = (name: string, value: unknown) => {
       const check = ajv.getSchema(`doc#/components/schemas/${name}`)!;
       expect(check(value), `${name}: ${ajv.errorsText(check.errors)}`).toBe(true);
     };
     // …that accepts what clients are told to send…
-    conforms("SubmitCommand", httpCmd({ idempotencyKey: "k", priority: 1, runAt: "2030-01-01T00:00:00Z", retry: { maxAttempts: 2 } }));
+    conforms(
+      "SubmitCommand",
+      httpCmd({ idempotencyKey: "k", priority: 1, runAt: "2030-01-01T00:00:00Z", retry: { maxAttempts: 2 } }),
+    );
     const strictCheck = ajv.getSchema("doc#/components/schemas/SubmitCommand")!;
     expect(strictCheck({ ...httpCmd(), priorty: 1 })).toBe(false);
     // …and describes what the server really answers, field by field.
@@ -324,7 +415,10 @@ describe("GET /api/openapi.json", () => {
     conforms("CommandView", view.body);
     expect(Object.keys(view.body).sort()).toEqual(Object.keys(s.CommandView.properties).sort());
     conforms("CommandViews", (await c.post("/api/v1/commands/get-many", { ids: [receipt.body.id] })).body);
-    conforms("BatchReceipts", (await c.post("/api/v1/commands/batch", { commands: [httpCmd(), { type: "ghost", payload: {} }] })).body);
+    conforms(
+      "BatchReceipts",
+      (await c.post("/api/v1/commands/batch", { commands: [httpCmd(), { type: "ghost", payload: {} }] })).body,
+    );
     const bad = await c.post("/api/v1/commands", { type: "http", payload: {} });
     conforms("Error", bad.body);
     expect(Object.keys(bad.body.error).sort()).toEqual(Object.keys(s.Error.properties.error.properties).sort());
@@ -335,16 +429,29 @@ describe("GET /api/openapi.json", () => {
 describe("the fetch handler behind app/api/v1/[...path]/route.ts (next dev)", () => {
   it("submits, reads back, serves the document, and refuses a body over the limit with 413", async () => {
     const { token } = await newToken(t.db, "client");
-    const handler = createRestFetchHandler({ db: t.db, registry, intake: directIntake(t.db, registry), secretKey: () => resolveSecretKey(t.db, undefined), maxBodyBytes: 2048, publicUrl: "http://x", emailConfigured: false, retentionDays: 30, log: createLogger({ name: "t", level: "silent" }) });
+    const handler = createRestFetchHandler({
+      db: t.db,
+      registry,
+      intake: directIntake(t.db, registry),
+      secretKey: () => resolveSecretKey(t.db, undefined),
+      maxBodyBytes: 2048,
+      publicUrl: "http://x",
+      emailConfigured: false,
+      retentionDays: 30,
+      log: createLogger({ name: "t", level: "silent" }),
+    });
     const auth = { authorization: `Bearer ${token}` };
-    const post = (body: string) => handler(new Request("http://localhost/api/v1/commands", { method: "POST", headers: auth, body }));
+    const post = (body: string) =>
+      handler(new Request("http://localhost/api/v1/commands", { method: "POST", headers: auth, body }));
     const ok = await post(JSON.stringify({ type: "http", payload: { url: "https://x.example/" } }));
     expect(ok.status).toBe(201);
     const receipt = (await ok.json()) as { id: string };
     const read = await handler(new Request(`http://localhost${ok.headers.get("location")}`, { headers: auth }));
     expect(read.status).toBe(200);
     expect(((await read.json()) as { id: string }).id).toBe(receipt.id);
-    const big = await post(JSON.stringify({ type: "http", payload: { url: "https://x.example/", body: "z".repeat(4000) } }));
+    const big = await post(
+      JSON.stringify({ type: "http", payload: { url: "https://x.example/", body: "z".repeat(4000) } }),
+    );
     expect(big.status).toBe(413);
     expect(((await big.json()) as any).error.code).toBe("PAYLOAD_TOO_LARGE");
     const doc = await handler(new Request("http://localhost/api/openapi.json"));

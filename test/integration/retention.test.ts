@@ -17,36 +17,77 @@ it("prunes finished commands older than the retention, with their attempts; keep
   const { clientId } = await testClient(t.db);
   const old = await commandInEveryState(t.db, clientId, "old");
   const recent = await commandInEveryState(t.db, clientId, "recent");
-  await t.db.pool.query(`UPDATE commands SET created_at = now() - interval '40 days' WHERE id = ANY($1::uuid[])`, [Object.values(old)]);
-  await t.db.pool.query(`INSERT INTO attempts (command_id, number, kind, outcome, finished_at, worker) VALUES ($1, 1, 'execute', 'success', now(), 'w')`, [old.succeeded]);
-  const pruner = startPruner({ db: t.db, log: createLogger({ name: "t", level: "silent" }), days: 30, batch: 2, everyMs: 3_600_000 });
+  await t.db.pool.query(`UPDATE commands SET created_at = now() - interval '40 days' WHERE id = ANY($1::uuid[])`, [
+    Object.values(old),
+  ]);
+  await t.db.pool.query(
+    `INSERT INTO attempts (command_id, number, kind, outcome, finished_at, worker) VALUES ($1, 1, 'execute', 'success', now(), 'w')`,
+    [old.succeeded],
+  );
+  const pruner = startPruner({
+    db: t.db,
+    log: createLogger({ name: "t", level: "silent" }),
+    days: 30,
+    batch: 2,
+    everyMs: 3_600_000,
+  });
   await pruner.runOnce();
   await pruner.stop();
   const { rows } = await t.db.pool.query<{ id: string }>(`SELECT id FROM commands`);
   const left = new Set(rows.map((r) => r.id));
-  for (const s of ["succeeded", "failed", "compensated", "cancelled"] as const) expect(left.has(old[s]), `old ${s}`).toBe(false);
-  for (const s of ["pending", "running", "awaiting", "retrying", "exception", "compensating"] as const) expect(left.has(old[s]), `old ${s}`).toBe(true);
+  for (const s of ["succeeded", "failed", "compensated", "cancelled"] as const)
+    expect(left.has(old[s]), `old ${s}`).toBe(false);
+  for (const s of ["pending", "running", "awaiting", "retrying", "exception", "compensating"] as const)
+    expect(left.has(old[s]), `old ${s}`).toBe(true);
   for (const id of Object.values(recent)) expect(left.has(id)).toBe(true);
-  expect((await t.db.pool.query(`SELECT count(*)::int AS n FROM attempts WHERE command_id = $1`, [old.succeeded])).rows[0].n).toBe(0);
+  expect(
+    (await t.db.pool.query(`SELECT count(*)::int AS n FROM attempts WHERE command_id = $1`, [old.succeeded])).rows[0].n,
+  ).toBe(0);
 });
 
 it("also prunes expired sessions and alert history older than the retention whose emails are sent; keeps unsent emails and recent history", async () => {
-  const user = await createUser(t.db, { email: `prune-${Date.now()}@example.com`, password: "correct horse battery staple", role: "viewer" });
-  await t.db.pool.query(`INSERT INTO sessions (id, user_id, expires_at) VALUES ('expired', $1, now() - interval '1 minute'), ('live', $1, now() + interval '1 hour')`, [user.id]);
-  const { id: ruleId } = await createRule(t.db, { name: "r", kind: "backlog", threshold: 1, recipients: ["a@example.com"] }, "test");
+  const user = await createUser(t.db, {
+    email: `prune-${Date.now()}@example.com`,
+    password: "correct horse battery staple",
+    role: "viewer",
+  });
+  await t.db.pool.query(
+    `INSERT INTO sessions (id, user_id, expires_at) VALUES ('expired', $1, now() - interval '1 minute'), ('live', $1, now() + interval '1 hour')`,
+    [user.id],
+  );
+  const { id: ruleId } = await createRule(
+    t.db,
+    { name: "r", kind: "backlog", threshold: 1, recipients: ["a@example.com"] },
+    "test",
+  );
   const event = async (daysAgo: number, sent: boolean) => {
-    const { rows } = await t.db.pool.query<{ id: string }>(`INSERT INTO alert_events (rule_id, kind, at) VALUES ($1, 'firing', now() - make_interval(days => $2)) RETURNING id::text`, [ruleId, daysAgo]);
-    await t.db.pool.query(`INSERT INTO alert_deliveries (event_id, recipient, subject, text_body, html_body, sent_at) VALUES ($1, 'a@example.com', 's', 't', 'h', CASE WHEN $2 THEN now() END)`, [rows[0]!.id, sent]);
+    const { rows } = await t.db.pool.query<{ id: string }>(
+      `INSERT INTO alert_events (rule_id, kind, at) VALUES ($1, 'firing', now() - make_interval(days => $2)) RETURNING id::text`,
+      [ruleId, daysAgo],
+    );
+    await t.db.pool.query(
+      `INSERT INTO alert_deliveries (event_id, recipient, subject, text_body, html_body, sent_at) VALUES ($1, 'a@example.com', 's', 't', 'h', CASE WHEN $2 THEN now() END)`,
+      [rows[0]!.id, sent],
+    );
     return rows[0]!.id;
   };
   const oldSent = await event(40, true);
   const oldUnsent = await event(40, false);
   const recent = await event(1, true);
-  const pruner = startPruner({ db: t.db, log: createLogger({ name: "t", level: "silent" }), days: 30, everyMs: 3_600_000 });
+  const pruner = startPruner({
+    db: t.db,
+    log: createLogger({ name: "t", level: "silent" }),
+    days: 30,
+    everyMs: 3_600_000,
+  });
   await pruner.runOnce();
   await pruner.stop();
-  expect((await t.db.pool.query(`SELECT id FROM sessions WHERE user_id = $1 ORDER BY id`, [user.id])).rows.map((r) => r.id)).toEqual(["live"]);
-  const left = (await t.db.pool.query(`SELECT id::text FROM alert_events WHERE rule_id = $1`, [ruleId])).rows.map((r) => r.id);
+  expect(
+    (await t.db.pool.query(`SELECT id FROM sessions WHERE user_id = $1 ORDER BY id`, [user.id])).rows.map((r) => r.id),
+  ).toEqual(["live"]);
+  const left = (await t.db.pool.query(`SELECT id::text FROM alert_events WHERE rule_id = $1`, [ruleId])).rows.map(
+    (r) => r.id,
+  );
   expect(left.sort()).toEqual([oldUnsent, recent].sort());
   expect(left).not.toContain(oldSent);
 });

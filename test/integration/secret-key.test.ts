@@ -28,8 +28,12 @@ it("without SECRET_KEY every process gets the database's key; a process with ano
 it("with SECRET_KEY: a process without it, or with another, is refused with a message naming SECRET_KEY", async () => {
   const hex = randomBytes(32).toString("hex");
   expect((await resolveSecretKey(b.db, hex)).toString("hex")).toBe(hex);
-  await expect(resolveSecretKey(b.db, undefined)).rejects.toThrow("SECRET_KEY is not set in this process, but this database's secrets were encrypted with a SECRET_KEY");
-  await expect(resolveSecretKey(b.db, randomBytes(32).toString("hex"))).rejects.toThrow(/^SECRET_KEY is not the key this database's secrets were encrypted with/);
+  await expect(resolveSecretKey(b.db, undefined)).rejects.toThrow(
+    "SECRET_KEY is not set in this process, but this database's secrets were encrypted with a SECRET_KEY",
+  );
+  await expect(resolveSecretKey(b.db, randomBytes(32).toString("hex"))).rejects.toThrow(
+    /^SECRET_KEY is not the key this database's secrets were encrypted with/,
+  );
   // a worker process with the wrong key stops at once with the reason (rather than failing every signature later)
   const w = runWorker({ DATABASE_URL: b.url, SECRET_KEY: randomBytes(32).toString("hex"), LOG_LEVEL: "info" });
   expect((await w.exited).code).toBe(1);

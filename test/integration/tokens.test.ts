@@ -21,13 +21,23 @@ type Who = { headers: Record<string, string> };
 const who: Record<string, Who> = {};
 
 async function rotate(w: Who, id: string) {
-  const res = await fetch(`${api.url}/api/trpc/tokens.rotateSecret`, { method: "POST", headers: { "content-type": "application/json", ...w.headers }, body: JSON.stringify({ id }) });
+  const res = await fetch(`${api.url}/api/trpc/tokens.rotateSecret`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...w.headers },
+    body: JSON.stringify({ id }),
+  });
   const body = (await res.json()) as any;
   return { status: res.status, data: body.result?.data, error: body.error };
 }
 
 const key = () => resolveSecretKey(t.db, undefined);
-const audits = async (id: string) => (await t.db.pool.query(`SELECT actor, action, reason, details FROM audit_entries WHERE action = 'token.rotateSecret' AND details->>'id' = $1 ORDER BY id`, [id])).rows;
+const audits = async (id: string) =>
+  (
+    await t.db.pool.query(
+      `SELECT actor, action, reason, details FROM audit_entries WHERE action = 'token.rotateSecret' AND details->>'id' = $1 ORDER BY id`,
+      [id],
+    )
+  ).rows;
 
 beforeAll(async () => {
   t = await createTestDb();
@@ -72,7 +82,8 @@ describe("tokens.rotateSecret", () => {
     expect(r.data).toEqual({ id: target.id, signingSecret: expect.stringMatching(/^whsec_[\w-]{40,}$/) });
     expect(r.data.signingSecret).not.toBe(target.signingSecret);
     expect(await signingSecretOf(t.db, await key(), target.id)).toBe(r.data.signingSecret);
-    const stored = (await t.db.pool.query(`SELECT signing_secret_enc FROM api_clients WHERE id = $1`, [target.id])).rows[0].signing_secret_enc;
+    const stored = (await t.db.pool.query(`SELECT signing_secret_enc FROM api_clients WHERE id = $1`, [target.id]))
+      .rows[0].signing_secret_enc;
     expect(stored).not.toContain(r.data.signingSecret);
 
     const again = await rotate(who.adminToken!, target.id);
@@ -80,8 +91,18 @@ describe("tokens.rotateSecret", () => {
     expect(again.data.signingSecret).not.toBe(r.data.signingSecret);
     const entries = await audits(target.id);
     expect(entries).toEqual([
-      { actor: "admin@example.com", action: "token.rotateSecret", reason: null, details: { id: target.id, name: "billing" } },
-      { actor: "token:automation", action: "token.rotateSecret", reason: null, details: { id: target.id, name: "billing" } },
+      {
+        actor: "admin@example.com",
+        action: "token.rotateSecret",
+        reason: null,
+        details: { id: target.id, name: "billing" },
+      },
+      {
+        actor: "token:automation",
+        action: "token.rotateSecret",
+        reason: null,
+        details: { id: target.id, name: "billing" },
+      },
     ]);
     expect(JSON.stringify(entries)).not.toContain("whsec_");
     // the secret is never listed
@@ -95,12 +116,16 @@ describe("tokens.rotateSecret", () => {
     // The audit log refuses this one entry: the rotation must not happen without it.
     await t.db.pool.query(`CREATE FUNCTION refuse_rotation_audit() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.action = 'token.rotateSecret' THEN RAISE EXCEPTION 'audit refused'; END IF; RETURN NEW; END $$`);
-    await t.db.pool.query(`CREATE TRIGGER refuse_rotation_audit BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION refuse_rotation_audit()`);
+    await t.db.pool.query(
+      `CREATE TRIGGER refuse_rotation_audit BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION refuse_rotation_audit()`,
+    );
     try {
       const r = await rotate(who.admin!, target.id);
       expect(r.status).toBe(500);
     } finally {
-      await t.db.pool.query(`DROP TRIGGER refuse_rotation_audit ON audit_entries; DROP FUNCTION refuse_rotation_audit()`);
+      await t.db.pool.query(
+        `DROP TRIGGER refuse_rotation_audit ON audit_entries; DROP FUNCTION refuse_rotation_audit()`,
+      );
     }
     expect(await signingSecretOf(t.db, await key(), target.id)).toBe(before);
   });
@@ -111,7 +136,9 @@ describe("tokens.rotateSecret", () => {
     const before = await signingSecretOf(t.db, await key(), target.id);
     const r = await rotate(who.admin!, target.id);
     expect(r.status).toBe(409);
-    expect(r.error.message).toMatch(/^The token "retired" is revoked \(.+\): its signing secret cannot be rotated\. Create a new token instead\.$/);
+    expect(r.error.message).toMatch(
+      /^The token "retired" is revoked \(.+\): its signing secret cannot be rotated\. Create a new token instead\.$/,
+    );
     expect(await signingSecretOf(t.db, await key(), target.id)).toBe(before);
     expect(await audits(target.id)).toEqual([]);
 
@@ -128,12 +155,19 @@ describe("tokens.rotateSecret", () => {
     const submit = submitWith(t.db, registry, owner.id);
     const signedWith = async (id: string) => {
       await waitForStatus(t.db, id, ["succeeded"]);
-      await waitUntil(() => backend.requests.some((r) => r.path === "/callback" && r.headers["x-command-id"] === id), `the callback of ${id}`);
+      await waitUntil(
+        () => backend.requests.some((r) => r.path === "/callback" && r.headers["x-command-id"] === id),
+        `the callback of ${id}`,
+      );
       const call = backend.requests.find((r) => r.path === "/callback" && r.headers["x-command-id"] === id)!;
       return { signature: call.headers["x-conveyor-signature"], body: call.body };
     };
     const sign = (secret: string, body: string) => `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
-    const cmd = (n: number) => ({ type: "http", payload: { url: `${backend.url}/do/shop-${n}` }, callbackUrl: `${backend.url}/callback` });
+    const cmd = (n: number) => ({
+      type: "http",
+      payload: { url: `${backend.url}/do/shop-${n}` },
+      callbackUrl: `${backend.url}/callback`,
+    });
 
     const first = await signedWith(await submit(cmd(1)));
     expect(first.signature).toBe(sign(owner.signingSecret, first.body)); // the worker now holds this secret

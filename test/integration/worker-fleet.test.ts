@@ -35,12 +35,24 @@ const stopAll = async (ws: Proc[]) => {
   await Promise.all(ws.map((w) => w.exited));
 };
 
-async function submitMany(db: Db, clientId: string, backend: Backend, n: number, key: string, extra: Record<string, unknown> = {}) {
+async function submitMany(
+  db: Db,
+  clientId: string,
+  backend: Backend,
+  n: number,
+  key: string,
+  extra: Record<string, unknown> = {},
+) {
   const ids: string[] = [];
   for (let i = 0; i < n; i += 1000) {
     const items = Array.from({ length: Math.min(1000, n - i) }, () => ({
       type: "http",
-      payload: { url: `${backend.url}/do/${key}`, statusUrl: `${backend.url}/status/{commandId}`, timeoutMs: 3000, ...extra },
+      payload: {
+        url: `${backend.url}/do/${key}`,
+        statusUrl: `${backend.url}/status/{commandId}`,
+        timeoutMs: 3000,
+        ...extra,
+      },
       retry: { backoffMs: 50, maxBackoffMs: 200 },
     }));
     const receipts = await submitBatch(directIntake(db, registry), clientId, items);
@@ -50,7 +62,10 @@ async function submitMany(db: Db, clientId: string, backend: Backend, n: number,
 }
 
 async function countByStatus(db: Db, ids: string[]) {
-  const { rows } = await db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM commands WHERE id = ANY($1::uuid[]) GROUP BY status`, [ids]);
+  const { rows } = await db.pool.query<{ status: string; n: number }>(
+    `SELECT status, count(*)::int AS n FROM commands WHERE id = ANY($1::uuid[]) GROUP BY status`,
+    [ids],
+  );
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
 }
 const allIn = (db: Db, ids: string[], states: string[]) => async () => {
@@ -88,12 +103,18 @@ describe("worker processes", () => {
     expect(duplicates(applied)).toEqual([]);
     expect(backend.maxInFlightPerCommand()).toBe(1);
     // the work was shared
-    const { rows } = await t.db.pool.query(`SELECT count(DISTINCT worker)::int AS n FROM attempts WHERE command_id = ANY($1::uuid[])`, [ids]);
+    const { rows } = await t.db.pool.query(
+      `SELECT count(DISTINCT worker)::int AS n FROM attempts WHERE command_id = ANY($1::uuid[])`,
+      [ids],
+    );
     expect(rows[0].n).toBe(3);
   });
 
   it("kill -9 mid-attempt: the commands are taken back after the lease, reconciled, and applied exactly once", async () => {
-    backend.plan("crash", Array.from({ length: 60 }, () => ({ kind: "slow" as const, ms: 800 })));
+    backend.plan(
+      "crash",
+      Array.from({ length: 60 }, () => ({ kind: "slow" as const, ms: 800 })),
+    );
     const [victim] = await startWorkers(1, workerEnv(t.url));
     const ids = await submitMany(t.db, clientId, backend, 60, "crash");
     await waitUntil(() => backend.requests.filter((r) => r.path === "/do/crash").length >= 10, "attempts in flight");
@@ -113,12 +134,18 @@ describe("worker processes", () => {
       [ids],
     );
     expect(rows[0].n).toBeGreaterThanOrEqual(10);
-    const reconciled = await t.db.pool.query(`SELECT count(*)::int AS n FROM attempts WHERE command_id = ANY($1::uuid[]) AND kind = 'reconcile' AND outcome = 'success'`, [ids]);
+    const reconciled = await t.db.pool.query(
+      `SELECT count(*)::int AS n FROM attempts WHERE command_id = ANY($1::uuid[]) AND kind = 'reconcile' AND outcome = 'success'`,
+      [ids],
+    );
     expect(reconciled.rows[0].n).toBeGreaterThanOrEqual(1);
   });
 
   it("SIGTERM lets running attempts finish, then exits", async () => {
-    backend.plan("graceful", Array.from({ length: 5 }, () => ({ kind: "slow" as const, ms: 600 })));
+    backend.plan(
+      "graceful",
+      Array.from({ length: 5 }, () => ({ kind: "slow" as const, ms: 600 })),
+    );
     const [w] = await startWorkers(1, workerEnv(t.url, { WORKER_GRACE_MS: "10000" }));
     const ids = await submitMany(t.db, clientId, backend, 5, "graceful");
     await waitUntil(() => backend.requests.filter((r) => r.path === "/do/graceful").length === 5, "5 in flight");
@@ -134,7 +161,10 @@ describe("worker processes", () => {
     await waitUntil(() => backend.requests.filter((r) => r.path === "/do/handback").length === 2, "2 in flight");
     w!.child.kill("SIGTERM");
     expect((await w!.exited).code).toBe(0);
-    const { rows } = await t.db.pool.query(`SELECT status, needs_reconcile, tries, lease_id FROM commands WHERE id = ANY($1::uuid[])`, [ids]);
+    const { rows } = await t.db.pool.query(
+      `SELECT status, needs_reconcile, tries, lease_id FROM commands WHERE id = ANY($1::uuid[])`,
+      [ids],
+    );
     expect(rows).toEqual([
       { status: "retrying", needs_reconcile: true, tries: 0, lease_id: null },
       { status: "retrying", needs_reconcile: true, tries: 0, lease_id: null },
@@ -152,7 +182,10 @@ describe("PostgreSQL restarted mid-run", () => {
     const ws: Proc[] = [];
     try {
       const client = await newToken(db, "client");
-      backend.plan("restart", Array.from({ length: 400 }, () => ({ kind: "slow" as const, ms: 20 })));
+      backend.plan(
+        "restart",
+        Array.from({ length: 400 }, () => ({ kind: "slow" as const, ms: 20 })),
+      );
       ws.push(...(await startWorkers(2, workerEnv(pg.url))));
       const ids = await submitMany(db, client.id, backend, 400, "restart");
       await waitUntil(async () => ((await countByStatus(db, ids)).succeeded ?? 0) >= 50, "some progress");

@@ -16,7 +16,10 @@ describe("worker process", () => {
   it("starts, connects, and stops cleanly on SIGTERM", async () => {
     const w = runWorker({ DATABASE_URL: t.url, LOG_LEVEL: "info" });
     await w.waitFor(/worker started/);
-    const listening = await t.db.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'conveyor-worker%'`, [t.name]);
+    const listening = await t.db.pool.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'conveyor-worker%'`,
+      [t.name],
+    );
     expect(listening.rows[0].n).toBeGreaterThan(0);
     w.child.kill("SIGTERM");
     expect(await w.exited).toEqual({ code: 0, signal: null });
@@ -46,11 +49,17 @@ describe("GET /api/ready", () => {
     const ok = await readyResponse(t.db, path.resolve("prisma/migrations"));
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual({ status: "ready", checks: { database: "ok", migrations: "ok", claim: "ok" } });
-    await t.db.pool.query(`UPDATE "_prisma_migrations" SET rolled_back_at = now() WHERE migration_name = '20261129030000_alerts'`);
+    await t.db.pool.query(
+      `UPDATE "_prisma_migrations" SET rolled_back_at = now() WHERE migration_name = '20261129030000_alerts'`,
+    );
     const missing = await readyResponse(t.db, path.resolve("prisma/migrations"));
     expect(missing.status).toBe(503);
-    expect(((await missing.json()) as { checks: { migrations: string } }).checks.migrations).toMatch(/not applied: 20261129030000_alerts/);
-    await t.db.pool.query(`UPDATE "_prisma_migrations" SET rolled_back_at = NULL WHERE migration_name = '20261129030000_alerts'`);
+    expect(((await missing.json()) as { checks: { migrations: string } }).checks.migrations).toMatch(
+      /not applied: 20261129030000_alerts/,
+    );
+    await t.db.pool.query(
+      `UPDATE "_prisma_migrations" SET rolled_back_at = NULL WHERE migration_name = '20261129030000_alerts'`,
+    );
   });
 });
 

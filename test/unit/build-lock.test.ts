@@ -13,7 +13,11 @@ const roots: string[] = [];
 afterEach(() => {
   for (const r of roots.splice(0)) rmSync(lockOf(r), { recursive: true, force: true });
 });
-const lockOf = (root: string) => path.join(os.tmpdir(), `conveyor-build-${createHash("sha256").update(path.resolve(root)).digest("hex").slice(0, 16)}.lock`);
+const lockOf = (root: string) =>
+  path.join(
+    os.tmpdir(),
+    `conveyor-build-${createHash("sha256").update(path.resolve(root)).digest("hex").slice(0, 16)}.lock`,
+  );
 function heldBy(pid: number) {
   const root = mkdtempSync(path.join(os.tmpdir(), "lock-root-"));
   roots.push(root);
@@ -27,7 +31,13 @@ describe("the build lock", () => {
     const gone = spawnSync(process.execPath, ["-e", ""]).pid!;
     const root = heldBy(gone);
     const said: string[] = [];
-    expect(withBuildLock(root, () => "built", (m) => said.push(m))).toBe("built");
+    expect(
+      withBuildLock(
+        root,
+        () => "built",
+        (m) => said.push(m),
+      ),
+    ).toBe("built");
     expect(said).toEqual([`Taking over the build lock of process ${gone} (it is gone)`]);
     expect(existsSync(lockOf(root))).toBe(false);
   });
@@ -38,7 +48,13 @@ describe("the build lock", () => {
     const old = new Date(Date.now() - 11_000);
     utimesSync(lockOf(root), old, old);
     const said: string[] = [];
-    expect(withBuildLock(root, () => "built", (m) => said.push(m))).toBe("built");
+    expect(
+      withBuildLock(
+        root,
+        () => "built",
+        (m) => said.push(m),
+      ),
+    ).toBe("built");
     expect(said).toEqual(["Taking over the build lock of process ? (it is gone)"]);
   });
 
@@ -47,7 +63,13 @@ describe("the build lock", () => {
     const old = new Date(Date.now() - 16 * 60_000);
     utimesSync(lockOf(root), old, old);
     const said: string[] = [];
-    expect(withBuildLock(root, () => "built", (m) => said.push(m))).toBe("built");
+    expect(
+      withBuildLock(
+        root,
+        () => "built",
+        (m) => said.push(m),
+      ),
+    ).toBe("built");
     expect(said[0]).toMatch(/held for 15 minutes/);
   });
 

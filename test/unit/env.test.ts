@@ -4,14 +4,26 @@ import { parseEnv, EnvError } from "../../server/env";
 describe("environment", () => {
   it("has a documented default for everything", () => {
     const e = parseEnv({});
-    expect(e).toMatchObject({ PORT: 3000, WORKER_CONCURRENCY: 10, MAX_BODY_BYTES: 1048576, PUBLIC_URL: "http://localhost:3000" });
+    expect(e).toMatchObject({
+      PORT: 3000,
+      WORKER_CONCURRENCY: 10,
+      MAX_BODY_BYTES: 1048576,
+      PUBLIC_URL: "http://localhost:3000",
+    });
     expect(e.DATABASE_URL).toBeUndefined();
   });
 
   it("names each bad variable and what is wrong", () => {
     let err: unknown;
     try {
-      parseEnv({ PORT: "eighty", DATABASE_URL: "mysql://x", WORKER_CONCURRENCY: "0", SMTP_URL: "http://mail", ADMIN_EMAIL: "not-an-email", BOOTSTRAP_API_TOKEN: "short" });
+      parseEnv({
+        PORT: "eighty",
+        DATABASE_URL: "mysql://x",
+        WORKER_CONCURRENCY: "0",
+        SMTP_URL: "http://mail",
+        ADMIN_EMAIL: "not-an-email",
+        BOOTSTRAP_API_TOKEN: "short",
+      });
     } catch (e) {
       err = e;
     }
@@ -26,8 +38,12 @@ describe("environment", () => {
   });
 
   it("takes a separate URL for LISTEN (for transaction-mode poolers), checked like DATABASE_URL", () => {
-    expect(parseEnv({ DATABASE_LISTEN_URL: "postgresql://u@db:5432/c" }).DATABASE_LISTEN_URL).toBe("postgresql://u@db:5432/c");
-    expect(() => parseEnv({ DATABASE_LISTEN_URL: "mysql://x" })).toThrow(/DATABASE_LISTEN_URL: must be a URL starting with postgres:\/\/ or postgresql:\/\//);
+    expect(parseEnv({ DATABASE_LISTEN_URL: "postgresql://u@db:5432/c" }).DATABASE_LISTEN_URL).toBe(
+      "postgresql://u@db:5432/c",
+    );
+    expect(() => parseEnv({ DATABASE_LISTEN_URL: "mysql://x" })).toThrow(
+      /DATABASE_LISTEN_URL: must be a URL starting with postgres:\/\/ or postgresql:\/\//,
+    );
   });
 
   it("turns prepared statements off only when asked (PgBouncer in transaction mode before 1.21)", () => {
@@ -37,7 +53,11 @@ describe("environment", () => {
   });
 
   it("wants ADMIN_EMAIL and ADMIN_PASSWORD together", () => {
-    expect(() => parseEnv({ ADMIN_EMAIL: "a@b.example" })).toThrow(/ADMIN_PASSWORD: ADMIN_EMAIL and ADMIN_PASSWORD must be set together/);
-    expect(parseEnv({ ADMIN_EMAIL: "a@b.example", ADMIN_PASSWORD: "correct horse battery" }).ADMIN_EMAIL).toBe("a@b.example");
+    expect(() => parseEnv({ ADMIN_EMAIL: "a@b.example" })).toThrow(
+      /ADMIN_PASSWORD: ADMIN_EMAIL and ADMIN_PASSWORD must be set together/,
+    );
+    expect(parseEnv({ ADMIN_EMAIL: "a@b.example", ADMIN_PASSWORD: "correct horse battery" }).ADMIN_EMAIL).toBe(
+      "a@b.example",
+    );
   });
 });

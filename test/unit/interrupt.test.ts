@@ -16,10 +16,16 @@ describe("Interrupt and underTimeout", () => {
   it("aborts a signal handed out before the interruption", async () => {
     const intr = new Interrupt();
     let seen: AbortSignal | undefined;
-    const p = underTimeout(() => {
-      seen = intr.signal;
-      return new Promise((_, reject) => seen!.addEventListener("abort", () => reject(new Error("handler saw the abort"))));
-    }, 60_000, intr);
+    const p = underTimeout(
+      () => {
+        seen = intr.signal;
+        return new Promise((_, reject) =>
+          seen!.addEventListener("abort", () => reject(new Error("handler saw the abort"))),
+        );
+      },
+      60_000,
+      intr,
+    );
     intr.abort(new LeaseLost());
     await expect(p).rejects.toBeInstanceOf(LeaseLost);
     expect(seen!.aborted).toBe(true);
@@ -48,9 +54,13 @@ describe("Interrupt and underTimeout", () => {
     await expect(underTimeout(async () => 42, 1_000, intr)).resolves.toBe(42);
     await expect(underTimeout(async () => Promise.reject(new Error("boom")), 1_000, intr)).rejects.toThrow("boom");
     await expect(
-      underTimeout(() => {
-        throw new Error("sync boom");
-      }, 1_000, intr),
+      underTimeout(
+        () => {
+          throw new Error("sync boom");
+        },
+        1_000,
+        intr,
+      ),
     ).rejects.toThrow("sync boom");
     // a later phase of the same command still runs: nothing was interrupted
     expect(intr.interrupted).toBe(false);

@@ -37,7 +37,12 @@ describe("command type registry", () => {
 
 describe("http type payload", () => {
   it("applies DESIGN §2 defaults", () => {
-    expect(httpPayload.parse({ url: "https://x.example/" })).toEqual({ url: "https://x.example/", method: "POST", timeoutMs: 10000, idempotent: true });
+    expect(httpPayload.parse({ url: "https://x.example/" })).toEqual({
+      url: "https://x.example/",
+      method: "POST",
+      timeoutMs: 10000,
+      idempotent: true,
+    });
   });
   it("treats 400–499 except 408 and 429 as business failures by default", () => {
     const p = httpPayload.parse({ url: "https://x.example/" });
@@ -48,7 +53,12 @@ describe("http type payload", () => {
     expect(isFailureStatus(custom, 400)).toBe(false);
   });
   it("refuses bad fields by name", () => {
-    const r = httpPayload.safeParse({ url: "https://x.example/", method: "TRACE", headers: { "bad header": "x" }, extra: 1 });
+    const r = httpPayload.safeParse({
+      url: "https://x.example/",
+      method: "TRACE",
+      headers: { "bad header": "x" },
+      extra: 1,
+    });
     expect(r.success).toBe(false);
     const paths = r.error!.issues.map((i) => i.path.join("."));
     expect(paths).toEqual(expect.arrayContaining(["method", "headers.bad header", ""]));

@@ -23,10 +23,14 @@ const at = (h: number, m: number, s: number) => new Date(2026, 11, 2, h, m, s).g
 
 describe("formatLogLine", () => {
   it("turns a pino line into time, process, level, message and key fields", () => {
-    const [line] = pinoLines((log) => log.info({ concurrency: 10, types: ["http"], email: "not configured (SMTP_URL unset)" }, "worker started"));
+    const [line] = pinoLines((log) =>
+      log.info({ concurrency: 10, types: ["http"], email: "not configured (SMTP_URL unset)" }, "worker started"),
+    );
     const rec = JSON.parse(line!);
     const out = formatLogLine(JSON.stringify({ ...rec, time: at(9, 5, 7) }), "worker");
-    expect(out).toBe(`09:05:07 worker INFO  worker started  concurrency=10 types=["http"] email="not configured (SMTP_URL unset)"`);
+    expect(out).toBe(
+      `09:05:07 worker INFO  worker started  concurrency=10 types=["http"] email="not configured (SMTP_URL unset)"`,
+    );
     // none of pino's bookkeeping: pid, hostname, the worker id (the process column says it)
     expect(out).not.toMatch(/pid|hostname|vm:4242|"level"/);
   });
@@ -36,21 +40,28 @@ describe("formatLogLine", () => {
       log.warn({ command: "3f0c", error: "HTTP 503" }, "upstream callback failed; will retry");
       log.error({ err: new TypeError("boom") }, "claim failed; retrying");
     });
-    expect(formatLogLine(warn!, "worker")).toMatch(/^\d\d:\d\d:\d\d worker WARN  upstream callback failed; will retry  command=3f0c error="HTTP 503"$/);
+    expect(formatLogLine(warn!, "worker")).toMatch(
+      /^\d\d:\d\d:\d\d worker WARN  upstream callback failed; will retry  command=3f0c error="HTTP 503"$/,
+    );
     const e = formatLogLine(error!, "worker").split("\n");
     expect(e[0]).toMatch(/^\d\d:\d\d:\d\d worker ERROR claim failed; retrying  err="TypeError: boom"$/);
     expect(e[1]).toMatch(/^ {4}at /); // the stack, indented under it
   });
 
   it("keeps long values short", () => {
-    const out = formatLogLine(JSON.stringify({ level: 30, time: at(1, 2, 3), name: "web", msg: "m", body: "x".repeat(1000) }), "web");
+    const out = formatLogLine(
+      JSON.stringify({ level: 30, time: at(1, 2, 3), name: "web", msg: "m", body: "x".repeat(1000) }),
+      "web",
+    );
     expect(out.length).toBeLessThan(200);
     expect(out).toMatch(/…"?$/);
   });
 
   it("passes any other line through, with the time and the process in front", () => {
     const now = () => at(12, 0, 1);
-    expect(formatLogLine("✓ Running next.config.ts took 64ms", "web", { now })).toBe("12:00:01 web    ✓ Running next.config.ts took 64ms");
+    expect(formatLogLine("✓ Running next.config.ts took 64ms", "web", { now })).toBe(
+      "12:00:01 web    ✓ Running next.config.ts took 64ms",
+    );
     expect(formatLogLine("{not json", "web", { now })).toBe("12:00:01 web    {not json");
     expect(formatLogLine('{"a":1}', "web", { now })).toBe('12:00:01 web    {"a":1}'); // JSON, but not a log record
   });
@@ -107,11 +118,19 @@ describe("createTerminal", () => {
 });
 
 describe("signInHint", () => {
-  const gen = (passwordUnchanged: boolean, disabled = false) => ({ email: "admin@localhost", passwordUnchanged, disabled });
+  const gen = (passwordUnchanged: boolean, disabled = false) => ({
+    email: "admin@localhost",
+    passwordUnchanged,
+    disabled,
+  });
 
   it("on the first start, gives the generated password or names ADMIN_PASSWORD", () => {
-    expect(signInHint({ email: "admin@localhost", password: "pw-123" }, null, { adminEmailSet: false })).toBe("Sign in as admin@localhost with password pw-123 (shown once; you will be asked to change it)");
-    expect(signInHint({ email: "ops@example.com" }, null, { adminEmailSet: true })).toBe("Sign in as ops@example.com with ADMIN_PASSWORD");
+    expect(signInHint({ email: "admin@localhost", password: "pw-123" }, null, { adminEmailSet: false })).toBe(
+      "Sign in as admin@localhost with password pw-123 (shown once; you will be asked to change it)",
+    );
+    expect(signInHint({ email: "ops@example.com" }, null, { adminEmailSet: true })).toBe(
+      "Sign in as ops@example.com with ADMIN_PASSWORD",
+    );
   });
 
   it("on a restart, never claims that ADMIN_EMAIL / ADMIN_PASSWORD made the first admin", () => {
@@ -123,11 +142,19 @@ describe("signInHint", () => {
       signInHint(null, null, { adminEmailSet: true }),
     ];
     for (const h of hints) expect(h).not.toMatch(/ADMIN_PASSWORD made the first admin/);
-    expect(hints[0]).toBe("Sign in as admin@localhost with the password the first npm start generated and printed (not changed since).");
-    expect(hints[1]).toBe("Sign in with your console account (the first admin, admin@localhost, was made by the first npm start with a generated password).");
+    expect(hints[0]).toBe(
+      "Sign in as admin@localhost with the password the first npm start generated and printed (not changed since).",
+    );
+    expect(hints[1]).toBe(
+      "Sign in with your console account (the first admin, admin@localhost, was made by the first npm start with a generated password).",
+    );
     expect(hints[2]).toBe("Sign in with your console account.");
-    expect(hints[4]).toBe("Sign in with your console account. ADMIN_EMAIL / ADMIN_PASSWORD made no account this time: they only make the first admin, and accounts exist already.");
+    expect(hints[4]).toBe(
+      "Sign in with your console account. ADMIN_EMAIL / ADMIN_PASSWORD made no account this time: they only make the first admin, and accounts exist already.",
+    );
     // a disabled admin@localhost is not offered as the way in
-    expect(signInHint(null, gen(true, true), { adminEmailSet: false })).toMatch(/^Sign in with your console account \(the first admin/);
+    expect(signInHint(null, gen(true, true), { adminEmailSet: false })).toMatch(
+      /^Sign in with your console account \(the first admin/,
+    );
   });
 });

@@ -3,14 +3,42 @@ import { createUrlGuard, isPublicAddress, TargetRefused } from "../../server/out
 
 describe("HTTP_ALLOWED_HOSTS", () => {
   it("classifies loopback, private, link-local and other reserved addresses as not public", () => {
-    for (const ip of ["127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:7f00:1"])
+    for (const ip of [
+      "127.0.0.1",
+      "10.1.2.3",
+      "172.16.0.1",
+      "172.31.255.255",
+      "192.168.1.1",
+      "169.254.169.254",
+      "100.64.0.1",
+      "0.0.0.0",
+      "::1",
+      "fe80::1",
+      "fd00::1",
+      "::ffff:127.0.0.1",
+      "::ffff:10.0.0.1",
+      "::ffff:7f00:1",
+    ])
       expect(isPublicAddress(ip), ip).toBe(false);
-    for (const ip of ["8.8.8.8", "1.1.1.1", "172.32.0.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"]) expect(isPublicAddress(ip), ip).toBe(true);
+    for (const ip of ["8.8.8.8", "1.1.1.1", "172.32.0.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+      expect(isPublicAddress(ip), ip).toBe(true);
   });
 
   it("unset: refuses loopback, private and link-local targets (incl. cloud metadata), allows public ones", async () => {
     const guard = createUrlGuard(undefined);
-    for (const url of ["http://127.0.0.1/x", "http://localhost:8080/", "http://10.0.0.5/", "http://192.168.0.10/", "http://169.254.169.254/latest/meta-data", "http://[::1]/", "http://[fe80::1]/", "http://[::ffff:127.0.0.1]/", "http://[::ffff:a9fe:a9fe]/", "http://0x7f000001/", "http://2130706433/"])
+    for (const url of [
+      "http://127.0.0.1/x",
+      "http://localhost:8080/",
+      "http://10.0.0.5/",
+      "http://192.168.0.10/",
+      "http://169.254.169.254/latest/meta-data",
+      "http://[::1]/",
+      "http://[fe80::1]/",
+      "http://[::ffff:127.0.0.1]/",
+      "http://[::ffff:a9fe:a9fe]/",
+      "http://0x7f000001/",
+      "http://2130706433/",
+    ])
       await expect(guard(url), url).rejects.toBeInstanceOf(TargetRefused);
     await expect(guard("http://8.8.8.8/")).resolves.toBeUndefined();
   });

@@ -24,11 +24,23 @@ export function Account({ me, first }: { me: Me; first: boolean }) {
   );
   return (
     <div className="mx-auto max-w-xl">
-      <PageHeader title="Account" subtitle={<span className="flex items-center gap-2">{me.email} <RoleBadge role={me.role} /></span>} />
+      <PageHeader
+        title="Account"
+        subtitle={
+          <span className="flex items-center gap-2">
+            {me.email} <RoleBadge role={me.role} />
+          </span>
+        }
+      />
       {first ? (
-        <div className="mb-6 rounded-xl border border-amber-300 bg-amber-50 px-4 py-3 text-sm text-amber-900" role="note">
+        <div
+          className="mb-6 rounded-xl border border-amber-300 bg-amber-50 px-4 py-3 text-sm text-amber-900"
+          role="note"
+        >
           <p className="font-medium">Choose your own password before you go on.</p>
-          <p className="mt-0.5">This account was given a temporary password. Until you change it, the rest of the console stays closed.</p>
+          <p className="mt-0.5">
+            This account was given a temporary password. Until you change it, the rest of the console stays closed.
+          </p>
         </div>
       ) : null}
       <Panel title="Change password">
@@ -47,24 +59,59 @@ export function Account({ me, first }: { me: Me; first: boolean }) {
             <label htmlFor="pw-current" className={label}>
               Current password
             </label>
-            <input id="pw-current" type="password" autoComplete="current-password" value={current} onChange={(e) => setCurrent(e.target.value)} required className={input} />
+            <input
+              id="pw-current"
+              type="password"
+              autoComplete="current-password"
+              value={current}
+              onChange={(e) => setCurrent(e.target.value)}
+              required
+              className={input}
+            />
           </div>
           <div>
             <label htmlFor="pw-next" className={label}>
               New password
             </label>
-            <input id="pw-next" type="password" autoComplete="new-password" minLength={12} value={next} onChange={(e) => { setNext(e.target.value); setMismatch(false); }} required className={input} />
+            <input
+              id="pw-next"
+              type="password"
+              autoComplete="new-password"
+              minLength={12}
+              value={next}
+              onChange={(e) => {
+                setNext(e.target.value);
+                setMismatch(false);
+              }}
+              required
+              className={input}
+            />
             <p className="mt-1 text-xs text-slate-500">At least 12 characters. Your other sessions are signed out.</p>
           </div>
           <div>
             <label htmlFor="pw-again" className={label}>
               New password again
             </label>
-            <input id="pw-again" type="password" autoComplete="new-password" value={again} onChange={(e) => { setAgain(e.target.value); setMismatch(false); }} required className={input} />
+            <input
+              id="pw-again"
+              type="password"
+              autoComplete="new-password"
+              value={again}
+              onChange={(e) => {
+                setAgain(e.target.value);
+                setMismatch(false);
+              }}
+              required
+              className={input}
+            />
             {mismatch ? <p className="mt-1 text-xs text-red-700">The two new passwords differ.</p> : null}
           </div>
           {change.error ? <ErrorBox error={change.error} title="Password not changed" /> : null}
-          {change.isSuccess && !first ? <p className="text-sm text-emerald-700" role="status">Password changed.</p> : null}
+          {change.isSuccess && !first ? (
+            <p className="text-sm text-emerald-700" role="status">
+              Password changed.
+            </p>
+          ) : null}
           <button type="submit" className={btn.primary} disabled={change.isPending}>
             Change password
           </button>

@@ -16,10 +16,18 @@ export function AuditLog() {
   const trpc = useTRPC();
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
   const cursor = cursors.at(-1);
-  const q = useQuery(trpc.audit.list.queryOptions({ cursor, limit: 50 }, { refetchInterval: cursor ? false : 10_000, placeholderData: keepPreviousData }));
+  const q = useQuery(
+    trpc.audit.list.queryOptions(
+      { cursor, limit: 50 },
+      { refetchInterval: cursor ? false : 10_000, placeholderData: keepPreviousData },
+    ),
+  );
   return (
     <>
-      <PageHeader title="Audit log" subtitle="Every operator action and access change: who, what, when, on which commands, and why." />
+      <PageHeader
+        title="Audit log"
+        subtitle="Every operator action and access change: who, what, when, on which commands, and why."
+      />
       <div className="overflow-hidden rounded-xl border border-slate-200 bg-white shadow-sm">
         {q.error && !q.data ? (
           <div className="p-4">
@@ -28,7 +36,9 @@ export function AuditLog() {
         ) : !q.data ? (
           <Loading />
         ) : q.data.items.length === 0 ? (
-          <Empty title="Nothing recorded yet">Sign-ins, actions on commands and changes to users and tokens appear here.</Empty>
+          <Empty title="Nothing recorded yet">
+            Sign-ins, actions on commands and changes to users and tokens appear here.
+          </Empty>
         ) : (
           <div className="overflow-x-auto">
             <table className="w-full text-left text-sm">
@@ -51,7 +61,11 @@ export function AuditLog() {
                     </td>
                     <td className="px-3 py-2.5 text-slate-800">{a.actor}</td>
                     <td className="px-3 py-2.5">
-                      <span className={`rounded px-1.5 py-0.5 text-xs font-medium ${ACTION_STYLE[a.action.split(":")[0]!] ?? "bg-slate-100 text-slate-700"}`}>{a.action}</span>
+                      <span
+                        className={`rounded px-1.5 py-0.5 text-xs font-medium ${ACTION_STYLE[a.action.split(":")[0]!] ?? "bg-slate-100 text-slate-700"}`}
+                      >
+                        {a.action}
+                      </span>
                     </td>
                     <td className="px-3 py-2.5">
                       {a.commandIds.length === 0 ? (
@@ -63,14 +77,21 @@ export function AuditLog() {
                               <ShortId id={id} />
                             </Link>
                           ))}
-                          {a.commandIds.length > 5 ? <span className="text-xs text-slate-500">+{a.commandIds.length - 5} more</span> : null}
+                          {a.commandIds.length > 5 ? (
+                            <span className="text-xs text-slate-500">+{a.commandIds.length - 5} more</span>
+                          ) : null}
                         </div>
                       )}
                     </td>
-                    <td className="max-w-[24rem] px-3 py-2.5 text-slate-700">{a.reason ?? <span className="text-slate-300">—</span>}</td>
+                    <td className="max-w-[24rem] px-3 py-2.5 text-slate-700">
+                      {a.reason ?? <span className="text-slate-300">—</span>}
+                    </td>
                     <td className="max-w-[22rem] px-4 py-2.5">
                       {a.details && typeof a.details === "object" && Object.keys(a.details).length ? (
-                        <code className="block truncate font-mono text-xs text-slate-500" title={JSON.stringify(a.details)}>
+                        <code
+                          className="block truncate font-mono text-xs text-slate-500"
+                          title={JSON.stringify(a.details)}
+                        >
                           {Object.entries(a.details as Record<string, unknown>)
                             .filter(([, v]) => v !== undefined && v !== null)
                             .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
@@ -90,10 +111,20 @@ export function AuditLog() {
           <div className="flex items-center justify-between border-t border-slate-200 bg-slate-50 px-4 py-2.5 text-sm text-slate-600">
             <span>Page {cursors.length}</span>
             <div className="flex gap-2">
-              <button type="button" className={btn.secondary} disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
+              <button
+                type="button"
+                className={btn.secondary}
+                disabled={cursors.length <= 1}
+                onClick={() => setCursors((c) => c.slice(0, -1))}
+              >
                 Newer
               </button>
-              <button type="button" className={btn.secondary} disabled={!q.data.nextCursor} onClick={() => q.data?.nextCursor && setCursors((c) => [...c, q.data!.nextCursor!])}>
+              <button
+                type="button"
+                className={btn.secondary}
+                disabled={!q.data.nextCursor}
+                onClick={() => q.data?.nextCursor && setCursors((c) => [...c, q.data!.nextCursor!])}
+              >
                 Older
               </button>
             </div>

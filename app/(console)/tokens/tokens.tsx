@@ -2,7 +2,18 @@
 import { useEffect, useId, useRef, useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
-import { btn, CopyButton, Empty, ErrorBox, input, label, Loading, PageHeader, Panel, RelTime } from "@/app/_components/ui";
+import {
+  btn,
+  CopyButton,
+  Empty,
+  ErrorBox,
+  input,
+  label,
+  Loading,
+  PageHeader,
+  Panel,
+  RelTime,
+} from "@/app/_components/ui";
 
 export function Tokens() {
   const trpc = useTRPC();
@@ -18,12 +29,17 @@ export function Tokens() {
       },
     }),
   );
-  const revoke = useMutation(trpc.tokens.revoke.mutationOptions({ onSuccess: () => void qc.invalidateQueries(trpc.tokens.list.pathFilter()) }));
+  const revoke = useMutation(
+    trpc.tokens.revoke.mutationOptions({ onSuccess: () => void qc.invalidateQueries(trpc.tokens.list.pathFilter()) }),
+  );
   const [rotating, setRotating] = useState<{ id: string; name: string } | null>(null);
 
   return (
     <>
-      <PageHeader title="API tokens" subtitle="Client tokens submit commands and read their own; admin tokens can also call the console API." />
+      <PageHeader
+        title="API tokens"
+        subtitle="Client tokens submit commands and read their own; admin tokens can also call the console API."
+      />
       <div className="grid items-start gap-6 xl:grid-cols-3">
         <div className="space-y-6">
           <Panel title="New token">
@@ -38,13 +54,24 @@ export function Tokens() {
                 <label htmlFor="token-name" className={label}>
                   Name
                 </label>
-                <input id="token-name" value={name} onChange={(e) => setName(e.target.value)} required maxLength={200} placeholder="e.g. billing-service" className={input} />
+                <input
+                  id="token-name"
+                  value={name}
+                  onChange={(e) => setName(e.target.value)}
+                  required
+                  maxLength={200}
+                  placeholder="e.g. billing-service"
+                  className={input}
+                />
               </div>
               <fieldset>
                 <legend className={label}>Scope</legend>
                 <div className="flex gap-2">
                   {(["client", "admin"] as const).map((s) => (
-                    <label key={s} className={`flex flex-1 cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm ${scope === s ? "border-slate-900 bg-slate-50" : "border-slate-300"}`}>
+                    <label
+                      key={s}
+                      className={`flex flex-1 cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm ${scope === s ? "border-slate-900 bg-slate-50" : "border-slate-300"}`}
+                    >
                       <input type="radio" name="scope" value={s} checked={scope === s} onChange={() => setScope(s)} />
                       {s === "client" ? "Client" : "Admin"}
                     </label>
@@ -60,7 +87,10 @@ export function Tokens() {
           {create.data ? (
             <section className="rounded-xl border border-amber-300 bg-amber-50 p-4 shadow-sm" aria-label="New token">
               <h2 className="text-sm font-semibold text-amber-900">Copy these now: they are shown only once</h2>
-              <p className="mt-1 text-xs text-amber-800">The token authenticates calls (Authorization: Bearer …). The signing secret verifies the X-Conveyor-Signature of callbacks.</p>
+              <p className="mt-1 text-xs text-amber-800">
+                The token authenticates calls (Authorization: Bearer …). The signing secret verifies the
+                X-Conveyor-Signature of callbacks.
+              </p>
               {[
                 ["Token", create.data.token],
                 ["Signing secret", create.data.signingSecret],
@@ -68,7 +98,9 @@ export function Tokens() {
                 <div key={k} className="mt-3">
                   <p className="mb-1 text-xs font-medium text-amber-900">{k}</p>
                   <div className="flex items-center gap-2">
-                    <code className="min-w-0 flex-1 break-all rounded-lg border border-amber-200 bg-white px-2 py-1.5 font-mono text-xs text-slate-800">{v}</code>
+                    <code className="min-w-0 flex-1 break-all rounded-lg border border-amber-200 bg-white px-2 py-1.5 font-mono text-xs text-slate-800">
+                      {v}
+                    </code>
                     <CopyButton text={v!} label={`Copy ${k!.toLowerCase()}`} />
                   </div>
                 </div>
@@ -108,18 +140,37 @@ export function Tokens() {
                     <tr key={t.id} className={t.revokedAt ? "text-slate-400" : ""}>
                       <td className="px-4 py-2.5 font-medium">{t.name}</td>
                       <td className="px-3 py-2.5">
-                        <span className={`rounded-full px-2 py-0.5 text-xs font-medium ${t.scope === "admin" ? "bg-slate-900 text-white" : "bg-slate-100 text-slate-700"}`}>{t.scope}</span>
+                        <span
+                          className={`rounded-full px-2 py-0.5 text-xs font-medium ${t.scope === "admin" ? "bg-slate-900 text-white" : "bg-slate-100 text-slate-700"}`}
+                        >
+                          {t.scope}
+                        </span>
                       </td>
                       <td className="px-3 py-2.5 font-mono text-xs">{t.prefix}…</td>
                       <td className="px-3 py-2.5 text-slate-500">
                         <RelTime iso={t.createdAt} /> <span className="text-xs">by {t.createdBy}</span>
                       </td>
-                      <td className="px-3 py-2.5 text-slate-500">{t.lastUsedAt ? <RelTime iso={t.lastUsedAt} /> : "never"}</td>
-                      <td className="px-3 py-2.5">{t.revokedAt ? <span className="text-xs">revoked <RelTime iso={t.revokedAt} /></span> : <span className="text-xs font-medium text-emerald-700">active</span>}</td>
+                      <td className="px-3 py-2.5 text-slate-500">
+                        {t.lastUsedAt ? <RelTime iso={t.lastUsedAt} /> : "never"}
+                      </td>
+                      <td className="px-3 py-2.5">
+                        {t.revokedAt ? (
+                          <span className="text-xs">
+                            revoked <RelTime iso={t.revokedAt} />
+                          </span>
+                        ) : (
+                          <span className="text-xs font-medium text-emerald-700">active</span>
+                        )}
+                      </td>
                       <td className="px-4 py-2.5 text-right">
                         {t.revokedAt ? null : (
                           <div className="flex justify-end gap-4">
-                            <button type="button" className="text-sm font-medium text-sky-700 hover:underline" aria-label={`Rotate the signing secret of ${t.name}`} onClick={() => setRotating({ id: t.id, name: t.name })}>
+                            <button
+                              type="button"
+                              className="text-sm font-medium text-sky-700 hover:underline"
+                              aria-label={`Rotate the signing secret of ${t.name}`}
+                              onClick={() => setRotating({ id: t.id, name: t.name })}
+                            >
                               Rotate secret
                             </button>
                             <button
@@ -127,7 +178,10 @@ export function Tokens() {
                               className="text-sm font-medium text-red-700 hover:underline disabled:opacity-50"
                               disabled={revoke.isPending}
                               onClick={() => {
-                                if (window.confirm(`Revoke the token "${t.name}"? Calls with it are refused from now on.`)) revoke.mutate({ id: t.id });
+                                if (
+                                  window.confirm(`Revoke the token "${t.name}"? Calls with it are refused from now on.`)
+                                )
+                                  revoke.mutate({ id: t.id });
                               }}
                             >
                               Revoke
@@ -159,7 +213,9 @@ function RotateSecretDialog({ token, onClose }: { token: { id: string; name: str
   const qc = useQueryClient();
   const ref = useRef<HTMLDialogElement>(null);
   const id = useId();
-  const rotate = useMutation(trpc.tokens.rotateSecret.mutationOptions({ onSuccess: () => void qc.invalidateQueries(trpc.audit.pathFilter()) }));
+  const rotate = useMutation(
+    trpc.tokens.rotateSecret.mutationOptions({ onSuccess: () => void qc.invalidateQueries(trpc.audit.pathFilter()) }),
+  );
   useEffect(() => {
     const d = ref.current;
     if (d && !d.open) d.showModal();
@@ -184,7 +240,10 @@ function RotateSecretDialog({ token, onClose }: { token: { id: string; name: str
       <div className="px-5 py-4">
         {rotate.data ? (
           <div className="flex items-center gap-2">
-            <code aria-label="New signing secret" className="min-w-0 flex-1 break-all rounded-lg border border-amber-200 bg-amber-50 px-2 py-1.5 font-mono text-xs text-slate-800">
+            <code
+              aria-label="New signing secret"
+              className="min-w-0 flex-1 break-all rounded-lg border border-amber-200 bg-amber-50 px-2 py-1.5 font-mono text-xs text-slate-800"
+            >
               {rotate.data.signingSecret}
             </code>
             <CopyButton text={rotate.data.signingSecret} label="Copy signing secret" />
@@ -205,7 +264,12 @@ function RotateSecretDialog({ token, onClose }: { token: { id: string; name: str
             <button type="button" className={btn.secondary} onClick={() => ref.current?.close()}>
               Cancel
             </button>
-            <button type="button" className={btn.danger} disabled={rotate.isPending} onClick={() => rotate.mutate({ id: token.id })}>
+            <button
+              type="button"
+              className={btn.danger}
+              disabled={rotate.isPending}
+              onClick={() => rotate.mutate({ id: token.id })}
+            >
               Rotate secret
             </button>
           </>

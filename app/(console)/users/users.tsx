@@ -2,7 +2,18 @@
 import { useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
-import { btn, Empty, ErrorBox, input, label, Loading, PageHeader, Panel, RelTime, RoleBadge } from "@/app/_components/ui";
+import {
+  btn,
+  Empty,
+  ErrorBox,
+  input,
+  label,
+  Loading,
+  PageHeader,
+  Panel,
+  RelTime,
+  RoleBadge,
+} from "@/app/_components/ui";
 
 type Role = "viewer" | "operator" | "admin";
 const ROLES: { value: Role; help: string }[] = [
@@ -46,14 +57,32 @@ export function Users({ myEmail }: { myEmail: string }) {
               <label htmlFor="user-email" className={label}>
                 Email
               </label>
-              <input id="user-email" type="email" value={email} onChange={(e) => setEmail(e.target.value)} required className={input} />
+              <input
+                id="user-email"
+                type="email"
+                value={email}
+                onChange={(e) => setEmail(e.target.value)}
+                required
+                className={input}
+              />
             </div>
             <div>
               <label htmlFor="user-password" className={label}>
                 Initial password
               </label>
-              <input id="user-password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} required minLength={12} autoComplete="new-password" className={input} />
-              <p className="mt-1 text-xs text-slate-500">At least 12 characters. They must change it at first sign-in.</p>
+              <input
+                id="user-password"
+                type="password"
+                value={password}
+                onChange={(e) => setPassword(e.target.value)}
+                required
+                minLength={12}
+                autoComplete="new-password"
+                className={input}
+              />
+              <p className="mt-1 text-xs text-slate-500">
+                At least 12 characters. They must change it at first sign-in.
+              </p>
             </div>
             <div>
               <label htmlFor="user-role" className={label}>
@@ -68,7 +97,11 @@ export function Users({ myEmail }: { myEmail: string }) {
               </select>
             </div>
             {create.error ? <ErrorBox error={create.error} title="Could not add the user" /> : null}
-            {create.data ? <p className="text-sm text-emerald-700" role="status">Added {create.data.email}.</p> : null}
+            {create.data ? (
+              <p className="text-sm text-emerald-700" role="status">
+                Added {create.data.email}.
+              </p>
+            ) : null}
             <button type="submit" className={btn.primary} disabled={create.isPending}>
               Add user
             </button>
@@ -130,7 +163,9 @@ export function Users({ myEmail }: { myEmail: string }) {
                             </select>
                           )}
                         </td>
-                        <td className="px-3 py-2.5 text-slate-500">{u.lastLoginAt ? <RelTime iso={u.lastLoginAt} /> : "never"}</td>
+                        <td className="px-3 py-2.5 text-slate-500">
+                          {u.lastLoginAt ? <RelTime iso={u.lastLoginAt} /> : "never"}
+                        </td>
                         <td className="px-3 py-2.5 text-slate-500">
                           <RelTime iso={u.createdAt} />
                         </td>
@@ -145,7 +180,12 @@ export function Users({ myEmail }: { myEmail: string }) {
                         </td>
                         <td className="px-4 py-2.5 text-right">
                           {me ? null : (
-                            <button type="button" className="text-sm font-medium text-slate-700 hover:underline disabled:opacity-50" disabled={update.isPending} onClick={() => update.mutate({ id: u.id, disabled: !u.disabled })}>
+                            <button
+                              type="button"
+                              className="text-sm font-medium text-slate-700 hover:underline disabled:opacity-50"
+                              disabled={update.isPending}
+                              onClick={() => update.mutate({ id: u.id, disabled: !u.disabled })}
+                            >
                               {u.disabled ? "Enable" : "Disable"}
                             </button>
                           )}

@@ -4,7 +4,14 @@ import { actorName } from "../context";
 import { STATES } from "../../engine/states";
 import { RESOLVE_OUTCOMES } from "../../engine/actions";
 import { counts, detail, list, matching, overview } from "../../commands/console-read";
-import { cancelCommands, compensateCommands, previewActions, resolveCommands, retryCommands, type Target } from "../../commands/actions";
+import {
+  cancelCommands,
+  compensateCommands,
+  previewActions,
+  resolveCommands,
+  retryCommands,
+  type Target,
+} from "../../commands/actions";
 import { freeText, isoDateTime, storable, NOT_STORABLE } from "../../commands/inputs";
 
 const state = z.enum(STATES);
@@ -15,11 +22,18 @@ const filter = z.strictObject({
   createdAfter: isoDateTime().optional(),
   createdBefore: isoDateTime().optional(),
 });
-const ids = z.array(z.uuid({ error: "must be a command id (UUID)" })).min(1, "select at least one command").max(1000);
+const ids = z
+  .array(z.uuid({ error: "must be a command id (UUID)" }))
+  .min(1, "select at least one command")
+  .max(1000);
 const reason = z.string().trim().max(1000).refine(storable, NOT_STORABLE);
 /** One command, a selection (ids), or "all that match this filter". */
-const target = z.union([z.strictObject({ ids, reason: reason.optional() }), z.strictObject({ filter, reason: reason.optional() })]);
-const toTarget = (i: { ids: string[] } | { filter: z.infer<typeof filter> }): Target => ("ids" in i ? { ids: i.ids } : { filter: i.filter });
+const target = z.union([
+  z.strictObject({ ids, reason: reason.optional() }),
+  z.strictObject({ filter, reason: reason.optional() }),
+]);
+const toTarget = (i: { ids: string[] } | { filter: z.infer<typeof filter> }): Target =>
+  "ids" in i ? { ids: i.ids } : { filter: i.filter };
 
 export const commandsRouter = router({
   list: viewerProcedure
@@ -28,17 +42,35 @@ export const commandsRouter = router({
   counts: viewerProcedure.query(({ ctx }) => counts(ctx.db)),
   countMatching: viewerProcedure.input(filter).query(({ ctx, input }) => matching(ctx.db, input)),
   overview: viewerProcedure.query(({ ctx }) => overview(ctx.db, ctx.retentionDays)),
-  get: viewerProcedure.input(z.strictObject({ id: z.uuid({ error: "must be a command id (UUID)" }) })).query(({ ctx, input }) => detail(ctx.db, ctx.registry, input.id)),
+  get: viewerProcedure
+    .input(z.strictObject({ id: z.uuid({ error: "must be a command id (UUID)" }) }))
+    .query(({ ctx, input }) => detail(ctx.db, ctx.registry, input.id)),
   types: viewerProcedure.query(({ ctx }) => ctx.registry.names()),
   /** What each action would change and skip for this target, before an operator confirms (a read: nothing changes). */
   preview: operatorProcedure
     .input(z.union([z.strictObject({ ids }), z.strictObject({ filter })]))
     .query(({ ctx, input }) => previewActions(ctx.db, ctx.registry, toTarget(input))),
-  retry: operatorProcedure.input(target).mutation(({ ctx, input }) => retryCommands(ctx.db, toTarget(input), { name: actorName(ctx.principal) }, input.reason || null)),
+  retry: operatorProcedure
+    .input(target)
+    .mutation(({ ctx, input }) =>
+      retryCommands(ctx.db, toTarget(input), { name: actorName(ctx.principal) }, input.reason || null),
+    ),
   compensate: operatorProcedure
     .input(target)
-    .mutation(({ ctx, input }) => compensateCommands(ctx.db, ctx.registry, toTarget(input), { name: actorName(ctx.principal) }, input.reason || null)),
-  cancel: operatorProcedure.input(target).mutation(({ ctx, input }) => cancelCommands(ctx.db, toTarget(input), { name: actorName(ctx.principal) }, input.reason || null)),
+    .mutation(({ ctx, input }) =>
+      compensateCommands(
+        ctx.db,
+        ctx.registry,
+        toTarget(input),
+        { name: actorName(ctx.principal) },
+        input.reason || null,
+      ),
+    ),
+  cancel: operatorProcedure
+    .input(target)
+    .mutation(({ ctx, input }) =>
+      cancelCommands(ctx.db, toTarget(input), { name: actorName(ctx.principal) }, input.reason || null),
+    ),
   resolve: operatorProcedure
     .input(
       z.union([
@@ -46,5 +78,7 @@ export const commandsRouter = router({
         z.strictObject({ filter, outcome: z.enum(RESOLVE_OUTCOMES), reason: reason.min(1, "say why") }),
       ]),
     )
-    .mutation(({ ctx, input }) => resolveCommands(ctx.db, toTarget(input), input.outcome, { name: actorName(ctx.principal) }, input.reason)),
+    .mutation(({ ctx, input }) =>
+      resolveCommands(ctx.db, toTarget(input), input.outcome, { name: actorName(ctx.principal) }, input.reason),
+    ),
 });

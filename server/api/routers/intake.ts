@@ -6,7 +6,6 @@ import { z } from "zod";
 
 const visibility = (p: { clientId: string; scope: string }) => ({ clientId: p.clientId, all: p.scope === "admin" });
 
-
 export const intakeRouter = router({
   // The submit input is validated inside `submit` so that the type's payload
   // schema and the envelope report their issues the same way.

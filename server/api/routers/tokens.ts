@@ -7,13 +7,24 @@ import { actorName } from "../context";
 export const tokensRouter = router({
   create: adminProcedure
     .input(z.strictObject({ name: text(200), scope: z.enum(["client", "admin"]) }))
-    .mutation(async ({ ctx, input }) => createToken(ctx.db, await ctx.secretKey(), { ...input, createdBy: actorName(ctx.principal) }, actorName(ctx.principal))),
+    .mutation(async ({ ctx, input }) =>
+      createToken(
+        ctx.db,
+        await ctx.secretKey(),
+        { ...input, createdBy: actorName(ctx.principal) },
+        actorName(ctx.principal),
+      ),
+    ),
   list: adminProcedure.query(async ({ ctx }) => ({ items: await listTokens(ctx.db) })),
   revoke: adminProcedure
     .input(z.strictObject({ id: z.uuid({ error: "must be a token id (UUID)" }) }))
-    .mutation(({ ctx, input }) => revokeToken(ctx.db, input.id, { actor: actorName(ctx.principal), cache: ctx.tokenCache })),
+    .mutation(({ ctx, input }) =>
+      revokeToken(ctx.db, input.id, { actor: actorName(ctx.principal), cache: ctx.tokenCache }),
+    ),
   /** A new callback signing secret for the token, shown once. */
   rotateSecret: adminProcedure
     .input(z.strictObject({ id: z.uuid({ error: "must be a token id (UUID)" }) }))
-    .mutation(async ({ ctx, input }) => rotateSigningSecret(ctx.db, await ctx.secretKey(), input.id, actorName(ctx.principal))),
+    .mutation(async ({ ctx, input }) =>
+      rotateSigningSecret(ctx.db, await ctx.secretKey(), input.id, actorName(ctx.principal)),
+    ),
 });

@@ -32,7 +32,10 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
         {code === "NOT_FOUND" || code === "BAD_REQUEST" ? (
           <Panel>
             <Empty title="No such command">
-              <span className="font-mono">{id}</span> is not a command Conveyor holds. <Link className="text-sky-700 hover:underline" href="/commands">Back to the list</Link>
+              <span className="font-mono">{id}</span> is not a command Conveyor holds.{" "}
+              <Link className="text-sky-700 hover:underline" href="/commands">
+                Back to the list
+              </Link>
             </Empty>
           </Panel>
         ) : (
@@ -48,11 +51,26 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
   const facts: [string, React.ReactNode][] = [
     ["Type", c.type],
     ["Client", c.client],
-    ["Idempotency key", c.idempotencyKey ? <span className="break-all font-mono text-xs">{c.idempotencyKey}</span> : "—"],
-    ["Attempts", <span key="a" title={ATTEMPT_MEANS}>{attemptsLabel(c.attemptCount, inProgress)}</span>],
+    [
+      "Idempotency key",
+      c.idempotencyKey ? <span className="break-all font-mono text-xs">{c.idempotencyKey}</span> : "—",
+    ],
+    [
+      "Attempts",
+      <span key="a" title={ATTEMPT_MEANS}>
+        {attemptsLabel(c.attemptCount, inProgress)}
+      </span>,
+    ],
     ...(c.status === "awaiting"
       ? []
-      : ([["Tries this round", <span key="t" title={TRY_MEANS}>{c.maxAttempts ? `${c.tries} of max ${c.maxAttempts}` : String(c.tries)}</span>]] as [string, React.ReactNode][])),
+      : ([
+          [
+            "Tries this round",
+            <span key="t" title={TRY_MEANS}>
+              {c.maxAttempts ? `${c.tries} of max ${c.maxAttempts}` : String(c.tries)}
+            </span>,
+          ],
+        ] as [string, React.ReactNode][])),
     ["Phase", c.phase],
     ["Priority", String(c.priority)],
     ["Created", <RelTime key="c" iso={c.createdAt} />],
@@ -80,7 +98,13 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
             <CopyButton text={c.id} label="Copy id" small />
           </div>
         </div>
-        {canAct ? <ActionButtons target={{ ids: [c.id] }} what="this command" refreshKey={`${c.status}|${c.worker ?? ""}|${c.updatedAt}`} /> : null}
+        {canAct ? (
+          <ActionButtons
+            target={{ ids: [c.id] }}
+            what="this command"
+            refreshKey={`${c.status}|${c.worker ?? ""}|${c.updatedAt}`}
+          />
+        ) : null}
       </div>
 
       {c.error ? (
@@ -118,15 +142,24 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
               ) : (
                 <ol className="relative ml-2 border-l border-slate-200" aria-label="Attempts">
                   {attempts.map((a) => (
-                    <li key={a.number} className="mb-5 ml-5 last:mb-0" data-testid={a.finishedAt === null ? "attempt-in-progress" : undefined}>
-                      <span className={`absolute -left-[7px] mt-1.5 h-3.5 w-3.5 rounded-full ring-4 ring-white ${a.finishedAt === null ? "animate-pulse bg-blue-500" : a.outcome ? (OUTCOME_STYLE[a.outcome] ?? "bg-slate-400") : "bg-slate-400"}`} aria-hidden />
+                    <li
+                      key={a.number}
+                      className="mb-5 ml-5 last:mb-0"
+                      data-testid={a.finishedAt === null ? "attempt-in-progress" : undefined}
+                    >
+                      <span
+                        className={`absolute -left-[7px] mt-1.5 h-3.5 w-3.5 rounded-full ring-4 ring-white ${a.finishedAt === null ? "animate-pulse bg-blue-500" : a.outcome ? (OUTCOME_STYLE[a.outcome] ?? "bg-slate-400") : "bg-slate-400"}`}
+                        aria-hidden
+                      />
                       <div className="flex flex-wrap items-baseline gap-x-3 gap-y-1 text-sm">
                         <span className="font-medium text-slate-900">
                           #{a.number} {a.kind}
                         </span>
                         {a.finishedAt === null ? (
                           <>
-                            <span className="rounded bg-blue-50 px-1.5 py-0.5 text-xs font-medium text-blue-700">in progress</span>
+                            <span className="rounded bg-blue-50 px-1.5 py-0.5 text-xs font-medium text-blue-700">
+                              in progress
+                            </span>
                             <span className="text-xs text-slate-500" title="When the worker claimed the command">
                               started {fmtTime(a.startedAt)}
                             </span>
@@ -134,24 +167,33 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
                           </>
                         ) : (
                           <>
-                            <span className="rounded bg-slate-100 px-1.5 py-0.5 text-xs font-medium text-slate-700">{a.outcome ?? "no outcome"}</span>
+                            <span className="rounded bg-slate-100 px-1.5 py-0.5 text-xs font-medium text-slate-700">
+                              {a.outcome ?? "no outcome"}
+                            </span>
                             <span className="text-xs text-slate-500" title={fmtTime(a.startedAt)}>
                               {fmtTime(a.startedAt)}
                             </span>
-                            {a.durationMs !== null ? <span className="text-xs text-slate-500">{a.durationMs.toLocaleString()} ms</span> : null}
+                            {a.durationMs !== null ? (
+                              <span className="text-xs text-slate-500">{a.durationMs.toLocaleString()} ms</span>
+                            ) : null}
                           </>
                         )}
-                        <span className="text-xs text-slate-400">{a.finishedAt === null ? `on ${a.worker}` : a.worker}</span>
+                        <span className="text-xs text-slate-400">
+                          {a.finishedAt === null ? `on ${a.worker}` : a.worker}
+                        </span>
                       </div>
                       {a.finishedAt === null && a.leaseExpired ? (
                         <p className="mt-1 text-sm text-amber-800">
-                          Lease expired <RelTime iso={a.leaseExpiresAt} />: the worker stopped renewing it. The rescuer takes the command back and records this attempt as an exception.
+                          Lease expired <RelTime iso={a.leaseExpiresAt} />: the worker stopped renewing it. The rescuer
+                          takes the command back and records this attempt as an exception.
                         </p>
                       ) : null}
                       {a.error ? <p className="mt-1 text-sm text-red-700">{a.error}</p> : null}
                       {a.detail !== null && a.detail !== undefined ? (
                         <details className="mt-1">
-                          <summary className="cursor-pointer text-xs text-slate-500 hover:text-slate-700">Details</summary>
+                          <summary className="cursor-pointer text-xs text-slate-500 hover:text-slate-700">
+                            Details
+                          </summary>
                           <Json value={a.detail} className="mt-1" />
                         </details>
                       ) : null}
@@ -200,7 +242,9 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
                       <RelTime iso={a.at} className="text-xs text-slate-500" />
                     </div>
                     <div className="text-xs text-slate-500">by {a.actor}</div>
-                    {a.reason ? <p className="mt-1 rounded bg-slate-50 px-2 py-1 text-slate-700">“{a.reason}”</p> : null}
+                    {a.reason ? (
+                      <p className="mt-1 rounded bg-slate-50 px-2 py-1 text-slate-700">“{a.reason}”</p>
+                    ) : null}
                   </li>
                 ))}
               </ul>
@@ -209,14 +253,21 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
 
           <Panel title={`Callback deliveries (${callbacks.length})`} bodyClass="">
             {callbacks.length === 0 ? (
-              <Empty title={c.callbackUrl ? "Nothing delivered yet" : "No callback URL"}>{c.callbackUrl ? "The caller is notified when the command reaches a final state." : null}</Empty>
+              <Empty title={c.callbackUrl ? "Nothing delivered yet" : "No callback URL"}>
+                {c.callbackUrl ? "The caller is notified when the command reaches a final state." : null}
+              </Empty>
             ) : (
               <ul className="divide-y divide-slate-100" aria-label="Callback deliveries">
                 {callbacks.map((b) => (
                   <li key={b.id} className="px-4 py-2.5 text-sm" aria-label={`Notification of ${b.status}`}>
                     <div className="flex items-center justify-between gap-2">
                       <span className="text-xs font-medium text-slate-800">
-                        Notification of <span className={`rounded px-1.5 py-0.5 ${b.deliveredAt ? "bg-emerald-50 text-emerald-700" : "bg-amber-50 text-amber-800"}`}>{b.status}</span>
+                        Notification of{" "}
+                        <span
+                          className={`rounded px-1.5 py-0.5 ${b.deliveredAt ? "bg-emerald-50 text-emerald-700" : "bg-amber-50 text-amber-800"}`}
+                        >
+                          {b.status}
+                        </span>
                       </span>
                       <span className="text-xs text-slate-500">
                         {b.attempts} {b.attempts === 1 ? "try" : "tries"}
@@ -224,15 +275,38 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
                       </span>
                     </div>
                     <p className="mt-1 break-all font-mono text-xs text-slate-600">{b.url}</p>
-                    <p className="mt-0.5 text-xs text-slate-500">{b.deliveredAt ? <>delivered <RelTime iso={b.deliveredAt} /></> : b.tries.some((x) => x.inProgress) ? <>sending now</> : b.nextAt ? <>next try <RelTime iso={b.nextAt} /></> : <>given up</>}</p>
+                    <p className="mt-0.5 text-xs text-slate-500">
+                      {b.deliveredAt ? (
+                        <>
+                          delivered <RelTime iso={b.deliveredAt} />
+                        </>
+                      ) : b.tries.some((x) => x.inProgress) ? (
+                        <>sending now</>
+                      ) : b.nextAt ? (
+                        <>
+                          next try <RelTime iso={b.nextAt} />
+                        </>
+                      ) : (
+                        <>given up</>
+                      )}
+                    </p>
                     {b.tries.length > 0 ? (
                       <ol className="mt-1.5 space-y-0.5 text-xs text-slate-600">
                         {b.tries.map((x) => (
                           <li key={x.number}>
-                            try {x.number}: {x.inProgress ? "sending" : x.outcome === "success" ? "delivered" : x.outcome ? "not delivered" : "no result"}
+                            try {x.number}:{" "}
+                            {x.inProgress
+                              ? "sending"
+                              : x.outcome === "success"
+                                ? "delivered"
+                                : x.outcome
+                                  ? "not delivered"
+                                  : "no result"}
                             {x.httpStatus ? ` · HTTP ${x.httpStatus}` : ""}
                             {x.startedAt ? <span className="text-slate-400"> · {fmtTime(x.startedAt)}</span> : null}
-                            {x.error && x.error !== `HTTP ${x.httpStatus}` ? <span className="text-red-700"> · {x.error}</span> : null}
+                            {x.error && x.error !== `HTTP ${x.httpStatus}` ? (
+                              <span className="text-red-700"> · {x.error}</span>
+                            ) : null}
                           </li>
                         ))}
                       </ol>
@@ -248,7 +322,8 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
   );
 }
 
-const ATTEMPT_MEANS = "Attempts are the requests made to the backend for this command (execute, reconcile, poll, compensate), numbered in the order they were made. Upstream notifications are under Callback deliveries.";
+const ATTEMPT_MEANS =
+  "Attempts are the requests made to the backend for this command (execute, reconcile, poll, compensate), numbered in the order they were made. Upstream notifications are under Callback deliveries.";
 const TRY_MEANS =
   "Tries count against the retry limit (maxAttempts): an execute, a compensate, a reconcile that could not tell, an expired lease. A reconcile that finds the command never arrived, polls, and attempts cut short by a shutdown use none; an operator's retry starts a new round.";
 
@@ -265,8 +340,17 @@ function Elapsed({ ms, since }: { ms: number; since: number }) {
     return () => clearInterval(t);
   }, []);
   const s = Math.floor((ms + Math.max(0, now - since)) / 1000);
-  const text = s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-  return <span className="text-xs text-slate-500" data-testid="attempt-elapsed">{text} so far</span>;
+  const text =
+    s < 60
+      ? `${s} s`
+      : s < 3600
+        ? `${Math.floor(s / 60)} min ${s % 60} s`
+        : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return (
+    <span className="text-xs text-slate-500" data-testid="attempt-elapsed">
+      {text} so far
+    </span>
+  );
 }
 
 function BackLink() {

@@ -3,4 +3,5 @@ import { env } from "@/server/env";
 import { handleSignIn } from "@/server/auth/http";
 
 export const dynamic = "force-dynamic";
-export const POST = (req: Request) => handleSignIn(appDeps().db, req, { secure: env().PUBLIC_URL.startsWith("https:"), trustProxy: env().TRUST_PROXY });
+export const POST = (req: Request) =>
+  handleSignIn(appDeps().db, req, { secure: env().PUBLIC_URL.startsWith("https:"), trustProxy: env().TRUST_PROXY });
