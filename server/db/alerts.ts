@@ -2,6 +2,8 @@
 // deliveries (claimed with SKIP LOCKED, retried until sent), history.
 import type pg from "pg";
 import { withTransaction, type Db } from "./client";
+import { QUEUED, UNSUCCESSFUL } from "../engine/states";
+import { inList } from "./states-sql";
 import { countBothHalves, selectBothHalves } from "./leased";
 
 export type RuleRow = {
@@ -52,7 +54,7 @@ function condition(r: RuleRow, params: unknown[]): string {
       parts.push(`finished_at >= now() - make_interval(secs => ${p(r.window_seconds ?? 300)})`, `lease_id IS NULL`);
       break;
     case "backlog":
-      parts.push(`status IN ('pending', 'retrying')`, `run_at <= now()`, `lease_id IS NULL`);
+      parts.push(`status IN ${inList(QUEUED)}`, `run_at <= now()`, `lease_id IS NULL`);
       break;
   }
   return parts.join(" AND ");
@@ -65,14 +67,14 @@ export async function measure(q: Pick<pg.PoolClient, "query">, r: RuleRow): Prom
     r.kind === "rate"
       ? ((
           await q.query<{ v: number | null }>(
-            `SELECT (count(*) FILTER (WHERE status IN ('failed', 'exception')))::float8 / NULLIF(count(*), 0) AS v FROM commands WHERE ${where}`,
+            `SELECT (count(*) FILTER (WHERE status IN ${inList(UNSUCCESSFUL)}))::float8 / NULLIF(count(*), 0) AS v FROM commands WHERE ${where}`,
             params,
           )
         ).rows[0]!.v ?? 0)
       : r.kind === "count"
         ? await enteredCount(q, r)
         : (await q.query<{ v: number }>(`SELECT ${countBothHalves(where)}::float8 AS v`, params)).rows[0]!.v;
-  const worstWhere = r.kind === "rate" ? `${where} AND status IN ('failed', 'exception')` : where;
+  const worstWhere = r.kind === "rate" ? `${where} AND status IN ${inList(UNSUCCESSFUL)}` : where;
   const worst = (
     await q.query<Worst>(
       `SELECT id, type, status, error, state_changed_at AS since FROM (${selectBothHalves("id, type, status, error, state_changed_at", worstWhere, "state_changed_at", "5")}) AS w ORDER BY since`,

@@ -1,7 +1,8 @@
 // The overview page's reads: throughput per minute, what waits longest, the
 // due queue's length and the live workers.
 import type { Db } from "./client";
-import type { State } from "../engine/states";
+import { CLAIMABLE as CLAIMABLE_STATES, type State } from "../engine/states";
+import { inList } from "./states-sql";
 import { UNLEASED } from "./leased";
 
 /**
@@ -36,7 +37,7 @@ export type WaitingRow = {
 };
 
 // Queued and due, not leased, in the terms of the claim index (commands_claim_idx: priority DESC, run_at, partial).
-const CLAIMABLE = `status IN ('pending', 'retrying', 'awaiting', 'compensating') AND ${UNLEASED}`;
+const CLAIMABLE = `status IN ${inList(CLAIMABLE_STATES)} AND ${UNLEASED}`;
 const DUE = `${CLAIMABLE} AND status <> 'awaiting' AND run_at <= now()`;
 
 /** The distinct priorities of claimable commands, by a loose scan of the claim index (one probe each). */
