@@ -43,6 +43,14 @@ describe.runIf(browserAvailable)("access and tokens in a real browser", () => {
     ({ ctx, page } = browser);
   }, 300_000);
 
+  /** Each test signs in on a new tab without cookies: a navigation still settling on the last test's tab cannot move this one. */
+  async function freshPage() {
+    await ctx.clearCookies();
+    const old = page;
+    page = await ctx.newPage();
+    await old.close();
+  }
+
   afterAll(async () => {
     await browser?.close();
     stopWeb(web);
@@ -50,7 +58,7 @@ describe.runIf(browserAvailable)("access and tokens in a real browser", () => {
   });
 
   it("keeps the email typed after a wrong password, and asks only for the password again", async () => {
-    await ctx.clearCookies();
+    await freshPage();
     await page.goto(`${base}/login?next=%2Fcommands`);
     await page.getByLabel("Email").fill(viewer.email);
     await page.getByLabel("Password").fill("not the password");
@@ -67,7 +75,7 @@ describe.runIf(browserAvailable)("access and tokens in a real browser", () => {
   });
 
   it("tells a viewer that the tokens and users pages need the admin role, instead of sending them elsewhere", async () => {
-    await ctx.clearCookies();
+    await freshPage();
     await signIn(page, base, viewer.email, viewer.password, "/");
     for (const [p, name] of [
       ["/tokens", "API tokens"],
@@ -91,7 +99,7 @@ describe.runIf(browserAvailable)("access and tokens in a real browser", () => {
   });
 
   it("lets an admin rotate a token's signing secret: asks first, then shows the new secret once", async () => {
-    await ctx.clearCookies();
+    await freshPage();
     await signIn(page, base, admin.email, admin.password, "/tokens");
     const stored = async () => signingSecretOf(t.db, await resolveSecretKey(t.db, undefined), billing.id);
     const rotate = page.getByRole("button", { name: "Rotate the signing secret of billing-service" });
