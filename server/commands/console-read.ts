@@ -204,27 +204,18 @@ function callbackTries(b: CallbackRow, rows: AttemptRow[]): CallbackTry[] {
         worker: a.worker,
         inProgress: false,
       });
-    } else if (n === b.attempts && b.sending) {
-      out.push({
-        number: n,
-        outcome: null,
-        startedAt: null,
-        finishedAt: null,
-        httpStatus: null,
-        error: null,
-        worker: null,
-        inProgress: true,
-      });
     } else {
+      // Not recorded: the try being sent now, or one whose sender stopped before recording it.
+      const inProgress = n === b.attempts && b.sending;
       out.push({
         number: n,
         outcome: null,
         startedAt: null,
         finishedAt: null,
         httpStatus: null,
-        error: "no result recorded: the sender stopped during this try",
+        error: inProgress ? null : "no result recorded: the sender stopped during this try",
         worker: null,
-        inProgress: false,
+        inProgress,
       });
     }
   }
