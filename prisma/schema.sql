@@ -68,6 +68,8 @@ CREATE SEQUENCE audit_entries_id_seq AS bigint START 1 INCREMENT 1 MINVALUE 1 MA
 
 CREATE SEQUENCE callback_deliveries_id_seq AS bigint START 1 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
 
+CREATE SEQUENCE command_order_seq AS bigint START 1 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
+
 -- Tables
 
 CREATE TABLE _prisma_migrations (
@@ -233,12 +235,19 @@ CREATE TABLE commands (
   lease_id uuid,
   tries integer DEFAULT 0 NOT NULL,
   attempt_started_at timestamp(3) with time zone,
+  ordering_key text,
+  ordering_seq bigint,
+  key_waiting boolean DEFAULT false NOT NULL,
+  target_host text,
   CONSTRAINT commands_attempt_count_check CHECK (attempt_count >= 0),
   CONSTRAINT commands_finished_check CHECK ((finished_at IS NOT NULL) = (status = ANY (ARRAY['succeeded'::command_status, 'failed'::command_status, 'exception'::command_status, 'compensated'::command_status, 'cancelled'::command_status]))),
   CONSTRAINT commands_idempotency_key_check CHECK (length(idempotency_key) >= 1 AND length(idempotency_key) <= 200),
+  CONSTRAINT commands_key_waiting_check CHECK (NOT key_waiting OR ordering_key IS NOT NULL),
   CONSTRAINT commands_lease_check CHECK (status <> 'running'::command_status OR locked_by IS NOT NULL AND locked_until IS NOT NULL),
   CONSTRAINT commands_lease_state_check CHECK (lease_id IS NULL OR (status = ANY (ARRAY['running'::command_status, 'awaiting'::command_status, 'compensating'::command_status]))),
   CONSTRAINT commands_lease_whole_check CHECK ((lease_id IS NULL) = (locked_by IS NULL) AND (lease_id IS NULL) = (locked_until IS NULL)),
+  CONSTRAINT commands_order_release TRIGGER DEFERRABLE INITIALLY DEFERRED,
+  CONSTRAINT commands_ordering_key_check CHECK (ordering_key IS NULL OR length(ordering_key) >= 1 AND length(ordering_key) <= 200 AND ordering_seq IS NOT NULL),
   CONSTRAINT commands_phase_check CHECK (phase = ANY (ARRAY['execute'::text, 'compensate'::text])),
   CONSTRAINT commands_pkey PRIMARY KEY (id),
   CONSTRAINT commands_priority_check CHECK (priority >= '-1000'::integer AND priority <= 1000),
@@ -251,6 +260,51 @@ CREATE TABLE conveyor_settings (
   key text NOT NULL,
   value text NOT NULL,
   CONSTRAINT conveyor_settings_pkey PRIMARY KEY (key)
+);
+
+CREATE TABLE flow_scopes (
+  kind text NOT NULL,
+  name text NOT NULL,
+  has_limit boolean DEFAULT false NOT NULL,
+  concurrency integer,
+  rate_per_second double precision,
+  burst integer,
+  circuit_threshold integer,
+  circuit_cooldown_seconds integer,
+  paused boolean DEFAULT false NOT NULL,
+  paused_reason text,
+  paused_at timestamp(3) with time zone,
+  paused_by text,
+  tokens double precision,
+  tokens_at timestamp(3) with time zone,
+  circuit_state text DEFAULT 'closed'::text NOT NULL,
+  circuit_since timestamp(3) with time zone DEFAULT now() NOT NULL,
+  consecutive_exceptions integer DEFAULT 0 NOT NULL,
+  cooldown_ms integer,
+  next_probe_at timestamp(3) with time zone,
+  probe_lease uuid,
+  gated boolean GENERATED ALWAYS AS ((paused OR has_limit OR (circuit_state <> 'closed'::text))) STORED,
+  updated_at timestamp(3) with time zone DEFAULT now() NOT NULL,
+  CONSTRAINT flow_scopes_burst_check CHECK (burst >= 1),
+  CONSTRAINT flow_scopes_circuit_cooldown_check CHECK (circuit_cooldown_seconds >= 1),
+  CONSTRAINT flow_scopes_circuit_state_check CHECK (circuit_state = ANY (ARRAY['closed'::text, 'open'::text, 'half_open'::text])),
+  CONSTRAINT flow_scopes_circuit_threshold_check CHECK (circuit_threshold >= 1),
+  CONSTRAINT flow_scopes_concurrency_check CHECK (concurrency >= 1),
+  CONSTRAINT flow_scopes_kind_check CHECK (kind = ANY (ARRAY['type'::text, 'host'::text])),
+  CONSTRAINT flow_scopes_name_check CHECK (length(name) >= 1 AND length(name) <= 253),
+  CONSTRAINT flow_scopes_open_check CHECK (circuit_state = 'closed'::text OR cooldown_ms IS NOT NULL AND next_probe_at IS NOT NULL),
+  CONSTRAINT flow_scopes_pkey PRIMARY KEY (kind, name),
+  CONSTRAINT flow_scopes_rate_check CHECK (rate_per_second > 0::double precision)
+);
+
+CREATE TABLE flow_traffic (
+  minute timestamp(0) with time zone NOT NULL,
+  type text NOT NULL,
+  host text DEFAULT ''::text NOT NULL,
+  attempts integer DEFAULT 0 NOT NULL,
+  exceptions integer DEFAULT 0 NOT NULL,
+  held integer DEFAULT 0 NOT NULL,
+  CONSTRAINT flow_traffic_pkey PRIMARY KEY (minute, type, host)
 );
 
 CREATE TABLE sessions (
@@ -315,7 +369,7 @@ CREATE INDEX callback_deliveries_command_id_idx ON callback_deliveries USING btr
 
 CREATE INDEX callback_deliveries_due_idx ON callback_deliveries USING btree (next_at) WHERE (delivered_at IS NULL);
 
-CREATE INDEX commands_claim_idx ON commands USING btree (priority DESC, run_at) WHERE ((status = ANY (ARRAY['pending'::command_status, 'retrying'::command_status, 'awaiting'::command_status, 'compensating'::command_status])) AND (lease_id IS NULL));
+CREATE INDEX commands_claim_idx ON commands USING btree (priority DESC, run_at) WHERE ((status = ANY (ARRAY['pending'::command_status, 'retrying'::command_status, 'awaiting'::command_status, 'compensating'::command_status])) AND (lease_id IS NULL) AND (NOT key_waiting));
 
 CREATE UNIQUE INDEX commands_client_id_idempotency_key_key ON commands USING btree (client_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 
@@ -323,9 +377,13 @@ CREATE INDEX commands_created_at_idx ON commands USING btree (created_at DESC) W
 
 CREATE INDEX commands_lease_idx ON commands USING btree (locked_until) WHERE (locked_until IS NOT NULL);
 
+CREATE INDEX commands_ordering_idx ON commands USING btree (client_id, ordering_key, ordering_seq) WHERE ((ordering_key IS NOT NULL) AND (status = ANY (ARRAY['pending'::command_status, 'running'::command_status, 'awaiting'::command_status, 'retrying'::command_status, 'compensating'::command_status, 'exception'::command_status])));
+
 CREATE INDEX commands_status_created_at_idx ON commands USING btree (status, created_at DESC) WHERE ((status <> 'succeeded'::command_status) AND (lease_id IS NULL));
 
 CREATE INDEX commands_type_created_at_idx ON commands USING btree (type, created_at DESC) WHERE (lease_id IS NULL);
+
+CREATE INDEX flow_scopes_gated_idx ON flow_scopes USING btree (kind, name) WHERE gated;
 
 CREATE INDEX sessions_expires_at_idx ON sessions USING btree (expires_at);
 
@@ -360,7 +418,7 @@ AS $function$
   SELECT jsonb_build_object(
     'id', c.id, 'type', c.type, 'status', c.status, 'payload', c.payload,
     'result', c.result, 'failure', c.failure, 'error', c.error,
-    'attemptCount', c.attempt_count, 'idempotencyKey', c.idempotency_key,
+    'attemptCount', c.attempt_count, 'idempotencyKey', c.idempotency_key, 'orderingKey', c.ordering_key,
     'createdAt', to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
     'updatedAt', to_char(c.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
     'finishedAt', to_char(c.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
@@ -408,6 +466,32 @@ BEGIN
   RETURN NULL;
 END $function$;
 
+CREATE OR REPLACE FUNCTION public.conveyor_ordering_lock(client uuid, okey text)
+ RETURNS bigint
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ SELECT hashtextextended(client::text || '/' || okey, 0) $function$;
+
+CREATE OR REPLACE FUNCTION public.conveyor_release_key()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  PERFORM pg_advisory_xact_lock(conveyor_ordering_lock(NEW.client_id, NEW.ordering_key));
+  UPDATE commands c SET key_waiting = false
+  WHERE c.id = (SELECT w.id FROM commands w
+                WHERE w.client_id = NEW.client_id AND w.ordering_key = NEW.ordering_key AND w.key_waiting
+                  AND w.status IN ('pending', 'running', 'awaiting', 'retrying', 'compensating', 'exception')
+                ORDER BY w.ordering_seq LIMIT 1)
+    AND NOT EXISTS (SELECT 1 FROM commands h
+                    WHERE h.client_id = NEW.client_id AND h.ordering_key = NEW.ordering_key AND NOT h.key_waiting
+                      AND h.status IN ('pending', 'running', 'awaiting', 'retrying', 'compensating', 'exception'));
+  IF FOUND THEN
+    PERFORM pg_notify('conveyor_commands', '');
+  END IF;
+  RETURN NULL;
+END $function$;
+
 CREATE OR REPLACE FUNCTION public.conveyor_transition_allowed(f command_status, t command_status)
  RETURNS boolean
  LANGUAGE sql
@@ -419,5 +503,7 @@ AS $function$ SELECT (f::text || '>' || t::text) = ANY (ARRAY['pending>running',
 CREATE TRIGGER commands_changed AFTER UPDATE ON commands REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION conveyor_commands_changed();
 
 CREATE TRIGGER commands_notify_insert AFTER INSERT ON commands FOR EACH STATEMENT EXECUTE FUNCTION conveyor_notify_commands();
+
+CREATE CONSTRAINT TRIGGER commands_order_release AFTER UPDATE ON commands DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (new.ordering_key IS NOT NULL AND (old.status IS DISTINCT FROM new.status AND ((old.status = ANY (ARRAY['succeeded'::command_status, 'failed'::command_status, 'compensated'::command_status, 'cancelled'::command_status])) OR (new.status = ANY (ARRAY['succeeded'::command_status, 'failed'::command_status, 'compensated'::command_status, 'cancelled'::command_status]))) OR new.key_waiting AND NOT old.key_waiting)) EXECUTE FUNCTION conveyor_release_key();
 
 CREATE TRIGGER commands_update BEFORE UPDATE ON commands FOR EACH ROW WHEN (NOT new.updated_at IS DISTINCT FROM old.updated_at OR new.status IS DISTINCT FROM old.status AND (NOT new.state_changed_at IS DISTINCT FROM old.state_changed_at OR COALESCE(('{1028,248,1264,1028,256,258,354,640,0,2}'::integer[])[array_position('{pending,running,awaiting,retrying,succeeded,failed,exception,compensating,compensated,cancelled}'::command_status[], old.status)] & (1 << array_position('{pending,running,awaiting,retrying,succeeded,failed,exception,compensating,compensated,cancelled}'::command_status[], new.status)), 0) = 0)) EXECUTE FUNCTION conveyor_command_update();

@@ -62,6 +62,10 @@ export const commandViewSchema = z.object({
   error: z.string().nullable().meta({ description: "The last exception's message, if any" }),
   attemptCount: z.int().min(0),
   idempotencyKey: z.string().nullable(),
+  orderingKey: z
+    .string()
+    .nullable()
+    .meta({ description: "Commands of a client with the same key run one at a time, in order" }),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
   finishedAt: z.iso.datetime().nullable(),

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { CommandTypeError, defineCommandType, type AttemptContext } from "./types";
 import { refusedBy } from "../outbound/url-guard";
+import { hostOf } from "../flow/scopes";
 import { noCredentials, NO_CREDENTIALS } from "../commands/inputs";
 
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid HTTP header name");
@@ -97,6 +98,7 @@ export const http = defineCommandType<HttpPayload>({
     if (isFailureStatus(p, res.status)) return { outcome: "failure", failure: { status: res.status, body } };
     throw new HttpStatusError(res.status, body);
   },
+  scopeHost: (p) => hostOf(p.url),
   canQuery: (p) => !!p.statusUrl,
   canCompensate: (p) => !!p.compensateUrl,
   async query(p, ctx) {

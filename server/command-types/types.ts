@@ -2,6 +2,7 @@
 // CommandType, plus one line in server/command-types/index.ts.
 import type { z } from "zod";
 import type { RetryPolicy } from "../engine/types";
+import type { TypeFlow } from "../flow/scopes";
 
 export type AttemptContext = {
   commandId: string;
@@ -68,6 +69,14 @@ export type CommandType<P = unknown> = {
   timeoutMs: (payload: P) => number;
   /** At most this many commands of this type run at once across all workers (unset: no cap). */
   concurrency?: number;
+  /**
+   * The type's own flow-control defaults (DESIGN §7): a rate limit on the type
+   * scope, and its circuit breaker's threshold and cooldown. `flow.setLimit`
+   * overrides them per scope.
+   */
+  flow?: TypeFlow;
+  /** The counterpart's host for a payload (lower case, no port): the scope of host limits and of the circuit breaker. */
+  scopeHost?: (payload: P) => string | null;
   /**
    * For backends that answer "accepted": how `query` is polled while the
    * command is `awaiting` (interval doubling up to maxIntervalMs), and how long

@@ -99,6 +99,8 @@ export const submitInput = z.strictObject({
   priority: z.int().min(-1000).max(1000).optional(),
   runAt: isoDateTime().optional(),
   retry: retryInput.optional(),
+  /** DESIGN §7: commands of a client with the same key run one at a time, in the order received. */
+  orderingKey: text(200).optional(),
 });
 export type SubmitInput = z.infer<typeof submitInput>;
 

@@ -78,6 +78,8 @@ function prepare(
     maxAttempts: input.retry?.maxAttempts ?? null,
     backoffMs: input.retry?.backoffMs ?? null,
     maxBackoffMs: input.retry?.maxBackoffMs ?? null,
+    orderingKey: input.orderingKey ?? null,
+    targetHost: registry.get(input.type)!.scopeHost?.(payload) ?? null,
   };
 }
 

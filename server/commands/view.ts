@@ -11,6 +11,7 @@ export type CommandView = {
   error: string | null;
   attemptCount: number;
   idempotencyKey: string | null;
+  orderingKey: string | null;
   createdAt: string;
   updatedAt: string;
   finishedAt: string | null;
@@ -26,6 +27,7 @@ export type CommandRow = {
   error: string | null;
   attempt_count: number;
   idempotency_key: string | null;
+  ordering_key: string | null;
   created_at: Date;
   updated_at: Date;
   finished_at: Date | null;
@@ -42,6 +44,7 @@ export function toView(r: CommandRow): CommandView {
     error: r.error,
     attemptCount: r.attempt_count,
     idempotencyKey: r.idempotency_key,
+    orderingKey: r.ordering_key ?? null,
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
     finishedAt: r.finished_at?.toISOString() ?? null,

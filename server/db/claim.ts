@@ -1,17 +1,25 @@
 // The claim: due commands leased to a worker with FOR UPDATE SKIP LOCKED, in
-// one statement (a named, prepared one once the table is big enough), and the
-// claim of capped types under an advisory lock. It never waits for a row lock
-// (lock order: ./completion.ts).
-import { withTransaction, type Db } from "./client";
+// one statement (a named, prepared one once the table is big enough). Commands
+// of gated scopes are left to the gated claim (./flow-claim.ts). It never
+// waits for a row lock (lock order: ./completion.ts).
+import type { Db } from "./client";
 import type { Claimed } from "../engine/types";
 import { CLAIMABLE, QUEUED, type State } from "../engine/states";
 import { inList } from "./states-sql";
 
 /** Due, claimable and held by no one: the claim's condition, in the terms of commands_claim_idx. */
-export const CLAIMABLE_NOW = `status IN ${inList(CLAIMABLE)} AND lease_id IS NULL AND run_at <= now()`;
+export const CLAIMABLE_NOW = `status IN ${inList(CLAIMABLE)} AND lease_id IS NULL AND NOT key_waiting AND run_at <= now()`;
+
+/**
+ * Not in a gated scope (paused, limited, or with a circuit not closed):
+ * those are counted out by the gated claim (./flow-claim.ts). Two hashed
+ * subplans over the small flow_scopes table, evaluated once per claim.
+ */
+const UNGATED = ` AND NOT (type = ANY (SELECT name FROM flow_scopes WHERE gated AND kind = 'type'))
+       AND (target_host IS NULL OR NOT (target_host = ANY (SELECT name FROM flow_scopes WHERE gated AND kind = 'host')))`;
 
 const CLAIM_RETURNING = `c.id, c.lease_id, c.type, c.payload, c.status, c.phase, c.tries, c.attempt_count,
-  c.needs_reconcile, c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id, c.run_at`;
+  c.needs_reconcile, c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id, c.run_at, c.target_host`;
 
 // The hot statements keep the row's timestamps themselves, which spares them the
 // row trigger's PL/pgSQL call (its WHEN clause still checks the transition).
@@ -24,7 +32,7 @@ const claimSet = `status = CASE WHEN c.status IN ${inList(QUEUED)} THEN 'running
  * `limit`, locked with SKIP LOCKED, then leased by primary key (a bitmap scan
  * over the ids: no join for the planner to misjudge).
  */
-const claimText = (filter: string, limit: string) => `WITH due AS (
+export const claimText = (filter: string, limit: string) => `WITH due AS (
        SELECT id FROM commands
        WHERE ${CLAIMABLE_NOW}${filter}
        ORDER BY priority DESC, run_at
@@ -51,6 +59,7 @@ export type ClaimRow = {
   state_changed_at: Date;
   client_id: string;
   run_at: Date;
+  target_host: string | null;
 };
 
 export const toClaimed = (r: ClaimRow): Claimed => ({
@@ -69,6 +78,8 @@ export const toClaimed = (r: ClaimRow): Claimed => ({
   stateChangedAt: r.state_changed_at,
   clientId: r.client_id,
   runAt: r.run_at,
+  targetHost: r.target_host,
+  probe: false,
 });
 
 /**
@@ -80,8 +91,8 @@ export const toClaimed = (r: ClaimRow): Claimed => ({
  * it only while commandsRowEstimate() is at least PREPARED_CLAIM_MIN_ROWS.
  */
 const CLAIM_PREPARED = {
-  name: "conveyor_claim_v1",
-  text: claimText("", "$2"),
+  name: "conveyor_claim_v2",
+  text: claimText(UNGATED, "$2"),
 };
 export const PREPARED_CLAIM_TEXT = CLAIM_PREPARED.text;
 export const PREPARED_CLAIM_MIN_ROWS = 1_000;
@@ -116,34 +127,8 @@ export async function claim(
   // misjudges NOT (type = ANY($4)) and sorts every due row instead of walking
   // commands_claim_idx.
   const { rows } = await db.pool.query<ClaimRow>({
-    text: claimText(" AND NOT (type = ANY($4::text[]))", "$2"),
+    text: claimText(`${UNGATED} AND NOT (type = ANY($4::text[]))`, "$2"),
     values: [workerId, limit, leaseMs, excludeTypes],
   });
   return rows.map(toClaimed);
-}
-
-/**
- * Claims commands of one capped type, never more than `cap` leased at once
- * across all workers: an advisory lock per type serialises the count-and-claim.
- */
-export async function claimCapped(
-  db: Db,
-  workerId: string,
-  type: string,
-  cap: number,
-  limit: number,
-  leaseMs: number,
-): Promise<Claimed[]> {
-  if (limit <= 0) return [];
-  return withTransaction(db, async (client) => {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('conveyor:cap:' || $1))`, [type]);
-    const { rows } = await client.query<ClaimRow>(
-      claimText(
-        " AND type = $4",
-        "GREATEST(0, LEAST($2::int, $5::int - (SELECT count(*)::int FROM commands WHERE type = $4 AND lease_id IS NOT NULL)))",
-      ),
-      [workerId, limit, leaseMs, type, cap],
-    );
-    return rows.map(toClaimed);
-  });
 }

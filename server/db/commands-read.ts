@@ -13,7 +13,7 @@ export type ListRow = CommandRow & {
   locked_by: string | null;
 };
 
-const LIST_COLUMNS = `id, type, status, payload, result, failure, error, attempt_count, idempotency_key, created_at, updated_at, finished_at,
+const LIST_COLUMNS = `id, type, status, payload, result, failure, error, attempt_count, idempotency_key, ordering_key, created_at, updated_at, finished_at,
        priority, run_at, needs_reconcile, phase, locked_by`;
 
 export async function listCommands(

@@ -1,5 +1,8 @@
 // SQL for the command store's hot paths: intake and lookups.
-import type { Db } from "./client";
+import { withTransaction, type Db } from "./client";
+import type pg from "pg";
+import { KEY_BLOCKING } from "../engine/states";
+import { inList } from "./states-sql";
 import type { CommandRow } from "../commands/view";
 
 export type NewCommand = {
@@ -14,9 +17,14 @@ export type NewCommand = {
   maxAttempts: number | null;
   backoffMs: number | null;
   maxBackoffMs: number | null;
+  /** DESIGN §7: one at a time, in order received, per (client, key). */
+  orderingKey: string | null;
+  /** The counterpart's host (the scope of host limits and circuits), or null. */
+  targetHost: string | null;
 };
 
-const VIEW_COLUMNS = `id, type, status, payload, result, failure, error, attempt_count, idempotency_key, created_at, updated_at, finished_at`;
+const VIEW_COLUMNS = `id, type, status, payload, result, failure, error, attempt_count, idempotency_key, ordering_key,
+  created_at, updated_at, finished_at`;
 
 /**
  * The rows with idempotency keys sorted by (client, key), the others as they
@@ -42,32 +50,102 @@ const byKey = (a: NewCommand, b: NewCommand) =>
  * already exists are skipped by the database (ON CONFLICT), which settles
  * concurrent submits of the same key; returns the ids actually inserted.
  */
+const INSERT = `INSERT INTO commands (id, client_id, type, payload, idempotency_key, callback_url, priority, run_at,
+       max_attempts, backoff_ms, max_backoff_ms, target_host)
+     SELECT id, client_id, type, payload, key, cb, prio, COALESCE(run_at, now()), ma, bo, mb, host
+     FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::int[], $8::timestamptz[],
+                 $9::int[], $10::int[], $11::int[], $12::text[])
+       AS t(id, client_id, type, payload, key, cb, prio, run_at, ma, bo, mb, host)
+     ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+     RETURNING id`;
+
+/**
+ * With ordering keys (DESIGN §7): the receipt order is ordering_seq, one
+ * value of command_order_seq per statement and the item's place in it; a
+ * command is its key's head unless a command of the key is blocking, or an
+ * earlier item of the statement has the same key. The keys' advisory locks,
+ * taken before (in lock order), make the sequence follow the commit order
+ * per key and the check exact against a head that finishes meanwhile (its
+ * release waits for the same lock: server/db/ordering.ts).
+ */
+const INSERT_KEYED = `INSERT INTO commands (id, client_id, type, payload, idempotency_key, callback_url, priority, run_at,
+       max_attempts, backoff_ms, max_backoff_ms, target_host, ordering_key, ordering_seq, key_waiting)
+     SELECT id, client_id, type, payload, key, cb, prio, COALESCE(run_at, now()), ma, bo, mb, host, okey,
+       CASE WHEN okey IS NOT NULL THEN (SELECT nextval('command_order_seq')) * 2048 + ord END,
+       okey IS NOT NULL AND (row_number() OVER (PARTITION BY client_id, okey ORDER BY ord) > 1
+         OR EXISTS (SELECT 1 FROM commands e WHERE e.client_id = t.client_id AND e.ordering_key = t.okey
+                    AND e.status IN ${inList(KEY_BLOCKING)}))
+     FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::int[], $8::timestamptz[],
+                 $9::int[], $10::int[], $11::int[], $12::text[], $13::text[]) WITH ORDINALITY
+       AS t(id, client_id, type, payload, key, cb, prio, run_at, ma, bo, mb, host, okey, ord)
+     ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+     RETURNING id`;
+
+/**
+ * Inserts commands in one statement. Rows whose (client, idempotency key)
+ * already exists are skipped by the database (ON CONFLICT), which settles
+ * concurrent submits of the same key; returns the ids actually inserted.
+ * Rows with ordering keys are inserted in a transaction that holds their
+ * keys' locks (see INSERT_KEYED).
+ */
 export async function insertCommands(db: Db, unordered: NewCommand[]): Promise<Set<string>> {
   if (unordered.length === 0) return new Set();
   const rows = inKeyOrder(unordered);
   const col = <K extends keyof NewCommand>(k: K) => rows.map((r) => r[k]);
-  const { rows: inserted } = await db.pool.query<{ id: string }>(
-    `INSERT INTO commands (id, client_id, type, payload, idempotency_key, callback_url, priority, run_at, max_attempts, backoff_ms, max_backoff_ms)
-     SELECT id, client_id, type, payload, key, cb, prio, COALESCE(run_at, now()), ma, bo, mb
-     FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::int[], $8::timestamptz[], $9::int[], $10::int[], $11::int[])
-       AS t(id, client_id, type, payload, key, cb, prio, run_at, ma, bo, mb)
-     ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-     RETURNING id`,
-    [
-      col("id"),
-      col("clientId"),
-      col("type"),
-      rows.map((r) => JSON.stringify(r.payload)),
-      col("idempotencyKey"),
-      col("callbackUrl"),
-      col("priority"),
-      col("runAt"),
-      col("maxAttempts"),
-      col("backoffMs"),
-      col("maxBackoffMs"),
-    ],
+  const values = [
+    col("id"),
+    col("clientId"),
+    col("type"),
+    rows.map((r) => JSON.stringify(r.payload)),
+    col("idempotencyKey"),
+    col("callbackUrl"),
+    col("priority"),
+    col("runAt"),
+    col("maxAttempts"),
+    col("backoffMs"),
+    col("maxBackoffMs"),
+    col("targetHost"),
+  ];
+  if (!rows.some((r) => r.orderingKey !== null)) {
+    const { rows: inserted } = await db.pool.query<{ id: string }>(INSERT, values);
+    return new Set(inserted.map((r) => r.id));
+  }
+  return withTransaction(db, async (client) => {
+    const keyed = rows.filter((r) => r.orderingKey !== null);
+    const clients = keyed.map((r) => r.clientId);
+    const keys = keyed.map((r) => r.orderingKey);
+    await lockKeys(client, clients, keys as string[]);
+    const { rows: inserted } = await client.query<{ id: string }>(INSERT_KEYED, [...values, col("orderingKey")]);
+    // An item not inserted (its idempotency key was taken) may have been counted as an earlier item of its key.
+    if (inserted.length < rows.length) await releaseKeys(client, clients, keys as string[]);
+    return new Set(inserted.map((r) => r.id));
+  });
+}
+
+/** Takes the ordering keys' advisory locks (for the transaction), in lock order, so that no two takers deadlock. */
+export async function lockKeys(client: pg.PoolClient, clients: string[], keys: string[]): Promise<void> {
+  await client.query(
+    `SELECT pg_advisory_xact_lock(l) FROM (
+       SELECT DISTINCT conveyor_ordering_lock(c, k) AS l FROM unnest($1::uuid[], $2::text[]) AS t(c, k) ORDER BY 1) s`,
+    [clients, keys],
   );
-  return new Set(inserted.map((r) => r.id));
+}
+
+/** Makes the earliest waiting command of each key its head, where the key has none (under the keys' locks). */
+export async function releaseKeys(client: pg.PoolClient, clients: string[], keys: string[]): Promise<number> {
+  const { rowCount } = await client.query(
+    `UPDATE commands c SET key_waiting = false
+     FROM (SELECT DISTINCT ON (w.client_id, w.ordering_key) w.id
+           FROM commands w JOIN (SELECT DISTINCT * FROM unnest($1::uuid[], $2::text[])) AS k(c, k)
+             ON w.client_id = k.c AND w.ordering_key = k.k
+           WHERE w.key_waiting AND w.status IN ${inList(KEY_BLOCKING)}
+           ORDER BY w.client_id, w.ordering_key, w.ordering_seq) nxt
+     WHERE c.id = nxt.id AND NOT EXISTS (
+       SELECT 1 FROM commands h WHERE h.client_id = c.client_id AND h.ordering_key = c.ordering_key
+         AND NOT h.key_waiting AND h.status IN ${inList(KEY_BLOCKING)})`,
+    [clients, keys],
+  );
+  return rowCount ?? 0;
 }
 
 export type ExistingByKey = { id: string; status: string; same: boolean };

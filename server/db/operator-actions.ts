@@ -38,13 +38,21 @@ export async function applyAction(
   extra: unknown = null,
 ): Promise<{ updated: string[]; others: { id: string; status: State | null; leased: boolean }[] }> {
   return withTransaction(db, async (client) => {
+    // The ordering keys of the commands first (in lock order, as intake takes them): the change may bring a
+    // command back into its key's line, and the key's release (at commit) takes the same locks.
+    await client.query(
+      `SELECT pg_advisory_xact_lock(l) FROM (
+         SELECT DISTINCT conveyor_ordering_lock(client_id, ordering_key) AS l FROM commands
+         WHERE id = ANY($1::uuid[]) AND ordering_key IS NOT NULL ORDER BY 1) s`,
+      [ids],
+    );
     // Rows are locked in id order first: in the order of a scan, two actions on overlapping
     // selections could take them in different orders (rows move as they change) and deadlock.
     const upd = await client.query<{ id: string }>(
       `WITH target AS (
          SELECT id FROM commands WHERE id = ANY($1::uuid[]) AND status = ANY($2::command_status[]) AND lease_id IS NULL
          ORDER BY id FOR NO KEY UPDATE)
-       UPDATE commands SET ${action.set}
+       UPDATE commands SET ${action.set}, key_waiting = (ordering_key IS NOT NULL)
        WHERE id = ANY(ARRAY(SELECT id FROM target)) AND status = ANY($2::command_status[]) AND lease_id IS NULL
        RETURNING id`,
       action.set.includes("$3") ? [ids, action.from, extra] : [ids, action.from],

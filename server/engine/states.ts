@@ -83,3 +83,14 @@ export const PRUNABLE: readonly State[] = AT_REST.filter((s) => s !== "exception
 
 /** At rest without success: what the failure rate counts. */
 export const UNSUCCESSFUL = ["failed", "exception"] as const satisfies readonly State[];
+
+/**
+ * Ordering keys (DESIGN §7): while an earlier command of its key is in one of
+ * these, a command waits; an exception blocks its key until an operator acts.
+ * Of a key's commands in these states exactly one is its head (key_waiting =
+ * false, commands_ordering_idx).
+ */
+export const KEY_BLOCKING: readonly State[] = [...IN_FLIGHT, "exception"];
+
+/** A command of an ordering key in one of these no longer holds its key back: every state at rest but exception. */
+export const KEY_FREE: readonly State[] = PRUNABLE;

@@ -53,6 +53,10 @@ export type Claimed = {
   clientId: string;
   /** When it became due (pickup lag is measured from here). */
   runAt: Date;
+  /** The counterpart's host (the http type's target), or null. */
+  targetHost: string | null;
+  /** Let through as its circuit's probe (half-open): its outcome closes or reopens the circuit. */
+  probe: boolean;
 };
 
 /** A command whose lease expired in another worker's hands, as the rescuer finds it. */

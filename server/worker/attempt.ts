@@ -16,6 +16,7 @@ import {
   toException,
 } from "../engine/transitions";
 import { loggableUrl } from "../log";
+import type { Counterpart } from "./flow";
 
 export class TimeoutError extends Error {
   constructor(ms: number) {
@@ -146,6 +147,8 @@ export type AttemptEnv = {
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
   /** Where and how an asynchronous backend may post its result (see server/commands/inbound.ts). */
   resultEndpoint?: (commandId: string) => { url: string; secret: string };
+  /** The circuit breaker of the command's scope (./flow.ts): told of every answer and exception of the counterpart. */
+  counterpart?: Counterpart;
 };
 
 export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv): Promise<Completion> {
@@ -180,6 +183,16 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
     result: env.resultEndpoint?.(c.id),
   });
   const interrupted = (err: unknown) => err instanceof ShuttingDown || err instanceof LeaseLost;
+  // The counterpart answered / did not: its circuit breaker hears of it. An exception while the
+  // circuit is open (or the probe's own) uses none of the retry budget, and waits for the circuit, not a backoff.
+  const answered = () => env.counterpart?.answered(c);
+  const counts = async () => (env.counterpart ? env.counterpart.exception(c) : true);
+
+  /** An exception that used no budget: as after any unknown outcome, but due as soon as the circuit lets it through. */
+  const held = (l: AttemptLog, t: number, error: string) => {
+    const next = afterUnknown(type, payload, c, t, error);
+    return follow(l, t, next.to === "retrying" ? { ...next, delayMs: 0 } : next);
+  };
 
   // --- compensation ---
   if (c.status === "compensating") {
@@ -189,6 +202,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
     const tries = c.tries + 1;
     try {
       const r = await underTimeout(() => type.compensate!(payload, ctx()), timeoutMs, intr);
+      await answered();
       if (r.outcome === "success") {
         log.record("compensate", started, "success", null, r.result);
         return compensated(log, tries);
@@ -198,6 +212,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
     } catch (err) {
       log.record("compensate", started, "exception", describeError(err));
       if (interrupted(err)) return compensateLater(log, c.tries, 0, `compensation: ${describeError(err)}`);
+      if (!(await counts())) return compensateLater(log, c.tries, 0, `compensation: ${describeError(err)}`);
       return follow(log, tries, afterCompensationError(type, c, tries, describeError(err)));
     }
   }
@@ -216,6 +231,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
     const started = log.now();
     try {
       const q = await underTimeout(() => type.query!(payload, ctx()), timeoutMs, intr);
+      if (q.outcome !== "unknown") await answered();
       log.record("poll", started, q.outcome, null, "detail" in q ? q.detail : undefined);
       if (q.outcome === "success") return succeeded(log, c.tries, q.result);
       if (q.outcome === "failure") return follow(log, c.tries, afterFailure(type, c, c.tries, q.failure));
@@ -224,9 +240,9 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
       return awaitResult(log, c.tries + 1, pollDelayMs(type, c.tries + 1));
     } catch (err) {
       log.record("poll", started, "exception", describeError(err));
-      return interrupted(err)
-        ? awaitResult(log, c.tries, 0)
-        : awaitResult(log, c.tries + 1, pollDelayMs(type, c.tries + 1));
+      if (interrupted(err)) return awaitResult(log, c.tries, 0);
+      if (!(await counts())) return awaitResult(log, c.tries, 0);
+      return awaitResult(log, c.tries + 1, pollDelayMs(type, c.tries + 1));
     }
   }
 
@@ -237,6 +253,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
       const started = log.now();
       try {
         const q = await underTimeout(() => type.query!(payload, ctx()), timeoutMs, intr);
+        if (q.outcome !== "unknown") await answered();
         log.record("reconcile", started, q.outcome, null, "detail" in q ? q.detail : undefined);
         if (q.outcome === "success") return succeeded(log, tries, q.result);
         if (q.outcome === "failure") return follow(log, tries, afterFailure(type, c, tries, q.failure));
@@ -258,6 +275,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
       } catch (err) {
         log.record("reconcile", started, "exception", describeError(err));
         if (interrupted(err)) return retryLater(log, tries, 0, true, describeError(err));
+        if (!(await counts())) return held(log, tries, `reconcile: ${describeError(err)}`);
         tries++;
         return follow(log, tries, afterUnknown(type, payload, c, tries, `reconcile: ${describeError(err)}`));
       }
@@ -275,6 +293,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
   tries++;
   try {
     const r = await underTimeout(() => type.execute(payload, ctx()), timeoutMs, intr);
+    await answered();
     if (r.outcome === "success") {
       log.record("execute", started, "success", null);
       return succeeded(log, tries, r.result);
@@ -289,6 +308,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
     log.record("execute", started, "exception", describeError(err));
     // Interrupted by shutdown: not the command's fault, so it costs no try; the next attempt reconciles.
     if (interrupted(err)) return retryLater(log, tries - 1, 0, true, describeError(err));
+    if (!(await counts())) return held(log, tries - 1, describeError(err));
     return follow(log, tries, afterUnknown(type, payload, c, tries, describeError(err)));
   }
 }

@@ -6,7 +6,8 @@ import type { Db } from "../db/client";
 import type { Registry } from "../command-types/registry";
 import type { Logger } from "../log";
 import type { Listener } from "../db/listener";
-import { claim, claimCapped } from "../db/claim";
+import { claim } from "../db/claim";
+import { flowControl } from "./flow";
 import type { Claimed, Completion } from "../engine/types";
 import { handBack, runnerFailed } from "../engine/transitions";
 import { runClaimed, Interrupt, ShuttingDown, describeError, type AttemptEnv } from "./attempt";
@@ -67,12 +68,20 @@ export function claimLoop(o: {
       ),
     );
   let active = 0; // handlers running (the concurrency limit)
+  let readyGated = 0; // of `ready`, commands of gated units: started first, never prefetched
   const completer = createCompleter(o.db, log);
-  const capped = o.registry.names().flatMap((n) => {
-    const cap = o.registry.get(n)!.concurrency;
-    return cap ? [{ type: n, cap }] : [];
+  const flow = flowControl({
+    db: o.db,
+    registry: o.registry,
+    log,
+    workerId: o.workerId,
+    leaseMs: o.leaseMs,
+    pollMs: o.pollMs,
+    listener: o.listener,
+    wake: () => wake.fire(),
+    metrics,
   });
-  const cappedNames = capped.map((c) => c.type);
+  const gatedIds = new Set<string>(); // leases of commands claimed through a gated unit
   let dbFailures = 0;
 
   const settle = async (h: Held, completion: Completion) => {
@@ -112,6 +121,7 @@ export function claimLoop(o: {
           resultEndpoint,
           checkUrl,
           fetch: outboundFetch,
+          counterpart: flow,
         });
       } catch (err) {
         // runClaimed classifies everything; this is a bug guard so the claim is always released.
@@ -126,17 +136,31 @@ export function claimLoop(o: {
       }
       metrics?.attempts(c.type, completion.attempts);
       await settle(h, completion);
+      if (gatedIds.delete(c.leaseId)) {
+        flow.released(c);
+        wake.fire();
+      }
     })();
   };
 
   const pump = () => {
-    while (!loop.stopping && active < o.concurrency && ready.length > 0) launch(held.get(ready.shift()!.leaseId)!);
+    while (!loop.stopping && active < o.concurrency && ready.length > 0) {
+      const c = ready.shift()!;
+      if (gatedIds.has(c.leaseId)) readyGated--;
+      const h = held.get(c.leaseId)!;
+      // Its circuit opened since the claim (this worker saw it, or the fleet was told): not started, handed back.
+      if (flow.holdBack(c)) void settle(h, handBack(c)).then(() => gatedIds.delete(c.leaseId));
+      else launch(h);
+    }
   };
 
-  const hold = (cs: Claimed[]) => {
+  const hold = (cs: Claimed[], gated = false) => {
     for (const c of cs) {
       held.set(c.leaseId, { c, intr: new Interrupt() });
-      ready.push(c);
+      if (gated) {
+        gatedIds.add(c.leaseId);
+        ready.splice(readyGated++, 0, c);
+      } else ready.push(c);
     }
     pump();
     return cs.length;
@@ -145,21 +169,22 @@ export function claimLoop(o: {
   const claimNow = async (room: number): Promise<number> => {
     let claimed: Claimed[];
     try {
-      claimed = await claim(o.db, o.workerId, room, o.leaseMs, cappedNames, o.prepared.usable);
+      claimed = await claim(o.db, o.workerId, room, o.leaseMs, flow.codeGatedTypes, o.prepared.usable);
     } catch (err) {
       // A migration changed the type of a column the prepared claim returns: PostgreSQL refuses the
       // cached statement on this connection for good. Claim unprepared from now on (nothing was claimed).
       if (!/cached plan must not change result type/.test(String((err as Error)?.message))) throw err;
       o.prepared.broken();
       log.warn({ err: String(err) }, "the schema changed under the prepared claim; claiming without it from now on");
-      claimed = await claim(o.db, o.workerId, room, o.leaseMs, cappedNames, false);
+      claimed = await claim(o.db, o.workerId, room, o.leaseMs, flow.codeGatedTypes, false);
     }
-    let n = hold(claimed);
-    for (const { type, cap } of capped) {
-      if (n >= room) break;
-      n += hold(await claimCapped(o.db, o.workerId, type, cap, room - n, o.leaseMs));
-    }
-    return n;
+    return hold(claimed);
+  };
+
+  /** Gated commands are claimed only for free slots (no prefetch): a limit counts them when they start. */
+  const claimGatedNow = async () => {
+    const free = o.concurrency - active - readyGated;
+    return free > 0 ? hold(await flow.claim(free), true) : 0;
   };
 
   /** One round: claim when the local queue runs low (at once when idle, in batches under load); true: claim again at once. */
@@ -168,9 +193,10 @@ export function claimLoop(o: {
     const room = o.concurrency + p - active - ready.length;
     if (room > 0 && ready.length <= Math.floor(p / 2)) {
       try {
-        const n = await claimNow(room);
+        await claimGatedNow();
+        const n = await claimNow(room - readyGated);
         dbFailures = 0;
-        if (n === room) return true; // there may be more
+        if (n === room - readyGated) return true; // there may be more
       } catch (err) {
         dbFailures++;
         log.error({ err: isConnectionError(err) ? String(err) : err, attempt: dbFailures }, "claim failed; retrying");
@@ -191,11 +217,13 @@ export function claimLoop(o: {
     start() {
       o.listener?.on("conveyor_commands", () => wake.fire());
       o.listener?.onConnect(() => wake.fire()); // notifications may have been missed while disconnected
+      flow.start();
       loop.start();
     },
     /** Stops claiming; lets running attempts finish within graceMs; interrupts and hands back the rest. */
     async stop() {
       await loop.stop();
+      flow.stop();
       const notStarted = ready.splice(0).map((c) => settle(held.get(c.leaseId)!, handBack(c)));
       const all = Promise.all([...notStarted, ...[...held.values()].map((r) => r.done)]);
       const timer = setTimeout(() => {
@@ -207,6 +235,7 @@ export function claimLoop(o: {
     /** Claims no more and starts nothing more; what runs goes on, and leases are left to expire. */
     abandon() {
       loop.halt();
+      flow.stop();
     },
   };
 }

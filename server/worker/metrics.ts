@@ -62,6 +62,18 @@ export function createWorkerMetrics() {
     labelNames: ["outcome"],
     registers: [registry],
   });
+  const held = new client.Counter({
+    name: "conveyor_flow_held_total",
+    help: "Attempts a worker had room for but held back, by command type, host and reason (limit, paused, circuit)",
+    labelNames: ["type", "host", "reason"],
+    registers: [registry],
+  });
+  const circuitChanges = new client.Counter({
+    name: "conveyor_circuit_transitions_total",
+    help: "Circuit breaker changes of state seen by this worker, by scope and the state entered",
+    labelNames: ["scope", "state"],
+    registers: [registry],
+  });
 
   // The hot path: label children are looked up once per label set, not hashed per observation.
   const attemptChildren = new Map<string, client.Counter.Internal>();
@@ -93,6 +105,12 @@ export function createWorkerMetrics() {
     callback: (delivered: boolean) => callbacks.inc({ outcome: delivered ? "delivered" : "failed" }),
     evaluation: (ok: boolean) => evaluations.inc({ outcome: ok ? "ok" : "error" }),
     email: (sent: boolean) => emails.inc({ outcome: sent ? "sent" : "failed" }),
+    heldBack(unit: { type: string; host: string | null }, reason: string, n: number) {
+      if (n > 0) held.inc({ type: unit.type, host: unit.host ?? "", reason }, n);
+    },
+    circuit(scope: { kind: string; name: string }, state: string) {
+      circuitChanges.inc({ scope: `${scope.kind}:${scope.name}`, state });
+    },
   };
 }
 

@@ -37,6 +37,8 @@ beforeAll(async () => {
 afterEach(async () => {
   await worker?.close();
   worker = undefined;
+  // Every test here talks to the same loopback backend: its circuit breaker would carry one test's exceptions into the next.
+  await t.db.pool.query(`DELETE FROM flow_scopes`);
 });
 afterAll(async () => {
   await backend?.close();

@@ -73,6 +73,8 @@ async function leased(n: number, callbackUrl: string | null = null): Promise<Cla
       maxAttempts: null,
       backoffMs: null,
       maxBackoffMs: null,
+      orderingKey: null,
+      targetHost: null,
     })),
   );
   const claimed = await claim(t.db, "lock-order-test", n, 60_000, []);
@@ -344,6 +346,8 @@ it("operator actions on overlapping selections, at the same time, never deadlock
       maxAttempts: null,
       backoffMs: null,
       maxBackoffMs: null,
+      orderingKey: null,
+      targetHost: null,
     })),
   );
   const operators = [connection(), connection(), connection()];
@@ -411,6 +415,8 @@ it("inserts of batches that share idempotency keys, in opposite orders, never de
             maxAttempts: null,
             backoffMs: null,
             maxBackoffMs: null,
+            orderingKey: null,
+            targetHost: null,
           })),
         ).catch((err) => {
           errors.push(`${(err as { code?: string }).code}: ${(err as Error).message}`);

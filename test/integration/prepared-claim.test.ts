@@ -77,7 +77,7 @@ describe("the prepared claim", () => {
     const sent = await recordingWorker();
     await runOne();
     expect(sent).toContain("unnamed-claim");
-    expect(sent).not.toContain("conveyor_claim_v1");
+    expect(sent).not.toContain("conveyor_claim_v2");
   });
 
   it("has a generic plan that walks the claim index once the table is known, whatever its mix of states", async () => {
@@ -108,7 +108,7 @@ describe("the prepared claim", () => {
     try {
       for (let i = 0; i < 8; i++) expect(await claim(one, "test-prepared", 210, 30_000, [], true)).toEqual([]);
       const { rows } = await one.pool.query(
-        `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'conveyor_claim_v1'`,
+        `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'conveyor_claim_v2'`,
       );
       expect(rows).toHaveLength(1);
       expect(Number(rows[0].generic_plans)).toBeGreaterThanOrEqual(2);
@@ -120,30 +120,30 @@ describe("the prepared claim", () => {
   it("is used on a known table, and commands run as before", async () => {
     const sent = await recordingWorker();
     for (let i = 0; i < 3; i++) await runOne();
-    expect(sent).toContain("conveyor_claim_v1");
+    expect(sent).toContain("conveyor_claim_v2");
   });
 
   it("is never used with DB_PREPARED_STATEMENTS=off", async () => {
     const sent = await recordingWorker({ preparedStatements: false });
     await runOne();
     expect(sent).toContain("unnamed-claim");
-    expect(sent).not.toContain("conveyor_claim_v1");
+    expect(sent).not.toContain("conveyor_claim_v2");
   });
 
   it("gives way when a migration changes a column it returns, and nothing is lost", async () => {
     const sent = await recordingWorker();
     await runOne();
-    expect(sent).toContain("conveyor_claim_v1");
+    expect(sent).toContain("conveyor_claim_v2");
     // as a migration would, while this worker runs: the prepared statement's result type changes
     await t.db.pool.query(`ALTER TABLE commands ALTER COLUMN max_attempts TYPE bigint`);
     const before = sent.length;
     await runOne();
     await runOne();
     const after = sent.slice(before);
-    expect(after).toContain("conveyor_claim_v1 refused");
+    expect(after).toContain("conveyor_claim_v2 refused");
     // after the refusal, the worker claims unprepared only
-    const refusal = after.indexOf("conveyor_claim_v1 refused");
+    const refusal = after.indexOf("conveyor_claim_v2 refused");
     expect(after.slice(refusal + 1)).toContain("unnamed-claim");
-    expect(after.slice(refusal + 1).filter((x) => x.startsWith("conveyor_claim_v1"))).toEqual([]);
+    expect(after.slice(refusal + 1).filter((x) => x.startsWith("conveyor_claim_v2"))).toEqual([]);
   });
 });

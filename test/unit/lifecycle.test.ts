@@ -82,6 +82,8 @@ const claimed = (over: Partial<Claimed> = {}): Claimed => ({
   stateChangedAt: new Date(),
   clientId: "00000000-0000-4000-8000-0000000000cc",
   runAt: new Date(),
+  targetHost: null,
+  probe: false,
   ...over,
 });
 
