@@ -29,7 +29,7 @@ type Row = {
 };
 
 const LOCK_SCOPES = `SELECT s.kind, s.name, s.paused, s.has_limit, s.concurrency, s.rate_per_second, s.burst, s.tokens, s.tokens_at,
-    s.circuit_state, s.next_probe_at, now() AS now,
+    s.circuit_state, s.next_probe_at, clock_timestamp() AS now,
     (s.probe_lease IS NOT NULL AND EXISTS (
       SELECT 1 FROM commands p WHERE p.locked_until IS NOT NULL AND p.lease_id = s.probe_lease)) AS probe_alive,
     (SELECT count(*)::int FROM commands c

@@ -178,9 +178,12 @@ export const handBack = (c: Claimed) =>
     [],
   );
 
-/** The attempt runner itself failed (a bug): → exception, so that the claim is released; what it recorded is lost. */
+/**
+ * The attempt runner itself failed (a bug): → exception, so that the claim is released; what it recorded is lost.
+ * It may have called the backend first, so the outcome is unknown: an operator's retry reconciles first.
+ */
 export const runnerFailed = (c: Claimed, error: string) =>
-  completion(c, "exception", null, c.tries, false, `internal error: ${error}`, c.attemptCount, []);
+  completion(c, "exception", null, c.tries, true, `internal error: ${error}`, c.attemptCount, []);
 
 /**
  * A lease that expired in another worker's hands (it crashed or lost the

@@ -34,11 +34,19 @@ export type Allowance = {
   wakeAt: Date | null;
 };
 
+/**
+ * Tokens are granted when a command is claimed, and its request starts a few
+ * milliseconds later, by a delay that differs from worker to worker: two
+ * grants apart by d may start closer than d. The bucket keeps this much of
+ * the rate in hand, so that the requests too stay within rate × window + burst.
+ */
+export const START_SPREAD_MS = 50;
+
 /** The bucket after refilling: tokens may be negative (a debt) after a claim whose reconciles cost a second request. */
 export function refill(row: Pick<ScopeRow, "limit" | "tokens" | "tokensAt">, now: Date): number | null {
   const rate = row.limit?.ratePerSecond;
   if (rate === undefined) return null;
-  const burst = burstOf(row.limit!)!;
+  const burst = Math.max(1, burstOf(row.limit!)! - (rate * START_SPREAD_MS) / 1000);
   if (row.tokens === null || row.tokensAt === null) return burst;
   return Math.min(burst, row.tokens + (rate * Math.max(0, now.getTime() - row.tokensAt.getTime())) / 1000);
 }

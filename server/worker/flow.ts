@@ -131,7 +131,17 @@ export function flowControl(o: {
 
   const circuitOf = (c: Claimed) => circuitScopeOf(c.type, c.targetHost);
 
+  // Never throws: an attempt's outcome must be written whatever became of its circuit's bookkeeping (the
+  // database may be away right now; then the exception counts as without a breaker, and an answer is forgotten).
   const record = async (c: Claimed, exception: boolean) => {
+    try {
+      return await recordUnsafe(c, exception);
+    } catch (err) {
+      log.warn({ err: String(err), command: c.id }, "could not record the attempt on its circuit breaker");
+      return null;
+    }
+  };
+  const recordUnsafe = async (c: Claimed, exception: boolean) => {
     const scope = circuitOf(c);
     const change = await recordOutcome(
       db,

@@ -37,6 +37,8 @@ export type Backend = {
   chooser: (fn: ((key: string, n: number) => Behaviour) | null) => void;
   /** GET /status/:id answers this status while a request for the command is still being processed (default: as if not received). */
   reportInProgress: (status: number | null) => void;
+  /** Answers every request (status and refunds too) with this status until outage(null): a backend that is down. */
+  outage: (status: number | null) => void;
   /** Stops listening (connections refused) until resume(), on the same port. */
   pause: () => Promise<void>;
   resume: () => Promise<void>;
@@ -55,6 +57,7 @@ export async function startBackend(): Promise<Backend> {
   let defaultBehaviour: Behaviour = { kind: "ok" };
   let choose: ((key: string, n: number) => Behaviour) | null = null;
   let inProgressStatus: number | null = null;
+  let outageStatus: number | null = null;
 
   const server = http.createServer((req, res) => {
     let body = "";
@@ -71,6 +74,10 @@ export async function startBackend(): Promise<Backend> {
       requests.push(rec);
       for (const l of listeners) l(rec);
       const id = String(req.headers["x-command-id"] ?? url.pathname.split("/").pop());
+      if (outageStatus !== null) {
+        res.writeHead(outageStatus, { "content-type": "application/json" });
+        return res.end(JSON.stringify({ down: true }));
+      }
       if (url.pathname.startsWith("/status/")) {
         const forced =
           statusOverrides.get(id) ??
@@ -144,6 +151,7 @@ export async function startBackend(): Promise<Backend> {
     callbackPlan: (statuses) => void defaultCallback.push(...statuses),
     chooser: (fn) => void (choose = fn),
     reportInProgress: (status) => void (inProgressStatus = status),
+    outage: (status) => void (outageStatus = status),
     pause: () =>
       new Promise((r) => {
         server.close(() => r());
