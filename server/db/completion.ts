@@ -10,6 +10,10 @@
 // another row; operator actions lock in id order (server/db/operator-actions.ts);
 // intake meets idempotency keys in key order (server/db/commands.ts); and a
 // command is always locked before its callback deliveries (./callbacks.ts).
+// Ordering keys' advisory locks are taken in lock order: by intake before it
+// inserts, by operator actions before they lock rows, and by the release at
+// commit after a completion's rows (which only the completing worker holds,
+// and which no holder of a key's lock waits for).
 import type pg from "pg";
 import { withTransaction, type Db } from "./client";
 import type { Completion } from "../engine/types";
