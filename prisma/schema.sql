@@ -375,6 +375,8 @@ CREATE UNIQUE INDEX commands_client_id_idempotency_key_key ON commands USING btr
 
 CREATE INDEX commands_created_at_idx ON commands USING btree (created_at DESC) WHERE (lease_id IS NULL);
 
+CREATE INDEX commands_host_claim_idx ON commands USING btree (target_host, priority DESC, run_at) WHERE ((target_host IS NOT NULL) AND (status = ANY (ARRAY['pending'::command_status, 'retrying'::command_status, 'awaiting'::command_status, 'compensating'::command_status])) AND (lease_id IS NULL) AND (NOT key_waiting));
+
 CREATE INDEX commands_lease_idx ON commands USING btree (locked_until) WHERE (locked_until IS NOT NULL);
 
 CREATE INDEX commands_ordering_idx ON commands USING btree (client_id, ordering_key, ordering_seq) WHERE ((ordering_key IS NOT NULL) AND (status = ANY (ARRAY['pending'::command_status, 'running'::command_status, 'awaiting'::command_status, 'retrying'::command_status, 'compensating'::command_status, 'exception'::command_status])));
