@@ -29,8 +29,13 @@ const REFRESH_MS = 5_000;
 const BUSY_RETRY_MS = 25;
 
 type Known = { state: CircuitState; consecutive: number };
-/** A unit not worth trying before `until`; `time`: only time lifts it, else any change (a notification, a completion) does. */
-type Block = { until: number; time: boolean };
+/**
+ * A unit not worth trying before `until`. `empty`: nothing was due (lifted when commands arrive); `full`: its
+ * limit or pause held everything back (lifted when one of its commands finishes here, when limits change, or after
+ * the poll interval: the worker whose command freed the room claims it first, so no herd of workers chases one slot);
+ * `time`: a token or a probe comes at `until`.
+ */
+type Block = { until: number; kind: "empty" | "full" | "time" };
 
 export type Counterpart = {
   /** An attempt of `c` ended in exception: does it use the command's retry budget? (Not while its circuit is open.) */
@@ -113,8 +118,8 @@ export function flowControl(o: {
       Math.max(0, at - Date.now()),
     );
   };
-  const clearEventBlocks = () => {
-    for (const [k, b] of blocks) if (!b.time) blocks.delete(k);
+  const clearEmptyBlocks = () => {
+    for (const [k, b] of blocks) if (b.kind === "empty") blocks.delete(k);
   };
 
   const onFlow = (payload: string) => {
@@ -170,7 +175,7 @@ export function flowControl(o: {
     codeGatedTypes,
     start() {
       o.listener?.on("conveyor_flow", onFlow);
-      o.listener?.on("conveyor_commands", clearEventBlocks);
+      o.listener?.on("conveyor_commands", clearEmptyBlocks);
       void ensureScopes(
         db,
         codeGatedTypes.map((name) => ({ kind: "type" as const, name })),
@@ -197,7 +202,7 @@ export function flowControl(o: {
         const r = await claimGated(db, o.workerId, u, want, o.leaseMs, codeLimit, allowance, spend);
         out.push(...r.claimed);
         if (r.busy) {
-          blocks.set(k, { until: now + BUSY_RETRY_MS, time: true });
+          blocks.set(k, { until: now + BUSY_RETRY_MS, kind: "time" });
           wakeLater(now + BUSY_RETRY_MS);
           continue;
         }
@@ -207,10 +212,10 @@ export function flowControl(o: {
           // Held back: by time (a token, a probe), or until something changes (a completion, a resume).
           o.metrics?.heldBack(u, a.reason, want - r.claimed.length);
           if (a.wakeAt) {
-            blocks.set(k, { until: a.wakeAt.getTime(), time: true });
+            blocks.set(k, { until: a.wakeAt.getTime(), kind: "time" });
             wakeLater(a.wakeAt.getTime());
-          } else blocks.set(k, { until: now + o.pollMs, time: false });
-        } else if (r.claimed.length < a.take) blocks.set(k, { until: now + o.pollMs, time: false }); // nothing more due
+          } else blocks.set(k, { until: now + o.pollMs, kind: "full" });
+        } else if (r.claimed.length < a.take) blocks.set(k, { until: now + o.pollMs, kind: "empty" }); // nothing more due
       }
       return out;
     },

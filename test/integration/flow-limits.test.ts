@@ -4,7 +4,11 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
 import { createTestDb, type TestDb } from "../helpers/db";
+import { createRegistry } from "../../server/command-types/registry";
+import { http as httpType } from "../../server/command-types/http";
+import { defineCommandType } from "../../server/command-types/types";
 import {
   attemptsOf,
   getRow,
@@ -65,7 +69,37 @@ let t: TestDb;
 let sink: Sink;
 let clientId: string;
 let workers: TestWorker[] = [];
-const registry = testTypes({ calls: new Map(), running: 0, maxRunning: 0 });
+// A type that declares its own flow control in code: at most 2 at once, and a circuit that opens after 2 exceptions.
+const typeState = { running: 0, maxRunning: 0, failing: false, calls: 0 };
+const declared = defineCommandType({
+  name: "declared",
+  description: "declares its limit and circuit in code",
+  schema: z.object({}),
+  retry: { maxAttempts: 2, backoffMs: 10, maxBackoffMs: 10 },
+  retryBusinessFailures: false,
+  compensateOnFailure: false,
+  idempotent: () => true,
+  timeoutMs: () => 2000,
+  flow: { concurrency: 2, circuit: { threshold: 2, cooldownSeconds: 1 } },
+  execute: async () => {
+    typeState.calls++;
+    typeState.running++;
+    typeState.maxRunning = Math.max(typeState.maxRunning, typeState.running);
+    await new Promise((r) => setTimeout(r, 20));
+    typeState.running--;
+    if (typeState.failing) throw new Error("the counterpart is down");
+    return { outcome: "success" as const };
+  },
+});
+const base = testTypes({ calls: new Map(), running: 0, maxRunning: 0 });
+const registry = createRegistry([
+  httpType,
+  declared,
+  ...base
+    .names()
+    .filter((n) => n !== "http")
+    .map((n) => base.get(n)!),
+]);
 let submit: (input: Record<string, unknown>) => Promise<string>;
 
 beforeAll(async () => {
@@ -248,5 +282,32 @@ describe("circuit breakers", () => {
     await waitForStatus(t.db, id, ["succeeded"], 15_000);
     expect((await circuit())?.circuit_state).toBe("closed");
     await first.close().catch(() => undefined);
+  });
+});
+
+describe("flow declared by a type in code", () => {
+  it("its concurrency limit holds across workers, and its circuit (the type's scope) opens at its own threshold", async () => {
+    await startWorkers(3);
+    for (let i = 0; i < 20; i++) await submit({ type: "declared", payload: {} });
+    await waitUntil(async () => allSucceeded(20), "all 20 succeeded");
+    expect(typeState.maxRunning).toBe(2);
+    typeState.failing = true;
+    const calls = typeState.calls;
+    const ids = [];
+    for (let i = 0; i < 10; i++) ids.push(await submit({ type: "declared", payload: {} }));
+    const typeCircuit = async () =>
+      (
+        await t.db.pool.query<{ circuit_state: string }>(
+          `SELECT circuit_state FROM flow_scopes WHERE kind = 'type' AND name = 'declared'`,
+        )
+      ).rows[0]?.circuit_state;
+    await waitUntil(async () => (await typeCircuit()) === "open", "the type's circuit opens");
+    // 2 exceptions open it, and the other in flight at that moment (concurrency 2) ends after
+    expect(typeState.calls - calls).toBeLessThanOrEqual(3);
+    typeState.failing = false;
+    await waitUntil(async () => allSucceeded(30), "all 30 succeeded once the counterpart answers", 15_000);
+    expect(await typeCircuit()).toBe("closed");
+    // maxAttempts 2, yet none of them went to exception: the breaker's exceptions use no budget
+    expect(await statuses()).toEqual([{ status: "succeeded", n: 30 }]);
   });
 });
