@@ -12,6 +12,7 @@ import type { Allowance, CircuitState, ScopeRow } from "../flow/allowance";
 import type { Limit, ScopeKey, Unit } from "../flow/scopes";
 
 type Row = {
+  probe_lease: string | null;
   kind: "type" | "host";
   name: string;
   paused: boolean;
@@ -23,21 +24,25 @@ type Row = {
   tokens_at: Date | null;
   circuit_state: CircuitState;
   next_probe_at: Date | null;
-  probe_alive: boolean;
-  in_flight: number;
   now: Date;
 };
 
+// The lock first, alone: under READ COMMITTED a statement's snapshot is taken before it waits for or
+// skips a lock, so counts made in the same statement could miss the leases of a claim that committed
+// just before this one got the row. What is counted after the lock sees every earlier claim.
 const LOCK_SCOPES = `SELECT s.kind, s.name, s.paused, s.has_limit, s.concurrency, s.rate_per_second, s.burst, s.tokens, s.tokens_at,
-    s.circuit_state, s.next_probe_at, clock_timestamp() AS now,
-    (s.probe_lease IS NOT NULL AND EXISTS (
-      SELECT 1 FROM commands p WHERE p.locked_until IS NOT NULL AND p.lease_id = s.probe_lease)) AS probe_alive,
-    (SELECT count(*)::int FROM commands c
-     WHERE c.locked_until IS NOT NULL AND CASE s.kind WHEN 'type' THEN c.type = s.name ELSE c.target_host = s.name END) AS in_flight
+    s.circuit_state, s.next_probe_at, s.probe_lease, clock_timestamp() AS now
   FROM flow_scopes s
   WHERE (s.kind, s.name) IN (SELECT * FROM unnest($1::text[], $2::text[]))
   ORDER BY s.kind, s.name
   FOR UPDATE OF s SKIP LOCKED`;
+
+const COUNT_SCOPES = `SELECT k.kind, k.name,
+    ($3::uuid IS NOT NULL AND k.kind = $4 AND k.name = $5 AND EXISTS (
+      SELECT 1 FROM commands p WHERE p.locked_until IS NOT NULL AND p.lease_id = $3::uuid)) AS probe_alive,
+    (SELECT count(*)::int FROM commands c
+     WHERE c.locked_until IS NOT NULL AND CASE k.kind WHEN 'type' THEN c.type = k.name ELSE c.target_host = k.name END) AS in_flight
+  FROM unnest($1::text[], $2::text[]) AS k(kind, name)`;
 
 /** Makes sure every scope has its row (the lock the gated claim takes); a no-op for rows that exist. */
 export async function ensureScopes(db: Db, scopes: ScopeKey[]): Promise<void> {
@@ -71,12 +76,25 @@ export async function claimGated(
 ): Promise<GatedClaim> {
   if (room <= 0) return { claimed: [], allowance: null, busy: false };
   return withTransaction(db, async (client) => {
-    const { rows } = await client.query<Row>(LOCK_SCOPES, [
-      unit.scopes.map((s) => s.kind),
-      unit.scopes.map((s) => s.name),
-    ]);
+    const kinds = unit.scopes.map((s) => s.kind);
+    const names = unit.scopes.map((s) => s.name);
+    const { rows } = await client.query<Row>(LOCK_SCOPES, [kinds, names]);
     if (rows.length < unit.scopes.length) return { claimed: [], allowance: null, busy: true };
     const now = rows[0]!.now;
+    const circuitRow = unit.circuit && rows.find((r) => r.kind === unit.circuit!.kind && r.name === unit.circuit!.name);
+    const { rows: counts } = await client.query<{
+      kind: string;
+      name: string;
+      probe_alive: boolean;
+      in_flight: number;
+    }>(COUNT_SCOPES, [
+      kinds,
+      names,
+      circuitRow?.probe_lease ?? null,
+      unit.circuit?.kind ?? null,
+      unit.circuit?.name ?? null,
+    ]);
+    const countOf = (r: Row) => counts.find((c) => c.kind === r.kind && c.name === r.name)!;
     const scopeRows: ScopeRow[] = rows.map((r) => ({
       kind: r.kind,
       name: r.name,
@@ -90,10 +108,10 @@ export async function claimGated(
         : codeLimit(r),
       tokens: r.tokens,
       tokensAt: r.tokens_at,
-      inFlight: r.in_flight,
+      inFlight: countOf(r).in_flight,
       circuitState: r.circuit_state,
       nextProbeAt: r.next_probe_at,
-      probeAlive: r.probe_alive,
+      probeAlive: countOf(r).probe_alive,
     }));
     const a = decide(scopeRows, unit.circuit, room, now);
     if (a.take <= 0) return { claimed: [], allowance: a, busy: false };

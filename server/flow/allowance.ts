@@ -40,7 +40,7 @@ export type Allowance = {
  * grants apart by d may start closer than d. The bucket keeps this much of
  * the rate in hand, so that the requests too stay within rate × window + burst.
  */
-export const START_SPREAD_MS = 50;
+export const START_SPREAD_MS = 100;
 
 /** The bucket after refilling: tokens may be negative (a debt) after a claim whose reconciles cost a second request. */
 export function refill(row: Pick<ScopeRow, "limit" | "tokens" | "tokensAt">, now: Date): number | null {

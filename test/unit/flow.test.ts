@@ -107,7 +107,9 @@ describe("allowance", () => {
     expect(refill({ limit: l, tokens: -2, tokensAt: now }, at(100))).toBeCloseTo(-1);
     expect(refill({ limit: null, tokens: null, tokensAt: null }, now)).toBeNull();
     // the burst defaults to ceil(rate)
-    expect(refill({ limit: { ratePerSecond: 2.5 }, tokens: null, tokensAt: null }, now)).toBeCloseTo(3 - 0.125);
+    expect(refill({ limit: { ratePerSecond: 2.5 }, tokens: null, tokensAt: null }, now)).toBeCloseTo(
+      3 - (2.5 * START_SPREAD_MS) / 1000,
+    );
   });
 
   it("spends what the claim may send (a reconcile first counts twice)", () => {
