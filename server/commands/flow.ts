@@ -69,12 +69,18 @@ function present(registry: Registry, r: ScopeListRow) {
   };
 }
 
-export async function listFlow(db: Db, registry: Registry) {
-  const codeLimited = registry.names().filter((n) => {
+/** The types whose code limits them (the worker counts their attempts out as it does a scope with a limit set). */
+export const codeLimitedTypes = (registry: Registry) =>
+  registry.names().filter((n) => {
     const l = codeLimitOf(registry, n);
     return l !== null && (l.concurrency !== undefined || l.ratePerSecond !== undefined);
   });
-  const [scopes, keys] = await Promise.all([listScopes(db, codeLimited), blockedKeys(db, MAX_BLOCKED_KEYS + 1)]);
+
+export async function listFlow(db: Db, registry: Registry) {
+  const [scopes, keys] = await Promise.all([
+    listScopes(db, codeLimitedTypes(registry)),
+    blockedKeys(db, MAX_BLOCKED_KEYS + 1),
+  ]);
   return {
     scopes: scopes.map((r) => present(registry, r)),
     blockedKeys: keys.slice(0, MAX_BLOCKED_KEYS).map((k) => ({
