@@ -154,10 +154,11 @@ describe("bad input: refused naming the field, nothing changed", () => {
 
 describe("limits, pauses and their audit entries", () => {
   it("setLimit stores what is given (the rest cleared, the bucket full again), tells the fleet, and audits", async () => {
+    // Subscribed before it connects: the LISTEN is then in place once it says it is connected.
     const listener = startListener(t.url);
-    await new Promise<void>((r) => listener.onConnect(r));
     const heard: string[] = [];
     listener.on("conveyor_flow", (p) => heard.push(p));
+    await new Promise<void>((r) => listener.onConnect(r));
     try {
       const scope = { host: "API.Example.COM" };
       await t.db.pool.query(
