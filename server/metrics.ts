@@ -1,9 +1,9 @@
 // GET /api/metrics in Prometheus text (prom-client): commands by state and
 // type, queue depth and the age of the oldest due command, leases held, alert
-// state, deadlocks in the database, HTTP request durations of the web
-// process, the process's own figures, and the workers' metrics
-// (server/worker/metrics.ts) summed. Gauges are read from the database at scrape time, so every web
-// process reports the same totals. Protected by METRICS_TOKEN when it is set.
+// state, deadlocks in the database, flow control (circuits, what waits and
+// why), HTTP request durations of the web process, the process's own figures,
+// and the workers' metrics (server/worker/metrics.ts) summed. Gauges are read
+// from the database at scrape time, so every web process reports the same totals. Protected by METRICS_TOKEN when it is set.
 import client from "prom-client";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Db } from "./db/client";
@@ -11,6 +11,7 @@ import {
   alertFigures,
   commandsByStateAndType,
   databaseDeadlocks,
+  flowFigures,
   queueFigures,
   workerMetricsSnapshots,
 } from "./db/metrics";
@@ -20,7 +21,10 @@ const KEEP_WORKER_SNAPSHOTS_HOURS = 24;
 /** A worker that saved a snapshot this recently counts as live (it saves one every 5 s). */
 const LIVE_WORKER_SECONDS = 30;
 
-export function createMetrics(db: Db) {
+const CIRCUIT_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
+
+/** `codeLimitedTypes`: command types whose code declares a limit (their waiting commands are held back by it). */
+export function createMetrics(db: Db, opts: { codeLimitedTypes?: string[] } = {}) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: "conveyor_web_" });
   const httpDuration = new client.Histogram({
@@ -79,18 +83,32 @@ export function createMetrics(db: Db) {
     registers: [registry],
   });
 
+  const circuit = new client.Gauge({
+    name: "conveyor_circuit_state",
+    help: "Circuit breaker of each flow scope: 0 closed, 1 half open (a probe is let through), 2 open (host scopes: type http)",
+    labelNames: ["type", "host"],
+    registers: [registry],
+  });
+  const flowWaiting = new client.Gauge({
+    name: "conveyor_flow_waiting",
+    help: "Due commands held back by flow control, per scope and why: limit, paused, circuit; ordering: waiting behind an earlier command of their ordering key",
+    labelNames: ["type", "host", "reason"],
+    registers: [registry],
+  });
+
   return {
     /** Records one HTTP request (route is a low-cardinality name, never a raw URL). */
     observe(route: string, status: number, seconds: number) {
       httpDuration.observe({ route, status: String(status) }, seconds);
     },
     async render(): Promise<{ body: string; contentType: string }> {
-      const [byState, q, a, w, d] = await Promise.all([
+      const [byState, q, a, w, d, f] = await Promise.all([
         commandsByStateAndType(db),
         queueFigures(db),
         alertFigures(db),
         workerMetricsSnapshots(db, KEEP_WORKER_SNAPSHOTS_HOURS, LIVE_WORKER_SECONDS),
         databaseDeadlocks(db),
+        flowFigures(db, opts.codeLimitedTypes ?? []),
       ]);
       commands.reset();
       for (const r of byState) commands.set({ state: r.status, type: r.type }, r.n);
@@ -103,6 +121,10 @@ export function createMetrics(db: Db) {
       workers.set(w.live);
       deadlocks.reset();
       deadlocks.inc(d);
+      circuit.reset();
+      for (const c of f.circuits) circuit.set({ type: c.type, host: c.host }, CIRCUIT_VALUE[c.state]);
+      flowWaiting.reset();
+      for (const r of f.waiting) flowWaiting.set({ type: r.type, host: r.host, reason: r.reason }, r.n);
       // Workers' own metrics (attempts, durations, pickup lag…), summed over every worker's latest snapshot.
       const fromWorkers = w.snapshots.length
         ? await client.AggregatorRegistry.aggregate(

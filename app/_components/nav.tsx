@@ -7,6 +7,7 @@ import type { Me } from "@/lib/session";
 const ITEMS: { href: string; label: string; admin?: boolean }[] = [
   { href: "/", label: "Overview" },
   { href: "/commands", label: "Commands" },
+  { href: "/flow", label: "Flow" },
   { href: "/alerts", label: "Alerts" },
   { href: "/audit", label: "Audit log" },
   { href: "/tokens", label: "API tokens", admin: true },

@@ -4,6 +4,7 @@ import { tokensRouter } from "./routers/tokens";
 import { commandsRouter } from "./routers/commands";
 import { auditRouter, authRouter, usersRouter } from "./routers/users";
 import { alertsRouter } from "./routers/alerts";
+import { flowRouter } from "./routers/flow";
 
 export const appRouter = router({
   intake: intakeRouter,
@@ -13,5 +14,6 @@ export const appRouter = router({
   audit: auditRouter,
   auth: authRouter,
   alerts: alertsRouter,
+  flow: flowRouter,
 });
 export type AppRouter = typeof appRouter;

@@ -1,7 +1,8 @@
 // Figures for /api/metrics that come from the database (cheap, index-backed).
 import type { Db } from "./client";
-import { QUEUED } from "../engine/states";
+import { KEY_BLOCKING, QUEUED } from "../engine/states";
 import { inList } from "./states-sql";
+import { CLAIMABLE_NOW } from "./claim";
 
 const QUEUED_SQL = inList(QUEUED);
 
@@ -28,6 +29,46 @@ export async function alertFigures(db: Db) {
             (SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM alert_deliveries WHERE sent_at IS NULL) AS oldest_undelivered_s`,
   );
   return rows[0]!;
+}
+
+/**
+ * Flow control (DESIGN §7) at scrape time: every scope's circuit, and what
+ * waits in each scope that holds commands back, by why. A scope is labelled
+ * by type and host: a type scope with host "", a host scope with type "http"
+ * (the type whose commands have hosts). `limit`, `paused` and `circuit`: the
+ * due commands of a scope that is limited (`codeLimitedTypes`: by its type's
+ * code too), paused or not closed (one reason per scope: paused, then
+ * circuit, then limit); `ordering`: commands waiting behind an earlier
+ * command of their ordering key, by their own type and host.
+ */
+export async function flowFigures(db: Db, codeLimitedTypes: string[]) {
+  const [circuits, waiting] = await Promise.all([
+    db.pool.query<{ type: string; host: string; state: "closed" | "open" | "half_open" }>(
+      `SELECT CASE kind WHEN 'type' THEN name ELSE 'http' END AS type, CASE kind WHEN 'host' THEN name ELSE '' END AS host,
+         circuit_state AS state
+       FROM flow_scopes ORDER BY kind, name`,
+    ),
+    db.pool.query<{ type: string; host: string; reason: "limit" | "paused" | "circuit" | "ordering"; n: number }>(
+      `WITH scopes AS (
+         SELECT k.kind, k.name, coalesce(f.paused, false) AS paused, coalesce(f.circuit_state, 'closed') AS circuit_state,
+           coalesce(f.has_limit, false) OR (k.kind = 'type' AND k.name = ANY($1::text[])) AS limited
+         FROM (SELECT kind, name FROM flow_scopes UNION SELECT 'type', t FROM unnest($1::text[]) AS t) k
+         LEFT JOIN flow_scopes f ON f.kind = k.kind AND f.name = k.name),
+       due AS (SELECT type, target_host, count(*)::int AS n FROM commands WHERE ${CLAIMABLE_NOW} GROUP BY 1, 2)
+       SELECT CASE s.kind WHEN 'type' THEN s.name ELSE 'http' END AS type, CASE s.kind WHEN 'host' THEN s.name ELSE '' END AS host,
+         CASE WHEN s.paused THEN 'paused' WHEN s.circuit_state <> 'closed' THEN 'circuit' ELSE 'limit' END AS reason,
+         (SELECT coalesce(sum(d.n), 0)::int FROM due d
+          WHERE CASE s.kind WHEN 'type' THEN d.type = s.name ELSE d.target_host = s.name END) AS n
+       FROM scopes s WHERE s.paused OR s.circuit_state <> 'closed' OR s.limited
+       UNION ALL
+       -- in the terms of commands_ordering_idx: only the commands of keys still under way are read
+       SELECT type, coalesce(target_host, ''), 'ordering', count(*)::int FROM commands
+       WHERE ordering_key IS NOT NULL AND status IN ${inList(KEY_BLOCKING)} AND key_waiting
+       GROUP BY 1, 2`,
+      [codeLimitedTypes],
+    ),
+  ]);
+  return { circuits: circuits.rows, waiting: waiting.rows };
 }
 
 /**

@@ -27,6 +27,7 @@ import {
   PARSER_HEADER_LIMIT,
 } from "./node-fetch";
 import { isRestPath } from "../api/rest";
+import { codeLimitedTypes } from "../commands/flow";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
@@ -41,7 +42,7 @@ async function serve() {
   const rest = nodeRestListener(deps);
   const health = fetchListener(() => healthResponse(deps.db));
   const ready = fetchListener(() => readyResponse(deps.db, path.join(root, "prisma/migrations")));
-  const metrics = createMetrics(deps.db);
+  const metrics = createMetrics(deps.db, { codeLimitedTypes: codeLimitedTypes(deps.registry) });
   // Low-cardinality route names for the duration histogram.
   const procedures = new Set(Object.keys(appRouter._def.procedures));
   const serveMetrics = (req: http.IncomingMessage) =>

@@ -14,6 +14,7 @@ import { runClaimed, Interrupt, ShuttingDown, describeError, type AttemptEnv } f
 import { createCompleter, isConnectionError } from "./completer";
 import { Wake, sleep } from "../lib/wake";
 import type { WorkerMetrics } from "./metrics";
+import type { FlowTraffic } from "./flow-traffic";
 import type { PreparedClaim } from "./prepared-claim";
 import { onWake, type Service } from "./service";
 
@@ -46,6 +47,7 @@ export function claimLoop(o: {
   prepared: PreparedClaim;
   attemptEnv: Pick<AttemptEnv, "resultEndpoint" | "checkUrl" | "fetch">;
   metrics?: WorkerMetrics;
+  traffic?: FlowTraffic;
 }): ClaimLoop {
   const { log, metrics } = o;
   const { resultEndpoint, checkUrl, fetch: outboundFetch } = o.attemptEnv;
@@ -80,6 +82,7 @@ export function claimLoop(o: {
     listener: o.listener,
     wake: () => wake.fire(),
     metrics,
+    traffic: o.traffic,
   });
   const gatedIds = new Set<string>(); // leases of commands claimed through a gated unit
   let dbFailures = 0;
@@ -135,6 +138,7 @@ export function claimLoop(o: {
         wake.fire();
       }
       metrics?.attempts(c.type, completion.attempts);
+      o.traffic?.attempts(c, completion.attempts);
       await settle(h, completion);
       if (gatedIds.delete(c.leaseId)) {
         flow.released(c);

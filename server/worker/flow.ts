@@ -24,6 +24,7 @@ import {
   type Unit,
 } from "../flow/scopes";
 import type { WorkerMetrics } from "./metrics";
+import type { FlowTraffic } from "./flow-traffic";
 
 const REFRESH_MS = 5_000;
 const BUSY_RETRY_MS = 25;
@@ -67,6 +68,7 @@ export function flowControl(o: {
   listener?: Listener;
   wake: () => void;
   metrics?: WorkerMetrics;
+  traffic?: Pick<FlowTraffic, "held">;
 }): FlowControl {
   const { db, registry, log } = o;
   const codeLimits = new Map<string, Limit>();
@@ -211,6 +213,7 @@ export function flowControl(o: {
         if (a.reason && r.claimed.length >= a.take) {
           // Held back: by time (a token, a probe), or until something changes (a completion, a resume).
           o.metrics?.heldBack(u, a.reason, want - r.claimed.length);
+          o.traffic?.held(u, want - r.claimed.length);
           if (a.wakeAt) {
             blocks.set(k, { until: a.wakeAt.getTime(), kind: "time" });
             wakeLater(a.wakeAt.getTime());

@@ -1,9 +1,14 @@
 // Retention: finished commands older than RETENTION_DAYS go, in small batches,
 // a few at a time from every worker (SKIP LOCKED keeps them from colliding);
-// so do expired sessions and alert history older than that (once sent).
+// so do expired sessions and alert history older than that (once sent), and
+// flow traffic older than a day.
 import type { Db } from "../db/client";
 import type { Logger } from "../log";
 import { pruneFinished, pruneHousekeeping } from "../db/retention";
+import { pruneTraffic } from "../db/flow-traffic";
+
+/** The /flow page reads the last hour of traffic; a day is kept for a look back. */
+const TRAFFIC_DAYS = 1;
 import { periodic, type Service } from "./service";
 
 type PrunerOptions = { db: Db; log: Logger; days: number; everyMs?: number; batch?: number; maxBatchesPerRun?: number };
@@ -20,6 +25,7 @@ export function pruner(o: PrunerOptions): Service & { runOnce: () => Promise<voi
     const other = await pruneHousekeeping(o.db, o.days);
     if (other.sessions || other.alertEvents)
       o.log.info({ ...other, olderThanDays: o.days }, "pruned expired sessions and old alert history");
+    await pruneTraffic(o.db, TRAFFIC_DAYS);
   };
   const every = periodic("pruner", o.everyMs ?? 60_000, (stopping) =>
     run(stopping).catch((err) => o.log.warn({ err: String(err) }, "pruning failed")),

@@ -12,6 +12,7 @@ import type { Listener } from "../db/listener";
 import type { AttemptEnv } from "./attempt";
 import { callbackSender } from "./callbacks";
 import { claimLoop } from "./claim-loop";
+import { flowTraffic } from "./flow-traffic";
 import { heartbeat } from "./heartbeat";
 import type { WorkerMetrics } from "./metrics";
 import { preparedClaim } from "./prepared-claim";
@@ -44,6 +45,8 @@ export type WorkerOptions = {
   /** Outbound fetch (commands and callbacks) that pins the checked address; default: the global fetch. */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
   metrics?: WorkerMetrics;
+  /** How often the attempts counted per scope are added to flow_traffic (default 5 s; and on stop). */
+  trafficFlushMs?: number;
   /** Claims with a named (prepared) statement once the table is big enough for its generic plan (default true; DB_PREPARED_STATEMENTS). */
   preparedStatements?: boolean;
 };
@@ -61,6 +64,7 @@ export function createWorker(o: WorkerOptions): Worker {
   const leaseMs = o.leaseMs ?? 30_000;
   const { db, log, metrics } = o;
   const prepared = preparedClaim({ db, enabled: o.preparedStatements ?? true });
+  const traffic = flowTraffic({ db, log, everyMs: o.trafficFlushMs });
   const claims = claimLoop({
     db,
     registry: o.registry,
@@ -75,6 +79,7 @@ export function createWorker(o: WorkerOptions): Worker {
     prepared,
     attemptEnv: { resultEndpoint: o.resultEndpoint, checkUrl: o.checkUrl, fetch: o.fetch },
     metrics,
+    traffic,
   });
   const services = serviceGroup("worker", [
     ...(o.callbacks === false
@@ -93,6 +98,8 @@ export function createWorker(o: WorkerOptions): Worker {
           }),
         ]),
     prepared,
+    // Stopped after the claim loop, so that the last attempts are saved too.
+    traffic,
     rescuer({ db, registry: o.registry, log, everyMs: o.rescueEveryMs ?? 5_000, metrics }),
     heartbeat({ db, log, leaseMs, held: claims.held, metrics }),
     claims,

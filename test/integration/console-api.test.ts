@@ -292,6 +292,26 @@ describe("role matrix", () => {
       input: () => ({ id: "00000000-0000-4000-8000-000000000000" }),
       expect: { ...adminOnly, adminToken: 404, admin: 404 },
     },
+    { path: "flow.list", kind: "query", expect: read },
+    {
+      path: "flow.setLimit",
+      kind: "mutation",
+      input: () => ({ scope: { host: "matrix.example" }, concurrency: 3 }),
+      expect: adminOnly,
+    },
+    {
+      path: "flow.removeLimit",
+      kind: "mutation",
+      input: () => ({ scope: { host: "matrix.example" } }),
+      expect: adminOnly,
+    },
+    {
+      path: "flow.pause",
+      kind: "mutation",
+      input: () => ({ scope: { host: "matrix.example" }, reason: "matrix" }),
+      expect: act,
+    },
+    { path: "flow.resume", kind: "mutation", input: () => ({ scope: { host: "matrix.example" } }), expect: act },
     { path: "auth.me", kind: "query", expect: anyone },
     {
       path: "auth.changePassword",

@@ -425,6 +425,29 @@ const badIds = fc.oneof(
 const badReason = fc.oneof(notA("string"), fc.constant("r".repeat(1001)), withNul);
 const actionFields: Record<string, Field> = { ids: { required: true, bad: badIds }, reason: { bad: badReason } };
 
+/** Flow scopes (DESIGN §7): exactly one of type or host; a host name only; a registered type. */
+const badScope = fc.oneof(
+  notA("object"),
+  fc.constantFrom({}, { type: "http", host: "a.example" }, { name: "http" }, { type: null }, { host: null }),
+);
+const badHost = fc.oneof(
+  notA("string"),
+  fc.constantFrom(
+    "",
+    "   ",
+    "a.example:8080",
+    "https://a.example",
+    "a.example/x",
+    "user@a.example",
+    "a b.example",
+    "a.example?x",
+    "a%41.example",
+    "[::1]:80",
+    "a\u0000b",
+    "h".repeat(254),
+  ),
+);
+const badScopeType = fc.oneof(badText(64), fc.constantFrom("no-such-type", "HTTP", "http ", "http\u0000"));
 const ruleBase = () => ({ name: "fuzz rule", kind: "backlog", threshold: 5, recipients: ["ops@example.com"] });
 const ruleFields: Record<string, Field> = {
   name: {
@@ -725,6 +748,60 @@ const SPECS: Spec[] = [
     base: () => ({ id: uuid() }),
     fields: { id: { required: true, bad: badUuid } },
     strict: [""],
+  },
+  { path: "flow.list", kind: "query", callers: consoleCallers, base: null },
+  {
+    path: "flow.setLimit",
+    kind: "mutation",
+    callers: consoleCallers,
+    base: () => ({ scope: { host: "api.example.com" }, ratePerSecond: 5, circuit: { threshold: 3 } }),
+    fields: {
+      scope: { required: true, bad: badScope },
+      "scope.host": { bad: badHost },
+      concurrency: { bad: badInt(1, 1_000_000) },
+      ratePerSecond: { bad: badNumber(Number.MIN_VALUE, 1_000_000) },
+      burst: { bad: badInt(1, 1_000_000) },
+      "circuit.threshold": { bad: badInt(1, 10_000) },
+      "circuit.cooldownSeconds": { bad: badInt(1, 3600) },
+      reason: { bad: badReason },
+    },
+    strict: ["", "scope", "circuit"],
+  },
+  {
+    path: "flow.removeLimit",
+    kind: "mutation",
+    callers: consoleCallers,
+    base: () => ({ scope: { type: "http" } }),
+    fields: {
+      scope: { required: true, bad: badScope },
+      "scope.type": { bad: badScopeType },
+      reason: { bad: badReason },
+    },
+    strict: ["", "scope"],
+  },
+  {
+    path: "flow.pause",
+    kind: "mutation",
+    callers: consoleCallers,
+    base: () => ({ scope: { host: "api.example.com" }, reason: "fuzz" }),
+    fields: {
+      scope: { required: true, bad: badScope },
+      "scope.host": { bad: badHost },
+      reason: { required: true, bad: fc.oneof(badReason, fc.constantFrom("", "   ")) },
+    },
+    strict: ["", "scope"],
+  },
+  {
+    path: "flow.resume",
+    kind: "mutation",
+    callers: consoleCallers,
+    base: () => ({ scope: { type: "http" } }),
+    fields: {
+      scope: { required: true, bad: badScope },
+      "scope.type": { bad: badScopeType },
+      reason: { bad: badReason },
+    },
+    strict: ["", "scope"],
   },
 ];
 
@@ -1739,6 +1816,7 @@ const TABLES = [
   "command_transitions",
   "alert_events",
   "alert_deliveries",
+  "flow_scopes",
 ];
 let before: Record<string, number>;
 const stats = { requests: 0, byStatus: {} as Record<number, number> };
