@@ -158,6 +158,20 @@ export async function releaseKeys(client: pg.PoolClient, clients: string[], keys
   return rowCount ?? 0;
 }
 
+/**
+ * A CTE `keys_freed` (its one row: n) that takes the advisory locks of the
+ * ordering keys of the commands `ids` selects, in lock order; a statement
+ * that reads `(SELECT n FROM keys_freed)` in its first row's condition holds
+ * them before it locks a row. A command without a key costs a primary-key
+ * probe. Held until the transaction ends, so the release at commit finds
+ * them taken.
+ */
+export const keysFreed = (ids: string) => `keys_freed AS MATERIALIZED (
+       SELECT count(*) AS n FROM (
+         SELECT pg_advisory_xact_lock(l) FROM (
+           SELECT DISTINCT conveyor_ordering_lock(k.client_id, k.ordering_key) AS l FROM commands k
+           WHERE k.id = ANY(ARRAY(${ids})) AND k.ordering_key IS NOT NULL ORDER BY 1) s) x)`;
+
 export type ExistingByKey = { id: string; status: string; same: boolean };
 export type KeyLookup = { clientId: string; key: string; type: string; payload: unknown };
 
