@@ -243,6 +243,7 @@ CREATE TABLE commands (
   CONSTRAINT commands_finished_check CHECK ((finished_at IS NOT NULL) = (status = ANY (ARRAY['succeeded'::command_status, 'failed'::command_status, 'exception'::command_status, 'compensated'::command_status, 'cancelled'::command_status]))),
   CONSTRAINT commands_idempotency_key_check CHECK (length(idempotency_key) >= 1 AND length(idempotency_key) <= 200),
   CONSTRAINT commands_key_waiting_check CHECK (NOT key_waiting OR ordering_key IS NOT NULL),
+  CONSTRAINT commands_key_waiting_state_check CHECK (NOT key_waiting OR (status = ANY (ARRAY['pending'::command_status, 'running'::command_status, 'awaiting'::command_status, 'retrying'::command_status, 'compensating'::command_status, 'exception'::command_status]))),
   CONSTRAINT commands_lease_check CHECK (status <> 'running'::command_status OR locked_by IS NOT NULL AND locked_until IS NOT NULL),
   CONSTRAINT commands_lease_state_check CHECK (lease_id IS NULL OR (status = ANY (ARRAY['running'::command_status, 'awaiting'::command_status, 'compensating'::command_status]))),
   CONSTRAINT commands_lease_whole_check CHECK ((lease_id IS NULL) = (locked_by IS NULL) AND (lease_id IS NULL) = (locked_until IS NULL)),
