@@ -187,6 +187,16 @@ describe("one worker", () => {
     expect(ran("late-retry")).toEqual(["0 execute", "1 execute", "0 execute", "2 execute"]);
     expect(rec.overlaps).toEqual([]);
   });
+
+  it("several failed commands of a key retried at once (in any order) run one at a time, in receipt order", async () => {
+    for (let i = 0; i < 3; i++) rec.script.set(`multi#${i}`, ["fail"]);
+    const ids = await batch([0, 1, 2].map((i) => cmd("multi", i)));
+    await waitUntil(settled(ids, ["failed", "failed", "failed"]), "all three to fail");
+    await retryCommands(t.db, { ids: [ids[2]!, ids[0]!, ids[1]!] }, op, "all again");
+    await waitUntil(settled(ids, ["succeeded", "succeeded", "succeeded"]), "the retries");
+    expect(ran("multi")).toEqual(["0 execute", "1 execute", "2 execute", "0 execute", "1 execute", "2 execute"]);
+    expect(rec.overlaps).toEqual([]);
+  });
 });
 
 describe("a worker dies holding the key's only command in flight", () => {

@@ -175,14 +175,17 @@ describe("3 worker processes, 3,000 commands over 300 keys, submitted in batches
   });
 });
 
-describe("in-process workers", () => {
+describe("two in-process workers", () => {
   const running: TestWorker[] = [];
+  beforeAll(async () => {
+    // started together: both wake to the first submit and claim at the same moment
+    running.push(...(await Promise.all([worker(), worker()])));
+  });
   afterAll(async () => {
     await Promise.all(running.map((w) => w.close()));
   });
 
-  it("two workers claiming at the same moment never run two commands of a key at once", async () => {
-    running.push(...(await Promise.all([worker(), worker()])));
+  it("claiming at the same moment, never run two commands of a key at once", async () => {
     const ids = await batch(Array.from({ length: 50 }, (_, i) => cmd("race", i)));
     await waitUntil(allSucceeded(ids), "the 50 commands to succeed");
     expect(rec.overlaps).toEqual([]);
@@ -230,6 +233,15 @@ describe("in-process workers", () => {
     const seqs = execsOf("dup-race").map((e) => e.seq);
     expect(seqs).toEqual([0, 1, 1]);
     expect(rec.overlaps).toEqual([]);
+  });
+
+  it("the same key of another client is another key", async () => {
+    const other = (await testClient(t.db)).clientId;
+    const [blocked] = await batch([cmd("shared", 0, { runAt: "2999-01-01T00:00:00Z" })]);
+    const receipts = await submitBatch(directIntake(t.db, registry), other, [cmd("shared", 1)]);
+    const theirs = (receipts[0] as { id: string }).id;
+    await waitUntil(allSucceeded([theirs]), "the other client's command to run");
+    expect(await statuses([blocked!])).toEqual(["pending"]);
   });
 
   it("priority and runAt never reorder commands within a key", async () => {
