@@ -380,6 +380,8 @@ CREATE INDEX commands_lease_idx ON commands USING btree (locked_until) WHERE (lo
 
 CREATE INDEX commands_ordering_idx ON commands USING btree (client_id, ordering_key, ordering_seq) WHERE ((ordering_key IS NOT NULL) AND (status = ANY (ARRAY['pending'::command_status, 'running'::command_status, 'awaiting'::command_status, 'retrying'::command_status, 'compensating'::command_status, 'exception'::command_status])));
 
+CREATE INDEX commands_ordering_key_created_at_idx ON commands USING btree (ordering_key, created_at DESC) WHERE ((ordering_key IS NOT NULL) AND (lease_id IS NULL));
+
 CREATE INDEX commands_status_created_at_idx ON commands USING btree (status, created_at DESC) WHERE ((status <> 'succeeded'::command_status) AND (lease_id IS NULL));
 
 CREATE INDEX commands_type_created_at_idx ON commands USING btree (type, created_at DESC) WHERE (lease_id IS NULL);
