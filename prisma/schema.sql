@@ -479,19 +479,22 @@ CREATE OR REPLACE FUNCTION public.conveyor_release_key()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$
+DECLARE
+  nxt uuid;
 BEGIN
   PERFORM pg_advisory_xact_lock(conveyor_ordering_lock(NEW.client_id, NEW.ordering_key));
-  UPDATE commands c SET key_waiting = false
-  WHERE c.id = (SELECT w.id FROM commands w
-                WHERE w.client_id = NEW.client_id AND w.ordering_key = NEW.ordering_key AND w.key_waiting
-                  AND w.status IN ('pending', 'running', 'awaiting', 'retrying', 'compensating', 'exception')
-                ORDER BY w.ordering_seq LIMIT 1)
-    AND NOT EXISTS (SELECT 1 FROM commands h
-                    WHERE h.client_id = NEW.client_id AND h.ordering_key = NEW.ordering_key AND NOT h.key_waiting
-                      AND h.status IN ('pending', 'running', 'awaiting', 'retrying', 'compensating', 'exception'));
-  IF FOUND THEN
-    PERFORM pg_notify('conveyor_commands', '');
+  SELECT w.id INTO nxt FROM commands w
+  WHERE w.client_id = NEW.client_id AND w.ordering_key = NEW.ordering_key AND w.key_waiting
+    AND w.status IN ('pending', 'running', 'awaiting', 'retrying', 'compensating', 'exception')
+  ORDER BY w.ordering_seq LIMIT 1;
+  IF nxt IS NULL OR EXISTS (
+       SELECT 1 FROM commands h
+       WHERE h.client_id = NEW.client_id AND h.ordering_key = NEW.ordering_key AND NOT h.key_waiting
+         AND h.status IN ('pending', 'running', 'awaiting', 'retrying', 'compensating', 'exception')) THEN
+    RETURN NULL;
   END IF;
+  UPDATE commands SET key_waiting = false, updated_at = now() WHERE id = nxt;
+  PERFORM pg_notify('conveyor_commands', '');
   RETURN NULL;
 END $function$;
 
