@@ -2,10 +2,14 @@
 // graphile-worker 0.17.3 (defaults, and batched: local queue 11 + batched
 // completion 25 ms), side by side on one PostgreSQL server (embedded, fsync on),
 // each in its own database, no-op work, concurrency 10 per process.
-// Usage: npm run bench:engine [-- --runs 3 --jobs 20000 --samples 200 --only conveyor]
+// Usage: npm run bench:engine [-- --runs 3 --jobs 20000 --samples 200 --only conveyor --ordering-keys 10000]
+// --ordering-keys N adds a Conveyor run whose jobs are spread over N ordering keys (DESIGN §7), each key's
+// jobs one after the other: with the default 20,000 jobs and 10,000 keys, two per key, the second waiting
+// behind the first. Its pickup samples use a new key each.
 // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the worker processes.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -27,12 +31,14 @@ const { values } = parseArgs({
     jobs: { type: "string", default: "20000" },
     samples: { type: "string", default: "200" },
     only: { type: "string" },
+    "ordering-keys": { type: "string" },
   },
 });
 const RUNS = Number(values.runs);
 const JOBS = Number(values.jobs);
 const SAMPLES = Number(values.samples);
 const PROBE_MS = 25;
+const ORDERING_KEYS = Number(values["ordering-keys"] ?? 0);
 
 const database = await startDatabase();
 const gwUrl = database.url.replace("/conveyor?", "/graphile_bench?");
@@ -77,27 +83,43 @@ type System = {
   anyLeft: () => Promise<boolean>;
   enqueueOne: () => Promise<string>;
 };
-const systems: System[] = [
-  {
-    name: "Conveyor",
-    script: "bench/conveyor-noop-worker.ts",
-    env: { DATABASE_URL: database.url },
-    vacuum: async () => void (await db.pool.query("VACUUM")),
-    enqueue: async (n) => {
-      for (let i = 0; i < n; i += 1000)
-        await submitBatch(
-          intake,
-          clientId,
-          Array.from({ length: Math.min(1000, n - i) }, () => ({ type: "noop", payload: {} })),
-        );
-    },
-    anyDone: async () =>
-      (await db.pool.query(`SELECT 1 FROM commands WHERE status = 'succeeded' LIMIT 1`)).rowCount === 1,
-    anyLeft: async () =>
-      (await db.pool.query(`SELECT 1 FROM commands WHERE status IN ('pending', 'running', 'retrying') LIMIT 1`))
-        .rowCount === 1,
-    enqueueOne: async () => (await submit(intake, clientId, { type: "noop", payload: { report: true } })).id,
+/** Conveyor; with `keys`, job i has the ordering key i mod keys. */
+const conveyor = (name: string, keys: number): System => ({
+  name,
+  script: "bench/conveyor-noop-worker.ts",
+  env: { DATABASE_URL: database.url },
+  vacuum: async () => void (await db.pool.query("VACUUM")),
+  enqueue: async (n) => {
+    for (let i = 0; i < n; i += 1000)
+      await submitBatch(
+        intake,
+        clientId,
+        Array.from({ length: Math.min(1000, n - i) }, (_, j) => ({
+          type: "noop",
+          payload: {},
+          ...(keys ? { orderingKey: `key-${(i + j) % keys}` } : {}),
+        })),
+      );
   },
+  anyDone: async () =>
+    (await db.pool.query(`SELECT 1 FROM commands WHERE status = 'succeeded' LIMIT 1`)).rowCount === 1,
+  anyLeft: async () =>
+    (await db.pool.query(`SELECT 1 FROM commands WHERE status IN ('pending', 'running', 'retrying') LIMIT 1`))
+      .rowCount === 1,
+  enqueueOne: async () =>
+    (
+      await submit(intake, clientId, {
+        type: "noop",
+        payload: { report: true },
+        ...(keys ? { orderingKey: `pickup-${randomUUID()}` } : {}),
+      })
+    ).id,
+});
+const systems: System[] = [
+  conveyor("Conveyor", 0),
+  ...(ORDERING_KEYS > 0
+    ? [conveyor(`Conveyor, ${fmt(ORDERING_KEYS)} ordering keys × ${fmt(JOBS / ORDERING_KEYS)}`, ORDERING_KEYS)]
+    : []),
   ...(["defaults", "batched"] as const).map((mode) => ({
     name: `graphile-worker 0.17.3 ${mode}`,
     script: "bench/graphile-noop-worker.ts",

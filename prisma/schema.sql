@@ -243,6 +243,7 @@ CREATE TABLE commands (
   CONSTRAINT commands_finished_check CHECK ((finished_at IS NOT NULL) = (status = ANY (ARRAY['succeeded'::command_status, 'failed'::command_status, 'exception'::command_status, 'compensated'::command_status, 'cancelled'::command_status]))),
   CONSTRAINT commands_idempotency_key_check CHECK (length(idempotency_key) >= 1 AND length(idempotency_key) <= 200),
   CONSTRAINT commands_key_waiting_check CHECK (NOT key_waiting OR ordering_key IS NOT NULL),
+  CONSTRAINT commands_key_waiting_state_check CHECK (NOT key_waiting OR (status = ANY (ARRAY['pending'::command_status, 'running'::command_status, 'awaiting'::command_status, 'retrying'::command_status, 'compensating'::command_status, 'exception'::command_status]))),
   CONSTRAINT commands_lease_check CHECK (status <> 'running'::command_status OR locked_by IS NOT NULL AND locked_until IS NOT NULL),
   CONSTRAINT commands_lease_state_check CHECK (lease_id IS NULL OR (status = ANY (ARRAY['running'::command_status, 'awaiting'::command_status, 'compensating'::command_status]))),
   CONSTRAINT commands_lease_whole_check CHECK ((lease_id IS NULL) = (locked_by IS NULL) AND (lease_id IS NULL) = (locked_until IS NULL)),
@@ -381,6 +382,8 @@ CREATE INDEX commands_lease_idx ON commands USING btree (locked_until) WHERE (lo
 
 CREATE INDEX commands_ordering_idx ON commands USING btree (client_id, ordering_key, ordering_seq) WHERE ((ordering_key IS NOT NULL) AND (status = ANY (ARRAY['pending'::command_status, 'running'::command_status, 'awaiting'::command_status, 'retrying'::command_status, 'compensating'::command_status, 'exception'::command_status])));
 
+CREATE INDEX commands_ordering_key_created_at_idx ON commands USING btree (ordering_key, created_at DESC) WHERE ((ordering_key IS NOT NULL) AND (lease_id IS NULL));
+
 CREATE INDEX commands_status_created_at_idx ON commands USING btree (status, created_at DESC) WHERE ((status <> 'succeeded'::command_status) AND (lease_id IS NULL));
 
 CREATE INDEX commands_type_created_at_idx ON commands USING btree (type, created_at DESC) WHERE (lease_id IS NULL);
@@ -478,19 +481,22 @@ CREATE OR REPLACE FUNCTION public.conveyor_release_key()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$
+DECLARE
+  nxt uuid;
 BEGIN
   PERFORM pg_advisory_xact_lock(conveyor_ordering_lock(NEW.client_id, NEW.ordering_key));
-  UPDATE commands c SET key_waiting = false
-  WHERE c.id = (SELECT w.id FROM commands w
-                WHERE w.client_id = NEW.client_id AND w.ordering_key = NEW.ordering_key AND w.key_waiting
-                  AND w.status IN ('pending', 'running', 'awaiting', 'retrying', 'compensating', 'exception')
-                ORDER BY w.ordering_seq LIMIT 1)
-    AND NOT EXISTS (SELECT 1 FROM commands h
-                    WHERE h.client_id = NEW.client_id AND h.ordering_key = NEW.ordering_key AND NOT h.key_waiting
-                      AND h.status IN ('pending', 'running', 'awaiting', 'retrying', 'compensating', 'exception'));
-  IF FOUND THEN
-    PERFORM pg_notify('conveyor_commands', '');
+  SELECT w.id INTO nxt FROM commands w
+  WHERE w.client_id = NEW.client_id AND w.ordering_key = NEW.ordering_key AND w.key_waiting
+    AND w.status IN ('pending', 'running', 'awaiting', 'retrying', 'compensating', 'exception')
+  ORDER BY w.ordering_seq LIMIT 1;
+  IF nxt IS NULL OR EXISTS (
+       SELECT 1 FROM commands h
+       WHERE h.client_id = NEW.client_id AND h.ordering_key = NEW.ordering_key AND NOT h.key_waiting
+         AND h.status IN ('pending', 'running', 'awaiting', 'retrying', 'compensating', 'exception')) THEN
+    RETURN NULL;
   END IF;
+  UPDATE commands SET key_waiting = false, updated_at = now() WHERE id = nxt;
+  PERFORM pg_notify('conveyor_commands', '');
   RETURN NULL;
 END $function$;
 

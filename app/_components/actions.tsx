@@ -15,7 +15,14 @@ import { useTRPC, useTRPCClient } from "./trpc";
 import { btn, ErrorBox, input, ShortId, type State } from "./ui";
 
 export type Action = ActionName;
-export type Filter = { status?: State[]; type?: string; q?: string; createdAfter?: string; createdBefore?: string };
+export type Filter = {
+  status?: State[];
+  type?: string;
+  q?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+  orderingKey?: string;
+};
 export type Target = { ids: string[] } | { filter: Filter };
 type Result = { updated: string[]; skipped: { id: string; reason: string }[] };
 type Preview = inferRouterOutputs<AppRouter>["commands"]["preview"];

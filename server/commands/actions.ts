@@ -31,15 +31,22 @@ const RETRY: ActionSql = {
   set: `status = CASE WHEN status = 'exception' AND phase = 'compensate' THEN 'compensating'::command_status ELSE 'pending'::command_status END,
         phase = CASE WHEN status = 'exception' AND phase = 'compensate' THEN 'compensate' ELSE 'execute' END,
         tries = 0, run_at = now(), error = NULL, failure = CASE WHEN status = 'failed' THEN NULL ELSE failure END`,
+  rejoinsKey: true,
 };
 const COMPENSATE: ActionSql = {
   from: [...ACTION_FROM.compensate],
   set: `status = 'compensating', phase = 'compensate', tries = 0, run_at = now(), needs_reconcile = false, error = NULL`,
+  rejoinsKey: true,
 };
-const CANCEL: ActionSql = { from: [...ACTION_FROM.cancel], set: `status = 'cancelled', needs_reconcile = false` };
+const CANCEL: ActionSql = {
+  from: [...ACTION_FROM.cancel],
+  set: `status = 'cancelled', needs_reconcile = false`,
+  rejoinsKey: false,
+};
 const RESOLVE: ActionSql = {
   from: [...ACTION_FROM.resolve],
   set: `status = $3::command_status, needs_reconcile = false`,
+  rejoinsKey: false,
 };
 
 async function run(

@@ -2,9 +2,16 @@
 import type { Db } from "../db/client";
 import { countByStatus, countMatching, listCommands, searchCommands, type ListRow } from "../db/commands-read";
 import { isTextSearch, type ListFilter } from "../db/command-filter";
-import { commandDetail, type AttemptRow, type CallbackRow } from "../db/command-detail";
+import {
+  commandDetail,
+  KEY_LINE_COUNT_MAX,
+  type AttemptRow,
+  type CallbackRow,
+  type DetailRow,
+  type KeyLineRow,
+} from "../db/command-detail";
 import { dueCount, liveWorkers, throughput, waiting, type WaitingRow } from "../db/overview";
-import { STATES } from "../engine/states";
+import { KEY_BLOCKING, STATES } from "../engine/states";
 import { toView } from "./view";
 import { AppError } from "../errors";
 import { maskSecrets } from "./mask";
@@ -146,6 +153,7 @@ export async function detail(db: Db, registry: Registry, id: string) {
       maxAttempts: c.max_attempts ?? policy?.maxAttempts ?? null,
     },
     readAt: c.read_at.toISOString(),
+    ordering: keyLine(c, d.keyLine),
     attempts,
     audit: d.audit.map((a) => ({ at: a.at.toISOString(), actor: a.actor, action: a.action, reason: a.reason })),
     callbacks: d.callbacks.map((b) => {
@@ -164,6 +172,29 @@ export async function detail(db: Db, registry: Registry, id: string) {
         createdAt: b.created_at.toISOString(),
       };
     }),
+  };
+}
+
+/**
+ * The command's place in its ordering key's line (DESIGN §7), or null without
+ * a key. `waiting`: an earlier command of the key holds it back (`head` is
+ * that command, which runs or must be acted on first; null for the moment
+ * between one head finishing and the next being chosen). `ahead` and `behind`:
+ * commands of the key waiting before and after it, counted up to `countMax`.
+ */
+function keyLine(c: DetailRow, line: KeyLineRow | null) {
+  if (!c.ordering_key || !line) return null;
+  const holds = (KEY_BLOCKING as readonly string[]).includes(c.status);
+  const waiting = holds && c.key_waiting;
+  return {
+    key: c.ordering_key,
+    waiting,
+    /** This command is the head: the one of its key that may run now, or that blocks the key (exception). */
+    isHead: holds && !c.key_waiting,
+    head: waiting && line.head && line.head.id !== c.id ? line.head : null,
+    ahead: line.ahead,
+    behind: line.behind,
+    countMax: KEY_LINE_COUNT_MAX,
   };
 }
 

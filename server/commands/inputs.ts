@@ -100,7 +100,12 @@ export const submitInput = z.strictObject({
   runAt: isoDateTime().optional(),
   retry: retryInput.optional(),
   /** DESIGN §7: commands of a client with the same key run one at a time, in the order received. */
-  orderingKey: text(200).optional(),
+  orderingKey: text(200)
+    .meta({
+      description:
+        "Commands of this client with the same orderingKey run one at a time, in the order received (within a batch, input order)",
+    })
+    .optional(),
 });
 export type SubmitInput = z.infer<typeof submitInput>;
 

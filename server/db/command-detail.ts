@@ -1,7 +1,9 @@
-// One command as its page shows it: the row, its attempts, audit entries and
-// callback deliveries, read in one snapshot.
+// One command as its page shows it: the row, its attempts, audit entries,
+// callback deliveries and its place in its ordering key's line, read in one snapshot.
 import type { Db } from "./client";
 import type { ListRow } from "./commands-read";
+import { KEY_BLOCKING } from "../engine/states";
+import { inList } from "./states-sql";
 
 export type DetailRow = ListRow & {
   callback_url: string | null;
@@ -14,7 +16,33 @@ export type DetailRow = ListRow & {
   lease_expired: boolean;
   state_changed_at: Date;
   read_at: Date;
+  client_id: string;
+  ordering_seq: string | null;
+  key_waiting: boolean;
 };
+/** Where a command stands in its ordering key's line (DESIGN §7). */
+export type KeyLineRow = {
+  /** The key's head: the one command of the key that may run now (null between a release and the next). */
+  head: { id: string; status: string } | null;
+  /** Commands of the key waiting before this one, and after it (each counted up to KEY_LINE_COUNT_MAX + 1). */
+  ahead: number;
+  behind: number;
+};
+
+/** A key's line is counted this far (a key may hold many thousands of commands). */
+export const KEY_LINE_COUNT_MAX = 1_000;
+const BLOCKING = inList(KEY_BLOCKING);
+/** Through commands_ordering_idx (client, key, seq) over the key's commands that hold it. */
+const KEY_LINE = `SELECT
+    (SELECT json_build_object('id', h.id, 'status', h.status) FROM commands h
+     WHERE h.client_id = $1 AND h.ordering_key = $2 AND h.status IN ${BLOCKING} AND NOT h.key_waiting
+     ORDER BY h.ordering_seq LIMIT 1) AS head,
+    (SELECT count(*)::int FROM (SELECT 1 FROM commands w
+       WHERE w.client_id = $1 AND w.ordering_key = $2 AND w.status IN ${BLOCKING} AND w.key_waiting
+         AND w.ordering_seq < $3 LIMIT ${KEY_LINE_COUNT_MAX + 1}) x) AS ahead,
+    (SELECT count(*)::int FROM (SELECT 1 FROM commands w
+       WHERE w.client_id = $1 AND w.ordering_key = $2 AND w.status IN ${BLOCKING} AND w.key_waiting
+         AND w.ordering_seq > $3 LIMIT ${KEY_LINE_COUNT_MAX + 1}) x) AS behind`;
 export type AttemptRow = {
   number: number;
   kind: string;
@@ -67,8 +95,12 @@ export async function commandDetail(db: Db, id: string) {
        FROM callback_deliveries WHERE command_id = $1 ORDER BY id`,
       [id],
     );
+    const c = cmd.rows[0];
+    const keyLine = c?.ordering_key
+      ? (await client.query<KeyLineRow>(KEY_LINE, [c.client_id, c.ordering_key, c.ordering_seq])).rows[0]!
+      : null;
     await client.query("COMMIT");
-    return { command: cmd.rows[0], attempts: attempts.rows, audit: audit.rows, callbacks: callbacks.rows };
+    return { command: c, attempts: attempts.rows, audit: audit.rows, callbacks: callbacks.rows, keyLine };
   } catch (err) {
     await client.query("ROLLBACK").catch(() => {});
     throw err;

@@ -1,4 +1,4 @@
-// The console's filter of commands (states, type, creation time, text search)
+// The console's filter of commands (states, type, creation time, ordering key, text search)
 // as SQL conditions: shared by the lists, the counts and the operator actions'
 // "all that match".
 import { SECRET_MEMBER_PG_RE } from "../lib/secret-fields";
@@ -10,6 +10,8 @@ export type ListFilter = {
   q?: string;
   createdAfter?: string;
   createdBefore?: string;
+  /** DESIGN §7: the commands of this ordering key (of any client). */
+  orderingKey?: string;
 };
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -43,6 +45,7 @@ export function baseWhere(f: ListFilter, p: (v: unknown) => string): string[] {
   if (f.type) parts.push(`type = ${p(f.type)}`);
   if (f.createdAfter) parts.push(`created_at >= ${p(f.createdAfter)}::timestamptz`);
   if (f.createdBefore) parts.push(`created_at < ${p(f.createdBefore)}::timestamptz`);
+  if (f.orderingKey) parts.push(`ordering_key = ${p(f.orderingKey)}`);
   return parts;
 }
 

@@ -61,22 +61,24 @@ const INSERT = `INSERT INTO commands (id, client_id, type, payload, idempotency_
 
 /**
  * With ordering keys (DESIGN §7): the receipt order is ordering_seq, one
- * value of command_order_seq per statement and the item's place in it; a
- * command is its key's head unless a command of the key is blocking, or an
- * earlier item of the statement has the same key. The keys' advisory locks,
+ * value of command_order_seq per statement and the item's place in the
+ * caller's input (`ord`: the rows themselves come in idempotency-key order,
+ * see inKeyOrder); a command is its key's head unless a command of the key is
+ * blocking, or an earlier item of the statement has the same key. The keys' advisory locks,
  * taken before (in lock order), make the sequence follow the commit order
  * per key and the check exact against a head that finishes meanwhile (its
  * release waits for the same lock: server/db/ordering.ts).
  */
+const ORDER_BLOCK = 2048;
 const INSERT_KEYED = `INSERT INTO commands (id, client_id, type, payload, idempotency_key, callback_url, priority, run_at,
        max_attempts, backoff_ms, max_backoff_ms, target_host, ordering_key, ordering_seq, key_waiting)
      SELECT id, client_id, type, payload, key, cb, prio, COALESCE(run_at, now()), ma, bo, mb, host, okey,
-       CASE WHEN okey IS NOT NULL THEN (SELECT nextval('command_order_seq')) * 2048 + ord END,
+       CASE WHEN okey IS NOT NULL THEN (SELECT nextval('command_order_seq')) * ${ORDER_BLOCK} + ord END,
        okey IS NOT NULL AND (row_number() OVER (PARTITION BY client_id, okey ORDER BY ord) > 1
          OR EXISTS (SELECT 1 FROM commands e WHERE e.client_id = t.client_id AND e.ordering_key = t.okey
                     AND e.status IN ${inList(KEY_BLOCKING)}))
      FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::int[], $8::timestamptz[],
-                 $9::int[], $10::int[], $11::int[], $12::text[], $13::text[]) WITH ORDINALITY
+                 $9::int[], $10::int[], $11::int[], $12::text[], $13::text[], $14::int[])
        AS t(id, client_id, type, payload, key, cb, prio, run_at, ma, bo, mb, host, okey, ord)
      ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING id`;
@@ -110,12 +112,20 @@ export async function insertCommands(db: Db, unordered: NewCommand[]): Promise<S
     const { rows: inserted } = await db.pool.query<{ id: string }>(INSERT, values);
     return new Set(inserted.map((r) => r.id));
   }
+  // Receipt order is the caller's order; a statement numbers at most ORDER_BLOCK rows (see INSERT_KEYED).
+  if (rows.length > ORDER_BLOCK)
+    throw new RangeError(`at most ${ORDER_BLOCK} commands per insert with ordering keys (${rows.length} given)`);
+  const place = new Map(unordered.map((r, i) => [r, i]));
   return withTransaction(db, async (client) => {
     const keyed = rows.filter((r) => r.orderingKey !== null);
     const clients = keyed.map((r) => r.clientId);
     const keys = keyed.map((r) => r.orderingKey);
     await lockKeys(client, clients, keys as string[]);
-    const { rows: inserted } = await client.query<{ id: string }>(INSERT_KEYED, [...values, col("orderingKey")]);
+    const { rows: inserted } = await client.query<{ id: string }>(INSERT_KEYED, [
+      ...values,
+      col("orderingKey"),
+      rows.map((r) => place.get(r)!),
+    ]);
     // An item not inserted (its idempotency key was taken) may have been counted as an earlier item of its key.
     if (inserted.length < rows.length) await releaseKeys(client, clients, keys as string[]);
     return new Set(inserted.map((r) => r.id));
@@ -147,6 +157,20 @@ export async function releaseKeys(client: pg.PoolClient, clients: string[], keys
   );
   return rowCount ?? 0;
 }
+
+/**
+ * A CTE `keys_freed` (its one row: n) that takes the advisory locks of the
+ * ordering keys of the commands `ids` selects, in lock order; a statement
+ * that reads `(SELECT n FROM keys_freed)` in its first row's condition holds
+ * them before it locks a row. A command without a key costs a primary-key
+ * probe. Held until the transaction ends, so the release at commit finds
+ * them taken.
+ */
+export const keysFreed = (ids: string) => `keys_freed AS MATERIALIZED (
+       SELECT count(*) AS n FROM (
+         SELECT pg_advisory_xact_lock(l) FROM (
+           SELECT DISTINCT conveyor_ordering_lock(k.client_id, k.ordering_key) AS l FROM commands k
+           WHERE k.id = ANY(ARRAY(${ids})) AND k.ordering_key IS NOT NULL ORDER BY 1) s) x)`;
 
 export type ExistingByKey = { id: string; status: string; same: boolean };
 export type KeyLookup = { clientId: string; key: string; type: string; payload: unknown };

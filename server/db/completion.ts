@@ -10,19 +10,26 @@
 // another row; operator actions lock in id order (server/db/operator-actions.ts);
 // intake meets idempotency keys in key order (server/db/commands.ts); and a
 // command is always locked before its callback deliveries (./callbacks.ts).
-// Ordering keys' advisory locks are taken in lock order: by intake before it
-// inserts, by operator actions before they lock rows, and by the release at
-// commit after a completion's rows (which only the completing worker holds,
-// and which no holder of a key's lock waits for).
+//
+// Advisory locks of ordering keys (DESIGN §7): intake and operator actions
+// take their keys' locks in lock order before anything else, and the key's
+// release (the deferred trigger commands_order_release) takes the key's lock
+// at commit. A completion that frees commands of several keys would take
+// those at commit in the order it updated the rows, and close a cycle with an
+// intake or an action holding one and waiting for another
+// (test/integration/ordering-locks.test.ts): so it takes them first, in lock
+// order, before any row lock (keysFreed).
 import type pg from "pg";
 import { withTransaction, type Db } from "./client";
 import type { Completion } from "../engine/types";
-import { AT_REST } from "../engine/states";
+import { AT_REST, KEY_FREE } from "../engine/states";
 import { inList } from "./states-sql";
+import { keysFreed } from "./commands";
 
 type Queryable = Pick<pg.Pool, "query"> | pg.PoolClient;
 
 const FINISHED = inList(AT_REST);
+const FREED = inList(KEY_FREE);
 
 /**
  * Applies completions whose lease is still theirs, in one transaction; returns
@@ -46,7 +53,7 @@ export async function complete(q: Queryable, items: Completion[]): Promise<Set<s
        SELECT * FROM json_to_recordset($1::json)
          AS t(id uuid, lease_id uuid, status command_status, phase text, run_at timestamptz, tries int, needs_reconcile bool,
               result jsonb, set_result bool, failure jsonb, set_failure bool, error text, attempt_count int)
-     ), upd AS (
+     ), ${keysFreed("SELECT id FROM input WHERE status IN " + FREED)}, upd AS (
        UPDATE commands c SET status = i.status, phase = i.phase, run_at = COALESCE(i.run_at, c.run_at), tries = i.tries,
          needs_reconcile = COALESCE(i.needs_reconcile, false),
          result = CASE WHEN i.set_result THEN i.result ELSE c.result END,
@@ -59,6 +66,7 @@ export async function complete(q: Queryable, items: Completion[]): Promise<Set<s
                             WHEN i.status IN ${FINISHED} THEN now() END
        -- driven by the primary key (id = ANY), whatever the planner thinks of the table's size
        FROM input i WHERE c.id = ANY(ARRAY(SELECT id FROM input)) AND c.id = i.id AND c.lease_id = i.lease_id
+         AND (SELECT n FROM keys_freed) >= 0
        RETURNING c.id
      ), att AS (
        INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, error, worker, detail)

@@ -23,6 +23,13 @@ export type ActionSql = {
   from: State[];
   /** SET clause (may use $3 for the action's extra argument). */
   set: string;
+  /**
+   * Whether the action brings a command back into a state that holds its
+   * ordering key (KEY_BLOCKING): then it waits behind the key's head, if the
+   * key has one (released at commit otherwise). A command it takes to a free
+   * state waits for nothing (commands_key_waiting_state_check).
+   */
+  rejoinsKey: boolean;
 };
 
 /**
@@ -52,7 +59,7 @@ export async function applyAction(
       `WITH target AS (
          SELECT id FROM commands WHERE id = ANY($1::uuid[]) AND status = ANY($2::command_status[]) AND lease_id IS NULL
          ORDER BY id FOR NO KEY UPDATE)
-       UPDATE commands SET ${action.set}, key_waiting = (ordering_key IS NOT NULL)
+       UPDATE commands SET ${action.set}, key_waiting = ${action.rejoinsKey ? "(ordering_key IS NOT NULL)" : "false"}
        WHERE id = ANY(ARRAY(SELECT id FROM target)) AND status = ANY($2::command_status[]) AND lease_id IS NULL
        RETURNING id`,
       action.set.includes("$3") ? [ids, action.from, extra] : [ids, action.from],

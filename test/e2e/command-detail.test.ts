@@ -2,7 +2,8 @@
 // out against a real backend on loopback: a running command shows its attempt
 // in progress; a command with retries, an operator's retry and callbacks shows
 // one attempt history, callbacks in their own panel, and counts that agree
-// with their labels and with the list. Screenshots: docs/screenshots/.
+// with their labels and with the list; a command of an ordering key says what
+// it waits for. Screenshots: docs/screenshots/.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -176,5 +177,56 @@ describe.runIf(browserAvailable)("the command page in a real browser", () => {
     await page.goto(`${base}/commands`);
     await page.getByRole("link", { name: id.slice(0, 8) }).waitFor();
     expect((await (await cellOf(id, "Attempts")).textContent())?.trim()).toBe("5");
+  });
+
+  it("shows a command's ordering key, and what it waits for: the key's head, its state, a link to it", async () => {
+    backend.plan("acct-9001", [{ kind: "status", status: 503 }]);
+    const orderingKey = "account-9001";
+    const head = await add({
+      type: "http",
+      payload: { url: `${backend.url}/do/acct-9001`, body: { debit: 40 }, timeoutMs: 2_000 },
+      orderingKey,
+      retry: { maxAttempts: 1 },
+    });
+    const next = await add({
+      type: "http",
+      payload: { url: `${backend.url}/do/acct-9001-b`, body: { credit: 40 } },
+      orderingKey,
+    });
+    await waitForStatus(t.db, head, ["exception"]);
+
+    await page.goto(`${base}/commands/${next}`);
+    const note = page.getByTestId("key-line");
+    await note.getByRole("link", { name: head }).waitFor();
+    expect((await note.locator("p").first().textContent())?.replace(/\s+/g, " ")).toBe(
+      `Waits for ${head} (exception) — an operator must act on it`,
+    );
+    await fact("Ordering key").getByRole("link", { name: orderingKey }).waitFor();
+    await page.getByTestId("command-status").getByText("Pending").waitFor();
+    expect(await fact("Next run").textContent()).toBe("after the earlier commands of its ordering key");
+    await shot("command-ordering");
+
+    // the head: it holds the key
+    await note.getByRole("link", { name: head }).click();
+    await page.waitForURL(`${base}/commands/${head}`);
+    await page
+      .getByRole("note")
+      .filter({ hasText: `Holds its ordering key ${orderingKey}: 1 later command waits for it.` })
+      .waitFor();
+    expect(await page.getByTestId("key-line").count()).toBe(0);
+
+    // the key's link: the list of its commands, filtered in the URL and the filter bar
+    await fact("Ordering key").getByRole("link", { name: orderingKey }).click();
+    await page.waitForURL(`${base}/commands?orderingKey=${orderingKey}`);
+    await page.getByRole("link", { name: head.slice(0, 8) }).waitFor();
+    await page.getByRole("link", { name: next.slice(0, 8) }).waitFor();
+    expect(await page.getByRole("row").count()).toBe(3); // the header and the key's two commands
+    expect(await page.getByLabel("Ordering key", { exact: true }).inputValue()).toBe(orderingKey);
+    await page.getByRole("group", { name: "Active filters" }).getByText(`Ordering key: ${orderingKey}`).waitFor();
+
+    // typed into the field: the list follows, and the URL with it
+    await page.getByLabel("Ordering key", { exact: true }).fill("no-such-key");
+    await page.waitForURL(`${base}/commands?orderingKey=no-such-key`);
+    await page.getByText("No command matches").waitFor();
   });
 });

@@ -8,6 +8,8 @@ import { createTestDb, type TestDb } from "../helpers/db";
 import {
   AT_REST,
   CLAIMABLE,
+  KEY_BLOCKING,
+  KEY_FREE,
   LEASABLE,
   NOTIFY_STATES,
   STATES,
@@ -84,5 +86,19 @@ describe("the lifecycle in the database", () => {
     expect(quoted(await check("commands_lease_state_check"))).toEqual([...LEASABLE]);
     const claimIdx = await one(`SELECT pg_get_indexdef('commands_claim_idx'::regclass)`);
     expect(quoted(claimIdx.slice(claimIdx.indexOf(" WHERE ")))).toEqual([...CLAIMABLE]);
+  });
+
+  it("holds ordering keys by the engine's groups: what blocks a key, and what frees it", async () => {
+    const check = await one(
+      `SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'commands_key_waiting_state_check'`,
+    );
+    expect(quoted(check)).toEqual([...KEY_BLOCKING]);
+    const idx = await one(`SELECT pg_get_indexdef('commands_ordering_idx'::regclass)`);
+    expect(quoted(idx)).toEqual([...KEY_BLOCKING]);
+    const release = await one(`SELECT pg_get_functiondef('conveyor_release_key'::regproc)`);
+    expect(inLists(release, "w").concat(inLists(release, "h"))).toEqual([[...KEY_BLOCKING], [...KEY_BLOCKING]]);
+    const when = await one(`SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'commands_order_release'`);
+    const lists = [...when.matchAll(/ANY \(ARRAY\[([^\]]*)\]\)/g)].map((m) => quoted(m[1]!));
+    expect(lists).toEqual([[...KEY_FREE], [...KEY_FREE]]);
   });
 });

@@ -20,9 +20,10 @@ const PAGE = 50;
 export function CommandsList({ canAct }: { canAct: boolean }) {
   const trpc = useTRPC();
   const { search, url, status, unknownStates, range, go, setFilter } = useListUrl();
-  const { type, from, to, q } = url;
+  const { type, from, to, q, orderingKey } = url;
 
   const [text, setText] = useSearchText(url.q, setFilter);
+  const [keyText, setKeyText] = useSearchText(url.orderingKey, setFilter, "orderingKey");
 
   // "Last hour" and the like count back from when they were chosen (or the page opened).
   const [anchor, setAnchor] = useState(() => Date.now());
@@ -30,8 +31,8 @@ export function CommandsList({ canAct }: { canAct: boolean }) {
   const { earlier, pageNo } = useEarlierPages(search, url.cursor);
 
   const filter = useMemo(
-    () => toFilter({ status, type, q, range, anchor, from, to }),
-    [status, type, q, range, anchor, from, to],
+    () => toFilter({ status, type, q, range, anchor, from, to, orderingKey }),
+    [status, type, q, range, anchor, from, to, orderingKey],
   );
 
   // A new filter starts with nothing selected.
@@ -73,6 +74,8 @@ export function CommandsList({ canAct }: { canAct: boolean }) {
         range={range}
         text={text}
         setText={setText}
+        keyText={keyText}
+        setKeyText={setKeyText}
         types={types.data}
         setFilter={setFilter}
         go={go}
@@ -86,6 +89,7 @@ export function CommandsList({ canAct }: { canAct: boolean }) {
         unknownStates={unknownStates}
         pageNo={pageNo}
         setText={setText}
+        setKeyText={setKeyText}
         setFilter={setFilter}
       />
 

@@ -21,6 +21,7 @@ const filter = z.strictObject({
   q: freeText(500).optional(),
   createdAfter: isoDateTime().optional(),
   createdBefore: isoDateTime().optional(),
+  orderingKey: freeText(200).optional(),
 });
 const ids = z
   .array(z.uuid({ error: "must be a command id (UUID)" }))

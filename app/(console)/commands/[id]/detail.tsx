@@ -6,6 +6,7 @@ import { useTRPC } from "@/app/_components/trpc";
 import { ActionButtons } from "@/app/_components/actions";
 import { CopyButton, Empty, ErrorBox, fmtTime, Json, Loading, Panel, RelTime, StatusBadge } from "@/app/_components/ui";
 import { QUEUED } from "@/server/engine/states";
+import { KeyLineNote, OrderingKeyFact } from "./key-line";
 
 const isQueued = (s: string) => (QUEUED as readonly string[]).includes(s);
 
@@ -46,7 +47,7 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
   }
   if (!q.data) return <Loading label="Loading the command…" />;
 
-  const { command: c, attempts, audit, callbacks } = q.data;
+  const { command: c, attempts, audit, callbacks, ordering } = q.data;
   const inProgress = attempts.find((a) => a.finishedAt === null) ?? null;
   const facts: [string, React.ReactNode][] = [
     ["Type", c.type],
@@ -55,6 +56,7 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
       "Idempotency key",
       c.idempotencyKey ? <span className="break-all font-mono text-xs">{c.idempotencyKey}</span> : "—",
     ],
+    ["Ordering key", <OrderingKeyFact key="o" line={ordering} />],
     [
       "Attempts",
       <span key="a" title={ATTEMPT_MEANS}>
@@ -76,7 +78,16 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
     ["Created", <RelTime key="c" iso={c.createdAt} />],
     ["Updated", <RelTime key="u" iso={c.updatedAt} />],
     ["Finished", <RelTime key="f" iso={c.finishedAt} />],
-    ["Next run", isQueued(c.status) ? <RelTime key="r" iso={c.runAt} /> : "—"],
+    [
+      "Next run",
+      !isQueued(c.status) ? (
+        "—"
+      ) : ordering?.waiting ? (
+        "after the earlier commands of its ordering key"
+      ) : (
+        <RelTime key="r" iso={c.runAt} />
+      ),
+    ],
     ["Worker", c.worker ?? "—"],
     ["Reconcile first", c.needsReconcile ? "yes: the last outcome is unknown" : "no"],
     ["Callback URL", c.callbackUrl ? <span className="break-all font-mono text-xs">{c.callbackUrl}</span> : "—"],
@@ -114,6 +125,8 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
         </div>
       ) : null}
 
+      <KeyLineNote line={ordering} />
+
       <div className="grid gap-6 lg:grid-cols-3">
         <div className="space-y-6 lg:col-span-2">
           <Panel title="Payload">
@@ -135,7 +148,11 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
               <p className="mb-4 text-xs text-slate-500">{ATTEMPT_MEANS}</p>
               {attempts.length === 0 ? (
                 isQueued(c.status) ? (
-                  <Empty title="No attempt yet">A worker has not picked this command up.</Empty>
+                  <Empty title="No attempt yet">
+                    {ordering?.waiting
+                      ? "It waits for an earlier command of its ordering key."
+                      : "A worker has not picked this command up."}
+                  </Empty>
                 ) : (
                   <Empty title="No attempt was made" />
                 )

@@ -56,21 +56,23 @@ export function StateTabs({
   );
 }
 
-/** The search box, the type and time range, Clear filters, and the custom range's From / To. */
+/** The search box, the type, time range and ordering key, Clear filters, and the custom range's From / To. */
 export function FilterFields(props: {
   url: UrlState;
   range: string;
   text: string;
   setText: (text: string) => void;
+  keyText: string;
+  setKeyText: (text: string) => void;
   types: string[] | undefined;
   setFilter: SetFilter;
   go: Go;
   onRangeChosen: () => void;
 }) {
-  const { url, range, text, setText, types, setFilter, go, onRangeChosen } = props;
+  const { url, range, text, setText, keyText, setKeyText, types, setFilter, go, onRangeChosen } = props;
   const { type, from, to } = url;
   return (
-    <div className="mb-4 grid gap-3 sm:grid-cols-2 lg:grid-cols-[minmax(16rem,2fr)_minmax(10rem,1fr)_minmax(10rem,1fr)_auto]">
+    <div className="mb-4 grid gap-3 sm:grid-cols-2 lg:grid-cols-[minmax(16rem,2fr)_minmax(10rem,1fr)_minmax(10rem,1fr)_minmax(10rem,1fr)_auto]">
       <div>
         <label htmlFor="cmd-search" className={label}>
           Search
@@ -118,21 +120,36 @@ export function FilterFields(props: {
           ))}
         </select>
       </div>
+      <div>
+        <label htmlFor="cmd-ordering-key" className={label}>
+          Ordering key
+        </label>
+        <input
+          id="cmd-ordering-key"
+          type="search"
+          value={keyText}
+          onChange={(e) => setKeyText(e.target.value)}
+          placeholder="Exact key"
+          title="Only the commands of this ordering key (they run one at a time, in the order received)"
+          className={input}
+        />
+      </div>
       <div className="flex items-end">
         <button
           type="button"
           className={btn.secondary}
-          disabled={!url.status.length && !type && !text && !url.range && !url.cursor}
+          disabled={!url.status.length && !type && !text && !url.range && !url.cursor && !keyText && !url.orderingKey}
           onClick={() => {
             setText("");
-            go({ status: [], type: "", q: "", range: "", from: "", to: "", cursor: "" }, "push");
+            setKeyText("");
+            go({ status: [], type: "", q: "", range: "", from: "", to: "", orderingKey: "", cursor: "" }, "push");
           }}
         >
           Clear filters
         </button>
       </div>
       {range === "custom" ? (
-        <div className="flex flex-wrap gap-3 sm:col-span-2 lg:col-span-4">
+        <div className="flex flex-wrap gap-3 sm:col-span-2 lg:col-span-5">
           <div>
             <label htmlFor="cmd-from" className={label}>
               From
@@ -171,10 +188,11 @@ export function ActiveFilters(props: {
   unknownStates: string[];
   pageNo: number | null;
   setText: (text: string) => void;
+  setKeyText: (text: string) => void;
   setFilter: SetFilter;
 }) {
-  const { url, status, range, unknownStates, pageNo, setText, setFilter } = props;
-  const { type, q, from, to } = url;
+  const { url, status, range, unknownStates, pageNo, setText, setKeyText, setFilter } = props;
+  const { type, q, from, to, orderingKey } = url;
   const chips: { key: string; text: string; remove: () => void }[] = [
     ...status.map((s) => ({
       key: `status-${s}`,
@@ -183,6 +201,15 @@ export function ActiveFilters(props: {
     })),
     ...(type ? [{ key: "type", text: `Type: ${type}`, remove: () => setFilter({ type: "" }) }] : []),
     ...(q ? [{ key: "q", text: `Text: ${q}`, remove: () => (setText(""), setFilter({ q: "" })) }] : []),
+    ...(orderingKey
+      ? [
+          {
+            key: "orderingKey",
+            text: `Ordering key: ${orderingKey}`,
+            remove: () => (setKeyText(""), setFilter({ orderingKey: "" })),
+          },
+        ]
+      : []),
     ...(range && range !== "custom"
       ? [
           {

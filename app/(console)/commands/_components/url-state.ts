@@ -29,6 +29,8 @@ export type UrlState = {
   range: string;
   from: string;
   to: string;
+  /** DESIGN §7: only the commands of this ordering key. */
+  orderingKey: string;
   cursor: string;
 };
 
@@ -40,6 +42,7 @@ function readUrl(sp: URLSearchParams): UrlState {
     range: sp.get("range") ?? "",
     from: sp.get("from") ?? "",
     to: sp.get("to") ?? "",
+    orderingKey: sp.get("orderingKey") ?? "",
     cursor: sp.get("cursor") ?? "",
   };
 }
@@ -52,6 +55,7 @@ function toSearch(u: UrlState): string {
   if (u.range) sp.set("range", u.range);
   if (u.range === "custom" && u.from) sp.set("from", u.from);
   if (u.range === "custom" && u.to) sp.set("to", u.to);
+  if (u.orderingKey) sp.set("orderingKey", u.orderingKey);
   if (u.cursor) sp.set("cursor", u.cursor);
   return sp.size ? `?${sp.toString().replaceAll("%2C", ",")}` : "";
 }
@@ -89,8 +93,11 @@ export function useListUrl() {
   return { search, url, status, unknownStates, range, go, setFilter };
 }
 
-/** The search box follows the URL (Back, a link), and the URL follows the box after a pause in typing. */
-export function useSearchText(q: string, setFilter: SetFilter) {
+/**
+ * A text field of the filter (the search box, the ordering key) follows the
+ * URL (Back, a link), and the URL follows the field after a pause in typing.
+ */
+export function useSearchText(q: string, setFilter: SetFilter, field: "q" | "orderingKey" = "q") {
   const [text, setText] = useState(q);
   const textRef = useRef(text);
   textRef.current = text;
@@ -102,7 +109,7 @@ export function useSearchText(q: string, setFilter: SetFilter) {
       const v = text.trim();
       // Still typing the same search (it grows or shrinks): in place of its entry; another search: an entry of its own.
       const same = entry().conveyorTyping && q !== "" && v !== "" && (v.startsWith(q) || q.startsWith(v));
-      if (v !== q) setFilter({ q: v }, same ? "replace" : "push", { conveyorTyping: true });
+      if (v !== q) setFilter({ [field]: v }, same ? "replace" : "push", { conveyorTyping: true });
     }, 300);
     return () => clearTimeout(t);
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -130,12 +137,14 @@ export function toFilter(p: {
   anchor: number;
   from: string;
   to: string;
+  orderingKey: string;
 }): Filter {
-  const { status, type, q, range, anchor, from, to } = p;
+  const { status, type, q, range, anchor, from, to, orderingKey } = p;
   const f: Filter = {};
   if (status.length) f.status = status;
   if (type) f.type = type;
   if (q) f.q = q;
+  if (orderingKey) f.orderingKey = orderingKey;
   const r = RANGES.find((x) => x.value === range);
   if (r?.ms) f.createdAfter = new Date(anchor - r.ms).toISOString();
   if (range === "custom") {
