@@ -2,7 +2,7 @@
 // graphile-worker 0.17.3 (defaults, and batched: local queue 11 + batched
 // completion 25 ms), side by side on one PostgreSQL server (embedded, fsync on),
 // each in its own database, no-op work, concurrency 10 per process.
-// Usage: npm run bench:engine [-- --runs 3 --jobs 20000 --samples 200 --only conveyor --ordering-keys 10000]
+// Usage: npm run bench:engine [-- --runs 3 --jobs 20000 --samples 200 --only conveyor --ordering-keys 10000 --rate-limit 5000]
 // --ordering-keys N adds a Conveyor run whose jobs are spread over N ordering keys (DESIGN §7), each key's
 // jobs one after the other: with the default 20,000 jobs and 10,000 keys, two per key, the second waiting
 // behind the first. Its pickup samples use a new key each.
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     samples: { type: "string", default: "200" },
     only: { type: "string" },
     "ordering-keys": { type: "string" },
+    "rate-limit": { type: "string" },
   },
 });
 const RUNS = Number(values.runs);
@@ -39,6 +40,8 @@ const JOBS = Number(values.jobs);
 const SAMPLES = Number(values.samples);
 const PROBE_MS = 25;
 const ORDERING_KEYS = Number(values["ordering-keys"] ?? 0);
+/** --rate-limit N adds a Conveyor run whose jobs' type has a limit of N attempts per second (burst N), shared by the workers. */
+const RATE_LIMIT = Number(values["rate-limit"] ?? 0);
 
 const database = await startDatabase();
 const gwUrl = database.url.replace("/conveyor?", "/graphile_bench?");
@@ -83,13 +86,19 @@ type System = {
   anyLeft: () => Promise<boolean>;
   enqueueOne: () => Promise<string>;
 };
-/** Conveyor; with `keys`, job i has the ordering key i mod keys. */
-const conveyor = (name: string, keys: number): System => ({
+/** Conveyor; with `keys`, job i has the ordering key i mod keys; with `rate`, the noop type's scope is limited to it. */
+const conveyor = (name: string, keys: number, rate = 0): System => ({
   name,
   script: "bench/conveyor-noop-worker.ts",
   env: { DATABASE_URL: database.url },
   vacuum: async () => void (await db.pool.query("VACUUM")),
   enqueue: async (n) => {
+    await db.pool.query(`DELETE FROM flow_scopes`);
+    if (rate > 0)
+      await db.pool.query(
+        `INSERT INTO flow_scopes (kind, name, has_limit, rate_per_second, burst) VALUES ('type', 'noop', true, $1, $2)`,
+        [rate, Math.ceil(rate)],
+      );
     for (let i = 0; i < n; i += 1000)
       await submitBatch(
         intake,
@@ -120,6 +129,7 @@ const systems: System[] = [
   ...(ORDERING_KEYS > 0
     ? [conveyor(`Conveyor, ${fmt(ORDERING_KEYS)} ordering keys × ${fmt(JOBS / ORDERING_KEYS)}`, ORDERING_KEYS)]
     : []),
+  ...(RATE_LIMIT > 0 ? [conveyor(`Conveyor, type limited to ${fmt(RATE_LIMIT)}/s`, 0, RATE_LIMIT)] : []),
   ...(["defaults", "batched"] as const).map((mode) => ({
     name: `graphile-worker 0.17.3 ${mode}`,
     script: "bench/graphile-noop-worker.ts",
