@@ -4,7 +4,6 @@
 // make a transition the state machine allows (the database refuses the others).
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { ACTION_FROM, ACTION_NAMES, RESOLVE_OUTCOMES, whyNot } from "../../server/engine/actions";
 import {
   AT_REST,
   CLAIMABLE,
@@ -551,29 +550,6 @@ describe("hand-back on stop", () => {
         attempts: [],
         error: null,
       });
-    });
-  }
-});
-
-describe("operator actions", () => {
-  // Where each action takes a command (the SET clauses of server/commands/actions.ts).
-  const targets = (action: (typeof ACTION_NAMES)[number], from: State): State[] => {
-    if (action === "retry") return from === "exception" ? ["pending", "compensating"] : ["pending"];
-    if (action === "compensate") return ["compensating"];
-    if (action === "cancel") return ["cancelled"];
-    return [...RESOLVE_OUTCOMES];
-  };
-  for (const action of ACTION_NAMES) {
-    it(`${action} applies exactly where its transition is allowed, and says why elsewhere`, () => {
-      for (const s of STATES) {
-        const applies = ACTION_FROM[action].includes(s);
-        expect(whyNot(action, { status: s, leased: false }) === null, `${action} on ${s}`).toBe(applies);
-        expect(whyNot(action, { status: s, leased: true }), `${action} on a leased ${s}`).toMatch(
-          /a worker is working on it/,
-        );
-        if (applies)
-          for (const to of targets(action, s)) expect(canTransition(s, to), `${action}: ${s} → ${to}`).toBe(true);
-      }
     });
   }
 });
