@@ -259,12 +259,7 @@ export async function overview(db: Db, retentionDays: number) {
     counts: c,
     /** Queued commands whose time has come (future-dated ones are not counted), up to `max`. */
     due: { count: due, max: DUE_COUNT_MAX },
-    throughput: t.map((r) => ({
-      minute: r.minute.toISOString(),
-      succeeded: r.succeeded,
-      failed: r.failed,
-      exception: r.exception,
-    })),
+    throughput: t.map((r) => ({ ...r, minute: r.minute.toISOString() })),
     waiting: (() => {
       const exceptions = w.exception.slice(0, WAITING_ROWS - Math.min(w.due.length, DUE_ROWS_KEPT));
       return [...exceptions.map(row("exception")), ...w.due.slice(0, WAITING_ROWS - exceptions.length).map(row("due"))];

@@ -83,3 +83,21 @@ export const PRUNABLE: readonly State[] = AT_REST.filter((s) => s !== "exception
 
 /** At rest without success: what the failure rate counts. */
 export const UNSUCCESSFUL = ["failed", "exception"] as const satisfies readonly State[];
+
+/**
+ * Claimable and waiting for a worker once run_at has come (the overview's
+ * "queued and due"): all but awaiting, whose run_at is its next poll.
+ */
+export const WAITING_FOR_A_WORKER: readonly State[] = CLAIMABLE.filter((s) => s !== "awaiting");
+
+/**
+ * The overview chart's kinds of finish, and the states counted in each when a
+ * command enters them: compensated is counted with succeeded.
+ */
+export const FINISHES = {
+  succeeded: ["succeeded", "compensated"],
+  failed: ["failed"],
+  exception: ["exception"],
+} as const satisfies Record<string, readonly State[]>;
+export type Finish = keyof typeof FINISHES;
+export const FINISH_KINDS = Object.keys(FINISHES) as Finish[];

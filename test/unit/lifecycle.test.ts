@@ -7,6 +7,8 @@ import { z } from "zod";
 import {
   AT_REST,
   CLAIMABLE,
+  FINISHES,
+  FINISH_KINDS,
   IN_FLIGHT,
   LEASABLE,
   NOTIFY_STATES,
@@ -15,6 +17,7 @@ import {
   STATES,
   TRANSITIONS,
   UNSUCCESSFUL,
+  WAITING_FOR_A_WORKER,
   canTransition,
   type State,
 } from "../../server/engine/states";
@@ -568,5 +571,10 @@ describe("the groups", () => {
     expect([...CLAIMABLE.filter((s) => !QUEUED.includes(s as never)), "running"].sort()).toEqual([...LEASABLE].sort());
     expect(PRUNABLE).toEqual(AT_REST.filter((s) => s !== "exception"));
     expect(UNSUCCESSFUL.every((s) => AT_REST.includes(s))).toBe(true);
+    expect(WAITING_FOR_A_WORKER.every((s) => CLAIMABLE.includes(s as never) && s !== "awaiting")).toBe(true);
+    // the chart's kinds of finish: states at rest, each counted in one kind at most
+    const finished = FINISH_KINDS.flatMap((k) => FINISHES[k]);
+    expect(new Set(finished).size).toBe(finished.length);
+    expect(finished.every((s) => AT_REST.includes(s))).toBe(true);
   });
 });

@@ -7,6 +7,7 @@ import { useMutation, useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
 import { btn, ErrorBox, input, label, Panel, STATE_LABEL, STATES } from "@/app/_components/ui";
 import { RULE_KINDS, type RuleInput } from "@/server/alerts/rule-input";
+import { QUEUED } from "@/server/engine/states";
 import { DurationField, FieldError } from "./fields";
 import { defaults, FIELDS, recipientList, resolver, type FormValues } from "./rule-values";
 import { messagesOf, setServerIssues } from "./server-issues";
@@ -16,7 +17,7 @@ const KIND_TEXT: Record<RuleKind, { label: string; help: string }> = {
   count: { label: "Count", help: "Commands that entered some states within a window" },
   stuck: { label: "Stuck", help: "Commands that have stayed in some states too long" },
   rate: { label: "Failure rate", help: "Share of finished commands that failed or hit an exception" },
-  backlog: { label: "Backlog", help: "Pending or retrying commands whose time has come" },
+  backlog: { label: "Backlog", help: `Commands ${QUEUED.join(" or ")} whose time has come` },
 };
 
 export function RuleForm({
