@@ -24,6 +24,7 @@ import {
   WAITING_FOR_A_WORKER,
   type Finish,
 } from "@/server/engine/states";
+import { cx } from "@/app/_components/cx";
 
 const GROUPS: { title: string; states: readonly State[] }[] = [
   { title: "In flight", states: IN_FLIGHT },
@@ -62,14 +63,20 @@ export function Overview() {
                     <Link
                       key={s}
                       href={`/commands?status=${s}`}
-                      className={`group rounded-xl border bg-white p-4 shadow-sm transition hover:border-slate-300 hover:shadow ${alert ? (s === "exception" ? "border-red-200" : "border-orange-200") : "border-slate-200"}`}
+                      className={cx(
+                        "group rounded-xl border bg-white p-4 shadow-sm transition hover:border-slate-300 hover:shadow",
+                        alert ? (s === "exception" ? "border-red-200" : "border-orange-200") : "border-slate-200",
+                      )}
                     >
                       <div className="flex items-center gap-2 text-sm text-slate-600">
                         <span className={`h-2 w-2 rounded-full ${STATE_STYLE[s].dot}`} aria-hidden />
                         {STATE_LABEL[s]}
                       </div>
                       <div
-                        className={`mt-2 text-2xl font-semibold tabular-nums ${alert ? (s === "exception" ? "text-red-700" : "text-orange-700") : "text-slate-900"}`}
+                        className={cx(
+                          "mt-2 text-2xl font-semibold tabular-nums",
+                          alert ? (s === "exception" ? "text-red-700" : "text-orange-700") : "text-slate-900",
+                        )}
                       >
                         {n.toLocaleString()}
                       </div>

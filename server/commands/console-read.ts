@@ -53,7 +53,10 @@ export async function list(
     return {
       items: s.rows.map(item),
       nextCursor: s.next ? encodeCursor(s.next) : null,
-      /** Present when this page stopped reading before it filled up: the search read `window` commands, created back to `to`; the next page reads older ones. */
+      /**
+       * Present when this page stopped reading before it filled up: the search read `window` commands, created back
+       * to `to`; the next page reads older ones.
+       */
       searched: s.searched ? { window: s.searched.window, to: s.searched.to.toISOString() } : null,
     };
   }

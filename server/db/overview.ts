@@ -56,7 +56,9 @@ const DUE = `${CLAIMABLE} AND status IN ${inList(WAITING_FOR_A_WORKER)} AND run_
 const PRIORITIES = `WITH RECURSIVE p(priority) AS (
   (SELECT priority FROM commands WHERE ${CLAIMABLE} ORDER BY priority DESC LIMIT 1)
   UNION ALL
-  SELECT (SELECT c.priority FROM commands c WHERE ${CLAIMABLE} AND c.priority < p.priority ORDER BY c.priority DESC LIMIT 1) FROM p WHERE p.priority IS NOT NULL)`;
+  SELECT (SELECT c.priority FROM commands c WHERE ${CLAIMABLE}
+    AND c.priority < p.priority ORDER BY c.priority DESC LIMIT 1)
+    FROM p WHERE p.priority IS NOT NULL)`;
 
 /**
  * What waits: commands in exception (an operator must decide), longest in
@@ -88,7 +90,9 @@ export async function waiting(db: Db, limit: number): Promise<{ exception: Waiti
 export async function dueCount(db: Db, max: number): Promise<number> {
   const { rows } = await db.pool.query<{ n: number }>(
     `${PRIORITIES}
-     SELECT count(*)::int AS n FROM (SELECT 1 FROM p CROSS JOIN LATERAL (SELECT 1 FROM commands c WHERE ${DUE} AND c.priority = p.priority LIMIT $1) d LIMIT $1) x`,
+     SELECT count(*)::int AS n FROM (
+       SELECT 1 FROM p CROSS JOIN LATERAL (SELECT 1 FROM commands c WHERE ${DUE} AND c.priority = p.priority LIMIT $1) d
+       LIMIT $1) x`,
     [max],
   );
   return rows[0]!.n;

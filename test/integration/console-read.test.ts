@@ -194,7 +194,10 @@ describe("a search page reads a bounded window", () => {
 });
 
 describe("overview", () => {
-  it("waiting: exceptions first (longest in exception first), then due queued commands (longest due first); nothing scheduled for later, nothing a worker holds", async () => {
+  const waitingOrder =
+    "waiting: exceptions first (longest in exception first), then due queued commands (longest due first);" +
+    " nothing scheduled for later, nothing a worker holds";
+  it(waitingOrder, async () => {
     const db = await createTestDb();
     try {
       const c = await newToken(db.db, "client", "w");
@@ -263,7 +266,9 @@ describe("overview", () => {
       for (let i = 0; i < 30; i++)
         made.push(await add({ type: "http", payload: { url: "https://w.example/x", body: { i } } }));
       await db.db.pool.query(
-        `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'w', locked_until = now() + interval '1 hour' WHERE id = ANY($1::uuid[])`,
+        `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(),
+           locked_by = 'w', locked_until = now() + interval '1 hour'
+           WHERE id = ANY($1::uuid[])`,
         [made],
       );
       await db.db.pool.query(

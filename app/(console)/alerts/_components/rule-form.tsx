@@ -12,6 +12,7 @@ import { DurationField, FieldError } from "./fields";
 import { defaults, FIELDS, recipientList, resolver, type FormValues } from "./rule-values";
 import { messagesOf, setServerIssues } from "./server-issues";
 import type { Rule, RuleKind } from "./types";
+import { cx } from "@/app/_components/cx";
 
 const KIND_TEXT: Record<RuleKind, { label: string; help: string }> = {
   count: { label: "Count", help: "Commands that entered some states within a window" },
@@ -78,7 +79,10 @@ export function RuleForm({
               <label
                 key={k}
                 title={KIND_TEXT[k].help}
-                className={`flex cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm ${kind === k ? "border-slate-900 bg-slate-50 font-medium" : "border-slate-300"}`}
+                className={cx(
+                  "flex cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm",
+                  kind === k ? "border-slate-900 bg-slate-50 font-medium" : "border-slate-300",
+                )}
               >
                 <input type="radio" value={k} {...register("kind")} />
                 {KIND_TEXT[k].label}
