@@ -3,12 +3,14 @@
 // submits from 32 concurrent clients with their latency percentiles.
 // Usage: npm run bench:intake [-- --runs 3 --seconds 10]
 // Targets (issue #2): ≥ 10,000 commands/s by batch; ≥ 1,500/s single with p99 < 50 ms.
+// Each run also prints the CPU time the web process and PostgreSQL spent per command: on a
+// shared 2-core machine commands/s swings by tens of percent with its load, CPU per command far less.
 import os from "node:os";
 import path from "node:path";
 import { execFile, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { startDatabase, startWeb, percentile, median, fmt } from "./lib";
+import { clusterPids, cpuMeter, startDatabase, startWeb, percentile, median, fmt } from "./lib";
 import { createDb } from "../server/db/client";
 import { createToken } from "../server/auth/tokens";
 import { resolveSecretKey } from "../server/db/settings";
@@ -33,6 +35,17 @@ const { token } = await createToken(db, await resolveSecretKey(db, undefined), {
 });
 await db.close();
 const web = await startWeb({ DATABASE_URL: database.url, DB_POOL_SIZE: "20" });
+
+/** CPU per command (µs) of the web process and of the database, over what `run` submits. */
+async function measured<T>(commands: (r: T) => number, run: () => Promise<T>) {
+  const webCpu = cpuMeter(() => [web.child.pid!]);
+  const pgCpu = cpuMeter(() => clusterPids(database.dataDir));
+  const r = await run();
+  const n = commands(r);
+  return { r, webUs: (webCpu.take() * 10_000) / n, pgUs: (pgCpu.take() * 10_000) / n };
+}
+const cpuText = (c: { webUs: number; pgUs: number }) =>
+  `(web ${fmt(c.webUs)} µs, PostgreSQL ${fmt(c.pgUs)} µs CPU/cmd)`;
 
 const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
 const cmd = (i: number) => ({
@@ -96,7 +109,13 @@ async function singleRunWrk() {
   const m = /RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)/.exec(out);
   if (!m) throw new Error(`unexpected wrk output: ${out}`);
   if (Number(m[6]) > 0) throw new Error(`wrk saw ${m[6]} errors or non-2xx answers`);
-  return { rate: Number(m[1]) / (Number(m[2]) / 1e6), p50: Number(m[3]), p95: Number(m[4]), p99: Number(m[5]) };
+  return {
+    count: Number(m[1]),
+    rate: Number(m[1]) / (Number(m[2]) / 1e6),
+    p50: Number(m[3]),
+    p95: Number(m[4]),
+    p99: Number(m[5]),
+  };
 }
 
 async function singleRun() {
@@ -117,6 +136,7 @@ async function singleRun() {
   const elapsed = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
   return {
+    count: latencies.length,
     rate: latencies.length / elapsed,
     p50: percentile(latencies, 50),
     p95: percentile(latencies, 95),
@@ -128,10 +148,13 @@ const batch: number[] = [];
 const single: Awaited<ReturnType<typeof singleRun>>[] = [];
 try {
   for (let r = 0; r < RUNS; r++) {
-    batch.push(await batchRun());
-    single.push(await singleRun());
+    const b = await measured(() => BATCHES * 1000, batchRun);
+    const s = await measured((x) => x.count, singleRun);
+    batch.push(b.r);
+    single.push(s.r);
     console.log(
-      `run ${r + 1}: batch ${fmt(batch[r]!)} cmd/s; single ${fmt(single[r]!.rate)} cmd/s, p50 ${fmt(single[r]!.p50, 1)} ms, p95 ${fmt(single[r]!.p95, 1)} ms, p99 ${fmt(single[r]!.p99, 1)} ms`,
+      `run ${r + 1}: batch ${fmt(b.r)} cmd/s ${cpuText(b)}; single ${fmt(s.r.rate)} cmd/s ${cpuText(s)},` +
+        ` p50 ${fmt(s.r.p50, 1)} ms, p95 ${fmt(s.r.p95, 1)} ms, p99 ${fmt(s.r.p99, 1)} ms`,
     );
   }
 } finally {

@@ -1,6 +1,7 @@
 // Shared pieces of the benchmarks: a real PostgreSQL (embedded, fsync on) and
 // the real Next.js production server, both on loopback.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
@@ -73,3 +74,38 @@ export const percentile = (sorted: number[], p: number) =>
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 export const fmt = (n: number, d = 0) =>
   n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+
+// CPU time (user + system, in clock ticks of 10 ms) that processes used, read from /proc: a figure
+// per command that a shared machine's load disturbs far less than commands/s.
+export function cpuTicks(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+    return Number(rest[11]) + Number(rest[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** The processes of the PostgreSQL server on `dataDir`: its postmaster and the postmaster's children (backends). */
+export function clusterPids(dataDir: string): number[] {
+  const postmaster = Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+  const children = readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+        return Number(f.slice(f.lastIndexOf(")") + 2).split(" ")[1]) === postmaster;
+      } catch {
+        return false;
+      }
+    });
+  return [postmaster, ...children];
+}
+
+/** Starts counting the CPU of these processes (and of the server's new backends); `take()` gives the ticks since. */
+export function cpuMeter(pids: () => number[]) {
+  const before = new Map(pids().map((p) => [p, cpuTicks(p)]));
+  return { take: () => pids().reduce((n, p) => n + cpuTicks(p) - (before.get(p) ?? 0), 0) };
+}

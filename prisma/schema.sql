@@ -322,7 +322,7 @@ CREATE TABLE state_entries (
   minute timestamp(0) with time zone NOT NULL,
   status command_status NOT NULL,
   type text NOT NULL,
-  shard smallint NOT NULL,
+  shard integer NOT NULL,
   n integer NOT NULL,
   CONSTRAINT state_entries_pkey PRIMARY KEY (minute, status, type, shard)
 );
@@ -436,10 +436,11 @@ CREATE OR REPLACE FUNCTION public.conveyor_commands_changed()
 AS $function$
 BEGIN
   INSERT INTO state_entries (minute, status, type, shard, n)
-  SELECT date_trunc('minute', now()), n.status, n.type, pg_backend_pid() % 32768, count(*)
+  SELECT date_trunc('minute', now()), n.status, n.type, pg_backend_pid(), count(*)
   FROM new_rows n JOIN old_rows o ON o.id = n.id
   WHERE n.status IS DISTINCT FROM o.status
   GROUP BY 1, 2, 3, 4
+  ORDER BY 1, 2, 3
   ON CONFLICT (minute, status, type, shard) DO UPDATE SET n = state_entries.n + EXCLUDED.n;
   IF EXISTS (SELECT 1 FROM new_rows n
              WHERE n.callback_url IS NOT NULL AND n.status IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled')) THEN

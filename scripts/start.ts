@@ -129,7 +129,9 @@ async function main() {
     say(
       `Stopping now (second signal).` +
         (children.has("worker") && n > 0
-          ? ` The worker is killed with ${plural(n, "command")} in flight: ${n === 1 ? "it stays" : "they stay"} leased until WORKER_LEASE_MS (${env.WORKER_LEASE_MS / 1000} s) runs out, then the next worker takes ${n === 1 ? "it" : "them"} back and reconciles ${n === 1 ? "it" : "them"}.`
+          ? ` The worker is killed with ${plural(n, "command")} in flight: ${n === 1 ? "it stays" : "they stay"}` +
+            ` leased until WORKER_LEASE_MS (${env.WORKER_LEASE_MS / 1000} s) runs out,` +
+            ` then the next worker takes ${n === 1 ? "it" : "them"} back and reconciles ${n === 1 ? "it" : "them"}.`
           : ""),
     );
     for (const c of children.values()) c.kill("SIGKILL");
@@ -145,7 +147,8 @@ async function main() {
       if (t >= killAt) {
         term.clearStatus();
         say(
-          `The worker did not stop within WORKER_GRACE_MS + ${WORKER_STOP_MARGIN_MS / 1000} s; killing it (what it still held is taken back when its leases expire).`,
+          `The worker did not stop within WORKER_GRACE_MS + ${WORKER_STOP_MARGIN_MS / 1000} s;` +
+            ` killing it (what it still held is taken back when its leases expire).`,
         );
         c.kill("SIGKILL");
         return;
@@ -156,7 +159,8 @@ async function main() {
       if (t < graceEnd) {
         const left = Math.ceil((graceEnd - t) / 1000);
         return term.status(
-          `[conveyor] waiting for ${plural(n, "command")} in flight to finish … ${left} s (then ${n === 1 ? "it is" : "they are"} handed back; Ctrl-C again to stop at once)`,
+          `[conveyor] waiting for ${plural(n, "command")} in flight to finish … ${left} s` +
+            ` (then ${n === 1 ? "it is" : "they are"} handed back; Ctrl-C again to stop at once)`,
           n,
         );
       }
@@ -188,7 +192,8 @@ async function main() {
     if (stopping) return force();
     stopping = true;
     say(
-      `${signal}: stopping the web app and the worker (the worker finishes or hands back what it runs; up to WORKER_GRACE_MS, ${env.WORKER_GRACE_MS / 1000} s)…`,
+      `${signal}: stopping the web app and the worker` +
+        ` (the worker finishes or hands back what it runs; up to WORKER_GRACE_MS, ${env.WORKER_GRACE_MS / 1000} s)…`,
     );
     const web = children.get("web");
     const worker = children.get("worker");
@@ -217,7 +222,8 @@ async function main() {
   say(signInHint(admin.made, admin.generated, { adminEmailSet: !!env.ADMIN_EMAIL }));
   if (env.BOOTSTRAP_API_TOKEN)
     say(
-      "API token: the value of BOOTSTRAP_API_TOKEN (admin scope). To verify its callbacks, get a signing secret with tokens.rotateSecret (or Rotate secret on the tokens page).",
+      "API token: the value of BOOTSTRAP_API_TOKEN (admin scope)." +
+        " To verify its callbacks, get a signing secret with tokens.rotateSecret (or Rotate secret on the tokens page).",
     );
   else if (madeToken) {
     say(`First API token (admin scope, shown once; keep it): ${madeToken.token}`);

@@ -7,6 +7,7 @@
 import client from "prom-client";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Db } from "./db/client";
+import { QUEUED } from "./engine/states";
 import {
   alertFigures,
   commandsByStateAndType,
@@ -42,7 +43,7 @@ export function createMetrics(db: Db, opts: { codeLimitedTypes?: string[] } = {}
   });
   const due = new client.Gauge({
     name: "conveyor_queue_due",
-    help: "Commands pending or retrying whose time has come, not yet claimed",
+    help: `Commands ${QUEUED.join(" or ")} whose time has come, not yet claimed`,
     registers: [registry],
   });
   const oldest = new client.Gauge({

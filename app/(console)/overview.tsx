@@ -15,7 +15,16 @@ import {
   STATE_STYLE,
   type State,
 } from "@/app/_components/ui";
-import { AT_REST, IN_FLIGHT, UNSUCCESSFUL } from "@/server/engine/states";
+import {
+  AT_REST,
+  FINISH_KINDS,
+  IN_FLIGHT,
+  PRUNABLE,
+  UNSUCCESSFUL,
+  WAITING_FOR_A_WORKER,
+  type Finish,
+} from "@/server/engine/states";
+import { cx } from "@/app/_components/cx";
 
 const GROUPS: { title: string; states: readonly State[] }[] = [
   { title: "In flight", states: IN_FLIGHT },
@@ -40,8 +49,8 @@ export function Overview() {
         <div className="space-y-6">
           <Workers workers={q.data.workers} waiting={q.data.due.count} />
           <p className="text-xs text-slate-500">
-            History is kept for {q.data.retentionDays} days: finished commands (succeeded, failed, compensated,
-            cancelled) older than that are pruned with their attempts; exceptions stay until an operator acts.
+            History is kept for {q.data.retentionDays} days: finished commands ({PRUNABLE.join(", ")}) older than that
+            are pruned with their attempts; exceptions stay until an operator acts.
           </p>
           {GROUPS.map((g) => (
             <section key={g.title} aria-label={g.title}>
@@ -54,14 +63,20 @@ export function Overview() {
                     <Link
                       key={s}
                       href={`/commands?status=${s}`}
-                      className={`group rounded-xl border bg-white p-4 shadow-sm transition hover:border-slate-300 hover:shadow ${alert ? (s === "exception" ? "border-red-200" : "border-orange-200") : "border-slate-200"}`}
+                      className={cx(
+                        "group rounded-xl border bg-white p-4 shadow-sm transition hover:border-slate-300 hover:shadow",
+                        alert ? (s === "exception" ? "border-red-200" : "border-orange-200") : "border-slate-200",
+                      )}
                     >
                       <div className="flex items-center gap-2 text-sm text-slate-600">
                         <span className={`h-2 w-2 rounded-full ${STATE_STYLE[s].dot}`} aria-hidden />
                         {STATE_LABEL[s]}
                       </div>
                       <div
-                        className={`mt-2 text-2xl font-semibold tabular-nums ${alert ? (s === "exception" ? "text-red-700" : "text-orange-700") : "text-slate-900"}`}
+                        className={cx(
+                          "mt-2 text-2xl font-semibold tabular-nums",
+                          alert ? (s === "exception" ? "text-red-700" : "text-orange-700") : "text-slate-900",
+                        )}
                       >
                         {n.toLocaleString()}
                       </div>
@@ -118,7 +133,7 @@ function Waiting({
       why: "due" as const,
       title: "Queued and due, no worker has taken them yet",
       total: due.count,
-      href: "/commands?status=pending,retrying,compensating",
+      href: `/commands?status=${WAITING_FOR_A_WORKER.join(",")}`,
     },
   ];
   if (rows.length === 0)
@@ -179,12 +194,14 @@ function Waiting({
   );
 }
 
-type Row = { minute: string; succeeded: number; failed: number; exception: number };
-const SERIES = [
-  { key: "succeeded", label: "Succeeded", fill: "#10b981" },
-  { key: "failed", label: "Failed", fill: "#f97316" },
-  { key: "exception", label: "Exception", fill: "#dc2626" },
-] as const;
+type Row = { minute: string } & Record<Finish, number>;
+const LOOK: Record<Finish, { label: string; fill: string }> = {
+  succeeded: { label: "Succeeded", fill: "#10b981" },
+  failed: { label: "Failed", fill: "#f97316" },
+  exception: { label: "Exception", fill: "#dc2626" },
+};
+const SERIES = FINISH_KINDS.map((key) => ({ key, ...LOOK[key] }));
+const finishedIn = (b: Record<Finish, number>) => FINISH_KINDS.reduce((a, k) => a + b[k], 0);
 
 /** Stacked bars, one per minute over the last 60 minutes (minutes without finishes are zero). */
 function ThroughputChart({ rows }: { rows: Row[] }) {
@@ -193,19 +210,15 @@ function ThroughputChart({ rows }: { rows: Row[] }) {
   const buckets = Array.from({ length: 60 }, (_, i) => {
     const m = nowMin - 59 + i;
     const r = byMinute.get(m);
-    return {
-      at: new Date(m * 60_000),
-      succeeded: r?.succeeded ?? 0,
-      failed: r?.failed ?? 0,
-      exception: r?.exception ?? 0,
-    };
+    const counts = Object.fromEntries(FINISH_KINDS.map((k) => [k, r?.[k] ?? 0])) as Record<Finish, number>;
+    return { at: new Date(m * 60_000), ...counts };
   });
-  const total = buckets.reduce((a, b) => a + b.succeeded + b.failed + b.exception, 0);
+  const total = buckets.reduce((a, b) => a + finishedIn(b), 0);
   const sums = Object.fromEntries(SERIES.map((s) => [s.key, buckets.reduce((a, b) => a + b[s.key], 0)])) as Record<
-    (typeof SERIES)[number]["key"],
+    Finish,
     number
   >;
-  const max = Math.max(1, ...buckets.map((b) => b.succeeded + b.failed + b.exception));
+  const max = Math.max(1, ...buckets.map(finishedIn));
   const step = niceStep(max);
   const top = Math.ceil(max / step) * step;
   const W = 720,
@@ -298,7 +311,7 @@ function ThroughputChart({ rows }: { rows: Row[] }) {
             </thead>
             <tbody className="divide-y divide-slate-100">
               {buckets
-                .filter((b) => b.succeeded + b.failed + b.exception > 0)
+                .filter((b) => finishedIn(b) > 0)
                 .reverse()
                 .map((b) => (
                   <tr key={b.at.getTime()}>

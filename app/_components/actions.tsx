@@ -13,6 +13,7 @@ import type { AppRouter } from "@/server/api/root";
 import { ACTION_FROM, RESOLVE_OUTCOMES, type ActionName, type ResolveOutcome } from "@/server/engine/actions";
 import { useTRPC, useTRPCClient } from "./trpc";
 import { btn, ErrorBox, input, ShortId, type State } from "./ui";
+import { cx } from "./cx";
 
 export type Action = ActionName;
 export type Filter = {
@@ -248,7 +249,10 @@ function ActionDialog({
       aria-labelledby={`${id}-title`}
       aria-describedby={`${id}-desc`}
       onClose={() => onClose(m.data)}
-      className="m-auto w-[min(34rem,calc(100vw-2rem))] rounded-xl border border-slate-200 bg-white p-0 text-slate-900 shadow-xl backdrop:bg-slate-900/40 backdrop:backdrop-blur-[1px]"
+      className={cx(
+        "m-auto w-[min(34rem,calc(100vw-2rem))] rounded-xl border border-slate-200 bg-white p-0 text-slate-900 shadow-xl",
+        "backdrop:bg-slate-900/40 backdrop:backdrop-blur-[1px]",
+      )}
     >
       <form onSubmit={submit} className="flex flex-col">
         <div className="border-b border-slate-100 px-5 py-4">
@@ -278,7 +282,10 @@ function ActionDialog({
                   {RESOLVE_OUTCOMES.map((o) => (
                     <label
                       key={o}
-                      className={`flex flex-1 cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm ${outcome === o ? "border-slate-900 bg-slate-50" : "border-slate-300"}`}
+                      className={cx(
+                        "flex flex-1 cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm",
+                        outcome === o ? "border-slate-900 bg-slate-50" : "border-slate-300",
+                      )}
                     >
                       <input
                         type="radio"

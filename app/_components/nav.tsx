@@ -3,6 +3,7 @@ import Link from "next/link";
 import { usePathname } from "next/navigation";
 import { RoleBadge } from "./ui";
 import type { Me } from "@/lib/session";
+import { cx } from "./cx";
 
 const ITEMS: { href: string; label: string; admin?: boolean }[] = [
   { href: "/", label: "Overview" },
@@ -35,7 +36,12 @@ export function Nav({ me }: { me: Me }) {
               key={i.href}
               href={i.href}
               aria-current={active(i.href) ? "page" : undefined}
-              className={`flex items-center whitespace-nowrap border-b-2 px-2.5 text-sm font-medium ${active(i.href) ? "border-slate-900 text-slate-900" : "border-transparent text-slate-500 hover:border-slate-300 hover:text-slate-800"}`}
+              className={cx(
+                "flex items-center whitespace-nowrap border-b-2 px-2.5 text-sm font-medium",
+                active(i.href)
+                  ? "border-slate-900 text-slate-900"
+                  : "border-transparent text-slate-500 hover:border-slate-300 hover:text-slate-800",
+              )}
             >
               {i.label}
             </Link>

@@ -3,6 +3,7 @@
 import { useEffect, useState } from "react";
 import { TRPCClientError } from "@trpc/client";
 import { STATES, type State } from "@/server/engine/states";
+import { cx } from "./cx";
 
 export { STATES, type State };
 
@@ -189,17 +190,18 @@ export function ErrorBox({
   );
 }
 
+const BUTTON =
+  "inline-flex items-center justify-center gap-1.5 rounded-lg px-3 py-1.5 text-sm font-medium disabled:cursor-not-allowed disabled:opacity-50";
 export const btn = {
-  primary:
-    "inline-flex items-center justify-center gap-1.5 rounded-lg bg-slate-900 px-3 py-1.5 text-sm font-medium text-white shadow-sm hover:bg-slate-700 disabled:cursor-not-allowed disabled:opacity-50",
-  secondary:
-    "inline-flex items-center justify-center gap-1.5 rounded-lg border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-700 shadow-sm hover:bg-slate-50 disabled:cursor-not-allowed disabled:opacity-50",
-  danger:
-    "inline-flex items-center justify-center gap-1.5 rounded-lg bg-red-600 px-3 py-1.5 text-sm font-medium text-white shadow-sm hover:bg-red-500 disabled:cursor-not-allowed disabled:opacity-50",
+  primary: cx(BUTTON, "bg-slate-900 text-white shadow-sm hover:bg-slate-700"),
+  secondary: cx(BUTTON, "border border-slate-300 bg-white text-slate-700 shadow-sm hover:bg-slate-50"),
+  danger: cx(BUTTON, "bg-red-600 text-white shadow-sm hover:bg-red-500"),
   link: "text-sm font-medium text-sky-700 hover:text-sky-900 hover:underline disabled:opacity-50",
 };
-export const input =
-  "block w-full rounded-lg border border-slate-300 bg-white px-3 py-1.5 text-sm text-slate-900 shadow-sm placeholder:text-slate-400 focus:border-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-500/20";
+export const input = cx(
+  "block w-full rounded-lg border border-slate-300 bg-white px-3 py-1.5 text-sm text-slate-900 shadow-sm",
+  "placeholder:text-slate-400 focus:border-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-500/20",
+);
 export const label = "mb-1 block text-xs font-medium text-slate-600";
 
 /** Re-renders every few seconds so relative times stay true. */

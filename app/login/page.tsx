@@ -1,8 +1,14 @@
 import { redirect } from "next/navigation";
 import { currentUser } from "@/lib/session";
+import { cx } from "@/app/_components/cx";
 
 export const dynamic = "force-dynamic";
 export const metadata = { title: "Sign in · Conveyor" };
+
+const FIELD = cx(
+  "block w-full rounded-lg border border-slate-300 px-3 py-2 text-sm shadow-sm",
+  "focus:border-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-500/20",
+);
 
 const safeNext = (n: unknown) => (typeof n === "string" && n.startsWith("/") && !n.startsWith("//") ? n : "/");
 
@@ -55,7 +61,7 @@ export default async function LoginPage({
                 required
                 autoFocus={!email}
                 defaultValue={email}
-                className="block w-full rounded-lg border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-500/20"
+                className={FIELD}
               />
             </div>
             <div>
@@ -69,7 +75,7 @@ export default async function LoginPage({
                 autoComplete="current-password"
                 required
                 autoFocus={!!email}
-                className="block w-full rounded-lg border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-500/20"
+                className={FIELD}
               />
             </div>
           </div>

@@ -3,6 +3,7 @@
 // them (the evaluator when a rule fires, the mailer for test emails stored
 // without bodies); the web process never loads this module.
 import type { Db } from "../db/client";
+import { QUEUED, UNSUCCESSFUL } from "../engine/states";
 import { setBodies, unrenderedEvents, type RuleRow, type Worst } from "../db/alerts";
 import { alertHeadline, alertSubject, formatValue, type AlertKind, type RuleFacts } from "./format";
 import { renderAlertEmail } from "./templates/alert-email";
@@ -22,8 +23,7 @@ const facts = (r: RuleRow): RuleFacts => ({
 /** The console's filtered list for this rule. */
 export function consoleLink(publicUrl: string, r: RuleRow): string {
   const q = new URLSearchParams();
-  const states =
-    r.kind === "backlog" ? ["pending", "retrying"] : r.kind === "rate" ? ["failed", "exception"] : r.states;
+  const states = r.kind === "backlog" ? QUEUED : r.kind === "rate" ? UNSUCCESSFUL : r.states;
   if (states.length) q.set("status", states.join(","));
   if (r.type) q.set("type", r.type);
   return `${publicUrl.replace(/\/$/, "")}/commands?${q}`;

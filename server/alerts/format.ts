@@ -2,6 +2,7 @@
 // emails and of the console's alerts page, in one module that both import.
 // Pure (no I/O, no Node), so that the console can bundle it.
 import type { RuleKind } from "./rule-input";
+import { QUEUED, UNSUCCESSFUL } from "../engine/states";
 
 export type AlertKind = "firing" | "repeat" | "resolved" | "test";
 
@@ -73,7 +74,7 @@ export function describeRule(r: RuleFacts): string {
     case "rate":
       return `≥ ${percent(r.threshold)} of commands${of} finished in ${duration(r.windowSeconds)} failed or hit an exception`;
     case "backlog":
-      return `≥ ${grouped(r.threshold)} ${cmds(r.threshold)}${of} pending or retrying and due now`;
+      return `≥ ${grouped(r.threshold)} ${cmds(r.threshold)}${of} ${orList(QUEUED)} and due now`;
   }
 }
 
@@ -86,9 +87,9 @@ function measuredBy(r: RuleFacts): string {
     case "stuck":
       return `commands${scope} in ${r.states.join("/")} for longer than ${r.ageSeconds} s`;
     case "rate":
-      return `share of failed + exception among commands${scope} finished in the last ${r.windowSeconds} s`;
+      return `share of ${UNSUCCESSFUL.join(" + ")} among commands${scope} finished in the last ${r.windowSeconds} s`;
     case "backlog":
-      return `commands${scope} pending or retrying whose time has come`;
+      return `commands${scope} ${orList(QUEUED)} whose time has come`;
   }
 }
 

@@ -230,8 +230,11 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
       title: "Conveyor intake API",
       version: "1.0.0",
       description: [
-        "Submit commands to Conveyor and read them back, over plain JSON. The same API is served as tRPC at /api/trpc for TypeScript clients; both share validation, authentication and rate limits.",
-        "A submit answers with a receipt at once (never the business result); workers carry the command out and its state moves on (pending → running → succeeded, failed, exception…). Read it back with GET /api/v1/commands/{id}, or receive it at callbackUrl.",
+        "Submit commands to Conveyor and read them back, over plain JSON." +
+          " The same API is served as tRPC at /api/trpc for TypeScript clients; both share validation, authentication and rate limits.",
+        "A submit answers with a receipt at once (never the business result);" +
+          " workers carry the command out and its state moves on (pending → running → succeeded, failed, exception…)." +
+          " Read it back with GET /api/v1/commands/{id}, or receive it at callbackUrl.",
         "Authenticate with `Authorization: Bearer <api token>`. Every error answers `{ error: { code, message, issues? } }`.",
       ].join("\n\n"),
     },
@@ -245,7 +248,9 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
           tags: ["commands"],
           summary: "Submit one command",
           description:
-            "Stores the command and answers its receipt. The same client sending the same idempotencyKey again gets the original command (200, duplicate: true); the same key with another type or payload is a 409. An unknown type or an invalid payload is a 400 and nothing is stored.",
+            "Stores the command and answers its receipt." +
+            " The same client sending the same idempotencyKey again gets the original command (200, duplicate: true);" +
+            " the same key with another type or payload is a 409. An unknown type or an invalid payload is a 400 and nothing is stored.",
           requestBody: jsonBody(ref("SubmitCommand")),
           responses: {
             "201": {
@@ -284,7 +289,8 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
           tags: ["commands"],
           summary: `Submit 1–${MAX_BATCH} commands`,
           description:
-            "Answers one receipt per item, in input order. The valid items are stored together in one transaction; each invalid one answers { ok: false, error } and is not stored.",
+            "Answers one receipt per item, in input order." +
+            " The valid items are stored together in one transaction; each invalid one answers { ok: false, error } and is not stored.",
           requestBody: jsonBody(ref("SubmitBatch")),
           responses: {
             "200": { description: "One receipt per item", content: json(ref("BatchReceipts")) },

@@ -3,18 +3,18 @@
 // holds; the others are skipped with the reason. Every call writes an audit
 // entry. Clicking twice is harmless: the second call skips what the first changed.
 import type { Db } from "../db/client";
-import { applyAction, idsMatching, typesOf, type ActionSql } from "../db/operator-actions";
+import { applyAction, idsMatching, typesOf } from "../db/operator-actions";
 import { countMatching } from "../db/commands-read";
 import type { ListFilter } from "../db/command-filter";
 import type { Registry } from "../command-types/registry";
 import {
-  ACTION_FROM,
-  ACTION_NAMES,
-  MAX_ACTION_TARGETS,
-  whyNot,
-  type ActionName,
-  type ResolveOutcome,
-} from "../engine/actions";
+  operatorCancel,
+  operatorCompensate,
+  operatorResolve,
+  operatorRetry,
+  type OperatorChange,
+} from "../engine/operator-transitions";
+import { ACTION_NAMES, MAX_ACTION_TARGETS, whyNot, type ActionName, type ResolveOutcome } from "../engine/actions";
 
 export type ActionResult = { updated: string[]; skipped: { id: string; reason: string }[] };
 export type Target = { ids: string[] } | { filter: ListFilter };
@@ -24,49 +24,18 @@ async function resolveTargets(db: Db, target: Target): Promise<string[]> {
   return "ids" in target ? [...new Set(target.ids)] : idsMatching(db, target.filter, MAX_ACTION_TARGETS);
 }
 
-const RETRY: ActionSql = {
-  from: [...ACTION_FROM.retry],
-  // An exception met while compensating is retried as compensation; anything else runs again.
-  // needs_reconcile is kept: an unknown last outcome is still reconciled first.
-  set: `status = CASE WHEN status = 'exception' AND phase = 'compensate' THEN 'compensating'::command_status ELSE 'pending'::command_status END,
-        phase = CASE WHEN status = 'exception' AND phase = 'compensate' THEN 'compensate' ELSE 'execute' END,
-        tries = 0, run_at = now(), error = NULL, failure = CASE WHEN status = 'failed' THEN NULL ELSE failure END`,
-  rejoinsKey: true,
-};
-const COMPENSATE: ActionSql = {
-  from: [...ACTION_FROM.compensate],
-  set: `status = 'compensating', phase = 'compensate', tries = 0, run_at = now(), needs_reconcile = false, error = NULL`,
-  rejoinsKey: true,
-};
-const CANCEL: ActionSql = {
-  from: [...ACTION_FROM.cancel],
-  set: `status = 'cancelled', needs_reconcile = false`,
-  rejoinsKey: false,
-};
-const RESOLVE: ActionSql = {
-  from: [...ACTION_FROM.resolve],
-  set: `status = $3::command_status, needs_reconcile = false`,
-  rejoinsKey: false,
-};
-
 async function run(
   db: Db,
-  name: ActionName,
-  sql: ActionSql,
+  change: OperatorChange,
   ids: string[],
   actor: Actor,
   reason: string | null,
-  extra?: unknown,
+  details?: { outcome: ResolveOutcome },
   preSkipped: { id: string; reason: string }[] = [],
 ): Promise<ActionResult> {
+  const name = change.action;
   const r = ids.length
-    ? await applyAction(
-        db,
-        ids,
-        sql,
-        { actor: actor.name, action: name, reason, details: extra === undefined ? undefined : { outcome: extra } },
-        extra ?? null,
-      )
+    ? await applyAction(db, ids, change, { actor: actor.name, action: name, reason, details })
     : { updated: [], others: [] };
   // The update found these not in an allowed state or leased; whyNot says which (it never answers null for them).
   return {
@@ -89,15 +58,15 @@ function compensationBlocker(registry: Registry, r: { type: string; payload: unk
 }
 
 export async function retryCommands(db: Db, target: Target, actor: Actor, reason: string | null) {
-  return run(db, "retry", RETRY, await resolveTargets(db, target), actor, reason);
+  return run(db, operatorRetry(), await resolveTargets(db, target), actor, reason);
 }
 
 export async function cancelCommands(db: Db, target: Target, actor: Actor, reason: string | null) {
-  return run(db, "cancel", CANCEL, await resolveTargets(db, target), actor, reason);
+  return run(db, operatorCancel(), await resolveTargets(db, target), actor, reason);
 }
 
 export async function resolveCommands(db: Db, target: Target, outcome: ResolveOutcome, actor: Actor, reason: string) {
-  return run(db, "resolve", RESOLVE, await resolveTargets(db, target), actor, reason, outcome);
+  return run(db, operatorResolve(outcome), await resolveTargets(db, target), actor, reason, { outcome });
 }
 
 /** Compensation needs a type (and payload) that can undo: others are skipped up front. */
@@ -119,7 +88,7 @@ export async function compensateCommands(
     if (blocker) skipped.push({ id: r.id, reason: blocker });
     else can.push(r.id);
   }
-  return run(db, "compensate", COMPENSATE, can, actor, reason, undefined, skipped);
+  return run(db, operatorCompensate(), can, actor, reason, undefined, skipped);
 }
 
 type ActionPreview = { change: number; skip: number; skipped: { reason: string; count: number }[] };

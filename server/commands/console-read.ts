@@ -60,7 +60,10 @@ export async function list(
     return {
       items: s.rows.map(item),
       nextCursor: s.next ? encodeCursor(s.next) : null,
-      /** Present when this page stopped reading before it filled up: the search read `window` commands, created back to `to`; the next page reads older ones. */
+      /**
+       * Present when this page stopped reading before it filled up: the search read `window` commands, created back
+       * to `to`; the next page reads older ones.
+       */
       searched: s.searched ? { window: s.searched.window, to: s.searched.to.toISOString() } : null,
     };
   }
@@ -290,12 +293,7 @@ export async function overview(db: Db, retentionDays: number) {
     counts: c,
     /** Queued commands whose time has come (future-dated ones are not counted), up to `max`. */
     due: { count: due, max: DUE_COUNT_MAX },
-    throughput: t.map((r) => ({
-      minute: r.minute.toISOString(),
-      succeeded: r.succeeded,
-      failed: r.failed,
-      exception: r.exception,
-    })),
+    throughput: t.map((r) => ({ ...r, minute: r.minute.toISOString() })),
     waiting: (() => {
       const exceptions = w.exception.slice(0, WAITING_ROWS - Math.min(w.due.length, DUE_ROWS_KEPT));
       return [...exceptions.map(row("exception")), ...w.due.slice(0, WAITING_ROWS - exceptions.length).map(row("due"))];

@@ -44,7 +44,8 @@ export async function insertRule(
 ): Promise<void> {
   await withTransaction(db, async (client) => {
     await client.query(
-      `INSERT INTO alert_rules (id, name, kind, states, type, window_seconds, age_seconds, threshold, recipients, cooldown_seconds, notify_on_resolve, enabled, silenced_until, created_by)
+      `INSERT INTO alert_rules (id, name, kind, states, type, window_seconds,
+         age_seconds, threshold, recipients, cooldown_seconds, notify_on_resolve, enabled, silenced_until, created_by)
        VALUES ($1, $2, $3::alert_kind, $4::command_status[], $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
       [id, ...values(c), createdBy],
     );

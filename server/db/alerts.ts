@@ -77,7 +77,9 @@ export async function measure(q: Pick<pg.PoolClient, "query">, r: RuleRow): Prom
   const worstWhere = r.kind === "rate" ? `${where} AND status IN ${inList(UNSUCCESSFUL)}` : where;
   const worst = (
     await q.query<Worst>(
-      `SELECT id, type, status, error, state_changed_at AS since FROM (${selectBothHalves("id, type, status, error, state_changed_at", worstWhere, "state_changed_at", "5")}) AS w ORDER BY since`,
+      `SELECT id, type, status, error, state_changed_at AS since
+       FROM (${selectBothHalves("id, type, status, error, state_changed_at", worstWhere, "state_changed_at", "5")}) AS w
+       ORDER BY since`,
       params,
     )
   ).rows;
@@ -195,7 +197,8 @@ export type DueDelivery = {
 
 export async function claimDeliveries(db: Db, limit: number, leaseMs: number): Promise<DueDelivery[]> {
   const { rows } = await db.pool.query<DueDelivery>(
-    `WITH due AS (SELECT id FROM alert_deliveries WHERE sent_at IS NULL AND next_at <= now() AND html_body IS NOT NULL ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+    `WITH due AS (SELECT id FROM alert_deliveries WHERE sent_at IS NULL AND next_at <= now()
+                      AND html_body IS NOT NULL ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED)
      UPDATE alert_deliveries d SET next_at = now() + make_interval(secs => $2::float8 / 1000), attempts = d.attempts + 1
      FROM due WHERE d.id = due.id
      RETURNING d.id::text, d.recipient, d.subject, d.text_body, d.html_body, d.attempts`,
@@ -308,7 +311,8 @@ export async function history(db: Db, ruleId: string | null, limit: number) {
   const { rows } = await db.pool.query(
     `SELECT e.id::text, e.rule_id, r.name AS rule_name, e.kind, e.at, e.value, e.threshold, e.details,
             COALESCE(json_agg(json_build_object('id', d.id::text, 'recipient', d.recipient, 'subject', d.subject, 'attempts', d.attempts,
-                     'sentAt', d.sent_at, 'nextAt', d.next_at, 'lastError', d.last_error, 'text', d.text_body) ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '[]') AS deliveries
+                     'sentAt', d.sent_at, 'nextAt', d.next_at, 'lastError', d.last_error, 'text', d.text_body) ORDER BY d.id)
+            FILTER (WHERE d.id IS NOT NULL), '[]') AS deliveries
      FROM alert_events e JOIN alert_rules r ON r.id = e.rule_id LEFT JOIN alert_deliveries d ON d.event_id = e.id
      WHERE ($1::uuid IS NULL OR e.rule_id = $1) GROUP BY e.id, r.name ORDER BY e.at DESC, e.id DESC LIMIT $2`,
     [ruleId, limit],

@@ -63,7 +63,8 @@ export async function finishCallback(
        WHERE id = $1::bigint AND command_id = (SELECT id FROM commands WHERE id = $9::uuid FOR KEY SHARE)
        RETURNING command_id, attempts)
      INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, error, worker, detail)
-     SELECT command_id, attempts, 'callback', CASE WHEN $4 THEN 'success' WHEN $5::float8 IS NULL THEN 'failure' ELSE 'exception' END::attempt_outcome, $6, now(), $3, $7,
+     SELECT command_id, attempts, 'callback', CASE WHEN $4 THEN 'success' WHEN $5::float8 IS NULL THEN 'failure' ELSE 'exception' END::attempt_outcome,
+            $6, now(), $3, $7,
             jsonb_build_object('url', $8::text, 'status', $2::int, 'delivery', $1::bigint)
      FROM upd`,
     [d.id, r.status, r.error, r.ok, r.retryInMs, r.startedAt.toISOString(), r.worker, d.url, d.commandId],

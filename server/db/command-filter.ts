@@ -33,7 +33,8 @@ export function searchWords(q: string): string[] {
  */
 // Secret values in the payload are blanked first: a viewer must not find a command by a secret the console masks.
 const SEARCHED_PAYLOAD = `regexp_replace(payload::text, '${SECRET_MEMBER_PG_RE}', '"\\1": ""', 'gi')`;
-export const SEARCH_TEXT = `lower(id::text || ' ' || COALESCE(idempotency_key, '') || ' ' || ${SEARCHED_PAYLOAD} || ' ' || COALESCE(failure::text, '') || ' ' || COALESCE(error, ''))`;
+export const SEARCH_TEXT = `lower(id::text || ' ' || COALESCE(idempotency_key, '') || ' '
+  || ${SEARCHED_PAYLOAD} || ' ' || COALESCE(failure::text, '') || ' ' || COALESCE(error, ''))`;
 
 export const textMatch = (text: string, words: string[], p: (v: unknown) => string) =>
   words.map((w) => `strpos(${text}, lower(${p(w)}::text)) > 0`).join(" AND ");

@@ -70,9 +70,11 @@ export async function complete(q: Queryable, items: Completion[]): Promise<Set<s
        RETURNING c.id
      ), att AS (
        INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, error, worker, detail)
-       SELECT a.command_id, a.number, a.kind, a.outcome, to_timestamp(a.started_at / 1000), to_timestamp(a.finished_at / 1000), a.error, a.worker, a.detail
+       SELECT a.command_id, a.number, a.kind, a.outcome, to_timestamp(a.started_at / 1000), to_timestamp(a.finished_at / 1000),
+              a.error, a.worker, a.detail
        FROM json_to_recordset($2::json)
-         AS a(command_id uuid, number int, kind attempt_kind, outcome attempt_outcome, started_at float8, finished_at float8, error text, worker text, detail jsonb)
+         AS a(command_id uuid, number int, kind attempt_kind, outcome attempt_outcome,
+              started_at float8, finished_at float8, error text, worker text, detail jsonb)
        WHERE a.command_id IN (SELECT id FROM upd)
      )
      SELECT id FROM upd`,

@@ -98,7 +98,9 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedPost
       const r = spawnSync("setpriv", [`--reuid=${ids.uid}`, `--regid=${ids.gid}`, "--clear-groups", "test", "-x", p]);
       if (r.status === 1) {
         throw new Error(
-          `PostgreSQL runs as the 'postgres' user, which cannot enter ${p}. Run \`chmod o+x ${p}\`, set DATA_DIR to a folder outside it, or set DATABASE_URL to use another PostgreSQL server.`,
+          `PostgreSQL runs as the 'postgres' user, which cannot enter ${p}.` +
+            ` Run \`chmod o+x ${p}\`, set DATA_DIR to a folder outside it,` +
+            ` or set DATABASE_URL to use another PostgreSQL server.`,
         );
       }
     }

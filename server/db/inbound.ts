@@ -22,7 +22,8 @@ export async function settleAwaiting(
        RETURNING id, attempt_count)
      , att AS (
        INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, error, worker, detail)
-       SELECT id, attempt_count, 'poll', CASE WHEN $2 = 'succeeded' THEN 'success' ELSE 'failure' END::attempt_outcome, now(), now(), NULL, $4, '{"via":"inbound callback"}'::jsonb FROM upd)
+       SELECT id, attempt_count, 'poll', CASE WHEN $2 = 'succeeded' THEN 'success' ELSE 'failure' END::attempt_outcome,
+              now(), now(), NULL, $4, '{"via":"inbound callback"}'::jsonb FROM upd)
      SELECT id FROM upd`,
     [
       id,

@@ -16,7 +16,8 @@ export async function commandsByStateAndType(db: Db) {
 export async function queueFigures(db: Db) {
   const { rows } = await db.pool.query<{ due: number; oldest_s: number | null; leased: number }>(
     `SELECT (SELECT count(*)::int FROM commands WHERE status IN ${QUEUED_SQL} AND lease_id IS NULL AND run_at <= now()) AS due,
-            (SELECT EXTRACT(EPOCH FROM now() - min(run_at))::float8 FROM commands WHERE status IN ${QUEUED_SQL} AND lease_id IS NULL AND run_at <= now()) AS oldest_s,
+            (SELECT EXTRACT(EPOCH FROM now() - min(run_at))::float8 FROM commands
+              WHERE status IN ${QUEUED_SQL} AND lease_id IS NULL AND run_at <= now()) AS oldest_s,
             (SELECT count(*)::int FROM commands WHERE lease_id IS NOT NULL) AS leased`,
   );
   return rows[0]!;

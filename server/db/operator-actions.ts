@@ -2,7 +2,10 @@
 // the targets of "all that match", the preview's read, and the change with its
 // audit entry in one transaction, rows locked in id order.
 import { withTransaction, type Db } from "./client";
-import type { State } from "../engine/states";
+import { KEY_BLOCKING, STATES, type State } from "../engine/states";
+import type { OperatorChange, OperatorTarget } from "../engine/operator-transitions";
+import type { Phase } from "../engine/types";
+import { inList } from "./states-sql";
 import { selectBothHalves } from "./leased";
 import { where, type ListFilter } from "./command-filter";
 import { writeAudit, type AuditInput } from "./audit";
@@ -18,19 +21,52 @@ export async function idsMatching(db: Db, f: ListFilter, max: number): Promise<s
   return rows.map((r) => r.id);
 }
 
-export type ActionSql = {
-  /** States the action applies in. */
-  from: State[];
-  /** SET clause (may use $3 for the action's extra argument). */
-  set: string;
-  /**
-   * Whether the action brings a command back into a state that holds its
-   * ordering key (KEY_BLOCKING): then it waits behind the key's head, if the
-   * key has one (released at commit otherwise). A command it takes to a free
-   * state waits for nothing (commands_key_waiting_state_check).
-   */
-  rejoinsKey: boolean;
+// Values are checked, not quoted: every one is an enum member of the engine.
+const statusSql = (s: State) => {
+  if (!STATES.includes(s)) throw new Error(`not a state: ${s}`);
+  return `'${s}'::command_status`;
 };
+const phaseSql = (p: Phase) => {
+  if (p !== "execute" && p !== "compensate") throw new Error(`not a phase: ${p}`);
+  return `'${p}'`;
+};
+
+/**
+ * Whether the change brings a command back into a state that holds its
+ * ordering key (KEY_BLOCKING): then it waits behind the key's head, if the key
+ * has one (released at commit otherwise). A command taken to a free state
+ * waits for nothing (commands_key_waiting_state_check).
+ */
+const rejoinsKey = (change: OperatorChange) => change.to.every((t) => KEY_BLOCKING.includes(t.status));
+
+/** One column's value over the targets: the first whose `when` matches the row as it was. */
+function byTarget(to: readonly OperatorTarget[], value: (t: OperatorTarget) => string): string {
+  const last = to[to.length - 1];
+  if (!last || last.when || to.slice(0, -1).some((t) => !t.when))
+    throw new Error("an operator change needs conditional targets then exactly one for all others");
+  if (to.length === 1) return value(last);
+  const cases = to.slice(0, -1).map((t) => {
+    const w = t.when!;
+    return `WHEN status = ${statusSql(w.status)}${w.phase ? ` AND phase = ${phaseSql(w.phase)}` : ""} THEN ${value(t)}`;
+  });
+  return `CASE ${cases.join(" ")} ELSE ${value(last)} END`;
+}
+
+/**
+ * The SET clause of an operator's change (server/engine/operator-transitions.ts):
+ * one string, in one place. Every right-hand side reads the row as it was.
+ */
+export function setClause(c: OperatorChange): string {
+  const set = [`status = ${byTarget(c.to, (t) => statusSql(t.status))}`];
+  if (c.to.some((t) => t.phase)) set.push(`phase = ${byTarget(c.to, (t) => (t.phase ? phaseSql(t.phase) : "phase"))}`);
+  if (c.resetTries) set.push("tries = 0");
+  if (c.dueNow) set.push("run_at = now()");
+  if (c.clearReconcile) set.push("needs_reconcile = false");
+  if (c.clearError) set.push("error = NULL");
+  if (c.clearFailureIn.length)
+    set.push(`failure = CASE WHEN status IN ${inList(c.clearFailureIn)} THEN NULL ELSE failure END`);
+  return set.join(", ");
+}
 
 /**
  * Applies an action to the commands in an allowed state and not leased (a
@@ -40,9 +76,8 @@ export type ActionSql = {
 export async function applyAction(
   db: Db,
   ids: string[],
-  action: ActionSql,
+  change: OperatorChange,
   audit: Omit<AuditInput, "commandIds">,
-  extra: unknown = null,
 ): Promise<{ updated: string[]; others: { id: string; status: State | null; leased: boolean }[] }> {
   return withTransaction(db, async (client) => {
     // The ordering keys of the commands first (in lock order, as intake takes them): the change may bring a
@@ -59,10 +94,10 @@ export async function applyAction(
       `WITH target AS (
          SELECT id FROM commands WHERE id = ANY($1::uuid[]) AND status = ANY($2::command_status[]) AND lease_id IS NULL
          ORDER BY id FOR NO KEY UPDATE)
-       UPDATE commands SET ${action.set}, key_waiting = ${action.rejoinsKey ? "(ordering_key IS NOT NULL)" : "false"}
+       UPDATE commands SET ${setClause(change)}, key_waiting = ${rejoinsKey(change) ? "(ordering_key IS NOT NULL)" : "false"}
        WHERE id = ANY(ARRAY(SELECT id FROM target)) AND status = ANY($2::command_status[]) AND lease_id IS NULL
        RETURNING id`,
-      action.set.includes("$3") ? [ids, action.from, extra] : [ids, action.from],
+      [ids, change.from],
     );
     const updated = upd.rows.map((r) => r.id);
     const done = new Set(updated);

@@ -1,24 +1,36 @@
 // The overview page's reads: throughput per minute, what waits longest, the
 // due queue's length and the live workers.
 import type { Db } from "./client";
-import { CLAIMABLE as CLAIMABLE_STATES, type State } from "../engine/states";
+import {
+  CLAIMABLE as CLAIMABLE_STATES,
+  FINISHES,
+  FINISH_KINDS,
+  WAITING_FOR_A_WORKER,
+  type Finish,
+  type State,
+} from "../engine/states";
 import { inList } from "./states-sql";
 import { UNLEASED } from "./leased";
 
+const FINISHED_COLUMNS = FINISH_KINDS.map(
+  (k) => `COALESCE(sum(n) FILTER (WHERE status IN ${inList(FINISHES[k])}), 0)::int AS ${k}`,
+).join(",\n            ");
+const FINISHED_STATES = inList(FINISH_KINDS.flatMap((k) => FINISHES[k]));
+
 /**
- * Commands that reached succeeded (or compensated), failed or exception, per
- * minute over the last `minutes`, from the state-entry counters: an entry
- * stays counted in its minute whatever the command does next (a retry, a
- * resolve), so the chart shows what happened when it happened.
+ * Commands that reached each kind of finish (FINISHES: succeeded or
+ * compensated, failed, exception), per minute over the last `minutes`, from
+ * the state-entry counters: an entry stays counted in its minute whatever the
+ * command does next (a retry, a resolve), so the chart shows what happened
+ * when it happened.
  */
 export async function throughput(db: Db, minutes: number) {
-  const { rows } = await db.pool.query<{ minute: Date; succeeded: number; failed: number; exception: number }>(
+  const { rows } = await db.pool.query<{ minute: Date } & Record<Finish, number>>(
     `SELECT minute,
-            COALESCE(sum(n) FILTER (WHERE status IN ('succeeded', 'compensated')), 0)::int AS succeeded,
-            COALESCE(sum(n) FILTER (WHERE status = 'failed'), 0)::int AS failed,
-            COALESCE(sum(n) FILTER (WHERE status = 'exception'), 0)::int AS exception
+            ${FINISHED_COLUMNS}
      FROM state_entries
-     WHERE minute >= date_trunc('minute', now()) - make_interval(mins => $1 - 1) AND status IN ('succeeded', 'compensated', 'failed', 'exception')
+     WHERE minute >= date_trunc('minute', now()) - make_interval(mins => $1 - 1)
+       AND status IN ${FINISHED_STATES}
      GROUP BY 1 ORDER BY 1`,
     [minutes],
   );
@@ -38,13 +50,15 @@ export type WaitingRow = {
 
 // Queued and due, not leased, in the terms of the claim index (commands_claim_idx: priority DESC, run_at, partial).
 const CLAIMABLE = `status IN ${inList(CLAIMABLE_STATES)} AND ${UNLEASED}`;
-const DUE = `${CLAIMABLE} AND status <> 'awaiting' AND run_at <= now()`;
+const DUE = `${CLAIMABLE} AND status IN ${inList(WAITING_FOR_A_WORKER)} AND run_at <= now()`;
 
 /** The distinct priorities of claimable commands, by a loose scan of the claim index (one probe each). */
 const PRIORITIES = `WITH RECURSIVE p(priority) AS (
   (SELECT priority FROM commands WHERE ${CLAIMABLE} ORDER BY priority DESC LIMIT 1)
   UNION ALL
-  SELECT (SELECT c.priority FROM commands c WHERE ${CLAIMABLE} AND c.priority < p.priority ORDER BY c.priority DESC LIMIT 1) FROM p WHERE p.priority IS NOT NULL)`;
+  SELECT (SELECT c.priority FROM commands c WHERE ${CLAIMABLE}
+    AND c.priority < p.priority ORDER BY c.priority DESC LIMIT 1)
+    FROM p WHERE p.priority IS NOT NULL)`;
 
 /**
  * What waits: commands in exception (an operator must decide), longest in
@@ -76,7 +90,9 @@ export async function waiting(db: Db, limit: number): Promise<{ exception: Waiti
 export async function dueCount(db: Db, max: number): Promise<number> {
   const { rows } = await db.pool.query<{ n: number }>(
     `${PRIORITIES}
-     SELECT count(*)::int AS n FROM (SELECT 1 FROM p CROSS JOIN LATERAL (SELECT 1 FROM commands c WHERE ${DUE} AND c.priority = p.priority LIMIT $1) d LIMIT $1) x`,
+     SELECT count(*)::int AS n FROM (
+       SELECT 1 FROM p CROSS JOIN LATERAL (SELECT 1 FROM commands c WHERE ${DUE} AND c.priority = p.priority LIMIT $1) d
+       LIMIT $1) x`,
     [max],
   );
   return rows[0]!.n;

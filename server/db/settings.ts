@@ -44,7 +44,8 @@ export async function resolveSecretKey(db: Db, secretKeyHex: string | undefined)
   if (rows[0]!.value !== check) {
     throw new SecretKeyMismatch(
       secretKeyHex
-        ? "SECRET_KEY is not the key this database's secrets were encrypted with (another process or an earlier start used a different one); every process must use the same SECRET_KEY"
+        ? "SECRET_KEY is not the key this database's secrets were encrypted with (another process or an earlier start used a different one);" +
+            " every process must use the same SECRET_KEY"
         : "SECRET_KEY is not set in this process, but this database's secrets were encrypted with a SECRET_KEY: set the same SECRET_KEY here",
     );
   }

@@ -62,7 +62,8 @@ export type ClientListRow = ClientRow & {
 
 export async function allClients(db: Db): Promise<ClientListRow[]> {
   const { rows } = await db.pool.query<ClientListRow>(
-    `SELECT id, name, scope, token_prefix AS "tokenPrefix", created_at AS "createdAt", created_by AS "createdBy", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"
+    `SELECT id, name, scope, token_prefix AS "tokenPrefix",
+            created_at AS "createdAt", created_by AS "createdBy", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"
      FROM api_clients ORDER BY created_at DESC`,
   );
   return rows;

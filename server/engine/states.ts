@@ -94,3 +94,21 @@ export const KEY_BLOCKING: readonly State[] = [...IN_FLIGHT, "exception"];
 
 /** A command of an ordering key in one of these no longer holds its key back: every state at rest but exception. */
 export const KEY_FREE: readonly State[] = PRUNABLE;
+
+/**
+ * Claimable and waiting for a worker once run_at has come (the overview's
+ * "queued and due"): all but awaiting, whose run_at is its next poll.
+ */
+export const WAITING_FOR_A_WORKER: readonly State[] = CLAIMABLE.filter((s) => s !== "awaiting");
+
+/**
+ * The overview chart's kinds of finish, and the states counted in each when a
+ * command enters them: compensated is counted with succeeded.
+ */
+export const FINISHES = {
+  succeeded: ["succeeded", "compensated"],
+  failed: ["failed"],
+  exception: ["exception"],
+} as const satisfies Record<string, readonly State[]>;
+export type Finish = keyof typeof FINISHES;
+export const FINISH_KINDS = Object.keys(FINISHES) as Finish[];

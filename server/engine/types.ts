@@ -3,7 +3,7 @@
 // lifecycle decisions need to know of a command type.
 import type { State } from "./states";
 
-type Phase = "execute" | "compensate";
+export type Phase = "execute" | "compensate";
 
 export type RetryPolicy = {
   /**

@@ -51,11 +51,15 @@ async function seed(db: TestDb["db"]) {
   const failed: string[] = [];
   for (let i = 1; i <= FAILED; i++) failed.push(await add(`order-declined-${i}`));
   await db.pool.query(
-    `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'worker-a1', locked_until = now() + interval '1 minute' WHERE id = ANY($1::uuid[])`,
+    `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(),
+       locked_by = 'worker-a1', locked_until = now() + interval '1 minute'
+       WHERE id = ANY($1::uuid[])`,
     [failed],
   );
   await db.pool.query(
-    `UPDATE commands SET status = 'failed', lease_id = NULL, locked_by = NULL, locked_until = NULL, attempt_count = 1, failure = '{"status": 422}'::jsonb WHERE id = ANY($1::uuid[])`,
+    `UPDATE commands SET status = 'failed', lease_id = NULL, locked_by = NULL, locked_until = NULL,
+       attempt_count = 1, failure = '{"status": 422}'::jsonb
+       WHERE id = ANY($1::uuid[])`,
     [failed],
   );
   ids.succeeded = await add("order-ok-1");
@@ -165,7 +169,8 @@ describe.runIf(browserAvailable)("operator actions in a real browser", () => {
     await expect
       .poll(() => bar.getByRole("button", { name: "Cancel", exact: true }).getAttribute("title"))
       .toBe(
-        "Not available: 2 × exception: cancel applies only to pending, retrying, awaiting commands; 1 × succeeded: cancel applies only to pending, retrying, awaiting commands",
+        "Not available: 2 × exception: cancel applies only to pending, retrying, awaiting commands;" +
+          " 1 × succeeded: cancel applies only to pending, retrying, awaiting commands",
       );
     expect(await bar.getByRole("button", { name: "Cancel", exact: true }).isDisabled()).toBe(true);
     await bar.getByRole("button", { name: "Retry", exact: true }).click();

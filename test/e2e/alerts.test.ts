@@ -65,11 +65,15 @@ async function seed(db: TestDb["db"]) {
       ).id,
     );
   await db.pool.query(
-    `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'worker-a1', locked_until = now() + interval '1 minute' WHERE id = ANY($1::uuid[])`,
+    `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(),
+       locked_by = 'worker-a1', locked_until = now() + interval '1 minute'
+       WHERE id = ANY($1::uuid[])`,
     [ids],
   );
   await db.pool.query(
-    `UPDATE commands SET status = 'exception', lease_id = NULL, locked_by = NULL, locked_until = NULL, attempt_count = 3, error = 'timeout after 10000 ms: outcome unknown' WHERE id = ANY($1::uuid[])`,
+    `UPDATE commands SET status = 'exception', lease_id = NULL, locked_by = NULL, locked_until = NULL,
+       attempt_count = 3, error = 'timeout after 10000 ms: outcome unknown'
+       WHERE id = ANY($1::uuid[])`,
     [ids],
   );
   await createRule(

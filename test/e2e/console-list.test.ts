@@ -88,11 +88,15 @@ async function seed(db: TestDb["db"]) {
     );
   const ex = [...ledger, ...others];
   await q(
-    `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'worker-a1', locked_until = now() + interval '1 minute' WHERE id = ANY($1::uuid[])`,
+    `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(),
+       locked_by = 'worker-a1', locked_until = now() + interval '1 minute'
+       WHERE id = ANY($1::uuid[])`,
     [ex],
   );
   await q(
-    `UPDATE commands SET status = 'exception', lease_id = NULL, locked_by = NULL, locked_until = NULL, attempt_count = 3, error = 'timeout after 10000 ms: the backend did not answer; outcome unknown' WHERE id = ANY($1::uuid[])`,
+    `UPDATE commands SET status = 'exception', lease_id = NULL, locked_by = NULL, locked_until = NULL,
+       attempt_count = 3, error = 'timeout after 10000 ms: the backend did not answer; outcome unknown'
+       WHERE id = ANY($1::uuid[])`,
     [ex],
   );
   // the oldest exceptions are the mail ones
@@ -133,7 +137,8 @@ describe.runIf(browserAvailable)("commands list and overview in a real browser",
     await createUser(t.db, operator);
     await seed(t.db);
     await t.db.pool.query(
-      `INSERT INTO worker_metrics (worker_id, started_at, updated_at, metrics) VALUES ('worker-a1', now() - interval '1 hour', now() + interval '10 minutes', '[]')`,
+      `INSERT INTO worker_metrics (worker_id, started_at, updated_at, metrics)
+       VALUES ('worker-a1', now() - interval '1 hour', now() + interval '10 minutes', '[]')`,
     );
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
@@ -296,7 +301,8 @@ describe.runIf(browserAvailable)("commands list and overview in a real browser",
     const { rows: c } = await t.db.pool.query(`SELECT id FROM api_clients WHERE name = 'checkout'`);
     await t.db.pool.query(
       `INSERT INTO commands (id, client_id, type, payload, status, created_at, updated_at, state_changed_at, finished_at, attempt_count)
-       SELECT gen_random_uuid(), $1, 'http', jsonb_build_object('url', 'https://archive.example/' || i, 'note', CASE WHEN i = 20010 THEN 'needle-7731' ELSE 'hay' END),
+       SELECT gen_random_uuid(), $1, 'http', jsonb_build_object('url', 'https://archive.example/' || i,
+                                 'note', CASE WHEN i = 20010 THEN 'needle-7731' ELSE 'hay' END),
               'succeeded', now() - interval '2 hours' - make_interval(secs => i), now(), now(), now(), 1
        FROM generate_series(1, 20010) AS i`,
       [c[0].id],

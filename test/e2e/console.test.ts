@@ -43,7 +43,9 @@ async function seed(db: TestDb["db"]) {
   const q = (sql: string, params: unknown[]) => db.pool.query(sql, params);
   const toRunning = (ids: string[]) =>
     q(
-      `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'worker-a1', locked_until = now() + interval '1 minute' WHERE id = ANY($1::uuid[])`,
+      `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(),
+         locked_by = 'worker-a1', locked_until = now() + interval '1 minute'
+         WHERE id = ANY($1::uuid[])`,
       [ids],
     );
   const release = `lease_id = NULL, locked_by = NULL, locked_until = NULL`;
@@ -58,12 +60,15 @@ async function seed(db: TestDb["db"]) {
     );
   await toRunning(succeeded);
   await q(
-    `UPDATE commands SET status = 'succeeded', ${release}, attempt_count = 1, result = jsonb_build_object('status', 200, 'body', jsonb_build_object('confirmed', true)) WHERE id = ANY($1::uuid[])`,
+    `UPDATE commands SET status = 'succeeded', ${release}, attempt_count = 1,
+       result = jsonb_build_object('status', 200, 'body', jsonb_build_object('confirmed', true))
+       WHERE id = ANY($1::uuid[])`,
     [succeeded],
   );
   // Spread the finishes over the last hour (a later update without a change of state keeps finished_at).
   await q(
-    `UPDATE commands c SET finished_at = now() - make_interval(mins => ((x.n * 7) % 55)::int), created_at = now() - make_interval(mins => ((x.n * 7) % 55)::int, secs => 20)
+    `UPDATE commands c SET finished_at = now() - make_interval(mins => ((x.n * 7) % 55)::int),
+                       created_at = now() - make_interval(mins => ((x.n * 7) % 55)::int, secs => 20)
            FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM commands WHERE id = ANY($1::uuid[])) x WHERE c.id = x.id`,
     [succeeded],
   );
@@ -78,11 +83,15 @@ async function seed(db: TestDb["db"]) {
     );
   await toRunning(failed);
   await q(
-    `UPDATE commands SET status = 'failed', ${release}, attempt_count = 1, failure = '{"status": 422, "body": {"code": "card_declined"}}'::jsonb WHERE id = ANY($1::uuid[])`,
+    `UPDATE commands SET status = 'failed', ${release}, attempt_count = 1,
+       failure = '{"status": 422, "body": {"code": "card_declined"}}'::jsonb
+       WHERE id = ANY($1::uuid[])`,
     [failed],
   );
   await q(
-    `UPDATE commands c SET finished_at = now() - make_interval(mins => (3 + x.n * 11)::int) FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM commands WHERE id = ANY($1::uuid[])) x WHERE c.id = x.id`,
+    `UPDATE commands c SET finished_at = now() - make_interval(mins => (3 + x.n * 11)::int)
+          FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM commands WHERE id = ANY($1::uuid[])) x
+          WHERE c.id = x.id`,
     [failed],
   );
 
@@ -95,15 +104,19 @@ async function seed(db: TestDb["db"]) {
     );
   await toRunning(ex);
   await q(
-    `UPDATE commands SET status = 'exception', ${release}, attempt_count = 3, needs_reconcile = true, error = 'timeout after 10000 ms: the backend did not answer; outcome unknown' WHERE id = ANY($1::uuid[])`,
+    `UPDATE commands SET status = 'exception', ${release}, attempt_count = 3,
+       needs_reconcile = true, error = 'timeout after 10000 ms: the backend did not answer; outcome unknown'
+       WHERE id = ANY($1::uuid[])`,
     [ex],
   );
   for (const id of ex) {
     await q(
       `INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, error, worker) VALUES
-       ($1, 1, 'execute', 'exception', now() - interval '9 minutes', now() - interval '9 minutes' + interval '10 seconds', 'timeout after 10000 ms', 'worker-a1'),
+       ($1, 1, 'execute', 'exception', now() - interval '9 minutes', now() - interval '9 minutes' + interval '10 seconds',
+        'timeout after 10000 ms', 'worker-a1'),
        ($1, 2, 'execute', 'exception', now() - interval '6 minutes', now() - interval '6 minutes' + interval '10 seconds', 'connect ECONNRESET', 'worker-b2'),
-       ($1, 3, 'execute', 'exception', now() - interval '2 minutes', now() - interval '2 minutes' + interval '10 seconds', 'timeout after 10000 ms', 'worker-a1')`,
+       ($1, 3, 'execute', 'exception', now() - interval '2 minutes', now() - interval '2 minutes' + interval '10 seconds',
+        'timeout after 10000 ms', 'worker-a1')`,
       [id],
     );
   }
@@ -118,7 +131,9 @@ async function seed(db: TestDb["db"]) {
   // The chart counts state entries in the minute they happened: count these as of their (spread) finishes.
   await q(`DELETE FROM state_entries`, []);
   await q(
-    `INSERT INTO state_entries (minute, status, type, shard, n) SELECT date_trunc('minute', finished_at), status, type, -1, count(*) FROM commands WHERE finished_at IS NOT NULL GROUP BY 1, 2, 3`,
+    `INSERT INTO state_entries (minute, status, type, shard, n)
+     SELECT date_trunc('minute', finished_at), status, type, -1, count(*)
+     FROM commands WHERE finished_at IS NOT NULL GROUP BY 1, 2, 3`,
     [],
   );
 }
@@ -137,7 +152,8 @@ describe.runIf(browserAvailable)("operator console in a real browser", () => {
     // two workers reporting (their snapshots stay fresh for the length of the test)
     await t.db.pool.query(
       `INSERT INTO worker_metrics (worker_id, started_at, updated_at, metrics) VALUES
-       ('worker-a1', now() - interval '2 hours', now() + interval '10 minutes', '[]'), ('worker-b2', now() - interval '25 minutes', now() + interval '10 minutes', '[]')`,
+       ('worker-a1', now() - interval '2 hours', now() + interval '10 minutes', '[]'),
+       ('worker-b2', now() - interval '25 minutes', now() + interval '10 minutes', '[]')`,
     );
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;

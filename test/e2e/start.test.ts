@@ -104,7 +104,10 @@ afterAll(async () => {
 });
 
 describe("npm start", () => {
-  it("first start: prints the admin password, the first token with its signing secret, readable log lines; its processes run without Next's telemetry", async () => {
+  const firstStart =
+    "first start: prints the admin password, the first token with its signing secret, readable log lines;" +
+    " its processes run without Next's telemetry";
+  it(firstStart, { timeout: 180_000 }, async () => {
     const port = await freePort();
     const p = start(port);
     await p.waitFor(/Press Ctrl-C to stop\./, 120_000);
@@ -130,7 +133,7 @@ describe("npm start", () => {
     const kids = childrenOf(p.child.pid!);
     expect(kids).toHaveLength(2); // the web process and the worker
     for (const pid of kids) expect(environOf(pid)).toContain("NEXT_TELEMETRY_DISABLED=1");
-  }, 180_000);
+  });
 
   it("Ctrl-C waits for the commands in flight through the worker's grace period, hands back what is left, and exits after the worker", async () => {
     const p = running[0]!;
@@ -195,7 +198,8 @@ describe("npm start", () => {
     expect(Date.now() - t0).toBeLessThan(GRACE_MS / 2);
     expect(code).toBe(0);
     expect(p.output()).toMatch(
-      /Stopping now \(second signal\)\. The worker is killed with 1 command in flight: it stays leased until WORKER_LEASE_MS \(30 s\) runs out, then the next worker takes it back and reconciles it\./,
+      "Stopping now (second signal). The worker is killed with 1 command in flight: it stays leased until WORKER_LEASE_MS" +
+        " (30 s) runs out, then the next worker takes it back and reconciles it.",
     );
     for (const pid of kids) expect(alive(pid)).toBe(false);
     // left leased, as a crash would: the next worker's rescuer takes it back

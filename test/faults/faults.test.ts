@@ -260,7 +260,9 @@ it("survives kill -9 of workers and of the web process, a PostgreSQL crash, and 
   report.push({
     fault: "PostgreSQL crash",
     injected: "immediate stop after 60 of 200 receipts, started again (recovery from the WAL)",
-    found: `${clientRetries - retriesBeforePg} client requests retried; ${describeCounts(await statusCounts(idsOf("p-")))}; web and workers reconnected by themselves`,
+    found:
+      `${clientRetries - retriesBeforePg} client requests retried; ${describeCounts(await statusCounts(idsOf("p-")))}` +
+      `; web and workers reconnected by themselves`,
   });
   for (const w of workers.slice(-2))
     expect(
@@ -320,7 +322,9 @@ it("survives kill -9 of workers and of the web process, a PostgreSQL crash, and 
   report.push({
     fault: "backend outage longer than the retry window + SMTP outage",
     injected: "backend port closed and SMTP server stopped; 20 commands submitted (3 attempts each)",
-    found: `${describeCounts(await statusCounts(idsOf("o-")))} (visible to operators); alert email delivered after ${deliveries[0]!.attempts} tries, ${smtp.mails.length} email`,
+    found:
+      `${describeCounts(await statusCounts(idsOf("o-")))} (visible to operators);` +
+      ` alert email delivered after ${deliveries[0]!.attempts} tries, ${smtp.mails.length} email`,
   });
 
   // 5. the backend is back: an operator retries what needs one; everything converges
@@ -403,12 +407,14 @@ it("survives kill -9 of workers and of the web process, a PostgreSQL crash, and 
   expect(backend.maxInFlightPerCommand()).toBe(1);
   // The alert: one email for the one firing, however long SMTP was away.
   const { rows: alerts } = await db.pool.query<{ events: number; deliveries: number; sent: number }>(
-    `SELECT (SELECT count(*)::int FROM alert_events WHERE kind = 'firing') AS events, count(*)::int AS deliveries, count(sent_at)::int AS sent FROM alert_deliveries`,
+    `SELECT (SELECT count(*)::int FROM alert_events WHERE kind = 'firing') AS events,
+     count(*)::int AS deliveries, count(sent_at)::int AS sent FROM alert_deliveries`,
   );
   expect(alerts[0]).toEqual({ events: 1, deliveries: 1, sent: 1 });
   expect(smtp.mails).toHaveLength(1);
   const { rows: kinds } = await db.pool.query<{ k: string; n: number }>(
-    `SELECT kind || ' ' || coalesce(outcome::text, '?') AS k, count(*)::int AS n FROM attempts WHERE kind IN ('execute', 'reconcile') GROUP BY 1 ORDER BY 2 DESC`,
+    `SELECT kind || ' ' || coalesce(outcome::text, '?') AS k, count(*)::int AS n
+     FROM attempts WHERE kind IN ('execute', 'reconcile') GROUP BY 1 ORDER BY 2 DESC`,
   );
   report.push({
     fault: "backend chaos (all phases)",
@@ -418,6 +424,9 @@ it("survives kill -9 of workers and of the web process, a PostgreSQL crash, and 
   report.push({
     fault: "totals",
     injected: `${receipts.size} commands accepted, ${clientRetries} client retries`,
-    found: `${receipts.size} stored (one per key), all succeeded, ${applied.length} applications at the backend for ${new Set(applied).size} commands (none twice), at most 1 request per command at once, ${smtp.mails.length} alert email`,
+    found:
+      `${receipts.size} stored (one per key), all succeeded,` +
+      ` ${applied.length} applications at the backend for ${new Set(applied).size} commands (none twice),` +
+      ` at most 1 request per command at once, ${smtp.mails.length} alert email`,
   });
 });

@@ -157,7 +157,9 @@ describe("users", () => {
     const row = async () =>
       (
         await q(
-          `SELECT failed_logins, last_login_at IS NOT NULL AS seen, (SELECT count(*)::int FROM sessions WHERE user_id = users.id) AS sessions FROM users WHERE email = 'signer@example.com'`,
+          `SELECT failed_logins, last_login_at IS NOT NULL AS seen,
+           (SELECT count(*)::int FROM sessions WHERE user_id = users.id) AS sessions
+           FROM users WHERE email = 'signer@example.com'`,
         )
       )[0];
     const before = await row();

@@ -161,7 +161,9 @@ describe("rules", () => {
       before + 2,
     );
     await t.db.pool.query(
-      `INSERT INTO state_entries (minute, status, type, shard, n) VALUES (date_trunc('minute', now()) - interval '5 minutes', 'failed', 'fold.test', 1, 2), (date_trunc('minute', now()) - interval '5 minutes', 'failed', 'fold.test', 2, 3)`,
+      `INSERT INTO state_entries (minute, status, type, shard, n)
+       VALUES (date_trunc('minute', now()) - interval '5 minutes', 'failed', 'fold.test', 1, 2),
+       (date_trunc('minute', now()) - interval '5 minutes', 'failed', 'fold.test', 2, 3)`,
     );
     await evaluate(); // the evaluator compacts
     expect((await t.db.pool.query(`SELECT shard, n FROM state_entries WHERE type = 'fold.test'`)).rows).toEqual([
@@ -476,7 +478,10 @@ describe("what the console is told about a rule's emails (from the deliveries)",
     }
   }
 
-  it("queued, then not sent while SMTP_URL is unset (kept), then retrying while the server is down, then sent; a later alert says when the last one was sent", async () => {
+  const deliveryLife =
+    "queued, then not sent while SMTP_URL is unset (kept), then retrying while the server is down, then sent;" +
+    " a later alert says when the last one was sent";
+  it(deliveryLife, { timeout: 60_000 }, async () => {
     await t.db.pool.query(`UPDATE alert_deliveries SET sent_at = now() WHERE sent_at IS NULL`); // earlier tests' mail is not this test's
     const { id } = await createRule(
       t.db,
@@ -576,5 +581,5 @@ describe("what the console is told about a rule's emails (from the deliveries)",
       unsent: { notSent: 0, queued: 2 },
     });
     expect((await statusesOf(id)).map((e) => e.kind)).toEqual(["repeat", "firing"]);
-  }, 60_000);
+  });
 });

@@ -944,7 +944,9 @@ function generatedCases(): Case[] {
         i,
       )) {
         cases.push({
-          label: `${spec.path} (${caller}) invalid ${m.key !== undefined ? `extra key ${JSON.stringify(m.key.slice(0, 30))} at` : ""} ${JSON.stringify(m.field)}`,
+          label:
+            `${spec.path} (${caller}) invalid ${m.key !== undefined ? `extra key ${JSON.stringify(m.key.slice(0, 30))} at` : ""}` +
+            ` ${JSON.stringify(m.field)}`,
           req: callReq(spec, caller, m.input, t),
           expect: { kind: "reject", field: m.field, key: m.key },
         });
@@ -1747,19 +1749,22 @@ function rawHttpCases(): Case[] {
     R(
       "Content-Length shorter than the body",
       lines(
-        `POST /api/trpc/intake.submit HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{"type":"http"}`,
+        `POST /api/trpc/intake.submit HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: 5\r\n\r\n{"type":"http"}`,
       ),
     ),
     R(
       "Content-Length and Transfer-Encoding",
       lines(
-        `POST /api/trpc/intake.submit HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n`,
+        `POST /api/trpc/intake.submit HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\n` +
+          `Content-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n`,
       ),
     ),
     R(
       "bad chunk size",
       lines(
-        `POST /api/trpc/intake.submit HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
+        `POST /api/trpc/intake.submit HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\n` +
+          `Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
       ),
     ),
     R(
@@ -1975,7 +1980,10 @@ function judge(c: Case, o: Outcome): string | null {
     const issues: Issue[] | undefined = e.data.issues;
     if (!issues?.length) return `validation error without issues: ${e.message.slice(0, 200)}`;
     if (!namesField(issues, ex.field, ex.key))
-      return `issues do not name ${JSON.stringify(ex.field)}${ex.key !== undefined ? ` / key ${JSON.stringify(ex.key.slice(0, 30))}` : ""}: ${JSON.stringify(issues).slice(0, 300)}`;
+      return (
+        `issues do not name ${JSON.stringify(ex.field)}${ex.key !== undefined ? ` / key ${JSON.stringify(ex.key.slice(0, 30))}` : ""}` +
+        `: ${JSON.stringify(issues).slice(0, 300)}`
+      );
   }
   return null;
 }

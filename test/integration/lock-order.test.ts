@@ -212,15 +212,10 @@ it("a completion the database rolls back to break a deadlock is written again as
   const completer = createCompleter(wdb, createLogger({ name: "test", level: "silent" }));
   try {
     await x.query("BEGIN");
-    // X holds the rows where the completion's statement trigger adds up state entries (one per minute,
-    // state, type and backend; every backend's, as a connection the database rolled back is replaced):
+    // X holds the table where the completion's statement trigger adds up state entries (their rows are
+    // per backend, and a connection the database rolled back is replaced by one with another pid):
     // the completion waits there, holding the command's row.
-    await x.query(
-      `INSERT INTO state_entries (minute, status, type, shard, n)
-       SELECT m, 'succeeded', 'lockorder', shard, 0
-       FROM unnest(ARRAY[date_trunc('minute', now()), date_trunc('minute', now()) + interval '1 minute']) AS m, generate_series(0, 32767) AS shard
-       ON CONFLICT (minute, status, type, shard) DO UPDATE SET n = state_entries.n`,
-    );
+    await x.query(`LOCK TABLE state_entries IN SHARE MODE`);
     const waiting = async () =>
       (
         await t.db.pool.query(

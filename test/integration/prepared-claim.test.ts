@@ -92,7 +92,8 @@ describe("the prepared claim", () => {
     for (const pending of [0, 50, 3000]) {
       if (pending)
         await t.db.pool.query(
-          `INSERT INTO commands (id, client_id, type, payload, run_at) SELECT gen_random_uuid(), $1, 'flaky', '{}', 'infinity' FROM generate_series(1, $2::int)`,
+          `INSERT INTO commands (id, client_id, type, payload, run_at)
+           SELECT gen_random_uuid(), $1, 'flaky', '{}', 'infinity' FROM generate_series(1, $2::int)`,
           [clientId, pending],
         );
       await t.db.pool.query("ANALYZE commands");

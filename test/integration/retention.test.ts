@@ -66,7 +66,8 @@ it("also prunes expired sessions and alert history older than the retention whos
       [ruleId, daysAgo],
     );
     await t.db.pool.query(
-      `INSERT INTO alert_deliveries (event_id, recipient, subject, text_body, html_body, sent_at) VALUES ($1, 'a@example.com', 's', 't', 'h', CASE WHEN $2 THEN now() END)`,
+      `INSERT INTO alert_deliveries (event_id, recipient, subject, text_body, html_body, sent_at)
+       VALUES ($1, 'a@example.com', 's', 't', 'h', CASE WHEN $2 THEN now() END)`,
       [rows[0]!.id, sent],
     );
     return rows[0]!.id;

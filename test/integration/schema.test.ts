@@ -106,7 +106,8 @@ describe("migrations", () => {
     ).rows;
     const enumRows = (
       await c.query<{ typname: string; labels: string[] }>(
-        `SELECT t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder)::text[] AS labels FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.typname`,
+        `SELECT t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder)::text[] AS labels
+         FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.typname`,
       )
     ).rows;
     await c.end();
@@ -326,7 +327,8 @@ describe("migrations", () => {
     });
     const id = crypto.randomUUID();
     await db.pool.query(
-      `INSERT INTO commands (id, client_id, type, payload, created_at, updated_at, state_changed_at) VALUES ($1, $2, 'http', '{}', now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 hour')`,
+      `INSERT INTO commands (id, client_id, type, payload, created_at, updated_at, state_changed_at)
+       VALUES ($1, $2, 'http', '{}', now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 hour')`,
       [id, client.id],
     );
     // "fresh": written by this test's last statement, not an hour ago

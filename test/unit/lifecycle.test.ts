@@ -4,10 +4,11 @@
 // make a transition the state machine allows (the database refuses the others).
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { ACTION_FROM, ACTION_NAMES, RESOLVE_OUTCOMES, whyNot } from "../../server/engine/actions";
 import {
   AT_REST,
   CLAIMABLE,
+  FINISHES,
+  FINISH_KINDS,
   IN_FLIGHT,
   LEASABLE,
   NOTIFY_STATES,
@@ -16,6 +17,7 @@ import {
   STATES,
   TRANSITIONS,
   UNSUCCESSFUL,
+  WAITING_FOR_A_WORKER,
   canTransition,
   type State,
 } from "../../server/engine/states";
@@ -557,29 +559,6 @@ describe("hand-back on stop", () => {
   }
 });
 
-describe("operator actions", () => {
-  // Where each action takes a command (the SET clauses of server/commands/actions.ts).
-  const targets = (action: (typeof ACTION_NAMES)[number], from: State): State[] => {
-    if (action === "retry") return from === "exception" ? ["pending", "compensating"] : ["pending"];
-    if (action === "compensate") return ["compensating"];
-    if (action === "cancel") return ["cancelled"];
-    return [...RESOLVE_OUTCOMES];
-  };
-  for (const action of ACTION_NAMES) {
-    it(`${action} applies exactly where its transition is allowed, and says why elsewhere`, () => {
-      for (const s of STATES) {
-        const applies = ACTION_FROM[action].includes(s);
-        expect(whyNot(action, { status: s, leased: false }) === null, `${action} on ${s}`).toBe(applies);
-        expect(whyNot(action, { status: s, leased: true }), `${action} on a leased ${s}`).toMatch(
-          /a worker is working on it/,
-        );
-        if (applies)
-          for (const to of targets(action, s)) expect(canTransition(s, to), `${action}: ${s} → ${to}`).toBe(true);
-      }
-    });
-  }
-});
-
 describe("the groups", () => {
   it("partition the states into at rest and in flight, and sit where their doc says", () => {
     expect([...new Set(STATES)]).toHaveLength(STATES.length);
@@ -594,5 +573,10 @@ describe("the groups", () => {
     expect([...CLAIMABLE.filter((s) => !QUEUED.includes(s as never)), "running"].sort()).toEqual([...LEASABLE].sort());
     expect(PRUNABLE).toEqual(AT_REST.filter((s) => s !== "exception"));
     expect(UNSUCCESSFUL.every((s) => AT_REST.includes(s))).toBe(true);
+    expect(WAITING_FOR_A_WORKER.every((s) => CLAIMABLE.includes(s as never) && s !== "awaiting")).toBe(true);
+    // the chart's kinds of finish: states at rest, each counted in one kind at most
+    const finished = FINISH_KINDS.flatMap((k) => FINISHES[k]);
+    expect(new Set(finished).size).toBe(finished.length);
+    expect(finished.every((s) => AT_REST.includes(s))).toBe(true);
   });
 });

@@ -12,6 +12,11 @@ import { RuleForm } from "./_components/rule-form";
 import { RulesTable } from "./_components/rule-list";
 import { REFRESH_MS, type Rule } from "./_components/types";
 
+/** A warning triangle (20 × 20). */
+const WARNING_ICON =
+  "M8.26 2.9a2 2 0 0 1 3.48 0l6.03 10.7A2 2 0 0 1 16.03 16.6H3.97a2 2 0 0 1-1.74-2.99L8.26 2.9Z" +
+  "M10 7a1 1 0 0 0-1 1v3a1 1 0 1 0 2 0V8a1 1 0 0 0-1-1Zm0 8a1 1 0 1 0 0-2 1 1 0 0 0 0 2Z";
+
 function EmailBanner() {
   return (
     <section
@@ -19,7 +24,7 @@ function EmailBanner() {
       className="mb-6 flex items-start gap-3 rounded-xl border border-amber-300 bg-amber-50 px-4 py-3 text-sm text-amber-900 shadow-sm"
     >
       <svg viewBox="0 0 20 20" className="mt-0.5 h-5 w-5 shrink-0 text-amber-500" fill="currentColor" aria-hidden>
-        <path d="M8.26 2.9a2 2 0 0 1 3.48 0l6.03 10.7A2 2 0 0 1 16.03 16.6H3.97a2 2 0 0 1-1.74-2.99L8.26 2.9ZM10 7a1 1 0 0 0-1 1v3a1 1 0 1 0 2 0V8a1 1 0 0 0-1-1Zm0 8a1 1 0 1 0 0-2 1 1 0 0 0 0 2Z" />
+        <path d={WARNING_ICON} />
       </svg>
       <div>
         <p className="font-semibold">Email is not configured (SMTP_URL is unset)</p>

@@ -115,7 +115,9 @@ export function CommandsList({ canAct }: { canAct: boolean }) {
         ) : items.length === 0 ? (
           <Empty title={list.data.searched ? "No match yet" : url.cursor ? "No more commands" : "No command matches"}>
             {list.data.searched
-              ? `None of the ${list.data.searched.window.toLocaleString()} newest commands of this filter (created back to ${fmtTime(list.data.searched.to)}) matches. "Search older" reads the next ones.`
+              ? `None of the ${list.data.searched.window.toLocaleString()} newest commands of this filter` +
+                ` (created back to ${fmtTime(list.data.searched.to)}) matches.` +
+                ` "Search older" reads the next ones.`
               : Object.keys(filter).length
                 ? "Try another state, a wider time range, or clear the filters."
                 : "Commands appear here as soon as a client submits them."}

@@ -14,6 +14,7 @@ import {
   Panel,
   RelTime,
 } from "@/app/_components/ui";
+import { cx } from "@/app/_components/cx";
 
 export function Tokens() {
   const trpc = useTRPC();
@@ -70,7 +71,10 @@ export function Tokens() {
                   {(["client", "admin"] as const).map((s) => (
                     <label
                       key={s}
-                      className={`flex flex-1 cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm ${scope === s ? "border-slate-900 bg-slate-50" : "border-slate-300"}`}
+                      className={cx(
+                        "flex flex-1 cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm",
+                        scope === s ? "border-slate-900 bg-slate-50" : "border-slate-300",
+                      )}
                     >
                       <input type="radio" name="scope" value={s} checked={scope === s} onChange={() => setScope(s)} />
                       {s === "client" ? "Client" : "Admin"}
@@ -141,7 +145,10 @@ export function Tokens() {
                       <td className="px-4 py-2.5 font-medium">{t.name}</td>
                       <td className="px-3 py-2.5">
                         <span
-                          className={`rounded-full px-2 py-0.5 text-xs font-medium ${t.scope === "admin" ? "bg-slate-900 text-white" : "bg-slate-100 text-slate-700"}`}
+                          className={cx(
+                            "rounded-full px-2 py-0.5 text-xs font-medium",
+                            t.scope === "admin" ? "bg-slate-900 text-white" : "bg-slate-100 text-slate-700",
+                          )}
                         >
                           {t.scope}
                         </span>
@@ -234,7 +241,9 @@ function RotateSecretDialog({ token, onClose }: { token: { id: string; name: str
         <p className="mt-1 text-sm text-slate-500">
           {rotate.data
             ? "Copy it now: it is shown only once. Callbacks are signed with it from now on."
-            : "Callbacks of this token's commands are signed with a new secret from now on; the old one stops verifying them at once, so update the receiving service right after. The token itself does not change."}
+            : "Callbacks of this token's commands are signed with a new secret from now on;" +
+              " the old one stops verifying them at once, so update the receiving service right after." +
+              " The token itself does not change."}
         </p>
       </div>
       <div className="px-5 py-4">

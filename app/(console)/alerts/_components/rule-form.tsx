@@ -7,16 +7,18 @@ import { useMutation, useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
 import { btn, ErrorBox, input, label, Panel, STATE_LABEL, STATES } from "@/app/_components/ui";
 import { RULE_KINDS, type RuleInput } from "@/server/alerts/rule-input";
+import { QUEUED } from "@/server/engine/states";
 import { DurationField, FieldError } from "./fields";
 import { defaults, FIELDS, recipientList, resolver, type FormValues } from "./rule-values";
 import { messagesOf, setServerIssues } from "./server-issues";
 import type { Rule, RuleKind } from "./types";
+import { cx } from "@/app/_components/cx";
 
 const KIND_TEXT: Record<RuleKind, { label: string; help: string }> = {
   count: { label: "Count", help: "Commands that entered some states within a window" },
   stuck: { label: "Stuck", help: "Commands that have stayed in some states too long" },
   rate: { label: "Failure rate", help: "Share of finished commands that failed or hit an exception" },
-  backlog: { label: "Backlog", help: "Pending or retrying commands whose time has come" },
+  backlog: { label: "Backlog", help: `Commands ${QUEUED.join(" or ")} whose time has come` },
 };
 
 export function RuleForm({
@@ -77,7 +79,10 @@ export function RuleForm({
               <label
                 key={k}
                 title={KIND_TEXT[k].help}
-                className={`flex cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm ${kind === k ? "border-slate-900 bg-slate-50 font-medium" : "border-slate-300"}`}
+                className={cx(
+                  "flex cursor-pointer items-center gap-2 rounded-lg border px-3 py-2 text-sm",
+                  kind === k ? "border-slate-900 bg-slate-50 font-medium" : "border-slate-300",
+                )}
               >
                 <input type="radio" value={k} {...register("kind")} />
                 {KIND_TEXT[k].label}

@@ -7,6 +7,7 @@ import { ActionButtons } from "@/app/_components/actions";
 import { CopyButton, Empty, ErrorBox, fmtTime, Json, Loading, Panel, RelTime, StatusBadge } from "@/app/_components/ui";
 import { QUEUED } from "@/server/engine/states";
 import { KeyLineNote, OrderingKeyFact } from "./key-line";
+import { cx } from "@/app/_components/cx";
 
 const isQueued = (s: string) => (QUEUED as readonly string[]).includes(s);
 
@@ -165,7 +166,14 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
                       data-testid={a.finishedAt === null ? "attempt-in-progress" : undefined}
                     >
                       <span
-                        className={`absolute -left-[7px] mt-1.5 h-3.5 w-3.5 rounded-full ring-4 ring-white ${a.finishedAt === null ? "animate-pulse bg-blue-500" : a.outcome ? (OUTCOME_STYLE[a.outcome] ?? "bg-slate-400") : "bg-slate-400"}`}
+                        className={cx(
+                          "absolute -left-[7px] mt-1.5 h-3.5 w-3.5 rounded-full ring-4 ring-white",
+                          a.finishedAt === null
+                            ? "animate-pulse bg-blue-500"
+                            : a.outcome
+                              ? (OUTCOME_STYLE[a.outcome] ?? "bg-slate-400")
+                              : "bg-slate-400",
+                        )}
                         aria-hidden
                       />
                       <div className="flex flex-wrap items-baseline gap-x-3 gap-y-1 text-sm">
@@ -340,9 +348,12 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
 }
 
 const ATTEMPT_MEANS =
-  "Attempts are the requests made to the backend for this command (execute, reconcile, poll, compensate), numbered in the order they were made. Upstream notifications are under Callback deliveries.";
+  "Attempts are the requests made to the backend for this command (execute, reconcile, poll, compensate), numbered in the order they were made." +
+  " Upstream notifications are under Callback deliveries.";
 const TRY_MEANS =
-  "Tries count against the retry limit (maxAttempts): an execute, a compensate, a reconcile that could not tell, an expired lease. A reconcile that finds the command never arrived, polls, and attempts cut short by a shutdown use none; an operator's retry starts a new round.";
+  "Tries count against the retry limit (maxAttempts): an execute, a compensate, a reconcile that could not tell, an expired lease." +
+  " A reconcile that finds the command never arrived, polls, and attempts cut short by a shutdown use none;" +
+  " an operator's retry starts a new round.";
 
 /** Finished attempts (the command's attemptCount), and the one a worker is making. */
 function attemptsLabel(finished: number, inProgress: unknown) {

@@ -2,6 +2,7 @@
 import { btn, input, label, STATE_LABEL, STATES, type State } from "@/app/_components/ui";
 import { RANGES, type Go, type SetFilter, type UrlState } from "./url-state";
 import type { Counts } from "./types";
+import { cx } from "@/app/_components/cx";
 
 /** The state tabs: one tab per state, with its count; with Ctrl, ⌘ or Shift a click adds the state to those shown (or takes it out). */
 export function StateTabs({
@@ -29,12 +30,24 @@ export function StateTabs({
             setFilter({ status: on ? status.filter((s) => s !== value) : [...status, value] });
           else setFilter({ status: value ? [value] : [] });
         }}
-        className={`flex items-center gap-1.5 whitespace-nowrap rounded-lg px-2.5 py-1.5 text-sm font-medium ${on ? "bg-slate-900 text-white shadow-sm" : "text-slate-600 hover:bg-slate-200/60 hover:text-slate-900"}`}
+        className={cx(
+          "flex items-center gap-1.5 whitespace-nowrap rounded-lg px-2.5 py-1.5 text-sm font-medium",
+          on ? "bg-slate-900 text-white shadow-sm" : "text-slate-600 hover:bg-slate-200/60 hover:text-slate-900",
+        )}
       >
         {name}
         {n !== undefined && n !== null ? (
           <span
-            className={`rounded-full px-1.5 text-xs tabular-nums ${on ? "bg-white/20 text-white" : value === "exception" && n > 0 ? "bg-red-100 text-red-700" : value === "failed" && n > 0 ? "bg-orange-100 text-orange-700" : "bg-slate-200/70 text-slate-600"}`}
+            className={cx(
+              "rounded-full px-1.5 text-xs tabular-nums",
+              on
+                ? "bg-white/20 text-white"
+                : value === "exception" && n > 0
+                  ? "bg-red-100 text-red-700"
+                  : value === "failed" && n > 0
+                    ? "bg-orange-100 text-orange-700"
+                    : "bg-slate-200/70 text-slate-600",
+            )}
           >
             {n.toLocaleString()}
           </span>
@@ -237,7 +250,10 @@ export function ActiveFilters(props: {
       {chips.map((c) => (
         <span
           key={c.key}
-          className="inline-flex items-center gap-1 rounded-full border border-slate-300 bg-white py-0.5 pl-2.5 pr-1 text-xs font-medium text-slate-700 shadow-sm"
+          className={cx(
+            "inline-flex items-center gap-1 rounded-full border border-slate-300 bg-white py-0.5 pl-2.5 pr-1",
+            "text-xs font-medium text-slate-700 shadow-sm",
+          )}
         >
           {c.text}
           <button

@@ -60,7 +60,12 @@ export function SelectionBar(props: {
         {allMatching
           ? matchCount === undefined
             ? "All commands that match this filter are selected (counting…)"
-            : `${matchCount === 1 ? "The 1 command that matches this filter is selected" : `All ${matchCount.toLocaleString()} commands that match this filter are selected`}${matchCount > MAX_ACTION_TARGETS ? ` (an action takes the newest ${MAX_ACTION_TARGETS.toLocaleString()})` : ""}`
+            : (matchCount === 1
+                ? "The 1 command that matches this filter is selected"
+                : `All ${matchCount.toLocaleString()} commands that match this filter are selected`) +
+              (matchCount > MAX_ACTION_TARGETS
+                ? ` (an action takes the newest ${MAX_ACTION_TARGETS.toLocaleString()})`
+                : "")
           : `${selCount} selected`}
       </span>
       {!allMatching && allOnPage ? (
