@@ -137,9 +137,10 @@ describe("the prepared claim", () => {
     const sent = await recordingWorker();
     await runOne();
     expect(sent).toContain("conveyor_claim_v2");
-    // as a migration would, while this worker runs: the prepared statement's result type changes
-    await t.db.pool.query(`ALTER TABLE commands ALTER COLUMN max_attempts TYPE bigint`);
+    // as a migration would, while this worker runs: the prepared statement's result type changes. Counted from
+    // before the change: the worker's idle claim may meet it (and be refused) before this await resumes.
     const before = sent.length;
+    await t.db.pool.query(`ALTER TABLE commands ALTER COLUMN max_attempts TYPE bigint`);
     await runOne();
     await runOne();
     const after = sent.slice(before);
