@@ -70,7 +70,7 @@ export function claimLoop(o: {
       ),
     );
   let active = 0; // handlers running (the concurrency limit)
-  let readyGated = 0; // of `ready`, commands of gated units: started first, never prefetched
+  let readyGated = 0; // of `ready`, commands of gated units: started first
   const completer = createCompleter(o.db, log);
   const flow = flowControl({
     db: o.db,
@@ -185,11 +185,12 @@ export function claimLoop(o: {
     return hold(claimed);
   };
 
-  /** Gated commands are claimed only for free slots (no prefetch): a limit counts them when they start. */
-  const claimGatedNow = async () => {
-    const free = o.concurrency - active - readyGated;
-    return free > 0 ? hold(await flow.claim(free), true) : 0;
-  };
+  /**
+   * Gated commands go to the front of the local queue, prefetched like the others: the queue holds about
+   * PREFETCH_WINDOW_MS of work, within the START_SPREAD_MS a rate limit keeps in hand for the delay between
+   * a grant and the request (server/flow/allowance.ts); a concurrency limit counts them once claimed.
+   */
+  const claimGatedNow = async (room: number) => (room > 0 ? hold(await flow.claim(room), true) : 0);
 
   /** One round: claim when the local queue runs low (at once when idle, in batches under load); true: claim again at once. */
   const step = async (): Promise<boolean> => {
@@ -197,10 +198,10 @@ export function claimLoop(o: {
     const room = o.concurrency + p - active - ready.length;
     if (room > 0 && ready.length <= Math.floor(p / 2)) {
       try {
-        await claimGatedNow();
-        const n = await claimNow(room - readyGated);
+        const g = await claimGatedNow(room);
+        const n = await claimNow(room - g);
         dbFailures = 0;
-        if (n === room - readyGated) return true; // there may be more
+        if (n + g === room) return true; // there may be more
       } catch (err) {
         dbFailures++;
         log.error({ err: isConnectionError(err) ? String(err) : err, attempt: dbFailures }, "claim failed; retrying");
