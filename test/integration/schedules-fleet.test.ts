@@ -83,3 +83,26 @@ it("three workers submit exactly one command per second for a 6-field cron, each
   expect(Number(/^conveyor_schedule_ticks_total\{outcome="submitted"\} (\S+)$/m.exec(text)?.[1])).toBe(rows.length);
   expect(text).not.toMatch(/^conveyor_schedule_ticks_total\{outcome="missed"\} [1-9]/m);
 }, 90_000);
+
+it("a worker learns of a new schedule at once (NOTIFY) and wakes for each tick (a timer), not at its poll", async () => {
+  const admin = client(api.url, (await newToken(t.db, "admin")).token);
+  for (const w of workers.splice(0)) await w.close();
+  const db = createDb(t.url, { max: 8 });
+  pools.push(db);
+  // Asleep for a minute when nothing is due: only a notification or the timer can wake it sooner.
+  workers.push(await startTestWorker(db, t.url, registry, { schedulerPollMs: 60_000 }));
+  const created = await admin.mutation("schedules.create", {
+    name: "woken",
+    cron: "* * * * * *",
+    command: { type: "http", payload: { url: `${backend.url}/do/woken` } },
+  });
+  const id = created.data.id as string;
+  const n = async () =>
+    (
+      await t.db.pool.query(`SELECT count(*)::int AS n FROM commands WHERE idempotency_key LIKE $1`, [
+        `schedule:${id}:%`,
+      ])
+    ).rows[0].n as number;
+  await waitUntil(async () => (await n()) >= 3, "three ticks within seconds", 8_000);
+  await admin.mutation("schedules.update", { id, enabled: false });
+}, 30_000);
