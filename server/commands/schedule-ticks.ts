@@ -37,15 +37,15 @@ async function tick(
   counted: [TickOutcome, number][],
 ): Promise<ScheduleAdvance> {
   const spec = { cron: s.cron, timezone: s.timezone };
-  let at: Date | null;
+  let latest: Date | null;
   try {
-    at = latestTick(spec, now);
+    latest = latestTick(spec, now);
   } catch (err) {
     deps.log.error({ schedule: s.id, cron: s.cron, timezone: s.timezone, err: String(err) }, "schedule unreadable");
     return { id: s.id, nextRunAt: new Date(now.getTime() + BROKEN_RETRY_MS) };
   }
-  // Not a tick of the pattern yet (next_run_at is always one; this is only a guard): wait for the next.
-  if (!at || at < s.nextRunAt) return { id: s.id, nextRunAt: nextTick(spec, now) };
+  // next_run_at is a tick (croner's nextRun made it): should the backward search disagree, that tick still runs.
+  const at = latest && latest >= s.nextRunAt ? latest : s.nextRunAt;
   const missed = ticksBetween(spec, s.nextRunAt, at);
   if (missed > 0) {
     counted.push(["missed", missed]);

@@ -99,10 +99,6 @@ export async function listedSchedules(db: Db): Promise<ListedSchedule[]> {
   return rows;
 }
 
-export async function scheduleById(db: Db, id: string): Promise<ScheduleRow | undefined> {
-  return (await db.pool.query<ScheduleRow>(`SELECT ${COLUMNS} FROM schedules s WHERE s.id = $1`, [id])).rows[0];
-}
-
 /**
  * Runs `submit` with the schedule locked (a scheduler round waits), then
  * records its command as the schedule's last and writes the audit entry, in
