@@ -1,6 +1,6 @@
 // Layering of server/ (docs/architecture.md): each layer may import the ones
 // below it, never one above. Checked by `npm run lint`.
-//   lib, outbound  <  engine  <  db  <  command-types, commands, auth, flow, alerts  <  worker, api  <  web
+//   lib, outbound  <  engine  <  db  <  command-types, commands, auth, flow, alerts, schedules  <  worker, api  <  web
 // (lib: small utilities; outbound: the guarded fetch for requests to the outside).
 // The console (app/) reaches the server only through tRPC types and the
 // dependency-free engine module; type-only imports are not counted
@@ -19,21 +19,21 @@ module.exports = {
     { name: "server-imports-app", severity: "error", from: { path: "^server/" }, to: { path: "^app/" } },
     layer(
       "(lib|outbound)/",
-      ["engine", "db", "commands", "command-types", "auth", "flow", "alerts", "worker", "api", "web"],
+      ["engine", "db", "commands", "command-types", "auth", "flow", "alerts", "schedules", "worker", "api", "web"],
       "utilities below everything of ours",
     ),
     layer(
       "engine/",
-      ["outbound", "db", "commands", "command-types", "auth", "flow", "alerts", "worker", "api", "web"],
+      ["outbound", "db", "commands", "command-types", "auth", "flow", "alerts", "schedules", "worker", "api", "web"],
       "the engine is pure: states, transitions, shared types",
     ),
     layer(
       "db/",
-      ["commands", "command-types", "auth", "flow", "alerts", "worker", "api", "web"],
+      ["commands", "command-types", "auth", "flow", "alerts", "schedules", "worker", "api", "web"],
       "data access knows only the engine's types",
     ),
     layer(
-      "(commands|command-types|auth|flow|alerts)/",
+      "(commands|command-types|auth|flow|alerts|schedules)/",
       ["worker", "api", "web"],
       "domain modules are called by workers and routers, never the reverse",
     ),
@@ -50,10 +50,21 @@ module.exports = {
     {
       name: "client-imports-server-runtime",
       comment:
-        "console code may import at run time only the dependency-free engine module and the alerts' browser-safe modules (the rule input schema and the alert wording)",
+        "console code may import at run time only the dependency-free engine module and the browser-safe modules of alerts (the rule input schema and the alert wording) and schedules (the input schema and the cron reader)",
       severity: "error",
       from: { path: "^app/_components/|^app/.*/_components/|^app/\\(console\\)/.*\\.tsx$" },
-      to: { path: "^server/", pathNot: "^server/(engine/|alerts/(rule-input|format)\\.ts$)" },
+      to: {
+        path: "^server/",
+        pathNot: "^server/(engine/|alerts/(rule-input|format)\\.ts$|schedules/(input|cron)\\.ts$)",
+      },
+    },
+    {
+      name: "browser-safe-schedule-modules",
+      comment:
+        "the console bundles schedules/input.ts and schedules/cron.ts: they may import only each other, the pure input helpers, zod and croner",
+      severity: "error",
+      from: { path: "^server/schedules/" },
+      to: { pathNot: "^(server/(schedules/(input|cron)\\.ts$|commands/inputs\\.ts$)|node_modules/(zod|croner)/)" },
     },
     {
       name: "browser-safe-alert-modules",

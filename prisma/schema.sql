@@ -308,6 +308,28 @@ CREATE TABLE flow_traffic (
   CONSTRAINT flow_traffic_pkey PRIMARY KEY (minute, type, host)
 );
 
+CREATE TABLE schedules (
+  id uuid NOT NULL,
+  name text NOT NULL,
+  cron text NOT NULL,
+  timezone text DEFAULT 'UTC'::text NOT NULL,
+  command jsonb NOT NULL,
+  enabled boolean DEFAULT true NOT NULL,
+  next_run_at timestamp(3) with time zone,
+  last_run_at timestamp(3) with time zone,
+  last_command_id uuid,
+  created_by text,
+  created_at timestamp(3) with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
+  updated_at timestamp(3) with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
+  CONSTRAINT schedules_command_check CHECK (jsonb_typeof(command) = 'object'::text AND command ? 'type'::text AND command ? 'payload'::text),
+  CONSTRAINT schedules_cron_check CHECK (length(cron) >= 1 AND length(cron) <= 200),
+  CONSTRAINT schedules_name_check CHECK (length(name) >= 1 AND length(name) <= 200),
+  CONSTRAINT schedules_next_run_check CHECK (enabled OR next_run_at IS NULL),
+  CONSTRAINT schedules_pkey PRIMARY KEY (id),
+  CONSTRAINT schedules_timezone_check CHECK (length(timezone) >= 1 AND length(timezone) <= 100),
+  CONSTRAINT schedules_last_command_id_fkey FOREIGN KEY (last_command_id) REFERENCES commands(id) ON UPDATE CASCADE ON DELETE SET NULL
+);
+
 CREATE TABLE sessions (
   id text NOT NULL,
   user_id uuid NOT NULL,
@@ -389,6 +411,10 @@ CREATE INDEX commands_status_created_at_idx ON commands USING btree (status, cre
 CREATE INDEX commands_type_created_at_idx ON commands USING btree (type, created_at DESC) WHERE (lease_id IS NULL);
 
 CREATE INDEX flow_scopes_gated_idx ON flow_scopes USING btree (kind, name) WHERE gated;
+
+CREATE INDEX schedules_due_idx ON schedules USING btree (next_run_at) WHERE enabled;
+
+CREATE INDEX schedules_last_command_id_idx ON schedules USING btree (last_command_id);
 
 CREATE INDEX sessions_expires_at_idx ON sessions USING btree (expires_at);
 

@@ -10,6 +10,7 @@ const ITEMS: { href: string; label: string; admin?: boolean }[] = [
   { href: "/commands", label: "Commands" },
   { href: "/flow", label: "Flow" },
   { href: "/alerts", label: "Alerts" },
+  { href: "/schedules", label: "Schedules", admin: true },
   { href: "/audit", label: "Audit log" },
   { href: "/tokens", label: "API tokens", admin: true },
   { href: "/users", label: "Users", admin: true },

@@ -5,6 +5,7 @@ import { commandsRouter } from "./routers/commands";
 import { auditRouter, authRouter, usersRouter } from "./routers/users";
 import { alertsRouter } from "./routers/alerts";
 import { flowRouter } from "./routers/flow";
+import { schedulesRouter } from "./routers/schedules";
 
 export const appRouter = router({
   intake: intakeRouter,
@@ -15,5 +16,6 @@ export const appRouter = router({
   auth: authRouter,
   alerts: alertsRouter,
   flow: flowRouter,
+  schedules: schedulesRouter,
 });
 export type AppRouter = typeof appRouter;

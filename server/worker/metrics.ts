@@ -1,6 +1,6 @@
 // A worker's own metrics (prom-client): attempts by type, kind and outcome,
 // attempt durations, pickup lag (due → handler starts), leases lost and taken
-// back, upstream callbacks, alert evaluations and emails. The worker listens
+// back, upstream callbacks, alert evaluations and emails, schedule ticks. The worker listens
 // on no port: it saves a snapshot in the database every few seconds
 // (worker_metrics) and GET /api/metrics sums the snapshots of all workers.
 import client from "prom-client";
@@ -74,6 +74,12 @@ export function createWorkerMetrics() {
     labelNames: ["scope", "state"],
     registers: [registry],
   });
+  const scheduleTicks = new client.Counter({
+    name: "conveyor_schedule_ticks_total",
+    help: "Schedule ticks, by outcome (submitted: a command stored; missed: left out by a catch-up after downtime; rejected: intake refused the command)",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
 
   // The hot path: label children are looked up once per label set, not hashed per observation.
   const attemptChildren = new Map<string, client.Counter.Internal>();
@@ -110,6 +116,9 @@ export function createWorkerMetrics() {
     },
     circuit(scope: { kind: string; name: string }, state: string) {
       circuitChanges.inc({ scope: `${scope.kind}:${scope.name}`, state });
+    },
+    scheduleTicks(outcome: "submitted" | "missed" | "rejected", n: number) {
+      if (n > 0) scheduleTicks.inc({ outcome }, n);
     },
   };
 }

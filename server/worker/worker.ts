@@ -1,7 +1,8 @@
 // The worker, as its services wired together: the claim loop claims and runs
 // commands (./claim-loop.ts), the heartbeat renews their leases, the rescuer
 // takes back expired leases of workers that died, the callback sender sends
-// upstream callbacks, and the prepared-claim check says when the claim may
+// upstream callbacks, the scheduler submits the commands of schedules' ticks,
+// and the prepared-claim check says when the claim may
 // run as a prepared statement. Stopped in the reverse order of their start:
 // the claim loop first, which waits for the attempts still running while the
 // heartbeat keeps their leases; the callback sender last.
@@ -17,6 +18,7 @@ import { heartbeat } from "./heartbeat";
 import type { WorkerMetrics } from "./metrics";
 import { preparedClaim } from "./prepared-claim";
 import { rescuer } from "./rescuer";
+import { scheduler } from "./scheduler";
 import { serviceGroup, type Service } from "./service";
 
 export type WorkerOptions = {
@@ -47,6 +49,10 @@ export type WorkerOptions = {
   metrics?: WorkerMetrics;
   /** How often the attempts counted per scope are added to flow_traffic (default 5 s; and on stop). */
   trafficFlushMs?: number;
+  /** Runs the scheduler too (default true): schedules' ticks become commands (DESIGN §8). */
+  schedules?: boolean;
+  /** The scheduler's longest sleep when no schedule is due sooner (default 10 s). */
+  schedulerPollMs?: number;
   /** Claims with a named (prepared) statement once the table is big enough for its generic plan (default true; DB_PREPARED_STATEMENTS). */
   preparedStatements?: boolean;
 };
@@ -95,6 +101,19 @@ export function createWorker(o: WorkerOptions): Worker {
             checkUrl: o.checkUrl,
             fetch: o.fetch,
             metrics,
+          }),
+        ]),
+    ...(o.schedules === false
+      ? []
+      : [
+          scheduler({
+            db,
+            registry: o.registry,
+            log,
+            listener: o.listener,
+            secretKey: o.secretKey,
+            metrics,
+            pollMs: o.schedulerPollMs,
           }),
         ]),
     prepared,

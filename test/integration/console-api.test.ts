@@ -312,6 +312,35 @@ describe("role matrix", () => {
       expect: act,
     },
     { path: "flow.resume", kind: "mutation", input: () => ({ scope: { host: "matrix.example" } }), expect: act },
+    { path: "schedules.list", kind: "query", expect: adminOnly },
+    {
+      path: "schedules.create",
+      kind: "mutation",
+      input: () => ({
+        name: "m",
+        cron: "0 3 * * *",
+        command: { type: "http", payload: { url: "https://x.example/" } },
+      }),
+      expect: adminOnly,
+    },
+    {
+      path: "schedules.update",
+      kind: "mutation",
+      input: () => ({ id: "00000000-0000-4000-8000-000000000000", enabled: false }),
+      expect: { ...adminOnly, adminToken: 404, admin: 404 },
+    },
+    {
+      path: "schedules.delete",
+      kind: "mutation",
+      input: () => ({ id: "00000000-0000-4000-8000-000000000000" }),
+      expect: { ...adminOnly, adminToken: 404, admin: 404 },
+    },
+    {
+      path: "schedules.runNow",
+      kind: "mutation",
+      input: () => ({ id: "00000000-0000-4000-8000-000000000000" }),
+      expect: { ...adminOnly, adminToken: 404, admin: 404 },
+    },
     { path: "auth.me", kind: "query", expect: anyone },
     {
       path: "auth.changePassword",

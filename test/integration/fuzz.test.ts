@@ -482,6 +482,36 @@ const ruleFields: Record<string, Field> = {
 };
 const password = fc.oneof(notA("string"), fc.string({ maxLength: 11 }), fc.constant("p".repeat(201)));
 
+const scheduleBase = () => ({ name: "fuzz schedule", cron: "0 3 * * *", command: submitBase() });
+/** A schedule's command: intake's fields but its own key, run time and ordering key, under `command`. */
+const scheduleCommandFields: Record<string, Field> = Object.fromEntries(
+  Object.entries(submitFields)
+    .filter(([f]) => !["idempotencyKey", "runAt", "orderingKey"].includes(f))
+    .map(([f, v]) => [`command.${f}`, v]),
+);
+const scheduleFields: Record<string, Field> = {
+  name: ruleFields.name!,
+  cron: {
+    required: true,
+    bad: fc.oneof(
+      notA("string"),
+      fc.constantFrom("", "* * *", "* * * *", "* * * * * * *", "@daily", "61 * * * *", "* 24 * * *", "0 0 30 2 *"),
+      fc.constantFrom("*/0 * * * *", "a b c d e", "* * * * \u0000", "L * * * *"),
+      fc.constant("* ".repeat(120)),
+    ),
+  },
+  timezone: {
+    bad: fc.oneof(
+      notA("string"),
+      fc.constantFrom("", "Mars/Olympus", "+02:00", "UTC ", "../etc/passwd", "Europe/", "\u0000"),
+      fc.constant("Z".repeat(101)),
+    ),
+  },
+  command: { required: true, bad: notA("object") },
+  ...scheduleCommandFields,
+  enabled: { bad: badBool },
+};
+
 const SPECS: Spec[] = [
   {
     path: "intake.submit",
@@ -802,6 +832,40 @@ const SPECS: Spec[] = [
       reason: { bad: badReason },
     },
     strict: ["", "scope"],
+  },
+  // Appended last: each spec's samples are seeded by its place in this list.
+  { path: "schedules.list", kind: "query", callers: consoleCallers, base: null },
+  {
+    path: "schedules.create",
+    kind: "mutation",
+    callers: consoleCallers,
+    base: scheduleBase,
+    fields: scheduleFields,
+    strict: ["", "command", "command.payload", "command.retry"],
+  },
+  {
+    path: "schedules.update",
+    kind: "mutation",
+    callers: consoleCallers,
+    base: () => ({ id: uuid(), ...scheduleBase() }),
+    fields: { id: { required: true, bad: badUuid }, ...scheduleFields },
+    strict: ["", "command", "command.payload", "command.retry"],
+  },
+  {
+    path: "schedules.delete",
+    kind: "mutation",
+    callers: consoleCallers,
+    base: () => ({ id: uuid() }),
+    fields: { id: { required: true, bad: badUuid } },
+    strict: [""],
+  },
+  {
+    path: "schedules.runNow",
+    kind: "mutation",
+    callers: consoleCallers,
+    base: () => ({ id: uuid() }),
+    fields: { id: { required: true, bad: badUuid } },
+    strict: [""],
   },
 ];
 
@@ -1822,6 +1886,7 @@ const TABLES = [
   "alert_events",
   "alert_deliveries",
   "flow_scopes",
+  "schedules",
 ];
 let before: Record<string, number>;
 const stats = { requests: 0, byStatus: {} as Record<number, number> };
