@@ -19,7 +19,8 @@ const UNGATED = ` AND NOT (type = ANY (SELECT name FROM flow_scopes WHERE gated 
        AND (target_host IS NULL OR NOT (target_host = ANY (SELECT name FROM flow_scopes WHERE gated AND kind = 'host')))`;
 
 const CLAIM_RETURNING = `c.id, c.lease_id, c.type, c.payload, c.status, c.phase, c.tries, c.attempt_count,
-  c.needs_reconcile, c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id, c.run_at, c.target_host`;
+  c.needs_reconcile, c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id, c.run_at, c.target_host,
+  c.ordering_key IS NOT NULL AS keyed`;
 
 // The hot statements keep the row's timestamps themselves, which spares them the
 // row trigger's PL/pgSQL call (its WHEN clause still checks the transition).
@@ -60,6 +61,7 @@ export type ClaimRow = {
   client_id: string;
   run_at: Date;
   target_host: string | null;
+  keyed: boolean;
 };
 
 export const toClaimed = (r: ClaimRow): Claimed => ({
@@ -78,7 +80,8 @@ export const toClaimed = (r: ClaimRow): Claimed => ({
   stateChangedAt: r.state_changed_at,
   clientId: r.client_id,
   runAt: r.run_at,
-  targetHost: r.target_host,
+  targetHost: r.target_host ?? null,
+  keyed: r.keyed ?? true,
   probe: false,
 });
 

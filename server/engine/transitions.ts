@@ -49,7 +49,7 @@ export class AttemptLog {
 // Every completion has the same shape (one hidden class), built in one place:
 // object spreads here were ~15 % of a worker's own CPU.
 function completion(
-  c: Pick<Claimed, "id" | "leaseId" | "phase">,
+  c: Pick<Claimed, "id" | "leaseId" | "phase"> & { keyed?: boolean },
   status: Completion["status"],
   runAt: Completion["runAt"],
   tries: number,
@@ -75,6 +75,7 @@ function completion(
     attemptCount,
     attempts,
     thenCompensate,
+    keyed: c.keyed,
   };
 }
 

@@ -57,6 +57,8 @@ export type Claimed = {
   targetHost: string | null;
   /** Let through as its circuit's probe (half-open): its outcome closes or reopens the circuit. */
   probe: boolean;
+  /** It has an ordering key: its completion takes the key's lock (server/db/completion.ts). */
+  keyed: boolean;
 };
 
 /** A command whose lease expired in another worker's hands, as the rescuer finds it. */
@@ -107,4 +109,6 @@ export type Completion = {
   attempts: AttemptRecord[];
   /** Enter compensation right after the final failure (failed → compensating, in the same transaction). */
   thenCompensate?: boolean;
+  /** false: the command has no ordering key, so its completion needs no key lock (unknown: taken to have one). */
+  keyed?: boolean;
 };

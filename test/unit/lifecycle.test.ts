@@ -86,6 +86,7 @@ const claimed = (over: Partial<Claimed> = {}): Claimed => ({
   runAt: new Date(),
   targetHost: null,
   probe: false,
+  keyed: false,
   ...over,
 });
 
