@@ -12,7 +12,7 @@ import { createDb } from "../server/db/client";
 import { resolveSecretKey } from "../server/db/settings";
 import { createFirstToken } from "../server/auth/tokens";
 import { ensureFirstAdmin, generatedAdmin } from "../server/auth/users";
-import type { StopReport } from "../server/worker/main";
+import type { StartReport, StopReport } from "../server/worker/main";
 import { buildIfNeeded } from "./build-if-needed";
 import { createTerminal, formatLogLine, lineSplitter, signInHint } from "./start-output";
 
@@ -87,6 +87,8 @@ async function main() {
   let stopping = false;
   // Commands the worker is running, as it reports while it stops (server/worker/main.ts).
   let workerRunning: number | undefined;
+  let workerUp: () => void = () => {};
+  const workerStarted = new Promise<void>((resolve) => (workerUp = resolve));
   const children = new Map<string, ChildProcess>();
   const run = (name: string, file: string, args: string[], restarts = 0) => {
     const ipc = name === "worker";
@@ -105,7 +107,10 @@ async function main() {
       stream.on("end", () => lines.end());
     }
     if (ipc)
-      child.on("message", (msg: StopReport) => msg?.conveyor === "worker-stopping" && (workerRunning = msg.running));
+      child.on("message", (msg: StopReport | StartReport) => {
+        if (msg?.conveyor === "worker-stopping") workerRunning = msg.running;
+        if (msg?.conveyor === "worker-started") workerUp();
+      });
     child.on("exit", (code, signal) => {
       children.delete(name);
       if (stopping) return;
@@ -217,6 +222,12 @@ async function main() {
     if (ok) break;
     await new Promise((r) => setTimeout(r, 200));
   }
+  // The worker waits for the database by itself; say "running" once it runs too (or after a minute, saying so).
+  const late = await Promise.race([
+    workerStarted.then(() => false),
+    new Promise<boolean>((r) => setTimeout(() => r(true), 60_000).unref()),
+  ]);
+  if (late && !stopping) say("The worker has not reported that it started within a minute; see its log lines above.");
   // Credentials made by this start are printed even when it is being stopped already: they are shown only this once.
   if (!stopping) say(`Conveyor is running: console at ${env.PUBLIC_URL}, API at ${url}/api/trpc`);
   say(signInHint(admin.made, admin.generated, { adminEmailSet: !!env.ADMIN_EMAIL }));

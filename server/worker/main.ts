@@ -21,6 +21,8 @@ import { createWorkerMetrics, startMetricsPush } from "./metrics";
 
 /** What a stopping worker tells `npm start` (scripts/start.ts) over IPC: attempts still running, and its grace period. */
 export type StopReport = { conveyor: "worker-stopping"; running: number; graceMs: number };
+/** What a worker tells `npm start` once its services run, so that "Conveyor is running" is said only then. */
+export type StartReport = { conveyor: "worker-started" };
 
 async function main() {
   const e = envOrExit();
@@ -95,6 +97,8 @@ async function main() {
     },
     "worker started",
   );
+  if (process.connected)
+    process.send?.({ conveyor: "worker-started" } satisfies StartReport, undefined, undefined, () => {});
 
   let stopping = false;
   const stop = async (signal: string) => {

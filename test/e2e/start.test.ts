@@ -111,6 +111,8 @@ describe("npm start", () => {
     const port = await freePort();
     const p = start(port);
     await p.waitFor(/Press Ctrl-C to stop\./, 120_000);
+    // The worker reports over IPC that it started; its log line travels through another pipe, so wait for it too.
+    await p.waitFor(/worker INFO  worker started/, 10_000);
     const out = p.output();
 
     token = /First API token \(admin scope, shown once; keep it\): (cvy_\S+)/.exec(out)?.[1] ?? "";
