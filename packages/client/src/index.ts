@@ -1,0 +1,27 @@
+export { Conveyor, MAX_IDS_PER_REQUEST, newIdempotencyKey } from "./client.js";
+export type { CallOptions, ConveyorOptions, SubmitBatchOptions, WaitForOptions } from "./client.js";
+export { ConveyorError } from "./errors.js";
+export type { ConveyorErrorCode, ConveyorErrorInit } from "./errors.js";
+export { backoffDelay, parseRetryAfter } from "./transport.js";
+export type { FetchLike, RetryOptions, TransportOptions } from "./transport.js";
+export { isBatchView, SIGNATURE_HEADER, verifyNodeRequest, verifyRequest, verifySignature } from "./signature.js";
+export type { CallbackBody, NodeRequestLike, VerifyOptions } from "./signature.js";
+export { AT_REST_STATES, isAtRest } from "./types.js";
+export type {
+  BatchOptions,
+  BatchReceipt,
+  BatchView,
+  CommandView,
+  GetInput,
+  GetManyInput,
+  GetManyResult,
+  HttpPayload,
+  HttpSubmitInput,
+  Issue,
+  Receipt,
+  RetryPolicy,
+  State,
+  SubmitBatchInput,
+  SubmitBatchResult,
+  SubmitInput,
+} from "./types.js";
