@@ -10,7 +10,9 @@ export type ProxiedRequest = {
   url: string;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** performance.now() and Date.now() when the request was read. */
   at: number;
+  wallAt: number;
 };
 
 export type Decision =
@@ -52,6 +54,7 @@ export async function startProxy(
         headers: req.headers,
         body: Buffer.concat(parts).toString("utf8"),
         at: performance.now(),
+        wallAt: Date.now(),
       };
       requests.push(r);
       const key = `${r.method} ${r.url} ${r.body}`;
