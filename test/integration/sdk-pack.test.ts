@@ -162,6 +162,21 @@ console.log(JSON.stringify({
       expect(await typecheck("consumer.ts", mode)).toEqual({ ok: true, out: "" });
   });
 
+  it("type-checks the READMEs' TypeScript examples as a consumer would write them", async () => {
+    const blocks = await Promise.all(
+      ["README.md", "packages/client/README.md"].map(async (f) =>
+        [...(await readFile(path.join(root, f), "utf8")).matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!),
+      ),
+    );
+    expect(blocks.map((b) => b.length)).toEqual([1, 2]);
+    // Each block is a module of its own; process.env is Node's (the folder has no @types/node).
+    const preamble = "declare const process: { env: Record<string, string | undefined> };\n";
+    for (const [i, code] of blocks.flat().entries()) {
+      await writeFile(path.join(app, `readme-${i}.ts`), preamble + code);
+      expect(await typecheck(`readme-${i}.ts`, "NodeNext")).toEqual({ ok: true, out: "" });
+    }
+  });
+
   it("and its types are real: a consumer that misuses them does not compile", async () => {
     await writeFile(path.join(app, "wrong.ts"), WRONG_TS);
     const r = await typecheck("wrong.ts", "NodeNext");
