@@ -133,7 +133,8 @@ describe("@conveyor/client against npm run web and a worker", () => {
   it("submits a batch: one receipt per command in input order, the invalid one refused with its issues", async () => {
     const r = await sdk.submitBatch([
       { type: "http", payload: { url: `${backend.url}/do/b-1` } },
-      { type: "http", payload: { method: "POST" } },
+      // Typed as any type's input, so that the invalid payload reaches the server.
+      { type: "http" as string, payload: { method: "POST" } },
       { type: "http", payload: { url: `${backend.url}/do/b-3` } },
     ]);
     expect(r.receipts).toMatchObject([

@@ -80,6 +80,8 @@ const sdk = new Conveyor({ url: "http://localhost:3000", token: "cvy_x" });
 export const s: State = "done";
 export const r = sdk.submit({ type: "http" });
 export const v = sdk.get(42);
+export const w = sdk.submit({ type: "http", payload: { url: 1 } });
+export const b = sdk.submitBatch([{ type: "mine", payload: 1 }, { type: "http", payload: { method: "GET" } }]);
 `;
 
 async function typecheck(file: string, moduleResolution: "NodeNext" | "Bundler") {
@@ -184,5 +186,8 @@ console.log(JSON.stringify({
     expect(r.out).toMatch(/wrong\.ts\(4,\d+\): error TS2322: Type '"done"' is not assignable to type 'State'/);
     expect(r.out).toMatch(/wrong\.ts\(5,\d+\): error TS2345: [^]*Property 'payload' is missing/);
     expect(r.out).toMatch(/wrong\.ts\(6,\d+\): error TS2345: Argument of type 'number'/);
+    // The built-in http type's payload is checked where the type is written as a literal, in a batch too.
+    expect(r.out).toMatch(/wrong\.ts\(7,\d+\): error TS2322: Type 'number' is not assignable to type 'string'/);
+    expect(r.out).toMatch(/wrong\.ts\(8,\d+\): error TS2741: Property 'url' is missing/);
   });
 });

@@ -206,7 +206,7 @@ describe("other failures", () => {
   it("does not retry what cannot succeed when sent again (4xx), nor an answer that is not Conveyor's", async () => {
     const p = await proxy(() => ({ kind: "forward" }));
     const sdk = new Conveyor({ url: p.url, token, retry: fast });
-    const err = await sdk.submit({ type: "http", payload: {} }).catch((e) => e);
+    const err = await sdk.submit({ type: "http" as string, payload: {} }).catch((e) => e);
     expect(err).toMatchObject({ code: "BAD_REQUEST", httpStatus: 400, attempts: 1 });
     expect(p.requests.length).toBe(1);
 

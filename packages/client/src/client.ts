@@ -11,7 +11,7 @@ import {
   type CommandView,
   type GetInput,
   type GetManyResult,
-  type HttpSubmitInput,
+  type TypedSubmitInput,
   type Receipt,
   type SubmitBatchInput,
   type SubmitBatchResult,
@@ -68,7 +68,7 @@ export class Conveyor {
   }
 
   /** Stores one command; answers its receipt (`duplicate: true` when its idempotency key was used before). */
-  submit(input: SubmitInput | HttpSubmitInput, options: CallOptions = {}): Promise<Receipt> {
+  submit<T extends string>(input: TypedSubmitInput<T>, options: CallOptions = {}): Promise<Receipt> {
     return this.transport.call("mutation", "intake.submit", withKey(input), options.signal);
   }
 
@@ -77,8 +77,8 @@ export class Conveyor {
    * command, in input order (an invalid one is refused alone, with its issues).
    * With `batch`, the stored commands form one batch (`batchId`; see getBatch).
    */
-  submitBatch(
-    commands: readonly (SubmitInput | HttpSubmitInput)[],
+  submitBatch<T extends readonly string[]>(
+    commands: readonly [...{ [K in keyof T]: TypedSubmitInput<T[K]> }],
     options: SubmitBatchOptions = {},
   ): Promise<SubmitBatchResult> {
     // Anything but an array is sent as is, for the server to refuse.

@@ -18,10 +18,12 @@ export type {
   HttpPayload,
   HttpSubmitInput,
   Issue,
+  PayloadOf,
   Receipt,
   RetryPolicy,
   State,
   SubmitBatchInput,
   SubmitBatchResult,
   SubmitInput,
+  TypedSubmitInput,
 } from "./types.js";

@@ -64,8 +64,21 @@ export type SubmitInput = {
   orderingKey?: string;
 };
 
+/** The payload a command type takes, where the SDK knows it (the built-in types); `unknown` otherwise. */
+export type PayloadOf<T extends string> = T extends "http" ? HttpPayload : unknown;
+
+/**
+ * A submit whose payload is checked when its type is known: `submit` infers
+ * `T` from the literal `type`, so `{ type: "http", payload }` must carry an
+ * HttpPayload. A `type` only known as a string takes any payload.
+ */
+export type TypedSubmitInput<T extends string = string> = Omit<SubmitInput, "type" | "payload"> & {
+  type: T;
+  payload: PayloadOf<T>;
+};
+
 /** A submit of the built-in `http` type, its payload typed. */
-export type HttpSubmitInput = Omit<SubmitInput, "type" | "payload"> & { type: "http"; payload: HttpPayload };
+export type HttpSubmitInput = TypedSubmitInput<"http">;
 
 /** `intake.submit`'s answer: stored (or found by its key), not yet carried out. */
 export type Receipt = { id: string; status: State; duplicate: boolean };
