@@ -66,6 +66,8 @@ CREATE SEQUENCE attempts_id_seq AS bigint START 1 INCREMENT 1 MINVALUE 1 MAXVALU
 
 CREATE SEQUENCE audit_entries_id_seq AS bigint START 1 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
 
+CREATE SEQUENCE batch_deliveries_id_seq AS bigint START 1 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
+
 CREATE SEQUENCE callback_deliveries_id_seq AS bigint START 1 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
 
 CREATE SEQUENCE command_order_seq AS bigint START 1 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
@@ -184,6 +186,59 @@ CREATE TABLE audit_entries (
   CONSTRAINT audit_entries_pkey PRIMARY KEY (id)
 );
 
+CREATE TABLE batch_counts (
+  batch_id uuid NOT NULL,
+  status command_status NOT NULL,
+  shard integer NOT NULL,
+  n integer NOT NULL,
+  CONSTRAINT batch_counts_pkey PRIMARY KEY (batch_id, status, shard),
+  CONSTRAINT batch_counts_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES batches(id) ON UPDATE CASCADE ON DELETE CASCADE
+);
+
+CREATE TABLE batch_deliveries (
+  id bigint DEFAULT nextval('batch_deliveries_id_seq'::regclass) NOT NULL,
+  batch_id uuid NOT NULL,
+  url text NOT NULL,
+  body jsonb NOT NULL,
+  attempts integer DEFAULT 0 NOT NULL,
+  next_at timestamp(3) with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
+  locked_until timestamp(3) with time zone,
+  last_status integer,
+  last_error text,
+  delivered_at timestamp(3) with time zone,
+  created_at timestamp(3) with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
+  CONSTRAINT batch_deliveries_pkey PRIMARY KEY (id),
+  CONSTRAINT batch_deliveries_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES batches(id) ON UPDATE CASCADE ON DELETE CASCADE
+);
+
+CREATE TABLE batch_delivery_tries (
+  delivery_id bigint NOT NULL,
+  number integer NOT NULL,
+  started_at timestamp(3) with time zone NOT NULL,
+  finished_at timestamp(3) with time zone NOT NULL,
+  status integer,
+  error text,
+  worker text,
+  CONSTRAINT batch_delivery_tries_pkey PRIMARY KEY (delivery_id, number),
+  CONSTRAINT batch_delivery_tries_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES batch_deliveries(id) ON UPDATE CASCADE ON DELETE CASCADE
+);
+
+CREATE TABLE batches (
+  id uuid NOT NULL,
+  client_id uuid NOT NULL,
+  name text,
+  callback_url text,
+  total integer NOT NULL,
+  done boolean DEFAULT false NOT NULL,
+  done_at timestamp(3) with time zone,
+  created_at timestamp(3) with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
+  CONSTRAINT batches_done_check CHECK (done = (done_at IS NOT NULL)),
+  CONSTRAINT batches_name_check CHECK (length(name) >= 1 AND length(name) <= 200),
+  CONSTRAINT batches_pkey PRIMARY KEY (id),
+  CONSTRAINT batches_total_check CHECK (total >= 1),
+  CONSTRAINT batches_client_id_fkey FOREIGN KEY (client_id) REFERENCES api_clients(id) ON UPDATE CASCADE ON DELETE RESTRICT
+);
+
 CREATE TABLE callback_deliveries (
   id bigint DEFAULT nextval('callback_deliveries_id_seq'::regclass) NOT NULL,
   command_id uuid NOT NULL,
@@ -239,6 +294,7 @@ CREATE TABLE commands (
   ordering_seq bigint,
   key_waiting boolean DEFAULT false NOT NULL,
   target_host text,
+  batch_id uuid,
   CONSTRAINT commands_attempt_count_check CHECK (attempt_count >= 0),
   CONSTRAINT commands_finished_check CHECK ((finished_at IS NOT NULL) = (status = ANY (ARRAY['succeeded'::command_status, 'failed'::command_status, 'exception'::command_status, 'compensated'::command_status, 'cancelled'::command_status]))),
   CONSTRAINT commands_idempotency_key_check CHECK (length(idempotency_key) >= 1 AND length(idempotency_key) <= 200),
@@ -388,9 +444,23 @@ CREATE INDEX audit_entries_at_idx ON audit_entries USING btree (at DESC);
 
 CREATE INDEX audit_entries_command_ids_idx ON audit_entries USING gin (command_ids);
 
+CREATE INDEX batch_deliveries_batch_id_idx ON batch_deliveries USING btree (batch_id, id);
+
+CREATE INDEX batch_deliveries_due_idx ON batch_deliveries USING btree (next_at) WHERE (delivered_at IS NULL);
+
+CREATE INDEX batches_client_id_idx ON batches USING btree (client_id, created_at DESC);
+
+CREATE INDEX batches_created_at_idx ON batches USING btree (created_at DESC, id DESC);
+
+CREATE INDEX batches_done_at_idx ON batches USING btree (done_at) WHERE done;
+
+CREATE INDEX batches_open_idx ON batches USING btree (created_at) WHERE (NOT done);
+
 CREATE INDEX callback_deliveries_command_id_idx ON callback_deliveries USING btree (command_id);
 
 CREATE INDEX callback_deliveries_due_idx ON callback_deliveries USING btree (next_at) WHERE (delivered_at IS NULL);
+
+CREATE INDEX commands_batch_id_idx ON commands USING btree (batch_id, created_at DESC, id DESC) WHERE (batch_id IS NOT NULL);
 
 CREATE INDEX commands_claim_idx ON commands USING btree (priority DESC, run_at) WHERE ((status = ANY (ARRAY['pending'::command_status, 'retrying'::command_status, 'awaiting'::command_status, 'compensating'::command_status])) AND (lease_id IS NULL) AND (NOT key_waiting));
 
@@ -423,6 +493,45 @@ CREATE INDEX sessions_user_id_idx ON sessions USING btree (user_id);
 CREATE UNIQUE INDEX users_email_key ON users USING btree (email);
 
 -- Functions
+
+CREATE OR REPLACE FUNCTION public.conveyor_batch_changed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET enable_nestloop TO 'off'
+AS $function$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM new_rows WHERE batch_id IS NOT NULL) THEN
+    RETURN NULL;
+  END IF;
+  -- In key order, as state_entries: two statements writing some of the same rows wait rather than deadlock.
+  INSERT INTO batch_counts (batch_id, status, shard, n)
+  SELECT d.batch_id, d.status, pg_backend_pid(), sum(d.n)::int
+  FROM (
+    SELECT n.batch_id, n.status, 1 AS n FROM new_rows n JOIN old_rows o ON o.id = n.id
+    WHERE n.batch_id IS NOT NULL AND n.status IS DISTINCT FROM o.status
+    UNION ALL
+    SELECT o.batch_id, o.status, -1 FROM new_rows n JOIN old_rows o ON o.id = n.id
+    WHERE o.batch_id IS NOT NULL AND n.status IS DISTINCT FROM o.status
+  ) d
+  GROUP BY 1, 2
+  ORDER BY 1, 2
+  ON CONFLICT (batch_id, status, shard) DO UPDATE SET n = batch_counts.n + EXCLUDED.n;
+  -- Left a state at rest: the batch is open again (its row lock orders this against the done check).
+  UPDATE batches b SET done = false, done_at = NULL
+  FROM (SELECT DISTINCT n.batch_id FROM new_rows n JOIN old_rows o ON o.id = n.id
+        WHERE n.batch_id IS NOT NULL
+          AND o.status IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled')
+          AND n.status NOT IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled')
+        ORDER BY 1) r
+  WHERE b.id = r.batch_id;
+  -- Entered one: ask for the done check (delivered after commit, so it sees this change).
+  PERFORM pg_notify('conveyor_batches', x.batch_id::text)
+  FROM (SELECT DISTINCT n.batch_id FROM new_rows n JOIN old_rows o ON o.id = n.id
+        WHERE n.batch_id IS NOT NULL
+          AND n.status IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled')
+          AND o.status NOT IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled')) x;
+  RETURN NULL;
+END $function$;
 
 CREATE OR REPLACE FUNCTION public.conveyor_command_update()
  RETURNS trigger
@@ -534,6 +643,8 @@ CREATE OR REPLACE FUNCTION public.conveyor_transition_allowed(f command_status, 
 AS $function$ SELECT (f::text || '>' || t::text) = ANY (ARRAY['pending>running', 'pending>cancelled', 'running>succeeded', 'running>failed', 'running>retrying', 'running>awaiting', 'running>exception', 'awaiting>succeeded', 'awaiting>failed', 'awaiting>retrying', 'awaiting>exception', 'awaiting>cancelled', 'retrying>running', 'retrying>cancelled', 'succeeded>compensating', 'failed>compensating', 'failed>pending', 'exception>pending', 'exception>succeeded', 'exception>failed', 'exception>compensating', 'compensating>compensated', 'compensating>exception', 'cancelled>pending']) $function$;
 
 -- Triggers
+
+CREATE TRIGGER commands_batch_changed AFTER UPDATE ON commands REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION conveyor_batch_changed();
 
 CREATE TRIGGER commands_changed AFTER UPDATE ON commands REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION conveyor_commands_changed();
 

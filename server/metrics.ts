@@ -16,6 +16,7 @@ import {
   queueFigures,
   workerMetricsSnapshots,
 } from "./db/metrics";
+import { batchTotals } from "./db/batches";
 
 /** Snapshots of stopped workers are kept this long, so that summed counters do not drop when a worker restarts. */
 const KEEP_WORKER_SNAPSHOTS_HOURS = 24;
@@ -90,6 +91,12 @@ export function createMetrics(db: Db, opts: { codeLimitedTypes?: string[] } = {}
     labelNames: ["type", "host"],
     registers: [registry],
   });
+  const batches = new client.Gauge({
+    name: "conveyor_batches",
+    help: "Batches (DESIGN §8) by state: open (a command not yet at rest) or done",
+    labelNames: ["state"],
+    registers: [registry],
+  });
   const flowWaiting = new client.Gauge({
     name: "conveyor_flow_waiting",
     help: "Due commands held back by flow control, per scope and why: limit, paused, circuit; ordering: waiting behind an earlier command of their ordering key",
@@ -103,13 +110,14 @@ export function createMetrics(db: Db, opts: { codeLimitedTypes?: string[] } = {}
       httpDuration.observe({ route, status: String(status) }, seconds);
     },
     async render(): Promise<{ body: string; contentType: string }> {
-      const [byState, q, a, w, d, f] = await Promise.all([
+      const [byState, q, a, w, d, f, b] = await Promise.all([
         commandsByStateAndType(db),
         queueFigures(db),
         alertFigures(db),
         workerMetricsSnapshots(db, KEEP_WORKER_SNAPSHOTS_HOURS, LIVE_WORKER_SECONDS),
         databaseDeadlocks(db),
         flowFigures(db, opts.codeLimitedTypes ?? []),
+        batchTotals(db),
       ]);
       commands.reset();
       for (const r of byState) commands.set({ state: r.status, type: r.type }, r.n);
@@ -124,6 +132,8 @@ export function createMetrics(db: Db, opts: { codeLimitedTypes?: string[] } = {}
       deadlocks.inc(d);
       circuit.reset();
       for (const c of f.circuits) circuit.set({ type: c.type, host: c.host }, CIRCUIT_VALUE[c.state]);
+      batches.set({ state: "open" }, b.open);
+      batches.set({ state: "done" }, b.done);
       flowWaiting.reset();
       for (const r of f.waiting) flowWaiting.set({ type: r.type, host: r.host, reason: r.reason }, r.n);
       // Workers' own metrics (attempts, durations, pickup lag…), summed over every worker's latest snapshot.
@@ -165,6 +175,7 @@ const KNOWN_API = [
   /^\/api\/auth\/(login|logout)$/,
   /^\/api\/commands\/:id\/result$/,
   /^\/api\/v1\/commands(\/batch|\/get-many|\/:id)?$/,
+  /^\/api\/v1\/batches\/:id$/,
 ];
 
 /**

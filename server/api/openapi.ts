@@ -6,8 +6,9 @@
 // written here, and checked against the TypeScript types the server answers
 // with (see the type assertions below and test/integration/rest.test.ts).
 import { z } from "zod";
-import { getManyInput, retryInput, submitInput, MAX_BATCH } from "../commands/inputs";
-import { STATES } from "../engine/states";
+import { getManyInput, retryInput, submitBatchInput, submitInput, MAX_BATCH } from "../commands/inputs";
+import { STATES, type State } from "../engine/states";
+import type { BatchView } from "../commands/batches";
 import type { CommandView } from "../commands/view";
 import type { Receipt, Rejection } from "../commands/submit";
 import type { Registry } from "../command-types/registry";
@@ -71,6 +72,21 @@ export const commandViewSchema = z.object({
   finishedAt: z.iso.datetime().nullable(),
 });
 
+export const batchViewSchema = z.object({
+  id: uuid,
+  name: z.string().nullable(),
+  total: z
+    .int()
+    .min(1)
+    .meta({ description: "The commands stored with it (duplicates that answered earlier commands do not join)" }),
+  counts: z
+    .object(Object.fromEntries(STATES.map((s) => [s, z.int().min(0)])) as Record<State, z.ZodInt>)
+    .meta({ description: "Its commands per state (every state, 0 where none)" }),
+  done: z.boolean().meta({ description: "Every command is succeeded, failed, exception, compensated or cancelled" }),
+  createdAt: z.iso.datetime(),
+  doneAt: z.iso.datetime().nullable().meta({ description: "When it last became done; null while open" }),
+});
+
 // The documented responses must describe what the server really sends: same
 // keys, and every real value accepted (compile-time checks).
 type Keys<T> = keyof T;
@@ -78,6 +94,8 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const described = <T extends true>() => undefined as unknown as T;
 described<Same<Keys<CommandView>, Keys<z.output<typeof commandViewSchema>>>>();
 described<CommandView extends z.input<typeof commandViewSchema> ? true : false>();
+described<Same<Keys<BatchView>, Keys<z.output<typeof batchViewSchema>>>>();
+described<BatchView extends z.input<typeof batchViewSchema> ? true : false>();
 described<Same<Keys<Omit<Receipt, "ok">>, Keys<z.output<typeof receiptSchema>>>>();
 // (Receipt.status is typed as a string; it holds a state.)
 described<
@@ -169,14 +187,27 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
     description: "A command: its type, the type's payload, and optional delivery settings",
   });
   requests.add(retryInput, { id: "RetryPolicy", description: "Overrides the type's retry policy for this command" });
-  requests.add(z.strictObject({ commands: z.array(submitCommand).min(1).max(MAX_BATCH) }), { id: "SubmitBatch" });
+  requests.add(
+    z.strictObject({ commands: z.array(submitCommand).min(1).max(MAX_BATCH), batch: submitBatchInput.shape.batch }),
+    { id: "SubmitBatch" },
+  );
   requests.add(getManyInput, { id: "GetMany" });
   answers.add(stateSchema, { id: "State" });
   answers.add(issueSchema, { id: "Issue" });
   answers.add(errorSchema, { id: "Error" });
   answers.add(receiptSchema, { id: "Receipt" });
   answers.add(batchReceiptSchema, { id: "BatchReceipt", description: "One per submitted item, in input order" });
-  answers.add(z.object({ receipts: z.array(batchReceiptSchema) }), { id: "BatchReceipts" });
+  answers.add(
+    z.object({
+      receipts: z.array(batchReceiptSchema),
+      batchId: uuid.optional().meta({
+        description:
+          "With `batch`: the batch its stored commands make (absent when none was stored; a retry answered wholly by an earlier batch's commands names that batch)",
+      }),
+    }),
+    { id: "BatchReceipts" },
+  );
+  answers.add(batchViewSchema, { id: "BatchView" });
   answers.add(commandViewSchema, { id: "CommandView" });
   answers.add(z.object({ items: z.array(commandViewSchema) }), { id: "CommandViews" });
 
@@ -213,7 +244,7 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
   const responses = {
     BadRequest: { status: "400", description: "Invalid input (error.issues names each field) or malformed JSON" },
     Unauthorized: { status: "401", description: "No API token, or an unknown or revoked one" },
-    NotFound: { status: "404", description: "No such command, or not one of this client's" },
+    NotFound: { status: "404", description: "No such command (or batch), or not one of this client's" },
     Conflict: { status: "409", description: "The idempotencyKey was already used with another type or payload" },
     PayloadTooLarge: { status: "413", description: "The body is larger than MAX_BODY_BYTES (1 MB by default)" },
     TooManyRequests: { status: "429", description: "Over INTAKE_RATE_LIMIT; nothing was stored" },
@@ -240,7 +271,7 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
     },
     servers: [{ url: serverUrl }],
     security: [{ bearerAuth: [] }],
-    tags: [{ name: "commands" }],
+    tags: [{ name: "commands" }, { name: "batches" }],
     paths: {
       "/api/v1/commands": {
         post: {
@@ -290,7 +321,9 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
           summary: `Submit 1–${MAX_BATCH} commands`,
           description:
             "Answers one receipt per item, in input order." +
-            " The valid items are stored together in one transaction; each invalid one answers { ok: false, error } and is not stored.",
+            " The valid items are stored together in one transaction; each invalid one answers { ok: false, error } and is not stored." +
+            " With `batch`, the commands stored make one batch (batchId): read its progress at GET /api/v1/batches/{id}," +
+            " or receive its view at batch.callbackUrl each time it becomes done.",
           requestBody: jsonBody(ref("SubmitBatch")),
           responses: {
             "200": { description: "One receipt per item", content: json(ref("BatchReceipts")) },
@@ -309,6 +342,19 @@ export function buildOpenApiDocument(registry: Registry, serverUrl: string): Rec
           responses: {
             "200": { description: "The commands found", content: json(ref("CommandViews")) },
             ...errors("BadRequest", "Unauthorized", "PayloadTooLarge"),
+          },
+        },
+      },
+      "/api/v1/batches/{id}": {
+        get: {
+          operationId: "getBatch",
+          tags: ["batches"],
+          summary: "Read one batch: its counts per state and whether it is done",
+          description: "A client token sees only its own batches; an admin-scoped token sees all.",
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string", format: "uuid" } }],
+          responses: {
+            "200": { description: "The batch", content: json(ref("BatchView")) },
+            ...errors("BadRequest", "Unauthorized", "NotFound"),
           },
         },
       },

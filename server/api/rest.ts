@@ -5,6 +5,7 @@
 //   GET  /api/v1/commands/{id}            intake.get { id }
 //   GET  /api/v1/commands?idempotencyKey= intake.get { idempotencyKey }
 //   POST /api/v1/commands/get-many        intake.getMany
+//   GET  /api/v1/batches/{id}             intake.getBatch { id }
 //   GET  /api/openapi.json                the OpenAPI 3.1 document (no token needed)
 //
 // Each route calls the intake procedure through tRPC itself (as
@@ -43,7 +44,7 @@ export type RestRequest = {
 };
 export type RestAnswer = { status: number; headers: Record<string, string>; body: string };
 
-type IntakeProcedure = "intake.submit" | "intake.submitBatch" | "intake.get" | "intake.getMany";
+type IntakeProcedure = "intake.submit" | "intake.submitBatch" | "intake.get" | "intake.getMany" | "intake.getBatch";
 /** `answer` shapes a submit's receipt (the only procedure whose HTTP status depends on its answer). */
 type Call = {
   procedure: IntakeProcedure;
@@ -95,6 +96,14 @@ function jsonBody(body: Buffer | null): { ok: true; value: unknown } | { ok: fal
 const notAllowed = (method: string, path: string, allow: string) =>
   restError(405, "METHOD_NOT_SUPPORTED", `${method} is not supported on ${path}; use ${allow}`, undefined, { allow });
 
+const pathId = (segment: string): string | null => {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+};
+
 /** Maps a request onto an intake procedure call, or answers it at once (404, 405, bad JSON). */
 function route(req: RestRequest, url: URL): Call | RestAnswer {
   const method = req.method === "HEAD" ? "GET" : req.method;
@@ -129,6 +138,16 @@ function route(req: RestRequest, url: URL): Call | RestAnswer {
     return method === "POST" ? withBody("intake.submitBatch") : notAllowed(method, path, "POST");
   if (path === "/api/v1/commands/get-many")
     return method === "POST" ? withBody("intake.getMany") : notAllowed(method, path, "POST");
+  const b = /^\/api\/v1\/batches\/([^/]+)$/.exec(path);
+  if (b) {
+    if (method !== "GET") return notAllowed(method, path, "GET");
+    const id = pathId(b[1]!);
+    return id === null
+      ? restError(400, "BAD_REQUEST", "Malformed batch id in the path", [
+          { path: ["id"], message: "must be a batch id (UUID)" },
+        ])
+      : { procedure: "intake.getBatch", input: { id } };
+  }
   const m = /^\/api\/v1\/commands\/([^/]+)$/.exec(path);
   if (m) {
     if (method !== "GET") return notAllowed(method, path, "GET");

@@ -6,6 +6,7 @@ import { auditRouter, authRouter, usersRouter } from "./routers/users";
 import { alertsRouter } from "./routers/alerts";
 import { flowRouter } from "./routers/flow";
 import { schedulesRouter } from "./routers/schedules";
+import { batchesRouter } from "./routers/batches";
 
 export const appRouter = router({
   intake: intakeRouter,
@@ -17,5 +18,6 @@ export const appRouter = router({
   alerts: alertsRouter,
   flow: flowRouter,
   schedules: schedulesRouter,
+  batches: batchesRouter,
 });
 export type AppRouter = typeof appRouter;

@@ -150,6 +150,8 @@ export async function detail(db: Db, registry: Registry, id: string) {
       worker: c.locked_by,
       callbackUrl: c.callback_url,
       client: c.client_name,
+      /** DESIGN §8: the batch it was submitted in, if any. */
+      batchId: c.batch_id,
       /** Tries used this round, against maxAttempts (RetryPolicy: what a try is). */
       tries: c.tries,
       /** The retry limit in force: the command's own, else its type's (null: a type this process does not know). */

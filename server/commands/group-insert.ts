@@ -6,6 +6,7 @@
 // commits into one. Nothing is acknowledged before its statement commits.
 import type { Db } from "../db/client";
 import { findByKeys, insertCommands, type ExistingByKey, type KeyLookup, type NewCommand } from "../db/commands";
+import type { NewBatch } from "../db/batches";
 
 type InsertOutcome = { inserted: boolean; existing?: ExistingByKey };
 /** Per row, whether it was inserted; per lookup, the command that holds its key once the rows are in (if any). */
@@ -24,7 +25,7 @@ type Waiting = {
  * holds that key once the insert is done (their own earlier row, or a command
  * stored before or concurrently).
  */
-export type GroupInserter = (rows: NewCommand[], lookups?: KeyLookup[]) => Promise<InsertResult>;
+export type GroupInserter = (rows: NewCommand[], lookups?: KeyLookup[], batch?: NewBatch) => Promise<InsertResult>;
 
 /**
  * Inserts rows (ON CONFLICT DO NOTHING) and reports, per row, whether it was
@@ -32,8 +33,13 @@ export type GroupInserter = (rows: NewCommand[], lookups?: KeyLookup[]) => Promi
  * The second statement runs only when a row was not inserted or there are
  * lookups: a request without stored or repeated keys costs one.
  */
-export async function insertAndResolve(db: Db, rows: NewCommand[], lookups: KeyLookup[] = []): Promise<InsertResult> {
-  const inserted = await insertCommands(db, rows);
+export async function insertAndResolve(
+  db: Db,
+  rows: NewCommand[],
+  lookups: KeyLookup[] = [],
+  batch?: NewBatch,
+): Promise<InsertResult> {
+  const inserted = await insertCommands(db, rows, batch);
   const missing = rows.filter((r) => !inserted.has(r.id));
   const found = await findByKeys(db, [
     ...missing.map((r) => ({ clientId: r.clientId, key: r.idempotencyKey!, type: r.type, payload: r.payload })),
@@ -94,9 +100,12 @@ export function createGroupInserter(db: Db, opts: { maxInFlight?: number; maxRow
     }
   };
 
-  return (rows, lookups = []) =>
-    new Promise((resolve, reject) => {
-      queue.push({ rows, lookups, resolve, reject });
-      flush();
-    });
+  return (rows, lookups = [], batch) =>
+    // A batch's rows are its own statement (its batch row is stored with them): not grouped with others.
+    batch
+      ? insertAndResolve(db, rows, lookups, batch)
+      : new Promise((resolve, reject) => {
+          queue.push({ rows, lookups, resolve, reject });
+          flush();
+        });
 }

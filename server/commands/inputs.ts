@@ -86,16 +86,17 @@ export const retryInput = z.strictObject({
     .optional(),
 });
 
+const callbackUrl = z
+  .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
+  .max(2048)
+  .refine(storable)
+  .refine(noCredentials, NO_CREDENTIALS);
+
 export const submitInput = z.strictObject({
   type: text(64),
   payload: z.unknown().refine((v) => v !== undefined, "payload is required"),
   idempotencyKey: text(200).optional(),
-  callbackUrl: z
-    .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
-    .max(2048)
-    .refine(storable)
-    .refine(noCredentials, NO_CREDENTIALS)
-    .optional(),
+  callbackUrl: callbackUrl.optional(),
   priority: z.int().min(-1000).max(1000).optional(),
   runAt: isoDateTime().optional(),
   retry: retryInput.optional(),
@@ -120,7 +121,17 @@ export const submitBatchInput = z.strictObject({
     .array(z.unknown())
     .min(1, "at least one command is required")
     .max(MAX_BATCH, `at most ${MAX_BATCH} commands per batch`),
+  /** DESIGN §8: the commands stored make one batch, with its progress, `done`, and a callback when done. */
+  batch: z
+    .strictObject({
+      name: text(200).optional(),
+      callbackUrl: callbackUrl
+        .meta({ description: "POSTed the batch view (signed) each time the batch becomes done" })
+        .optional(),
+    })
+    .optional(),
 });
+export const getBatchInput = z.strictObject({ id: z.uuid({ error: "must be a batch id (UUID)" }) });
 
 const uuid = z.uuid({ error: "must be a command id (UUID)" });
 const GET_EXACTLY_ONE = "give exactly one of id or idempotencyKey";

@@ -105,7 +105,7 @@ export type IntakeDeps = {
 
 export const directIntake = (db: Db, registry: Registry): IntakeDeps => ({
   registry,
-  insert: (rows, lookups) => insertAndResolve(db, rows, lookups),
+  insert: (rows, lookups, batch) => insertAndResolve(db, rows, lookups, batch),
 });
 
 /** The receipt of an item whose key is held by the command `e`: that command when type and payload are the same, else CONFLICT. */
@@ -114,6 +114,9 @@ function answerByHolder(e: ExistingByKey | undefined, key: string): Receipt | Re
   if (!e) throw new AppError("CONFLICT", `idempotencyKey "${key}" is being changed concurrently; submit again`);
   return e.same ? { ok: true, id: e.id, status: e.status, duplicate: true } : conflict(key);
 }
+
+/** DESIGN §8: what makes the commands a submitBatch stores one batch. */
+export type BatchInput = { name?: string; callbackUrl?: string };
 
 /**
  * Stores the valid items of a batch in one statement and answers one receipt
@@ -131,6 +134,21 @@ export async function submitBatch(
   items: unknown[],
   opts: { pathPrefix?: boolean } = {},
 ): Promise<(Receipt | Rejection)[]> {
+  return (await submitItems(deps, clientId, items, opts)).receipts;
+}
+
+/**
+ * submitBatch, and with `batch` (DESIGN §8) the commands it stores made one
+ * batch: `batchId` is that batch. Nothing stored, no batch is made; when every
+ * item was answered by commands of one earlier batch (a retry of a request
+ * whose answer was lost), `batchId` is that batch.
+ */
+export async function submitItems(
+  deps: IntakeDeps,
+  clientId: string,
+  items: unknown[],
+  opts: { pathPrefix?: boolean; batch?: BatchInput } = {},
+): Promise<{ receipts: (Receipt | Rejection)[]; batchId?: string }> {
   const out: (Receipt | Rejection | undefined)[] = new Array(items.length);
   const toInsert: Prepared[] = [];
   const seenKeys = new Set<string>();
@@ -146,9 +164,13 @@ export async function submitBatch(
     toInsert.push({ index, row: r });
   });
 
+  const batch = opts.batch
+    ? { id: randomUUID(), clientId, name: opts.batch.name ?? null, callbackUrl: opts.batch.callbackUrl ?? null }
+    : undefined;
   const { rows, lookups } = await deps.insert(
     toInsert.map((p) => p.row),
     repeats.map(({ row: r }) => ({ clientId: r.clientId, key: r.idempotencyKey!, type: r.type, payload: r.payload })),
+    batch,
   );
 
   toInsert.forEach((p, i) => {
@@ -158,7 +180,12 @@ export async function submitBatch(
       : answerByHolder(o.existing, p.row.idempotencyKey!);
   });
   repeats.forEach((p, i) => void (out[p.index] = answerByHolder(lookups[i], p.row.idempotencyKey!)));
-  return out as (Receipt | Rejection)[];
+  const receipts = out as (Receipt | Rejection)[];
+  if (!batch) return { receipts };
+  if (rows.some((o) => o.inserted)) return { receipts, batchId: batch.id };
+  const holders = new Set([...rows.map((o) => o.existing), ...lookups].map((e) => e?.batchId ?? null));
+  const [only] = holders;
+  return only && holders.size === 1 && receipts.every((r) => r.ok) ? { receipts, batchId: only } : { receipts };
 }
 
 /** One command: same path as a batch of one, with errors thrown instead of returned. */

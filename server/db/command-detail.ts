@@ -19,6 +19,7 @@ export type DetailRow = ListRow & {
   client_id: string;
   ordering_seq: string | null;
   key_waiting: boolean;
+  batch_id: string | null;
 };
 /** Where a command stands in its ordering key's line (DESIGN §7). */
 export type KeyLineRow = {

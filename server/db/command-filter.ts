@@ -1,4 +1,4 @@
-// The console's filter of commands (states, type, creation time, ordering key, text search)
+// The console's filter of commands (states, type, creation time, ordering key, batch, text search)
 // as SQL conditions: shared by the lists, the counts and the operator actions'
 // "all that match".
 import { SECRET_MEMBER_PG_RE } from "../lib/secret-fields";
@@ -12,6 +12,8 @@ export type ListFilter = {
   createdBefore?: string;
   /** DESIGN §7: the commands of this ordering key (of any client). */
   orderingKey?: string;
+  /** DESIGN §8: the commands of this batch. */
+  batchId?: string;
 };
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -47,6 +49,7 @@ export function baseWhere(f: ListFilter, p: (v: unknown) => string): string[] {
   if (f.createdAfter) parts.push(`created_at >= ${p(f.createdAfter)}::timestamptz`);
   if (f.createdBefore) parts.push(`created_at < ${p(f.createdBefore)}::timestamptz`);
   if (f.orderingKey) parts.push(`ordering_key = ${p(f.orderingKey)}`);
+  if (f.batchId) parts.push(`batch_id = ${p(f.batchId)}::uuid`);
   return parts;
 }
 

@@ -4,6 +4,7 @@ import type pg from "pg";
 import { KEY_BLOCKING } from "../engine/states";
 import { inList } from "./states-sql";
 import type { CommandRow } from "../commands/view";
+import { insertBatchRow, type NewBatch } from "./batches";
 
 export type NewCommand = {
   id: string;
@@ -51,8 +52,8 @@ const byKey = (a: NewCommand, b: NewCommand) =>
  * concurrent submits of the same key; returns the ids actually inserted.
  */
 const INSERT = `INSERT INTO commands (id, client_id, type, payload, idempotency_key, callback_url, priority, run_at,
-       max_attempts, backoff_ms, max_backoff_ms, target_host)
-     SELECT id, client_id, type, payload, key, cb, prio, COALESCE(run_at, now()), ma, bo, mb, host
+       max_attempts, backoff_ms, max_backoff_ms, target_host, batch_id)
+     SELECT id, client_id, type, payload, key, cb, prio, COALESCE(run_at, now()), ma, bo, mb, host, $13::uuid
      FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::int[], $8::timestamptz[],
                  $9::int[], $10::int[], $11::int[], $12::text[])
        AS t(id, client_id, type, payload, key, cb, prio, run_at, ma, bo, mb, host)
@@ -71,14 +72,14 @@ const INSERT = `INSERT INTO commands (id, client_id, type, payload, idempotency_
  */
 const ORDER_BLOCK = 2048;
 const INSERT_KEYED = `INSERT INTO commands (id, client_id, type, payload, idempotency_key, callback_url, priority, run_at,
-       max_attempts, backoff_ms, max_backoff_ms, target_host, ordering_key, ordering_seq, key_waiting)
-     SELECT id, client_id, type, payload, key, cb, prio, COALESCE(run_at, now()), ma, bo, mb, host, okey,
+       max_attempts, backoff_ms, max_backoff_ms, target_host, batch_id, ordering_key, ordering_seq, key_waiting)
+     SELECT id, client_id, type, payload, key, cb, prio, COALESCE(run_at, now()), ma, bo, mb, host, $13::uuid, okey,
        CASE WHEN okey IS NOT NULL THEN (SELECT nextval('command_order_seq')) * ${ORDER_BLOCK} + ord END,
        okey IS NOT NULL AND (row_number() OVER (PARTITION BY client_id, okey ORDER BY ord) > 1
          OR EXISTS (SELECT 1 FROM commands e WHERE e.client_id = t.client_id AND e.ordering_key = t.okey
                     AND e.status IN ${inList(KEY_BLOCKING)}))
      FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::int[], $8::timestamptz[],
-                 $9::int[], $10::int[], $11::int[], $12::text[], $13::text[], $14::int[])
+                 $9::int[], $10::int[], $11::int[], $12::text[], $14::text[], $15::int[])
        AS t(id, client_id, type, payload, key, cb, prio, run_at, ma, bo, mb, host, okey, ord)
      ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING id`;
@@ -88,9 +89,10 @@ const INSERT_KEYED = `INSERT INTO commands (id, client_id, type, payload, idempo
  * already exists are skipped by the database (ON CONFLICT), which settles
  * concurrent submits of the same key; returns the ids actually inserted.
  * Rows with ordering keys are inserted in a transaction that holds their
- * keys' locks (see INSERT_KEYED).
+ * keys' locks (see INSERT_KEYED); with a batch (DESIGN §8), the rows inserted
+ * are its commands, and the batch is stored in the same transaction.
  */
-export async function insertCommands(db: Db, unordered: NewCommand[]): Promise<Set<string>> {
+export async function insertCommands(db: Db, unordered: NewCommand[], batch?: NewBatch): Promise<Set<string>> {
   if (unordered.length === 0) return new Set();
   const rows = inKeyOrder(unordered);
   const col = <K extends keyof NewCommand>(k: K) => rows.map((r) => r[k]);
@@ -107,27 +109,35 @@ export async function insertCommands(db: Db, unordered: NewCommand[]): Promise<S
     col("backoffMs"),
     col("maxBackoffMs"),
     col("targetHost"),
+    batch?.id ?? null,
   ];
-  if (!rows.some((r) => r.orderingKey !== null)) {
+  const keyed = rows.filter((r) => r.orderingKey !== null);
+  if (keyed.length === 0 && !batch) {
     const { rows: inserted } = await db.pool.query<{ id: string }>(INSERT, values);
     return new Set(inserted.map((r) => r.id));
   }
   // Receipt order is the caller's order; a statement numbers at most ORDER_BLOCK rows (see INSERT_KEYED).
-  if (rows.length > ORDER_BLOCK)
+  if (keyed.length > 0 && rows.length > ORDER_BLOCK)
     throw new RangeError(`at most ${ORDER_BLOCK} commands per insert with ordering keys (${rows.length} given)`);
   const place = new Map(unordered.map((r, i) => [r, i]));
   return withTransaction(db, async (client) => {
-    const keyed = rows.filter((r) => r.orderingKey !== null);
-    const clients = keyed.map((r) => r.clientId);
-    const keys = keyed.map((r) => r.orderingKey);
-    await lockKeys(client, clients, keys as string[]);
-    const { rows: inserted } = await client.query<{ id: string }>(INSERT_KEYED, [
-      ...values,
-      col("orderingKey"),
-      rows.map((r) => place.get(r)!),
-    ]);
-    // An item not inserted (its idempotency key was taken) may have been counted as an earlier item of its key.
-    if (inserted.length < rows.length) await releaseKeys(client, clients, keys as string[]);
+    let inserted: { id: string }[];
+    if (keyed.length === 0) inserted = (await client.query<{ id: string }>(INSERT, values)).rows;
+    else {
+      const clients = keyed.map((r) => r.clientId);
+      const keys = keyed.map((r) => r.orderingKey as string);
+      await lockKeys(client, clients, keys);
+      inserted = (
+        await client.query<{ id: string }>(INSERT_KEYED, [
+          ...values,
+          col("orderingKey"),
+          rows.map((r) => place.get(r)!),
+        ])
+      ).rows;
+      // An item not inserted (its idempotency key was taken) may have been counted as an earlier item of its key.
+      if (inserted.length < rows.length) await releaseKeys(client, clients, keys);
+    }
+    if (batch && inserted.length > 0) await insertBatchRow(client, batch, inserted.length);
     return new Set(inserted.map((r) => r.id));
   });
 }
@@ -172,7 +182,8 @@ export const keysFreed = (ids: string) => `keys_freed AS MATERIALIZED (
            SELECT DISTINCT conveyor_ordering_lock(k.client_id, k.ordering_key) AS l FROM commands k
            WHERE k.id = ANY(ARRAY(${ids})) AND k.ordering_key IS NOT NULL ORDER BY 1) s) x)`;
 
-export type ExistingByKey = { id: string; status: string; same: boolean };
+/** The command holding a key: its id, state, batch, and whether it has the lookup's type and payload. */
+export type ExistingByKey = { id: string; status: string; same: boolean; batchId: string | null };
 export type KeyLookup = { clientId: string; key: string; type: string; payload: unknown };
 
 /**
@@ -184,7 +195,7 @@ export type KeyLookup = { clientId: string; key: string; type: string; payload: 
 export async function findByKeys(db: Db, items: KeyLookup[]): Promise<(ExistingByKey | undefined)[]> {
   if (items.length === 0) return [];
   const { rows } = await db.pool.query<ExistingByKey & { n: string }>(
-    `SELECT k.n, c.id, c.status, (c.type = k.type AND c.payload = k.payload) AS same
+    `SELECT k.n, c.id, c.status, (c.type = k.type AND c.payload = k.payload) AS same, c.batch_id AS "batchId"
      FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS k(client_id, key, type, payload, n)
      JOIN commands c ON c.client_id = k.client_id AND c.idempotency_key = k.key`,
     [

@@ -25,6 +25,7 @@ export function startListener(
   let closed = false;
   let attempt = 0;
   let timer: NodeJS.Timeout | undefined;
+  let listening: Promise<unknown> = Promise.resolve();
 
   const lost = () => {
     if (connected) for (const fn of disconnectFns) fn();
@@ -66,7 +67,9 @@ export function startListener(
     on(channel, fn) {
       if (!handlers.has(channel)) {
         handlers.set(channel, new Set());
-        client?.query(`LISTEN ${pg.escapeIdentifier(channel)}`).catch(() => {});
+        // One query at a time on the connection (services subscribe one after another at start).
+        const c = client;
+        if (c) listening = listening.then(() => c.query(`LISTEN ${pg.escapeIdentifier(channel)}`)).catch(() => {});
       }
       handlers.get(channel)!.add(fn);
     },

@@ -1,9 +1,11 @@
-// Upstream callbacks (DESIGN §3): POST the command view to its callbackUrl,
-// signed with the client's secret, until a 2xx; each try is recorded.
+// Upstream callbacks (DESIGN §3, §8): POST the command view to its
+// callbackUrl, and a done batch's view to the batch's, signed with the
+// client's secret, until a 2xx; each try is recorded.
 import type { Db } from "../db/client";
 import { loggableUrl, type Logger } from "../log";
 import type { Listener } from "../db/listener";
-import { claimCallbacks, finishCallback, type DueCallback } from "../db/callbacks";
+import { claimCallbacks, finishCallback } from "../db/callbacks";
+import { claimBatchCallbacks, finishBatchCallback } from "../db/batch-callbacks";
 import { signingSecretOf, TOKENS_CHANNEL } from "../auth/tokens";
 import { signBody } from "../crypto";
 import { backoffMs } from "../engine/backoff";
@@ -44,7 +46,17 @@ export function callbackSender(o: {
     if (gen === generation && o.listener?.connected) secrets.set(clientId, secret);
     return secret;
   };
-  const send = async (d: DueCallback) => {
+  /** One delivery of either kind: what to send, and how to record a try. */
+  type Outgoing = {
+    url: string;
+    body: unknown;
+    clientId: string;
+    attempts: number;
+    /** x-command-id or x-batch-id, and for the log */
+    idHeader: [string, string];
+    finish: (r: Parameters<typeof finishCallback>[2]) => Promise<void>;
+  };
+  const send = async (d: Outgoing) => {
     const startedAt = new Date();
     let ok = false;
     let status: number | null = null;
@@ -61,7 +73,7 @@ export function callbackSender(o: {
             headers: {
               "content-type": "application/json",
               "x-conveyor-signature": signBody(secret, body),
-              "x-command-id": d.commandId,
+              [d.idHeader[0]]: d.idHeader[1],
               "user-agent": "Conveyor",
             },
             body,
@@ -82,18 +94,34 @@ export function callbackSender(o: {
     }
     // A refused target will not be allowed on the next try either: stop there (the delivery shows why).
     const retryInMs = refused ? null : Math.max(1000, backoffMs(d.attempts, 2000, 3600_000));
-    await finishCallback(o.db, d, { ok, status, error, retryInMs, startedAt, worker: o.workerId });
+    await d.finish({ ok, status, error, retryInMs, startedAt, worker: o.workerId });
     o.metrics?.callback(ok);
     if (!ok)
       o.log.warn(
-        { command: d.commandId, url: loggableUrl(d.url), attempt: d.attempts, error },
+        { [d.idHeader[0].slice(2, -3)]: d.idHeader[1], url: loggableUrl(d.url), attempt: d.attempts, error },
         refused ? "upstream callback refused by HTTP_ALLOWED_HOSTS; given up" : "upstream callback failed; will retry",
       );
   };
 
   const loop = onWake(wake, o.pollMs ?? 1_000, async () => {
     try {
-      const due = await claimCallbacks(o.db, o.concurrency ?? 10, timeoutMs * 3);
+      const limit = o.concurrency ?? 10;
+      const [commands, batches] = await Promise.all([
+        claimCallbacks(o.db, limit, timeoutMs * 3),
+        claimBatchCallbacks(o.db, limit, timeoutMs * 3),
+      ]);
+      const due: Outgoing[] = [
+        ...commands.map((d) => ({
+          ...d,
+          idHeader: ["x-command-id", d.commandId] as [string, string],
+          finish: (r: Parameters<typeof finishCallback>[2]) => finishCallback(o.db, d, r),
+        })),
+        ...batches.map((d) => ({
+          ...d,
+          idHeader: ["x-batch-id", d.batchId] as [string, string],
+          finish: (r: Parameters<typeof finishCallback>[2]) => finishBatchCallback(o.db, d, r),
+        })),
+      ];
       await Promise.all(
         due.map((d) =>
           send(d).catch((err) => o.log.error({ err: String(err) }, "could not record a callback delivery")),

@@ -1,11 +1,12 @@
 // Retention: finished commands older than RETENTION_DAYS go, in small batches,
 // a few at a time from every worker (SKIP LOCKED keeps them from colliding);
-// so do expired sessions and alert history older than that (once sent), and
-// flow traffic older than a day.
+// so do expired sessions and alert history older than that (once sent), done
+// batches whose commands are gone, and flow traffic older than a day.
 import type { Db } from "../db/client";
 import type { Logger } from "../log";
 import { pruneFinished, pruneHousekeeping } from "../db/retention";
 import { pruneTraffic } from "../db/flow-traffic";
+import { pruneBatches } from "../db/batches";
 
 /** The /flow page reads the last hour of traffic; a day is kept for a look back. */
 const TRAFFIC_DAYS = 1;
@@ -25,6 +26,8 @@ export function pruner(o: PrunerOptions): Service & { runOnce: () => Promise<voi
     const other = await pruneHousekeeping(o.db, o.days);
     if (other.sessions || other.alertEvents)
       o.log.info({ ...other, olderThanDays: o.days }, "pruned expired sessions and old alert history");
+    const batches = await pruneBatches(o.db, o.days, 1000);
+    if (batches) o.log.info({ batches, olderThanDays: o.days }, "pruned done batches whose commands are gone");
     await pruneTraffic(o.db, TRAFFIC_DAYS);
   };
   const every = periodic("pruner", o.everyMs ?? 60_000, (stopping) =>

@@ -18,6 +18,7 @@ import { heartbeat } from "./heartbeat";
 import type { WorkerMetrics } from "./metrics";
 import { preparedClaim } from "./prepared-claim";
 import { rescuer } from "./rescuer";
+import { batchWatcher } from "./batches";
 import { scheduler } from "./scheduler";
 import { serviceGroup, type Service } from "./service";
 
@@ -53,6 +54,10 @@ export type WorkerOptions = {
   schedules?: boolean;
   /** The scheduler's longest sleep when no schedule is due sooner (default 10 s). */
   schedulerPollMs?: number;
+  /** Runs the batch watcher too (default true): the done check and callback of batches (DESIGN §8). */
+  batches?: boolean;
+  /** The batch watcher's longest time between two checks of every open batch (default 30 s). */
+  batchPollMs?: number;
   /** Claims with a named (prepared) statement once the table is big enough for its generic plan (default true; DB_PREPARED_STATEMENTS). */
   preparedStatements?: boolean;
 };
@@ -116,6 +121,7 @@ export function createWorker(o: WorkerOptions): Worker {
             pollMs: o.schedulerPollMs,
           }),
         ]),
+    ...(o.batches === false ? [] : [batchWatcher({ db, log, listener: o.listener, pollMs: o.batchPollMs })]),
     prepared,
     // Stopped after the claim loop, so that the last attempts are saved too.
     traffic,

@@ -415,6 +415,7 @@ const filterFields = (prefix: string): Record<string, Field> => ({
   [`${prefix}q`]: { bad: fc.oneof(notA("string"), fc.constant("q".repeat(501)), withNul) },
   [`${prefix}createdAfter`]: { bad: badDateTime },
   [`${prefix}createdBefore`]: { bad: badDateTime },
+  [`${prefix}batchId`]: { bad: badUuid },
 });
 const badIds = fc.oneof(
   notA("array"),
@@ -528,8 +529,11 @@ const SPECS: Spec[] = [
     base: () => ({ commands: [submitBase()] }),
     fields: {
       commands: { required: true, bad: fc.oneof(notA("array"), fc.constant([]), fc.constant(manyItems(1001, "{}"))) },
+      batch: { bad: notA("object") },
+      "batch.name": { bad: badText(200) },
+      "batch.callbackUrl": { bad: badUrl(2048) },
     },
-    strict: [""],
+    strict: ["", "batch"],
   },
   {
     path: "intake.get",
@@ -862,6 +866,31 @@ const SPECS: Spec[] = [
   {
     path: "schedules.runNow",
     kind: "mutation",
+    callers: consoleCallers,
+    base: () => ({ id: uuid() }),
+    fields: { id: { required: true, bad: badUuid } },
+    strict: [""],
+  },
+  {
+    path: "intake.getBatch",
+    kind: "query",
+    callers: intakeCallers,
+    base: () => ({ id: uuid() }),
+    fields: { id: { required: true, bad: badUuid } },
+    strict: [""],
+  },
+  {
+    path: "batches.list",
+    kind: "query",
+    callers: consoleCallers,
+    base: () => ({}),
+    fields: { limit: { bad: badInt(1, 100) }, cursor: { bad: fc.oneof(notA("string"), fc.constant("c".repeat(201)), withNul) } },
+    strict: [""],
+    nasty: fc.record({ cursor: str }),
+  },
+  {
+    path: "batches.get",
+    kind: "query",
     callers: consoleCallers,
     base: () => ({ id: uuid() }),
     fields: { id: { required: true, bad: badUuid } },
@@ -1887,6 +1916,8 @@ const TABLES = [
   "alert_deliveries",
   "flow_scopes",
   "schedules",
+  "batches",
+  "batch_deliveries",
 ];
 let before: Record<string, number>;
 const stats = { requests: 0, byStatus: {} as Record<number, number> };

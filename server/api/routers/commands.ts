@@ -22,6 +22,7 @@ const filter = z.strictObject({
   createdAfter: isoDateTime().optional(),
   createdBefore: isoDateTime().optional(),
   orderingKey: freeText(200).optional(),
+  batchId: z.uuid({ error: "must be a batch id (UUID)" }).optional(),
 });
 const ids = z
   .array(z.uuid({ error: "must be a command id (UUID)" }))

@@ -1,7 +1,8 @@
 import { router, clientProcedure } from "../trpc";
-import { submit, submitBatch } from "../../commands/submit";
+import { submit } from "../../commands/submit";
+import { getBatch, submitBatchRequest } from "../../commands/batches";
 import { getCommand, getCommands } from "../../commands/read";
-import { getInput, getManyInput, submitBatchInput } from "../../commands/inputs";
+import { getBatchInput, getInput, getManyInput, submitBatchInput } from "../../commands/inputs";
 import { z } from "zod";
 
 const visibility = (p: { clientId: string; scope: string }) => ({ clientId: p.clientId, all: p.scope === "admin" });
@@ -15,10 +16,13 @@ export const intakeRouter = router({
   }),
   submitBatch: clientProcedure.input(submitBatchInput).mutation(async ({ ctx, input }) => {
     ctx.intakeLimiter?.take(ctx.principal.clientId, input.commands.length);
-    return { receipts: await submitBatch(ctx.intake, ctx.principal.clientId, input.commands) };
+    return submitBatchRequest(ctx.intake, ctx.principal.clientId, input);
   }),
   get: clientProcedure.input(getInput).query(({ ctx, input }) => getCommand(ctx.db, visibility(ctx.principal), input)),
   getMany: clientProcedure
     .input(getManyInput)
     .query(async ({ ctx, input }) => ({ items: await getCommands(ctx.db, visibility(ctx.principal), input.ids) })),
+  getBatch: clientProcedure
+    .input(getBatchInput)
+    .query(({ ctx, input }) => getBatch(ctx.db, visibility(ctx.principal), input.id)),
 });
