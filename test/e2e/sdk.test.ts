@@ -19,6 +19,8 @@ import {
   verifyNodeRequest,
   verifyRequest,
   verifySignature,
+  isBatchView,
+  type CallbackBody,
   type CommandView,
   type FetchLike,
 } from "../../packages/client/src/index";
@@ -146,6 +148,30 @@ describe("@conveyor/client against npm run web and a worker", () => {
     const views = await Promise.all(ids.map((id) => sdk.waitFor(id, { timeoutMs: 30_000, pollMs: 50 })));
     expect(views.map((v) => v.status)).toEqual(["succeeded", "succeeded"]);
     expect(new Set(views.map((v) => v.idempotencyKey)).size).toBe(2);
+  });
+
+  it("makes a batch: getBatch follows its counts to done, and its signed callback passes verifyNodeRequest", async () => {
+    const r = await sdk.submitBatch(
+      [1, 2, 3].map((n) => ({ type: "http", payload: { url: `${backend.url}/do/batch-${n}` } })),
+      { batch: { name: "sdk batch", callbackUrl: `${receiver.url}/verified` } },
+    );
+    expect(r.batchId).toEqual(expect.any(String));
+    const first = await sdk.getBatch(r.batchId!);
+    expect(first).toMatchObject({ id: r.batchId, name: "sdk batch", total: 3 });
+    let view = first;
+    while (!view.done) {
+      await new Promise((res) => setTimeout(res, 50));
+      view = await sdk.getBatch(r.batchId!);
+    }
+    expect(view.counts.succeeded).toBe(3);
+    const d = await eventually(() =>
+      receiver.deliveries.find((x) => x.path === "/verified" && x.headers["x-batch-id"] === r.batchId),
+    );
+    expect(d.refused).toBeUndefined();
+    expect(isBatchView(d.verified as CallbackBody)).toBe(true);
+    expect(d.verified).toEqual(view);
+    const missing = await sdk.getBatch(randomUUID()).catch((e) => e);
+    expect(missing).toMatchObject({ code: "NOT_FOUND", httpStatus: 404 });
   });
 
   it("reads many commands, asking for over 1,000 ids in pieces by POST, in the order asked", async () => {

@@ -363,6 +363,7 @@ describe("GET /api/openapi.json", () => {
     const doc = JSON.parse(await res.text());
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths).sort()).toEqual([
+      "/api/v1/batches/{id}",
       "/api/v1/commands",
       "/api/v1/commands/batch",
       "/api/v1/commands/get-many",
@@ -419,6 +420,16 @@ describe("GET /api/openapi.json", () => {
       "BatchReceipts",
       (await c.post("/api/v1/commands/batch", { commands: [httpCmd(), { type: "ghost", payload: {} }] })).body,
     );
+    const batch = await c.post("/api/v1/commands/batch", { commands: [httpCmd()], batch: { name: "doc" } });
+    conforms("BatchReceipts", batch.body);
+    const batchView = await c.get(`/api/v1/batches/${batch.body.batchId}`);
+    conforms("BatchView", batchView.body);
+    expect(Object.keys(batchView.body).sort()).toEqual(Object.keys(s.BatchView.properties).sort());
+    expect(Object.keys(batchView.body.counts).sort()).toEqual(
+      Object.keys(s.BatchView.properties.counts.properties).sort(),
+    );
+    const strictBatch = ajv.getSchema("doc#/components/schemas/SubmitBatch")!;
+    expect(strictBatch({ commands: [httpCmd()], batch: { name: "n", size: 1 } })).toBe(false);
     const bad = await c.post("/api/v1/commands", { type: "http", payload: {} });
     conforms("Error", bad.body);
     expect(Object.keys(bad.body.error).sort()).toEqual(Object.keys(s.Error.properties.error.properties).sort());

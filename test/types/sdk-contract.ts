@@ -7,10 +7,18 @@
 import type { z } from "zod";
 import type { inferProcedureOutput, inferRouterError } from "@trpc/server";
 import type { AppRouter } from "../../server/api/root";
-import type { getInput, getManyInput, retryInput, submitBatchInput, submitInput } from "../../server/commands/inputs";
+import type {
+  getBatchInput,
+  getInput,
+  getManyInput,
+  retryInput,
+  submitBatchInput,
+  submitInput,
+} from "../../server/commands/inputs";
 import type { httpPayload } from "../../server/command-types/http";
 import type { CommandView as ServerView } from "../../server/commands/view";
 import type { Receipt as ServerReceipt, Rejection as ServerRejection } from "../../server/commands/submit";
+import type { BatchView as ServerBatchView } from "../../server/commands/batches";
 import type { State as ServerState } from "../../server/engine/states";
 import type { AppErrorCode, Issue as ServerIssue } from "../../server/errors";
 import type * as Sdk from "../../packages/client/src/index";
@@ -46,6 +54,8 @@ export type Contract = [
   Expect<Equal<Sdk.GetManyInput, z.input<typeof getManyInput>>>,
   // Batch items are validated one by one with submitInput (the envelope takes unknown[]).
   Expect<Extends<Sdk.SubmitBatchInput["commands"], z.input<typeof submitBatchInput>["commands"]>>,
+  Expect<Equal<Sdk.BatchOptions, NonNullable<z.input<typeof submitBatchInput>["batch"]>>>,
+  Expect<Equal<Sdk.GetBatchInput, z.input<typeof getBatchInput>>>,
   // Answers. The server types a receipt's status as a string; the SDK names the states.
   Expect<Equal<Omit<Sdk.Receipt, "status">, Omit<Output<"submit">, "status">>>,
   Expect<Extends<Sdk.Receipt["status"], Output<"submit">["status"]>>,
@@ -55,6 +65,9 @@ export type Contract = [
   Expect<Equal<Sdk.CommandView, ServerView>>,
   Expect<Equal<Output<"get">, ServerView>>,
   Expect<Equal<Sdk.GetManyResult, Output<"getMany">>>,
+  Expect<Equal<Omit<Sdk.SubmitBatchResult, "receipts">, Omit<Output<"submitBatch">, "receipts">>>,
+  Expect<Equal<Sdk.BatchView, ServerBatchView>>,
+  Expect<Equal<Output<"getBatch">, ServerBatchView>>,
   // Errors: every code the server throws is one the SDK names, and issues have one shape.
   Expect<Extends<AppErrorCode, Sdk.ConveyorErrorCode>>,
   Expect<Equal<NonNullable<inferRouterError<AppRouter>["data"]["issues"]>, Sdk.Issue[]>>,

@@ -13,6 +13,7 @@ export type {
   BatchView,
   CommandView,
   GetInput,
+  GetBatchInput,
   GetManyInput,
   GetManyResult,
   HttpPayload,

@@ -99,6 +99,8 @@ export type SubmitBatchResult = { receipts: BatchReceipt[]; batchId?: string };
 export type GetInput = { id: string } | { idempotencyKey: string };
 
 export type GetManyInput = { ids: string[] };
+/** `intake.getBatch`'s input. */
+export type GetBatchInput = { id: string };
 
 /** A command as clients see it (and as callbacks carry it). Dates are ISO 8601 strings. */
 export type CommandView = {
