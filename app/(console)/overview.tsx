@@ -25,6 +25,7 @@ import {
   type Finish,
 } from "@/server/engine/states";
 import { cx } from "@/app/_components/cx";
+import { RecentBatches } from "./batches/_components/recent-batches";
 
 const GROUPS: { title: string; states: readonly State[] }[] = [
   { title: "In flight", states: IN_FLIGHT },
@@ -96,6 +97,7 @@ export function Overview() {
               <Waiting rows={q.data.waiting} exceptions={q.data.counts.exception ?? 0} due={q.data.due} />
             </Panel>
           </div>
+          <RecentBatches />
         </div>
       ) : null}
     </>

@@ -23,6 +23,7 @@ export type Filter = {
   createdAfter?: string;
   createdBefore?: string;
   orderingKey?: string;
+  batchId?: string;
 };
 export type Target = { ids: string[] } | { filter: Filter };
 type Result = { updated: string[]; skipped: { id: string; reason: string }[] };

@@ -3,7 +3,7 @@ import { useMemo, useState } from "react";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
 import type { Target } from "@/app/_components/actions";
-import { Empty, ErrorBox, fmtTime, Loading, PageHeader } from "@/app/_components/ui";
+import { Empty, ErrorBox, fmtTime, Loading, PageHeader, type State } from "@/app/_components/ui";
 import { toFilter, useEarlierPages, useListUrl, useSearchText } from "./_components/url-state";
 import { ActiveFilters, FilterFields, StateTabs } from "./_components/filter-bar";
 import { SelectionBar, useSelection } from "./_components/selection";
@@ -17,7 +17,14 @@ const PAGE = 50;
  * (`./_components/url-state`); the filter bar, the selection bar, the table and
  * the pager are in `./_components`.
  */
-export function CommandsList({ canAct }: { canAct: boolean }) {
+export function CommandsList({
+  canAct,
+  batch,
+}: {
+  canAct: boolean;
+  /** The list of one batch's commands (its page): filtered by it, its counts in the state tabs, no page header. */
+  batch?: { id: string; counts: Record<State, number> };
+}) {
   const trpc = useTRPC();
   const { search, url, status, unknownStates, range, go, setFilter } = useListUrl();
   const { type, from, to, q, orderingKey } = url;
@@ -30,9 +37,10 @@ export function CommandsList({ canAct }: { canAct: boolean }) {
 
   const { earlier, pageNo } = useEarlierPages(search, url.cursor);
 
+  const batchId = batch?.id;
   const filter = useMemo(
-    () => toFilter({ status, type, q, range, anchor, from, to, orderingKey }),
-    [status, type, q, range, anchor, from, to, orderingKey],
+    () => ({ ...toFilter({ status, type, q, range, anchor, from, to, orderingKey }), ...(batchId ? { batchId } : {}) }),
+    [status, type, q, range, anchor, from, to, orderingKey, batchId],
   );
 
   // A new filter starts with nothing selected.
@@ -45,7 +53,8 @@ export function CommandsList({ canAct }: { canAct: boolean }) {
       { refetchInterval: 3_000, placeholderData: keepPreviousData },
     ),
   );
-  const counts = useQuery(trpc.commands.counts.queryOptions(undefined, { refetchInterval: 3_000 }));
+  const allCounts = useQuery(trpc.commands.counts.queryOptions(undefined, { refetchInterval: 3_000, enabled: !batch }));
+  const counts = batch ? { data: batch.counts } : allCounts;
   const types = useQuery(trpc.commands.types.queryOptions());
 
   const items = list.data?.items ?? [];
@@ -65,7 +74,9 @@ export function CommandsList({ canAct }: { canAct: boolean }) {
 
   return (
     <>
-      <PageHeader title="Commands" subtitle="Every command Conveyor holds. The list refreshes every few seconds." />
+      {batch ? null : (
+        <PageHeader title="Commands" subtitle="Every command Conveyor holds. The list refreshes every few seconds." />
+      )}
 
       <StateTabs status={status} total={total} counts={counts.data} setFilter={setFilter} />
 
@@ -118,7 +129,7 @@ export function CommandsList({ canAct }: { canAct: boolean }) {
               ? `None of the ${list.data.searched.window.toLocaleString()} newest commands of this filter` +
                 ` (created back to ${fmtTime(list.data.searched.to)}) matches.` +
                 ` "Search older" reads the next ones.`
-              : Object.keys(filter).length
+              : Object.keys(filter).length > (batch ? 1 : 0)
                 ? "Try another state, a wider time range, or clear the filters."
                 : "Commands appear here as soon as a client submits them."}
           </Empty>

@@ -54,6 +54,16 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
     ["Type", c.type],
     ["Client", c.client],
     [
+      "Batch",
+      c.batchId ? (
+        <Link key="b" className="font-mono text-xs text-sky-700 hover:underline" href={`/batches/${c.batchId}`}>
+          {c.batchId.slice(0, 8)}
+        </Link>
+      ) : (
+        "—"
+      ),
+    ],
+    [
       "Idempotency key",
       c.idempotencyKey ? <span className="break-all font-mono text-xs">{c.idempotencyKey}</span> : "—",
     ],
