@@ -2,7 +2,9 @@
 // graphile-worker 0.17.3 (defaults, and batched: local queue 11 + batched
 // completion 25 ms), side by side on one PostgreSQL server (embedded, fsync on),
 // each in its own database, no-op work, concurrency 10 per process.
-// Usage: npm run bench:engine [-- --runs 3 --jobs 20000 --samples 200 --only conveyor --ordering-keys 10000 --rate-limit 5000]
+// Usage: npm run bench:engine [-- --runs 3 --jobs 20000 --samples 200 --only conveyor --ordering-keys 10000 --rate-limit 5000 --batches]
+// --batches adds a Conveyor run whose jobs are submitted as batches of 1,000 (DESIGN §8): the completions keep
+// the batches' counts (a trigger) and the workers' batch watchers mark them done.
 // --ordering-keys N adds a Conveyor run whose jobs are spread over N ordering keys (DESIGN §7), each key's
 // jobs one after the other: with the default 20,000 jobs and 10,000 keys, two per key, the second waiting
 // behind the first. Its pickup samples use a new key each.
@@ -19,7 +21,7 @@ import { startDatabase, root, median, percentile, fmt } from "./lib";
 import { createDb } from "../server/db/client";
 import { createToken } from "../server/auth/tokens";
 import { resolveSecretKey } from "../server/db/settings";
-import { directIntake, submit, submitBatch } from "../server/commands/submit";
+import { directIntake, submit, submitItems } from "../server/commands/submit";
 import { createRegistry } from "../server/command-types/registry";
 import { http } from "../server/command-types/http";
 import { defineCommandType } from "../server/command-types/types";
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     "ordering-keys": { type: "string" },
     "rate-limit": { type: "string" },
+    batches: { type: "boolean" },
   },
 });
 const RUNS = Number(values.runs);
@@ -42,6 +45,7 @@ const PROBE_MS = 25;
 const ORDERING_KEYS = Number(values["ordering-keys"] ?? 0);
 /** --rate-limit N adds a Conveyor run whose jobs' type has a limit of N attempts per second (burst N), shared by the workers. */
 const RATE_LIMIT = Number(values["rate-limit"] ?? 0);
+const BATCHES = values.batches === true;
 
 const database = await startDatabase();
 const gwUrl = database.url.replace("/conveyor?", "/graphile_bench?");
@@ -86,8 +90,11 @@ type System = {
   anyLeft: () => Promise<boolean>;
   enqueueOne: () => Promise<string>;
 };
-/** Conveyor; with `keys`, job i has the ordering key i mod keys; with `rate`, the noop type's scope is limited to it. */
-const conveyor = (name: string, keys: number, rate = 0): System => ({
+/**
+ * Conveyor; with `keys`, job i has the ordering key i mod keys; with `rate`, the noop type's scope is limited to
+ * it; with `batches`, each 1,000 jobs submitted together make one batch.
+ */
+const conveyor = (name: string, keys: number, rate = 0, batches = false): System => ({
   name,
   script: "bench/conveyor-noop-worker.ts",
   env: { DATABASE_URL: database.url },
@@ -100,7 +107,7 @@ const conveyor = (name: string, keys: number, rate = 0): System => ({
         [rate, Math.ceil(rate)],
       );
     for (let i = 0; i < n; i += 1000)
-      await submitBatch(
+      await submitItems(
         intake,
         clientId,
         Array.from({ length: Math.min(1000, n - i) }, (_, j) => ({
@@ -108,6 +115,7 @@ const conveyor = (name: string, keys: number, rate = 0): System => ({
           payload: {},
           ...(keys ? { orderingKey: `key-${(i + j) % keys}` } : {}),
         })),
+        batches ? { batch: { name: `bench ${i}` } } : {},
       );
   },
   anyDone: async () =>
@@ -130,6 +138,7 @@ const systems: System[] = [
     ? [conveyor(`Conveyor, ${fmt(ORDERING_KEYS)} ordering keys × ${fmt(JOBS / ORDERING_KEYS)}`, ORDERING_KEYS)]
     : []),
   ...(RATE_LIMIT > 0 ? [conveyor(`Conveyor, type limited to ${fmt(RATE_LIMIT)}/s`, 0, RATE_LIMIT)] : []),
+  ...(BATCHES ? [conveyor("Conveyor, batches of 1,000", 0, 0, true)] : []),
   ...(["defaults", "batched"] as const).map((mode) => ({
     name: `graphile-worker 0.17.3 ${mode}`,
     script: "bench/graphile-noop-worker.ts",
