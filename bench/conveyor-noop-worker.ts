@@ -10,6 +10,7 @@ import { http } from "../server/command-types/http";
 import { defineCommandType } from "../server/command-types/types";
 import { resolveSecretKey } from "../server/db/settings";
 import { startWorker } from "../server/worker/worker";
+import { createOutboundFetch, createUrlGuard } from "../server/outbound/url-guard";
 import { createWorkerMetrics, startMetricsPush } from "../server/worker/metrics";
 
 const url = process.env.DATABASE_URL!;
@@ -44,6 +45,9 @@ const worker = startWorker({
   concurrency,
   listener,
   secretKey: () => resolveSecretKey(db, undefined),
+  // As server/worker/main.ts wires them: HTTP_ALLOWED_HOSTS checked before every request of the http type.
+  checkUrl: createUrlGuard(process.env.HTTP_ALLOWED_HOSTS),
+  fetch: createOutboundFetch(process.env.HTTP_ALLOWED_HOSTS),
   callbacks: false,
 });
 listener.onConnect(() => process.stdout.write("READY\n"));

@@ -3,6 +3,10 @@
 // completion 25 ms), side by side on one PostgreSQL server (embedded, fsync on),
 // each in its own database, no-op work, concurrency 10 per process.
 // Usage: npm run bench:engine [-- --runs 3 --jobs 20000 --samples 200 --only conveyor --ordering-keys 10000 --rate-limit 5000 --batches]
+// --type http adds runs whose jobs are http commands POSTing a small JSON body to a loopback keep-alive sink
+// (bench/http-sink.ts, a process of its own), for Conveyor and graphile-worker alike (HTTP_ALLOWED_HOSTS=127.0.0.1
+// for Conveyor, as an internal backend would be configured); their pickup is not sampled.
+// --concurrency N (default 10): per worker process, for every system.
 // --batches adds a Conveyor run whose jobs are submitted as batches of 1,000 (DESIGN §8): the completions keep
 // the batches' counts (a trigger) and the workers' batch watchers mark them done.
 // --ordering-keys N adds a Conveyor run whose jobs are spread over N ordering keys (DESIGN §7), each key's
@@ -36,6 +40,8 @@ const { values } = parseArgs({
     "ordering-keys": { type: "string" },
     "rate-limit": { type: "string" },
     batches: { type: "boolean" },
+    type: { type: "string" },
+    concurrency: { type: "string", default: "10" },
   },
 });
 const RUNS = Number(values.runs);
@@ -46,6 +52,25 @@ const ORDERING_KEYS = Number(values["ordering-keys"] ?? 0);
 /** --rate-limit N adds a Conveyor run whose jobs' type has a limit of N attempts per second (burst N), shared by the workers. */
 const RATE_LIMIT = Number(values["rate-limit"] ?? 0);
 const BATCHES = values.batches === true;
+const HTTP = values.type === "http";
+if (values.type && !HTTP) throw new Error(`--type: only "http" (got ${values.type})`);
+const CONCURRENCY = values.concurrency!;
+const sink = HTTP ? await startSink() : null;
+const HTTP_BODY = { order: 1042, amount: "12.50", currency: "EUR", note: "bench" };
+
+async function startSink(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "bench/http-sink.ts")], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const port = await new Promise<string>((resolve) =>
+    child.stdout!.on("data", (d) => {
+      const m = /READY (\d+)/.exec(String(d));
+      if (m) resolve(m[1]!);
+    }),
+  );
+  return { url: `http://127.0.0.1:${port}/do`, child };
+}
 
 const database = await startDatabase();
 const gwUrl = database.url.replace("/conveyor?", "/graphile_bench?");
@@ -88,16 +113,17 @@ type System = {
   enqueue: (n: number) => Promise<void>;
   anyDone: () => Promise<boolean>;
   anyLeft: () => Promise<boolean>;
-  enqueueOne: () => Promise<string>;
+  /** null: no pickup samples (http runs: the sink cannot say when a job started). */
+  enqueueOne: (() => Promise<string>) | null;
 };
 /**
  * Conveyor; with `keys`, job i has the ordering key i mod keys; with `rate`, the noop type's scope is limited to
  * it; with `batches`, each 1,000 jobs submitted together make one batch.
  */
-const conveyor = (name: string, keys: number, rate = 0, batches = false): System => ({
+const conveyor = (name: string, keys: number, rate = 0, batches = false, http = false): System => ({
   name,
   script: "bench/conveyor-noop-worker.ts",
-  env: { DATABASE_URL: database.url },
+  env: { DATABASE_URL: database.url, HTTP_ALLOWED_HOSTS: "127.0.0.1" },
   vacuum: async () => void (await db.pool.query("VACUUM")),
   enqueue: async (n) => {
     await db.pool.query(`DELETE FROM flow_scopes`);
@@ -111,8 +137,7 @@ const conveyor = (name: string, keys: number, rate = 0, batches = false): System
         intake,
         clientId,
         Array.from({ length: Math.min(1000, n - i) }, (_, j) => ({
-          type: "noop",
-          payload: {},
+          ...(http ? { type: "http", payload: { url: sink!.url, body: HTTP_BODY } } : { type: "noop", payload: {} }),
           ...(keys ? { orderingKey: `key-${(i + j) % keys}` } : {}),
         })),
         batches ? { batch: { name: `bench ${i}` } } : {},
@@ -123,14 +148,16 @@ const conveyor = (name: string, keys: number, rate = 0, batches = false): System
   anyLeft: async () =>
     (await db.pool.query(`SELECT 1 FROM commands WHERE status IN ('pending', 'running', 'retrying') LIMIT 1`))
       .rowCount === 1,
-  enqueueOne: async () =>
-    (
-      await submit(intake, clientId, {
-        type: "noop",
-        payload: { report: true },
-        ...(keys ? { orderingKey: `pickup-${randomUUID()}` } : {}),
-      })
-    ).id,
+  enqueueOne: http
+    ? null
+    : async () =>
+        (
+          await submit(intake, clientId, {
+            type: "noop",
+            payload: { report: true },
+            ...(keys ? { orderingKey: `pickup-${randomUUID()}` } : {}),
+          })
+        ).id,
 });
 const systems: System[] = [
   conveyor("Conveyor", 0),
@@ -139,26 +166,35 @@ const systems: System[] = [
     : []),
   ...(RATE_LIMIT > 0 ? [conveyor(`Conveyor, type limited to ${fmt(RATE_LIMIT)}/s`, 0, RATE_LIMIT)] : []),
   ...(BATCHES ? [conveyor("Conveyor, batches of 1,000", 0, 0, true)] : []),
-  ...(["defaults", "batched"] as const).map((mode) => ({
-    name: `graphile-worker 0.17.3 ${mode}`,
-    script: "bench/graphile-noop-worker.ts",
-    env: { DATABASE_URL: gwUrl, GW_MODE: mode },
-    vacuum: () => gw.withPgClient(async (c) => void (await c.query("VACUUM"))),
-    enqueue: async (n: number) => {
-      for (let i = 0; i < n; i += 1000)
-        await gw.addJobs(Array.from({ length: Math.min(1000, n - i) }, () => ({ identifier: "noop", payload: {} })));
-    },
-    // graphile-worker deletes a job when it completes
-    anyDone: async () =>
-      (
-        await gw.withPgClient((c) =>
-          c.query<{ n: number }>(`SELECT count(*)::int AS n FROM graphile_worker._private_jobs`),
-        )
-      ).rows[0]!.n < JOBS,
-    anyLeft: async () =>
-      (await gw.withPgClient((c) => c.query(`SELECT 1 FROM graphile_worker._private_jobs LIMIT 1`))).rowCount === 1,
-    enqueueOne: async () => String((await gw.addJob("noop", { report: true })).id),
-  })),
+  ...(HTTP ? [conveyor("Conveyor http", 0, 0, false, true)] : []),
+  ...(["defaults", "batched"] as const).flatMap((mode) =>
+    (HTTP ? [false, true] : [false]).map((http) => ({
+      name: `graphile-worker 0.17.3 ${mode}${http ? " http" : ""}`,
+      script: "bench/graphile-noop-worker.ts",
+      env: { DATABASE_URL: gwUrl, GW_MODE: mode },
+      vacuum: () => gw.withPgClient(async (c) => void (await c.query("VACUUM"))),
+      enqueue: async (n: number) => {
+        for (let i = 0; i < n; i += 1000)
+          await gw.addJobs(
+            Array.from({ length: Math.min(1000, n - i) }, (_, j) =>
+              http
+                ? { identifier: "http", payload: { url: sink!.url, body: HTTP_BODY, key: `gw-${i + j}` } }
+                : { identifier: "noop", payload: {} },
+            ),
+          );
+      },
+      // graphile-worker deletes a job when it completes
+      anyDone: async () =>
+        (
+          await gw.withPgClient((c) =>
+            c.query<{ n: number }>(`SELECT count(*)::int AS n FROM graphile_worker._private_jobs`),
+          )
+        ).rows[0]!.n < JOBS,
+      anyLeft: async () =>
+        (await gw.withPgClient((c) => c.query(`SELECT 1 FROM graphile_worker._private_jobs LIMIT 1`))).rowCount === 1,
+      enqueueOne: http ? null : async () => String((await gw.addJob("noop", { report: true })).id),
+    })),
+  ),
 ];
 
 type Proc = { child: ChildProcess; lines: (fn: (l: string) => void) => void };
@@ -171,7 +207,11 @@ function startProc(script: string, env: Record<string, string>): Promise<Proc> {
       path.join(root, "scripts/worker.mjs"),
       path.join(root, script),
     ],
-    { cwd: root, env: { ...process.env, WORKER_CONCURRENCY: "10", ...env }, stdio: ["ignore", "pipe", "inherit"] },
+    {
+      cwd: root,
+      env: { ...process.env, WORKER_CONCURRENCY: CONCURRENCY, ...env },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
   );
   const fns: ((l: string) => void)[] = [];
   let buf = "";
@@ -288,7 +328,7 @@ async function pickup(s: System): Promise<{ lat: number[]; enq: number[] }> {
       const m = /^START (\S+) ([\d.]+)$/.exec(l);
       if (m) early.set(m[1]!, Number(m[2]));
     });
-    const id = await s.enqueueOne();
+    const id = await s.enqueueOne!();
     const tEnq = performance.timeOrigin + performance.now() - t0;
     waiting.set(id, resolveStart);
     if (early.has(id)) resolveStart(early.get(id)!);
@@ -321,18 +361,24 @@ for (let r = 0; r < RUNS; r++) {
     const res = results[s.name]!;
     res.d1.push(await drain(s, 1));
     res.d2.push(await drain(s, 2));
-    const p = await pickup(s);
-    res.lat.push(p.lat);
-    res.enq.push(p.enq);
+    if (s.enqueueOne) {
+      const p = await pickup(s);
+      res.lat.push(p.lat);
+      res.enq.push(p.enq);
+    }
     const c = cpuPerJob[s.name]!;
     const us = (x: { pg: number; workers: number } | undefined) =>
       x ? ` (${fmt(x.pg)} + ${fmt(x.workers)} µs CPU/job)` : "";
     console.log(
-      `run ${r + 1} ${s.name}: 1 proc ${fmt(res.d1.at(-1)!)} /s${us(c.d1.at(-1))}, 2 procs ${fmt(res.d2.at(-1)!)} /s${us(c.d2.at(-1))}, pickup p50 ${fmt(percentile(res.lat.at(-1)!, 50), 2)} ms (enqueue call returned after ${fmt(percentile(res.enq.at(-1)!, 50), 2)} ms)`,
+      `run ${r + 1} ${s.name}: 1 proc ${fmt(res.d1.at(-1)!)} /s${us(c.d1.at(-1))}, 2 procs ${fmt(res.d2.at(-1)!)} /s${us(c.d2.at(-1))}` +
+        (s.enqueueOne
+          ? `, pickup p50 ${fmt(percentile(res.lat.at(-1)!, 50), 2)} ms (enqueue call returned after ${fmt(percentile(res.enq.at(-1)!, 50), 2)} ms)`
+          : ""),
     );
   }
 }
 await gw.release();
+sink?.child.kill("SIGTERM");
 await admin.end();
 await db.close();
 await database.cleanup();
@@ -349,7 +395,7 @@ const row = (name: string) => {
   };
 };
 console.log(
-  `\nEngine benchmark — ${os.cpus().length} cores, one PostgreSQL (embedded, fsync on), ${fmt(JOBS)} no-op jobs per drain, concurrency 10 per process, median of ${RUNS} runs`,
+  `\nEngine benchmark — ${os.cpus().length} cores, one PostgreSQL (embedded, fsync on), ${fmt(JOBS)} jobs per drain (no-op, or "http": a POST to a loopback sink), concurrency ${CONCURRENCY} per process, median of ${RUNS} runs`,
 );
 console.log(
   "| system | drain, 1 process (jobs/s) | drain, 2 processes (jobs/s) | pickup p50 / p95 / p99 (ms) | of which the enqueue call, p50 (ms) |",
@@ -358,7 +404,9 @@ console.log("|---|---|---|---|---|");
 for (const s of systems) {
   const r = row(s.name);
   console.log(
-    `| ${s.name} | ${fmt(r.d1)} | ${fmt(r.d2)} | ${fmt(r.p50, 2)} / ${fmt(r.p95, 2)} / ${fmt(r.p99, 2)} | ${fmt(r.enq, 2)} |`,
+    s.enqueueOne
+      ? `| ${s.name} | ${fmt(r.d1)} | ${fmt(r.d2)} | ${fmt(r.p50, 2)} / ${fmt(r.p95, 2)} / ${fmt(r.p99, 2)} | ${fmt(r.enq, 2)} |`
+      : `| ${s.name} | ${fmt(r.d1)} | ${fmt(r.d2)} | – | – |`,
   );
 }
 console.log("\nCPU per job during the drains (µs, median; PostgreSQL's processes + the worker processes):");
@@ -372,7 +420,22 @@ for (const s of systems) {
     `${fmt(median(xs.map((x) => x.pg)))} + ${fmt(median(xs.map((x) => x.workers)))} = ${fmt(median(xs.map((x) => x.pg + x.workers)))}`;
   console.log(`| ${s.name} | ${m(c.d1)} | ${m(c.d2)} | ${fmt(median(vacuumPerJob[s.name]!))} |`);
 }
-if (!systems.some((s) => s.name.startsWith("graphile-worker"))) process.exit(0);
+const has = (name: string) => systems.some((s) => s.name === name);
+if (HTTP && has("Conveyor http")) {
+  const h = row("Conveyor http");
+  if (has("Conveyor"))
+    console.log(
+      `\nConveyor http ÷ Conveyor no-op: 1 process ${fmt(h.d1 / row("Conveyor").d1, 2)}×, 2 processes ${fmt(h.d2 / row("Conveyor").d2, 2)}× (target ≥ 0.7×)`,
+    );
+  for (const mode of ["batched", "defaults"])
+    if (has(`graphile-worker 0.17.3 ${mode} http`)) {
+      const g = row(`graphile-worker 0.17.3 ${mode} http`);
+      console.log(
+        `Conveyor http ÷ graphile-worker ${mode} http: 1 process ${fmt(h.d1 / g.d1, 2)}×, 2 processes ${fmt(h.d2 / g.d2, 2)}×${mode === "batched" ? " (target ≥ 2×)" : ""}`,
+      );
+    }
+}
+if (!has("Conveyor") || !has("graphile-worker 0.17.3 batched")) process.exit(0);
 const c = row("Conveyor"),
   b = row("graphile-worker 0.17.3 batched"),
   d = row("graphile-worker 0.17.3 defaults");

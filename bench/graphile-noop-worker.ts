@@ -1,4 +1,4 @@
-// graphile-worker 0.17.3 doing the same no-op work, with its defaults or with
+// graphile-worker 0.17.3 doing the same no-op (or http) work, with its defaults or with
 // the high-throughput settings its performance docs recommend (local queue and
 // batched completion). Prints START <id> <ms> for jobs that ask to report.
 import { run, Logger } from "graphile-worker";
@@ -15,6 +15,16 @@ const runner = await run({
     ? { preset: { worker: { localQueue: { size: 11 }, completeJobBatchDelay: 25, failJobBatchDelay: 25 } } }
     : {}),
   taskList: {
+    // bench:engine --type http: the same POST as Conveyor's http commands, with Node's fetch (keep-alive).
+    http: async (payload: any) => {
+      const res = await fetch(payload.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": String(payload.key) },
+        body: JSON.stringify(payload.body),
+      });
+      const text = await res.text();
+      if (res.status < 200 || res.status >= 300) throw new Error(`HTTP ${res.status}: ${text}`);
+    },
     noop: async (payload: any, helpers) => {
       if (payload?.report)
         process.stdout.write(`START ${helpers.job.id} ${performance.timeOrigin + performance.now()}\n`);
