@@ -50,12 +50,24 @@ module.exports = {
     {
       name: "client-imports-server-runtime",
       comment:
-        "console code may import at run time only the dependency-free engine module and the browser-safe modules of alerts (the rule input schema and the alert wording) and schedules (the input schema and the cron reader)",
+        "console code may import at run time only the dependency-free engine module and the browser-safe modules of alerts (the rule input schema and the alert wording), schedules (the input schema and the cron reader), command types (the payload schemas) and commands (the pure input helpers)",
       severity: "error",
       from: { path: "^app/_components/|^app/.*/_components/|^app/\\(console\\)/.*\\.tsx$" },
       to: {
         path: "^server/",
-        pathNot: "^server/(engine/|alerts/(rule-input|format)\\.ts$|schedules/(input|cron)\\.ts$)",
+        pathNot:
+          "^server/(engine/|alerts/(rule-input|format)\\.ts$|schedules/(input|cron)\\.ts$|command-types/(http-payload|browser-schemas)\\.ts$|commands/inputs\\.ts$)",
+      },
+    },
+    {
+      name: "browser-safe-payload-schemas",
+      comment:
+        "the console bundles command-types/browser-schemas.ts and the schemas it lists: they may import only each other, the pure input helpers and zod",
+      severity: "error",
+      from: { path: "^server/command-types/(http-payload|browser-schemas)\\.ts$" },
+      to: {
+        pathNot:
+          "^(server/(command-types/(http-payload|browser-schemas)\\.ts$|commands/inputs\\.ts$)|node_modules/zod/)",
       },
     },
     {

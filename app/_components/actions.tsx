@@ -15,7 +15,8 @@ import { useTRPC, useTRPCClient } from "./trpc";
 import { btn, ErrorBox, input, ShortId, type State } from "./ui";
 import { cx } from "./cx";
 
-export type Action = ActionName;
+/** The actions on one command or a selection; Edit & retry, on one command with its payload, is ./edit-retry.tsx. */
+export type Action = Exclude<ActionName, "editAndRetry">;
 export type Filter = {
   status?: State[];
   type?: string;
@@ -61,6 +62,7 @@ export function matchingPhrase(total: number | undefined, max: number): string {
  * For a list of ids the server's preview says which actions would change
  * anything: the others are disabled, with the reason as their tooltip.
  * `refreshKey` (e.g. the command's state) asks the preview again when it changes.
+ * `children` go into the same group, after the four (the command page's Edit & retry).
  */
 export function ActionButtons({
   target,
@@ -68,12 +70,14 @@ export function ActionButtons({
   onDone,
   size = "md",
   refreshKey,
+  children,
 }: {
   target: Target;
   what: string;
   onDone?: (r: Result) => void;
   size?: "sm" | "md";
   refreshKey?: string;
+  children?: React.ReactNode;
 }) {
   const [open, setOpen] = useState<Action | null>(null);
   const trpc = useTRPC();
@@ -128,6 +132,7 @@ export function ActionButtons({
             </button>
           );
         })}
+        {children}
       </div>
       {open ? (
         <ActionDialog
@@ -348,7 +353,8 @@ function ActionDialog({
   );
 }
 
-function ResultView({ result }: { result: Result }) {
+/** What an action did: the commands updated, and those skipped with the reason (Edit & retry shows it too). */
+export function ResultView({ result }: { result: Result }) {
   return (
     <div className="space-y-3 px-5 py-4 text-sm" role="status">
       <p>

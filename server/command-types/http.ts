@@ -1,31 +1,14 @@
 // The built-in `http` type (DESIGN §2): lets clients use Conveyor with no code.
 // Execution, reconciliation and compensation are carried out by the worker
-// engine; this file owns the payload contract and how HTTP answers map to
-// outcomes.
-import { z } from "zod";
+// engine; this file owns how HTTP answers map to outcomes, and
+// ./http-payload.ts the payload contract (browser-safe, for the console).
+import type { z } from "zod";
 import { CommandTypeError, defineCommandType, type AttemptContext } from "./types";
 import { refusedBy } from "../outbound/url-guard";
 import { hostOf } from "../flow/scopes";
-import { noCredentials, NO_CREDENTIALS } from "../commands/inputs";
+import { httpPayload, type HttpPayload } from "./http-payload";
 
-const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a valid HTTP header name");
-const httpUrl = z
-  .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
-  .max(4096)
-  .refine(noCredentials, NO_CREDENTIALS);
-
-export const httpPayload = z.strictObject({
-  url: httpUrl,
-  method: z.enum(["GET", "POST", "PUT", "PATCH", "DELETE"]).default("POST"),
-  headers: z.record(headerName, z.string().max(8192)).optional(),
-  body: z.unknown().optional(),
-  timeoutMs: z.int().min(100).max(300_000).default(10_000),
-  statusUrl: httpUrl.optional(),
-  compensateUrl: httpUrl.optional(),
-  failureStatuses: z.array(z.int().min(100).max(599)).max(500).optional(),
-  idempotent: z.boolean().default(true),
-});
-export type HttpPayload = z.infer<typeof httpPayload>;
+export { httpPayload, type HttpPayload };
 
 /** Default business-failure statuses: 400–499 except 408 (timeout) and 429 (rate limit). */
 export function isFailureStatus(p: HttpPayload, status: number): boolean {

@@ -1,20 +1,24 @@
-// Operator actions (DESIGN §4): Retry, Compensate, Cancel, Resolve. Each
+// Operator actions (DESIGN §4, §9): Retry, Compensate, Cancel, Resolve, Edit & retry. Each
 // applies only to commands in a state it allows and never to one a worker
 // holds; the others are skipped with the reason. Every call writes an audit
 // entry. Clicking twice is harmless: the second call skips what the first changed.
 import type { Db } from "../db/client";
-import { applyAction, idsMatching, typesOf } from "../db/operator-actions";
+import { applyAction, applyEdit, idsMatching, typesOf, type Edit } from "../db/operator-actions";
 import { countMatching } from "../db/commands-read";
 import type { ListFilter } from "../db/command-filter";
 import type { Registry } from "../command-types/registry";
 import {
   operatorCancel,
   operatorCompensate,
+  operatorEditAndRetry,
   operatorResolve,
   operatorRetry,
   type OperatorChange,
 } from "../engine/operator-transitions";
 import { ACTION_NAMES, MAX_ACTION_TARGETS, whyNot, type ActionName, type ResolveOutcome } from "../engine/actions";
+import { AppError, type Issue } from "../errors";
+import { changedFields, jsonProblem } from "./inputs";
+import { keepMaskedSecrets, maskSecrets } from "./mask";
 
 export type ActionResult = { updated: string[]; skipped: { id: string; reason: string }[] };
 export type Target = { ids: string[] } | { filter: ListFilter };
@@ -89,6 +93,79 @@ export async function compensateCommands(
     else can.push(r.id);
   }
   return run(db, operatorCompensate(), can, actor, reason, undefined, skipped);
+}
+
+export type EditDeps = {
+  db: Db;
+  registry: Registry;
+  /** The API's host allow-list check (HTTP_ALLOWED_HOSTS), as intake applies it. */
+  hostCheck?: ((url: string) => string | null) | null;
+};
+
+/**
+ * The payload an operator sends back, judged as intake judges a submitted one
+ * (what jsonb cannot hold, the type's schema, the target hosts), with issues
+ * under `payload`. Secrets the console showed masked and that were left so
+ * keep their stored value. Returns what to store (the payload as given, like
+ * intake: defaults are applied when the worker parses it) and its target host.
+ */
+function judgePayload(deps: EditDeps, type: string, stored: unknown, given: unknown) {
+  const payload = keepMaskedSecrets(given, stored);
+  const problem = jsonProblem(payload);
+  if (problem)
+    throw new AppError("BAD_REQUEST", "Invalid payload", [
+      { path: ["payload", ...problem.path], message: problem.message },
+    ]);
+  // BAD_REQUEST with issues at payload.<field> (an unknown type: at type).
+  const parsed = deps.registry.validate(type, payload);
+  const t = deps.registry.get(type)!;
+  if (deps.hostCheck) {
+    const issues: Issue[] = (t.targets?.(parsed) ?? []).flatMap((x) => {
+      const refused = deps.hostCheck!(x.url);
+      return refused ? [{ path: ["payload", ...x.path], message: refused }] : [];
+    });
+    if (issues.length) throw new AppError("BAD_REQUEST", `Invalid payload for type "${type}"`, issues);
+  }
+  return { payload, targetHost: t.scopeHost?.(parsed) ?? null };
+}
+
+/**
+ * Edit & retry (DESIGN §9): stores a corrected payload and runs the command
+ * again as Retry does, under the same id and idempotency key; in failed,
+ * exception or cancelled only (otherwise skipped, with the reason). A payload
+ * the type refuses is BAD_REQUEST with issues under `payload`, and nothing
+ * changes. The next attempt still reconciles first when the last outcome is
+ * unknown (needs_reconcile is kept): the backend is asked, with the command's
+ * id, what became of the earlier attempt before anything is sent with the new
+ * payload. The audit entry, written in the same transaction, keeps the payload
+ * before and after, secrets masked, and the fields that changed.
+ */
+export async function editAndRetryCommand(
+  deps: EditDeps,
+  id: string,
+  payload: unknown,
+  actor: Actor,
+  reason: string,
+): Promise<ActionResult> {
+  const change = operatorEditAndRetry();
+  const r = await applyEdit(
+    deps.db,
+    id,
+    change,
+    (cur): Edit => {
+      const next = judgePayload(deps, cur.type, cur.payload, payload);
+      const before = maskSecrets(cur.payload);
+      const after = maskSecrets(next.payload);
+      return {
+        ...next,
+        details: { changed: changedFields(before, after), payloadBefore: before, payloadAfter: after },
+      };
+    },
+    { actor: actor.name, action: change.action, reason },
+  );
+  if (r.updated) return { updated: [id], skipped: [] };
+  const why = whyNot(change.action, r) ?? `${r.status}: changed while edit & retry ran`;
+  return { updated: [], skipped: [{ id, reason: why }] };
 }
 
 type ActionPreview = { change: number; skip: number; skipped: { reason: string; count: number }[] };

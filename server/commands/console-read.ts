@@ -154,13 +154,22 @@ export async function detail(db: Db, registry: Registry, id: string) {
       batchId: c.batch_id,
       /** Tries used this round, against maxAttempts (RetryPolicy: what a try is). */
       tries: c.tries,
+      /** An operator has edited the payload (edit & retry): the audit trail says how. */
+      payloadEdited: c.submitted_payload !== null,
       /** The retry limit in force: the command's own, else its type's (null: a type this process does not know). */
       maxAttempts: c.max_attempts ?? policy?.maxAttempts ?? null,
     },
     readAt: c.read_at.toISOString(),
     ordering: keyLine(c, d.keyLine),
     attempts,
-    audit: d.audit.map((a) => ({ at: a.at.toISOString(), actor: a.actor, action: a.action, reason: a.reason })),
+    audit: d.audit.map((a) => ({
+      at: a.at.toISOString(),
+      actor: a.actor,
+      action: a.action,
+      reason: a.reason,
+      /** An edit & retry's change: the fields it changed and the payload before and after (masked when written). */
+      ...(a.action === "editAndRetry" ? { edit: editOf(a.details) } : {}),
+    })),
     callbacks: d.callbacks.map((b) => {
       const tries = callbackTries(b, d.attempts);
       return {
@@ -177,6 +186,16 @@ export async function detail(db: Db, registry: Registry, id: string) {
         createdAt: b.created_at.toISOString(),
       };
     }),
+  };
+}
+
+/** The part of an edit & retry's audit details the command page shows (an entry written before may lack some). */
+function editOf(details: unknown): { changed: string[]; payloadBefore: unknown; payloadAfter: unknown } {
+  const d = (details ?? {}) as { changed?: unknown; payloadBefore?: unknown; payloadAfter?: unknown };
+  return {
+    changed: Array.isArray(d.changed) ? d.changed.map(String) : [],
+    payloadBefore: d.payloadBefore ?? null,
+    payloadAfter: d.payloadAfter ?? null,
   };
 }
 

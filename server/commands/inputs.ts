@@ -76,6 +76,34 @@ export function jsonProblem(v: unknown, depth = 0): Problem | null {
   return null;
 }
 
+/** JSON text with every object's keys sorted: equal for equal values whatever the key order (jsonb reorders keys). */
+function canonicalJson(v: unknown, depth = 0): string {
+  if (depth > MAX_PAYLOAD_DEPTH || v === null || typeof v !== "object") return JSON.stringify(v ?? null);
+  if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x, depth + 1)).join(",")}]`;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k], depth + 1)}`).join(",")}}`;
+}
+
+/**
+ * The top-level fields whose value differs between two payloads (compared as
+ * JSON, whatever the key order; a field left out and one set to null are the
+ * same), or [""] when either is not an object and they differ: what an Edit &
+ * retry changes, as its dialog and its audit entry say.
+ */
+export function changedFields(before: unknown, after: unknown): string[] {
+  const obj = (v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  const b = obj(before);
+  const a = obj(after);
+  if (!a || !b) return canonicalJson(before) === canonicalJson(after) ? [] : [""];
+  return [...new Set([...Object.keys(b), ...Object.keys(a)])]
+    .sort()
+    .filter((k) => canonicalJson(b[k]) !== canonicalJson(a[k]));
+}
+
 export const retryInput = z.strictObject({
   maxAttempts: z.int().min(1).max(100).optional(),
   backoffMs: z.int().min(0).max(86_400_000).optional(),

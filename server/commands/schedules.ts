@@ -18,8 +18,7 @@ import { AppError, type Issue } from "../errors";
 import { canonicalTimezone, nextTick, normalizeCron } from "../schedules/cron";
 import type { ScheduleCommand, ScheduleInput, ScheduleUpdate } from "../schedules/input";
 import { jsonProblem } from "./inputs";
-import { maskSecrets } from "./mask";
-import { SECRET_FIELD } from "../lib/secret-fields";
+import { keepMaskedSecrets, maskSecrets } from "./mask";
 import { submit, type IntakeDeps } from "./submit";
 import { schedulesClientId } from "./schedule-client";
 
@@ -64,25 +63,6 @@ const stored = (c: ScheduleCommand): ScheduleColumns["command"] =>
 
 /** The command as the console and the audit log show it: secrets in the payload masked. */
 const shown = (c: ScheduleColumns["command"]) => ({ ...c, payload: maskSecrets(c.payload) });
-
-/**
- * A payload sent back as the list showed it keeps the stored secrets: a
- * secret field whose new value is the mask of the stored one is the stored one.
- */
-function keepMaskedSecrets(next: unknown, old: unknown, depth = 0): unknown {
-  if (depth > 20 || next === null || typeof next !== "object" || old === null || typeof old !== "object") return next;
-  if (Array.isArray(next))
-    return Array.isArray(old) ? next.map((x, i) => keepMaskedSecrets(x, old[i], depth + 1)) : next;
-  const o = old as Record<string, unknown>;
-  return Object.fromEntries(
-    Object.entries(next as Record<string, unknown>).map(([k, v]) => {
-      const was = o[k];
-      if (SECRET_FIELD.test(k) && typeof v === "string" && typeof was === "string")
-        return [k, v === (maskSecrets({ [k]: was }) as Record<string, unknown>)[k] ? was : v];
-      return [k, keepMaskedSecrets(v, was, depth + 1)];
-    }),
-  );
-}
 
 const nextRun = (s: { cron: string; timezone: string; enabled: boolean }, now: Date) =>
   s.enabled ? nextTick(s, now) : null;

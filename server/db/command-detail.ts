@@ -20,7 +20,11 @@ export type DetailRow = ListRow & {
   ordering_seq: string | null;
   key_waiting: boolean;
   batch_id: string | null;
+  /** Set at an operator's first edit & retry: the payload the client submitted. */
+  submitted_payload: unknown;
 };
+
+export type DetailAuditRow = { at: Date; actor: string; action: string; reason: string | null; details: unknown };
 /** Where a command stands in its ordering key's line (DESIGN §7). */
 export type KeyLineRow = {
   /** The key's head: the one command of the key that may run now (null between a release and the next). */
@@ -86,8 +90,8 @@ export async function commandDetail(db: Db, id: string) {
       `SELECT number, kind, outcome, started_at, finished_at, error, worker, detail FROM attempts WHERE command_id = $1 ORDER BY number, started_at, id`,
       [id],
     );
-    const audit = await client.query(
-      `SELECT at, actor, action, reason FROM audit_entries WHERE command_ids @> ARRAY[$1::uuid] ORDER BY at DESC, id DESC LIMIT 200`,
+    const audit = await client.query<DetailAuditRow>(
+      `SELECT at, actor, action, reason, details FROM audit_entries WHERE command_ids @> ARRAY[$1::uuid] ORDER BY at DESC, id DESC LIMIT 200`,
       [id],
     );
     const callbacks = await client.query<CallbackRow>(

@@ -188,14 +188,16 @@ export type KeyLookup = { clientId: string; key: string; type: string; payload: 
 
 /**
  * For each lookup, in input order: the command stored under its (client, key),
- * and whether that command has the lookup's type and payload (jsonb equality),
+ * and whether that command has the lookup's type and payload (jsonb equality;
+ * the payload as submitted counts too, after an operator's edit & retry),
  * or undefined when nothing is stored under the key. Several lookups may name
  * the same key (with different payloads): each gets its own answer.
  */
 export async function findByKeys(db: Db, items: KeyLookup[]): Promise<(ExistingByKey | undefined)[]> {
   if (items.length === 0) return [];
   const { rows } = await db.pool.query<ExistingByKey & { n: string }>(
-    `SELECT k.n, c.id, c.status, (c.type = k.type AND c.payload = k.payload) AS same, c.batch_id AS "batchId"
+    `SELECT k.n, c.id, c.status, (c.type = k.type AND (c.payload = k.payload OR c.submitted_payload = k.payload)) AS same,
+       c.batch_id AS "batchId"
      FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS k(client_id, key, type, payload, n)
      JOIN commands c ON c.client_id = k.client_id AND c.idempotency_key = k.key`,
     [

@@ -1,6 +1,7 @@
-// Operator actions on commands (retry, compensate, cancel, resolve) as SQL:
-// the targets of "all that match", the preview's read, and the change with its
-// audit entry in one transaction, rows locked in id order.
+// Operator actions on commands (retry, compensate, cancel, resolve, edit &
+// retry) as SQL: the targets of "all that match", the preview's read, and the
+// change with its audit entry in one transaction, rows locked in id order.
+import type pg from "pg";
 import { withTransaction, type Db } from "./client";
 import { KEY_BLOCKING, STATES, type State } from "../engine/states";
 import type { OperatorChange, OperatorTarget } from "../engine/operator-transitions";
@@ -69,6 +70,20 @@ export function setClause(c: OperatorChange): string {
 }
 
 /**
+ * The ordering keys of the commands first (in lock order, as intake takes
+ * them): the change may bring a command back into its key's line, and the
+ * key's release (at commit) takes the same locks.
+ */
+async function lockKeys(client: Pick<pg.PoolClient, "query">, ids: string[]) {
+  await client.query(
+    `SELECT pg_advisory_xact_lock(l) FROM (
+       SELECT DISTINCT conveyor_ordering_lock(client_id, ordering_key) AS l FROM commands
+       WHERE id = ANY($1::uuid[]) AND ordering_key IS NOT NULL ORDER BY 1) s`,
+    [ids],
+  );
+}
+
+/**
  * Applies an action to the commands in an allowed state and not leased (a
  * running command is never touched), writes the audit entry, in one
  * transaction; returns the ids changed and the current state of the others.
@@ -80,14 +95,7 @@ export async function applyAction(
   audit: Omit<AuditInput, "commandIds">,
 ): Promise<{ updated: string[]; others: { id: string; status: State | null; leased: boolean }[] }> {
   return withTransaction(db, async (client) => {
-    // The ordering keys of the commands first (in lock order, as intake takes them): the change may bring a
-    // command back into its key's line, and the key's release (at commit) takes the same locks.
-    await client.query(
-      `SELECT pg_advisory_xact_lock(l) FROM (
-         SELECT DISTINCT conveyor_ordering_lock(client_id, ordering_key) AS l FROM commands
-         WHERE id = ANY($1::uuid[]) AND ordering_key IS NOT NULL ORDER BY 1) s`,
-      [ids],
-    );
+    await lockKeys(client, ids);
     // Rows are locked in id order first: in the order of a scan, two actions on overlapping
     // selections could take them in different orders (rows move as they change) and deadlock.
     const upd = await client.query<{ id: string }>(
@@ -117,6 +125,52 @@ export async function applyAction(
       details: { requested: ids.length, skipped: rest.length, ...((audit.details as object) ?? {}) },
     });
     return { updated, others: rest.map((id) => found.get(id) ?? { id, status: null, leased: false }) };
+  });
+}
+
+/** What an edit decides from the command as it is (locked): the payload to store, and the audit entry's details. */
+export type Edit = { payload: unknown; targetHost: string | null; details: unknown };
+
+/**
+ * Edit & retry of one command: under the same locks as applyAction (its
+ * ordering key, then the row), reads the command; in an allowed state and not
+ * leased, `edit` decides the new payload from the stored one (it may throw:
+ * the transaction is rolled back, nothing changes), and the change is made as
+ * applyAction makes it, with the payload and its target host; the payload the
+ * client submitted is kept at the first edit (submitted_payload). The audit
+ * entry is written in the same transaction. Otherwise the command is left as
+ * it is and its state returned (the call is audited as skipped).
+ */
+export async function applyEdit(
+  db: Db,
+  id: string,
+  change: OperatorChange,
+  edit: (current: { type: string; payload: unknown }) => Edit,
+  audit: Omit<AuditInput, "commandIds" | "details">,
+): Promise<{ updated: true } | { updated: false; status: State | null; leased: boolean }> {
+  return withTransaction(db, async (client) => {
+    await lockKeys(client, [id]);
+    const cur = (
+      await client.query<{ type: string; payload: unknown; status: State; leased: boolean }>(
+        `SELECT type, payload, status, lease_id IS NOT NULL AS leased FROM commands WHERE id = $1 FOR NO KEY UPDATE`,
+        [id],
+      )
+    ).rows[0];
+    if (!cur || cur.leased || !change.from.includes(cur.status)) {
+      await writeAudit(client, { ...audit, commandIds: [], details: { requested: 1, skipped: 1 } });
+      return { updated: false, status: cur?.status ?? null, leased: cur?.leased ?? false };
+    }
+    const next = edit({ type: cur.type, payload: cur.payload });
+    const upd = await client.query(
+      `UPDATE commands SET ${setClause(change)}, key_waiting = ${rejoinsKey(change) ? "(ordering_key IS NOT NULL)" : "false"},
+         submitted_payload = COALESCE(submitted_payload, payload), payload = $2::jsonb, target_host = $3
+       WHERE id = $1 AND status = ANY($4::command_status[]) AND lease_id IS NULL`,
+      [id, JSON.stringify(next.payload), next.targetHost, change.from],
+    );
+    // The row is locked: it cannot have changed since it was read.
+    if (upd.rowCount !== 1) throw new Error(`edit of command ${id} changed ${upd.rowCount} rows`);
+    await writeAudit(client, { ...audit, commandIds: [id], details: next.details });
+    return { updated: true };
   });
 }
 

@@ -5,7 +5,7 @@
 // components may import it too.
 import { AT_REST, CLAIMABLE, canTransition, type State } from "./states";
 
-export const ACTION_NAMES = ["retry", "compensate", "cancel", "resolve"] as const;
+export const ACTION_NAMES = ["retry", "compensate", "cancel", "resolve", "editAndRetry"] as const;
 export type ActionName = (typeof ACTION_NAMES)[number];
 
 /** The outcomes an operator may record by hand (resolve). */
@@ -17,13 +17,18 @@ export type ResolveOutcome = (typeof RESOLVE_OUTCOMES)[number];
  * Retry runs a command at rest again (pending); compensate undoes one at rest;
  * cancel stops one waiting for a worker, before compensation (a claimed one is
  * leased, and skipped); resolve records the outcome of one that could not tell.
+ * Edit & retry is a retry with a corrected payload: the same states.
  */
 export const ACTION_FROM: Record<ActionName, readonly State[]> = {
   retry: AT_REST.filter((s) => canTransition(s, "pending")),
   compensate: AT_REST.filter((s) => canTransition(s, "compensating")),
   cancel: CLAIMABLE.filter((s) => canTransition(s, "cancelled")),
   resolve: AT_REST.filter((s) => RESOLVE_OUTCOMES.every((o) => canTransition(s, o))),
+  editAndRetry: AT_REST.filter((s) => canTransition(s, "pending")),
 };
+
+/** How the reasons name an action: its procedure's name, but "edit & retry" as the console's button says it. */
+export const actionWords = (a: ActionName) => (a === "editAndRetry" ? "edit & retry" : a);
 
 /** "All that match this filter" is capped, so that one click cannot rewrite the whole table: an action takes the newest this many. */
 export const MAX_ACTION_TARGETS = 10_000;
@@ -36,6 +41,6 @@ export function whyNot(action: ActionName, c: ActionSubject): string | null {
   if (c.status === null) return "no such command";
   if (c.leased) return `${c.status}: a worker is working on it right now`;
   if (!ACTION_FROM[action].includes(c.status))
-    return `${c.status}: ${action} applies only to ${ACTION_FROM[action].join(", ")} commands`;
+    return `${c.status}: ${actionWords(action)} applies only to ${ACTION_FROM[action].join(", ")} commands`;
   return null;
 }

@@ -56,6 +56,21 @@ export const operatorRetry = (): OperatorChange => ({
   clearFailureIn: ["failed"],
 });
 
+/**
+ * Edit & retry (DESIGN §9): the change of a retry, made by the action that
+ * also stores the corrected payload (server/db/operator-actions.ts
+ * applyEdit). Same states, same targets: an exception met while
+ * compensating goes back to compensating (with the edited payload, e.g. a
+ * compensateUrl that moved); needs_reconcile is kept, so that an unknown
+ * last outcome is still reconciled first; an ordering key is rejoined as a
+ * retried command rejoins it.
+ */
+export const operatorEditAndRetry = (): OperatorChange => ({
+  ...operatorRetry(),
+  action: "editAndRetry",
+  from: ACTION_FROM.editAndRetry,
+});
+
 /** succeeded | failed | exception → compensating, in a new round of tries, due now, without reconciling first. */
 export const operatorCompensate = (): OperatorChange => ({
   action: "compensate",

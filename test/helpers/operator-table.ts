@@ -55,6 +55,20 @@ export const OPERATOR_ROWS: OperatorRow[] = [
     phase: "execute",
     expect: { ...runAgain, status: "pending", phase: "execute" },
   },
+  // edit & retry: a retry with a corrected payload, row for row
+  ...(
+    [
+      ["failed", "execute", "pending", "cleared"],
+      ["exception", "execute", "pending", "kept"],
+      ["exception", "compensate", "compensating", "kept"],
+      ["cancelled", "execute", "pending", "kept"],
+    ] as const
+  ).map(([from, phase, status, failure]): OperatorRow => ({
+    action: "editAndRetry",
+    from,
+    phase,
+    expect: { ...runAgain, status, phase, failure },
+  })),
   // compensate: undo, in a new round of tries, without reconciling first
   ...(["succeeded", "failed", "exception"] as const).map((from): OperatorRow => ({
     action: "compensate",

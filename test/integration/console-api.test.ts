@@ -242,6 +242,12 @@ describe("role matrix", () => {
       input: () => ({ ids: [crypto.randomUUID()], outcome: "failed", reason: "r" }),
       expect: act,
     },
+    {
+      path: "commands.editAndRetry",
+      kind: "mutation",
+      input: () => ({ id: crypto.randomUUID(), payload: { url: "https://x.example/" }, reason: "r" }),
+      expect: act,
+    },
     { path: "tokens.list", kind: "query", expect: adminOnly },
     { path: "tokens.create", kind: "mutation", input: () => ({ name: "m", scope: "client" }), expect: adminOnly },
     {

@@ -884,7 +884,10 @@ const SPECS: Spec[] = [
     kind: "query",
     callers: consoleCallers,
     base: () => ({}),
-    fields: { limit: { bad: badInt(1, 100) }, cursor: { bad: fc.oneof(notA("string"), fc.constant("c".repeat(201)), withNul) } },
+    fields: {
+      limit: { bad: badInt(1, 100) },
+      cursor: { bad: fc.oneof(notA("string"), fc.constant("c".repeat(201)), withNul) },
+    },
     strict: [""],
     nasty: fc.record({ cursor: str }),
   },

@@ -8,7 +8,13 @@ import { testClient, submitWith } from "../helpers/engine";
 import { moveTo } from "../helpers/fixtures";
 import { OPERATOR_ROWS, rowName, type OperatorRow } from "../helpers/operator-table";
 import { registry } from "../../server/command-types";
-import { cancelCommands, compensateCommands, resolveCommands, retryCommands } from "../../server/commands/actions";
+import {
+  cancelCommands,
+  compensateCommands,
+  editAndRetryCommand,
+  resolveCommands,
+  retryCommands,
+} from "../../server/commands/actions";
 import type { State } from "../../server/engine/states";
 
 let t: TestDb;
@@ -69,6 +75,14 @@ function act(r: OperatorRow, id: string) {
       return cancelCommands(t.db, target, actor, null);
     case "resolve":
       return resolveCommands(t.db, target, r.outcome!, actor, "by hand");
+    case "editAndRetry":
+      return editAndRetryCommand(
+        { db: t.db, registry },
+        id,
+        { url: "https://backend.example/edited", compensateUrl: "https://backend.example/undo" },
+        actor,
+        "corrected",
+      );
   }
 }
 

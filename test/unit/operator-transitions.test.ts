@@ -7,6 +7,7 @@ import { ACTION_FROM, ACTION_NAMES, RESOLVE_OUTCOMES, whyNot, type ActionName } 
 import {
   operatorCancel,
   operatorCompensate,
+  operatorEditAndRetry,
   operatorResolve,
   operatorRetry,
   type OperatorChange,
@@ -23,7 +24,9 @@ const changesOf = (action: ActionName): OperatorChange[] =>
       ? [operatorCompensate()]
       : action === "cancel"
         ? [operatorCancel()]
-        : RESOLVE_OUTCOMES.map(operatorResolve);
+        : action === "editAndRetry"
+          ? [operatorEditAndRetry()]
+          : RESOLVE_OUTCOMES.map(operatorResolve);
 
 const changeFor = (r: OperatorRow) => (r.action === "resolve" ? operatorResolve(r.outcome!) : changesOf(r.action)[0]!);
 
@@ -81,6 +84,13 @@ describe("operator actions", () => {
             `${action} from ${s}`,
           ).toBe(true);
   });
+});
+
+it("edit & retry makes exactly the change of a retry (the payload aside, which its own statement stores)", () => {
+  expect({ ...operatorEditAndRetry(), action: "retry" }).toEqual(operatorRetry());
+  expect(whyNot("editAndRetry", { status: "succeeded", leased: false })).toBe(
+    "succeeded: edit & retry applies only to failed, exception, cancelled commands",
+  );
 });
 
 describe("the operator's changes, row by row", () => {

@@ -64,3 +64,12 @@ describe("http type payload", () => {
     expect(paths).toEqual(expect.arrayContaining(["method", "headers.bad header", ""]));
   });
 });
+
+describe("payload schemas the console checks with", () => {
+  it("are the very objects the registry validates with, each for a registered type", async () => {
+    const { BROWSER_SCHEMAS } = await import("../../server/command-types/browser-schemas");
+    const { registry } = await import("../../server/command-types");
+    expect(Object.keys(BROWSER_SCHEMAS).length).toBeGreaterThan(0);
+    for (const [name, schema] of Object.entries(BROWSER_SCHEMAS)) expect(registry.get(name)?.schema).toBe(schema);
+  });
+});

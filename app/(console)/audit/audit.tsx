@@ -10,6 +10,7 @@ const ACTION_STYLE: Record<string, string> = {
   compensate: "bg-violet-50 text-violet-700",
   cancel: "bg-slate-100 text-slate-700",
   resolve: "bg-emerald-50 text-emerald-700",
+  editAndRetry: "bg-amber-50 text-amber-800",
 };
 
 export function AuditLog() {

@@ -7,6 +7,7 @@ import { counts, detail, list, matching, overview } from "../../commands/console
 import {
   cancelCommands,
   compensateCommands,
+  editAndRetryCommand,
   previewActions,
   resolveCommands,
   retryCommands,
@@ -82,5 +83,24 @@ export const commandsRouter = router({
     )
     .mutation(({ ctx, input }) =>
       resolveCommands(ctx.db, toTarget(input), input.outcome, { name: actorName(ctx.principal) }, input.reason),
+    ),
+  /** DESIGN §9: one command, a corrected payload (checked against its type's schema), run again under the same id and key. */
+  editAndRetry: operatorProcedure
+    .input(
+      z.strictObject({
+        id: z.uuid({ error: "must be a command id (UUID)" }),
+        // Any JSON here: the command's type judges it (issues at payload.<field>).
+        payload: z.unknown().refine((p) => p !== undefined, "the corrected payload is required"),
+        reason: reason.min(1, "say why"),
+      }),
+    )
+    .mutation(({ ctx, input }) =>
+      editAndRetryCommand(
+        { db: ctx.db, registry: ctx.registry, hostCheck: ctx.intake.hostCheck },
+        input.id,
+        input.payload,
+        { name: actorName(ctx.principal) },
+        input.reason,
+      ),
     ),
 });

@@ -4,6 +4,7 @@ import { useEffect, useState } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
 import { ActionButtons } from "@/app/_components/actions";
+import { EditRetryButton } from "@/app/_components/edit-retry";
 import { CopyButton, Empty, ErrorBox, fmtTime, Json, Loading, Panel, RelTime, StatusBadge } from "@/app/_components/ui";
 import { QUEUED } from "@/server/engine/states";
 import { KeyLineNote, OrderingKeyFact } from "./key-line";
@@ -85,6 +86,9 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
           ],
         ] as [string, React.ReactNode][])),
     ["Phase", c.phase],
+    ...(c.payloadEdited
+      ? ([["Payload", "edited by an operator (Edit & retry: see the audit trail)"]] as [string, React.ReactNode][])
+      : []),
     ["Priority", String(c.priority)],
     ["Created", <RelTime key="c" iso={c.createdAt} />],
     ["Updated", <RelTime key="u" iso={c.updatedAt} />],
@@ -125,7 +129,9 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
             target={{ ids: [c.id] }}
             what="this command"
             refreshKey={`${c.status}|${c.worker ?? ""}|${c.updatedAt}`}
-          />
+          >
+            <EditRetryButton command={c} />
+          </ActionButtons>
         ) : null}
       </div>
 
@@ -280,6 +286,7 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
                     {a.reason ? (
                       <p className="mt-1 rounded bg-slate-50 px-2 py-1 text-slate-700">“{a.reason}”</p>
                     ) : null}
+                    {a.edit ? <EditChange edit={a.edit} /> : null}
                   </li>
                 ))}
               </ul>
@@ -388,6 +395,26 @@ function Elapsed({ ms, since }: { ms: number; since: number }) {
     <span className="text-xs text-slate-500" data-testid="attempt-elapsed">
       {text} so far
     </span>
+  );
+}
+
+/** An Edit & retry in the audit trail: the fields it changed, and the payload before and after (secrets masked). */
+function EditChange({ edit }: { edit: { changed: string[]; payloadBefore?: unknown; payloadAfter?: unknown } }) {
+  return (
+    <details className="mt-1" data-testid="edit-change">
+      <summary className="cursor-pointer text-xs text-slate-600 hover:text-slate-900">
+        {edit.changed.length
+          ? `Changed ${edit.changed.map((f) => f || "the payload").join(", ")}`
+          : "Payload unchanged"}
+        : before and after
+      </summary>
+      <div className="mt-1 space-y-1">
+        <p className="text-xs font-medium text-slate-500">Before</p>
+        <Json value={edit.payloadBefore} className="max-h-48" />
+        <p className="text-xs font-medium text-slate-500">After</p>
+        <Json value={edit.payloadAfter} className="max-h-48" />
+      </div>
+    </details>
   );
 }
 
