@@ -899,6 +899,17 @@ const SPECS: Spec[] = [
     fields: { id: { required: true, bad: badUuid } },
     strict: [""],
   },
+  {
+    path: "commands.editAndRetry",
+    kind: "mutation",
+    callers: consoleCallers,
+    base: () => ({ id: uuid(), payload: { url: "https://x.example/" }, reason: "fuzz" }),
+    fields: {
+      id: { required: true, bad: badUuid },
+      reason: { required: true, bad: fc.oneof(badReason, fc.constantFrom("", "   ")) },
+    },
+    strict: [""],
+  },
 ];
 
 // ---------------------------------------------------------------------------
