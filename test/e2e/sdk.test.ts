@@ -315,7 +315,10 @@ describe("@conveyor/client against npm run web and a worker", () => {
 
     // verifyNodeRequest in a node:http server: the real callback passes, a forged one is refused.
     await sdk.waitFor(checked.id, { timeoutMs: 30_000, pollMs: 50 });
-    const passed = await eventually(() => receiver.deliveries.find((d) => d.path === "/verified" && !d.refused));
+    // (The batch test's callback went to /verified too: this command's is the one with its id.)
+    const passed = await eventually(() =>
+      receiver.deliveries.find((d) => d.path === "/verified" && !d.refused && d.headers["x-command-id"] === checked.id),
+    );
     expect(passed.verified).toMatchObject({ id: checked.id, status: "succeeded" });
     const forged = await fetch(`${receiver.url}/verified`, {
       method: "POST",
