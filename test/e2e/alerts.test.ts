@@ -20,6 +20,7 @@ import { createUser } from "../../server/auth/users";
 import { directIntake, submit } from "../../server/commands/submit";
 import { registry } from "../../server/command-types";
 import { createRule } from "../../server/alerts/rules";
+import { ruleSecrets } from "../helpers/fixtures";
 
 const SHOTS = path.resolve("docs/screenshots");
 const users = {
@@ -88,6 +89,7 @@ async function seed(db: TestDb["db"]) {
       notifyOnResolve: true,
     },
     users.admin.email,
+    await ruleSecrets(db),
   );
 }
 
