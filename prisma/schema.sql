@@ -101,7 +101,7 @@ CREATE TABLE alert_deliveries (
   last_error text,
   created_at timestamp(3) with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
   channel text DEFAULT 'email'::text NOT NULL,
-  body jsonb,
+  body json,
   last_status integer,
   CONSTRAINT alert_deliveries_channel_check CHECK (channel = ANY (ARRAY['email'::text, 'webhook'::text])),
   CONSTRAINT alert_deliveries_pkey PRIMARY KEY (id),

@@ -272,7 +272,7 @@ export async function insertEvent(
   if (hooks.length) {
     await q.query(
       `INSERT INTO alert_deliveries (event_id, channel, recipient, subject, text_body, body)
-       SELECT $1::bigint, 'webhook', * FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[])`,
+       SELECT $1::bigint, 'webhook', * FROM unnest($2::text[], $3::text[], $4::text[], $5::json[])`,
       [
         id,
         hooks.map((h) => h.url),

@@ -132,6 +132,8 @@ describe("alert webhooks", () => {
       text: "[FIRING] Ledger backlog: commands pending or retrying whose time has come is 1, at or above the threshold of 1.",
       url: `${PUBLIC}/alerts?rule=${id}`,
     });
+    // posted with its members in the documented order (stored as json, not jsonb)
+    expect(Object.keys(got[0]!.body)).toEqual(["rule", "status", "value", "threshold", "text", "url"]);
     expect(got.map((r) => r.status)).toEqual([500, 500, 200]);
 
     // one delivery, three tries: each with its status, error and worker

@@ -130,22 +130,10 @@ export function Alerts({ isAdmin, initialRule }: { isAdmin: boolean; initialRule
         title="Alerts"
         subtitle="Alerts by email and webhook from rules on counts, stuck commands, failure rates, backlog, latency and circuit breakers, with their history."
       />
-      {rules.data && !emailConfigured ? <EmailBanner /> : null}
+      {rules.data && !emailConfigured && items.some((r) => r.recipients.length) ? <EmailBanner /> : null}
       {isAdmin ? (
         <div className="grid items-start gap-6 xl:grid-cols-[minmax(0,23rem)_minmax(0,1fr)]">
           <div ref={formRef} className="scroll-mt-20 space-y-4">
-            <RuleForm
-              key={editing?.id ?? `new-${formKey}`}
-              rule={editing}
-              onDone={(id, wasNew, webhookSecret) => {
-                refresh();
-                setEditing(null);
-                setCreated(wasNew ? id : null);
-                setSecret(webhookSecret ?? null);
-                setFormKey((k) => k + 1);
-              }}
-              onCancel={() => setEditing(null)}
-            />
             {created && !editing ? (
               <p
                 role="status"
@@ -157,6 +145,20 @@ export function Alerts({ isAdmin, initialRule }: { isAdmin: boolean; initialRule
             {secret && !editing ? (
               <SecretOnce secret={secret} title="Webhook secret" onDismiss={() => setSecret(null)} />
             ) : null}
+            <RuleForm
+              key={editing?.id ?? `new-${formKey}`}
+              rule={editing}
+              onDone={(id, wasNew, webhookSecret) => {
+                refresh();
+                setEditing(null);
+                setCreated(wasNew ? id : null);
+                setSecret(webhookSecret ?? null);
+                setFormKey((k) => k + 1);
+                // the secret shows above the form, shown only this once: bring it into view
+                if (webhookSecret) formRef.current?.scrollIntoView({ behavior: "smooth", block: "start" });
+              }}
+              onCancel={() => setEditing(null)}
+            />
           </div>
           {main}
         </div>

@@ -18,10 +18,11 @@ ALTER TABLE "alert_rules"
   ADD CONSTRAINT "alert_rules_percentile_check" CHECK ("percentile" IS NULL OR ("percentile" > 0 AND "percentile" <= 100));
 
 -- One outbox for every channel: an email (recipient: the address; bodies
--- rendered) or a webhook (recipient: the URL; body: the JSON posted).
+-- rendered) or a webhook (recipient: the URL; body: the JSON posted, as json
+-- rather than jsonb so that it is posted with its members in the documented order).
 ALTER TABLE "alert_deliveries"
   ADD COLUMN "channel" text NOT NULL DEFAULT 'email',
-  ADD COLUMN "body" jsonb,
+  ADD COLUMN "body" json,
   ADD COLUMN "last_status" integer,
   ADD CONSTRAINT "alert_deliveries_channel_check" CHECK ("channel" IN ('email', 'webhook')),
   ADD CONSTRAINT "alert_deliveries_webhook_body_check" CHECK ("channel" = 'email' OR "body" IS NOT NULL);

@@ -120,8 +120,10 @@ function Tries({ d }: { d: Delivery }) {
               {fmtTime(t.at)}
             </time>
             {t.status !== null ? <span className="font-mono">HTTP {t.status}</span> : null}
-            {t.error ? (
+            {t.error && t.error !== `HTTP ${t.status}` ? (
               <span className="text-red-700">{t.error}</span>
+            ) : t.error ? (
+              <span className="text-red-700">failed</span>
             ) : (
               <span className="text-emerald-700">{d.channel === "webhook" ? "delivered" : "sent"}</span>
             )}

@@ -255,7 +255,7 @@ function RuleRows({ r, isAdmin, editing, onEdit, onChanged, onDeleted }: RowProp
               "not evaluated yet"
             )}
           </span>
-          <EmailState email={r.email} />
+          {r.recipients.length ? <EmailState email={r.email} /> : null}
         </td>
       </tr>
       {isAdmin ? (
