@@ -74,7 +74,11 @@ export async function createRule(db: Db, r: RuleInput, actor: string, s: RuleSec
   return { id, webhookSecret };
 }
 
-/** Replaces the rule's input. A rule made before webhooks existed gets its secret here, shown once (`webhookSecret`). */
+/**
+ * Replaces the rule's input. A rule that gets its first webhook (or had no
+ * secret, made before webhooks existed) gets a new webhook secret, answered
+ * this once as `webhookSecret`.
+ */
 export async function updateRule(db: Db, r: RuleInput & { id: string }, actor: string, s: RuleSecrets) {
   checkHosts(r, s.hostCheck);
   const audit = {

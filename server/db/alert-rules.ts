@@ -63,8 +63,10 @@ export async function insertRule(
 
 /**
  * Replaces the rule's input columns; null (and no audit entry) when there is
- * no such rule. A rule without a webhook secret (made before webhooks
- * existed) gets `secretEnc`: `secretSet` says whether it did.
+ * no such rule. A rule gets `secretEnc` as its webhook secret when it has none
+ * (made before webhooks existed) or gets its first webhook (the secret made
+ * at its creation may never have been shown: the console shows it only to a
+ * rule with webhooks): `secretSet` says whether it did.
  */
 export async function replaceRule(
   db: Db,
@@ -77,7 +79,10 @@ export async function replaceRule(
     const { rows } = await client.query<{ secret_set: boolean }>(
       `UPDATE alert_rules SET name = $2, kind = $3::alert_kind, states = $4::command_status[], type = $5, window_seconds = $6, age_seconds = $7,
          threshold = $8, recipients = $9, cooldown_seconds = $10, notify_on_resolve = $11, enabled = $12, silenced_until = $13,
-         webhooks = $14, percentile = $15, webhook_secret_enc = COALESCE(webhook_secret_enc, $16), updated_at = now()
+         webhooks = $14, percentile = $15, updated_at = now(),
+         -- in SET, column names are the row as it was
+         webhook_secret_enc = CASE WHEN webhook_secret_enc IS NULL OR (cardinality(webhooks) = 0 AND cardinality($14::text[]) > 0)
+                                   THEN $16 ELSE webhook_secret_enc END
        WHERE id = $1
        RETURNING webhook_secret_enc = $16 AS secret_set`,
       [id, ...values(c), secretEnc],

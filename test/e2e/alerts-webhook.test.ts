@@ -127,7 +127,7 @@ describe.runIf(browserAvailable)("an alert webhook made in the console, in a rea
     await delivery.getByText("2 tries").click();
     const tries = delivery.getByTestId("delivery-try");
     await expect.poll(() => tries.count()).toBe(2);
-    expect(await tries.nth(0).textContent()).toMatch(/#1.*HTTP 500.*HTTP 500/);
+    expect(await tries.nth(0).textContent()).toMatch(/#1.*HTTP 500.*failed/);
     expect(await tries.nth(1).textContent()).toMatch(/#2.*HTTP 200.*delivered/);
     await entry.getByText("Show the webhook payload").click();
     await entry.getByText(`"status": "firing"`).waitFor();

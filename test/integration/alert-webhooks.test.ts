@@ -315,6 +315,28 @@ describe("alert webhooks", () => {
     expect(missing.status).toBe(404);
   });
 
+  it("a rule that gets its first webhook gets a new secret, answered once by updateRule (never again on later saves)", async () => {
+    const input = { name: "Email first", kind: "backlog", threshold: 1, recipients: ["a@example.com"] };
+    const made = await admin.mutation("alerts.createRule", input);
+    const { id } = made.data as { id: string };
+    const first = await admin.mutation("alerts.updateRule", { id, ...input, webhooks: [`${sink.url}/later`] });
+    const secret = (first.data as { webhookSecret?: string }).webhookSecret!;
+    expect(secret).toMatch(/^whsec_/);
+    expect(secret).not.toBe((made.data as { webhookSecret: string }).webhookSecret);
+    const again = await admin.mutation("alerts.updateRule", {
+      id,
+      ...input,
+      webhooks: [`${sink.url}/later`],
+      threshold: 2,
+    });
+    expect(again.data).toEqual({ id });
+    await t.db.pool.query(`UPDATE alert_rules SET enabled = false WHERE id = $1`, [id]);
+    await sendTest(t.db, id, PUBLIC);
+    startSender("127.0.0.1");
+    const [r] = await sink.waitFor(1);
+    expect(verifies(r!.raw, r!.headers["x-conveyor-signature"] as string, secret)).toBe(true);
+  });
+
   it("webhook URLs are whole for admins, masked for viewers (a chat webhook's URL is its credential)", async () => {
     const url = "https://hooks.chat.example/services/T000/B000/XXXXsecretpath";
     const { id } = await createRule(t.db, rule({ name: "Masked", webhooks: [url] }), "test", await ruleSecrets(t.db));

@@ -54,7 +54,11 @@ export function RuleForm({
   });
   const onError = (err: unknown) => setServerIssues(err, FIELDS, (name, e) => setError(name as keyof FormValues, e));
   const create = useMutation(
-    trpc.alerts.createRule.mutationOptions({ onSuccess: (r) => onDone(r.id, true, r.webhookSecret), onError }),
+    trpc.alerts.createRule.mutationOptions({
+      // the secret matters (and is shown) only to a rule with webhooks
+      onSuccess: (r, input) => onDone(r.id, true, input.webhooks?.length ? r.webhookSecret : undefined),
+      onError,
+    }),
   );
   const update = useMutation(
     trpc.alerts.updateRule.mutationOptions({
