@@ -21,6 +21,7 @@ import { directIntake, submit } from "../../server/commands/submit";
 import { registry } from "../../server/command-types";
 import { createLogger } from "../../server/log";
 import type { Service } from "../../server/worker/service";
+import { verifySignature } from "../../packages/client/src/index";
 
 let t: TestDb;
 let sink: WebhookSink;
@@ -123,7 +124,10 @@ describe("alert webhooks", () => {
       expect(verifies(r.raw, r.headers["x-conveyor-signature"] as string, webhookSecret)).toBe(true);
       expect(verifies(r.raw, r.headers["x-conveyor-signature"] as string, "whsec_other")).toBe(false);
       expect(r.headers["x-conveyor-rule"]).toBe(id);
+      // the client SDK's check of callbacks verifies webhooks too
+      expect(await verifySignature(r.raw, r.headers["x-conveyor-signature"] as string, webhookSecret)).toBe(true);
     }
+    expect(new Set(got.map((r) => r.headers["x-conveyor-delivery"])).size).toBe(1); // one delivery, three tries
     expect(got[0]!.body).toEqual({
       rule: { id, name: "Ledger backlog", kind: "backlog" },
       status: "firing",
