@@ -7,7 +7,9 @@ CREATE TYPE alert_kind AS ENUM (
   'count',
   'stuck',
   'rate',
-  'backlog'
+  'backlog',
+  'latency',
+  'circuit'
 );
 
 CREATE TYPE attempt_kind AS ENUM (
@@ -98,8 +100,25 @@ CREATE TABLE alert_deliveries (
   sent_at timestamp(3) with time zone,
   last_error text,
   created_at timestamp(3) with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
+  channel text DEFAULT 'email'::text NOT NULL,
+  body json,
+  last_status integer,
+  CONSTRAINT alert_deliveries_channel_check CHECK (channel = ANY (ARRAY['email'::text, 'webhook'::text])),
   CONSTRAINT alert_deliveries_pkey PRIMARY KEY (id),
+  CONSTRAINT alert_deliveries_webhook_body_check CHECK (channel = 'email'::text OR body IS NOT NULL),
   CONSTRAINT alert_deliveries_event_id_fkey FOREIGN KEY (event_id) REFERENCES alert_events(id) ON UPDATE CASCADE ON DELETE CASCADE
+);
+
+CREATE TABLE alert_delivery_tries (
+  delivery_id bigint NOT NULL,
+  number integer NOT NULL,
+  started_at timestamp(3) with time zone NOT NULL,
+  finished_at timestamp(3) with time zone NOT NULL,
+  status integer,
+  error text,
+  worker text,
+  CONSTRAINT alert_delivery_tries_pkey PRIMARY KEY (delivery_id, number),
+  CONSTRAINT alert_delivery_tries_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES alert_deliveries(id) ON UPDATE CASCADE ON DELETE CASCADE
 );
 
 CREATE TABLE alert_events (
@@ -137,10 +156,16 @@ CREATE TABLE alert_rules (
   created_by text,
   created_at timestamp(3) with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
   updated_at timestamp(3) with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
+  webhooks text[] DEFAULT '{}'::text[] NOT NULL,
+  webhook_secret_enc text,
+  percentile double precision,
+  CONSTRAINT alert_rules_channels_check CHECK ((cardinality(recipients) + cardinality(webhooks)) >= 1),
   CONSTRAINT alert_rules_firing_check CHECK (firing = (firing_since IS NOT NULL)),
   CONSTRAINT alert_rules_name_check CHECK (length(name) >= 1 AND length(name) <= 200),
+  CONSTRAINT alert_rules_percentile_check CHECK (percentile IS NULL OR percentile > 0::double precision AND percentile <= 100::double precision),
   CONSTRAINT alert_rules_pkey PRIMARY KEY (id),
-  CONSTRAINT alert_rules_recipients_check CHECK (cardinality(recipients) >= 1 AND cardinality(recipients) <= 50)
+  CONSTRAINT alert_rules_recipients_check CHECK (cardinality(recipients) <= 50),
+  CONSTRAINT alert_rules_webhooks_check CHECK (cardinality(webhooks) <= 20)
 );
 
 CREATE TABLE api_clients (
@@ -431,7 +456,7 @@ CREATE TABLE worker_metrics (
 
 -- Indexes
 
-CREATE INDEX alert_deliveries_due_idx ON alert_deliveries USING btree (next_at) WHERE (sent_at IS NULL);
+CREATE INDEX alert_deliveries_due_idx ON alert_deliveries USING btree (channel, next_at) WHERE (sent_at IS NULL);
 
 CREATE INDEX alert_deliveries_event_id_idx ON alert_deliveries USING btree (event_id);
 
@@ -468,6 +493,8 @@ CREATE INDEX commands_claim_idx ON commands USING btree (priority DESC, run_at) 
 CREATE UNIQUE INDEX commands_client_id_idempotency_key_key ON commands USING btree (client_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 
 CREATE INDEX commands_created_at_idx ON commands USING btree (created_at DESC) WHERE (lease_id IS NULL);
+
+CREATE INDEX commands_finished_at_idx ON commands USING btree (finished_at) WHERE (finished_at IS NOT NULL);
 
 CREATE INDEX commands_host_claim_idx ON commands USING btree (target_host, priority DESC, run_at) WHERE ((target_host IS NOT NULL) AND (status = ANY (ARRAY['pending'::command_status, 'retrying'::command_status, 'awaiting'::command_status, 'compensating'::command_status])) AND (lease_id IS NULL) AND (NOT key_waiting));
 

@@ -64,7 +64,7 @@ export function createMetrics(db: Db, opts: { codeLimitedTypes?: string[] } = {}
   });
   const undelivered = new client.Gauge({
     name: "conveyor_alert_deliveries_pending",
-    help: "Alert emails not sent yet",
+    help: "Alert deliveries (emails and webhooks) not sent yet",
     registers: [registry],
   });
   const workers = new client.Gauge({
@@ -74,7 +74,7 @@ export function createMetrics(db: Db, opts: { codeLimitedTypes?: string[] } = {}
   });
   const undeliveredAge = new client.Gauge({
     name: "conveyor_alert_deliveries_oldest_pending_seconds",
-    help: "Age of the oldest unsent alert email (0 when none)",
+    help: "Age of the oldest unsent alert delivery, email or webhook (0 when none)",
     registers: [registry],
   });
   // The database's own count, not the errors some process met: it includes every deadlock, whichever

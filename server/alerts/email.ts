@@ -3,33 +3,15 @@
 // them (the evaluator when a rule fires, the mailer for test emails stored
 // without bodies); the web process never loads this module.
 import type { Db } from "../db/client";
-import { QUEUED, UNSUCCESSFUL } from "../engine/states";
-import { setBodies, unrenderedEvents, type RuleRow, type Worst } from "../db/alerts";
-import { alertHeadline, alertSubject, formatValue, type AlertKind, type RuleFacts } from "./format";
+import { setBodies, unrenderedEvents, type Evidence, type OpenCircuit, type RuleRow } from "../db/alerts";
+import { alertHeadline, alertSubject, formatValue, type AlertKind } from "./format";
+import { consoleLink, facts } from "./links";
 import { renderAlertEmail } from "./templates/alert-email";
 
 export type { AlertKind };
+export { consoleLink };
 
-const facts = (r: RuleRow): RuleFacts => ({
-  name: r.name,
-  kind: r.kind,
-  states: r.states,
-  type: r.type,
-  windowSeconds: r.window_seconds,
-  ageSeconds: r.age_seconds,
-  threshold: r.threshold,
-});
-
-/** The console's filtered list for this rule. */
-export function consoleLink(publicUrl: string, r: RuleRow): string {
-  const q = new URLSearchParams();
-  const states = r.kind === "backlog" ? QUEUED : r.kind === "rate" ? UNSUCCESSFUL : r.states;
-  if (states.length) q.set("status", states.join(","));
-  if (r.type) q.set("type", r.type);
-  return `${publicUrl.replace(/\/$/, "")}/commands?${q}`;
-}
-
-export async function renderAlert(r: RuleRow, kind: AlertKind, value: number, worst: Worst[], publicUrl: string) {
+export async function renderAlert(r: RuleRow, kind: AlertKind, value: number, ev: Evidence, publicUrl: string) {
   const base = publicUrl.replace(/\/$/, "");
   const subject = alertSubject(kind, r.name);
   const { text, html } = await renderAlertEmail({
@@ -40,7 +22,7 @@ export async function renderAlert(r: RuleRow, kind: AlertKind, value: number, wo
     value: formatValue(r.kind, value, "email"),
     threshold: formatValue(r.kind, r.threshold, "email"),
     windowSeconds: r.window_seconds,
-    worst: worst.map((w) => ({
+    worst: ev.worst.map((w) => ({
       id: w.id,
       href: `${base}/commands/${w.id}`,
       type: w.type,
@@ -48,25 +30,33 @@ export async function renderAlert(r: RuleRow, kind: AlertKind, value: number, wo
       since: w.since.toISOString(),
       error: w.error,
     })),
+    circuits: (ev.circuits ?? []).map((c) => ({
+      scope: `${c.kind} ${c.name}`,
+      state: c.state === "half_open" ? "half-open" : c.state,
+      since: c.since.toISOString(),
+    })),
     link: consoleLink(publicUrl, r),
   });
   return { subject, text, html };
 }
 
-type StoredWorst = Omit<Worst, "since"> & { since: string };
+type Stored<T> = Omit<T, "since"> & { since: string };
+type StoredEvidence = { worst?: Stored<Evidence["worst"][number]>[]; circuits?: Stored<OpenCircuit>[] };
 
-/** Renders the deliveries stored without bodies (test emails asked for in the console); answers how many events it rendered. */
+/** The evidence as an event's details keep it (JSON: dates as strings). */
+export const storedEvidence = (details: unknown): Evidence => {
+  const d = (details ?? {}) as StoredEvidence;
+  return {
+    worst: (d.worst ?? []).map((w) => ({ ...w, since: new Date(w.since) })),
+    circuits: d.circuits?.map((c) => ({ ...c, since: new Date(c.since) })),
+  };
+};
+
+/** Renders the emails stored without bodies (test emails asked for in the console); answers how many events it rendered. */
 export async function renderUnrendered(db: Db, publicUrl: string, limit = 20): Promise<number> {
   const events = await unrenderedEvents(db, limit);
   for (const e of events) {
-    const stored = (e.event_details as { worst?: StoredWorst[] } | null)?.worst ?? [];
-    const mail = await renderAlert(
-      e,
-      e.event_kind,
-      e.event_value ?? 0,
-      stored.map((w) => ({ ...w, since: new Date(w.since) })),
-      publicUrl,
-    );
+    const mail = await renderAlert(e, e.event_kind, e.event_value ?? 0, storedEvidence(e.event_details), publicUrl);
     await setBodies(db, e.event_id, mail.text, mail.html);
   }
   return events.length;

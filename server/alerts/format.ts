@@ -14,6 +14,8 @@ export type RuleFacts = {
   type: string | null;
   windowSeconds: number | null;
   ageSeconds: number | null;
+  /** latency rules (default 95) */
+  percentile?: number | null;
   threshold: number;
 };
 
@@ -52,9 +54,17 @@ export function formatValue(
   style: "console" | "email" = "console",
 ): string {
   if (v === null || v === undefined) return "—";
+  if (kind === "latency") return style === "email" ? `${v.toFixed(2)} s` : seconds(v);
   if (style === "email") return kind === "rate" ? `${(v * 100).toFixed(1)}%` : String(Math.round(v));
   return kind === "rate" ? percent(v) : grouped(v);
 }
+
+/** A latency in seconds for the console: 0.25 s, 12.4 s, 1,250 s. */
+const seconds = (v: number) =>
+  `${v.toLocaleString(undefined, { maximumFractionDigits: v < 10 ? 3 : v < 100 ? 2 : 1 })} s`;
+
+/** "p95", "p99.9". */
+export const percentileLabel = (p: number | null | undefined) => `p${Number((p ?? 95).toFixed(3))}`;
 
 function orList(xs: readonly string[]): string {
   if (xs.length <= 1) return xs.join("");
@@ -75,6 +85,12 @@ export function describeRule(r: RuleFacts): string {
       return `≥ ${percent(r.threshold)} of commands${of} finished in ${duration(r.windowSeconds)} failed or hit an exception`;
     case "backlog":
       return `≥ ${grouped(r.threshold)} ${cmds(r.threshold)}${of} ${orList(QUEUED)} and due now`;
+    case "latency":
+      return `${percentileLabel(r.percentile)} time from receipt to finish of commands${of} finished in ${duration(r.windowSeconds)} ≥ ${seconds(r.threshold)}`;
+    case "circuit": {
+      const n = grouped(r.threshold);
+      return `≥ ${n} circuit ${r.threshold === 1 ? "breaker" : "breakers"}${r.type ? ` of type ${r.type} (its own or its hosts')` : ""} open or half-open`;
+    }
   }
 }
 
@@ -90,6 +106,10 @@ function measuredBy(r: RuleFacts): string {
       return `share of ${UNSUCCESSFUL.join(" + ")} among commands${scope} finished in the last ${r.windowSeconds} s`;
     case "backlog":
       return `commands${scope} ${orList(QUEUED)} whose time has come`;
+    case "latency":
+      return `the ${percentileLabel(r.percentile)} time from receipt to finish of commands${scope} finished in the last ${r.windowSeconds} s`;
+    case "circuit":
+      return `the number of open or half-open circuit breakers${r.type ? ` of type ${r.type} and its hosts` : ""}`;
   }
 }
 
@@ -107,4 +127,25 @@ export function alertHeadline(r: RuleFacts, kind: AlertKind, value: number): str
   if (kind === "resolved") return `Resolved: ${what} is ${v}, below the threshold of ${t}.`;
   if (kind === "test") return `This is a test of the rule "${r.name}": ${what} is now ${v} (threshold ${t}).`;
   return `${what} is ${v}, at or above the threshold of ${t}.`;
+}
+
+/**
+ * A webhook's URL as readers who are not admins see it: a chat service's
+ * incoming-webhook URL is its own credential (its path is the secret), so
+ * only the scheme, host and the path's last four characters are shown.
+ */
+export function maskWebhook(url: string): string {
+  try {
+    const u = new URL(url);
+    const rest = `${u.pathname}${u.search}`;
+    return `${u.protocol}//${u.host}${rest.length > 1 ? `/…${rest.slice(-4)}` : "/"}`;
+  } catch {
+    return "(webhook)";
+  }
+}
+
+/** A webhook's `text` (DESIGN §9): one line, so that a chat incoming-webhook shows it as is. */
+export function alertText(r: RuleFacts, kind: AlertKind, value: number, more?: string): string {
+  const line = `${alertSubject(kind, r.name)}: ${alertHeadline(r, kind, value)}${more ? ` ${more}` : ""}`;
+  return line.replace(/\s+/g, " ").trim();
 }

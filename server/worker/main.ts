@@ -16,6 +16,7 @@ import { sleep } from "../lib/wake";
 import { startMailer } from "../alerts/mailer";
 import { pruner } from "./pruner";
 import { alertEvaluator } from "./alert-evaluator";
+import { alertWebhookSender } from "./alert-webhooks";
 import { serviceGroup, started } from "./service";
 import { createWorkerMetrics, startMetricsPush } from "./metrics";
 
@@ -59,6 +60,7 @@ async function main() {
     log: (msg, err) => log.warn({ err: String(err) }, msg),
   });
   const checkUrl = createUrlGuard(e.HTTP_ALLOWED_HOSTS);
+  const outboundFetch = createOutboundFetch(e.HTTP_ALLOWED_HOSTS);
   const metrics = createWorkerMetrics();
   const worker = createWorker({
     db,
@@ -73,7 +75,7 @@ async function main() {
     secretKey: async () => key!,
     resultEndpoint: resultEndpoint(e.PUBLIC_URL, key),
     checkUrl,
-    fetch: createOutboundFetch(e.HTTP_ALLOWED_HOSTS),
+    fetch: outboundFetch,
     metrics,
     preparedStatements: e.DB_PREPARED_STATEMENTS,
   });
@@ -85,6 +87,17 @@ async function main() {
     started("alert mailer", () =>
       startMailer({ db, log, publicUrl: e.PUBLIC_URL, smtpUrl: e.SMTP_URL, from: e.ALERT_FROM, listener, metrics }),
     ),
+    // Alert webhooks: through HTTP_ALLOWED_HOSTS and the same rebinding-proof connection as commands and callbacks.
+    alertWebhookSender({
+      db,
+      log,
+      workerId,
+      listener,
+      secretKey: async () => key!,
+      checkUrl,
+      fetch: outboundFetch,
+      metrics,
+    }),
     alertEvaluator({ db, log, everyMs: e.ALERT_EVAL_MS, publicUrl: e.PUBLIC_URL, metrics }),
     { name: worker.name, start: worker.start, stop: () => stopReporting(worker, e.WORKER_GRACE_MS) },
   ]);

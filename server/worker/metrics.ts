@@ -62,6 +62,12 @@ export function createWorkerMetrics() {
     labelNames: ["outcome"],
     registers: [registry],
   });
+  const webhooks = new client.Counter({
+    name: "conveyor_alert_webhooks_total",
+    help: "Alert webhook deliveries tried, by outcome (sent: a 2xx; failed: retried later)",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
   const held = new client.Counter({
     name: "conveyor_flow_held_total",
     help: "Attempts a worker had room for but held back, by command type, host and reason (limit, paused, circuit)",
@@ -111,6 +117,7 @@ export function createWorkerMetrics() {
     callback: (delivered: boolean) => callbacks.inc({ outcome: delivered ? "delivered" : "failed" }),
     evaluation: (ok: boolean) => evaluations.inc({ outcome: ok ? "ok" : "error" }),
     email: (sent: boolean) => emails.inc({ outcome: sent ? "sent" : "failed" }),
+    webhook: (sent: boolean) => webhooks.inc({ outcome: sent ? "sent" : "failed" }),
     heldBack(unit: { type: string; host: string | null }, reason: string, n: number) {
       if (n > 0) held.inc({ type: unit.type, host: unit.host ?? "", reason }, n);
     },

@@ -20,6 +20,7 @@ import { createUser } from "../../server/auth/users";
 import { directIntake, submit } from "../../server/commands/submit";
 import { registry } from "../../server/command-types";
 import { createRule } from "../../server/alerts/rules";
+import { ruleSecrets } from "../helpers/fixtures";
 
 const SHOTS = path.resolve("docs/screenshots");
 const users = {
@@ -88,6 +89,7 @@ async function seed(db: TestDb["db"]) {
       notifyOnResolve: true,
     },
     users.admin.email,
+    await ruleSecrets(db),
   );
 }
 
@@ -173,8 +175,8 @@ describe.runIf(browserAvailable)("alert rules in a real browser", () => {
     const row = await t.db.pool.query(`SELECT kind, threshold, recipients FROM alert_rules WHERE name = $1`, [RULE]);
     expect(row.rows[0]).toMatchObject({ kind: "backlog", threshold: 100, recipients: ["oncall@example.com"] });
 
-    await rule.getByRole("button", { name: "Send test email" }).click();
-    await rule.getByRole("status").getByText("Test email queued for oncall@example.com").waitFor();
+    await rule.getByRole("button", { name: "Send test" }).click();
+    await rule.getByRole("status").getByText("Test queued for email to oncall@example.com").waitFor();
     const mail = await mailMatching((m) => m.subject?.startsWith("[TEST] ") ?? false);
     expect(mail.subject).toBe(`[TEST] ${RULE}`);
     expect(toAddresses(mail)).toEqual(["oncall@example.com"]);
@@ -201,7 +203,7 @@ describe.runIf(browserAvailable)("alert rules in a real browser", () => {
     await signIn(page, "viewer", "/alerts");
     await page.getByRole("rowgroup", { name: RULE }).getByText("oncall@example.com").waitFor();
     await page.getByRole("list", { name: "Alert history" }).locator("[data-kind=test]").first().waitFor();
-    for (const name of ["Create rule", "Send test email", "Edit", "Delete", "Disable", "Silence 1 h"])
+    for (const name of ["Create rule", "Send test", "Edit", "Delete", "Disable", "Silence 1 h"])
       expect(await page.getByRole("button", { name, exact: true }).count()).toBe(0);
     expect(await page.getByLabel("Recipients").count()).toBe(0);
   });

@@ -18,6 +18,7 @@ import { startEmbedded, type EmbeddedPostgres } from "../../server/db/embedded";
 import { migrate } from "../../server/db/migrate";
 import { createDb, type Db } from "../../server/db/client";
 import { createRule } from "../../server/alerts/rules";
+import { ruleSecrets } from "../helpers/fixtures";
 import { retryCommands } from "../../server/commands/actions";
 import { startBackend, type Backend, type Behaviour } from "../helpers/backend";
 import { startSmtp, type Inbox } from "../helpers/smtp";
@@ -285,6 +286,7 @@ it("survives kill -9 of workers and of the web process, a PostgreSQL crash, and 
       notifyOnResolve: false,
     },
     "faults",
+    await ruleSecrets(db),
   );
   // Without the circuit breaker (a threshold no outage reaches): the retry budget runs out and operators must act.
   // Step 6 runs the same kind of outage with the breaker as it is by default.

@@ -4,6 +4,7 @@ import type { State } from "../../server/engine/states";
 import { directIntake, submit } from "../../server/commands/submit";
 import { registry } from "../../server/command-types";
 import { createUser, signIn, type Role } from "../../server/auth/users";
+import { resolveSecretKey } from "../../server/db/settings";
 
 const steps: Record<State, string[]> = {
   pending: [],
@@ -59,3 +60,6 @@ export async function userWithSession(db: Db, email: string, role: Role): Promis
   const { sessionToken } = await signIn(db, email, "correct horse battery staple");
   return { cookie: `conveyor_session=${sessionToken}`, id: u.id };
 }
+
+/** What createRule/updateRule need besides the input: the database's secret key (as a test worker resolves it). */
+export const ruleSecrets = async (db: Db) => ({ key: await resolveSecretKey(db, undefined) });

@@ -4,7 +4,7 @@ import { createTestDb, type TestDb } from "../helpers/db";
 import { startSmtp, type Inbox } from "../helpers/smtp";
 import { freePort, runWorker, type Proc } from "../helpers/proc";
 import { testClient, waitUntil } from "../helpers/engine";
-import { moveTo } from "../helpers/fixtures";
+import { moveTo, ruleSecrets } from "../helpers/fixtures";
 import { createRule, updateRule, type RuleInput } from "../../server/alerts/rules";
 import { client as apiClient, newToken, startApi, type ApiServer } from "../helpers/api";
 import { evaluateRules } from "../../server/alerts/evaluator";
@@ -70,6 +70,7 @@ describe("rules", () => {
         notifyOnResolve: true,
       }),
       "test",
+      await ruleSecrets(t.db),
     );
     await only(id);
     const first = await cmdIn("exception");
@@ -132,6 +133,7 @@ describe("rules", () => {
       t.db,
       rule({ name: "Retries", kind: "count", states: ["retrying"], windowSeconds: 600, threshold: 2 }),
       "test",
+      await ruleSecrets(t.db),
     );
     await only(id);
     await cmdIn("succeeded", "http", ["running", "retrying", "running", "succeeded"]);
@@ -150,6 +152,7 @@ describe("rules", () => {
       t.db,
       rule({ name: "Inflow", kind: "count", states: ["pending"], windowSeconds: 600, threshold: 1_000_000 }),
       "test",
+      await ruleSecrets(t.db),
     );
     await only(id);
     await evaluate();
@@ -176,6 +179,7 @@ describe("rules", () => {
       t.db,
       rule({ name: "Stuck pending", kind: "stuck", states: ["pending"], ageSeconds: 60, threshold: 1 }),
       "test",
+      await ruleSecrets(t.db),
     );
     await only(id);
     const c = await cmdIn("pending");
@@ -193,6 +197,7 @@ describe("rules", () => {
       t.db,
       rule({ name: "Failure rate", kind: "rate", windowSeconds: 300, threshold: 0.5, type: "ledger.post" }),
       "test",
+      await ruleSecrets(t.db),
     );
     await only(id);
     const mine = async (state: string) => {
@@ -213,7 +218,12 @@ describe("rules", () => {
   });
 
   it("backlog: due commands waiting for a worker", async () => {
-    const { id } = await createRule(t.db, rule({ name: "Backlog", kind: "backlog", threshold: 3 }), "test");
+    const { id } = await createRule(
+      t.db,
+      rule({ name: "Backlog", kind: "backlog", threshold: 3 }),
+      "test",
+      await ruleSecrets(t.db),
+    );
     await only(id);
     await t.db.pool.query(`UPDATE commands SET run_at = 'infinity' WHERE status IN ('pending', 'retrying')`);
     const ids = [await cmdIn("pending"), await cmdIn("pending")];
@@ -237,13 +247,13 @@ describe("rules", () => {
       notifyOnResolve: true,
       silencedUntil: new Date(Date.now() + 3600_000).toISOString(),
     });
-    const { id } = await createRule(t.db, input, "test");
+    const { id } = await createRule(t.db, input, "test", await ruleSecrets(t.db));
     await only(id);
     await cmdIn("failed");
     await evaluate();
     expect(await eventsOf(id)).toEqual([]);
     expect((await t.db.pool.query(`SELECT firing FROM alert_rules WHERE id = $1`, [id])).rows[0].firing).toBe(true);
-    await updateRule(t.db, { ...input, id, silencedUntil: null }, "test");
+    await updateRule(t.db, { ...input, id, silencedUntil: null }, "test", await ruleSecrets(t.db));
     await evaluate(new Date(Date.now() + 4000_000));
     expect(await eventsOf(id)).toEqual(["repeat"]);
   });
@@ -253,9 +263,10 @@ describe("rules", () => {
       t.db,
       rule({ name: "Test me", kind: "backlog", threshold: 1000, recipients: ["a@example.com", "b@example.com"] }),
       "test",
+      await ruleSecrets(t.db),
     );
     await only(id);
-    const r = await sendTest(t.db, id);
+    const r = await sendTest(t.db, id, PUBLIC);
     expect(r!.recipients).toEqual(["a@example.com", "b@example.com"]);
     const mailer = startMailer({ db: t.db, log, publicUrl: PUBLIC, from: "x@example.com", pollMs: 20 });
     await waitUntil(
@@ -283,9 +294,10 @@ describe("rules", () => {
       t.db,
       rule({ name: "Render me", kind: "backlog", threshold: 1000, recipients: ["r@example.com"] }),
       "test",
+      await ruleSecrets(t.db),
     );
     await only(id);
-    const r = await sendTest(t.db, id);
+    const r = await sendTest(t.db, id, PUBLIC);
     const bodies = async () =>
       (
         await t.db.pool.query(`SELECT subject, text_body, html_body FROM alert_deliveries WHERE event_id = $1`, [
@@ -334,9 +346,10 @@ describe("delivery", () => {
       t.db,
       rule({ name: "Outage", kind: "backlog", threshold: 1000, recipients: ["ops@example.com"] }),
       "test",
+      await ruleSecrets(t.db),
     );
     await only(id);
-    const r = await sendTest(t.db, id);
+    const r = await sendTest(t.db, id, PUBLIC);
     const mailer = startMailer({
       db: t.db,
       log,
@@ -406,6 +419,7 @@ describe("delivery", () => {
           recipients: ["one@example.com", "two@example.com"],
         }),
         "test",
+        await ruleSecrets(t.db),
       );
       await only(id);
       await cmdIn("exception");
@@ -495,6 +509,7 @@ describe("what the console is told about a rule's emails (from the deliveries)",
         cooldownSeconds: 300,
       }),
       "test",
+      await ruleSecrets(t.db),
     );
     await only(id);
     expect(await emailOf(id)).toEqual({ latest: null, lastSentAt: null, unsent: { notSent: 0, queued: 0 } });

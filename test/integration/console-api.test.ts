@@ -306,6 +306,12 @@ describe("role matrix", () => {
       expect: { ...adminOnly, adminToken: 404, admin: 404 },
     },
     {
+      path: "alerts.rotateWebhookSecret",
+      kind: "mutation",
+      input: () => ({ id: "00000000-0000-4000-8000-000000000000" }),
+      expect: { ...adminOnly, adminToken: 404, admin: 404 },
+    },
+    {
       path: "alerts.testRule",
       kind: "mutation",
       input: () => ({ id: "00000000-0000-4000-8000-000000000000" }),

@@ -455,7 +455,7 @@ const ruleFields: Record<string, Field> = {
     required: true,
     bad: fc.oneof(notA("string"), fc.constantFrom("", " ", "\t\n "), fc.constant("n".repeat(201)), withNul),
   },
-  kind: { required: true, bad: badEnum(["count", "stuck", "rate", "backlog"]) },
+  kind: { required: true, bad: badEnum(["count", "stuck", "rate", "backlog", "latency", "circuit"]) },
   states: {
     bad: fc.oneof(
       notA("array"),
@@ -476,6 +476,14 @@ const ruleFields: Record<string, Field> = {
       fc.constant(Array(51).fill("a@example.com")),
     ),
   },
+  webhooks: {
+    bad: fc.oneof(
+      notA("array"),
+      fc.array(badUrl(2048), { minLength: 1, maxLength: 3 }),
+      fc.constant(Array(21).fill("https://hooks.example/x")),
+    ),
+  },
+  percentile: { bad: badNumber(Number.MIN_VALUE, 100) },
   cooldownSeconds: { bad: badInt(60, 7 * 86400) },
   notifyOnResolve: { bad: badBool },
   enabled: { bad: badBool },
@@ -908,6 +916,14 @@ const SPECS: Spec[] = [
       id: { required: true, bad: badUuid },
       reason: { required: true, bad: fc.oneof(badReason, fc.constantFrom("", "   ")) },
     },
+    strict: [""],
+  },
+  {
+    path: "alerts.rotateWebhookSecret",
+    kind: "mutation",
+    callers: consoleCallers,
+    base: () => ({ id: uuid() }),
+    fields: { id: { required: true, bad: badUuid } },
     strict: [""],
   },
 ];
@@ -1932,6 +1948,7 @@ const TABLES = [
   "schedules",
   "batches",
   "batch_deliveries",
+  "alert_delivery_tries",
 ];
 let before: Record<string, number>;
 const stats = { requests: 0, byStatus: {} as Record<number, number> };

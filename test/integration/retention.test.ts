@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { testClient } from "../helpers/engine";
-import { commandInEveryState } from "../helpers/fixtures";
+import { commandInEveryState, ruleSecrets } from "../helpers/fixtures";
 import { startPruner } from "../../server/worker/pruner";
 import { createLogger } from "../../server/log";
 import { createUser } from "../../server/auth/users";
@@ -59,6 +59,7 @@ it("also prunes expired sessions and alert history older than the retention whos
     t.db,
     { name: "r", kind: "backlog", threshold: 1, recipients: ["a@example.com"] },
     "test",
+    await ruleSecrets(t.db),
   );
   const event = async (daysAgo: number, sent: boolean) => {
     const { rows } = await t.db.pool.query<{ id: string }>(

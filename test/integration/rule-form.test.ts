@@ -14,6 +14,7 @@ import {
   FIELDS,
   recipientList,
   resolver,
+  webhookList,
   type FormValues,
 } from "../../app/(console)/alerts/_components/rule-values";
 import { messagesOf, setServerIssues } from "../../app/(console)/alerts/_components/server-issues";
@@ -49,7 +50,14 @@ function shown(f: ReturnType<typeof form>) {
     const m =
       name === ("root" as keyof FormValues)
         ? messagesOf(f.getFieldState("root.server" as keyof FormValues).error)
-        : messagesOf(f.getFieldState(name).error, name === "recipients" ? recipientList(v.recipients) : undefined);
+        : messagesOf(
+            f.getFieldState(name).error,
+            name === "recipients"
+              ? recipientList(v.recipients)
+              : name === "webhooks"
+                ? webhookList(v.webhooks)
+                : undefined,
+          );
     if (m.length) out[name] = m;
   }
   return out;
@@ -82,7 +90,43 @@ describe("the rule form", () => {
     expect(shown(rate)).toEqual({
       name: expect.any(Array),
       threshold: ["a rate is a share from 0 to 1"],
-      recipients: ["at least one recipient"],
+      recipients: ["at least one recipient or webhook"],
+      webhooks: ["at least one recipient or webhook"],
+    });
+    // a webhook that is not a URL (or twice the same) is named, as typed
+    const hooks = form({
+      name: "Hooks",
+      kind: "backlog",
+      recipients: "",
+      webhooks: "https://chat.example/hook\nftp://chat.example/x\nnot a url\nhttps://chat.example/hook",
+    });
+    await hooks.trigger();
+    expect(shown(hooks)).toEqual({
+      webhooks: [
+        "ftp://chat.example/x: must be an http:// or https:// URL",
+        "not: must be an http:// or https:// URL",
+        "a: must be an http:// or https:// URL",
+        "url: must be an http:// or https:// URL",
+        "https://chat.example/hook: this webhook is listed twice",
+      ],
+    });
+    // latency: a percentile and seconds; circuit: the threshold may be left empty (1)
+    const latency = form({
+      name: "Slow",
+      kind: "latency",
+      percentile: "0",
+      threshold: "0",
+      recipients: "a@example.com",
+    });
+    await latency.trigger();
+    expect(shown(latency)).toEqual({
+      percentile: ["a percentile is above 0 and at most 100"],
+      threshold: ["a latency threshold is a number of seconds above 0"],
+    });
+    const circuit = form({ name: "Open", kind: "circuit", threshold: "1.5", recipients: "a@example.com" });
+    await circuit.trigger();
+    expect(shown(circuit)).toEqual({
+      threshold: ["a circuit rule's threshold is a number of circuit breakers, a whole number from 1"],
     });
 
     // 12.5 % over 2 hours, as typed: the server gets a share and seconds, and stores them.
@@ -136,5 +180,48 @@ describe("the rule form", () => {
     const g = form();
     expect(setServerIssues(missing, FIELDS, (name, e) => g.setError(name as keyof FormValues, e))).toBe(false);
     expect(shown(g)).toEqual({});
+  });
+
+  it("latency, circuit and webhook-only rules as typed reach the server as it stores them; the secret comes back once", async () => {
+    const latency = form({
+      name: "Slow ledger",
+      kind: "latency",
+      type: "ledger",
+      percentile: "99",
+      threshold: "2.5",
+      windowSeconds: { amount: "5", unit: 60 },
+      recipients: "",
+      webhooks: "https://chat.example/hooks/abcd1234",
+    });
+    let sent: Parameters<typeof trpc.alerts.createRule.mutate>[0] | undefined;
+    await latency.handleSubmit((input) => void (sent = input))();
+    expect(sent).toMatchObject({
+      kind: "latency",
+      percentile: 99,
+      threshold: 2.5,
+      windowSeconds: 300,
+      recipients: [],
+      webhooks: ["https://chat.example/hooks/abcd1234"],
+    });
+    const made = await trpc.alerts.createRule.mutate(sent!);
+    expect(made.webhookSecret).toMatch(/^whsec_[\w-]{43}$/);
+    const stored = (await trpc.alerts.listRules.query()).items.find((r) => r.id === made.id)!;
+    expect(stored).toMatchObject({ kind: "latency", percentile: 99, threshold: 2.5, webhooks: sent!.webhooks });
+    expect(JSON.stringify(stored)).not.toContain(made.webhookSecret);
+    expect(defaults(stored)).toMatchObject({ percentile: "99", threshold: "2.5", webhooks: sent!.webhooks![0] });
+
+    const circuit = form({ name: "Open circuits", kind: "circuit", threshold: "", recipients: "a@example.com" });
+    sent = undefined;
+    await circuit.handleSubmit((input) => void (sent = input))();
+    expect(sent).toMatchObject({ kind: "circuit" });
+    expect(sent).not.toHaveProperty("threshold", expect.anything());
+    expect(sent).not.toHaveProperty("windowSeconds", expect.anything());
+    const c = await trpc.alerts.createRule.mutate(sent!);
+    expect((await trpc.alerts.listRules.query()).items.find((r) => r.id === c.id)).toMatchObject({
+      kind: "circuit",
+      threshold: 1,
+      percentile: null,
+      windowSeconds: null,
+    });
   });
 });

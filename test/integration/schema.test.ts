@@ -122,6 +122,7 @@ describe("migrations", () => {
         if (f.list) expect(col!.data_type, `${model}.${name}`).toBe("ARRAY");
         else if (enums.has(f.type)) expect(col!.udt_name, `${model}.${name}`).toBe(enums.get(f.type)!.dbName);
         else if (f.dbType === "SmallInt") expect(col!.data_type, `${model}.${name}`).toBe("smallint");
+        else if (f.dbType === "Json") expect(col!.data_type, `${model}.${name}`).toBe("json");
         else expect(PG_TYPES[f.type], `${model}.${name} is ${col!.data_type}`).toContain(col!.data_type);
         if (f.dbType === "Uuid") expect(f.list ? col!.udt_name : col!.data_type).toMatch(/uuid/);
         if (!f.list) expect(col!.is_nullable, `${model}.${name} nullability`).toBe(f.optional ? "YES" : "NO");

@@ -10,8 +10,10 @@ const rule: RuleRow = {
   type: "payment.capture",
   window_seconds: 300,
   age_seconds: null,
+  percentile: null,
   threshold: 3,
   recipients: ["a@example.com"],
+  webhooks: [],
   cooldown_seconds: 3600,
   notify_on_resolve: true,
   enabled: true,
@@ -33,7 +35,7 @@ const worst = [
 
 describe("alert email", () => {
   it("says what fired, against what, where to look; escapes every value in HTML", async () => {
-    const m = await renderAlert(rule, "firing", 4, worst, "https://c.example/");
+    const m = await renderAlert(rule, "firing", 4, { worst }, "https://c.example/");
     expect(m.subject).toBe(`[FIRING] Pay <script>alert("x")</script>`);
     expect(m.text).toContain(
       "commands of type payment.capture that entered exception in the last 300 s is 4, at or above the threshold of 3",
@@ -46,9 +48,10 @@ describe("alert email", () => {
     expect(consoleLink("https://c.example", rule)).toBe(
       "https://c.example/commands?status=exception&type=payment.capture",
     );
-    expect((await renderAlert(rule, "resolved", 1, worst, "https://c.example")).subject).toMatch(/^\[RESOLVED\] /);
+    expect((await renderAlert(rule, "resolved", 1, { worst }, "https://c.example")).subject).toMatch(/^\[RESOLVED\] /);
     expect(
-      (await renderAlert({ ...rule, kind: "rate", threshold: 0.25 }, "firing", 0.5, [], "https://c.example")).text,
+      (await renderAlert({ ...rule, kind: "rate", threshold: 0.25 }, "firing", 0.5, { worst: [] }, "https://c.example"))
+        .text,
     ).toContain("is 50.0%, at or above the threshold of 25.0%");
   });
 
@@ -65,7 +68,7 @@ describe("alert email", () => {
       },
     ];
     for (const kind of ["firing", "repeat", "resolved", "test"] as const) {
-      const m = await renderAlert(hostile, kind, 4, bad, "https://c.example");
+      const m = await renderAlert(hostile, kind, 4, { worst: bad }, "https://c.example");
       // Escaped text holds no "<", so every "<" opens real markup: read each tag and its attributes (values are double-quoted).
       const tags = [...m.html.matchAll(/<([a-zA-Z][\w-]*)((?:\s+[\w-]+(?:="[^"]*")?)*)\s*\/?>/g)];
       expect(m.html.split("<").length - 1).toBe(tags.length + (m.html.match(/<\/|<!/g) ?? []).length);

@@ -10,6 +10,7 @@ import { History } from "./_components/history";
 import { Pill } from "./_components/pill";
 import { RuleForm } from "./_components/rule-form";
 import { RulesTable } from "./_components/rule-list";
+import { SecretOnce } from "./_components/secret-once";
 import { REFRESH_MS, type Rule } from "./_components/types";
 
 /** A warning triangle (20 × 20). */
@@ -37,12 +38,15 @@ function EmailBanner() {
   );
 }
 
-export function Alerts({ isAdmin }: { isAdmin: boolean }) {
+/** `initialRule`: the rule whose history to show first (?rule=, the link in webhook alerts). */
+export function Alerts({ isAdmin, initialRule }: { isAdmin: boolean; initialRule?: string }) {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const rules = useQuery(trpc.alerts.listRules.queryOptions(undefined, { refetchInterval: REFRESH_MS }));
   const [editing, setEditing] = useState<Rule | null>(null);
   const [created, setCreated] = useState<string | null>(null);
+  // The webhook secret the server answered for the rule just created (or first saved): shown until dismissed.
+  const [secret, setSecret] = useState<string | null>(null);
   const [formKey, setFormKey] = useState(0); // a new key empties the form after a create
   const formRef = useRef<HTMLDivElement>(null);
   const refresh = () => {
@@ -95,6 +99,7 @@ export function Alerts({ isAdmin }: { isAdmin: boolean }) {
             editingId={editing?.id ?? null}
             onEdit={(r) => {
               setCreated(null);
+              setSecret(null);
               setEditing(r);
               formRef.current?.scrollIntoView({ behavior: "smooth", block: "start" });
             }}
@@ -115,7 +120,7 @@ export function Alerts({ isAdmin }: { isAdmin: boolean }) {
           </div>
         ) : null}
       </Panel>
-      <History rules={items} />
+      <History rules={items} initialRule={initialRule} />
     </div>
   );
 
@@ -123,23 +128,12 @@ export function Alerts({ isAdmin }: { isAdmin: boolean }) {
     <>
       <PageHeader
         title="Alerts"
-        subtitle="Email alerts from rules on counts, stuck commands, failure rates and backlog, with their history."
+        subtitle="Alerts by email and webhook from rules on counts, stuck commands, failure rates, backlog, latency and circuit breakers, with their history."
       />
-      {rules.data && !emailConfigured ? <EmailBanner /> : null}
+      {rules.data && !emailConfigured && items.some((r) => r.recipients.length) ? <EmailBanner /> : null}
       {isAdmin ? (
         <div className="grid items-start gap-6 xl:grid-cols-[minmax(0,23rem)_minmax(0,1fr)]">
           <div ref={formRef} className="scroll-mt-20 space-y-4">
-            <RuleForm
-              key={editing?.id ?? `new-${formKey}`}
-              rule={editing}
-              onDone={(id, wasNew) => {
-                refresh();
-                setEditing(null);
-                setCreated(wasNew ? id : null);
-                setFormKey((k) => k + 1);
-              }}
-              onCancel={() => setEditing(null)}
-            />
             {created && !editing ? (
               <p
                 role="status"
@@ -148,6 +142,23 @@ export function Alerts({ isAdmin }: { isAdmin: boolean }) {
                 Rule created. It is evaluated by the workers from now on.
               </p>
             ) : null}
+            {secret && !editing ? (
+              <SecretOnce secret={secret} title="Webhook secret" onDismiss={() => setSecret(null)} />
+            ) : null}
+            <RuleForm
+              key={editing?.id ?? `new-${formKey}`}
+              rule={editing}
+              onDone={(id, wasNew, webhookSecret) => {
+                refresh();
+                setEditing(null);
+                setCreated(wasNew ? id : null);
+                setSecret(webhookSecret ?? null);
+                setFormKey((k) => k + 1);
+                // the secret shows above the form, shown only this once: bring it into view
+                if (webhookSecret) formRef.current?.scrollIntoView({ behavior: "smooth", block: "start" });
+              }}
+              onCancel={() => setEditing(null)}
+            />
           </div>
           {main}
         </div>

@@ -18,6 +18,8 @@ export type AlertEmailProps = {
   windowSeconds: number | null;
   /** Shown unless the alert is a resolution. */
   worst: { id: string; href: string; type: string; status: string; since: string; error: string | null }[];
+  /** Circuit rules: the circuit breakers open or half-open (shown unless the alert is a resolution). */
+  circuits?: { scope: string; state: string; since: string }[];
   /** The console's filtered list of the rule's commands. */
   link: string;
 };
@@ -33,6 +35,7 @@ const head = { ...cell, borderBottom: "1px solid #e2e8f0" };
  */
 function AlertEmail(p: AlertEmailProps) {
   const worst = p.kind !== "resolved" && p.worst.length > 0;
+  const circuits = p.kind !== "resolved" ? (p.circuits ?? []) : [];
   return (
     <Html lang="en">
       <Head />
@@ -111,8 +114,37 @@ function AlertEmail(p: AlertEmailProps) {
               </table>
             </Section>
           ) : null}
+          {circuits.length ? (
+            <Section>
+              <Heading as="h3" data-text="Circuit breakers:" style={{ marginBottom: "4px" }}>
+                Circuit breakers
+              </Heading>
+              <table style={{ borderCollapse: "collapse", fontSize: "13px" }}>
+                <thead data-skip-in-text="true">
+                  <tr>
+                    {["Scope", "State", "Since"].map((h) => (
+                      <th key={h} style={head}>
+                        {h}
+                      </th>
+                    ))}
+                  </tr>
+                </thead>
+                <tbody>
+                  {circuits.map((c) => (
+                    <tr key={c.scope} data-text={`- ${c.scope}  ${c.state}  since ${c.since}`}>
+                      <td style={nowrap}>{c.scope}</td>
+                      <td style={cell}>{c.state}</td>
+                      <td style={nowrap}>{c.since}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </Section>
+          ) : null}
           <Text data-text={`Open in the console: ${p.link}`}>
-            <Link href={p.link}>Open these commands in the console</Link>
+            <Link href={p.link}>
+              {p.rule.kind === "circuit" ? "Open flow control in the console" : "Open these commands in the console"}
+            </Link>
           </Text>
         </Container>
       </Body>

@@ -1,6 +1,7 @@
 "use client";
 // The alert history: every firing, repeat, resolution and test, newest first,
-// each with its deliveries and what became of them, and the message sent.
+// each with its deliveries (emails and webhooks), what became of them and
+// every try, and the message sent.
 import { useState } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
@@ -16,9 +17,9 @@ const EVENT_STYLE: Record<HistoryItem["kind"], { label: string; tone: Tone }> = 
   test: { label: "Test", tone: "info" },
 };
 
-export function History({ rules }: { rules: Rule[] }) {
+export function History({ rules, initialRule }: { rules: Rule[]; initialRule?: string }) {
   const trpc = useTRPC();
-  const [ruleId, setRuleId] = useState("");
+  const [ruleId, setRuleId] = useState(initialRule ?? "");
   const history = useQuery(
     trpc.alerts.history.queryOptions({ ruleId: ruleId || undefined, limit: 100 }, { refetchInterval: REFRESH_MS }),
   );
@@ -57,7 +58,7 @@ export function History({ rules }: { rules: Rule[] }) {
         <Loading label="Loading history…" />
       ) : items.length === 0 ? (
         <Empty title={ruleId ? "Nothing for this rule yet" : "No alert yet"}>
-          Every firing, repeat, resolution and test email shows here with its deliveries.
+          Every firing, repeat, resolution and test shows here with its deliveries.
         </Empty>
       ) : (
         <ol className="divide-y divide-slate-100" aria-label="Alert history">
@@ -101,9 +102,42 @@ function DeliveryLine({ status: st }: { status: DeliveryStatus }) {
   }
 }
 
+type Delivery = HistoryItem["deliveries"][number];
+
+/** Every try of a delivery: when it ended, the HTTP status a webhook answered, the error. */
+function Tries({ d }: { d: Delivery }) {
+  if (!d.tries.length) return null;
+  return (
+    <details className="w-full pl-4" data-testid="delivery-tries">
+      <summary className="cursor-pointer text-xs text-slate-500 hover:text-slate-800">
+        {d.tries.length === 1 ? "1 try" : `${d.tries.length} tries`}
+      </summary>
+      <ol className="mt-1 space-y-0.5 text-xs text-slate-600" aria-label="Tries">
+        {d.tries.map((t) => (
+          <li key={t.number} className="flex flex-wrap gap-x-2" data-testid="delivery-try">
+            <span className="tabular-nums text-slate-400">#{t.number}</span>
+            <time dateTime={t.at} title={fmtTime(t.at)}>
+              {fmtTime(t.at)}
+            </time>
+            {t.status !== null ? <span className="font-mono">HTTP {t.status}</span> : null}
+            {t.error && t.error !== `HTTP ${t.status}` ? (
+              <span className="text-red-700">{t.error}</span>
+            ) : t.error ? (
+              <span className="text-red-700">failed</span>
+            ) : (
+              <span className="text-emerald-700">{d.channel === "webhook" ? "delivered" : "sent"}</span>
+            )}
+          </li>
+        ))}
+      </ol>
+    </details>
+  );
+}
+
 function HistoryEntry({ e, kind }: { e: HistoryItem; kind: RuleKind | undefined }) {
   const st = EVENT_STYLE[e.kind] ?? { label: e.kind, tone: "info" as const };
-  const first = e.deliveries[0];
+  const first = e.deliveries.find((d) => d.channel === "email" && d.text);
+  const hook = e.deliveries.find((d) => d.channel === "webhook");
   return (
     <li className="px-4 py-3" data-testid="history-entry" data-kind={e.kind}>
       <div className="flex flex-wrap items-baseline gap-x-3 gap-y-1">
@@ -120,14 +154,23 @@ function HistoryEntry({ e, kind }: { e: HistoryItem; kind: RuleKind | undefined 
       {e.deliveries.length ? (
         <ul className="mt-2 space-y-1" aria-label="Deliveries">
           {e.deliveries.map((d) => (
-            <li key={d.id} className="flex flex-wrap items-baseline gap-x-2 text-sm" data-testid="delivery">
-              <span className="font-mono text-xs text-slate-700">{d.recipient}</span>
+            <li
+              key={d.id}
+              className="flex flex-wrap items-baseline gap-x-2 text-sm"
+              data-testid="delivery"
+              data-channel={d.channel}
+            >
+              <span className="rounded bg-slate-100 px-1 py-px text-[10px] font-medium uppercase tracking-wide text-slate-500">
+                {d.channel === "webhook" ? "Webhook" : "Email"}
+              </span>
+              <span className="font-mono text-xs break-all text-slate-700">{d.recipient}</span>
               <DeliveryLine status={d.status} />
+              <Tries d={d} />
             </li>
           ))}
         </ul>
       ) : (
-        <p className="mt-2 text-xs text-slate-400">No delivery (the rule was silenced or had no recipient).</p>
+        <p className="mt-2 text-xs text-slate-400">No delivery (the rule was silenced or had no channel).</p>
       )}
       {first?.text ? (
         <details className="group mt-2">
@@ -144,6 +187,16 @@ function HistoryEntry({ e, kind }: { e: HistoryItem; kind: RuleKind | undefined 
               {first.text}
             </pre>
           </div>
+        </details>
+      ) : null}
+      {hook?.body ? (
+        <details className="group mt-2">
+          <summary className="cursor-pointer text-xs font-medium text-sky-700 hover:text-sky-900">
+            Show the webhook payload
+          </summary>
+          <pre className="mt-2 max-h-80 overflow-auto rounded-lg border border-slate-200 bg-slate-50 p-3 font-mono text-xs leading-relaxed whitespace-pre-wrap text-slate-800">
+            {JSON.stringify(hook.body, null, 2)}
+          </pre>
         </details>
       ) : null}
     </li>

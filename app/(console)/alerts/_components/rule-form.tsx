@@ -9,7 +9,7 @@ import { btn, ErrorBox, input, label, Panel, STATE_LABEL, STATES } from "@/app/_
 import { RULE_KINDS, type RuleInput } from "@/server/alerts/rule-input";
 import { QUEUED } from "@/server/engine/states";
 import { DurationField, FieldError } from "./fields";
-import { defaults, FIELDS, recipientList, resolver, type FormValues } from "./rule-values";
+import { defaults, FIELDS, recipientList, resolver, webhookList, WINDOWED, type FormValues } from "./rule-values";
 import { messagesOf, setServerIssues } from "./server-issues";
 import type { Rule, RuleKind } from "./types";
 import { cx } from "@/app/_components/cx";
@@ -19,6 +19,21 @@ const KIND_TEXT: Record<RuleKind, { label: string; help: string }> = {
   stuck: { label: "Stuck", help: "Commands that have stayed in some states too long" },
   rate: { label: "Failure rate", help: "Share of finished commands that failed or hit an exception" },
   backlog: { label: "Backlog", help: `Commands ${QUEUED.join(" or ")} whose time has come` },
+  latency: {
+    label: "Latency",
+    help: "A percentile of the time from receipt to finish of the commands finished in a window",
+  },
+  circuit: { label: "Circuit breakers", help: "Circuit breakers of flow control that are open or half-open" },
+};
+
+/** The threshold a new rule starts with for each kind (until the field is edited). */
+const THRESHOLD_DEFAULT: Record<RuleKind, string> = {
+  count: "5",
+  stuck: "5",
+  rate: "5",
+  backlog: "100",
+  latency: "30",
+  circuit: "1",
 };
 
 export function RuleForm({
@@ -27,27 +42,44 @@ export function RuleForm({
   onCancel,
 }: {
   rule: Rule | null;
-  onDone: (id: string, wasNew: boolean) => void;
+  /** `webhookSecret`: the rule's new webhook secret, answered this once (at creation, or the first save of an older rule). */
+  onDone: (id: string, wasNew: boolean, webhookSecret?: string) => void;
   onCancel: () => void;
 }) {
   const trpc = useTRPC();
   const types = useQuery(trpc.commands.types.queryOptions(undefined, { staleTime: 60_000 }));
-  const { register, handleSubmit, control, setError, formState } = useForm<FormValues, unknown, RuleInput>({
+  const { register, handleSubmit, control, setError, setValue, formState } = useForm<FormValues, unknown, RuleInput>({
     defaultValues: defaults(rule),
     resolver,
   });
   const onError = (err: unknown) => setServerIssues(err, FIELDS, (name, e) => setError(name as keyof FormValues, e));
-  const create = useMutation(trpc.alerts.createRule.mutationOptions({ onSuccess: (r) => onDone(r.id, true), onError }));
+  const create = useMutation(
+    trpc.alerts.createRule.mutationOptions({
+      // the secret matters (and is shown) only to a rule with webhooks
+      onSuccess: (r, input) => onDone(r.id, true, input.webhooks?.length ? r.webhookSecret : undefined),
+      onError,
+    }),
+  );
   const update = useMutation(
-    trpc.alerts.updateRule.mutationOptions({ onSuccess: (r) => onDone(r.id, false), onError }),
+    trpc.alerts.updateRule.mutationOptions({
+      onSuccess: (r) => onDone(r.id, false, "webhookSecret" in r ? r.webhookSecret : undefined),
+      onError,
+    }),
   );
   const m = rule ? update : create;
   const kind = useWatch({ control, name: "kind" });
   const type = useWatch({ control, name: "type" });
   const recipients = recipientList(useWatch({ control, name: "recipients" }));
+  const webhooks = webhookList(useWatch({ control, name: "webhooks" }));
 
   const { errors } = formState;
-  const msgs = (f: keyof FormValues) => messagesOf(errors[f], f === "recipients" ? recipients : undefined);
+  const msgs = (f: keyof FormValues) =>
+    messagesOf(errors[f], f === "recipients" ? recipients : f === "webhooks" ? webhooks : undefined);
+  const kindField = register("kind", {
+    onChange: (e: { target: { value: RuleKind } }) => {
+      if (!rule && !formState.dirtyFields.threshold) setValue("threshold", THRESHOLD_DEFAULT[e.target.value]);
+    },
+  });
   const described = (f: keyof FormValues) => (msgs(f).length ? `rule-${f}-error` : undefined);
   const elsewhere = errors.root?.server?.message?.split("\n") ?? [];
   const onFields = Object.keys(errors).some((k) => k !== "root");
@@ -84,7 +116,7 @@ export function RuleForm({
                   kind === k ? "border-slate-900 bg-slate-50 font-medium" : "border-slate-300",
                 )}
               >
-                <input type="radio" value={k} {...register("kind")} />
+                <input type="radio" value={k} {...kindField} />
                 {KIND_TEXT[k].label}
               </label>
             ))}
@@ -120,10 +152,44 @@ export function RuleForm({
               </option>
             ))}
           </select>
+          {kind === "circuit" ? (
+            <p className="mt-1 text-xs text-slate-500">
+              A type counts its own circuit breaker and those of the hosts its commands go to.
+            </p>
+          ) : null}
           <FieldError id="rule-type-error" messages={msgs("type")} />
         </div>
 
-        {kind === "count" || kind === "rate" ? (
+        {kind === "latency" ? (
+          <div>
+            <label htmlFor="rule-percentile" className={label}>
+              Percentile
+            </label>
+            <div className="relative">
+              <input
+                id="rule-percentile"
+                type="number"
+                min={0}
+                max={100}
+                step="any"
+                inputMode="decimal"
+                {...register("percentile")}
+                className={`${input} pl-7`}
+                aria-invalid={!!errors.percentile}
+                aria-describedby={described("percentile")}
+              />
+              <span className="pointer-events-none absolute inset-y-0 left-3 flex items-center text-sm text-slate-500">
+                p
+              </span>
+            </div>
+            <p className="mt-1 text-xs text-slate-500">
+              Of the time from receipt to finish: 50 is the median, 95 (the default) leaves out the slowest 5%.
+            </p>
+            <FieldError id="rule-percentile-error" messages={msgs("percentile")} />
+          </div>
+        ) : null}
+
+        {WINDOWED.includes(kind) ? (
           <DurationField
             name="windowSeconds"
             title="Window"
@@ -158,23 +224,27 @@ export function RuleForm({
               type="number"
               min={0}
               max={kind === "rate" ? 100 : undefined}
-              step="any"
+              step={kind === "circuit" ? 1 : "any"}
               inputMode="decimal"
               {...register("threshold")}
-              className={`${input} ${kind === "rate" ? "pr-8" : ""}`}
+              className={`${input} ${kind === "rate" || kind === "latency" ? "pr-8" : ""}`}
               aria-invalid={!!errors.threshold}
               aria-describedby={described("threshold")}
             />
-            {kind === "rate" ? (
+            {kind === "rate" || kind === "latency" ? (
               <span className="pointer-events-none absolute inset-y-0 right-3 flex items-center text-sm text-slate-500">
-                %
+                {kind === "rate" ? "%" : "s"}
               </span>
             ) : null}
           </div>
           <p className="mt-1 text-xs text-slate-500">
             {kind === "rate"
               ? "Fires when at least this percentage of finished commands failed or hit an exception."
-              : "Fires when the number of commands reaches this value."}
+              : kind === "latency"
+                ? "Fires when the percentile reaches this many seconds."
+                : kind === "circuit"
+                  ? "Fires while at least this many circuit breakers are open or half-open (default 1)."
+                  : "Fires when the number of commands reaches this value."}
           </p>
           <FieldError id="rule-threshold-error" messages={msgs("threshold")} />
         </div>
@@ -192,8 +262,31 @@ export function RuleForm({
             aria-invalid={!!errors.recipients}
             aria-describedby={described("recipients")}
           />
-          <p className="mt-1 text-xs text-slate-500">Email addresses, separated by commas or new lines.</p>
+          <p className="mt-1 text-xs text-slate-500">
+            Email addresses, separated by commas or new lines (none if the rule has a webhook).
+          </p>
           <FieldError id="rule-recipients-error" messages={msgs("recipients")} />
+        </div>
+
+        <div>
+          <label htmlFor="rule-webhooks" className={label}>
+            Webhooks <span className="font-normal text-slate-400">(optional)</span>
+          </label>
+          <textarea
+            id="rule-webhooks"
+            rows={2}
+            {...register("webhooks")}
+            placeholder="https://hooks.slack.com/services/…"
+            className={`${input} font-mono text-xs`}
+            aria-invalid={!!errors.webhooks}
+            aria-describedby={described("webhooks")}
+          />
+          <p className="mt-1 text-xs text-slate-500">
+            URLs, one per line: each alert is POSTed to them as JSON with a one-line <code>text</code> (a chat
+            incoming-webhook shows it as is), signed in <code>X-Conveyor-Signature</code> with the rule&apos;s webhook
+            secret.
+          </p>
+          <FieldError id="rule-webhooks-error" messages={msgs("webhooks")} />
         </div>
 
         <DurationField
@@ -208,7 +301,7 @@ export function RuleForm({
         <div className="space-y-1.5">
           <label className="flex items-center gap-2 text-sm text-slate-700">
             <input type="checkbox" {...register("notifyOnResolve")} />
-            Email when resolved
+            Notify when resolved
           </label>
           <label className="flex items-center gap-2 text-sm text-slate-700">
             <input type="checkbox" {...register("enabled")} />

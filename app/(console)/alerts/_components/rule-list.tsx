@@ -1,19 +1,24 @@
 "use client";
-// The rules table: each rule's condition, state, last value, recipients, when
-// it was evaluated and what became of its emails; admins get its actions
-// (edit, enable/disable, silence, test email, delete).
+// The rules table: each rule's condition, state, last value, its channels
+// (recipients and webhooks) with each one's last delivery, when it was
+// evaluated and what became of its emails; admins get its actions (edit,
+// enable/disable, silence, send a test, rotate the webhook secret, delete).
+import { useState } from "react";
 import { useMutation } from "@tanstack/react-query";
 import { useTRPC } from "@/app/_components/trpc";
 import { btn, ErrorBox, fmtTime, RelTime } from "@/app/_components/ui";
 import { describeRule, duration, formatValue } from "@/server/alerts/format";
 import { Pill } from "./pill";
-import type { Rule, RuleEmail, RuleKind, RuleUpdate } from "./types";
+import { SecretOnce } from "./secret-once";
+import type { Rule, RuleChannel, RuleEmail, RuleKind, RuleUpdate } from "./types";
 
 const KIND_LABEL: Record<RuleKind, string> = {
   count: "Count",
   stuck: "Stuck",
   rate: "Failure rate",
   backlog: "Backlog",
+  latency: "Latency",
+  circuit: "Circuit",
 };
 
 const future = (iso: string | null) => !!iso && new Date(iso).getTime() > Date.now();
@@ -107,6 +112,50 @@ function EmailState({ email }: { email: RuleEmail }) {
   );
 }
 
+/** A channel's last delivery, in a few words: sent (when), retrying (tries, last status or error, next try), not tried yet. */
+function LastDelivery({ last }: { last: RuleChannel["last"] }) {
+  if (!last) return <span className="text-slate-400">no delivery yet</span>;
+  const st = last.status;
+  const what = `${last.kind}, `;
+  if (st.state === "sent")
+    return (
+      <span className="text-emerald-700">
+        {what}sent <RelTime iso={st.sentAt} />
+      </span>
+    );
+  if (st.state === "not_sent") return <span className="text-amber-800">{what}not sent: SMTP_URL is unset</span>;
+  if (st.attempts === 0) return <span className="text-amber-800">{what}queued, not tried yet</span>;
+  return (
+    <span className="text-amber-800">
+      {what}try {st.attempts} failed
+      {st.lastError ? <span className="text-red-700"> ({st.lastError})</span> : null}; next try{" "}
+      <RelTime iso={st.nextAt} />
+    </span>
+  );
+}
+
+function Channels({ r }: { r: Rule }) {
+  return (
+    <ul className="space-y-1" aria-label={`Channels of ${r.name}`}>
+      {r.channels.map((c) => (
+        <li key={`${c.channel} ${c.to}`} className="min-w-0" data-testid="rule-channel" data-channel={c.channel}>
+          <span className="flex items-center gap-1.5">
+            <span className="rounded bg-slate-100 px-1 py-px text-[10px] font-medium uppercase tracking-wide text-slate-500">
+              {c.channel === "webhook" ? "Webhook" : "Email"}
+            </span>
+            <span className="truncate text-slate-700" title={c.to}>
+              {c.to}
+            </span>
+          </span>
+          <span className="block text-xs">
+            <LastDelivery last={c.last} />
+          </span>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
 type RowProps = { isAdmin: boolean; onEdit: (r: Rule) => void; onChanged: () => void; onDeleted: (id: string) => void };
 
 export function RulesTable({ rules, editingId, ...row }: RowProps & { rules: Rule[]; editingId: string | null }) {
@@ -119,7 +168,7 @@ export function RulesTable({ rules, editingId, ...row }: RowProps & { rules: Rul
             <th className="px-4 py-2.5">Rule</th>
             <th className={th}>State</th>
             <th className={`${th} text-right`}>Last value</th>
-            <th className={th}>Recipients</th>
+            <th className={th}>Channels</th>
             <th className="px-4 py-2.5 whitespace-nowrap">Evaluated / email</th>
           </tr>
         </thead>
@@ -141,8 +190,10 @@ function asInput(r: Rule, patch: { enabled?: boolean; silencedUntil?: string | n
     type: r.type ?? undefined,
     windowSeconds: r.windowSeconds ?? undefined,
     ageSeconds: r.ageSeconds ?? undefined,
+    percentile: r.kind === "latency" ? (r.percentile ?? undefined) : undefined,
     threshold: r.threshold,
     recipients: r.recipients,
+    webhooks: r.webhooks,
     cooldownSeconds: r.cooldownSeconds,
     notifyOnResolve: r.notifyOnResolve,
     enabled: patch.enabled ?? r.enabled,
@@ -155,11 +206,13 @@ function RuleRows({ r, isAdmin, editing, onEdit, onChanged, onDeleted }: RowProp
   const update = useMutation(trpc.alerts.updateRule.mutationOptions({ onSuccess: onChanged }));
   const del = useMutation(trpc.alerts.deleteRule.mutationOptions({ onSuccess: () => onDeleted(r.id) }));
   const test = useMutation(trpc.alerts.testRule.mutationOptions({ onSuccess: onChanged }));
+  const rotate = useMutation(trpc.alerts.rotateWebhookSecret.mutationOptions());
+  const [secret, setSecret] = useState<string | null>(null);
   const silenced = future(r.silencedUntil);
   const busy = update.isPending || del.isPending;
   const small = `${btn.secondary} px-2.5 py-1 text-xs`;
   const td = "px-3 py-3 align-top";
-  const err = update.error ?? del.error ?? test.error;
+  const err = update.error ?? del.error ?? test.error ?? rotate.error;
   const silence = (ms: number) => update.mutate(asInput(r, { silencedUntil: new Date(Date.now() + ms).toISOString() }));
   return (
     <tbody
@@ -176,7 +229,8 @@ function RuleRows({ r, isAdmin, editing, onEdit, onChanged, onDeleted }: RowProp
           </div>
           <p className="mt-1 text-slate-600">{describeRule(r)}</p>
           <p className="mt-0.5 text-xs text-slate-400">
-            repeats every {duration(r.cooldownSeconds)} while firing{r.notifyOnResolve ? " · emails when resolved" : ""}
+            repeats every {duration(r.cooldownSeconds)} while firing
+            {r.notifyOnResolve ? " · notifies when resolved" : ""}
           </p>
         </td>
         <td className={td}>
@@ -188,14 +242,8 @@ function RuleRows({ r, isAdmin, editing, onEdit, onChanged, onDeleted }: RowProp
           </span>
           <span className="block text-xs text-slate-500">threshold ≥ {formatValue(r.kind, r.threshold)}</span>
         </td>
-        <td className={`${td} max-w-56`}>
-          <ul className="space-y-0.5">
-            {r.recipients.map((x) => (
-              <li key={x} className="truncate text-slate-700" title={x}>
-                {x}
-              </li>
-            ))}
-          </ul>
+        <td className={`${td} max-w-72`}>
+          <Channels r={r} />
         </td>
         <td className="px-4 py-3 align-top text-xs whitespace-nowrap text-slate-500">
           <span className="block">
@@ -207,7 +255,7 @@ function RuleRows({ r, isAdmin, editing, onEdit, onChanged, onDeleted }: RowProp
               "not evaluated yet"
             )}
           </span>
-          <EmailState email={r.email} />
+          {r.recipients.length ? <EmailState email={r.email} /> : null}
         </td>
       </tr>
       {isAdmin ? (
@@ -250,8 +298,25 @@ function RuleRows({ r, isAdmin, editing, onEdit, onChanged, onDeleted }: RowProp
                 disabled={test.isPending}
                 onClick={() => test.mutate({ id: r.id })}
               >
-                {test.isPending ? "Queuing…" : "Send test email"}
+                {test.isPending ? "Queuing…" : "Send test"}
               </button>
+              {r.webhooks.length ? (
+                <button
+                  type="button"
+                  className={small}
+                  disabled={rotate.isPending}
+                  onClick={() => {
+                    if (
+                      window.confirm(
+                        `Rotate the webhook secret of "${r.name}"? Receivers must be given the new one: the old one stops verifying at once.`,
+                      )
+                    )
+                      rotate.mutate({ id: r.id }, { onSuccess: (x) => setSecret(x.webhookSecret) });
+                  }}
+                >
+                  Rotate webhook secret
+                </button>
+              ) : null}
               <button
                 type="button"
                 className="ml-auto rounded-md px-2 py-1 text-xs font-medium text-red-700 hover:bg-red-50 disabled:opacity-50"
@@ -270,15 +335,24 @@ function RuleRows({ r, isAdmin, editing, onEdit, onChanged, onDeleted }: RowProp
                 className="mt-2 flex items-start justify-between gap-3 rounded-lg border border-sky-200 bg-sky-50 px-3 py-2 text-xs text-sky-900"
               >
                 <div>
-                  <p className="font-medium">Test email queued for {test.data.recipients.join(", ")}</p>
-                  {test.data.emailConfigured ? (
+                  <p className="font-medium">
+                    Test queued for{" "}
+                    {[
+                      ...(test.data.recipients.length ? [`email to ${test.data.recipients.join(", ")}`] : []),
+                      ...(test.data.webhooks
+                        ? [`${test.data.webhooks} ${test.data.webhooks === 1 ? "webhook" : "webhooks"}`]
+                        : []),
+                    ].join(" and ")}
+                  </p>
+                  {test.data.emailConfigured || !test.data.recipients.length ? (
                     <p className="mt-0.5 text-sky-800">
-                      A worker sends it within seconds; its delivery shows in the history below.
+                      A worker sends it within seconds; its deliveries show in the history below.
                     </p>
                   ) : (
                     <p className="mt-0.5 text-amber-800">
-                      Email is not configured (SMTP_URL is unset): nothing is sent. The console shows what would have
-                      been sent in the history below.
+                      Email is not configured (SMTP_URL is unset): no email is sent
+                      {test.data.webhooks ? " (the webhooks are)" : ""}. The console shows what would have been sent in
+                      the history below.
                     </p>
                   )}
                 </div>
@@ -287,16 +361,23 @@ function RuleRows({ r, isAdmin, editing, onEdit, onChanged, onDeleted }: RowProp
                 </button>
               </div>
             ) : null}
+            {secret ? (
+              <div className="mt-2">
+                <SecretOnce secret={secret} title="New webhook secret" onDismiss={() => setSecret(null)} />
+              </div>
+            ) : null}
             {err ? (
               <div className="mt-2">
                 <ErrorBox
                   error={err}
                   title={
                     test.error
-                      ? "Could not queue the test email"
-                      : del.error
-                        ? "Could not delete the rule"
-                        : "Could not update the rule"
+                      ? "Could not queue the test"
+                      : rotate.error
+                        ? "Could not rotate the webhook secret"
+                        : del.error
+                          ? "Could not delete the rule"
+                          : "Could not update the rule"
                   }
                 />
               </div>

@@ -1,5 +1,6 @@
 // The rule form's values: the rule input's fields, in the form a person types
-// them (text, amounts with units, a percentage for rates). toInput converts
+// them (text, amounts with units, a percentage for rates, seconds for
+// latencies, lists one per line). toInput converts
 // them to the rule input, and the form's resolver checks that with the schema
 // the server checks with (server/alerts/rule-input.ts), so that the server's
 // issues and the form's name the same fields.
@@ -7,7 +8,7 @@ import type { Resolver } from "react-hook-form";
 import { zodResolver } from "@hookform/resolvers/zod";
 import type { z } from "zod";
 import type { State } from "@/app/_components/ui";
-import { ruleInput, type RuleInput } from "@/server/alerts/rule-input";
+import { DEFAULT_PERCENTILE, ruleInput, type RuleInput } from "@/server/alerts/rule-input";
 import type { Rule, RuleKind } from "./types";
 
 type Dur = { amount: string; unit: number };
@@ -36,10 +37,14 @@ export type FormValues = {
   type: string;
   windowSeconds: Dur;
   ageSeconds: Dur;
-  /** As typed: a percentage for a rate rule. */
+  /** As typed: a latency rule's percentile (default 95). */
+  percentile: string;
+  /** As typed: a percentage for a rate rule, seconds for a latency rule. */
   threshold: string;
   /** As typed: addresses separated by commas, semicolons or white space. */
   recipients: string;
+  /** As typed: URLs separated by white space or commas. */
+  webhooks: string;
   cooldownSeconds: Dur;
   notifyOnResolve: boolean;
   enabled: boolean;
@@ -54,8 +59,10 @@ export function defaults(rule: Rule | null): FormValues {
     type: rule?.type ?? "",
     windowSeconds: rule ? split(rule.windowSeconds) : { amount: "10", unit: 60 },
     ageSeconds: rule ? split(rule.ageSeconds) : { amount: "15", unit: 60 },
+    percentile: String(rule?.percentile ?? DEFAULT_PERCENTILE),
     threshold: rule ? String(rule.kind === "rate" ? Number((rule.threshold * 100).toFixed(4)) : rule.threshold) : "5",
     recipients: rule?.recipients.join("\n") ?? "",
+    webhooks: rule?.webhooks.join("\n") ?? "",
     cooldownSeconds: split(rule?.cooldownSeconds ?? 3600),
     notifyOnResolve: rule?.notifyOnResolve ?? true,
     enabled: rule?.enabled ?? true,
@@ -72,18 +79,33 @@ export const recipientList = (text: string) =>
     .map((x) => x.trim())
     .filter(Boolean);
 
+/** URLs one per line (or separated by white space or commas, which a URL's own characters never are unescaped). */
+export const webhookList = (text: string) =>
+  text
+    .split(/[\s,]+/)
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+/** The kinds that look at a window of time. */
+export const WINDOWED: readonly RuleKind[] = ["count", "rate", "latency"];
+
+const num = (s: string) => (s.trim() === "" ? Number.NaN : Number(s));
+
 /** The rule input the form stands for; fields its kind does not use are left out. */
 function toInput(v: FormValues): z.input<typeof ruleInput> {
-  const t = v.threshold.trim() === "" ? Number.NaN : Number(v.threshold);
+  const t = num(v.threshold);
   return {
     name: v.name,
     kind: v.kind,
     states: v.kind === "count" || v.kind === "stuck" ? v.states : undefined,
     type: v.type || undefined,
-    windowSeconds: v.kind === "count" || v.kind === "rate" ? toSeconds(v.windowSeconds) : undefined,
+    windowSeconds: WINDOWED.includes(v.kind) ? toSeconds(v.windowSeconds) : undefined,
     ageSeconds: v.kind === "stuck" ? toSeconds(v.ageSeconds) : undefined,
-    threshold: v.kind === "rate" ? t / 100 : t,
+    percentile: v.kind === "latency" ? num(v.percentile) : undefined,
+    // a circuit rule's threshold may be left empty (1)
+    threshold: v.kind === "rate" ? t / 100 : v.kind === "circuit" && v.threshold.trim() === "" ? undefined : t,
     recipients: recipientList(v.recipients),
+    webhooks: webhookList(v.webhooks),
     cooldownSeconds: toSeconds(v.cooldownSeconds),
     notifyOnResolve: v.notifyOnResolve,
     enabled: v.enabled,

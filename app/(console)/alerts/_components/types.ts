@@ -7,6 +7,7 @@ type Out = inferRouterOutputs<AppRouter>["alerts"];
 export type Rule = Out["listRules"]["items"][number];
 export type RuleKind = Rule["kind"];
 export type RuleEmail = Rule["email"];
+export type RuleChannel = Rule["channels"][number];
 export type HistoryItem = Out["history"]["items"][number];
 type Delivery = HistoryItem["deliveries"][number];
 export type DeliveryStatus = Delivery["status"];
