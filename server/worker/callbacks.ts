@@ -11,6 +11,7 @@ import { describeError, withTimeout } from "./attempt";
 import { Wake } from "../lib/wake";
 import { onWake, type Service } from "./service";
 import { refusedBy } from "../outbound/url-guard";
+import { startSpan } from "../lib/tracing";
 
 export function callbackSender(o: {
   db: Db;
@@ -50,6 +51,13 @@ export function callbackSender(o: {
     let status: number | null = null;
     let error: string | null = null;
     let refused = false;
+    // A child of the command's trace (DESIGN §10): the span's own when tracing is on.
+    const span = startSpan("conveyor.callback", "client", d.trace, {
+      "conveyor.command.id": d.commandId,
+      "conveyor.attempt.kind": "callback",
+      "conveyor.callback.attempt": d.attempts,
+      "url.full": loggableUrl(d.url),
+    });
     try {
       await o.checkUrl?.(d.url);
       const secret = await secretOf(d.clientId);
@@ -63,6 +71,9 @@ export function callbackSender(o: {
               "x-conveyor-signature": signBody(secret, body),
               "x-command-id": d.commandId,
               "user-agent": "Conveyor",
+              ...(span
+                ? { traceparent: span.traceparent, ...(span.tracestate ? { tracestate: span.tracestate } : {}) }
+                : {}),
             },
             body,
             signal,
@@ -80,6 +91,13 @@ export function callbackSender(o: {
       refused = r !== null;
       error = r ? `${r.message}; not retried` : describeError(err);
     }
+    span?.end(
+      {
+        "conveyor.attempt.outcome": ok ? "success" : refused ? "failure" : "exception",
+        ...(status !== null ? { "http.response.status_code": status } : {}),
+      },
+      error,
+    );
     // A refused target will not be allowed on the next try either: stop there (the delivery shows why).
     const retryInMs = refused ? null : Math.max(1000, backoffMs(d.attempts, 2000, 3600_000));
     await finishCallback(o.db, d, { ok, status, error, retryInMs, startedAt, worker: o.workerId });
