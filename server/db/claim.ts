@@ -97,7 +97,7 @@ export const toClaimed = (r: ClaimRow): Claimed => ({
  * it only while commandsRowEstimate() is at least PREPARED_CLAIM_MIN_ROWS.
  */
 const CLAIM_PREPARED = {
-  name: "conveyor_claim_v3",
+  name: "conveyor_claim_v2",
   text: claimText(UNGATED, "$2"),
 };
 export const PREPARED_CLAIM_TEXT = CLAIM_PREPARED.text;
