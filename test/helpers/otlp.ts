@@ -29,7 +29,8 @@ export type OtlpReceiver = {
   close: () => Promise<void>;
 };
 
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+/** On `port` of 127.0.0.1 (default: any free one); rejects when it is taken. */
+export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
   const requests: OtlpReceiver["requests"] = [];
   const spans: ReceivedSpan[] = [];
   const waiters = new Set<() => void>();
@@ -50,7 +51,10 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     res.writeHead(200, { "content-type": contentType.includes("json") ? "application/json" : contentType });
     res.end(contentType.includes("json") ? "{}" : "");
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => (server.off("error", reject), resolve()));
+  });
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
