@@ -6,6 +6,9 @@
 // --ordering-keys N adds a Conveyor run whose jobs are spread over N ordering keys (DESIGN §7), each key's
 // jobs one after the other: with the default 20,000 jobs and 10,000 keys, two per key, the second waiting
 // behind the first. Its pickup samples use a new key each.
+// --tracing adds a Conveyor run whose workers export spans (DESIGN §10: one per attempt) over OTLP/HTTP
+// (protobuf) to a loopback receiver here (OTEL_EXPORTER_OTLP_ENDPOINT), beside the plain run, which has no
+// variable set: the cost of tracing when on, and (against earlier figures) that it costs nothing when off.
 // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the worker processes.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -24,6 +27,7 @@ import { createRegistry } from "../server/command-types/registry";
 import { http } from "../server/command-types/http";
 import { defineCommandType } from "../server/command-types/types";
 import { z } from "zod";
+import { startOtlpReceiver } from "../test/helpers/otlp";
 
 const { values } = parseArgs({
   options: {
@@ -33,6 +37,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     "ordering-keys": { type: "string" },
     "rate-limit": { type: "string" },
+    tracing: { type: "boolean", default: false },
   },
 });
 const RUNS = Number(values.runs);
@@ -42,6 +47,11 @@ const PROBE_MS = 25;
 const ORDERING_KEYS = Number(values["ordering-keys"] ?? 0);
 /** --rate-limit N adds a Conveyor run whose jobs' type has a limit of N attempts per second (burst N), shared by the workers. */
 const RATE_LIMIT = Number(values["rate-limit"] ?? 0);
+/** The OTLP receiver of --tracing; its spans are decoded after each drain, not during it. */
+const otlp = values.tracing ? await startOtlpReceiver(0, { defer: true }) : undefined;
+const TRACED = "Conveyor, tracing on (OTLP/HTTP to loopback)";
+/** Spans received per drain of the traced system. */
+const spansPerDrain: number[] = [];
 
 const database = await startDatabase();
 const gwUrl = database.url.replace("/conveyor?", "/graphile_bench?");
@@ -87,10 +97,10 @@ type System = {
   enqueueOne: () => Promise<string>;
 };
 /** Conveyor; with `keys`, job i has the ordering key i mod keys; with `rate`, the noop type's scope is limited to it. */
-const conveyor = (name: string, keys: number, rate = 0): System => ({
+const conveyor = (name: string, keys: number, rate = 0, env: Record<string, string> = {}): System => ({
   name,
   script: "bench/conveyor-noop-worker.ts",
-  env: { DATABASE_URL: database.url },
+  env: { DATABASE_URL: database.url, ...env },
   vacuum: async () => void (await db.pool.query("VACUUM")),
   enqueue: async (n) => {
     await db.pool.query(`DELETE FROM flow_scopes`);
@@ -130,6 +140,17 @@ const systems: System[] = [
     ? [conveyor(`Conveyor, ${fmt(ORDERING_KEYS)} ordering keys × ${fmt(JOBS / ORDERING_KEYS)}`, ORDERING_KEYS)]
     : []),
   ...(RATE_LIMIT > 0 ? [conveyor(`Conveyor, type limited to ${fmt(RATE_LIMIT)}/s`, 0, RATE_LIMIT)] : []),
+  // A queue big enough for a whole drain's spans (the SDK's default, 2,048, drops what does not fit).
+  ...(otlp
+    ? [
+        conveyor(TRACED, 0, 0, {
+          OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+          OTEL_BSP_MAX_QUEUE_SIZE: "65536",
+          OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "2048",
+          OTEL_BSP_SCHEDULE_DELAY: "500",
+        }),
+      ]
+    : []),
   ...(["defaults", "batched"] as const).map((mode) => ({
     name: `graphile-worker 0.17.3 ${mode}`,
     script: "bench/graphile-noop-worker.ts",
@@ -243,6 +264,13 @@ async function drain(s: System, procs: number): Promise<number> {
     workers: (workerTicks * 10_000) / JOBS,
   });
   await stopProcs(ps);
+  if (otlp && s.name === TRACED) {
+    // The workers sent their last spans before exiting.
+    const before = otlp.spans.length;
+    otlp.decodePending();
+    spansPerDrain.push(otlp.spans.length - before);
+    otlp.spans.length = 0;
+  }
   // What the drain left for VACUUM (dead row versions, index entries): a cost
   // of sustained load that the drain itself does not show.
   const pgBeforeVacuum = new Map(postgresPids().map((p) => [p, ticksOf(p)]));
@@ -324,6 +352,7 @@ for (let r = 0; r < RUNS; r++) {
   }
 }
 await gw.release();
+await otlp?.close();
 await admin.end();
 await db.close();
 await database.cleanup();
@@ -362,6 +391,14 @@ for (const s of systems) {
   const m = (xs: { pg: number; workers: number }[]) =>
     `${fmt(median(xs.map((x) => x.pg)))} + ${fmt(median(xs.map((x) => x.workers)))} = ${fmt(median(xs.map((x) => x.pg + x.workers)))}`;
   console.log(`| ${s.name} | ${m(c.d1)} | ${m(c.d2)} | ${fmt(median(vacuumPerJob[s.name]!))} |`);
+}
+if (otlp) {
+  const off = row("Conveyor"),
+    on = row(TRACED);
+  console.log(
+    `\nTracing on ÷ off: 1 process ${fmt(on.d1 / off.d1, 2)}×, 2 processes ${fmt(on.d2 / off.d2, 2)}×; pickup p50 ${fmt(on.p50, 2)} vs ${fmt(off.p50, 2)} ms. ` +
+      `Spans received per drain (the pickup series aside): ${spansPerDrain.map((n) => fmt(n)).join(", ")} for ${fmt(JOBS)} jobs.`,
+  );
 }
 if (!systems.some((s) => s.name.startsWith("graphile-worker"))) process.exit(0);
 const c = row("Conveyor"),

@@ -24,15 +24,20 @@ export type OtlpReceiver = {
   /** Every export request: path and content type. */
   requests: { path: string; contentType: string }[];
   spans: ReceivedSpan[];
+  /** With `defer`: decodes what was received so far into `spans` (benchmarks, not to take CPU from what they measure). */
+  decodePending: () => void;
   /** Resolves once a span matching `pred` has arrived. */
   waitForSpan: (pred: (s: ReceivedSpan) => boolean, timeoutMs?: number) => Promise<ReceivedSpan>;
   close: () => Promise<void>;
 };
 
-/** On `port` of 127.0.0.1 (default: any free one); rejects when it is taken. */
-export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
+/** On `port` of 127.0.0.1 (default: any free one); rejects when it is taken. `defer`: keep bodies, decode on decodePending(). */
+export async function startOtlpReceiver(port = 0, opts: { defer?: boolean } = {}): Promise<OtlpReceiver> {
   const requests: OtlpReceiver["requests"] = [];
   const spans: ReceivedSpan[] = [];
+  const pending: { body: Buffer; json: boolean }[] = [];
+  const decode = (body: Buffer, json: boolean) =>
+    json ? fromJson(JSON.parse(body.toString("utf8"))) : fromProtobuf(body);
   const waiters = new Set<() => void>();
   const server = http.createServer(async (req, res) => {
     const parts: Buffer[] = [];
@@ -42,7 +47,8 @@ export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
     requests.push({ path: req.url ?? "", contentType });
     if (req.method !== "POST" || req.url !== "/v1/traces") return void res.writeHead(404).end();
     try {
-      spans.push(...(contentType.includes("json") ? fromJson(JSON.parse(body.toString("utf8"))) : fromProtobuf(body)));
+      if (opts.defer) pending.push({ body, json: contentType.includes("json") });
+      else spans.push(...decode(body, contentType.includes("json")));
     } catch (err) {
       res.writeHead(400).end(String(err));
       return;
@@ -59,6 +65,9 @@ export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     spans,
+    decodePending: () => {
+      for (const p of pending.splice(0)) for (const s of decode(p.body, p.json)) spans.push(s);
+    },
     waitForSpan: (pred, timeoutMs = 20_000) =>
       new Promise((resolve, reject) => {
         const check = () => {
