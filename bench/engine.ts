@@ -12,6 +12,9 @@
 // --ordering-keys N adds a Conveyor run whose jobs are spread over N ordering keys (DESIGN §7), each key's
 // jobs one after the other: with the default 20,000 jobs and 10,000 keys, two per key, the second waiting
 // behind the first. Its pickup samples use a new key each.
+// --tracing adds a Conveyor run whose workers export spans (DESIGN §10: one per attempt) over OTLP/HTTP
+// (protobuf) to a loopback receiver here (OTEL_EXPORTER_OTLP_ENDPOINT), beside the plain run, which has no
+// variable set: the cost of tracing when on, and (against earlier figures) that it costs nothing when off.
 // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the worker processes.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -30,6 +33,7 @@ import { createRegistry } from "../server/command-types/registry";
 import { http } from "../server/command-types/http";
 import { defineCommandType } from "../server/command-types/types";
 import { z } from "zod";
+import { startOtlpReceiver } from "../test/helpers/otlp";
 
 const { values } = parseArgs({
   options: {
@@ -42,6 +46,7 @@ const { values } = parseArgs({
     batches: { type: "boolean" },
     type: { type: "string" },
     concurrency: { type: "string", default: "10" },
+    tracing: { type: "boolean", default: false },
   },
 });
 const RUNS = Number(values.runs);
@@ -71,6 +76,11 @@ async function startSink(): Promise<{ url: string; child: ChildProcess }> {
   );
   return { url: `http://127.0.0.1:${port}/do`, child };
 }
+/** The OTLP receiver of --tracing; its spans are decoded after each drain, not during it. */
+const otlp = values.tracing ? await startOtlpReceiver(0, { defer: true }) : undefined;
+const TRACED = "Conveyor, tracing on (OTLP/HTTP to loopback)";
+/** Spans received per drain of the traced system. */
+const spansPerDrain: number[] = [];
 
 const database = await startDatabase();
 const gwUrl = database.url.replace("/conveyor?", "/graphile_bench?");
@@ -120,10 +130,17 @@ type System = {
  * Conveyor; with `keys`, job i has the ordering key i mod keys; with `rate`, the noop type's scope is limited to
  * it; with `batches`, each 1,000 jobs submitted together make one batch.
  */
-const conveyor = (name: string, keys: number, rate = 0, batches = false, http = false): System => ({
+const conveyor = (
+  name: string,
+  keys: number,
+  rate = 0,
+  batches = false,
+  http = false,
+  env: Record<string, string> = {},
+): System => ({
   name,
   script: "bench/conveyor-noop-worker.ts",
-  env: { DATABASE_URL: database.url, HTTP_ALLOWED_HOSTS: "127.0.0.1" },
+  env: { DATABASE_URL: database.url, HTTP_ALLOWED_HOSTS: "127.0.0.1", ...env },
   vacuum: async () => void (await db.pool.query("VACUUM")),
   enqueue: async (n) => {
     await db.pool.query(`DELETE FROM flow_scopes`);
@@ -165,6 +182,17 @@ const systems: System[] = [
     ? [conveyor(`Conveyor, ${fmt(ORDERING_KEYS)} ordering keys × ${fmt(JOBS / ORDERING_KEYS)}`, ORDERING_KEYS)]
     : []),
   ...(RATE_LIMIT > 0 ? [conveyor(`Conveyor, type limited to ${fmt(RATE_LIMIT)}/s`, 0, RATE_LIMIT)] : []),
+  // A queue big enough for a whole drain's spans (the SDK's default, 2,048, drops what does not fit).
+  ...(otlp
+    ? [
+        conveyor(TRACED, 0, 0, false, false, {
+          OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+          OTEL_BSP_MAX_QUEUE_SIZE: "65536",
+          OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "2048",
+          OTEL_BSP_SCHEDULE_DELAY: "500",
+        }),
+      ]
+    : []),
   ...(BATCHES ? [conveyor("Conveyor, batches of 1,000", 0, 0, true)] : []),
   ...(HTTP ? [conveyor("Conveyor http", 0, 0, false, true)] : []),
   ...(["defaults", "batched"] as const).flatMap((mode) =>
@@ -292,6 +320,13 @@ async function drain(s: System, procs: number): Promise<number> {
     workers: (workerTicks * 10_000) / JOBS,
   });
   await stopProcs(ps);
+  if (otlp && s.name === TRACED) {
+    // The workers sent their last spans before exiting.
+    const before = otlp.spans.length;
+    otlp.decodePending();
+    spansPerDrain.push(otlp.spans.length - before);
+    otlp.spans.length = 0;
+  }
   // What the drain left for VACUUM (dead row versions, index entries): a cost
   // of sustained load that the drain itself does not show.
   const pgBeforeVacuum = new Map(postgresPids().map((p) => [p, ticksOf(p)]));
@@ -341,6 +376,11 @@ async function pickup(s: System): Promise<{ lat: number[]; enq: number[] }> {
     await new Promise((r) => setTimeout(r, 20));
   }
   await stopProcs([p!]);
+  // The pickup series' spans are not a drain's.
+  if (otlp && s.name === TRACED) {
+    otlp.decodePending();
+    otlp.spans.length = 0;
+  }
   return { lat: out.sort((a, b) => a - b), enq: enq.sort((a, b) => a - b) };
 }
 
@@ -379,6 +419,7 @@ for (let r = 0; r < RUNS; r++) {
 }
 await gw.release();
 sink?.child.kill("SIGTERM");
+await otlp?.close();
 await admin.end();
 await db.close();
 await database.cleanup();
@@ -434,6 +475,14 @@ if (HTTP && has("Conveyor http")) {
         `Conveyor http ÷ graphile-worker ${mode} http: 1 process ${fmt(h.d1 / g.d1, 2)}×, 2 processes ${fmt(h.d2 / g.d2, 2)}×${mode === "batched" ? " (target ≥ 2×)" : ""}`,
       );
     }
+}
+if (otlp) {
+  const off = row("Conveyor"),
+    on = row(TRACED);
+  console.log(
+    `\nTracing on ÷ off: 1 process ${fmt(on.d1 / off.d1, 2)}×, 2 processes ${fmt(on.d2 / off.d2, 2)}×; pickup p50 ${fmt(on.p50, 2)} vs ${fmt(off.p50, 2)} ms. ` +
+      `Spans received per drain (the pickup series aside): ${spansPerDrain.map((n) => fmt(n)).join(", ")} for ${fmt(JOBS)} jobs.`,
+  );
 }
 if (!has("Conveyor") || !has("graphile-worker 0.17.3 batched")) process.exit(0);
 const c = row("Conveyor"),

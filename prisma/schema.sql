@@ -321,6 +321,8 @@ CREATE TABLE commands (
   target_host text,
   batch_id uuid,
   submitted_payload jsonb,
+  trace_parent text,
+  trace_state text,
   CONSTRAINT commands_attempt_count_check CHECK (attempt_count >= 0),
   CONSTRAINT commands_finished_check CHECK ((finished_at IS NOT NULL) = (status = ANY (ARRAY['succeeded'::command_status, 'failed'::command_status, 'exception'::command_status, 'compensated'::command_status, 'cancelled'::command_status]))),
   CONSTRAINT commands_idempotency_key_check CHECK (length(idempotency_key) >= 1 AND length(idempotency_key) <= 200),

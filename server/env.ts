@@ -34,6 +34,23 @@ const urlWith = (protocols: string[]) =>
     { message: `must be a URL starting with ${protocols.map((p) => p + "//").join(" or ")}` },
   );
 
+/** The protocols of OTLP over HTTP (the spec's default is http/protobuf); gRPC is not shipped. */
+const otlpProtocol = z
+  .enum(["http/protobuf", "http/json", ""], {
+    error:
+      "must be http/protobuf or http/json (OTLP over gRPC is not supported; point it at the collector's HTTP port, 4318)",
+  })
+  .optional()
+  .transform((v) => (v === "" ? undefined : v));
+const SAMPLERS = [
+  "always_on",
+  "always_off",
+  "traceidratio",
+  "parentbased_always_on",
+  "parentbased_always_off",
+  "parentbased_traceidratio",
+] as const;
+
 const schema = z
   .object({
     DATABASE_URL: urlWith(["postgres:", "postgresql:"]),
@@ -80,13 +97,48 @@ const schema = z
     DATA_DIR: optionalText.default(".data"),
     EMBEDDED_PG_PORT: intFrom("EMBEDDED_PG_PORT", 54329, 1, 65535),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    // Tracing (DESIGN §10, docs/operations.md): spans are exported over OTLP/HTTP only when an endpoint is set.
+    // The OpenTelemetry SDK reads the other OTEL_* variables itself (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
+    // OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_*); those that would otherwise be misread in silence are checked here.
+    OTEL_EXPORTER_OTLP_ENDPOINT: urlWith(["http:", "https:"]),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: urlWith(["http:", "https:"]),
+    OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol,
+    OTEL_SDK_DISABLED: z
+      .enum(["true", "false", ""], { error: "must be true or false" })
+      .optional()
+      .transform((v) => v === "true"),
+    OTEL_TRACES_EXPORTER: z
+      .enum(["otlp", "none", ""], { error: 'must be "otlp" or "none" (spans are exported over OTLP/HTTP only)' })
+      .optional()
+      .transform((v) => (v === "none" ? "none" : "otlp")),
+    OTEL_TRACES_SAMPLER: z.enum([...SAMPLERS, ""], { error: `must be one of ${SAMPLERS.join(", ")}` }).optional(),
+    OTEL_TRACES_SAMPLER_ARG: optionalText.refine((v) => v === undefined || (Number(v) >= 0 && Number(v) <= 1), {
+      message: "must be a number from 0 to 1 (the ratio of traces sampled)",
+    }),
   })
   .refine((e) => (e.ADMIN_EMAIL === undefined) === (e.ADMIN_PASSWORD === undefined), {
     message: "ADMIN_EMAIL and ADMIN_PASSWORD must be set together",
     path: ["ADMIN_PASSWORD"],
   });
 
-export type Env = z.infer<typeof schema> & { PUBLIC_URL: string };
+/** Where spans go, when tracing is on: OTLP/HTTP to `url` in `protocol`. */
+export type TracingSettings = { url: string; protocol: "http/protobuf" | "http/json" };
+
+export type Env = z.infer<typeof schema> & { PUBLIC_URL: string; TRACING: TracingSettings | null };
+
+/**
+ * The traces endpoint as the OTLP exporter spec derives it: the signal's own
+ * variable as given, else the base endpoint with /v1/traces appended. None
+ * (or OTEL_SDK_DISABLED=true, or OTEL_TRACES_EXPORTER=none): tracing is off.
+ */
+function tracingSettings(e: z.infer<typeof schema>): TracingSettings | null {
+  if (e.OTEL_SDK_DISABLED || e.OTEL_TRACES_EXPORTER === "none") return null;
+  const base = e.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const url = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base ? `${base.replace(/\/+$/, "")}/v1/traces` : undefined);
+  if (!url) return null;
+  return { url, protocol: e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL ?? "http/protobuf" };
+}
 
 export class EnvError extends Error {}
 
@@ -98,7 +150,7 @@ export function parseEnv(source: Record<string, string | undefined> = process.en
     throw new EnvError(`Invalid environment:\n${lines.join("\n")}`);
   }
   const env = parsed.data;
-  return { ...env, PUBLIC_URL: env.PUBLIC_URL ?? `http://localhost:${env.PORT}` };
+  return { ...env, PUBLIC_URL: env.PUBLIC_URL ?? `http://localhost:${env.PORT}`, TRACING: tracingSettings(env) };
 }
 
 let cached: Env | undefined;

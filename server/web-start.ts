@@ -6,10 +6,12 @@ import { SecretKeyMismatch } from "./db/settings";
 import { appDeps } from "./app";
 import { ensureBootstrapToken } from "./auth/tokens";
 import { ensureFirstAdmin } from "./auth/users";
+import { startConfiguredTracing } from "./tracing-start";
 
 export async function onWebStart() {
   const e = envOrExit();
   const deps = appDeps();
+  await startConfiguredTracing(e, "conveyor-web", deps.log);
   // A web process with another key than the database's secrets would fail every signature: refuse to start.
   await deps.secretKey().catch((err) => {
     if (!(err instanceof SecretKeyMismatch)) return; // the database may not be up yet: /api/health says so

@@ -22,6 +22,12 @@ function requestHeaders(p: HttpPayload, ctx: AttemptContext, withBody: boolean):
     h["Content-Type"] = "application/json";
   h["Idempotency-Key"] = ctx.idempotencyKey;
   h["X-Command-Id"] = ctx.commandId;
+  if (ctx.traceparent) {
+    // The command's trace (DESIGN §10) replaces any trace header the payload names, whatever its case.
+    for (const k of Object.keys(h)) if (/^trace(parent|state)$/i.test(k)) delete h[k];
+    h.traceparent = ctx.traceparent;
+    if (ctx.tracestate) h.tracestate = ctx.tracestate;
+  }
   return h;
 }
 

@@ -21,6 +21,13 @@ export type AttemptContext = {
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
   /** For asynchronous backends: where to POST the result later, and the secret to sign it with (HMAC-SHA256). */
   result?: { url: string; secret: string };
+  /**
+   * W3C Trace Context for the attempt's outbound requests (DESIGN §10), when
+   * the command has one: a child of the submit's trace (the attempt's span when
+   * tracing is on). Send it as the `traceparent` header (and `tracestate`).
+   */
+  traceparent?: string;
+  tracestate?: string;
 };
 
 /** The result of `execute`. Throwing (or timing out) means the outcome is unknown: an exception. */

@@ -7,6 +7,7 @@ import { AppError } from "../errors";
 import { STATES, type State } from "../engine/states";
 import { submitItems, type BatchInput, type IntakeDeps } from "./submit";
 import type { Visibility } from "./read";
+import type { StoredTrace } from "../lib/trace-context";
 
 export type BatchView = {
   id: string;
@@ -35,13 +36,14 @@ export async function submitBatchRequest(
   deps: IntakeDeps,
   clientId: string,
   input: { commands: unknown[]; batch?: BatchInput },
+  trace: StoredTrace | null = null,
 ) {
   const refused = input.batch?.callbackUrl ? deps.hostCheck?.(input.batch.callbackUrl) : null;
   if (refused)
     throw new AppError("BAD_REQUEST", "Invalid batch.callbackUrl", [
       { path: ["batch", "callbackUrl"], message: refused },
     ]);
-  return submitItems(deps, clientId, input.commands, { batch: input.batch });
+  return submitItems(deps, clientId, input.commands, { batch: input.batch, trace });
 }
 
 export async function getBatch(db: Db, who: Visibility, id: string): Promise<BatchView> {

@@ -6,6 +6,7 @@ import type { Registry } from "../command-types/registry";
 import { insertAndResolve, type GroupInserter } from "./group-insert";
 import { AppError, toIssues, type Issue } from "../errors";
 import { jsonProblem, submitInput, type SubmitInput } from "./inputs";
+import type { StoredTrace } from "../lib/trace-context";
 
 export type Receipt = { ok: true; id: string; status: string; duplicate: boolean };
 export type Rejection = { ok: false; error: { code: "BAD_REQUEST" | "CONFLICT"; message: string; issues?: Issue[] } };
@@ -18,6 +19,7 @@ function prepare(
   clientId: string,
   raw: unknown,
   pathPrefix: (string | number)[],
+  trace: StoredTrace | null,
 ): NewCommand | Rejection {
   const parsed = submitInput.safeParse(raw);
   if (!parsed.success) {
@@ -80,6 +82,8 @@ function prepare(
     maxBackoffMs: input.retry?.maxBackoffMs ?? null,
     orderingKey: input.orderingKey ?? null,
     targetHost: registry.get(input.type)!.scopeHost?.(payload) ?? null,
+    traceParent: trace?.parent ?? null,
+    traceState: trace?.state ?? null,
   };
 }
 
@@ -132,7 +136,8 @@ export async function submitBatch(
   deps: IntakeDeps,
   clientId: string,
   items: unknown[],
-  opts: { pathPrefix?: boolean } = {},
+  /** trace: the request's W3C trace context (server/lib/trace-context.ts), kept with every command it stores. */
+  opts: { pathPrefix?: boolean; trace?: StoredTrace | null } = {},
 ): Promise<(Receipt | Rejection)[]> {
   return (await submitItems(deps, clientId, items, opts)).receipts;
 }
@@ -147,7 +152,8 @@ export async function submitItems(
   deps: IntakeDeps,
   clientId: string,
   items: unknown[],
-  opts: { pathPrefix?: boolean; batch?: BatchInput } = {},
+  /** trace: the request's W3C trace context (server/lib/trace-context.ts), kept with every command it stores. */
+  opts: { pathPrefix?: boolean; batch?: BatchInput; trace?: StoredTrace | null } = {},
 ): Promise<{ receipts: (Receipt | Rejection)[]; batchId?: string }> {
   const out: (Receipt | Rejection | undefined)[] = new Array(items.length);
   const toInsert: Prepared[] = [];
@@ -155,7 +161,7 @@ export async function submitItems(
   const repeats: Prepared[] = [];
 
   items.forEach((raw, index) => {
-    const r = prepare(deps, clientId, raw, opts.pathPrefix === false ? [] : ["commands", index]);
+    const r = prepare(deps, clientId, raw, opts.pathPrefix === false ? [] : ["commands", index], opts.trace ?? null);
     if ("ok" in r) return void (out[index] = r);
     if (r.idempotencyKey !== null) {
       if (seenKeys.has(r.idempotencyKey)) return void repeats.push({ index, row: r });
@@ -189,8 +195,13 @@ export async function submitItems(
 }
 
 /** One command: same path as a batch of one, with errors thrown instead of returned. */
-export async function submit(deps: IntakeDeps, clientId: string, input: unknown): Promise<Omit<Receipt, "ok">> {
-  const [r] = await submitBatch(deps, clientId, [input], { pathPrefix: false });
+export async function submit(
+  deps: IntakeDeps,
+  clientId: string,
+  input: unknown,
+  trace: StoredTrace | null = null,
+): Promise<Omit<Receipt, "ok">> {
+  const [r] = await submitBatch(deps, clientId, [input], { pathPrefix: false, trace });
   if (!r!.ok) throw new AppError(r!.error.code, r!.error.message, r!.error.issues);
   const { ok: _ok, ...receipt } = r!;
   return receipt;

@@ -9,6 +9,8 @@ export type DueCallback = {
   url: string;
   body: unknown;
   attempts: number;
+  /** The command's W3C trace context (DESIGN §10), or null. */
+  trace: { parent: string; state: string | null } | null;
 };
 
 export async function claimCallbacks(db: Db, limit: number, leaseMs: number): Promise<DueCallback[]> {
@@ -19,14 +21,16 @@ export async function claimCallbacks(db: Db, limit: number, leaseMs: number): Pr
     url: string;
     body: unknown;
     attempts: number;
+    trace_parent: string | null;
+    trace_state: string | null;
   }>(
     `WITH due AS (
        SELECT id FROM callback_deliveries
        WHERE delivered_at IS NULL AND next_at <= now() AND (locked_until IS NULL OR locked_until < now())
        ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED)
      UPDATE callback_deliveries d SET locked_until = now() + make_interval(secs => $2::float8 / 1000), attempts = d.attempts + 1
-     FROM due WHERE d.id = due.id
-     RETURNING d.id::text, d.command_id, (SELECT client_id FROM commands WHERE id = d.command_id) AS client_id, d.url, d.body, d.attempts`,
+     FROM due, commands c WHERE d.id = due.id AND c.id = d.command_id
+     RETURNING d.id::text, d.command_id, c.client_id, d.url, d.body, d.attempts, c.trace_parent, c.trace_state`,
     [limit, leaseMs],
   );
   return rows.map((r) => ({
@@ -36,6 +40,7 @@ export async function claimCallbacks(db: Db, limit: number, leaseMs: number): Pr
     url: r.url,
     body: r.body,
     attempts: r.attempts,
+    trace: r.trace_parent ? { parent: r.trace_parent, state: r.trace_state } : null,
   }));
 }
 

@@ -20,7 +20,7 @@ const UNGATED = ` AND NOT (type = ANY (SELECT name FROM flow_scopes WHERE gated 
 
 const CLAIM_RETURNING = `c.id, c.lease_id, c.type, c.payload, c.status, c.phase, c.tries, c.attempt_count,
   c.needs_reconcile, c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id, c.run_at, c.target_host,
-  c.ordering_key IS NOT NULL AS keyed`;
+  c.ordering_key IS NOT NULL AS keyed, c.trace_parent, c.trace_state`;
 
 // The hot statements keep the row's timestamps themselves, which spares them the
 // row trigger's PL/pgSQL call (its WHEN clause still checks the transition).
@@ -62,6 +62,8 @@ export type ClaimRow = {
   run_at: Date;
   target_host: string | null;
   keyed: boolean;
+  trace_parent: string | null;
+  trace_state: string | null;
 };
 
 export const toClaimed = (r: ClaimRow): Claimed => ({
@@ -83,6 +85,7 @@ export const toClaimed = (r: ClaimRow): Claimed => ({
   targetHost: r.target_host ?? null,
   keyed: r.keyed ?? true,
   probe: false,
+  trace: r.trace_parent ? { parent: r.trace_parent, state: r.trace_state ?? null } : null,
 });
 
 /**

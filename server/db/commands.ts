@@ -22,6 +22,9 @@ export type NewCommand = {
   orderingKey: string | null;
   /** The counterpart's host (the scope of host limits and circuits), or null. */
   targetHost: string | null;
+  /** W3C trace context (DESIGN §10): a version-00 traceparent and its tracestate, or null. */
+  traceParent: string | null;
+  traceState: string | null;
 };
 
 const VIEW_COLUMNS = `id, type, status, payload, result, failure, error, attempt_count, idempotency_key, ordering_key,
@@ -50,15 +53,20 @@ const byKey = (a: NewCommand, b: NewCommand) =>
  * Inserts commands in one statement. Rows whose (client, idempotency key)
  * already exists are skipped by the database (ON CONFLICT), which settles
  * concurrent submits of the same key; returns the ids actually inserted.
+ * `traced`: the rows carry trace context (DESIGN §10) and the statement two
+ * more arrays ($14, $15); without it, the statement names neither column.
  */
-const INSERT = `INSERT INTO commands (id, client_id, type, payload, idempotency_key, callback_url, priority, run_at,
-       max_attempts, backoff_ms, max_backoff_ms, target_host, batch_id)
-     SELECT id, client_id, type, payload, key, cb, prio, COALESCE(run_at, now()), ma, bo, mb, host, $13::uuid
+const insertText = (
+  traced: boolean,
+) => `INSERT INTO commands (id, client_id, type, payload, idempotency_key, callback_url, priority, run_at,
+       max_attempts, backoff_ms, max_backoff_ms, target_host, batch_id${traced ? ", trace_parent, trace_state" : ""})
+     SELECT id, client_id, type, payload, key, cb, prio, COALESCE(run_at, now()), ma, bo, mb, host, $13::uuid${traced ? ", tp, ts" : ""}
      FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::int[], $8::timestamptz[],
-                 $9::int[], $10::int[], $11::int[], $12::text[])
-       AS t(id, client_id, type, payload, key, cb, prio, run_at, ma, bo, mb, host)
+                 $9::int[], $10::int[], $11::int[], $12::text[]${traced ? ", $14::text[], $15::text[]" : ""})
+       AS t(id, client_id, type, payload, key, cb, prio, run_at, ma, bo, mb, host${traced ? ", tp, ts" : ""})
      ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING id`;
+const INSERT = [insertText(false), insertText(true)] as const;
 
 /**
  * With ordering keys (DESIGN §7): the receipt order is ordering_seq, one
@@ -71,18 +79,21 @@ const INSERT = `INSERT INTO commands (id, client_id, type, payload, idempotency_
  * release waits for the same lock: server/db/ordering.ts).
  */
 const ORDER_BLOCK = 2048;
-const INSERT_KEYED = `INSERT INTO commands (id, client_id, type, payload, idempotency_key, callback_url, priority, run_at,
-       max_attempts, backoff_ms, max_backoff_ms, target_host, batch_id, ordering_key, ordering_seq, key_waiting)
+const insertKeyedText = (
+  traced: boolean,
+) => `INSERT INTO commands (id, client_id, type, payload, idempotency_key, callback_url, priority, run_at,
+       max_attempts, backoff_ms, max_backoff_ms, target_host, batch_id, ordering_key, ordering_seq, key_waiting${traced ? ", trace_parent, trace_state" : ""})
      SELECT id, client_id, type, payload, key, cb, prio, COALESCE(run_at, now()), ma, bo, mb, host, $13::uuid, okey,
        CASE WHEN okey IS NOT NULL THEN (SELECT nextval('command_order_seq')) * ${ORDER_BLOCK} + ord END,
        okey IS NOT NULL AND (row_number() OVER (PARTITION BY client_id, okey ORDER BY ord) > 1
          OR EXISTS (SELECT 1 FROM commands e WHERE e.client_id = t.client_id AND e.ordering_key = t.okey
-                    AND e.status IN ${inList(KEY_BLOCKING)}))
+                    AND e.status IN ${inList(KEY_BLOCKING)}))${traced ? ", tp, ts" : ""}
      FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::int[], $8::timestamptz[],
-                 $9::int[], $10::int[], $11::int[], $12::text[], $14::text[], $15::int[])
-       AS t(id, client_id, type, payload, key, cb, prio, run_at, ma, bo, mb, host, okey, ord)
+                 $9::int[], $10::int[], $11::int[], $12::text[], $14::text[], $15::int[]${traced ? ", $16::text[], $17::text[]" : ""})
+       AS t(id, client_id, type, payload, key, cb, prio, run_at, ma, bo, mb, host, okey, ord${traced ? ", tp, ts" : ""})
      ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING id`;
+const INSERT_KEYED = [insertKeyedText(false), insertKeyedText(true)] as const;
 
 /**
  * Inserts commands in one statement. Rows whose (client, idempotency key)
@@ -111,9 +122,12 @@ export async function insertCommands(db: Db, unordered: NewCommand[], batch?: Ne
     col("targetHost"),
     batch?.id ?? null,
   ];
+  const traced = rows.some((r) => r.traceParent !== null);
+  const trace = traced ? [col("traceParent"), col("traceState")] : [];
+  const plain = () => [INSERT[+traced]!, traced ? [...values, ...trace] : values] as const;
   const keyed = rows.filter((r) => r.orderingKey !== null);
   if (keyed.length === 0 && !batch) {
-    const { rows: inserted } = await db.pool.query<{ id: string }>(INSERT, values);
+    const { rows: inserted } = await db.pool.query<{ id: string }>(...plain());
     return new Set(inserted.map((r) => r.id));
   }
   // Receipt order is the caller's order; a statement numbers at most ORDER_BLOCK rows (see INSERT_KEYED).
@@ -122,16 +136,17 @@ export async function insertCommands(db: Db, unordered: NewCommand[], batch?: Ne
   const place = new Map(unordered.map((r, i) => [r, i]));
   return withTransaction(db, async (client) => {
     let inserted: { id: string }[];
-    if (keyed.length === 0) inserted = (await client.query<{ id: string }>(INSERT, values)).rows;
+    if (keyed.length === 0) inserted = (await client.query<{ id: string }>(...plain())).rows;
     else {
       const clients = keyed.map((r) => r.clientId);
       const keys = keyed.map((r) => r.orderingKey as string);
       await lockKeys(client, clients, keys);
       inserted = (
-        await client.query<{ id: string }>(INSERT_KEYED, [
+        await client.query<{ id: string }>(INSERT_KEYED[+traced]!, [
           ...values,
           col("orderingKey"),
           rows.map((r) => place.get(r)!),
+          ...trace,
         ])
       ).rows;
       // An item not inserted (its idempotency key was taken) may have been counted as an earlier item of its key.

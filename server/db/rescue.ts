@@ -20,7 +20,7 @@ export async function rescueExpired(
     const { rows } = await client.query<ClaimRow & { locked_by: string; attempt_started_at: Date | null }>(
       `SELECT c.id, c.lease_id, c.type, c.payload, c.status, c.phase, c.tries, c.attempt_count, c.needs_reconcile,
               c.max_attempts, c.backoff_ms, c.max_backoff_ms, c.state_changed_at, c.client_id, c.run_at, c.locked_by, c.attempt_started_at,
-              c.target_host, c.ordering_key IS NOT NULL AS keyed
+              c.target_host, c.ordering_key IS NOT NULL AS keyed, c.trace_parent, c.trace_state
        FROM commands c WHERE c.lease_id IS NOT NULL AND c.locked_until < now()
        ORDER BY c.locked_until LIMIT $1 FOR UPDATE SKIP LOCKED`,
       [limit],

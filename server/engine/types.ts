@@ -59,6 +59,8 @@ export type Claimed = {
   probe: boolean;
   /** It has an ordering key: its completion takes the key's lock (server/db/completion.ts). */
   keyed: boolean;
+  /** The W3C trace context it was submitted with (DESIGN §10), or null: its requests carry a child traceparent. */
+  trace: { parent: string; state: string | null } | null;
 };
 
 /** A command whose lease expired in another worker's hands, as the rescuer finds it. */

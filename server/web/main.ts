@@ -28,6 +28,7 @@ import {
 } from "./node-fetch";
 import { isRestPath } from "../api/rest";
 import { codeLimitedTypes } from "../commands/flow";
+import { stopTracing } from "../lib/tracing";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
@@ -69,7 +70,8 @@ async function serve() {
   server.listen(env.PORT, () => deps.log.info({ port: env.PORT, pid: process.pid }, "web listening"));
 
   const stop = () => {
-    server.close(() => void deps.db.close().finally(() => process.exit(0)));
+    // The spans still batched are sent before the process goes (nothing to do when tracing is off).
+    server.close(() => void Promise.allSettled([stopTracing(), deps.db.close()]).finally(() => process.exit(0)));
     server.closeIdleConnections();
     setTimeout(() => process.exit(0), 10_000).unref();
   };

@@ -2,8 +2,9 @@
 // unknown, then execute (or poll, or compensate), each under a timeout and the
 // lease's abort signal; returns the completion to write. No database access here.
 import { CommandTypeError, type AttemptContext } from "../command-types/types";
+import { startSpan, tracingOn, type OpenSpan } from "../lib/tracing";
 import type { Registry } from "../command-types/registry";
-import type { Claimed, Completion } from "../engine/types";
+import type { AttemptKind, AttemptOutcome, Claimed, Completion } from "../engine/types";
 import { afterCompensationError, afterFailure, afterUnknown, canReconcile, pollDelayMs } from "../engine/policy";
 import {
   AttemptLog,
@@ -171,6 +172,34 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
   const payload = parsed.data;
   const timeoutMs = type.timeoutMs(payload);
   const intr = env.intr;
+  // Tracing (DESIGN §10): each attempt is a span, a child of the submit's trace context, and its requests carry
+  // the span's traceparent. Off and without stored context: neither span nor header, at the cost of this test.
+  const traced = c.trace !== null || tracingOn();
+  let span: OpenSpan | undefined;
+  const begin = (kind: AttemptKind) => {
+    if (!traced) return;
+    span = startSpan(`conveyor.${kind}`, "consumer", c.trace, {
+      "conveyor.command.id": c.id,
+      "conveyor.command.type": c.type,
+      "conveyor.attempt.kind": kind,
+      "conveyor.attempt.number": log.count + 1,
+      "conveyor.worker.id": env.workerId,
+    });
+  };
+  /** Records the attempt, and ends its span. */
+  const record = (
+    kind: AttemptKind,
+    started: Date,
+    outcome: AttemptOutcome,
+    error: string | null,
+    detail?: unknown,
+  ) => {
+    log.record(kind, started, outcome, error, detail);
+    if (span) {
+      span.end({ "conveyor.attempt.outcome": outcome }, outcome === "exception" ? error : null);
+      span = undefined;
+    }
+  };
   const ctx = (): AttemptContext => ({
     commandId: c.id,
     idempotencyKey: c.id,
@@ -181,6 +210,8 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
     checkUrl: env.checkUrl,
     fetch: env.fetch,
     result: env.resultEndpoint?.(c.id),
+    traceparent: span?.traceparent,
+    tracestate: span?.tracestate ?? undefined,
   });
   const interrupted = (err: unknown) => err instanceof ShuttingDown || err instanceof LeaseLost;
   // The counterpart answered / did not: its circuit breaker hears of it. An exception while the
@@ -199,18 +230,19 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
     if (!type.compensate)
       return toException(log, c.tries, `compensation requested, but type "${type.name}" has no compensate`);
     const started = log.now();
+    begin("compensate");
     const tries = c.tries + 1;
     try {
       const r = await underTimeout(() => type.compensate!(payload, ctx()), timeoutMs, intr);
       await answered();
       if (r.outcome === "success") {
-        log.record("compensate", started, "success", null, r.result);
+        record("compensate", started, "success", null, r.result);
         return compensated(log, tries);
       }
-      log.record("compensate", started, "failure", JSON.stringify(r.failure));
+      record("compensate", started, "failure", JSON.stringify(r.failure));
       return toException(log, tries, `compensation failed: ${JSON.stringify(r.failure)}`);
     } catch (err) {
-      log.record("compensate", started, "exception", describeError(err));
+      record("compensate", started, "exception", describeError(err));
       if (interrupted(err)) return compensateLater(log, c.tries, 0, `compensation: ${describeError(err)}`);
       if (!(await counts())) return compensateLater(log, c.tries, 0, `compensation: ${describeError(err)}`);
       return follow(log, tries, afterCompensationError(type, c, tries, describeError(err)));
@@ -229,17 +261,18 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
       );
     }
     const started = log.now();
+    begin("poll");
     try {
       const q = await underTimeout(() => type.query!(payload, ctx()), timeoutMs, intr);
       if (q.outcome !== "unknown") await answered();
-      log.record("poll", started, q.outcome, null, "detail" in q ? q.detail : undefined);
+      record("poll", started, q.outcome, null, "detail" in q ? q.detail : undefined);
       if (q.outcome === "success") return succeeded(log, c.tries, q.result);
       if (q.outcome === "failure") return follow(log, c.tries, afterFailure(type, c, c.tries, q.failure));
       if (q.outcome === "not_found")
         return retryLater(log, c.tries, 0, false, "the backend no longer knows the accepted command; sending it again");
       return awaitResult(log, c.tries + 1, pollDelayMs(type, c.tries + 1));
     } catch (err) {
-      log.record("poll", started, "exception", describeError(err));
+      record("poll", started, "exception", describeError(err));
       if (interrupted(err)) return awaitResult(log, c.tries, 0);
       if (!(await counts())) return awaitResult(log, c.tries, 0);
       return awaitResult(log, c.tries + 1, pollDelayMs(type, c.tries + 1));
@@ -251,10 +284,11 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
   if (c.needsReconcile) {
     if (canReconcile(type, payload)) {
       const started = log.now();
+      begin("reconcile");
       try {
         const q = await underTimeout(() => type.query!(payload, ctx()), timeoutMs, intr);
         if (q.outcome !== "unknown") await answered();
-        log.record("reconcile", started, q.outcome, null, "detail" in q ? q.detail : undefined);
+        record("reconcile", started, q.outcome, null, "detail" in q ? q.detail : undefined);
         if (q.outcome === "success") return succeeded(log, tries, q.result);
         if (q.outcome === "failure") return follow(log, tries, afterFailure(type, c, tries, q.failure));
         if (q.outcome === "unknown") {
@@ -273,7 +307,7 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
         }
         // not_found: never received; execute again below, with the same idempotency key
       } catch (err) {
-        log.record("reconcile", started, "exception", describeError(err));
+        record("reconcile", started, "exception", describeError(err));
         if (interrupted(err)) return retryLater(log, tries, 0, true, describeError(err));
         if (!(await counts())) return held(log, tries, `reconcile: ${describeError(err)}`);
         tries++;
@@ -290,22 +324,24 @@ export async function runClaimed(c: Claimed, registry: Registry, env: AttemptEnv
   }
 
   const started = log.now();
+
+  begin("execute");
   tries++;
   try {
     const r = await underTimeout(() => type.execute(payload, ctx()), timeoutMs, intr);
     await answered();
     if (r.outcome === "success") {
-      log.record("execute", started, "success", null);
+      record("execute", started, "success", null);
       return succeeded(log, tries, r.result);
     }
     if (r.outcome === "failure") {
-      log.record("execute", started, "failure", null, r.failure);
+      record("execute", started, "failure", null, r.failure);
       return follow(log, tries, afterFailure(type, c, tries, r.failure));
     }
-    log.record("execute", started, "accepted", null, r.detail);
+    record("execute", started, "accepted", null, r.detail);
     return awaitResult(log, 0, canReconcile(type, payload) ? pollDelayMs(type, 0) : null);
   } catch (err) {
-    log.record("execute", started, "exception", describeError(err));
+    record("execute", started, "exception", describeError(err));
     // Interrupted by shutdown: not the command's fault, so it costs no try; the next attempt reconciles.
     if (interrupted(err)) return retryLater(log, tries - 1, 0, true, describeError(err));
     if (!(await counts())) return held(log, tries - 1, describeError(err));

@@ -13,6 +13,7 @@ import { describeError, withTimeout } from "./attempt";
 import { Wake } from "../lib/wake";
 import { onWake, type Service } from "./service";
 import { refusedBy } from "../outbound/url-guard";
+import { startSpan } from "../lib/tracing";
 
 export function callbackSender(o: {
   db: Db;
@@ -54,6 +55,8 @@ export function callbackSender(o: {
     attempts: number;
     /** x-command-id or x-batch-id, and for the log */
     idHeader: [string, string];
+    /** The command's W3C trace context (DESIGN §10); a batch's callback has none of its own. */
+    trace?: { parent: string; state: string | null } | null;
     finish: (r: Parameters<typeof finishCallback>[2]) => Promise<void>;
   };
   const send = async (d: Outgoing) => {
@@ -62,6 +65,13 @@ export function callbackSender(o: {
     let status: number | null = null;
     let error: string | null = null;
     let refused = false;
+    // A child of the command's trace (DESIGN §10): the span's own when tracing is on.
+    const span = startSpan("conveyor.callback", "client", d.trace ?? null, {
+      [d.idHeader[0] === "x-batch-id" ? "conveyor.batch.id" : "conveyor.command.id"]: d.idHeader[1],
+      "conveyor.attempt.kind": "callback",
+      "conveyor.callback.attempt": d.attempts,
+      "url.full": loggableUrl(d.url),
+    });
     try {
       await o.checkUrl?.(d.url);
       const secret = await secretOf(d.clientId);
@@ -75,6 +85,9 @@ export function callbackSender(o: {
               "x-conveyor-signature": signBody(secret, body),
               [d.idHeader[0]]: d.idHeader[1],
               "user-agent": "Conveyor",
+              ...(span
+                ? { traceparent: span.traceparent, ...(span.tracestate ? { tracestate: span.tracestate } : {}) }
+                : {}),
             },
             body,
             signal,
@@ -92,6 +105,13 @@ export function callbackSender(o: {
       refused = r !== null;
       error = r ? `${r.message}; not retried` : describeError(err);
     }
+    span?.end(
+      {
+        "conveyor.attempt.outcome": ok ? "success" : refused ? "failure" : "exception",
+        ...(status !== null ? { "http.response.status_code": status } : {}),
+      },
+      error,
+    );
     // A refused target will not be allowed on the next try either: stop there (the delivery shows why).
     const retryInMs = refused ? null : Math.max(1000, backoffMs(d.attempts, 2000, 3600_000));
     await d.finish({ ok, status, error, retryInMs, startedAt, worker: o.workerId });

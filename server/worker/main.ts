@@ -19,6 +19,8 @@ import { alertEvaluator } from "./alert-evaluator";
 import { alertWebhookSender } from "./alert-webhooks";
 import { serviceGroup, started } from "./service";
 import { createWorkerMetrics, startMetricsPush } from "./metrics";
+import { startConfiguredTracing } from "../tracing-start";
+import { stopTracing } from "../lib/tracing";
 
 /** What a stopping worker tells `npm start` (scripts/start.ts) over IPC: attempts still running, and its grace period. */
 export type StopReport = { conveyor: "worker-stopping"; running: number; graceMs: number };
@@ -37,6 +39,7 @@ async function main() {
   const workerId = `${os.hostname()}:${process.pid}`;
   const log = createLogger({ name: "worker", level: e.LOG_LEVEL }).child({ worker: workerId });
   const db = createDb(url, { max: Math.min(e.WORKER_CONCURRENCY + 4, 50), applicationName: "conveyor-worker" });
+  await startConfiguredTracing(e, "conveyor-worker", log);
 
   // The database may not be up yet (or restarting): wait for it rather than exit.
   let key: Buffer | undefined;
@@ -121,6 +124,7 @@ async function main() {
     await services.stop();
     await listener.close();
     await db.close();
+    await stopTracing().catch((err) => log.warn({ err: String(err) }, "could not send the last spans"));
     log.info("worker stopped");
     process.exit(0);
   };

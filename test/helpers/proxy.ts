@@ -32,7 +32,7 @@ export type Proxy = {
   close: () => Promise<void>;
 };
 
-const FORWARDED = ["authorization", "content-type", "accept", "x-trpc-method-override"];
+const FORWARDED = ["authorization", "content-type", "accept", "x-trpc-method-override", "traceparent", "tracestate"];
 
 /** `decide` sees each request and how many requests came before it with the same method, URL and body. */
 export async function startProxy(

@@ -75,6 +75,8 @@ async function leased(n: number, callbackUrl: string | null = null): Promise<Cla
       maxBackoffMs: null,
       orderingKey: null,
       targetHost: null,
+      traceParent: null,
+      traceState: null,
     })),
   );
   const claimed = await claim(t.db, "lock-order-test", n, 60_000, []);
@@ -343,6 +345,8 @@ it("operator actions on overlapping selections, at the same time, never deadlock
       maxBackoffMs: null,
       orderingKey: null,
       targetHost: null,
+      traceParent: null,
+      traceState: null,
     })),
   );
   const operators = [connection(), connection(), connection()];
@@ -412,6 +416,8 @@ it("inserts of batches that share idempotency keys, in opposite orders, never de
             maxBackoffMs: null,
             orderingKey: null,
             targetHost: null,
+            traceParent: null,
+            traceState: null,
           })),
         ).catch((err) => {
           errors.push(`${(err as { code?: string }).code}: ${(err as Error).message}`);

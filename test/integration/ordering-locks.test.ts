@@ -60,6 +60,8 @@ const row = (orderingKey: string, runAt: string | null = null): NewCommand => ({
   maxBackoffMs: null,
   orderingKey,
   targetHost: null,
+  traceParent: null,
+  traceState: null,
 });
 
 const succeeded = (c: Claimed): Completion => {

@@ -170,7 +170,7 @@ console.log(JSON.stringify({
         [...(await readFile(path.join(root, f), "utf8")).matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!),
       ),
     );
-    expect(blocks.map((b) => b.length)).toEqual([1, 2]);
+    expect(blocks.map((b) => b.length)).toEqual([1, 3]);
     // Each block is a module of its own; process.env is Node's (the folder has no @types/node).
     const preamble = "declare const process: { env: Record<string, string | undefined> };\n";
     for (const [i, code] of blocks.flat().entries()) {

@@ -87,6 +87,7 @@ const claimed = (over: Partial<Claimed> = {}): Claimed => ({
   targetHost: null,
   probe: false,
   keyed: false,
+  trace: null,
   ...over,
 });
 

@@ -4,6 +4,7 @@
 // (`duplicate: true`) instead of storing a second one.
 import { ConveyorError } from "./errors.js";
 import { sleep, Transport, type TransportOptions } from "./transport.js";
+import { activeTraceContext, readSource, traceHeaders, type TraceContext, type TraceContextSource } from "./trace.js";
 import {
   isAtRest,
   type BatchOptions,
@@ -18,7 +19,16 @@ import {
   type SubmitInput,
 } from "./types.js";
 
-export type ConveyorOptions = TransportOptions;
+export type ConveyorOptions = TransportOptions & {
+  /**
+   * The trace context a submit carries (W3C `traceparent` / `tracestate`
+   * headers; Conveyor sends a child of it on every request it makes for the
+   * command). Default: the active OpenTelemetry context, when the application
+   * has registered the OpenTelemetry API (read from globalThis, without
+   * depending on it); a function to take it from elsewhere; `false` to send none.
+   */
+  traceContext?: TraceContextSource | false;
+};
 
 /** Options every call takes. */
 export type CallOptions = {
@@ -26,7 +36,12 @@ export type CallOptions = {
   signal?: AbortSignal;
 };
 
-export type SubmitBatchOptions = CallOptions & { batch?: BatchOptions };
+export type SubmitOptions = CallOptions & {
+  /** This submit's trace context, instead of the one `traceContext` gives; `null`: none. */
+  trace?: TraceContext | null;
+};
+
+export type SubmitBatchOptions = SubmitOptions & { batch?: BatchOptions };
 
 export type WaitForOptions = CallOptions & {
   /** Give up after this long (default 60 s): rejects with a ConveyorError of code WAIT_TIMEOUT. */
@@ -62,14 +77,21 @@ const WAIT_TIMED_OUT = new Error("waitFor timed out");
 
 export class Conveyor {
   private readonly transport: Transport;
+  private readonly traceContext: TraceContextSource | false;
 
   constructor(options: ConveyorOptions) {
     this.transport = new Transport(options);
+    this.traceContext = options.traceContext ?? activeTraceContext;
+  }
+
+  /** The trace headers of a submit, read as it is called (the caller's active context), kept across its retries. */
+  private traceHeaders(options: SubmitOptions): Record<string, string> | undefined {
+    return traceHeaders(options.trace !== undefined ? options.trace : readSource(this.traceContext));
   }
 
   /** Stores one command; answers its receipt (`duplicate: true` when its idempotency key was used before). */
-  submit<T extends string>(input: TypedSubmitInput<T>, options: CallOptions = {}): Promise<Receipt> {
-    return this.transport.call("mutation", "intake.submit", withKey(input), options.signal);
+  submit<T extends string>(input: TypedSubmitInput<T>, options: SubmitOptions = {}): Promise<Receipt> {
+    return this.transport.call("mutation", "intake.submit", withKey(input), options.signal, this.traceHeaders(options));
   }
 
   /**
@@ -86,7 +108,7 @@ export class Conveyor {
       commands: Array.isArray(commands) ? commands.map(withKey) : (commands as SubmitInput[]),
     };
     if (options.batch !== undefined) input.batch = options.batch;
-    return this.transport.call("mutation", "intake.submitBatch", input, options.signal);
+    return this.transport.call("mutation", "intake.submitBatch", input, options.signal, this.traceHeaders(options));
   }
 
   /** A command by id, or by the idempotency key it was submitted with; NOT_FOUND when it is not this client's. */

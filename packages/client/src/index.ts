@@ -1,5 +1,7 @@
 export { Conveyor, MAX_IDS_PER_REQUEST, newIdempotencyKey } from "./client.js";
-export type { CallOptions, ConveyorOptions, SubmitBatchOptions, WaitForOptions } from "./client.js";
+export type { CallOptions, ConveyorOptions, SubmitBatchOptions, SubmitOptions, WaitForOptions } from "./client.js";
+export { activeTraceContext } from "./trace.js";
+export type { TraceContext, TraceContextSource } from "./trace.js";
 export { ConveyorError } from "./errors.js";
 export type { ConveyorErrorCode, ConveyorErrorInit } from "./errors.js";
 export { backoffDelay, parseRetryAfter } from "./transport.js";

@@ -105,9 +105,16 @@ export class Transport {
   }
 
   /** Calls a procedure; retries what may succeed when sent again; throws ConveyorError, or the signal's reason. */
-  async call<T>(kind: Kind, procedure: string, input: unknown, signal?: AbortSignal): Promise<T> {
+  async call<T>(
+    kind: Kind,
+    procedure: string,
+    input: unknown,
+    signal?: AbortSignal,
+    /** Sent with this call's every try (the trace context of a submit). */
+    headers?: Record<string, string>,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const r = await this.once(kind, procedure, input, attempt, signal);
+      const r = await this.once(kind, procedure, input, attempt, signal, headers);
       if (r.ok) return r.data as T;
       if (!r.retryable || attempt >= this.attempts) throw r.error;
       let delay = backoffDelay(attempt - 1, this.baseDelayMs, this.maxDelayMs);
@@ -121,15 +128,21 @@ export class Transport {
     }
   }
 
-  private request(kind: Kind, procedure: string, input: unknown): { url: string; init: RequestInit } {
+  private request(
+    kind: Kind,
+    procedure: string,
+    input: unknown,
+    headers: Record<string, string> | undefined,
+  ): { url: string; init: RequestInit } {
     const json = JSON.stringify(input);
+    const base = headers ? { ...this.headers, ...headers } : this.headers;
     const post = (extra: Record<string, string>) => ({
       url: `${this.base}/${procedure}`,
-      init: { method: "POST", headers: { ...this.headers, "content-type": "application/json", ...extra }, body: json },
+      init: { method: "POST", headers: { ...base, "content-type": "application/json", ...extra }, body: json },
     });
     if (kind === "mutation") return post({});
     const url = `${this.base}/${procedure}?input=${encodeURIComponent(json)}`;
-    if (url.length <= MAX_GET_URL) return { url, init: { method: "GET", headers: this.headers } };
+    if (url.length <= MAX_GET_URL) return { url, init: { method: "GET", headers: base } };
     return post({ "x-trpc-method-override": "1" });
   }
 
@@ -139,9 +152,10 @@ export class Transport {
     input: unknown,
     attempt: number,
     signal: AbortSignal | undefined,
+    headers: Record<string, string> | undefined,
   ): Promise<Outcome> {
     if (signal?.aborted) throw signal.reason;
-    const { url, init } = this.request(kind, procedure, input);
+    const { url, init } = this.request(kind, procedure, input, headers);
     const ctl = new AbortController();
     const onAbort = () => ctl.abort(signal!.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
