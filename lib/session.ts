@@ -5,14 +5,14 @@ import { redirect } from "next/navigation";
 import { appDeps } from "@/server/app";
 import { sessionUser, SESSION_COOKIE, type Role } from "@/server/auth/users";
 
-export type Me = { email: string; role: Role; mustChangePassword: boolean };
+export type Me = { email: string; role: Role; mustChangePassword: boolean; sso: boolean };
 
 /** The signed-in user of this request, or null (one database look-up per request). */
 export const currentUser = cache(async (): Promise<Me | null> => {
   const token = (await cookies()).get(SESSION_COOKIE)?.value;
   if (!token) return null;
   const u = await sessionUser(appDeps().db, token);
-  return u ? { email: u.email, role: u.role, mustChangePassword: u.mustChangePassword } : null;
+  return u ? { email: u.email, role: u.role, mustChangePassword: u.mustChangePassword, sso: u.sso } : null;
 });
 
 /**

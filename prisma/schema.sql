@@ -436,7 +436,7 @@ CREATE TABLE state_entries (
 CREATE TABLE users (
   id uuid NOT NULL,
   email text NOT NULL,
-  password_hash text NOT NULL,
+  password_hash text,
   role user_role NOT NULL,
   disabled boolean DEFAULT false NOT NULL,
   must_change_password boolean DEFAULT false NOT NULL,
@@ -444,7 +444,12 @@ CREATE TABLE users (
   failed_logins integer DEFAULT 0 NOT NULL,
   locked_until timestamp(3) with time zone,
   last_login_at timestamp(3) with time zone,
+  name text,
+  oidc_issuer text,
+  oidc_subject text,
   CONSTRAINT users_email_check CHECK (email = lower(email) AND email ~~ '%_@_%'::text),
+  CONSTRAINT users_oidc_check CHECK ((oidc_issuer IS NULL) = (oidc_subject IS NULL)),
+  CONSTRAINT users_password_or_oidc_check CHECK (password_hash IS NOT NULL OR oidc_subject IS NOT NULL),
   CONSTRAINT users_pkey PRIMARY KEY (id)
 );
 
@@ -521,6 +526,8 @@ CREATE INDEX sessions_expires_at_idx ON sessions USING btree (expires_at);
 CREATE INDEX sessions_user_id_idx ON sessions USING btree (user_id);
 
 CREATE UNIQUE INDEX users_email_key ON users USING btree (email);
+
+CREATE UNIQUE INDEX users_oidc_issuer_oidc_subject_key ON users USING btree (oidc_issuer, oidc_subject);
 
 -- Functions
 

@@ -1,5 +1,5 @@
 // The web process's singletons, built once from the validated environment.
-import { env } from "./env";
+import { env, oidcEnv } from "./env";
 import { createDb, type Db } from "./db/client";
 import { registry } from "./command-types";
 import { resolveSecretKey } from "./db/settings";
@@ -10,6 +10,7 @@ import { startListener } from "./db/listener";
 import { createRateLimiter } from "./api/rate-limit";
 import { TokenCache, TOKENS_CHANNEL } from "./auth/tokens";
 import type { ApiDeps } from "./api/deps";
+import { createOidcSignIn, type OidcSignIn } from "./auth/oidc";
 
 let deps: ApiDeps | undefined;
 
@@ -51,4 +52,23 @@ export function appDeps(): ApiDeps {
     intakeLimiter: e.INTAKE_RATE_LIMIT > 0 ? createRateLimiter(e.INTAKE_RATE_LIMIT) : undefined,
   };
   return deps;
+}
+
+let sso: OidcSignIn | null | undefined;
+
+/** Single sign-on's handlers, or null when the OIDC_* variables are not set. */
+export function oidcSignIn(): OidcSignIn | null {
+  if (sso !== undefined) return sso;
+  const e = env();
+  const settings = oidcEnv(e);
+  if (!settings) return (sso = null);
+  const d = appDeps();
+  sso = createOidcSignIn({
+    settings,
+    db: d.db,
+    secretKey: d.secretKey,
+    secure: e.PUBLIC_URL.startsWith("https:"),
+    log: d.log,
+  });
+  return sso;
 }

@@ -51,6 +51,29 @@ const SAMPLERS = [
   "parentbased_traceidratio",
 ] as const;
 
+const trueFalse = (def: "true" | "false") =>
+  z
+    .enum(["true", "false"], { error: "must be true or false" })
+    .default(def)
+    .transform((v) => v === "true");
+
+/** https, or http to a loopback host only (a provider on this machine, for development and tests). */
+const issuerUrl = optionalText.refine(
+  (v) => {
+    if (v === undefined) return true;
+    try {
+      const u = new URL(v);
+      const loopback = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(u.hostname);
+      return u.protocol === "https:" || (u.protocol === "http:" && loopback);
+    } catch {
+      return false;
+    }
+  },
+  { message: "must be an https:// URL (http:// only for localhost or 127.0.0.1), the provider's issuer" },
+);
+
+const OIDC_VARS = ["OIDC_ISSUER_URL", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"] as const;
+
 const schema = z
   .object({
     DATABASE_URL: urlWith(["postgres:", "postgresql:"]),
@@ -83,10 +106,20 @@ const schema = z
     INTAKE_RATE_LIMIT: intFrom("INTAKE_RATE_LIMIT", 0, 0, 1_000_000),
     HTTP_ALLOWED_HOSTS: optionalText,
     // Behind a reverse proxy that sets X-Forwarded-For: take the client's address from it (sign-in throttle).
-    TRUST_PROXY: z
-      .enum(["true", "false"], { error: "must be true or false" })
-      .default("false")
-      .transform((v) => v === "true"),
+    TRUST_PROXY: trueFalse("false"),
+    // Single sign-on (DESIGN §9): OpenID Connect, authorization code flow with PKCE. All three, or none.
+    OIDC_ISSUER_URL: issuerUrl,
+    OIDC_CLIENT_ID: optionalText,
+    // Never logged nor shown; sent only to the provider's token endpoint.
+    OIDC_CLIENT_SECRET: optionalText,
+    // The claim that carries the role (viewer, operator or admin; a list of values gives the highest known one).
+    OIDC_ROLE_CLAIM: optionalText.default("conveyor_role"),
+    // The role of a user whose claim carries none; "none" refuses them.
+    OIDC_DEFAULT_ROLE: z
+      .enum(["viewer", "operator", "admin", "none"], { error: "must be viewer, operator, admin or none" })
+      .default("viewer"),
+    // false: local accounts cannot sign in with a password (the form is not shown; SSO only).
+    PASSWORD_LOGIN: trueFalse("true"),
     MAX_BODY_BYTES: intFrom("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
     DB_POOL_SIZE: intFrom("DB_POOL_SIZE", 10, 1, 200),
     // off: never use named prepared statements (PgBouncer in transaction mode before 1.21 cannot carry them).
@@ -120,6 +153,23 @@ const schema = z
   .refine((e) => (e.ADMIN_EMAIL === undefined) === (e.ADMIN_PASSWORD === undefined), {
     message: "ADMIN_EMAIL and ADMIN_PASSWORD must be set together",
     path: ["ADMIN_PASSWORD"],
+  })
+  .superRefine((e, ctx) => {
+    const set = OIDC_VARS.filter((k) => e[k] !== undefined);
+    if (set.length > 0 && set.length < OIDC_VARS.length) {
+      for (const k of OIDC_VARS.filter((k) => e[k] === undefined))
+        ctx.addIssue({
+          code: "custom",
+          path: [k],
+          message: `must be set too: single sign-on needs ${OIDC_VARS.join(", ")} (${set.join(", ")} set)`,
+        });
+    }
+    if (!e.PASSWORD_LOGIN && set.length < OIDC_VARS.length)
+      ctx.addIssue({
+        code: "custom",
+        path: ["PASSWORD_LOGIN"],
+        message: `false needs single sign-on (${OIDC_VARS.join(", ")}), or nobody could sign in`,
+      });
   });
 
 /** Where spans go, when tracing is on: OTLP/HTTP to `url` in `protocol`. */
@@ -139,6 +189,31 @@ function tracingSettings(e: z.infer<typeof schema>): TracingSettings | null {
   if (!url) return null;
   return { url, protocol: e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL ?? "http/protobuf" };
 }
+
+/** Single sign-on's settings, when the three OIDC_* variables are set. */
+export type OidcEnv = {
+  issuerUrl: string;
+  clientId: string;
+  clientSecret: string;
+  roleClaim: string;
+  defaultRole: "viewer" | "operator" | "admin" | "none";
+  redirectUri: string;
+};
+
+export function oidcEnv(e: Env): OidcEnv | undefined {
+  if (!e.OIDC_ISSUER_URL || !e.OIDC_CLIENT_ID || !e.OIDC_CLIENT_SECRET) return undefined;
+  return {
+    issuerUrl: e.OIDC_ISSUER_URL,
+    clientId: e.OIDC_CLIENT_ID,
+    clientSecret: e.OIDC_CLIENT_SECRET,
+    roleClaim: e.OIDC_ROLE_CLAIM,
+    defaultRole: e.OIDC_DEFAULT_ROLE,
+    redirectUri: oidcRedirectUri(e.PUBLIC_URL),
+  };
+}
+
+/** The redirect URI to register at the identity provider: PUBLIC_URL's /api/auth/oidc/callback. */
+export const oidcRedirectUri = (publicUrl: string) => `${publicUrl.replace(/\/$/, "")}/api/auth/oidc/callback`;
 
 export class EnvError extends Error {}
 

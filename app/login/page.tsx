@@ -1,6 +1,7 @@
 import { redirect } from "next/navigation";
 import { currentUser } from "@/lib/session";
 import { cx } from "@/app/_components/cx";
+import { env, oidcEnv } from "@/server/env";
 
 export const dynamic = "force-dynamic";
 export const metadata = { title: "Sign in · Conveyor" };
@@ -24,6 +25,8 @@ export default async function LoginPage({
   const email = (Array.isArray(sp.email) ? sp.email[0] : sp.email) ?? "";
   const me = await currentUser();
   if (me) redirect(me.mustChangePassword ? "/account?first=1" : next);
+  const sso = oidcEnv(env()) !== undefined;
+  const password = env().PASSWORD_LOGIN;
   return (
     <main className="flex min-h-screen items-center justify-center bg-gradient-to-b from-slate-50 to-slate-100 px-4">
       <div className="w-full max-w-sm">
@@ -35,11 +38,7 @@ export default async function LoginPage({
           </span>
           Conveyor
         </div>
-        <form
-          method="post"
-          action="/api/auth/login"
-          className="rounded-xl border border-slate-200 bg-white p-6 shadow-sm"
-        >
+        <div className="rounded-xl border border-slate-200 bg-white p-6 shadow-sm">
           <h1 className="text-base font-semibold text-slate-900">Sign in to the console</h1>
           <p className="mt-1 text-sm text-slate-500">Watch commands, retry or compensate them, and manage access.</p>
           {error ? (
@@ -47,47 +46,84 @@ export default async function LoginPage({
               {error}
             </p>
           ) : null}
-          <input type="hidden" name="next" value={next} />
-          <div className="mt-5 space-y-4">
-            <div>
-              <label htmlFor="email" className="mb-1 block text-sm font-medium text-slate-700">
-                Email
-              </label>
-              <input
-                id="email"
-                name="email"
-                type="email"
-                autoComplete="username"
-                required
-                autoFocus={!email}
-                defaultValue={email}
-                className={FIELD}
-              />
+          {sso ? (
+            // A link, not a form: the console's CSP has form-action 'self', which a browser also applies to the
+            // redirect to the identity provider that a form submission would get.
+            <div className="mt-5">
+              <a
+                href={`/api/auth/oidc/start?${new URLSearchParams({ next })}`}
+                autoFocus={!password}
+                className="flex w-full items-center justify-center gap-2 rounded-lg bg-sky-700 px-3 py-2 text-sm font-medium text-white shadow-sm hover:bg-sky-600"
+              >
+                <svg viewBox="0 0 20 20" className="h-4 w-4" fill="currentColor" aria-hidden>
+                  <path d="M10 1.5 3 4.5v5c0 4.3 3 8 7 9 4-1 7-4.7 7-9v-5l-7-3Zm0 4a2.5 2.5 0 0 1 1 4.8V14H9v-3.7a2.5 2.5 0 0 1 1-4.8Z" />
+                </svg>
+                Sign in with SSO
+              </a>
+              <p className="mt-2 text-center text-xs text-slate-500">
+                With your company account, through your identity provider.
+              </p>
             </div>
-            <div>
-              <label htmlFor="password" className="mb-1 block text-sm font-medium text-slate-700">
-                Password
-              </label>
-              <input
-                id="password"
-                name="password"
-                type="password"
-                autoComplete="current-password"
-                required
-                autoFocus={!!email}
-                className={FIELD}
-              />
+          ) : null}
+          {sso && password ? (
+            <div className="mt-5 flex items-center gap-3 text-xs text-slate-400" aria-hidden>
+              <span className="h-px flex-1 bg-slate-200" />
+              or with a local account
+              <span className="h-px flex-1 bg-slate-200" />
             </div>
-          </div>
-          <button
-            type="submit"
-            className="mt-6 w-full rounded-lg bg-slate-900 px-3 py-2 text-sm font-medium text-white shadow-sm hover:bg-slate-700"
-          >
-            Sign in
-          </button>
-        </form>
+          ) : null}
+          {password ? (
+            <form method="post" action="/api/auth/login" className={sso ? "mt-1" : ""}>
+              <input type="hidden" name="next" value={next} />
+              <div className="mt-5 space-y-4">
+                <div>
+                  <label htmlFor="email" className="mb-1 block text-sm font-medium text-slate-700">
+                    Email
+                  </label>
+                  <input
+                    id="email"
+                    name="email"
+                    type="email"
+                    autoComplete="username"
+                    required
+                    autoFocus={!email && !sso}
+                    defaultValue={email}
+                    className={FIELD}
+                  />
+                </div>
+                <div>
+                  <label htmlFor="password" className="mb-1 block text-sm font-medium text-slate-700">
+                    Password
+                  </label>
+                  <input
+                    id="password"
+                    name="password"
+                    type="password"
+                    autoComplete="current-password"
+                    required
+                    autoFocus={!!email}
+                    className={FIELD}
+                  />
+                </div>
+              </div>
+              <button
+                type="submit"
+                className={cx(
+                  "mt-6 w-full rounded-lg px-3 py-2 text-sm font-medium shadow-sm",
+                  sso
+                    ? "border border-slate-300 bg-white text-slate-800 hover:bg-slate-50"
+                    : "bg-slate-900 text-white hover:bg-slate-700",
+                )}
+              >
+                Sign in
+              </button>
+            </form>
+          ) : null}
+        </div>
         <p className="mt-4 text-center text-xs text-slate-500">
-          No account? Ask an admin of this Conveyor to create one.
+          {sso
+            ? "Your role comes from your identity provider. No access? Ask your administrator."
+            : "No account? Ask an admin of this Conveyor to create one."}
         </p>
       </div>
     </main>

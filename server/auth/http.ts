@@ -14,6 +14,10 @@ function cookie(value: string, maxAgeS: number, secure: boolean) {
   return `${SESSION_COOKIE}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAgeS}${secure ? "; Secure" : ""}`;
 }
 
+/** The session cookie a sign-in sets, by password or with SSO (server/auth/oidc.ts). */
+export const sessionCookie = (sessionToken: string, secure: boolean) =>
+  cookie(sessionToken, SESSION_MAX_MS / 1000, secure);
+
 /** Only same-site relative paths are followed after sign-in (no open redirect). */
 export const safeNext = (next: unknown) =>
   typeof next === "string" && next.startsWith("/") && !next.startsWith("//") ? next : "/";
@@ -34,12 +38,15 @@ export function clientAddress(headers: Headers, trustProxy: boolean): string {
 export async function handleSignIn(
   db: Db,
   req: Request,
-  opts: { secure: boolean; trustProxy?: boolean },
+  opts: { secure: boolean; trustProxy?: boolean; passwordLogin?: boolean },
 ): Promise<Response> {
   const form = (req.headers.get("content-type") ?? "").includes("application/x-www-form-urlencoded");
   const body: Record<string, unknown> = form
     ? Object.fromEntries(new URLSearchParams(await req.text()))
     : await req.json().catch(() => ({}));
+  // PASSWORD_LOGIN=false: no password is even looked at.
+  if (opts.passwordLogin === false)
+    return answer(form, 403, "Sign-in with a password is turned off here: sign in with SSO", body.next, "");
   const address = clientAddress(req.headers, opts.trustProxy ?? false);
   const f = failures.get(address);
   const now = Date.now();
@@ -52,7 +59,7 @@ export async function handleSignIn(
     const { sessionToken, user } = await signIn(db, email, password);
     failures.delete(address);
     const next = user.mustChangePassword ? "/account?first=1" : safeNext(body.next);
-    const headers = new Headers({ "set-cookie": cookie(sessionToken, SESSION_MAX_MS / 1000, opts.secure) });
+    const headers = new Headers({ "set-cookie": sessionCookie(sessionToken, opts.secure) });
     if (form) {
       headers.set("location", next);
       return new Response(null, { status: 303, headers });

@@ -13,10 +13,12 @@ import {
   insertUser,
   recordSignInFailure,
   replacePassword,
+  signInOidcUser,
   updateUserRow,
   userByEmail,
   userById,
   type UserRole,
+  type UserRow,
 } from "../db/users";
 
 export type Role = UserRole;
@@ -26,11 +28,17 @@ export type UserPrincipal = {
   email: string;
   role: Role;
   mustChangePassword: boolean;
+  /** Signs in with SSO (no password of its own). */
+  sso: boolean;
   sessionId: string;
 };
 export type UserSummary = {
   id: string;
   email: string;
+  /** The identity provider's display name (SSO users). */
+  name: string | null;
+  /** Signs in with SSO: its role is the provider's, taken again at each sign-in. */
+  sso: boolean;
   role: Role;
   disabled: boolean;
   mustChangePassword: boolean;
@@ -80,17 +88,11 @@ export async function createUser(
   return summary(u);
 }
 
-const summary = (u: {
-  id: string;
-  email: string;
-  role: Role;
-  disabled: boolean;
-  mustChangePassword: boolean;
-  createdAt: Date;
-  lastLoginAt: Date | null;
-}): UserSummary => ({
+const summary = (u: UserRow): UserSummary => ({
   id: u.id,
   email: u.email,
+  name: u.name,
+  sso: u.oidcSubject !== null,
   role: u.role,
   disabled: u.disabled,
   mustChangePassword: u.mustChangePassword,
@@ -140,7 +142,8 @@ export async function signIn(
   const email = normalizeEmail(emailRaw);
   const u = await userByEmail(db, email);
   const refused = () => new AppError("UNAUTHORIZED", "Wrong email or password");
-  if (!u) {
+  // An SSO user has no password: refused like an unknown email (the same time spent, the same answer).
+  if (!u || u.passwordHash === null) {
     await verify(await DUMMY_HASH, password).catch(() => false);
     throw refused();
   }
@@ -156,7 +159,7 @@ export async function signIn(
     }
     throw refused();
   }
-  const sessionToken = randomBytes(32).toString("base64url");
+  const sessionToken = newSessionToken();
   await openSession(
     db,
     {
@@ -168,6 +171,57 @@ export async function signIn(
     { actor: u.email, action: "sign-in", reason: null },
   );
   return { sessionToken, user: summary(u) };
+}
+
+const newSessionToken = () => randomBytes(32).toString("base64url");
+
+/** Who the identity provider says signed in (from a validated ID token and the userinfo answer). */
+export type OidcIdentity = { issuer: string; subject: string; email: string; name: string | null };
+
+/**
+ * A sign-in with SSO whose identity and role are already established (see
+ * server/auth/oidc.ts): the user is created at its first sign-in and its
+ * email, name and role are taken again at every one; a session opens. All in
+ * one transaction with its audit entries: `user.create` the first time,
+ * `user.update` (with the role before) when the role changed, and `sign-in`.
+ * A disabled user, or an email that is another account's, is refused.
+ */
+export async function signInWithOidc(
+  db: Db,
+  who: OidcIdentity,
+  role: Role,
+): Promise<{ sessionToken: string; user: UserSummary; created: boolean; previousRole: Role | null }> {
+  const email = normalizeEmail(who.email);
+  if (!/^[^@\s]+@[^@\s]+$/.test(email))
+    throw new AppError(
+      "UNAUTHORIZED",
+      "Your identity provider sent no usable email address for this account (the email claim); Conveyor needs one.",
+    );
+  const sessionToken = newSessionToken();
+  const source = { source: "sso", issuer: who.issuer };
+  const r = await signInOidcUser(
+    db,
+    { id: randomUUID(), issuer: who.issuer, subject: who.subject, email, name: who.name, role },
+    { sessionHash: sha256Hex(sessionToken), expiresAt: new Date(Date.now() + SESSION_IDLE_MS), signedInAt: new Date() },
+    {
+      created: (u) => ({ actor: u.email, action: "user.create", reason: null, details: { email, role, ...source } }),
+      roleChanged: (u, previous) => ({
+        actor: u.email,
+        action: "user.update",
+        reason: null,
+        details: { email, role: u.role, previousRole: previous, ...source },
+      }),
+      signedIn: (u) => ({ actor: u.email, action: "sign-in", reason: null, details: source }),
+    },
+  );
+  if (!r.ok && r.why === "disabled")
+    throw new AppError("FORBIDDEN", "Your Conveyor account is disabled. Ask an admin of this Conveyor to enable it.");
+  if (!r.ok)
+    throw new AppError(
+      "CONFLICT",
+      `Another Conveyor account already has the email ${r.email}; single sign-on does not take it over. Ask an admin of this Conveyor.`,
+    );
+  return { sessionToken, user: summary(r.user), created: r.created, previousRole: r.previousRole };
 }
 
 /** The user behind a session cookie, or null (unknown, expired, or user disabled). Slides the idle expiry. */
@@ -188,6 +242,7 @@ export async function sessionUser(db: Db, token: string): Promise<UserPrincipal 
     email: r.email,
     role: r.role,
     mustChangePassword: r.must_change_password,
+    sso: r.sso,
     sessionId: id,
   };
 }
@@ -206,6 +261,12 @@ export async function changePassword(
 ): Promise<void> {
   const u = await userById(db, userId);
   if (!u) throw new AppError("NOT_FOUND", "No such user");
+  if (u.passwordHash === null)
+    throw new AppError(
+      "BAD_REQUEST",
+      "This account signs in with single sign-on: it has no password here (your identity provider keeps it)",
+      [{ path: ["current"], message: "no password: single sign-on" }],
+    );
   if (!(await verify(u.passwordHash, current).catch(() => false))) {
     throw new AppError("BAD_REQUEST", "The current password is wrong", [{ path: ["current"], message: "is wrong" }]);
   }

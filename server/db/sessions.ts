@@ -31,6 +31,7 @@ export type SessionRow = {
   email: string;
   role: "viewer" | "operator" | "admin";
   must_change_password: boolean;
+  sso: boolean;
   created_at: Date;
   expires_at: Date;
   last_seen_at: Date;
@@ -39,7 +40,7 @@ export type SessionRow = {
 export async function liveSession(db: Db, sessionHash: string): Promise<SessionRow | undefined> {
   return (
     await db.pool.query<SessionRow>(
-      `SELECT s.user_id, u.email, u.role, u.must_change_password, s.created_at, s.expires_at, s.last_seen_at
+      `SELECT s.user_id, u.email, u.role, u.must_change_password, u.oidc_subject IS NOT NULL AS sso, s.created_at, s.expires_at, s.last_seen_at
        FROM sessions s JOIN users u ON u.id = s.user_id
        WHERE s.id = $1 AND s.expires_at > now() AND NOT u.disabled`,
       [sessionHash],

@@ -8,7 +8,11 @@ export type UserRole = "viewer" | "operator" | "admin";
 export type UserRow = {
   id: string;
   email: string;
-  passwordHash: string;
+  /** null: an SSO user, who has no password. */
+  passwordHash: string | null;
+  name: string | null;
+  oidcIssuer: string | null;
+  oidcSubject: string | null;
   role: UserRole;
   disabled: boolean;
   mustChangePassword: boolean;
@@ -18,7 +22,7 @@ export type UserRow = {
   lastLoginAt: Date | null;
 };
 
-const USER_COLUMNS = `id, email, password_hash AS "passwordHash", role, disabled, must_change_password AS "mustChangePassword", created_at AS "createdAt",
+const USER_COLUMNS = `id, email, password_hash AS "passwordHash", name, oidc_issuer AS "oidcIssuer", oidc_subject AS "oidcSubject", role, disabled, must_change_password AS "mustChangePassword", created_at AS "createdAt",
   failed_logins AS "failedLogins", locked_until AS "lockedUntil", last_login_at AS "lastLoginAt"`;
 
 /**
@@ -115,5 +119,78 @@ export async function replacePassword(
     ]);
     await client.query(`DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, [id, keepSessionHash]);
     await writeAudit(client, audit);
+  });
+}
+
+export type OidcSignInResult =
+  | { ok: true; user: UserRow; created: boolean; previousRole: UserRole | null }
+  | { ok: false; why: "disabled"; user: UserRow }
+  | { ok: false; why: "email-taken"; email: string };
+
+/**
+ * A sign-in with SSO, in one transaction: the user known by (issuer, subject)
+ * is created at its first sign-in, else its email, name and role are replaced
+ * by what the provider says now; the session is stored; the audit entries
+ * (the creation, a change of role, the sign-in) are written. Nothing is
+ * written when the user is disabled, or when its email is another user's (a
+ * local account's, say: an SSO sign-in never takes over an account it did not
+ * create).
+ */
+export async function signInOidcUser(
+  db: Db,
+  u: { id: string; issuer: string; subject: string; email: string; name: string | null; role: UserRole },
+  s: { sessionHash: string; expiresAt: Date; signedInAt: Date },
+  audit: {
+    created: (u: UserRow) => AuditInput;
+    roleChanged: (u: UserRow, previous: UserRole) => AuditInput;
+    signedIn: (u: UserRow) => AuditInput;
+  },
+): Promise<OidcSignInResult> {
+  return withTransaction(db, async (client) => {
+    const bySubject = async () =>
+      (
+        await client.query<UserRow>(
+          `SELECT ${USER_COLUMNS} FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2 FOR UPDATE`,
+          [u.issuer, u.subject],
+        )
+      ).rows[0];
+    let row = await bySubject();
+    let created = false;
+    if (!row) {
+      row = (
+        await client.query<UserRow>(
+          `INSERT INTO users (id, email, name, oidc_issuer, oidc_subject, role, last_login_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT DO NOTHING RETURNING ${USER_COLUMNS}`,
+          [u.id, u.email, u.name, u.issuer, u.subject, u.role, s.signedInAt],
+        )
+      ).rows[0];
+      if (row) created = true;
+      else row = await bySubject(); // made by a sign-in of the same user a moment ago, or the email is taken
+      if (!row) return { ok: false, why: "email-taken", email: u.email };
+    }
+    if (row.disabled) return { ok: false, why: "disabled", user: row };
+    const previousRole = row.role;
+    if (!created) {
+      if (row.email !== u.email) {
+        const taken = await client.query(`SELECT 1 FROM users WHERE email = $1 AND id <> $2`, [u.email, row.id]);
+        if (taken.rowCount) return { ok: false, why: "email-taken", email: u.email };
+      }
+      row = (
+        await client.query<UserRow>(
+          `UPDATE users SET email = $2, name = $3, role = $4, failed_logins = 0, locked_until = NULL, last_login_at = $5
+           WHERE id = $1 RETURNING ${USER_COLUMNS}`,
+          [row.id, u.email, u.name, u.role, s.signedInAt],
+        )
+      ).rows[0]!;
+    }
+    await client.query(`INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, $3)`, [
+      s.sessionHash,
+      row.id,
+      s.expiresAt,
+    ]);
+    if (created) await writeAudit(client, audit.created(row));
+    else if (previousRole !== row.role) await writeAudit(client, audit.roleChanged(row, previousRole));
+    await writeAudit(client, audit.signedIn(row));
+    return { ok: true, user: row, created, previousRole: created ? null : previousRole };
   });
 }

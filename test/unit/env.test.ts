@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseEnv, EnvError } from "../../server/env";
+import { parseEnv, EnvError, oidcEnv } from "../../server/env";
 
 describe("environment", () => {
   it("has a documented default for everything", () => {
@@ -59,5 +59,61 @@ describe("environment", () => {
     expect(parseEnv({ ADMIN_EMAIL: "a@b.example", ADMIN_PASSWORD: "correct horse battery" }).ADMIN_EMAIL).toBe(
       "a@b.example",
     );
+  });
+});
+
+describe("single sign-on settings", () => {
+  const sso = {
+    OIDC_ISSUER_URL: "https://id.corp.example/realms/main",
+    OIDC_CLIENT_ID: "conveyor",
+    OIDC_CLIENT_SECRET: "a-client-secret-value",
+  };
+  it("are off by default, with password sign-in on", () => {
+    const e = parseEnv({});
+    expect(oidcEnv(e)).toBeUndefined();
+    expect(e.PASSWORD_LOGIN).toBe(true);
+  });
+  it("take the three variables, the role claim and default role, and derive the redirect URI from PUBLIC_URL", () => {
+    expect(oidcEnv(parseEnv({ ...sso, PUBLIC_URL: "https://conveyor.corp.example/" }))).toEqual({
+      issuerUrl: sso.OIDC_ISSUER_URL,
+      clientId: "conveyor",
+      clientSecret: "a-client-secret-value",
+      roleClaim: "conveyor_role",
+      defaultRole: "viewer",
+      redirectUri: "https://conveyor.corp.example/api/auth/oidc/callback",
+    });
+    const e = parseEnv({ ...sso, OIDC_ROLE_CLAIM: "groups", OIDC_DEFAULT_ROLE: "none", PASSWORD_LOGIN: "false" });
+    expect(oidcEnv(e)).toMatchObject({
+      roleClaim: "groups",
+      defaultRole: "none",
+      redirectUri: "http://localhost:3000/api/auth/oidc/callback",
+    });
+    expect(e.PASSWORD_LOGIN).toBe(false);
+    expect(oidcEnv(parseEnv({ ...sso, OIDC_ROLE_CLAIM: " " }))?.roleClaim).toBe("conveyor_role");
+  });
+  it("name each missing one when only some are set, and never echo the secret", () => {
+    let msg = "";
+    try {
+      parseEnv({ OIDC_CLIENT_SECRET: "do-not-print-me" });
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    expect(msg).toMatch(/OIDC_ISSUER_URL: must be set too/);
+    expect(msg).toMatch(/OIDC_CLIENT_ID: must be set too/);
+    expect(msg).not.toMatch(/OIDC_CLIENT_SECRET:/);
+    expect(msg).not.toContain("do-not-print-me");
+  });
+  it("want an https issuer (http only on loopback), a known default role, and SSO before PASSWORD_LOGIN=false", () => {
+    expect(() => parseEnv({ ...sso, OIDC_ISSUER_URL: "http://id.corp.example" })).toThrow(
+      /OIDC_ISSUER_URL: must be an https:\/\/ URL/,
+    );
+    expect(oidcEnv(parseEnv({ ...sso, OIDC_ISSUER_URL: "http://127.0.0.1:9000" }))?.issuerUrl).toBe(
+      "http://127.0.0.1:9000",
+    );
+    expect(() => parseEnv({ ...sso, OIDC_DEFAULT_ROLE: "root" })).toThrow(
+      /OIDC_DEFAULT_ROLE: must be viewer, operator, admin or none/,
+    );
+    expect(() => parseEnv({ PASSWORD_LOGIN: "false" })).toThrow(/PASSWORD_LOGIN: false needs single sign-on/);
+    expect(() => parseEnv({ PASSWORD_LOGIN: "no" })).toThrow(/PASSWORD_LOGIN: must be true or false/);
   });
 });

@@ -143,9 +143,23 @@ export function Users({ myEmail }: { myEmail: string }) {
                         <td className="px-4 py-2.5">
                           <span className="font-medium">{u.email}</span>
                           {me ? <span className="ml-2 text-xs text-slate-500">(you)</span> : null}
+                          {u.sso ? (
+                            <span
+                              className="ml-2 rounded bg-sky-50 px-1.5 py-0.5 text-xs font-medium text-sky-800 ring-1 ring-sky-200"
+                              title="Signs in with single sign-on"
+                            >
+                              SSO
+                            </span>
+                          ) : null}
+                          {u.name ? <div className="text-xs text-slate-500">{u.name}</div> : null}
                         </td>
                         <td className="px-3 py-2.5">
-                          {me ? (
+                          {u.sso ? (
+                            <span className="flex items-center gap-2">
+                              <RoleBadge role={u.role} />
+                              <span className="text-xs text-slate-500">from the identity provider</span>
+                            </span>
+                          ) : me ? (
                             <RoleBadge role={u.role} />
                           ) : (
                             <select
