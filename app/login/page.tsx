@@ -47,11 +47,10 @@ export default async function LoginPage({
             </p>
           ) : null}
           {sso ? (
-            // A link, not a form: the console's CSP has form-action 'self', which a browser also applies to the
-            // redirect to the identity provider that a form submission would get.
-            <div className="mt-5">
-              <a
-                href={`/api/auth/oidc/start?${new URLSearchParams({ next })}`}
+            <form method="post" action="/api/auth/oidc/start" className="mt-5">
+              <input type="hidden" name="next" value={next} />
+              <button
+                type="submit"
                 autoFocus={!password}
                 className="flex w-full items-center justify-center gap-2 rounded-lg bg-sky-700 px-3 py-2 text-sm font-medium text-white shadow-sm hover:bg-sky-600"
               >
@@ -59,11 +58,11 @@ export default async function LoginPage({
                   <path d="M10 1.5 3 4.5v5c0 4.3 3 8 7 9 4-1 7-4.7 7-9v-5l-7-3Zm0 4a2.5 2.5 0 0 1 1 4.8V14H9v-3.7a2.5 2.5 0 0 1 1-4.8Z" />
                 </svg>
                 Sign in with SSO
-              </a>
+              </button>
               <p className="mt-2 text-center text-xs text-slate-500">
                 With your company account, through your identity provider.
               </p>
-            </div>
+            </form>
           ) : null}
           {sso && password ? (
             <div className="mt-5 flex items-center gap-3 text-xs text-slate-400" aria-hidden>

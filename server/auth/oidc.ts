@@ -1,7 +1,7 @@
 // Single sign-on (DESIGN §9) over plain HTTP: OpenID Connect's authorization
 // code flow with PKCE, through openid-client.
 //
-//   GET /api/auth/oidc/start?next= (the "Sign in with SSO" link) → 303 to the provider
+//   POST /api/auth/oidc/start     (the "Sign in with SSO" button) → 303 to the provider
 //   GET  /api/auth/oidc/callback  (the redirect URI)              → 303 to where the user was going
 //
 // What the callback must see again (the PKCE verifier, state, nonce and the

@@ -10,7 +10,8 @@ import cluster from "node:cluster";
 import http from "node:http";
 import path from "node:path";
 import next from "next";
-import { envOrExit } from "../env";
+import { envOrExit, oidcEnv } from "../env";
+import { allowFormTarget } from "./csp";
 import { appDeps } from "../app";
 import { healthResponse, readyResponse } from "../health";
 import { createMetrics, metricsResponse, routeLabel } from "../metrics";
@@ -49,6 +50,11 @@ async function serve() {
   const serveMetrics = (req: http.IncomingMessage) =>
     fetchListener(() => metricsResponse(metrics, env.METRICS_TOKEN, req.headers.authorization ?? null));
 
+  const ssoOrigin = (() => {
+    const sso = oidcEnv(env);
+    return sso ? new URL(sso.issuerUrl).origin : null;
+  })();
+
   // The parser reads past Node's header limit so that a request over it still gets a JSON answer that says what to do.
   const server = http.createServer({ maxHeaderSize: PARSER_HEADER_LIMIT }, (req, res) => {
     const url = req.url ?? "/";
@@ -63,6 +69,7 @@ async function serve() {
     if (url === "/api/health") return void health(req, res);
     if (url === "/api/ready") return void ready(req, res);
     if (url === "/api/metrics") return void serveMetrics(req)(req, res);
+    if (ssoOrigin && (url === "/login" || url.startsWith("/login?"))) allowFormTarget(res, ssoOrigin);
     return void handleNext(req, res);
   });
   server.keepAliveTimeout = 65_000;

@@ -57,7 +57,7 @@ async function freshPage() {
 /** From /login through the provider's sign-in page as `login`; returns once the provider redirects back. */
 async function ssoSignIn(base: string, login: string, next = "/") {
   await page.goto(`${base}/login?next=${encodeURIComponent(next)}`);
-  await page.getByRole("link", { name: "Sign in with SSO" }).click();
+  await page.getByRole("button", { name: "Sign in with SSO" }).click();
   await page.waitForURL(`${idp.issuer}/**`);
   await page.locator('input[name="login"]').fill(login);
   await page.locator('input[name="password"]').fill("any password");
@@ -106,10 +106,13 @@ describe.runIf(browserAvailable)("single sign-on in a real browser against a rea
   it("offers Sign in with SSO on /login beside the password form", async () => {
     await freshPage();
     await page.goto(`${a.base}/login`);
-    await page.getByRole("link", { name: "Sign in with SSO" }).waitFor();
+    await page.getByRole("button", { name: "Sign in with SSO" }).waitFor();
     expect(await page.getByLabel("Email").count()).toBe(1);
     expect(await page.getByLabel("Password").count()).toBe(1);
     await page.screenshot({ path: path.join(SHOTS, "login-sso.png") });
+    // The sign-in page's policy lets its SSO form be redirected to the provider (and nowhere else).
+    const csp = (await fetch(`${a.base}/login`)).headers.get("content-security-policy");
+    expect(csp).toContain(`form-action 'self' ${idp.issuer};`);
     // local accounts still sign in with their password
     await page.getByLabel("Email").fill(local.email);
     await page.getByLabel("Password").fill(local.password);
@@ -217,7 +220,7 @@ describe.runIf(browserAvailable)("single sign-on in a real browser against a rea
       }),
     );
     await page.goto(`${a.base}/login`);
-    await page.getByRole("link", { name: "Sign in with SSO" }).click();
+    await page.getByRole("button", { name: "Sign in with SSO" }).click();
     await page.waitForURL(`${idp.issuer}/**`);
     const state = (await authorize).searchParams.get("state")!;
     expect(state).toBeTruthy();
@@ -262,7 +265,7 @@ describe.runIf(browserAvailable)("single sign-on in a real browser against a rea
   it("with PASSWORD_LOGIN=false shows no password form and refuses the password endpoint", async () => {
     await freshPage();
     await page.goto(`${b.base}/login`);
-    await page.getByRole("link", { name: "Sign in with SSO" }).waitFor();
+    await page.getByRole("button", { name: "Sign in with SSO" }).waitFor();
     expect(await page.getByLabel("Email").count()).toBe(0);
     expect(await page.getByLabel("Password").count()).toBe(0);
     expect(await page.getByRole("button", { name: "Sign in", exact: true }).count()).toBe(0);
