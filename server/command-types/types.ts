@@ -17,7 +17,10 @@ export type AttemptContext = {
   signal: AbortSignal;
   /** Checks an outbound URL against HTTP_ALLOWED_HOSTS; throws TargetRefused. Call it before every request. */
   checkUrl?: (url: string) => Promise<void>;
-  /** The fetch to use for outbound requests: it re-checks the address it connects to (DNS rebinding). */
+  /**
+   * The fetch to use for outbound requests: it re-checks the address it connects to (DNS rebinding).
+   * The worker's (createOutboundFetch) also has `request`, the leaner client the http type uses.
+   */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
   /** For asynchronous backends: where to POST the result later, and the secret to sign it with (HMAC-SHA256). */
   result?: { url: string; secret: string };

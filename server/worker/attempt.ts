@@ -41,7 +41,10 @@ export class ShuttingDown extends Error {
 /** A short, log-safe description of why an attempt threw. */
 export function describeError(err: unknown): string {
   let msg: string;
+  const code = (err as { code?: unknown } | null)?.code;
   if (err instanceof CommandTypeError) msg = err.message;
+  else if (err instanceof Error && typeof code === "string" && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code))
+    msg = `network error: ${code}`; // undici's request throws the connection's error itself
   else if (err instanceof Error) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     msg =
