@@ -536,37 +536,38 @@ CREATE OR REPLACE FUNCTION public.conveyor_batch_changed()
  LANGUAGE plpgsql
  SET enable_nestloop TO 'off'
 AS $function$
+DECLARE
+  notified int;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM new_rows WHERE batch_id IS NOT NULL) THEN
     RETURN NULL;
   END IF;
-  -- In key order, as state_entries: two statements writing some of the same rows wait rather than deadlock.
-  INSERT INTO batch_counts (batch_id, status, shard, n)
-  SELECT d.batch_id, d.status, pg_backend_pid(), sum(d.n)::int
-  FROM (
-    SELECT n.batch_id, n.status, 1 AS n FROM new_rows n JOIN old_rows o ON o.id = n.id
-    WHERE n.batch_id IS NOT NULL AND n.status IS DISTINCT FROM o.status
-    UNION ALL
-    SELECT o.batch_id, o.status, -1 FROM new_rows n JOIN old_rows o ON o.id = n.id
-    WHERE o.batch_id IS NOT NULL AND n.status IS DISTINCT FROM o.status
-  ) d
-  GROUP BY 1, 2
-  ORDER BY 1, 2
-  ON CONFLICT (batch_id, status, shard) DO UPDATE SET n = batch_counts.n + EXCLUDED.n;
+  WITH ch AS MATERIALIZED (
+    SELECT n.batch_id AS nb, o.batch_id AS ob, n.status AS ns, o.status AS os,
+           o.status IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled') AS was_at_rest,
+           n.status IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled') AS at_rest
+    FROM new_rows n JOIN old_rows o ON o.id = n.id
+    WHERE (n.batch_id IS NOT NULL OR o.batch_id IS NOT NULL) AND n.status IS DISTINCT FROM o.status
+  ),
+  counted AS (
+    INSERT INTO batch_counts (batch_id, status, shard, n)
+    SELECT d.batch_id, d.status, pg_backend_pid(), sum(d.n)::int
+    FROM (SELECT nb AS batch_id, ns AS status, 1 AS n FROM ch WHERE nb IS NOT NULL
+          UNION ALL
+          SELECT ob, os, -1 FROM ch WHERE ob IS NOT NULL) d
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    ON CONFLICT (batch_id, status, shard) DO UPDATE SET n = batch_counts.n + EXCLUDED.n
+  ),
   -- Left a state at rest: the batch is open again (its row lock orders this against the done check).
-  UPDATE batches b SET done = false, done_at = NULL
-  FROM (SELECT DISTINCT n.batch_id FROM new_rows n JOIN old_rows o ON o.id = n.id
-        WHERE n.batch_id IS NOT NULL
-          AND o.status IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled')
-          AND n.status NOT IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled')
-        ORDER BY 1) r
-  WHERE b.id = r.batch_id;
+  reopened AS (
+    UPDATE batches b SET done = false, done_at = NULL
+    FROM (SELECT DISTINCT nb FROM ch WHERE nb IS NOT NULL AND was_at_rest AND NOT at_rest ORDER BY 1) r
+    WHERE b.id = r.nb
+  )
   -- Entered one: ask for the done check (delivered after commit, so it sees this change).
-  PERFORM pg_notify('conveyor_batches', x.batch_id::text)
-  FROM (SELECT DISTINCT n.batch_id FROM new_rows n JOIN old_rows o ON o.id = n.id
-        WHERE n.batch_id IS NOT NULL
-          AND n.status IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled')
-          AND o.status NOT IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled')) x;
+  SELECT count(pg_notify('conveyor_batches', x.nb::text)) INTO notified
+  FROM (SELECT DISTINCT nb FROM ch WHERE nb IS NOT NULL AND at_rest AND NOT was_at_rest) x;
   RETURN NULL;
 END $function$;
 

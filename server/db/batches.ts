@@ -66,6 +66,22 @@ export async function selectRecentBatches(
   return rows;
 }
 
+/**
+ * Of the open batches `ids`, those with no command in flight as committed now:
+ * the read-only filter before the done check. A batch it leaves out is not done
+ * yet, and the change that makes it done notifies after its own commit, so its
+ * check comes then; the candidates still go through the locked check.
+ */
+export async function selectDoneCandidates(db: Db, ids: string[]): Promise<string[]> {
+  const { rows } = await db.pool.query<{ id: string }>(
+    `SELECT b.id FROM batches b WHERE b.id = ANY($1::uuid[]) AND NOT b.done
+       AND NOT EXISTS (SELECT 1 FROM batch_counts c WHERE c.batch_id = b.id AND c.status IN ${inList(IN_FLIGHT)}
+                       GROUP BY c.status HAVING sum(c.n) <> 0)`,
+    [ids],
+  );
+  return rows.map((r) => r.id);
+}
+
 export type BatchDone = { id: string; delivery: boolean };
 
 /**

@@ -2,13 +2,14 @@
 // batch entering a state at rest notifies conveyor_batches with the batch's id
 // after its commit; the watcher gathers the ids it hears of and runs the done
 // check for them (the batch row lock makes two workers' checks of one batch
-// wait for each other, and the second finds it done). After the listener
+// wait for each other, and the second finds it done); a read first leaves out
+// the batches that still have commands in flight. After the listener
 // (re)connects, and every `pollMs` as a fallback, it checks every open batch:
 // notifications sent while nobody listened are lost.
 import type { Db } from "../db/client";
 import type { Logger } from "../log";
 import type { Listener } from "../db/listener";
-import { BATCHES_CHANNEL, markDoneBatches, type BatchDone } from "../db/batches";
+import { BATCHES_CHANNEL, markDoneBatches, selectDoneCandidates, type BatchDone } from "../db/batches";
 import { Wake } from "../lib/wake";
 import type { Service } from "./service";
 
@@ -48,7 +49,10 @@ export function batchWatcher(o: BatchWatcherOptions): Service {
       const ids = [...dirty].slice(0, CHUNK);
       for (const id of ids) dirty.delete(id);
       try {
-        report(await markDoneBatches(o.db, ids));
+        // Most notifications come while the batch still has commands in flight: a read finds that, without the
+        // transaction and row locks of the done check.
+        const candidates = await selectDoneCandidates(o.db, ids);
+        if (candidates.length > 0) report(await markDoneBatches(o.db, candidates));
       } catch (err) {
         for (const id of ids) dirty.add(id);
         throw err;
