@@ -9,12 +9,11 @@ import type { Db } from "../db/client";
 import type { Logger } from "../log";
 import type { Listener } from "../db/listener";
 import { ALERTS_CHANNEL, claimWebhooks, finishDelivery, type DueWebhook } from "../db/alerts";
-import { decrypt, signBody } from "../crypto";
+import { decrypt } from "../crypto";
 import { backoffMs } from "../engine/backoff";
 import { maskWebhook } from "../alerts/format";
-import { refusedBy } from "../outbound/url-guard";
 import { Wake } from "../lib/wake";
-import { describeError, withTimeout } from "./attempt";
+import { postSigned } from "./signed-post";
 import { onWake, type Service } from "./service";
 
 export function alertWebhookSender(o: {
@@ -39,38 +38,18 @@ export function alertWebhookSender(o: {
 
   const send = async (d: DueWebhook) => {
     const startedAt = new Date();
-    let status: number | null = null;
-    let error: string | null = null;
-    try {
-      if (!d.secretEnc) throw new Error("the rule has no webhook secret: rotate it (alerts.rotateWebhookSecret)");
-      await o.checkUrl?.(d.url);
-      const body = JSON.stringify(d.body);
-      const secret = decrypt(await o.secretKey(), d.secretEnc);
-      const res = await withTimeout(
-        (signal) =>
-          (o.fetch ?? fetch)(d.url, {
-            method: "POST",
-            headers: {
-              "content-type": "application/json",
-              "x-conveyor-signature": signBody(secret, body),
-              "x-conveyor-delivery": d.id,
-              "x-conveyor-rule": d.ruleId,
-              "user-agent": "Conveyor",
-            },
-            body,
-            signal,
-            redirect: "manual",
-          }),
-        timeoutMs,
-        new AbortController().signal,
-      );
-      await res.arrayBuffer().catch(() => {});
-      status = res.status;
-      if (status < 200 || status >= 300) error = `HTTP ${status}`;
-    } catch (err) {
-      const r = refusedBy(err);
-      error = r ? r.message : describeError(err);
-    }
+    const { status, error } = await postSigned({
+      url: d.url,
+      body: JSON.stringify(d.body),
+      secret: async () => {
+        if (!d.secretEnc) throw new Error("the rule has no webhook secret: rotate it (alerts.rotateWebhookSecret)");
+        return decrypt(await o.secretKey(), d.secretEnc);
+      },
+      headers: { "x-conveyor-delivery": d.id, "x-conveyor-rule": d.ruleId },
+      timeoutMs,
+      checkUrl: o.checkUrl,
+      fetch: o.fetch,
+    });
     const sent = error === null;
     const retryInMs = Math.max(1000, backoffMs(d.attempts, 2000, o.maxRetryMs ?? 600_000));
     await finishDelivery(o.db, d.id, { sent, status, error, retryInMs, startedAt, worker: o.workerId });

@@ -7,12 +7,10 @@ import type { Listener } from "../db/listener";
 import { claimCallbacks, finishCallback } from "../db/callbacks";
 import { claimBatchCallbacks, finishBatchCallback } from "../db/batch-callbacks";
 import { signingSecretOf, TOKENS_CHANNEL } from "../auth/tokens";
-import { signBody } from "../crypto";
 import { backoffMs } from "../engine/backoff";
-import { describeError, withTimeout } from "./attempt";
+import { postSigned } from "./signed-post";
 import { Wake } from "../lib/wake";
 import { onWake, type Service } from "./service";
-import { refusedBy } from "../outbound/url-guard";
 import { startSpan } from "../lib/tracing";
 
 export function callbackSender(o: {
@@ -61,10 +59,6 @@ export function callbackSender(o: {
   };
   const send = async (d: Outgoing) => {
     const startedAt = new Date();
-    let ok = false;
-    let status: number | null = null;
-    let error: string | null = null;
-    let refused = false;
     // A child of the command's trace (DESIGN §10): the span's own when tracing is on.
     const span = startSpan("conveyor.callback", "client", d.trace ?? null, {
       [d.idHeader[0] === "x-batch-id" ? "conveyor.batch.id" : "conveyor.command.id"]: d.idHeader[1],
@@ -72,39 +66,21 @@ export function callbackSender(o: {
       "conveyor.callback.attempt": d.attempts,
       "url.full": loggableUrl(d.url),
     });
-    try {
-      await o.checkUrl?.(d.url);
-      const secret = await secretOf(d.clientId);
-      const body = JSON.stringify(d.body);
-      const res = await withTimeout(
-        (signal) =>
-          (o.fetch ?? fetch)(d.url, {
-            method: "POST",
-            headers: {
-              "content-type": "application/json",
-              "x-conveyor-signature": signBody(secret, body),
-              [d.idHeader[0]]: d.idHeader[1],
-              "user-agent": "Conveyor",
-              ...(span
-                ? { traceparent: span.traceparent, ...(span.tracestate ? { tracestate: span.tracestate } : {}) }
-                : {}),
-            },
-            body,
-            signal,
-            redirect: "manual",
-          }),
-        timeoutMs,
-        new AbortController().signal,
-      );
-      await res.arrayBuffer().catch(() => {});
-      status = res.status;
-      ok = res.status >= 200 && res.status < 300;
-      if (!ok) error = `HTTP ${res.status}`;
-    } catch (err) {
-      const r = refusedBy(err);
-      refused = r !== null;
-      error = r ? `${r.message}; not retried` : describeError(err);
-    }
+    const r = await postSigned({
+      url: d.url,
+      body: JSON.stringify(d.body),
+      secret: () => secretOf(d.clientId),
+      headers: {
+        [d.idHeader[0]]: d.idHeader[1],
+        ...(span ? { traceparent: span.traceparent, ...(span.tracestate ? { tracestate: span.tracestate } : {}) } : {}),
+      },
+      timeoutMs,
+      checkUrl: o.checkUrl,
+      fetch: o.fetch,
+    });
+    const { status, refused } = r;
+    const ok = r.error === null;
+    const error = r.refused ? `${r.error}; not retried` : r.error;
     span?.end(
       {
         "conveyor.attempt.outcome": ok ? "success" : refused ? "failure" : "exception",
