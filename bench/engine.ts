@@ -15,6 +15,7 @@
 // --tracing adds a Conveyor run whose workers export spans (DESIGN §10: one per attempt) over OTLP/HTTP
 // (protobuf) to a loopback receiver here (OTEL_EXPORTER_OTLP_ENDPOINT), beside the plain run, which has no
 // variable set: the cost of tracing when on, and (against earlier figures) that it costs nothing when off.
+// BENCH_PG_STATEMENTS=1 prints the statements that took most of PostgreSQL's time in each 1-process drain.
 // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the worker processes.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -24,7 +25,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { makeWorkerUtils, runMigrations } from "graphile-worker";
-import { startDatabase, root, median, percentile, fmt } from "./lib";
+import { startDatabase, root, median, percentile, fmt, printStatements, resetStatements } from "./lib";
 import { createDb } from "../server/db/client";
 import { createToken } from "../server/auth/tokens";
 import { resolveSecretKey } from "../server/db/settings";
@@ -399,7 +400,10 @@ for (const s of systems) {
 for (let r = 0; r < RUNS; r++) {
   for (const s of systems) {
     const res = results[s.name]!;
+    const stats = process.env.BENCH_PG_STATEMENTS === "1";
+    if (stats) await resetStatements(s.env.DATABASE_URL!);
     res.d1.push(await drain(s, 1));
+    if (stats) await printStatements(s.env.DATABASE_URL!, `${s.name}, run ${r + 1}, the 1-process drain`);
     res.d2.push(await drain(s, 2));
     if (s.enqueueOne) {
       const p = await pickup(s);

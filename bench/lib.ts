@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
+import pg from "pg";
 import os from "node:os";
 import path from "node:path";
 import { startEmbedded, type EmbeddedPostgres } from "../server/db/embedded";
@@ -22,7 +23,13 @@ const freePort = () =>
 
 export async function startDatabase(): Promise<EmbeddedPostgres & { cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "conveyor-bench-"));
-  const pg = await startEmbedded({ dir, port: await freePort(), settings: { max_connections: "300" } });
+  // BENCH_PG_STATEMENTS=1: pg_stat_statements, for printing where PostgreSQL's time went (printStatements).
+  const stats = process.env.BENCH_PG_STATEMENTS === "1";
+  const pg = await startEmbedded({
+    dir,
+    port: await freePort(),
+    settings: { max_connections: "300", ...(stats ? { shared_preload_libraries: "pg_stat_statements" } : {}) },
+  });
   await migrate(pg.url, path.join(root, "prisma/migrations"));
   return { ...pg, cleanup: async () => (await pg.stop(), await rm(dir, { recursive: true, force: true })) };
 }
@@ -108,4 +115,40 @@ export function clusterPids(dataDir: string): number[] {
 export function cpuMeter(pids: () => number[]) {
   const before = new Map(pids().map((p) => [p, cpuTicks(p)]));
   return { take: () => pids().reduce((n, p) => n + cpuTicks(p) - (before.get(p) ?? 0), 0) };
+}
+
+/** With BENCH_PG_STATEMENTS=1: the statements that took most of the server's time in `url`'s database since the last call (then reset). */
+export async function printStatements(url: string, title: string, top = 12): Promise<void> {
+  if (process.env.BENCH_PG_STATEMENTS !== "1") return;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    const { rows } = await c.query<{ ms: number; calls: number; rows: number; query: string }>(
+      `SELECT total_exec_time AS ms, calls, rows, regexp_replace(query, '\\s+', ' ', 'g') AS query
+       FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+       ORDER BY total_exec_time DESC LIMIT $1`,
+      [top],
+    );
+    console.log(`\n-- PostgreSQL time by statement: ${title}`);
+    for (const r of rows)
+      console.log(
+        `${fmt(r.ms).padStart(8)} ms ${fmt(r.calls).padStart(8)} calls ${fmt(r.rows).padStart(9)} rows  ${r.query.slice(0, 220)}`,
+      );
+    await c.query("SELECT pg_stat_statements_reset()");
+  } finally {
+    await c.end();
+  }
+}
+
+/** With BENCH_PG_STATEMENTS=1: forgets what pg_stat_statements has gathered so far. */
+export async function resetStatements(url: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    await c.query("SELECT pg_stat_statements_reset()");
+  } finally {
+    await c.end();
+  }
 }
