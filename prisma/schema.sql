@@ -493,7 +493,7 @@ CREATE INDEX callback_deliveries_command_id_idx ON callback_deliveries USING btr
 
 CREATE INDEX callback_deliveries_due_idx ON callback_deliveries USING btree (next_at) WHERE (delivered_at IS NULL);
 
-CREATE INDEX commands_batch_id_idx ON commands USING btree (batch_id, created_at DESC, id DESC) WHERE (batch_id IS NOT NULL);
+CREATE INDEX commands_batch_id_idx ON commands USING btree (batch_id, created_at DESC, id DESC) WHERE ((batch_id IS NOT NULL) AND (lease_id IS NULL));
 
 CREATE INDEX commands_claim_idx ON commands USING btree (priority DESC, run_at) WHERE ((status = ANY (ARRAY['pending'::command_status, 'retrying'::command_status, 'awaiting'::command_status, 'compensating'::command_status])) AND (lease_id IS NULL) AND (NOT key_waiting));
 

@@ -5,6 +5,7 @@ import type pg from "pg";
 import { withTransaction, type Db } from "./client";
 import { IN_FLIGHT, STATES, type State } from "../engine/states";
 import { inList } from "./states-sql";
+import { LEASED, UNLEASED } from "./leased";
 
 export const BATCHES_CHANNEL = "conveyor_batches";
 
@@ -145,7 +146,8 @@ export async function pruneBatches(db: Db, days: number, limit: number): Promise
     `DELETE FROM batches WHERE id IN (
        SELECT b.id FROM batches b
        WHERE b.done AND b.done_at < now() - make_interval(days => $1)
-         AND NOT EXISTS (SELECT 1 FROM commands c WHERE c.batch_id = b.id)
+         AND NOT EXISTS (SELECT 1 FROM commands c WHERE c.batch_id = b.id AND c.${UNLEASED})
+         AND NOT EXISTS (SELECT 1 FROM commands c WHERE c.batch_id = b.id AND c.${LEASED})
        ORDER BY b.done_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
     [days, limit],
   );
