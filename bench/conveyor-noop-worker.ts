@@ -54,6 +54,9 @@ const worker = startWorker({
   checkUrl: createUrlGuard(process.env.HTTP_ALLOWED_HOSTS),
   fetch: createOutboundFetch(process.env.HTTP_ALLOWED_HOSTS),
   callbacks: false,
+  ...(process.env.BENCH_COMPLETION_LINGER_MS
+    ? { completionLingerMs: Number(process.env.BENCH_COMPLETION_LINGER_MS) }
+    : {}),
 });
 listener.onConnect(() => process.stdout.write("READY\n"));
 process.on("SIGTERM", async () => {

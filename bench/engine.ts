@@ -48,6 +48,7 @@ const { values } = parseArgs({
     type: { type: "string" },
     concurrency: { type: "string", default: "10" },
     tracing: { type: "boolean", default: false },
+    linger: { type: "string" },
   },
 });
 const RUNS = Number(values.runs);
@@ -61,6 +62,8 @@ const BATCHES = values.batches === true;
 const HTTP = values.type === "http";
 if (values.type && !HTTP) throw new Error(`--type: only "http" (got ${values.type})`);
 const CONCURRENCY = values.concurrency!;
+/** --linger N adds Conveyor runs whose completer, under load, lets a small write wait up to N ms for more (CompleterOptions.lingerMs; the worker's default is 5, --linger 0 is not allowed: use BENCH_COMPLETION_LINGER_MS=0 for every run). */
+const LINGER = Number(values.linger ?? 0);
 const sink = HTTP ? await startSink() : null;
 const HTTP_BODY = { order: 1042, amount: "12.50", currency: "EUR", note: "bench" };
 
@@ -196,6 +199,20 @@ const systems: System[] = [
     : []),
   ...(BATCHES ? [conveyor("Conveyor, batches of 1,000", 0, 0, true)] : []),
   ...(HTTP ? [conveyor("Conveyor http", 0, 0, false, true)] : []),
+  ...(LINGER > 0
+    ? [
+        conveyor(`Conveyor, completions linger ${LINGER} ms`, 0, 0, false, false, {
+          BENCH_COMPLETION_LINGER_MS: String(LINGER),
+        }),
+        ...(HTTP
+          ? [
+              conveyor(`Conveyor http, completions linger ${LINGER} ms`, 0, 0, false, true, {
+                BENCH_COMPLETION_LINGER_MS: String(LINGER),
+              }),
+            ]
+          : []),
+      ]
+    : []),
   ...(["defaults", "batched"] as const).flatMap((mode) =>
     (HTTP ? [false, true] : [false]).map((http) => ({
       name: `graphile-worker 0.17.3 ${mode}${http ? " http" : ""}`,
@@ -398,7 +415,9 @@ for (const s of systems) {
   vacuumPerJob[s.name] = [];
 }
 for (let r = 0; r < RUNS; r++) {
-  for (const s of systems) {
+  // Each drain leaves its commands behind (history for the next): the order of the systems alternates run by run,
+  // so that none always drains into the longest history.
+  for (const s of r % 2 === 0 ? systems : [...systems].reverse()) {
     const res = results[s.name]!;
     const stats = process.env.BENCH_PG_STATEMENTS === "1";
     if (stats) await resetStatements(s.env.DATABASE_URL!);

@@ -58,6 +58,8 @@ export type WorkerOptions = {
   batches?: boolean;
   /** The batch watcher's longest time between two checks of every open batch (default 30 s). */
   batchPollMs?: number;
+  /** Under load, how long a small write of completions waits for more (default 5 ms; 0: never; CompleterOptions.lingerMs). */
+  completionLingerMs?: number;
   /** Claims with a named (prepared) statement once the table is big enough for its generic plan (default true; DB_PREPARED_STATEMENTS). */
   preparedStatements?: boolean;
 };
@@ -91,6 +93,7 @@ export function createWorker(o: WorkerOptions): Worker {
     attemptEnv: { resultEndpoint: o.resultEndpoint, checkUrl: o.checkUrl, fetch: o.fetch },
     metrics,
     traffic,
+    completionLingerMs: o.completionLingerMs,
   });
   const services = serviceGroup("worker", [
     ...(o.callbacks === false
