@@ -3,14 +3,12 @@
 // (one commit) carries what would have been several. Against a real PostgreSQL:
 // the completions one statement wrote share its now() in updated_at.
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { randomUUID } from "node:crypto";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { testClient } from "../helpers/engine";
-import { insertCommands } from "../../server/db/commands";
-import { claim } from "../../server/db/claim";
 import { createCompleter, type CompleterOptions } from "../../server/worker/completer";
 import { createLogger } from "../../server/log";
-import type { Claimed, Completion } from "../../server/engine/types";
+import type { Claimed } from "../../server/engine/types";
+import { leasedCommands, succeededCompletion } from "../helpers/completions";
 
 let t: TestDb;
 let clientId: string;
@@ -23,51 +21,8 @@ afterAll(async () => {
   await t?.drop();
 });
 
-async function leased(n: number): Promise<Claimed[]> {
-  const ids = Array.from({ length: n }, () => randomUUID());
-  await insertCommands(
-    t.db,
-    ids.map((id) => ({
-      id,
-      clientId,
-      type: "linger",
-      payload: {},
-      idempotencyKey: null,
-      callbackUrl: null,
-      priority: 0,
-      runAt: null,
-      maxAttempts: null,
-      backoffMs: null,
-      maxBackoffMs: null,
-      orderingKey: null,
-      targetHost: null,
-      traceParent: null,
-      traceState: null,
-    })),
-  );
-  const claimed = await claim(t.db, "linger-test", n, 60_000, []);
-  expect(claimed.length).toBe(n);
-  return claimed;
-}
-
-const succeeded = (c: Claimed): Completion => {
-  const now = new Date();
-  return {
-    id: c.id,
-    leaseId: c.leaseId,
-    status: "succeeded",
-    phase: "execute",
-    runAt: null,
-    tries: 0,
-    needsReconcile: false,
-    result: { ok: true },
-    error: null,
-    attemptCount: 1,
-    attempts: [
-      { number: 1, kind: "execute", outcome: "success", startedAt: now, finishedAt: now, error: null, worker: "t" },
-    ],
-  };
-};
+const leased = (n: number) => leasedCommands(t.db, clientId, n, { type: "linger" }, "linger-test");
+const succeeded = (c: Claimed) => succeededCompletion(c);
 
 /**
  * One completion, then 20 more 2 ms apart (as attempts finish under load), the first of them while the first

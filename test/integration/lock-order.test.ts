@@ -10,13 +10,13 @@ import { createTestDb, type TestDb } from "../helpers/db";
 import { testClient } from "../helpers/engine";
 import { createDb, type Db } from "../../server/db/client";
 import { insertCommands } from "../../server/db/commands";
-import { claim } from "../../server/db/claim";
 import { claimCallbacks, finishCallback } from "../../server/db/callbacks";
 import { complete } from "../../server/db/completion";
 import { renewLeases } from "../../server/db/leases";
 import { pruneFinished } from "../../server/db/retention";
 import { createCompleter } from "../../server/worker/completer";
 import { createLogger } from "../../server/log";
+import { leasedCommands, succeededCompletion } from "../helpers/completions";
 import type { Claimed, Completion } from "../../server/engine/types";
 import { cancelCommands, retryCommands } from "../../server/commands/actions";
 import { startTestWorker, submitWith, waitForStatus, waitUntil } from "../helpers/engine";
@@ -57,59 +57,9 @@ async function deadlocks(conns: Db[]): Promise<number> {
   return Number(rows[0]!.n);
 }
 
-async function leased(n: number, callbackUrl: string | null = null): Promise<Claimed[]> {
-  const ids = Array.from({ length: n }, () => randomUUID());
-  await insertCommands(
-    t.db,
-    ids.map((id) => ({
-      id,
-      clientId,
-      type: "lockorder",
-      payload: {},
-      idempotencyKey: null,
-      callbackUrl,
-      priority: 0,
-      runAt: null,
-      maxAttempts: null,
-      backoffMs: null,
-      maxBackoffMs: null,
-      orderingKey: null,
-      targetHost: null,
-      traceParent: null,
-      traceState: null,
-    })),
-  );
-  const claimed = await claim(t.db, "lock-order-test", n, 60_000, []);
-  expect(claimed.length).toBe(n);
-  return claimed;
-}
-
-const succeeded = (c: Claimed): Completion => {
-  const now = new Date();
-  return {
-    id: c.id,
-    leaseId: c.leaseId,
-    status: "succeeded",
-    phase: "execute",
-    runAt: null,
-    tries: 0,
-    needsReconcile: false,
-    result: { ok: true },
-    error: null,
-    attemptCount: 1,
-    attempts: [
-      {
-        number: 1,
-        kind: "execute",
-        outcome: "success",
-        startedAt: now,
-        finishedAt: now,
-        error: null,
-        worker: "lock-order-test",
-      },
-    ],
-  };
-};
+const leased = (n: number, callbackUrl: string | null = null) =>
+  leasedCommands(t.db, clientId, n, { callbackUrl }, "lock-order-test");
+const succeeded = (c: Claimed): Completion => succeededCompletion(c, "lock-order-test");
 
 const lockedUntil = async (id: string) =>
   (

@@ -5,8 +5,8 @@
 // heads, an inbound result) must take the same locks in the same order, or
 // it closes a cycle with an intake or an action that holds one and waits for
 // another. PostgreSQL rolls one of them back; these tests count on none.
+import { commandRow, succeededCompletion } from "../helpers/completions";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { randomUUID } from "node:crypto";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { testClient } from "../helpers/engine";
 import { createDb, type Db } from "../../server/db/client";
@@ -46,42 +46,9 @@ async function deadlocks(conns: Db[]): Promise<number> {
   return Number(rows[0].deadlocks);
 }
 
-const row = (orderingKey: string, runAt: string | null = null): NewCommand => ({
-  id: randomUUID(),
-  clientId,
-  type: "lockorder",
-  payload: {},
-  idempotencyKey: null,
-  callbackUrl: null,
-  priority: 0,
-  runAt,
-  maxAttempts: null,
-  backoffMs: null,
-  maxBackoffMs: null,
-  orderingKey,
-  targetHost: null,
-  traceParent: null,
-  traceState: null,
-});
-
-const succeeded = (c: Claimed): Completion => {
-  const now = new Date();
-  return {
-    id: c.id,
-    leaseId: c.leaseId,
-    status: "succeeded",
-    phase: "execute",
-    runAt: null,
-    tries: 0,
-    needsReconcile: false,
-    result: { ok: true },
-    error: null,
-    attemptCount: 1,
-    attempts: [
-      { number: 1, kind: "execute", outcome: "success", startedAt: now, finishedAt: now, error: null, worker: "t" },
-    ],
-  };
-};
+const row = (orderingKey: string, runAt: string | null = null): NewCommand =>
+  commandRow(clientId, { orderingKey, runAt });
+const succeeded = (c: Claimed): Completion => succeededCompletion(c);
 
 const shuffled = <T>(xs: T[]) =>
   xs
