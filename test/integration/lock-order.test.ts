@@ -5,7 +5,6 @@
 // rolls back all the same (a deadlock with some other client) is written
 // again as it was.
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { randomUUID } from "node:crypto";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { testClient } from "../helpers/engine";
 import { createDb, type Db } from "../../server/db/client";
@@ -16,7 +15,7 @@ import { renewLeases } from "../../server/db/leases";
 import { pruneFinished } from "../../server/db/retention";
 import { createCompleter } from "../../server/worker/completer";
 import { createLogger } from "../../server/log";
-import { leasedCommands, succeededCompletion } from "../helpers/completions";
+import { commandRow, leasedCommands, succeededCompletion } from "../helpers/completions";
 import type { Claimed, Completion } from "../../server/engine/types";
 import { cancelCommands, retryCommands } from "../../server/commands/actions";
 import { startTestWorker, submitWith, waitForStatus, waitUntil } from "../helpers/engine";
@@ -278,27 +277,9 @@ it("operator actions on overlapping selections, at the same time, never deadlock
   // rows it changes (new row versions), so the two rarely see them in the same physical order.
   const ROWS = 200;
   const ROUNDS = 150;
-  const ids = Array.from({ length: ROWS }, () => randomUUID());
-  await insertCommands(
-    t.db,
-    ids.map((id) => ({
-      id,
-      clientId,
-      type: "lockorder",
-      payload: {},
-      idempotencyKey: null,
-      callbackUrl: null,
-      priority: 0,
-      runAt: "infinity",
-      maxAttempts: null,
-      backoffMs: null,
-      maxBackoffMs: null,
-      orderingKey: null,
-      targetHost: null,
-      traceParent: null,
-      traceState: null,
-    })),
-  );
+  const rows = Array.from({ length: ROWS }, () => commandRow(clientId, { runAt: "infinity" }));
+  const ids = rows.map((r) => r.id);
+  await insertCommands(t.db, rows);
   const operators = [connection(), connection(), connection()];
   const vacuum = connection();
   const before = await deadlocks(operators);
@@ -352,23 +333,7 @@ it("inserts of batches that share idempotency keys, in opposite orders, never de
       writers.map((db, i) =>
         insertCommands(
           db,
-          orders[i]!.map((key) => ({
-            id: randomUUID(),
-            clientId,
-            type: "lockorder",
-            payload: {},
-            idempotencyKey: key,
-            callbackUrl: null,
-            priority: 0,
-            runAt: "infinity",
-            maxAttempts: null,
-            backoffMs: null,
-            maxBackoffMs: null,
-            orderingKey: null,
-            targetHost: null,
-            traceParent: null,
-            traceState: null,
-          })),
+          orders[i]!.map((key) => commandRow(clientId, { idempotencyKey: key, runAt: "infinity" })),
         ).catch((err) => {
           errors.push(`${(err as { code?: string }).code}: ${(err as Error).message}`);
           return new Set<string>();
