@@ -145,7 +145,7 @@ export async function pruneBatches(db: Db, days: number, limit: number): Promise
   const { rowCount } = await db.pool.query(
     `DELETE FROM batches WHERE id IN (
        SELECT b.id FROM batches b
-       WHERE b.done AND b.done_at < now() - make_interval(days => $1)
+       WHERE b.done AND b.done_at < now() - $1::float8 * interval '1 day'
          AND NOT EXISTS (SELECT 1 FROM commands c WHERE c.batch_id = b.id AND c.${UNLEASED})
          AND NOT EXISTS (SELECT 1 FROM commands c WHERE c.batch_id = b.id AND c.${LEASED})
        ORDER BY b.done_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,

@@ -7,15 +7,16 @@ import { inList } from "./states-sql";
 /**
  * Deletes up to `batch` finished commands (succeeded, failed, compensated,
  * cancelled; never exception, which waits for an operator) created more than
- * `days` ago, with their attempts and callback deliveries (ON DELETE CASCADE).
- * Small batches with SKIP LOCKED keep it out of the workers' way.
+ * `days` ago (a fraction of a day too), with their attempts and callback
+ * deliveries (ON DELETE CASCADE). Small batches with SKIP LOCKED keep it out of
+ * the workers' way.
  */
 export async function pruneFinished(db: Db, days: number, batch: number): Promise<number> {
   const { rowCount } = await db.pool.query(
     `DELETE FROM commands WHERE id IN (
        SELECT id FROM commands
        -- finished commands are never leased; saying so lets the (partial) created_at index serve
-       WHERE created_at < now() - make_interval(days => $1) AND status IN ${inList(PRUNABLE)} AND lease_id IS NULL
+       WHERE created_at < now() - $1::float8 * interval '1 day' AND status IN ${inList(PRUNABLE)} AND lease_id IS NULL
        ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
     [days, batch],
   );
@@ -30,7 +31,7 @@ export async function pruneFinished(db: Db, days: number, batch: number): Promis
 export async function pruneHousekeeping(db: Db, days: number): Promise<{ sessions: number; alertEvents: number }> {
   const s = await db.pool.query(`DELETE FROM sessions WHERE expires_at < now()`);
   const a = await db.pool.query(
-    `DELETE FROM alert_events e WHERE e.at < now() - make_interval(days => $1)
+    `DELETE FROM alert_events e WHERE e.at < now() - $1::float8 * interval '1 day'
        AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.event_id = e.id AND d.sent_at IS NULL)`,
     [days],
   );

@@ -93,3 +93,43 @@ it("also prunes expired sessions and alert history older than the retention whos
   expect(left.sort()).toEqual([oldUnsent, recent].sort());
   expect(left).not.toContain(oldSent);
 });
+
+/** `n` succeeded commands made `ago` ago, as workers leave them (claimed, then finished: the table's triggers check each step). */
+async function finishedCommands(clientId: string, n: number, ago: string) {
+  await t.db.pool.query(
+    `INSERT INTO commands (id, client_id, type, payload, created_at)
+     SELECT gen_random_uuid(), $1, 'http', '{}', now() - $3::interval FROM generate_series(1, $2)`,
+    [clientId, n, ago],
+  );
+  await t.db.pool.query(
+    `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'w', locked_until = now() + interval '1 hour',
+            attempt_started_at = now(), state_changed_at = now(), updated_at = now()
+     WHERE status = 'pending' AND client_id = $1`,
+    [clientId],
+  );
+  await t.db.pool.query(
+    `UPDATE commands SET status = 'succeeded', lease_id = NULL, locked_by = NULL, locked_until = NULL, finished_at = now(),
+            state_changed_at = now(), updated_at = now(), attempt_count = 1, tries = 1
+     WHERE status = 'running' AND client_id = $1`,
+    [clientId],
+  );
+}
+
+it("one run deletes the whole backlog, batch after batch (no ceiling per run to fall behind a steady intake), within its time budget; retention may be a fraction of a day", async () => {
+  const { clientId } = await testClient(t.db);
+  const count = async () =>
+    (await t.db.pool.query(`SELECT count(*)::int AS n FROM commands WHERE client_id = $1`, [clientId])).rows[0].n;
+  await finishedCommands(clientId, 2_500, "10 minutes");
+  await finishedCommands(clientId, 40, "1 minute");
+  const log = createLogger({ name: "t", level: "silent" });
+  // a budget of 0: one batch, then the run ends (the next run goes on)
+  const bounded = startPruner({ db: t.db, log, days: 5 / 1440, batch: 100, budgetMs: 0, everyMs: 3_600_000 });
+  await bounded.runOnce();
+  await bounded.stop();
+  expect(await count()).toBe(2_540 - 100);
+  // 24 batches of 100 in one run (the old ceiling was 20); what is younger than 5 minutes stays
+  const pruner = startPruner({ db: t.db, log, days: 5 / 1440, batch: 100, everyMs: 3_600_000 });
+  await pruner.runOnce();
+  await pruner.stop();
+  expect(await count()).toBe(40);
+});
