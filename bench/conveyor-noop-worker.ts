@@ -15,6 +15,7 @@ import { createWorkerMetrics, startMetricsPush } from "../server/worker/metrics"
 import { parseEnv } from "../server/env";
 import { startConfiguredTracing } from "../server/tracing-start";
 import { stopTracing } from "../server/lib/tracing";
+import { pruner } from "../server/worker/pruner";
 
 const url = process.env.DATABASE_URL!;
 const concurrency = Number(process.env.WORKER_CONCURRENCY ?? 10);
@@ -58,8 +59,20 @@ const worker = startWorker({
     ? { completionLingerMs: Number(process.env.BENCH_COMPLETION_LINGER_MS) }
     : {}),
 });
+// BENCH_RETENTION_MINUTES (bench:soak): the production pruner (server/worker/main.ts runs it), with a retention
+// of minutes instead of RETENTION_DAYS, every BENCH_PRUNE_EVERY_MS (the production period, 60 s, by default).
+const retention = process.env.BENCH_RETENTION_MINUTES
+  ? pruner({
+      db,
+      log,
+      days: Number(process.env.BENCH_RETENTION_MINUTES) / 1440,
+      ...(process.env.BENCH_PRUNE_EVERY_MS ? { everyMs: Number(process.env.BENCH_PRUNE_EVERY_MS) } : {}),
+    })
+  : null;
+retention?.start();
 listener.onConnect(() => process.stdout.write("READY\n"));
 process.on("SIGTERM", async () => {
+  await retention?.stop();
   await worker.stop();
   await metricsPush.stop();
   await listener.close();

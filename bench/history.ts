@@ -1,0 +1,237 @@
+// Drain, intake and pickup with a long history (issue #19, point 2): the same
+// rounds on a fresh table and then after --history finished commands (each
+// with its attempt, an idempotency key as the SDK sends one, spread over the
+// last 30 days as RETENTION_DAYS=30 keeps them), in one run on one PostgreSQL
+// server (embedded, fsync on). A round: intake of --jobs no-op commands by
+// submitItems (1,000 a call, each with an idempotency key), then their drain by
+// --procs worker processes (bench/conveyor-noop-worker.ts, concurrency 10),
+// then pickup (submit → handler starts, one process, an idle queue) sampled
+// --samples times. Fresh rounds each start from an empty table.
+// Prints each round, the medians fresh vs grown and their ratios, the fill's
+// time and the sizes. (The console's reads at that size: bench:console --rows.)
+// Usage: npm run bench:history [-- --history 10000000 --rounds 3 --jobs 20000 --procs 2 --samples 200]
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { z } from "zod";
+import { startDatabase, root, percentile, median, fmt } from "./lib";
+import { createDb } from "../server/db/client";
+import { createToken } from "../server/auth/tokens";
+import { resolveSecretKey } from "../server/db/settings";
+import { directIntake, submit, submitItems } from "../server/commands/submit";
+import { createRegistry } from "../server/command-types/registry";
+import { http } from "../server/command-types/http";
+import { defineCommandType } from "../server/command-types/types";
+
+const { values } = parseArgs({
+  options: {
+    history: { type: "string", default: "10000000" },
+    rounds: { type: "string", default: "3" },
+    jobs: { type: "string", default: "20000" },
+    procs: { type: "string", default: "2" },
+    samples: { type: "string", default: "200" },
+  },
+});
+const HISTORY = Number(values.history);
+const ROUNDS = Number(values.rounds);
+const JOBS = Number(values.jobs);
+const PROCS = Number(values.procs);
+const SAMPLES = Number(values.samples);
+
+const database = await startDatabase();
+const db = createDb(database.url, { max: 4 });
+const admin = new pg.Client({ connectionString: database.adminUrl });
+await admin.connect();
+const { id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), {
+  name: "bench",
+  scope: "client",
+  createdBy: "bench",
+});
+// the registry of bench/conveyor-noop-worker.ts, for intake validation
+const noop = defineCommandType({
+  name: "noop",
+  description: "",
+  schema: z.object({ report: z.boolean().optional() }),
+  execute: async () => ({ outcome: "success" }),
+  retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 1000 },
+  retryBusinessFailures: false,
+  compensateOnFailure: false,
+  idempotent: () => true,
+  timeoutMs: () => 10_000,
+});
+const intake = directIntake(db, createRegistry([http, noop]));
+
+type Proc = { child: ChildProcess; lines: (fn: (l: string) => void) => void };
+function startProc(): Promise<Proc> {
+  const child = spawn(
+    process.execPath,
+    [path.join(root, "scripts/worker.mjs"), path.join(root, "bench/conveyor-noop-worker.ts")],
+    { cwd: root, env: { ...process.env, DATABASE_URL: database.url }, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const fns: ((l: string) => void)[] = [];
+  let buf = "";
+  child.stdout!.on("data", (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      for (const f of fns) f(line);
+    }
+  });
+  return new Promise((resolve, reject) => {
+    const p = { child, lines: (fn: (l: string) => void) => void fns.push(fn) };
+    p.lines((l) => l === "READY" && resolve(p));
+    child.once("exit", (code) => reject(new Error(`worker exited with ${code}`)));
+  });
+}
+const stopProcs = (ps: Proc[]) =>
+  Promise.all(ps.map((p) => new Promise<void>((r) => (p.child.once("exit", () => r()), p.child.kill("SIGTERM")))));
+
+/** Work left: unleased commands waiting to run, and leased ones (each half through its own index). */
+const anyLeft = async () =>
+  (
+    await db.pool.query<{ left: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM commands WHERE status IN ('pending', 'retrying') AND lease_id IS NULL)
+           OR EXISTS (SELECT 1 FROM commands WHERE locked_until IS NOT NULL) AS left`,
+    )
+  ).rows[0]!.left;
+/** A command finished since `t` (the history's are all older). */
+const anyDoneSince = async (t: Date) =>
+  (await db.pool.query(`SELECT 1 FROM commands WHERE finished_at > $1 LIMIT 1`, [t])).rowCount === 1;
+
+/** As the engine bench settles before each drain: vacuumed, analysed, checkpointed. */
+const settle = async () => {
+  await db.pool.query("VACUUM ANALYZE commands");
+  await db.pool.query("VACUUM ANALYZE attempts");
+  await admin.query("CHECKPOINT");
+};
+
+type Round = { intake: number; drain: number; p50: number; p95: number };
+async function round(): Promise<Round> {
+  await settle();
+  const t0 = performance.now();
+  for (let i = 0; i < JOBS; i += 1000)
+    await submitItems(
+      intake,
+      clientId,
+      Array.from({ length: Math.min(1000, JOBS - i) }, () => ({
+        type: "noop",
+        payload: {},
+        idempotencyKey: randomUUID(),
+      })),
+    );
+  const intakeRate = JOBS / ((performance.now() - t0) / 1000);
+  await settle();
+  const since = (await db.pool.query<{ t: Date }>("SELECT now() AS t")).rows[0]!.t;
+  const ps = await Promise.all(Array.from({ length: PROCS }, () => startProc()));
+  while (!(await anyDoneSince(since))) await new Promise((r) => setTimeout(r, 2));
+  const t1 = performance.now();
+  while (await anyLeft()) await new Promise((r) => setTimeout(r, 25));
+  const drainRate = JOBS / ((performance.now() - t1) / 1000);
+  await stopProcs(ps);
+  await settle();
+  const [p] = [await startProc()];
+  const started = new Map<string, number>();
+  const waiters = new Map<string, (t: number) => void>();
+  p!.lines((l) => {
+    const m = /^START (\S+) ([\d.]+)$/.exec(l);
+    if (!m) return;
+    const w = waiters.get(m[1]!);
+    if (w) w(Number(m[2]));
+    else started.set(m[1]!, Number(m[2]));
+  });
+  const lat: number[] = [];
+  for (let i = 0; i < SAMPLES + 10; i++) {
+    const s = performance.timeOrigin + performance.now();
+    const { id } = await submit(intake, clientId, {
+      type: "noop",
+      payload: { report: true },
+      idempotencyKey: randomUUID(),
+    });
+    const t = started.get(id) ?? (await new Promise<number>((r) => waiters.set(id, r)));
+    waiters.delete(id);
+    if (i >= 10) lat.push(t - s); // the first few warm up connections and plans
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await stopProcs([p!]);
+  lat.sort((a, b) => a - b);
+  return { intake: intakeRate, drain: drainRate, p50: percentile(lat, 50), p95: percentile(lat, 95) };
+}
+const show = (name: string, r: Round) =>
+  console.log(
+    `${name}: intake ${fmt(r.intake)} commands/s, drain ${fmt(r.drain)} jobs/s, pickup p50 ${fmt(r.p50, 2)} ms p95 ${fmt(r.p95, 2)} ms`,
+  );
+
+const sizes = async () =>
+  (
+    await db.pool.query<{ rows: number; table: string; indexes: string; attempts: string; database: string }>(
+      `SELECT (SELECT reltuples::bigint FROM pg_class WHERE relname = 'commands')::float8 AS rows,
+              pg_size_pretty(pg_table_size('commands')) AS table, pg_size_pretty(pg_indexes_size('commands')) AS indexes,
+              pg_size_pretty(pg_total_relation_size('attempts')) AS attempts,
+              pg_size_pretty(pg_database_size(current_database())) AS database`,
+    )
+  ).rows[0]!;
+
+const fresh: Round[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  await db.pool.query("TRUNCATE commands CASCADE");
+  fresh.push(await round());
+  show(`fresh round ${r + 1}`, fresh.at(-1)!);
+}
+await db.pool.query("TRUNCATE commands CASCADE");
+
+// The history: succeeded commands (http, a small JSON body, a key each) with their one attempt, oldest first.
+const CHUNK = 500_000;
+const tFill = performance.now();
+for (let a = 0; a < HISTORY; a += CHUNK) {
+  await db.pool.query(
+    `WITH c AS (
+       INSERT INTO commands (id, client_id, type, payload, status, idempotency_key, created_at, updated_at,
+                             state_changed_at, finished_at, attempt_count, tries, result)
+       SELECT gen_random_uuid(), $1, 'http',
+              jsonb_build_object('url', 'https://backend.example/orders/' || i, 'body', jsonb_build_object('order', i, 'amount', '12.50')),
+              'succeeded', md5(i::text), t, t + interval '40 ms', t + interval '40 ms', t + interval '40 ms', 1, 1,
+              '{"status":200,"body":{"ok":true}}'
+       FROM (SELECT i, now() - interval '1 hour' - interval '30 days' * (1 - i::float8 / $4) AS t
+             FROM generate_series($2::int, $3::int) AS i) x
+       RETURNING id, created_at)
+     INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, worker)
+     SELECT id, 1, 'execute', 'success', created_at, created_at + interval '40 ms', 'bench' FROM c`,
+    [clientId, a, Math.min(HISTORY, a + CHUNK) - 1, HISTORY],
+  );
+  if ((a / CHUNK) % 4 === 3)
+    console.log(`history: ${fmt(a + CHUNK)} commands after ${fmt((performance.now() - tFill) / 1000)} s`);
+}
+await db.pool.query("VACUUM ANALYZE commands");
+await db.pool.query("VACUUM ANALYZE attempts");
+const fillS = (performance.now() - tFill) / 1000;
+const s = await sizes();
+console.log(
+  `history of ${fmt(HISTORY)} filled (and vacuumed) in ${fmt(fillS)} s: commands ${s.table} + indexes ${s.indexes}, attempts ${s.attempts}, database ${s.database}`,
+);
+const grown: Round[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  grown.push(await round());
+  show(`grown round ${r + 1}`, grown.at(-1)!);
+}
+await admin.end();
+await db.close();
+await database.cleanup();
+
+const med = (rs: Round[], k: keyof Round) => median(rs.map((r) => r[k]));
+console.log(
+  `\n${fmt(JOBS)} no-op commands a round (each with an idempotency key), ${PROCS} worker processes × concurrency 10, pickup ${SAMPLES} samples; medians of ${ROUNDS} rounds`,
+);
+console.log(`| | fresh table | after ${fmt(HISTORY)} finished commands | grown ÷ fresh | target |`);
+console.log("|---|---|---|---|---|");
+const line = (name: string, k: keyof Round, d: number, target: string) =>
+  console.log(
+    `| ${name} | ${fmt(med(fresh, k), d)} | ${fmt(med(grown, k), d)} | ${fmt(med(grown, k) / med(fresh, k), 2)} | ${target} |`,
+  );
+line("intake (commands/s)", "intake", 0, "≥ 0.85");
+line("drain (jobs/s)", "drain", 0, "≥ 0.85");
+line("pickup p50 (ms)", "p50", 2, "");
+line("pickup p95 (ms)", "p95", 2, "≤ 1.15");
