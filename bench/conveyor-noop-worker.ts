@@ -1,13 +1,12 @@
 // A Conveyor worker process for benchmarks: the real worker loop (startWorker)
 // with a `noop` type beside http. Prints START <id> <ms> when asked to report.
 import os from "node:os";
-import { z } from "zod";
+import { noopType } from "./conveyor";
 import { createDb } from "../server/db/client";
 import { createLogger } from "../server/log";
 import { startListener } from "../server/db/listener";
 import { createRegistry } from "../server/command-types/registry";
 import { http } from "../server/command-types/http";
-import { defineCommandType } from "../server/command-types/types";
 import { resolveSecretKey } from "../server/db/settings";
 import { startWorker } from "../server/worker/worker";
 import { createOutboundFetch, createUrlGuard } from "../server/outbound/url-guard";
@@ -19,20 +18,10 @@ import { pruner } from "../server/worker/pruner";
 
 const url = process.env.DATABASE_URL!;
 const concurrency = Number(process.env.WORKER_CONCURRENCY ?? 10);
-const noop = defineCommandType({
-  name: "noop",
-  description: "does nothing, successfully",
-  schema: z.object({ report: z.boolean().optional() }),
-  execute: async (p, ctx) => {
-    if (p.report) process.stdout.write(`START ${ctx.commandId} ${performance.timeOrigin + performance.now()}\n`);
-    return { outcome: "success" };
-  },
-  retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 1000 },
-  retryBusinessFailures: false,
-  compensateOnFailure: false,
-  idempotent: () => true,
-  timeoutMs: () => 10_000,
-});
+const noop = noopType((id) =>
+  process.stdout.write(`START ${id} ${performance.timeOrigin + performance.now()}
+`),
+);
 const db = createDb(url, { max: concurrency + 4, applicationName: "conveyor-bench-worker" });
 const listener = startListener(url);
 const log = createLogger({ name: "bench-worker", level: "warn" });

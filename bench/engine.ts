@@ -32,8 +32,7 @@ import { resolveSecretKey } from "../server/db/settings";
 import { directIntake, submit, submitItems } from "../server/commands/submit";
 import { createRegistry } from "../server/command-types/registry";
 import { http } from "../server/command-types/http";
-import { defineCommandType } from "../server/command-types/types";
-import { z } from "zod";
+import { noopType, startProc, stopProcs, workLeft } from "./conveyor";
 import { startOtlpReceiver } from "../test/helpers/otlp";
 
 const { values } = parseArgs({
@@ -103,17 +102,7 @@ const { id: clientId } = await createToken(db, await resolveSecretKey(db, undefi
   createdBy: "bench",
 });
 // the same registry as bench/conveyor-noop-worker.ts, for intake validation
-const noop = defineCommandType({
-  name: "noop",
-  description: "",
-  schema: z.object({ report: z.boolean().optional() }),
-  execute: async () => ({ outcome: "success" }),
-  retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 1000 },
-  retryBusinessFailures: false,
-  compensateOnFailure: false,
-  idempotent: () => true,
-  timeoutMs: () => 10_000,
-});
+const noop = noopType();
 const intake = directIntake(db, createRegistry([http, noop]));
 
 // Progress is observed from outside with two index-backed probes per system
@@ -166,9 +155,7 @@ const conveyor = (
   },
   anyDone: async () =>
     (await db.pool.query(`SELECT 1 FROM commands WHERE status = 'succeeded' LIMIT 1`)).rowCount === 1,
-  anyLeft: async () =>
-    (await db.pool.query(`SELECT 1 FROM commands WHERE status IN ('pending', 'running', 'retrying') LIMIT 1`))
-      .rowCount === 1,
+  anyLeft: () => workLeft(db),
   enqueueOne: http
     ? null
     : async () =>
@@ -243,42 +230,6 @@ const systems: System[] = [
   ),
 ];
 
-type Proc = { child: ChildProcess; lines: (fn: (l: string) => void) => void };
-function startProc(script: string, env: Record<string, string>): Promise<Proc> {
-  // Compiled as `npm run worker` compiles the worker (scripts/worker.mjs), both systems alike.
-  const child = spawn(
-    process.execPath,
-    [
-      ...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
-      path.join(root, "scripts/worker.mjs"),
-      path.join(root, script),
-    ],
-    {
-      cwd: root,
-      env: { ...process.env, WORKER_CONCURRENCY: CONCURRENCY, ...env },
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
-  const fns: ((l: string) => void)[] = [];
-  let buf = "";
-  child.stdout!.on("data", (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      for (const f of fns) f(line);
-    }
-  });
-  return new Promise((resolve, reject) => {
-    const p = { child, lines: (fn: (l: string) => void) => void fns.push(fn) };
-    p.lines((l) => l === "READY" && resolve(p));
-    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
-}
-const stopProcs = (ps: Proc[]) =>
-  Promise.all(ps.map((p) => new Promise<void>((r) => (p.child.once("exit", () => r()), p.child.kill("SIGTERM")))));
-
 // CPU time (user + system, in clock ticks of 10 ms) used by processes, read from /proc: a figure per
 // job that shared-machine noise disturbs far less than jobs/s.
 const ticksOf = (pid: number) => {
@@ -319,7 +270,9 @@ const settle = async () => {
 async function drain(s: System, procs: number): Promise<number> {
   await s.enqueue(JOBS);
   await settle();
-  const ps = await Promise.all(Array.from({ length: procs }, () => startProc(s.script, s.env)));
+  const ps = await Promise.all(
+    Array.from({ length: procs }, () => startProc(s.script, { WORKER_CONCURRENCY: CONCURRENCY, ...s.env })),
+  );
   while (!(await s.anyDone())) await new Promise((r) => setTimeout(r, 2));
   const workerPids = ps.map((p) => p.child.pid!);
   const pgBefore = new Map(postgresPids().map((p) => [p, ticksOf(p)]));
@@ -363,7 +316,7 @@ const cpuPerJob: Record<string, { d1: { pg: number; workers: number }[]; d2: { p
 async function pickup(s: System): Promise<{ lat: number[]; enq: number[] }> {
   // an idle queue, as the statistics see it too (the last ANALYZE was before a drain, with 20,000 queued)
   await settle();
-  const [p] = [await startProc(s.script, s.env)];
+  const [p] = [await startProc(s.script, { WORKER_CONCURRENCY: CONCURRENCY, ...s.env })];
   const waiting = new Map<string, (t: number) => void>();
   p!.lines((l) => {
     const m = /^START (\S+) ([\d.]+)$/.exec(l);

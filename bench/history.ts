@@ -10,20 +10,17 @@
 // Prints each round, the medians fresh vs grown and their ratios, the fill's
 // time and the sizes. (The console's reads at that size: bench:console --rows.)
 // Usage: npm run bench:history [-- --history 10000000 --rounds 3 --jobs 20000 --procs 2 --samples 200]
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import path from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { z } from "zod";
-import { startDatabase, root, percentile, median, fmt } from "./lib";
+import { startDatabase, percentile, median, fmt } from "./lib";
 import { createDb } from "../server/db/client";
 import { createToken } from "../server/auth/tokens";
 import { resolveSecretKey } from "../server/db/settings";
 import { directIntake, submit, submitItems } from "../server/commands/submit";
 import { createRegistry } from "../server/command-types/registry";
 import { http } from "../server/command-types/http";
-import { defineCommandType } from "../server/command-types/types";
+import { noopType, startProc as startScript, stopProcs, workLeft, type Proc } from "./conveyor";
 
 const { values } = parseArgs({
   options: {
@@ -50,54 +47,12 @@ const { id: clientId } = await createToken(db, await resolveSecretKey(db, undefi
   createdBy: "bench",
 });
 // the registry of bench/conveyor-noop-worker.ts, for intake validation
-const noop = defineCommandType({
-  name: "noop",
-  description: "",
-  schema: z.object({ report: z.boolean().optional() }),
-  execute: async () => ({ outcome: "success" }),
-  retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 1000 },
-  retryBusinessFailures: false,
-  compensateOnFailure: false,
-  idempotent: () => true,
-  timeoutMs: () => 10_000,
-});
+const noop = noopType();
 const intake = directIntake(db, createRegistry([http, noop]));
 
-type Proc = { child: ChildProcess; lines: (fn: (l: string) => void) => void };
-function startProc(): Promise<Proc> {
-  const child = spawn(
-    process.execPath,
-    [path.join(root, "scripts/worker.mjs"), path.join(root, "bench/conveyor-noop-worker.ts")],
-    { cwd: root, env: { ...process.env, DATABASE_URL: database.url }, stdio: ["ignore", "pipe", "inherit"] },
-  );
-  const fns: ((l: string) => void)[] = [];
-  let buf = "";
-  child.stdout!.on("data", (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      for (const f of fns) f(line);
-    }
-  });
-  return new Promise((resolve, reject) => {
-    const p = { child, lines: (fn: (l: string) => void) => void fns.push(fn) };
-    p.lines((l) => l === "READY" && resolve(p));
-    child.once("exit", (code) => reject(new Error(`worker exited with ${code}`)));
-  });
-}
-const stopProcs = (ps: Proc[]) =>
-  Promise.all(ps.map((p) => new Promise<void>((r) => (p.child.once("exit", () => r()), p.child.kill("SIGTERM")))));
+const startProc = (): Promise<Proc> => startScript("bench/conveyor-noop-worker.ts", { DATABASE_URL: database.url });
 
-/** Work left: unleased commands waiting to run, and leased ones (each half through its own index). */
-const anyLeft = async () =>
-  (
-    await db.pool.query<{ left: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM commands WHERE status IN ('pending', 'retrying') AND lease_id IS NULL)
-           OR EXISTS (SELECT 1 FROM commands WHERE locked_until IS NOT NULL) AS left`,
-    )
-  ).rows[0]!.left;
+const anyLeft = () => workLeft(db);
 /** A command finished since `t` (the history's are all older). */
 const anyDoneSince = async (t: Date) =>
   (await db.pool.query(`SELECT 1 FROM commands WHERE finished_at > $1 LIMIT 1`, [t])).rowCount === 1;

@@ -7,10 +7,9 @@
 // Usage: npm run bench:worker-js [-- --jobs 100000 --rounds 5]
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import { z } from "zod";
 import { createRegistry } from "../server/command-types/registry";
 import { http } from "../server/command-types/http";
-import { defineCommandType } from "../server/command-types/types";
+import { noopType } from "./conveyor";
 import { startWorker } from "../server/worker/worker";
 import { createLogger } from "../server/log";
 import { createWorkerMetrics } from "../server/worker/metrics";
@@ -21,17 +20,7 @@ const { values } = parseArgs({
 });
 const N = Number(values.jobs);
 const ROUNDS = Number(values.rounds);
-const noop = defineCommandType({
-  name: "noop",
-  description: "",
-  schema: z.object({ report: z.boolean().optional() }),
-  execute: async () => ({ outcome: "success" }),
-  retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 1000 },
-  retryBusinessFailures: false,
-  compensateOnFailure: false,
-  idempotent: () => true,
-  timeoutMs: () => 10_000,
-});
+const noop = noopType();
 const registry = createRegistry([http, noop]);
 
 let issued = 0;

@@ -90,10 +90,16 @@ export function claimLoop(o: {
   });
   const gatedIds = new Set<string>(); // leases of commands claimed through a gated unit
   let dbFailures = 0;
+  /** Claiming stopped because results waiting to be written filled the room; the next write wakes it. */
+  let writesBehind = false;
 
   const settle = async (h: Held, completion: Completion) => {
     const applied = await completer.complete(completion);
     held.delete(h.c.leaseId);
+    if (writesBehind) {
+      writesBehind = false;
+      wake.fire(); // room again
+    }
     const c = h.c;
     if (completion.attempts.length === 0) return; // handed back unstarted
     // Every line about an attempt carries the command, its type, the attempt number and (from the parent logger) the worker.
@@ -199,7 +205,11 @@ export function claimLoop(o: {
   /** One round: claim when the local queue runs low (at once when idle, in batches under load); true: claim again at once. */
   const step = async (): Promise<boolean> => {
     const p = prefetch();
-    const room = o.concurrency + p - active - ready.length;
+    // Held also counts commands run but not yet written (the completer's queue, each lease renewed until then): when
+    // writes fall behind, claims stop at twice the usual leases, where counting only the running and the ready let a
+    // stalled write turn into hundreds of thousands of leases, each renewed, whose renewal blocked the write.
+    const room = Math.min(o.concurrency + p - active - ready.length, 2 * (o.concurrency + p) - held.size);
+    if (room <= 0 && held.size > active + ready.length) writesBehind = true;
     if (room > 0 && ready.length <= Math.floor(p / 2)) {
       try {
         const g = await claimGatedNow(room);

@@ -1,0 +1,77 @@
+// What the benchmarks that run Conveyor's worker share: the no-op command type
+// (the worker's, and the intake side's for validation), the worker processes
+// they start and stop, and the probe of whether any work is left.
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import { z } from "zod";
+import { defineCommandType } from "../server/command-types/types";
+import type { Db } from "../server/db/client";
+import { root } from "./lib";
+
+/** Does nothing, successfully; `onStart` hears of each start of a command whose payload asks to be reported. */
+export const noopType = (onStart?: (commandId: string) => void) =>
+  defineCommandType({
+    name: "noop",
+    description: "does nothing, successfully",
+    schema: z.object({ report: z.boolean().optional() }),
+    execute: async (p, ctx) => {
+      if (p.report) onStart?.(ctx.commandId);
+      return { outcome: "success" };
+    },
+    retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 1000 },
+    retryBusinessFailures: false,
+    compensateOnFailure: false,
+    idempotent: () => true,
+    timeoutMs: () => 10_000,
+  });
+
+export type Proc = { child: ChildProcess; lines: (fn: (l: string) => void) => void };
+
+/**
+ * A worker process of `script` (compiled as `npm run worker` compiles the worker: scripts/worker.mjs), resolved once
+ * it prints READY; BENCH_NODE_ARGS go to node (e.g. --cpu-prof).
+ */
+export function startProc(script: string, env: Record<string, string>): Promise<Proc> {
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+      path.join(root, "scripts/worker.mjs"),
+      path.join(root, script),
+    ],
+    { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const fns: ((l: string) => void)[] = [];
+  let buf = "";
+  child.stdout!.on("data", (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      for (const f of fns) f(line);
+    }
+  });
+  return new Promise((resolve, reject) => {
+    const p = { child, lines: (fn: (l: string) => void) => void fns.push(fn) };
+    p.lines((l) => l === "READY" && resolve(p));
+    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
+
+export const stopProcs = (ps: Proc[]) =>
+  Promise.all(ps.map((p) => new Promise<void>((r) => (p.child.once("exit", () => r()), p.child.kill("SIGTERM")))));
+
+/**
+ * Whether any of Conveyor's commands is left to run, each half through its own index: unleased commands waiting
+ * (the claim index), those waiting behind their ordering key (the ordering index), leased ones (the lease index).
+ * A probe of `status IN (…, 'running', …)` found no index for the leased rows and read the table each time.
+ */
+export const workLeft = async (db: Db) =>
+  (
+    await db.pool.query<{ left: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM commands WHERE status IN ('pending', 'retrying') AND lease_id IS NULL AND NOT key_waiting)
+           OR EXISTS (SELECT 1 FROM commands WHERE status = 'pending' AND key_waiting AND ordering_key IS NOT NULL)
+           OR EXISTS (SELECT 1 FROM commands WHERE locked_until IS NOT NULL) AS left`,
+    )
+  ).rows[0]!.left;
