@@ -22,10 +22,15 @@ export async function renewLeases(
 ): Promise<Set<string>> {
   if (held.length === 0) return new Set();
   const { rows } = await db.pool.query<{ lease_id: string }>({
-    text: `WITH mine AS (
-       SELECT id, lease_id FROM commands WHERE id = ANY($1::uuid[]) AND lease_id = ANY($2::uuid[])
+    // Pairs, joined by the primary key: linear in the leases held (`lease_id = ANY(…)` beside `id = ANY(…)` compared
+    // every row with every lease id).
+    text: `WITH held AS (
+       SELECT * FROM unnest($1::uuid[], $2::uuid[]) AS h(id, lease_id)
+     ), mine AS (
+       SELECT c.id, c.lease_id FROM commands c JOIN held h ON c.id = h.id AND c.lease_id = h.lease_id
      ), free AS (
-       SELECT id FROM commands WHERE id = ANY($1::uuid[]) AND lease_id = ANY($2::uuid[]) FOR NO KEY UPDATE SKIP LOCKED
+       SELECT c.id FROM commands c JOIN held h ON c.id = h.id AND c.lease_id = h.lease_id
+       FOR NO KEY UPDATE OF c SKIP LOCKED
      ), renewed AS (
        UPDATE commands SET locked_until = now() + make_interval(secs => $3::float8 / 1000)
        WHERE id = ANY(ARRAY(SELECT id FROM free))
