@@ -10,10 +10,8 @@
 // Prints the medians of 7 runs (after 2 warm-up runs) and the EXPLAIN of each.
 // Usage: npm run bench:alert-latency
 import type pg from "pg";
-import { startDatabase, median, fmt } from "./lib";
+import { startDatabase, median, fmt, benchToken } from "./lib";
 import { createDb } from "../server/db/client";
-import { createToken } from "../server/auth/tokens";
-import { resolveSecretKey } from "../server/db/settings";
 import { evidenceOf, measureValue, type RuleRow } from "../server/db/alerts";
 
 const IN_WINDOW = Number(process.env.BENCH_IN_WINDOW ?? 1_000_000);
@@ -22,11 +20,7 @@ const RUNS = 7;
 
 const database = await startDatabase();
 const db = createDb(database.url, { max: 4 });
-const { id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), {
-  name: "bench",
-  scope: "client",
-  createdBy: "bench",
-});
+const { id: clientId } = await benchToken(db);
 
 /**
  * Finished commands as intake and the worker leave them: an http payload, a

@@ -6,10 +6,8 @@
 // p95 of 200 reads each, and the rows each statement read.
 // Usage: npm run bench:batch-read
 import pg from "pg";
-import { startDatabase, median, percentile, fmt } from "./lib";
+import { startDatabase, median, percentile, fmt, benchToken } from "./lib";
 import { createDb } from "../server/db/client";
-import { createToken } from "../server/auth/tokens";
-import { resolveSecretKey } from "../server/db/settings";
 import { directIntake, submitItems, submitBatch } from "../server/commands/submit";
 import { createRegistry } from "../server/command-types/registry";
 import { http } from "../server/command-types/http";
@@ -17,11 +15,7 @@ import { selectBatch } from "../server/db/batches";
 
 const database = await startDatabase();
 const db = createDb(database.url, { max: 10 });
-const { id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), {
-  name: "bench",
-  scope: "client",
-  createdBy: "bench",
-});
+const { id: clientId } = await benchToken(db);
 const intake = directIntake(db, createRegistry([http]));
 const cmd = (i: number) => ({
   type: "http",

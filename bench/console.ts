@@ -7,10 +7,8 @@
 // (--q-requests: requests per text search; a search that scans the whole table takes seconds each)
 import os from "node:os";
 import { parseArgs } from "node:util";
-import { startDatabase, startWeb, percentile, fmt } from "./lib";
+import { startDatabase, startWeb, percentile, fmt, benchToken } from "./lib";
 import { createDb } from "../server/db/client";
-import { createToken } from "../server/auth/tokens";
-import { resolveSecretKey } from "../server/db/settings";
 
 const { values } = parseArgs({
   options: {
@@ -25,11 +23,7 @@ const Q_REQUESTS = Number(values["q-requests"] ?? values.requests);
 
 const database = await startDatabase();
 const db = createDb(database.url, { max: 2 });
-const { token, id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), {
-  name: "bench",
-  scope: "admin",
-  createdBy: "bench",
-});
+const { token, id: clientId } = await benchToken(db, "admin");
 const t = performance.now();
 // States weighted like a busy production table: mostly finished, some waiting, a few needing an operator.
 // Failed ones hold an HTTP failure (1 in 100 a declined card, the rest insufficient funds); one command in 10 has an idempotency key.

@@ -6,6 +6,9 @@ import path from "node:path";
 import { z } from "zod";
 import { defineCommandType } from "../server/command-types/types";
 import type { Db } from "../server/db/client";
+import { directIntake } from "../server/commands/submit";
+import { createRegistry } from "../server/command-types/registry";
+import { http } from "../server/command-types/http";
 import { root } from "./lib";
 
 /** Does nothing, successfully; `onStart` hears of each start of a command whose payload asks to be reported. */
@@ -24,6 +27,9 @@ export const noopType = (onStart?: (commandId: string) => void) =>
     idempotent: () => true,
     timeoutMs: () => 10_000,
   });
+
+/** Intake with the registry of bench/conveyor-noop-worker.ts (http and no-op), for validation as the web process does. */
+export const benchIntake = (db: Db) => directIntake(db, createRegistry([http, noopType()]));
 
 export type Proc = { child: ChildProcess; lines: (fn: (l: string) => void) => void };
 

@@ -25,14 +25,10 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { makeWorkerUtils, runMigrations } from "graphile-worker";
-import { startDatabase, root, median, percentile, fmt, printStatements, resetStatements } from "./lib";
+import { startDatabase, root, median, percentile, fmt, printStatements, resetStatements, benchToken } from "./lib";
 import { createDb } from "../server/db/client";
-import { createToken } from "../server/auth/tokens";
-import { resolveSecretKey } from "../server/db/settings";
-import { directIntake, submit, submitItems } from "../server/commands/submit";
-import { createRegistry } from "../server/command-types/registry";
-import { http } from "../server/command-types/http";
-import { noopType, startProc, stopProcs, workLeft } from "./conveyor";
+import { submit, submitItems } from "../server/commands/submit";
+import { benchIntake, startProc, stopProcs, workLeft } from "./conveyor";
 import { startOtlpReceiver } from "../test/helpers/otlp";
 
 const { values } = parseArgs({
@@ -96,14 +92,8 @@ const gwUrl = database.url.replace("/conveyor?", "/graphile_bench?");
 await runMigrations({ connectionString: gwUrl });
 const gw = await makeWorkerUtils({ connectionString: gwUrl });
 const db = createDb(database.url, { max: 4 });
-const { id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), {
-  name: "bench",
-  scope: "client",
-  createdBy: "bench",
-});
-// the same registry as bench/conveyor-noop-worker.ts, for intake validation
-const noop = noopType();
-const intake = directIntake(db, createRegistry([http, noop]));
+const { id: clientId } = await benchToken(db);
+const intake = benchIntake(db);
 
 // Progress is observed from outside with two index-backed probes per system
 // (cheap, so that observing does not slow the system observed): has any job

@@ -11,10 +11,8 @@
 // Usage: npm run bench:growth [-- --history 400000 --rounds 5 --no-keys]
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import { startDatabase, median, fmt } from "./lib";
+import { startDatabase, median, fmt, benchToken } from "./lib";
 import { createDb } from "../server/db/client";
-import { createToken } from "../server/auth/tokens";
-import { resolveSecretKey } from "../server/db/settings";
 import { directIntake, submitItems } from "../server/commands/submit";
 import { createRegistry } from "../server/command-types/registry";
 import { http } from "../server/command-types/http";
@@ -33,11 +31,7 @@ const PER_ROUND = 20_000;
 
 const database = await startDatabase();
 const db = createDb(database.url, { max: 4 });
-const { id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), {
-  name: "bench",
-  scope: "client",
-  createdBy: "bench",
-});
+const { id: clientId } = await benchToken(db);
 const intake = directIntake(db, createRegistry([http]));
 // Far in the future: nothing claims them, and the claim index holds them as a queue would.
 const item = (i: number) => ({

@@ -13,14 +13,10 @@
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { startDatabase, percentile, median, fmt } from "./lib";
+import { startDatabase, percentile, median, fmt, benchToken } from "./lib";
 import { createDb } from "../server/db/client";
-import { createToken } from "../server/auth/tokens";
-import { resolveSecretKey } from "../server/db/settings";
-import { directIntake, submit, submitItems } from "../server/commands/submit";
-import { createRegistry } from "../server/command-types/registry";
-import { http } from "../server/command-types/http";
-import { noopType, startProc as startScript, stopProcs, workLeft, type Proc } from "./conveyor";
+import { submit, submitItems } from "../server/commands/submit";
+import { benchIntake, startProc as startScript, stopProcs, workLeft, type Proc } from "./conveyor";
 
 const { values } = parseArgs({
   options: {
@@ -41,14 +37,8 @@ const database = await startDatabase();
 const db = createDb(database.url, { max: 4 });
 const admin = new pg.Client({ connectionString: database.adminUrl });
 await admin.connect();
-const { id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), {
-  name: "bench",
-  scope: "client",
-  createdBy: "bench",
-});
-// the registry of bench/conveyor-noop-worker.ts, for intake validation
-const noop = noopType();
-const intake = directIntake(db, createRegistry([http, noop]));
+const { id: clientId } = await benchToken(db);
+const intake = benchIntake(db);
 
 const startProc = (): Promise<Proc> => startScript("bench/conveyor-noop-worker.ts", { DATABASE_URL: database.url });
 

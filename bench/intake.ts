@@ -10,10 +10,8 @@ import path from "node:path";
 import { execFile, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { clusterPids, cpuMeter, startDatabase, startWeb, percentile, median, fmt } from "./lib";
+import { clusterPids, cpuMeter, startDatabase, startWeb, percentile, median, fmt, benchToken } from "./lib";
 import { createDb } from "../server/db/client";
-import { createToken } from "../server/auth/tokens";
-import { resolveSecretKey } from "../server/db/settings";
 
 const { values } = parseArgs({
   options: {
@@ -28,11 +26,7 @@ const BATCHES = Number(values.batches);
 
 const database = await startDatabase();
 const db = createDb(database.url, { max: 2 });
-const { token } = await createToken(db, await resolveSecretKey(db, undefined), {
-  name: "bench",
-  scope: "client",
-  createdBy: "bench",
-});
+const { token } = await benchToken(db);
 await db.close();
 const web = await startWeb({ DATABASE_URL: database.url, DB_POOL_SIZE: "20" });
 

@@ -10,6 +10,9 @@ import path from "node:path";
 import { startEmbedded, type EmbeddedPostgres } from "../server/db/embedded";
 import { migrate } from "../server/db/migrate";
 import { buildIfNeeded } from "../scripts/build-if-needed";
+import type { Db } from "../server/db/client";
+import { createToken } from "../server/auth/tokens";
+import { resolveSecretKey } from "../server/db/settings";
 
 export const root = path.resolve(import.meta.dirname, "..");
 
@@ -28,7 +31,17 @@ export async function startDatabase(): Promise<EmbeddedPostgres & { cleanup: () 
   const pg = await startEmbedded({
     dir,
     port: await freePort(),
-    settings: { max_connections: "300", ...(stats ? { shared_preload_libraries: "pg_stat_statements" } : {}) },
+    settings: {
+      max_connections: "300",
+      ...(stats ? { shared_preload_libraries: "pg_stat_statements" } : {}),
+      // BENCH_PG_SETTINGS="shared_buffers=4GB effective_cache_size=12GB": server settings of a production-like host.
+      ...Object.fromEntries(
+        (process.env.BENCH_PG_SETTINGS ?? "")
+          .split(/\s+/)
+          .filter(Boolean)
+          .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+      ),
+    },
   });
   await migrate(pg.url, path.join(root, "prisma/migrations"));
   return { ...pg, cleanup: async () => (await pg.stop(), await rm(dir, { recursive: true, force: true })) };
@@ -152,3 +165,7 @@ export async function resetStatements(url: string): Promise<void> {
     await c.end();
   }
 }
+
+/** The API client (or admin) a benchmark submits or reads as: its id and its token. */
+export const benchToken = (db: Db, scope: "client" | "admin" = "client") =>
+  resolveSecretKey(db, undefined).then((key) => createToken(db, key, { name: "bench", scope, createdBy: "bench" }));

@@ -6,10 +6,8 @@
 // for each of --rounds rounds on one embedded PostgreSQL (fsync on).
 // Usage: npm run bench:prune [-- --commands 300000 --rounds 3]
 import { parseArgs } from "node:util";
-import { startDatabase, fmt, cpuMeter, clusterPids, median } from "./lib";
+import { startDatabase, fmt, cpuMeter, clusterPids, median, benchToken } from "./lib";
 import { createDb } from "../server/db/client";
-import { createToken } from "../server/auth/tokens";
-import { resolveSecretKey } from "../server/db/settings";
 import { pruneFinished } from "../server/db/retention";
 
 const { values } = parseArgs({
@@ -19,11 +17,7 @@ const N = Number(values.commands);
 const BATCH = 1000;
 const database = await startDatabase();
 const db = createDb(database.url, { max: 4 });
-const { id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), {
-  name: "bench",
-  scope: "client",
-  createdBy: "bench",
-});
+const { id: clientId } = await benchToken(db);
 // succeeded an hour ago, as the workers leave them, each with its attempt
 const fill = () =>
   db.pool.query(

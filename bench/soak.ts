@@ -13,14 +13,10 @@
 // first 5 minutes against the last 5 and the sizes once pruning is steady.
 // Usage: npm run bench:soak [-- --minutes 30 --load 0.6 --retention 3 --procs 2 --rate N --prune-every 60]
 import { parseArgs } from "node:util";
-import { startDatabase, percentile, median, fmt, cpuTicks, clusterPids } from "./lib";
+import { startDatabase, percentile, median, fmt, cpuTicks, clusterPids, benchToken } from "./lib";
 import { createDb } from "../server/db/client";
-import { createToken } from "../server/auth/tokens";
-import { resolveSecretKey } from "../server/db/settings";
-import { directIntake, submit, submitItems } from "../server/commands/submit";
-import { createRegistry } from "../server/command-types/registry";
-import { http } from "../server/command-types/http";
-import { noopType, startProc as startScript, stopProcs, workLeft, type Proc } from "./conveyor";
+import { submit, submitItems } from "../server/commands/submit";
+import { benchIntake, startProc as startScript, stopProcs, workLeft, type Proc } from "./conveyor";
 
 const { values } = parseArgs({
   options: {
@@ -39,14 +35,8 @@ const PROCS = Number(values.procs);
 
 const database = await startDatabase();
 const db = createDb(database.url, { max: 8 });
-const { id: clientId } = await createToken(db, await resolveSecretKey(db, undefined), {
-  name: "bench",
-  scope: "client",
-  createdBy: "bench",
-});
-// the registry of bench/conveyor-noop-worker.ts, for intake validation
-const noop = noopType();
-const intake = directIntake(db, createRegistry([http, noop]));
+const { id: clientId } = await benchToken(db);
+const intake = benchIntake(db);
 const submitNoop = async (n: number) => {
   for (let i = 0; i < n; i += 1000)
     await submitItems(
