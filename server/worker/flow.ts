@@ -29,7 +29,8 @@ import type { FlowTraffic } from "./flow-traffic";
 const REFRESH_MS = 5_000;
 const BUSY_RETRY_MS = 25;
 
-type Known = { state: CircuitState; consecutive: number };
+/** A circuit as this worker last heard of it; `seen` orders what it heard (see `refresh`). */
+type Known = { state: CircuitState; consecutive: number; seen: number };
 /**
  * A unit not worth trying before `until`. `empty`: nothing was due (lifted when commands arrive); `full`: its
  * limit or pause held everything back (lifted when one of its commands finishes here, when limits change, or after
@@ -87,26 +88,47 @@ export function flowControl(o: {
   const blocks = new Map<string, Block>();
   const known = new Map<string, Known>();
   let refreshing: Promise<void> | null = null;
+  let refreshAgain = false;
+  let heard = 0; // counts what this worker heard of circuits (its own records, the fleet's notifications)
   let timer: ReturnType<typeof setInterval> | undefined;
   let wakeTimer: ReturnType<typeof setTimeout> | undefined;
   let wakeAt = Infinity;
 
-  const refresh = () =>
-    (refreshing ??= (async () => {
+  const hear = (k: string, state: CircuitState, consecutive: number) =>
+    known.set(k, { state, consecutive, seen: ++heard });
+
+  // A refresh reads a snapshot that may predate what the worker heard while it ran (the circuit opened by the
+  // attempt that finished a millisecond ago): that stays, or a command claimed before would start against an open
+  // circuit. And a change told while a refresh runs may be missing from its snapshot: one more refresh follows.
+  const refresh = (): Promise<void> => {
+    if (refreshing) {
+      refreshAgain = true;
+      return refreshing;
+    }
+    const before = heard;
+    return (refreshing = (async () => {
       try {
         const rows = await gatedScopes(db);
         const gated = rows.filter((r) => r.gated).map((r) => ({ kind: r.kind, name: r.name }));
         for (const t of codeGatedTypes)
           if (!gated.some((g) => g.kind === "type" && g.name === t)) gated.push({ kind: "type", name: t });
         units = unitsOf(gated);
-        known.clear();
-        for (const r of rows) known.set(keyText(r), { state: r.circuitState, consecutive: r.consecutive });
+        for (const [k, v] of known) if (v.seen <= before) known.delete(k);
+        for (const r of rows) {
+          const k = keyText(r);
+          if (!known.has(k)) known.set(k, { state: r.circuitState, consecutive: r.consecutive, seen: before });
+        }
       } catch (err) {
         log.warn({ err: String(err) }, "could not read the flow scopes; keeping the last known");
       } finally {
         refreshing = null;
+        if (refreshAgain) {
+          refreshAgain = false;
+          void refresh().then(o.wake);
+        }
       }
     })());
+  };
 
   const wakeLater = (at: number) => {
     if (at >= wakeAt) return;
@@ -127,8 +149,7 @@ export function flowControl(o: {
   const onFlow = (payload: string) => {
     try {
       const m = JSON.parse(payload) as { kind?: string; name?: string; state?: CircuitState; consecutive?: number };
-      if (m.kind && m.name && m.state)
-        known.set(`${m.kind}:${m.name}`, { state: m.state, consecutive: m.consecutive ?? 0 });
+      if (m.kind && m.name && m.state) hear(`${m.kind}:${m.name}`, m.state, m.consecutive ?? 0);
     } catch {
       // a change of limits or pauses: no payload to read
     }
@@ -158,7 +179,7 @@ export function flowControl(o: {
       (overrides) => circuitSettings(overrides, typeCircuit(c.type), CIRCUIT_DEFAULTS),
     );
     if (!change) return null;
-    known.set(keyText(scope), { state: change.after.state, consecutive: change.after.consecutive });
+    hear(keyText(scope), change.after.state, change.after.consecutive);
     if (change.after.state !== change.before.state) {
       o.metrics?.circuit(scope, change.after.state);
       const fields = { scope: keyText(scope), consecutiveExceptions: change.after.consecutive, command: c.id };
