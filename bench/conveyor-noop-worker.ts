@@ -49,7 +49,7 @@ const worker = startWorker({
     : {}),
 });
 // BENCH_RETENTION_MINUTES (bench:soak): the production pruner (server/worker/main.ts runs it), with a retention
-// of minutes instead of RETENTION_DAYS, every BENCH_PRUNE_EVERY_MS (the production period, 60 s, by default).
+// of minutes instead of RETENTION_DAYS, every BENCH_PRUNE_EVERY_MS (the production period, 5 s, by default).
 const retention = process.env.BENCH_RETENTION_MINUTES
   ? pruner({
       db,

@@ -11,7 +11,7 @@
 // the backlog, the oldest command's age, the table's and indexes' sizes, dead
 // tuples, autovacuum runs and the CPU of PostgreSQL and of the workers; then the
 // first 5 minutes against the last 5 and the sizes once pruning is steady.
-// Usage: npm run bench:soak [-- --minutes 30 --load 0.6 --retention 3 --procs 2 --rate N --prune-every 60]
+// Usage: npm run bench:soak [-- --minutes 30 --load 0.6 --retention 3 --procs 2 --rate N --prune-every 5]
 import { parseArgs } from "node:util";
 import { startDatabase, percentile, median, fmt, cpuTicks, clusterPids, benchToken } from "./lib";
 import { createDb } from "../server/db/client";
@@ -27,7 +27,7 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "10" },
     rate: { type: "string" },
     "capacity-jobs": { type: "string", default: "30000" },
-    "prune-every": { type: "string", default: "60" },
+    "prune-every": { type: "string", default: "5" },
   },
 });
 const MINUTES = Number(values.minutes);
