@@ -2,7 +2,7 @@
 // states and types), through the real tRPC endpoint: the first page of
 // commands.list filtered by state, searched by text (failure, error, payload,
 // idempotency key), and commands.counts.
-// Targets (issue #4): p95 under 100 ms for the list, under 200 ms for the counts.
+// Targets (issues #4, #19): p95 under 100 ms for the list, under 250 ms for the counts, at 10,000,000 commands.
 // Usage: npm run bench:console [-- --rows 1000000 --requests 200 --q-requests 200]
 // (--q-requests: requests per text search; a search that scans the whole table takes seconds each)
 import os from "node:os";
@@ -27,8 +27,11 @@ const { token, id: clientId } = await benchToken(db, "admin");
 const t = performance.now();
 // States weighted like a busy production table: mostly finished, some waiting, a few needing an operator.
 // Failed ones hold an HTTP failure (1 in 100 a declined card, the rest insufficient funds); one command in 10 has an idempotency key.
-await db.pool.query(
-  `INSERT INTO commands (id, client_id, type, payload, status, priority, run_at, created_at, updated_at, state_changed_at, finished_at, lease_id, locked_by, locked_until, error, failure, idempotency_key, attempt_count)
+// In statements of at most 1,000,000 rows (each statement's new rows are kept for the trigger that counts the
+// finished ones).
+for (let from = 1; from <= ROWS; from += 1_000_000)
+  await db.pool.query(
+    `INSERT INTO commands (id, client_id, type, payload, status, priority, run_at, created_at, updated_at, state_changed_at, finished_at, lease_id, locked_by, locked_until, error, failure, idempotency_key, attempt_count)
    SELECT gen_random_uuid(), $1, (ARRAY['http','payment.capture','ledger.post','email.send'])[1 + (i % 4)],
           jsonb_build_object('url', 'https://backend.example/orders/' || i, 'body', jsonb_build_object('order', i, 'amount', i % 1000)),
           s, 0, created, created, created, created,
@@ -41,9 +44,9 @@ await db.pool.query(
                 (CASE WHEN r < 0.80 THEN 'succeeded' WHEN r < 0.86 THEN 'failed' WHEN r < 0.88 THEN 'exception' WHEN r < 0.93 THEN 'pending'
                       WHEN r < 0.95 THEN 'retrying' WHEN r < 0.96 THEN 'awaiting' WHEN r < 0.965 THEN 'running' WHEN r < 0.97 THEN 'compensating'
                       WHEN r < 0.98 THEN 'compensated' ELSE 'cancelled' END)::command_status AS s
-         FROM (SELECT i, random() AS r FROM generate_series(1, $2::int) AS i) x) y`,
-  [clientId, ROWS],
-);
+         FROM (SELECT i, random() AS r FROM generate_series($2::int, $3::int) AS i) x) y`,
+    [clientId, from, Math.min(ROWS, from + 999_999)],
+  );
 await db.pool.query("VACUUM ANALYZE commands");
 console.log(`loaded ${fmt(ROWS)} commands in ${fmt((performance.now() - t) / 1000, 1)} s`);
 const web = await startWeb({ DATABASE_URL: database.url });
@@ -100,6 +103,7 @@ try {
     );
   }
   results.push(await measure("commands.counts", () => get("commands.counts")));
+  results.push(await measure("commands.overview (counts, throughput, waiting)", () => get("commands.overview")));
 } finally {
   web.stop();
   await db.close();
@@ -112,6 +116,6 @@ console.log("| query | p50 (ms) | p95 (ms) | p99 (ms) | target p95 |");
 console.log("|---|---|---|---|---|");
 for (const r of results)
   console.log(
-    `| ${r.name} | ${fmt(r.p50, 1)} | ${fmt(r.p95, 1)} | ${fmt(r.p99, 1)} | ${r.name.startsWith("commands.counts") ? "< 200" : "< 100"} |`,
+    `| ${r.name} | ${fmt(r.p50, 1)} | ${fmt(r.p95, 1)} | ${fmt(r.p99, 1)} | ${r.name.startsWith("commands.counts") ? "< 250" : r.name.startsWith("commands.overview") ? "" : "< 100"} |`,
   );
 process.exit(0);

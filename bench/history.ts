@@ -9,7 +9,8 @@
 // --samples times. Fresh rounds each start from an empty table.
 // Prints each round, the medians fresh vs grown and their ratios, the fill's
 // time and the sizes. (The console's reads at that size: bench:console --rows.)
-// Usage: npm run bench:history [-- --history 10000000 --rounds 3 --jobs 20000 --procs 2 --samples 200]
+// With --tuned "k=v …", a last series of grown rounds runs with those server settings (ALTER SYSTEM, reloaded).
+// Usage: npm run bench:history [-- --history 10000000 --rounds 3 --jobs 20000 --procs 2 --samples 200 --tuned "wal_compression=lz4"]
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import pg from "pg";
@@ -25,6 +26,8 @@ const { values } = parseArgs({
     jobs: { type: "string", default: "20000" },
     procs: { type: "string", default: "2" },
     samples: { type: "string", default: "200" },
+    // server settings for a last series of grown rounds (ALTER SYSTEM, reloaded), e.g. "wal_compression=lz4"
+    tuned: { type: "string", default: "" },
   },
 });
 const HISTORY = Number(values.history);
@@ -47,16 +50,46 @@ const anyLeft = () => workLeft(db);
 const anyDoneSince = async (t: Date) =>
   (await db.pool.query(`SELECT 1 FROM commands WHERE finished_at > $1 LIMIT 1`, [t])).rowCount === 1;
 
-/** As the engine bench settles before each drain: vacuumed, analysed, checkpointed. */
-const settle = async () => {
+/**
+ * As the engine bench settles before each drain: vacuumed, analysed, checkpointed. The checkpoint is the
+ * worst case for a large table: after it, the first change of every page writes the whole page to the WAL, and
+ * 20,000 commands with random ids touch 20,000 pages of each random-ordered index (primary key, idempotency
+ * keys, the attempts' key) of a large history but only a few dozen of a fresh one. `checkpoint` false: the
+ * server checkpoints on its own schedule (checkpoint_timeout, max_wal_size), as in production, where one page
+ * write serves every change of that page until the next checkpoint.
+ */
+const settle = async (checkpoint: boolean) => {
   await db.pool.query("VACUUM ANALYZE commands");
   await db.pool.query("VACUUM ANALYZE attempts");
-  await admin.query("CHECKPOINT");
+  if (checkpoint) await admin.query("CHECKPOINT");
 };
 
-type Round = { intake: number; drain: number; p50: number; p95: number };
-async function round(): Promise<Round> {
-  await settle();
+/** WAL written so far: bytes and full-page images (the first change of a page after a checkpoint writes all of it). */
+const wal = async () =>
+  (
+    await admin.query<{ bytes: string; fpi: string }>(
+      `SELECT wal_bytes::text AS bytes, wal_fpi::text AS fpi FROM pg_stat_wal`,
+    )
+  ).rows[0]!;
+const walSince = async (w0: { bytes: string; fpi: string }) => {
+  const w = await wal();
+  return { mb: (Number(w.bytes) - Number(w0.bytes)) / 1e6, fpi: Number(w.fpi) - Number(w0.fpi) };
+};
+
+type Round = {
+  intake: number;
+  drain: number;
+  p50: number;
+  p95: number;
+  /** WAL per command, intake and drain: kB and full-page images */
+  intakeWalKb: number;
+  intakeFpi: number;
+  drainWalKb: number;
+  drainFpi: number;
+};
+async function round(checkpoint = true): Promise<Round> {
+  await settle(checkpoint);
+  const w0 = await wal();
   const t0 = performance.now();
   for (let i = 0; i < JOBS; i += 1000)
     await submitItems(
@@ -69,15 +102,18 @@ async function round(): Promise<Round> {
       })),
     );
   const intakeRate = JOBS / ((performance.now() - t0) / 1000);
-  await settle();
+  const intakeWal = await walSince(w0);
+  await settle(checkpoint);
+  const w1 = await wal();
   const since = (await db.pool.query<{ t: Date }>("SELECT now() AS t")).rows[0]!.t;
   const ps = await Promise.all(Array.from({ length: PROCS }, () => startProc()));
   while (!(await anyDoneSince(since))) await new Promise((r) => setTimeout(r, 2));
   const t1 = performance.now();
   while (await anyLeft()) await new Promise((r) => setTimeout(r, 25));
   const drainRate = JOBS / ((performance.now() - t1) / 1000);
+  const drainWal = await walSince(w1);
   await stopProcs(ps);
-  await settle();
+  await settle(checkpoint);
   const [p] = [await startProc()];
   const started = new Map<string, number>();
   const waiters = new Map<string, (t: number) => void>();
@@ -103,11 +139,21 @@ async function round(): Promise<Round> {
   }
   await stopProcs([p!]);
   lat.sort((a, b) => a - b);
-  return { intake: intakeRate, drain: drainRate, p50: percentile(lat, 50), p95: percentile(lat, 95) };
+  return {
+    intake: intakeRate,
+    drain: drainRate,
+    p50: percentile(lat, 50),
+    p95: percentile(lat, 95),
+    intakeWalKb: (intakeWal.mb * 1000) / JOBS,
+    intakeFpi: intakeWal.fpi / JOBS,
+    drainWalKb: (drainWal.mb * 1000) / JOBS,
+    drainFpi: drainWal.fpi / JOBS,
+  };
 }
 const show = (name: string, r: Round) =>
   console.log(
-    `${name}: intake ${fmt(r.intake)} commands/s, drain ${fmt(r.drain)} jobs/s, pickup p50 ${fmt(r.p50, 2)} ms p95 ${fmt(r.p95, 2)} ms`,
+    `${name}: intake ${fmt(r.intake)} commands/s, drain ${fmt(r.drain)} jobs/s, pickup p50 ${fmt(r.p50, 2)} ms p95 ${fmt(r.p95, 2)} ms;` +
+      ` WAL per command: intake ${fmt(r.intakeWalKb, 2)} kB (${fmt(r.intakeFpi, 2)} full pages), drain ${fmt(r.drainWalKb, 2)} kB (${fmt(r.drainFpi, 2)} full pages)`,
   );
 
 const sizes = async () =>
@@ -121,10 +167,14 @@ const sizes = async () =>
   ).rows[0]!;
 
 const fresh: Round[] = [];
+const freshSteady: Round[] = [];
 for (let r = 0; r < ROUNDS; r++) {
   await db.pool.query("TRUNCATE commands CASCADE");
   fresh.push(await round());
   show(`fresh round ${r + 1}`, fresh.at(-1)!);
+  await db.pool.query("TRUNCATE commands CASCADE");
+  freshSteady.push(await round(false));
+  show(`fresh round ${r + 1} without forced checkpoints`, freshSteady.at(-1)!);
 }
 await db.pool.query("TRUNCATE commands CASCADE");
 
@@ -158,9 +208,25 @@ console.log(
   `history of ${fmt(HISTORY)} filled (and vacuumed) in ${fmt(fillS)} s: commands ${s.table} + indexes ${s.indexes}, attempts ${s.attempts}, database ${s.database}`,
 );
 const grown: Round[] = [];
+const grownSteady: Round[] = [];
 for (let r = 0; r < ROUNDS; r++) {
   grown.push(await round());
   show(`grown round ${r + 1}`, grown.at(-1)!);
+  grownSteady.push(await round(false));
+  show(`grown round ${r + 1} without forced checkpoints`, grownSteady.at(-1)!);
+}
+const tuned: Round[] = [];
+const TUNED = values.tuned.split(/\s+/).filter(Boolean);
+if (TUNED.length) {
+  for (const kv of TUNED) {
+    const [k, v] = [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)];
+    await admin.query(`ALTER SYSTEM SET ${k} = '${v.replace(/'/g, "''")}'`);
+  }
+  await admin.query("SELECT pg_reload_conf()");
+  for (let r = 0; r < ROUNDS; r++) {
+    tuned.push(await round());
+    show(`grown round ${r + 1} with ${TUNED.join(" ")}`, tuned.at(-1)!);
+  }
 }
 await admin.end();
 await db.close();
@@ -170,13 +236,27 @@ const med = (rs: Round[], k: keyof Round) => median(rs.map((r) => r[k]));
 console.log(
   `\n${fmt(JOBS)} no-op commands a round (each with an idempotency key), ${PROCS} worker processes × concurrency 10, pickup ${SAMPLES} samples; medians of ${ROUNDS} rounds`,
 );
-console.log(`| | fresh table | after ${fmt(HISTORY)} finished commands | grown ÷ fresh | target |`);
-console.log("|---|---|---|---|---|");
-const line = (name: string, k: keyof Round, d: number, target: string) =>
+const table = (title: string, f: Round[], g: Round[], tuned: Round[] = []) => {
+  const t = tuned.length > 0;
+  console.log(`\n${title}`);
   console.log(
-    `| ${name} | ${fmt(med(fresh, k), d)} | ${fmt(med(grown, k), d)} | ${fmt(med(grown, k) / med(fresh, k), 2)} | ${target} |`,
+    `| | fresh table | after ${fmt(HISTORY)} finished commands | grown ÷ fresh |${t ? ` grown, ${TUNED.join(" ")} | ÷ fresh |` : ""} target |`,
   );
-line("intake (commands/s)", "intake", 0, "≥ 0.85");
-line("drain (jobs/s)", "drain", 0, "≥ 0.85");
-line("pickup p50 (ms)", "p50", 2, "");
-line("pickup p95 (ms)", "p95", 2, "≤ 1.15");
+  console.log(`|---|---|---|---|${t ? "---|---|" : ""}---|`);
+  const line = (name: string, k: keyof Round, d: number, target: string) =>
+    console.log(
+      `| ${name} | ${fmt(med(f, k), d)} | ${fmt(med(g, k), d)} | ${fmt(med(g, k) / med(f, k), 2)} |` +
+        (t ? ` ${fmt(med(tuned, k), d)} | ${fmt(med(tuned, k) / med(f, k), 2)} |` : "") +
+        ` ${target} |`,
+    );
+  line("intake (commands/s)", "intake", 0, "≥ 0.85");
+  line("drain (jobs/s)", "drain", 0, "≥ 0.85");
+  line("pickup p50 (ms)", "p50", 2, "");
+  line("pickup p95 (ms)", "p95", 2, "≤ 1.15");
+  line("intake WAL per command (kB)", "intakeWalKb", 2, "");
+  line("intake full-page images per command", "intakeFpi", 2, "");
+  line("drain WAL per command (kB)", "drainWalKb", 2, "");
+  line("drain full-page images per command", "drainFpi", 2, "");
+};
+table("A checkpoint before each intake and each drain (the worst case):", fresh, grown, tuned);
+table("The server's own checkpoints (checkpoint_timeout, max_wal_size):", freshSteady, grownSteady);

@@ -347,6 +347,14 @@ CREATE TABLE conveyor_settings (
   CONSTRAINT conveyor_settings_pkey PRIMARY KEY (key)
 );
 
+CREATE TABLE finished_counts (
+  status command_status NOT NULL,
+  shard integer NOT NULL,
+  n bigint NOT NULL,
+  CONSTRAINT finished_counts_pkey PRIMARY KEY (status, shard),
+  CONSTRAINT finished_counts_status_check CHECK (status = ANY (ARRAY['succeeded'::command_status, 'failed'::command_status, 'compensated'::command_status, 'cancelled'::command_status]))
+);
+
 CREATE TABLE flow_scopes (
   kind text NOT NULL,
   name text NOT NULL,
@@ -608,13 +616,28 @@ CREATE OR REPLACE FUNCTION public.conveyor_commands_changed()
  SET enable_nestloop TO 'off'
 AS $function$
 BEGIN
-  INSERT INTO state_entries (minute, status, type, shard, n)
-  SELECT date_trunc('minute', now()), n.status, n.type, pg_backend_pid(), count(*)
-  FROM new_rows n JOIN old_rows o ON o.id = n.id
-  WHERE n.status IS DISTINCT FROM o.status
-  GROUP BY 1, 2, 3, 4
-  ORDER BY 1, 2, 3
-  ON CONFLICT (minute, status, type, shard) DO UPDATE SET n = state_entries.n + EXCLUDED.n;
+  WITH ch AS MATERIALIZED (
+    SELECT n.status AS ns, o.status AS os, n.type
+    FROM new_rows n JOIN old_rows o ON o.id = n.id
+    WHERE n.status IS DISTINCT FROM o.status
+  ),
+  entries AS (
+    INSERT INTO state_entries (minute, status, type, shard, n)
+    SELECT date_trunc('minute', now()), ns, type, pg_backend_pid(), count(*)
+    FROM ch
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3
+    ON CONFLICT (minute, status, type, shard) DO UPDATE SET n = state_entries.n + EXCLUDED.n
+  )
+  INSERT INTO finished_counts (status, shard, n)
+  SELECT d.s, pg_backend_pid(), sum(d.n)
+  FROM (SELECT ch.ns AS s, 1 AS n FROM ch WHERE ch.ns IN ('succeeded', 'failed', 'compensated', 'cancelled')
+        UNION ALL
+        SELECT ch.os, -1 FROM ch WHERE ch.os IN ('succeeded', 'failed', 'compensated', 'cancelled')) d
+  GROUP BY 1
+  HAVING sum(d.n) <> 0
+  ORDER BY 1
+  ON CONFLICT (status, shard) DO UPDATE SET n = finished_counts.n + EXCLUDED.n;
   IF EXISTS (SELECT 1 FROM new_rows n
              WHERE n.callback_url IS NOT NULL AND n.status IN ('succeeded', 'failed', 'exception', 'compensated', 'cancelled')) THEN
     INSERT INTO callback_deliveries (command_id, url, status, body)
@@ -633,6 +656,47 @@ BEGIN
                    AND (n.status IS DISTINCT FROM o.status OR o.lease_id IS NOT NULL)) THEN
     PERFORM pg_notify('conveyor_commands', '');
   END IF;
+  RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.conveyor_finished_deleted()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  INSERT INTO finished_counts (status, shard, n)
+  SELECT o.status, pg_backend_pid(), -count(*)
+  FROM old_rows o
+  WHERE o.status IN ('succeeded', 'failed', 'compensated', 'cancelled')
+  GROUP BY 1
+  ORDER BY 1
+  ON CONFLICT (status, shard) DO UPDATE SET n = finished_counts.n + EXCLUDED.n;
+  RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.conveyor_finished_inserted()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF EXISTS (SELECT 1 FROM new_rows n WHERE n.status IN ('succeeded', 'failed', 'compensated', 'cancelled')) THEN
+    INSERT INTO finished_counts (status, shard, n)
+    SELECT n.status, pg_backend_pid(), count(*)
+    FROM new_rows n
+    WHERE n.status IN ('succeeded', 'failed', 'compensated', 'cancelled')
+    GROUP BY 1
+    ORDER BY 1
+    ON CONFLICT (status, shard) DO UPDATE SET n = finished_counts.n + EXCLUDED.n;
+  END IF;
+  RETURN NULL;
+END $function$;
+
+CREATE OR REPLACE FUNCTION public.conveyor_finished_truncated()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  DELETE FROM finished_counts;
   RETURN NULL;
 END $function$;
 
@@ -685,6 +749,12 @@ AS $function$ SELECT (f::text || '>' || t::text) = ANY (ARRAY['pending>running',
 CREATE TRIGGER commands_batch_changed AFTER UPDATE ON commands REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION conveyor_batch_changed();
 
 CREATE TRIGGER commands_changed AFTER UPDATE ON commands REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION conveyor_commands_changed();
+
+CREATE TRIGGER commands_finished_deleted AFTER DELETE ON commands REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION conveyor_finished_deleted();
+
+CREATE TRIGGER commands_finished_inserted AFTER INSERT ON commands REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION conveyor_finished_inserted();
+
+CREATE TRIGGER commands_finished_truncated AFTER TRUNCATE ON commands FOR EACH STATEMENT EXECUTE FUNCTION conveyor_finished_truncated();
 
 CREATE TRIGGER commands_notify_insert AFTER INSERT ON commands FOR EACH STATEMENT EXECUTE FUNCTION conveyor_notify_commands();
 

@@ -3,6 +3,11 @@
 import type { Db } from "./client";
 import type { CommandRow } from "../commands/view";
 import { LEASED, UNLEASED, countBothHalves, selectBothHalves } from "./leased";
+import { inList } from "./states-sql";
+import { PRUNABLE, STATES } from "../engine/states";
+
+/** What finished_counts does not hold: counted from the indexes. */
+const UNFINISHED = STATES.filter((s) => !PRUNABLE.includes(s));
 import { baseWhere, pusher, searchWords, SEARCH_TEXT, textMatch, where, type ListFilter } from "./command-filter";
 
 export type ListRow = CommandRow & {
@@ -129,18 +134,16 @@ export async function countMatching(db: Db, f: ListFilter): Promise<number> {
 }
 
 /**
- * Commands per state, each part read from an index alone: unfinished and
- * failed ones from the status index, leased ones from the lease index, and
- * succeeded ones (most of the table, not in the status index) as all unleased
- * rows (an index-only scan of the narrow created_at index) minus the others.
+ * Commands per state. The finished ones (succeeded, failed, compensated, cancelled: the history, most of the
+ * table) from finished_counts, kept by the triggers on commands (its migration says how), summed over at most
+ * states × backends rows; the others from the indexes: unleased from the status index, leased from the lease
+ * index. Counting the history's index entries instead took about a second at 10 million commands.
  */
 export async function countByStatus(db: Db): Promise<Record<string, number>> {
   const { rows } = await db.pool.query<{ status: string; n: number }>(
-    `WITH open AS (SELECT status, count(*)::int AS n FROM commands WHERE status <> 'succeeded' AND ${UNLEASED} GROUP BY status),
-          leased AS (SELECT status, count(*)::int AS n FROM commands WHERE ${LEASED} GROUP BY status)
-     SELECT status::text, n FROM open
-     UNION ALL SELECT status::text, n FROM leased
-     UNION ALL SELECT 'succeeded', (SELECT count(*)::int FROM commands WHERE ${UNLEASED}) - (SELECT COALESCE(sum(n), 0)::int FROM open)`,
+    `SELECT status::text, count(*)::int AS n FROM commands WHERE status IN ${inList(UNFINISHED)} AND ${UNLEASED} GROUP BY status
+     UNION ALL SELECT status::text, count(*)::int FROM commands WHERE ${LEASED} GROUP BY status
+     UNION ALL SELECT status::text, sum(n)::int FROM finished_counts GROUP BY status`,
   );
   const out: Record<string, number> = {};
   for (const r of rows) if (r.n > 0) out[r.status] = (out[r.status] ?? 0) + r.n;

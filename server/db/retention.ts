@@ -37,3 +37,23 @@ export async function pruneHousekeeping(db: Db, days: number): Promise<{ session
   );
   return { sessions: s.rowCount ?? 0, alertEvents: a.rowCount ?? 0 };
 }
+
+/**
+ * Folds the finished counts of every backend into one row per state (shard 0), leaving out rows a writer
+ * holds right now (SKIP LOCKED: the compaction never waits for a completion, nor makes one wait): without it a
+ * row per state and backend that ever wrote would pile up for the reads to sum. Returns the rows folded.
+ */
+export async function compactFinishedCounts(db: Db): Promise<number> {
+  const { rows } = await db.pool.query<{ folded: number }>(
+    `WITH gone AS (
+       DELETE FROM finished_counts WHERE (status, shard) IN (
+         SELECT status, shard FROM finished_counts WHERE shard <> 0 ORDER BY status, shard FOR UPDATE SKIP LOCKED)
+       RETURNING status, n),
+     folded AS (
+       INSERT INTO finished_counts (status, shard, n)
+       SELECT status, 0, sum(n) FROM gone GROUP BY status ORDER BY status
+       ON CONFLICT (status, shard) DO UPDATE SET n = finished_counts.n + EXCLUDED.n)
+     SELECT count(*)::int AS folded FROM gone`,
+  );
+  return rows[0]!.folded;
+}

@@ -1,10 +1,10 @@
 // Retention: finished commands older than RETENTION_DAYS go, in batches, from
 // every worker (SKIP LOCKED keeps them from colliding); so do expired sessions
 // and alert history older than that (once sent), done batches whose commands
-// are gone, and flow traffic older than a day.
+// are gone, and flow traffic older than a day; the finished counts are folded.
 import type { Db } from "../db/client";
 import type { Logger } from "../log";
-import { pruneFinished, pruneHousekeeping } from "../db/retention";
+import { compactFinishedCounts, pruneFinished, pruneHousekeeping } from "../db/retention";
 import { pruneTraffic } from "../db/flow-traffic";
 import { pruneBatches } from "../db/batches";
 import { periodic, type Service } from "./service";
@@ -68,6 +68,7 @@ export function pruner(o: PrunerOptions): Service & { runOnce: () => Promise<voi
     const batches = await pruneBatches(o.db, o.days, 1000);
     if (batches) o.log.info({ batches, olderThanDays: o.days }, "pruned done batches whose commands are gone");
     await pruneTraffic(o.db, TRAFFIC_DAYS);
+    await compactFinishedCounts(o.db);
   };
   const every = periodic("pruner", everyMs, (stopping) =>
     run(stopping, false).catch((err) => o.log.warn({ err: String(err) }, "pruning failed")),

@@ -11,6 +11,7 @@ import {
   KEY_BLOCKING,
   KEY_FREE,
   LEASABLE,
+  PRUNABLE,
   NOTIFY_STATES,
   STATES,
   canTransition,
@@ -86,6 +87,20 @@ describe("the lifecycle in the database", () => {
     expect(quoted(await check("commands_lease_state_check"))).toEqual([...LEASABLE]);
     const claimIdx = await one(`SELECT pg_get_indexdef('commands_claim_idx'::regclass)`);
     expect(quoted(claimIdx.slice(claimIdx.indexOf(" WHERE ")))).toEqual([...CLAIMABLE]);
+  });
+
+  it("counts the finished commands (finished_counts) in the states the pruner deletes, in every trigger that keeps them", async () => {
+    const check = await one(
+      `SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'finished_counts_status_check'`,
+    );
+    expect(quoted(check)).toEqual([...PRUNABLE]);
+    const changed = await one(`SELECT pg_get_functiondef('conveyor_commands_changed'::regproc)`);
+    const lists = [...changed.matchAll(/ch\.[no]s IN \(([^)]*)\)/g)].map((m) => quoted(m[1]!));
+    expect(lists).toEqual([[...PRUNABLE], [...PRUNABLE]]);
+    const deleted = await one(`SELECT pg_get_functiondef('conveyor_finished_deleted'::regproc)`);
+    expect(inLists(deleted, "o")).toEqual([[...PRUNABLE]]);
+    const inserted = await one(`SELECT pg_get_functiondef('conveyor_finished_inserted'::regproc)`);
+    expect(inLists(inserted, "n")).toEqual([[...PRUNABLE], [...PRUNABLE]]);
   });
 
   it("holds ordering keys by the engine's groups: what blocks a key, and what frees it", async () => {
