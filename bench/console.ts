@@ -67,7 +67,9 @@ const measure = async (name: string, fn: () => Promise<number>, requests = REQUE
   const xs: number[] = [];
   for (let i = 0; i < requests; i++) xs.push(await fn());
   xs.sort((a, b) => a - b);
-  return { name, p50: percentile(xs, 50), p95: percentile(xs, 95), p99: percentile(xs, 99) };
+  const r = { name, p50: percentile(xs, 50), p95: percentile(xs, 95), p99: percentile(xs, 99) };
+  console.log(`${name}: p50 ${fmt(r.p50, 1)} ms, p95 ${fmt(r.p95, 1)} ms`);
+  return r;
 };
 const results = [];
 try {

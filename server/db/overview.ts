@@ -48,8 +48,10 @@ export type WaitingRow = {
   failure: unknown;
 };
 
-// Queued and due, not leased, in the terms of the claim index (commands_claim_idx: priority DESC, run_at, partial).
-const CLAIMABLE = `status IN ${inList(CLAIMABLE_STATES)} AND ${UNLEASED}`;
+// Queued and due, not leased, in the terms of the claim index (commands_claim_idx: priority DESC, run_at, partial),
+// its predicate whole: without `NOT key_waiting` the planner cannot use it and reads the table (seconds at 10
+// million commands). A command waiting behind its ordering key's head is not waiting for a worker.
+const CLAIMABLE = `status IN ${inList(CLAIMABLE_STATES)} AND ${UNLEASED} AND NOT key_waiting`;
 const DUE = `${CLAIMABLE} AND status IN ${inList(WAITING_FOR_A_WORKER)} AND run_at <= now()`;
 
 /** The distinct priorities of claimable commands, by a loose scan of the claim index (one probe each). */

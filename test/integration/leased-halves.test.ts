@@ -8,7 +8,7 @@ import { testClient } from "../helpers/engine";
 import { commandInEveryState } from "../helpers/fixtures";
 import { countByStatus, listCommands, searchCommands } from "../../server/db/commands-read";
 import { idsMatching } from "../../server/db/operator-actions";
-import { waiting } from "../../server/db/overview";
+import { dueCount, waiting } from "../../server/db/overview";
 import type { ListFilter } from "../../server/db/command-filter";
 import { measure, type RuleRow } from "../../server/db/alerts";
 
@@ -88,9 +88,46 @@ it("the overview's waiting list: every exception, and every queued command that 
   const w = await waiting(t.db, 100);
   expect(w.exception.map((r) => r.id).sort()).toEqual((await plain("status = 'exception'")).sort());
   expect(w.due.map((r) => r.id).sort()).toEqual(
-    (await plain("status IN ('pending', 'retrying', 'compensating') AND lease_id IS NULL AND run_at <= now()")).sort(),
+    (
+      await plain(
+        "status IN ('pending', 'retrying', 'compensating') AND lease_id IS NULL AND NOT key_waiting AND run_at <= now()",
+      )
+    ).sort(),
   );
   expect(w.due.map((r) => r.id)).not.toContain((await plain("idempotency_key = 'a-compensating'"))[0]);
+});
+
+it("the overview reads the due commands through the claim index, whatever the table's size (its whole predicate)", async () => {
+  // The statements as the overview sends them, planned where the planner must use an index if one can serve.
+  const sent: { text: string; values: unknown[] }[] = [];
+  const pool = new Proxy(t.db.pool, {
+    get(target, prop, receiver) {
+      if (prop !== "query") return Reflect.get(target, prop, receiver);
+      return (text: string, values: unknown[] = []) => {
+        sent.push({ text, values });
+        return target.query(text, values);
+      };
+    },
+  });
+  const db = { ...t.db, pool };
+  await waiting(db, 10);
+  await dueCount(db, 10);
+  const due = sent.filter((q) => q.text.includes("WITH RECURSIVE"));
+  expect(due).toHaveLength(2);
+  const client = await t.db.pool.connect();
+  try {
+    await client.query("SET enable_seqscan = off");
+    await client.query("SET enable_bitmapscan = off");
+    for (const q of due) {
+      const plan = JSON.stringify((await client.query(`EXPLAIN (FORMAT JSON) ${q.text}`, q.values)).rows[0]);
+      const scans = [...plan.matchAll(/"Index Name":"([a-z_]+)"/g)].map((m) => m[1]);
+      expect(scans.length, plan).toBeGreaterThan(0);
+      expect(new Set(scans), plan).toEqual(new Set(["commands_claim_idx"]));
+      expect(plan).not.toContain("Seq Scan");
+    }
+  } finally {
+    client.release();
+  }
 });
 
 it("alert rules see leased commands (a stuck rule over running and awaiting)", async () => {
