@@ -42,7 +42,9 @@ for (let from = 1; from <= ROWS; from += 1_000_000)
           CASE WHEN i % 10 = 0 THEN 'order-' || i END, 1
    FROM (SELECT i, now() - (i || ' seconds')::interval / 10 AS created,
                 (CASE WHEN r < 0.80 THEN 'succeeded' WHEN r < 0.86 THEN 'failed' WHEN r < 0.88 THEN 'exception' WHEN r < 0.93 THEN 'pending'
-                      WHEN r < 0.95 THEN 'retrying' WHEN r < 0.96 THEN 'awaiting' WHEN r < 0.965 THEN 'running' WHEN r < 0.97 THEN 'compensating'
+                      WHEN r < 0.95 THEN 'retrying' WHEN r < 0.96 THEN 'awaiting'
+                      -- leased (running) only among the newest 40,000: a few hundred, as a fleet of workers holds them
+                      WHEN r < 0.965 THEN (CASE WHEN i <= 40000 THEN 'running' ELSE 'succeeded' END) WHEN r < 0.97 THEN 'compensating'
                       WHEN r < 0.98 THEN 'compensated' ELSE 'cancelled' END)::command_status AS s
          FROM (SELECT i, random() AS r FROM generate_series($2::int, $3::int) AS i) x) y`,
     [clientId, from, Math.min(ROWS, from + 999_999)],

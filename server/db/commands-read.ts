@@ -2,7 +2,7 @@
 // text search over a bounded window, and counts.
 import type { Db } from "./client";
 import type { CommandRow } from "../commands/view";
-import { LEASED, UNLEASED, countBothHalves, selectBothHalves } from "./leased";
+import { LEASED, UNLEASED, countBothHalves, leasedMayMatch, selectBothHalves } from "./leased";
 import { inList } from "./states-sql";
 import { PRUNABLE, STATES } from "../engine/states";
 
@@ -40,6 +40,7 @@ export async function listCommands(
       conds.filter(Boolean).join(" AND "),
       "created_at DESC, id DESC",
       `$${params.length}`,
+      f.status,
     ),
     params,
   );
@@ -108,7 +109,11 @@ export async function searchCommands(
       )
     ).rows;
   };
-  const [unleased, leased, keyed] = await Promise.all([half(false), half(true), exact()]);
+  const [unleased, leased, keyed] = await Promise.all([
+    half(false),
+    leasedMayMatch(f.status) ? half(true) : { rows: [] },
+    exact(),
+  ]);
 
   const found = unleased.rows.filter((r) => r.matched);
   const last = unleased.rows.find((r) => Number(r.n) === window);
@@ -129,7 +134,7 @@ export async function searchCommands(
 export async function countMatching(db: Db, f: ListFilter): Promise<number> {
   const params: unknown[] = [];
   const w = where(f, params);
-  const { rows } = await db.pool.query<{ n: number }>(`SELECT ${countBothHalves(w)}::int AS n`, params);
+  const { rows } = await db.pool.query<{ n: number }>(`SELECT ${countBothHalves(w, f.status)}::int AS n`, params);
   return rows[0]!.n;
 }
 

@@ -16,7 +16,7 @@ export async function idsMatching(db: Db, f: ListFilter, max: number): Promise<s
   const w = where(f, params);
   params.push(max);
   const { rows } = await db.pool.query<{ id: string }>(
-    selectBothHalves("id, created_at", w, "created_at DESC, id DESC", `$${params.length}`),
+    selectBothHalves("id, created_at", w, "created_at DESC, id DESC", `$${params.length}`, f.status),
     params,
   );
   return rows.map((r) => r.id);

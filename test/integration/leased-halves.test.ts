@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestDb, type TestDb } from "../helpers/db";
 import { testClient } from "../helpers/engine";
 import { commandInEveryState } from "../helpers/fixtures";
-import { countByStatus, listCommands, searchCommands } from "../../server/db/commands-read";
+import { countByStatus, countMatching, listCommands, searchCommands } from "../../server/db/commands-read";
 import { idsMatching } from "../../server/db/operator-actions";
 import { dueCount, waiting } from "../../server/db/overview";
 import type { ListFilter } from "../../server/db/command-filter";
@@ -52,6 +52,8 @@ it("lists every command once, in order, across cursor pages, with and without fi
     [{}, "true"],
     [{ status: ["running"] }, "status = 'running'"],
     [{ status: ["awaiting", "succeeded"] }, "status IN ('awaiting', 'succeeded')"],
+    // no leasable state: the leased half is not read at all
+    [{ status: ["exception", "failed"] }, "status IN ('exception', 'failed')"],
     [{ type: "http" }, "type = 'http'"],
   ];
   for (const [filter, where] of cases) {
@@ -66,6 +68,7 @@ it("lists every command once, in order, across cursor pages, with and without fi
     }
     expect(seen, JSON.stringify(filter)).toEqual(await plain(where));
     expect(await idsMatching(t.db, filter, 1000), JSON.stringify(filter)).toEqual(await plain(where));
+    expect(await countMatching(t.db, filter), JSON.stringify(filter)).toBe((await plain(where)).length);
   }
 });
 
