@@ -509,6 +509,8 @@ CREATE UNIQUE INDEX commands_client_id_idempotency_key_key ON commands USING btr
 
 CREATE INDEX commands_created_at_idx ON commands USING btree (created_at DESC) WHERE (lease_id IS NULL);
 
+CREATE INDEX commands_exception_since_idx ON commands USING btree (state_changed_at, id) WHERE ((status = 'exception'::command_status) AND (lease_id IS NULL));
+
 CREATE INDEX commands_finished_at_idx ON commands USING btree (finished_at) WHERE (finished_at IS NOT NULL);
 
 CREATE INDEX commands_host_claim_idx ON commands USING btree (target_host, priority DESC, run_at) WHERE ((target_host IS NOT NULL) AND (status = ANY (ARRAY['pending'::command_status, 'retrying'::command_status, 'awaiting'::command_status, 'compensating'::command_status])) AND (lease_id IS NULL) AND (NOT key_waiting));

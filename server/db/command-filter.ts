@@ -41,6 +41,21 @@ export const SEARCH_TEXT = `lower(id::text || ' ' || COALESCE(idempotency_key, '
 export const textMatch = (text: string, words: string[], p: (v: unknown) => string) =>
   words.map((w) => `strpos(${text}, lower(${p(w)}::text)) > 0`).join(" AND ");
 
+/** SEARCH_TEXT before secrets are blanked: the same text without its regular expression (~5 µs a command). */
+const UNMASKED_TEXT = `lower(id::text || ' ' || COALESCE(idempotency_key, '') || ' '
+  || payload::text || ' ' || COALESCE(failure::text, '') || ' ' || COALESCE(error, ''))`;
+
+/**
+ * All the words in SEARCH_TEXT, tried first on the unmasked text: blanking a secret only takes characters out, so a
+ * word found in SEARCH_TEXT is found in the unmasked text too, unless it spans a blanked value's two quotes (`""`).
+ * The regular expression then runs only for the commands that may match, not for every command a search reads.
+ */
+export function searchMatch(words: string[], p: (v: unknown) => string): string {
+  const masked = textMatch(SEARCH_TEXT, words, p);
+  if (words.some((w) => w.includes('""'))) return masked;
+  return `CASE WHEN ${textMatch(UNMASKED_TEXT, words, p)} THEN ${masked} ELSE false END`;
+}
+
 /** Conditions of the filter other than its text search. */
 export function baseWhere(f: ListFilter, p: (v: unknown) => string): string[] {
   const parts: string[] = [];
@@ -67,7 +82,7 @@ export function where(f: ListFilter, params: unknown[]): string {
   const q = f.q?.trim();
   if (q) {
     if (UUID_RE.test(q)) parts.push(`id = ${p(q)}::uuid`);
-    else parts.push(`(idempotency_key = ${p(q)} OR (${textMatch(SEARCH_TEXT, searchWords(q), p)}))`);
+    else parts.push(`(idempotency_key = ${p(q)} OR (${searchMatch(searchWords(q), p)}))`);
   }
   return parts.join(" AND ");
 }

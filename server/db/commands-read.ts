@@ -8,7 +8,7 @@ import { PRUNABLE, STATES } from "../engine/states";
 
 /** What finished_counts does not hold: counted from the indexes. */
 const UNFINISHED = STATES.filter((s) => !PRUNABLE.includes(s));
-import { baseWhere, pusher, searchWords, SEARCH_TEXT, textMatch, where, type ListFilter } from "./command-filter";
+import { baseWhere, pusher, searchMatch, searchWords, where, type ListFilter } from "./command-filter";
 
 export type ListRow = CommandRow & {
   priority: number;
@@ -85,8 +85,8 @@ export async function searchCommands(
     const p = pusher(params);
     const conds = [...baseWhere(f, p), leased ? LEASED : UNLEASED];
     if (cursor) conds.push(`(created_at, id) < (${p(cursor.createdAt)}::timestamptz, ${p(cursor.id)}::uuid)`);
-    const matched = `idempotency_key IS DISTINCT FROM ${p(q)} AND ${textMatch("doc", words, p)}`;
-    const scanned = `SELECT ${LIST_COLUMNS}, ${SEARCH_TEXT} AS doc FROM commands WHERE ${conds.join(" AND ")} ORDER BY created_at DESC, id DESC`;
+    const matched = `idempotency_key IS DISTINCT FROM ${p(q)} AND ${searchMatch(words, p)}`;
+    const scanned = `SELECT ${LIST_COLUMNS} FROM commands WHERE ${conds.join(" AND ")} ORDER BY created_at DESC, id DESC`;
     const sql = leased
       ? `SELECT ${LIST_COLUMNS} FROM (${scanned}) scanned WHERE ${matched} ORDER BY created_at DESC, id DESC LIMIT ${p(limit + 1)}`
       : // n numbers the rows read; the row numbered `window` (if reached) says where this page stopped reading.

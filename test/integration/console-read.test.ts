@@ -141,6 +141,8 @@ describe("why a command failed", () => {
     expect(await found({ q: "acme-7781" })).toEqual([id]);
     expect(await found({ q: "authorization 1006" })).toEqual([id]);
     expect(await found({ q: 'say \\"hi' })).toEqual([id]);
+    // the masked text itself is searched: a blanked value's quotes ("") close where the secret was
+    expect(await found({ q: '""}' })).toContain(id);
   });
 
   it("all that match a search (an action on a filter) are the commands the search lists", async () => {

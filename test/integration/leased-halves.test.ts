@@ -100,7 +100,7 @@ it("the overview's waiting list: every exception, and every queued command that 
   expect(w.due.map((r) => r.id)).not.toContain((await plain("idempotency_key = 'a-compensating'"))[0]);
 });
 
-it("the overview reads the due commands through the claim index, whatever the table's size (its whole predicate)", async () => {
+it("the overview reads the due commands through the claim index (its whole predicate) and the exceptions through theirs, whatever the table's size", async () => {
   // The statements as the overview sends them, planned where the planner must use an index if one can serve.
   const sent: { text: string; values: unknown[] }[] = [];
   const pool = new Proxy(t.db.pool, {
@@ -128,6 +128,17 @@ it("the overview reads the due commands through the claim index, whatever the ta
       expect(new Set(scans), plan).toEqual(new Set(["commands_claim_idx"]));
       expect(plan).not.toContain("Seq Scan");
     }
+    // and the exceptions, longest in that state first, through their own index (no sort of every exception)
+    await client.query("SET enable_sort = off");
+    const exceptions = sent.find((q) => q.text.includes("status = 'exception'"))!;
+    const plan = JSON.stringify(
+      (await client.query(`EXPLAIN (FORMAT JSON) ${exceptions.text}`, exceptions.values)).rows[0],
+    );
+    expect(
+      [...plan.matchAll(/"Index Name":"([a-z_]+)"/g)].map((m) => m[1]),
+      plan,
+    ).toEqual(["commands_exception_since_idx"]);
+    expect(plan).not.toContain('"Node Type":"Sort"');
   } finally {
     client.release();
   }
