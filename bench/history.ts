@@ -64,16 +64,20 @@ const settle = async (checkpoint: boolean) => {
   if (checkpoint) await admin.query("CHECKPOINT");
 };
 
-/** WAL written so far: bytes and full-page images (the first change of a page after a checkpoint writes all of it). */
-const wal = async () =>
-  (
-    await admin.query<{ bytes: string; fpi: string }>(
-      `SELECT wal_bytes::text AS bytes, wal_fpi::text AS fpi FROM pg_stat_wal`,
-    )
-  ).rows[0]!;
-const walSince = async (w0: { bytes: string; fpi: string }) => {
-  const w = await wal();
-  return { mb: (Number(w.bytes) - Number(w0.bytes)) / 1e6, fpi: Number(w.fpi) - Number(w0.fpi) };
+/**
+ * WAL written between two points: bytes and full-page images (the first change of a page after a checkpoint
+ * writes all of it), read from the WAL itself (pg_walinspect): pg_stat_wal lags by up to the stats' flush
+ * interval of every backend that wrote.
+ */
+await admin.query("CREATE EXTENSION IF NOT EXISTS pg_walinspect");
+const wal = async () => (await admin.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0]!;
+const walSince = async (w0: { lsn: string }) => {
+  const { rows } = await admin.query<{ bytes: string; fpi: string }>(
+    `SELECT coalesce(sum(combined_size), 0)::text AS bytes, coalesce(sum(fpi_count), 0)::text AS fpi
+     FROM pg_get_wal_stats($1::pg_lsn, pg_current_wal_lsn())`,
+    [w0.lsn],
+  );
+  return { mb: Number(rows[0]!.bytes) / 1e6, fpi: Number(rows[0]!.fpi) };
 };
 
 type Round = {
