@@ -5,10 +5,11 @@
 // (one round after another, the history growing by 20,000 a round) after --history commands
 // that went through intake and finished (succeeded, VACUUM ANALYZE after, as
 // autovacuum leaves a drained history). Each command carries an idempotency
-// key, as the SDK sends one on every submit, unless --no-keys.
+// key, as the SDK sends one on every submit (a v7 key, as newIdempotencyKey makes; --keys v4: random ones,
+// as a client making its own; --no-keys: none). Intake makes v7 command ids.
 // Prints commands/s for each round and the medians, fresh vs grown, and the
 // table's and indexes' sizes.
-// Usage: npm run bench:growth [-- --history 400000 --rounds 5 --no-keys]
+// Usage: npm run bench:growth [-- --history 400000 --rounds 5 --keys v4 --no-keys]
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { startDatabase, median, fmt, benchToken } from "./lib";
@@ -16,17 +17,21 @@ import { createDb } from "../server/db/client";
 import { directIntake, submitItems } from "../server/commands/submit";
 import { createRegistry } from "../server/command-types/registry";
 import { http } from "../server/command-types/http";
+import { newIdempotencyKey } from "../packages/client/src/index";
 
 const { values } = parseArgs({
   options: {
     history: { type: "string", default: "400000" },
     rounds: { type: "string", default: "5" },
     "no-keys": { type: "boolean", default: false },
+    keys: { type: "string", default: "v7" },
   },
 });
 const HISTORY = Number(values.history);
 const ROUNDS = Number(values.rounds);
 const KEYS = !values["no-keys"];
+if (values.keys !== "v4" && values.keys !== "v7") throw new Error("--keys: v4 or v7");
+const newKey = values.keys === "v7" ? () => newIdempotencyKey() : () => randomUUID();
 const PER_ROUND = 20_000;
 
 const database = await startDatabase();
@@ -38,7 +43,7 @@ const item = (i: number) => ({
   type: "http",
   payload: { url: `https://backend.example/orders/${i}`, body: { order: i, amount: "12.50" } },
   runAt: "2999-01-01T00:00:00Z",
-  ...(KEYS ? { idempotencyKey: randomUUID() } : {}),
+  ...(KEYS ? { idempotencyKey: newKey() } : {}),
 });
 
 let n = 0;
@@ -112,7 +117,7 @@ for (let r = 0; r < ROUNDS; r++) {
 const after = await sizes();
 
 console.log(
-  `\nIntake by submitItems (1,000 a call, one caller), ${fmt(PER_ROUND)} commands a round, ${KEYS ? "each with an idempotency key" : "no idempotency keys"}, median of ${ROUNDS} rounds`,
+  `\nIntake by submitItems (1,000 a call, one caller), ${fmt(PER_ROUND)} commands a round, ${KEYS ? `each with an idempotency key (${values.keys})` : "no idempotency keys"}, median of ${ROUNDS} rounds`,
 );
 console.log("| history | commands in the table after a round | table | indexes | intake (commands/s) |");
 console.log("|---|---|---|---|---|");

@@ -10,7 +10,9 @@
 // Prints each round, the medians fresh vs grown and their ratios, the fill's
 // time and the sizes. (The console's reads at that size: bench:console --rows.)
 // With --tuned "k=v …", a last series of grown rounds runs with those server settings (ALTER SYSTEM, reloaded).
-// Usage: npm run bench:history [-- --history 10000000 --rounds 3 --jobs 20000 --procs 2 --samples 200 --tuned "wal_compression=lz4"]
+// Ids: intake makes UUID v7 command ids; the history is filled with v7 ids and keys of its commands' times and
+// the rounds send v7 keys, as the SDK does (--keys v4: the history's ids and every key random, as before v7).
+// Usage: npm run bench:history [-- --history 10000000 --rounds 3 --jobs 20000 --procs 2 --samples 200 --tuned "wal_compression=lz4" --keys v4]
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import pg from "pg";
@@ -18,6 +20,7 @@ import { startDatabase, percentile, median, fmt, benchToken } from "./lib";
 import { createDb } from "../server/db/client";
 import { submit, submitItems } from "../server/commands/submit";
 import { benchIntake, startProc as startScript, stopProcs, workLeft, type Proc } from "./conveyor";
+import { newIdempotencyKey } from "../packages/client/src/index";
 
 const { values } = parseArgs({
   options: {
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     samples: { type: "string", default: "200" },
     // server settings for a last series of grown rounds (ALTER SYSTEM, reloaded), e.g. "wal_compression=lz4"
     tuned: { type: "string", default: "" },
+    keys: { type: "string", default: "v7" },
   },
 });
 const HISTORY = Number(values.history);
@@ -35,6 +39,9 @@ const ROUNDS = Number(values.rounds);
 const JOBS = Number(values.jobs);
 const PROCS = Number(values.procs);
 const SAMPLES = Number(values.samples);
+if (values.keys !== "v4" && values.keys !== "v7") throw new Error("--keys: v4 or v7");
+const V7 = values.keys === "v7";
+const newKey = V7 ? () => newIdempotencyKey() : () => randomUUID();
 
 const database = await startDatabase();
 const db = createDb(database.url, { max: 4 });
@@ -102,7 +109,7 @@ async function round(checkpoint = true): Promise<Round> {
       Array.from({ length: Math.min(1000, JOBS - i) }, () => ({
         type: "noop",
         payload: {},
-        idempotencyKey: randomUUID(),
+        idempotencyKey: newKey(),
       })),
     );
   const intakeRate = JOBS / ((performance.now() - t0) / 1000);
@@ -134,7 +141,7 @@ async function round(checkpoint = true): Promise<Round> {
     const { id } = await submit(intake, clientId, {
       type: "noop",
       payload: { report: true },
-      idempotencyKey: randomUUID(),
+      idempotencyKey: newKey(),
     });
     const t = started.get(id) ?? (await new Promise<number>((r) => waiters.set(id, r)));
     waiters.delete(id);
@@ -182,7 +189,8 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 await db.pool.query("TRUNCATE commands CASCADE");
 
-// The history: succeeded commands (http, a small JSON body, a key each) with their one attempt, oldest first.
+// The history: succeeded commands (http, a small JSON body, a key each) with their one attempt, oldest first;
+// with v7 ids and keys of the times they were made (uuidv7 with a shift: PostgreSQL 18), as intake and the SDK make them.
 const CHUNK = 500_000;
 const tFill = performance.now();
 for (let a = 0; a < HISTORY; a += CHUNK) {
@@ -190,16 +198,16 @@ for (let a = 0; a < HISTORY; a += CHUNK) {
     `WITH c AS (
        INSERT INTO commands (id, client_id, type, payload, status, idempotency_key, created_at, updated_at,
                              state_changed_at, finished_at, attempt_count, tries, result)
-       SELECT gen_random_uuid(), $1, 'http',
+       SELECT CASE WHEN $5 THEN uuidv7(t - now()) ELSE gen_random_uuid() END, $1, 'http',
               jsonb_build_object('url', 'https://backend.example/orders/' || i, 'body', jsonb_build_object('order', i, 'amount', '12.50')),
-              'succeeded', md5(i::text), t, t + interval '40 ms', t + interval '40 ms', t + interval '40 ms', 1, 1,
+              'succeeded', CASE WHEN $5 THEN uuidv7(t - now())::text ELSE md5(i::text) END, t, t + interval '40 ms', t + interval '40 ms', t + interval '40 ms', 1, 1,
               '{"status":200,"body":{"ok":true}}'
        FROM (SELECT i, now() - interval '1 hour' - interval '30 days' * (1 - i::float8 / $4) AS t
              FROM generate_series($2::int, $3::int) AS i) x
        RETURNING id, created_at)
      INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, worker)
      SELECT id, 1, 'execute', 'success', created_at, created_at + interval '40 ms', 'bench' FROM c`,
-    [clientId, a, Math.min(HISTORY, a + CHUNK) - 1, HISTORY],
+    [clientId, a, Math.min(HISTORY, a + CHUNK) - 1, HISTORY, V7],
   );
   if ((a / CHUNK) % 4 === 3)
     console.log(`history: ${fmt(a + CHUNK)} commands after ${fmt((performance.now() - tFill) / 1000)} s`);
@@ -238,7 +246,7 @@ await database.cleanup();
 
 const med = (rs: Round[], k: keyof Round) => median(rs.map((r) => r[k]));
 console.log(
-  `\n${fmt(JOBS)} no-op commands a round (each with an idempotency key), ${PROCS} worker processes × concurrency 10, pickup ${SAMPLES} samples; medians of ${ROUNDS} rounds`,
+  `\n${fmt(JOBS)} no-op commands a round (each with an idempotency key, ${values.keys}), ${PROCS} worker processes × concurrency 10, pickup ${SAMPLES} samples; medians of ${ROUNDS} rounds`,
 );
 const table = (title: string, f: Round[], g: Round[], tuned: Round[] = []) => {
   const t = tuned.length > 0;

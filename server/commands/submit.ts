@@ -1,5 +1,4 @@
 // Intake (DESIGN §3): validate, store, answer with a receipt.
-import { randomUUID } from "node:crypto";
 import type { Db } from "../db/client";
 import type { ExistingByKey, NewCommand } from "../db/commands";
 import type { Registry } from "../command-types/registry";
@@ -7,6 +6,7 @@ import { insertAndResolve, type GroupInserter } from "./group-insert";
 import { AppError, toIssues, type Issue } from "../errors";
 import { jsonProblem, submitInput, type SubmitInput } from "./inputs";
 import type { StoredTrace } from "../lib/trace-context";
+import { newCommandId } from "../engine/ids";
 
 export type Receipt = { ok: true; id: string; status: string; duplicate: boolean };
 export type Rejection = { ok: false; error: { code: "BAD_REQUEST" | "CONFLICT"; message: string; issues?: Issue[] } };
@@ -69,7 +69,7 @@ function prepare(
       };
   }
   return {
-    id: randomUUID(),
+    id: newCommandId(),
     clientId,
     type: input.type,
     payload: input.payload,
@@ -171,7 +171,7 @@ export async function submitItems(
   });
 
   const batch = opts.batch
-    ? { id: randomUUID(), clientId, name: opts.batch.name ?? null, callbackUrl: opts.batch.callbackUrl ?? null }
+    ? { id: newCommandId(), clientId, name: opts.batch.name ?? null, callbackUrl: opts.batch.callbackUrl ?? null }
     : undefined;
   const { rows, lookups } = await deps.insert(
     toInsert.map((p) => p.row),

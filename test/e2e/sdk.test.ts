@@ -102,7 +102,8 @@ afterAll(async () => {
   await t?.drop();
 });
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+// Command ids and the SDK's keys are UUID v7 (time-ordered: server/engine/ids.ts, newIdempotencyKey).
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe("@conveyor/client against npm run web and a worker", () => {
   it("submits, waits for the outcome, and reads the command by id and by key", async () => {
