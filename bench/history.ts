@@ -80,8 +80,8 @@ await admin.query("CREATE EXTENSION IF NOT EXISTS pg_walinspect");
 const wal = async () => (await admin.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0]!;
 const walSince = async (w0: { lsn: string }) => {
   const { rows } = await admin.query<{ bytes: string; fpi: string }>(
-    `SELECT coalesce(sum(combined_size), 0)::text AS bytes, coalesce(sum(fpi_count), 0)::text AS fpi
-     FROM pg_get_wal_stats($1::pg_lsn, pg_current_wal_lsn())`,
+    `SELECT (SELECT coalesce(sum(combined_size), 0) FROM pg_get_wal_stats($1::pg_lsn, pg_current_wal_lsn()))::text AS bytes,
+            (SELECT count(*) FROM pg_get_wal_block_info($1::pg_lsn, pg_current_wal_lsn(), false) WHERE block_fpi_length > 0)::text AS fpi`,
     [w0.lsn],
   );
   return { mb: Number(rows[0]!.bytes) / 1e6, fpi: Number(rows[0]!.fpi) };
