@@ -12,7 +12,7 @@
 // With --tuned "k=v …", a last series of grown rounds runs with those server settings (ALTER SYSTEM, reloaded).
 // Ids: intake makes UUID v7 command ids; the history is filled with v7 ids and keys of its commands' times and
 // the rounds send v7 keys, as the SDK does (--keys v4: the history's ids and every key random, as before v7).
-// Usage: npm run bench:history [-- --history 10000000 --rounds 3 --jobs 20000 --procs 2 --samples 200 --tuned "wal_compression=lz4" --keys v4]
+// Usage: npm run bench:history [-- --history 10000000 --rounds 3 --jobs 20000 --procs 2 --samples 200 --tuned "wal_compression=lz4" --keys v4 --fill bulk]
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import pg from "pg";
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     // server settings for a last series of grown rounds (ALTER SYSTEM, reloaded), e.g. "wal_compression=lz4"
     tuned: { type: "string", default: "" },
     keys: { type: "string", default: "v7" },
+    fill: { type: "string", default: "lifecycle" },
   },
 });
 const HISTORY = Number(values.history);
@@ -41,6 +42,8 @@ const PROCS = Number(values.procs);
 const SAMPLES = Number(values.samples);
 if (values.keys !== "v4" && values.keys !== "v7") throw new Error("--keys: v4 or v7");
 const V7 = values.keys === "v7";
+if (values.fill !== "lifecycle" && values.fill !== "bulk") throw new Error("--fill: lifecycle or bulk");
+const FILL = values.fill;
 const newKey = V7 ? () => newIdempotencyKey() : () => randomUUID();
 
 const database = await startDatabase();
@@ -84,7 +87,20 @@ const walSince = async (w0: { lsn: string }) => {
             (SELECT count(*) FROM pg_get_wal_block_info($1::pg_lsn, pg_current_wal_lsn(), false) WHERE block_fpi_length > 0)::text AS fpi`,
     [w0.lsn],
   );
-  return { mb: Number(rows[0]!.bytes) / 1e6, fpi: Number(rows[0]!.fpi) };
+  // Which relations the full pages were of, and of what kind of record: where the pages come from.
+  const by = await admin.query<{ node: string; rec: string; n: string }>(
+    `SELECT relfilenode::text AS node, resource_manager || '/' || record_type AS rec, count(*)::text AS n
+     FROM pg_get_wal_block_info($1::pg_lsn, pg_current_wal_lsn(), false)
+     WHERE block_fpi_length > 0 GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 4`,
+    [w0.lsn],
+  );
+  // The names from the benchmark's database (the admin connection's is another one).
+  for (const r of by.rows)
+    r.node =
+      (await db.pool.query<{ rel: string | null }>(`SELECT pg_filenode_relation(0, $1::oid)::text AS rel`, [r.node]))
+        .rows[0]!.rel ?? r.node;
+  const where = by.rows.map((r) => `${r.node} ${r.rec} ${fmt(Number(r.n))}`).join(", ");
+  return { mb: Number(rows[0]!.bytes) / 1e6, fpi: Number(rows[0]!.fpi), where };
 };
 
 type Round = {
@@ -97,6 +113,9 @@ type Round = {
   intakeFpi: number;
   drainWalKb: number;
   drainFpi: number;
+  /** the relations and records most of the full pages were of */
+  intakeFpiWhere: string;
+  drainFpiWhere: string;
 };
 async function round(checkpoint = true): Promise<Round> {
   await settle(checkpoint);
@@ -159,12 +178,16 @@ async function round(checkpoint = true): Promise<Round> {
     intakeFpi: intakeWal.fpi / JOBS,
     drainWalKb: (drainWal.mb * 1000) / JOBS,
     drainFpi: drainWal.fpi / JOBS,
+    intakeFpiWhere: intakeWal.where,
+    drainFpiWhere: drainWal.where,
   };
 }
 const show = (name: string, r: Round) =>
   console.log(
     `${name}: intake ${fmt(r.intake)} commands/s, drain ${fmt(r.drain)} jobs/s, pickup p50 ${fmt(r.p50, 2)} ms p95 ${fmt(r.p95, 2)} ms;` +
-      ` WAL per command: intake ${fmt(r.intakeWalKb, 2)} kB (${fmt(r.intakeFpi, 2)} full pages), drain ${fmt(r.drainWalKb, 2)} kB (${fmt(r.drainFpi, 2)} full pages)`,
+      ` WAL per command: intake ${fmt(r.intakeWalKb, 2)} kB (${fmt(r.intakeFpi, 2)} full pages), drain ${fmt(r.drainWalKb, 2)} kB (${fmt(r.drainFpi, 2)} full pages)` +
+      (r.intakeFpiWhere ? `\n  intake's full pages: ${r.intakeFpiWhere}` : "") +
+      (r.drainFpiWhere ? `\n  drain's full pages: ${r.drainFpiWhere}` : ""),
   );
 
 const sizes = async () =>
@@ -191,26 +214,63 @@ await db.pool.query("TRUNCATE commands CASCADE");
 
 // The history: succeeded commands (http, a small JSON body, a key each) with their one attempt, oldest first;
 // with v7 ids and keys of the times they were made (uuidv7 with a shift: PostgreSQL 18), as intake and the SDK make them.
-const CHUNK = 500_000;
+// --fill lifecycle (the default): each chunk stored pending, claimed, then finished with its attempt, and vacuumed, so
+// the table's pages hold what a drained history leaves (the dead versions' space reused by the next chunk, as
+// autovacuum lets intake do). --fill bulk: each command stored finished in one insert: faster, but every page then
+// ends in a tail of free space too small for a history row and big enough for a smaller new one, which the free
+// space map hands to the rounds' commands one per page (a full page in the WAL for every command: 1.00 measured).
+const CHUNK = FILL === "bulk" ? 500_000 : 1_000_000;
+const rows = `FROM (SELECT i, now() - interval '1 hour' - interval '30 days' * (1 - i::float8 / $4) AS t
+                    FROM generate_series($2::int, $3::int) AS i) x`;
+const idOf = `CASE WHEN $5 THEN uuidv7(t - now()) ELSE gen_random_uuid() END`;
+const keyOf = `CASE WHEN $5 THEN uuidv7(t - now())::text ELSE md5(i::text) END`;
+const bodyOf = `jsonb_build_object('url', 'https://backend.example/orders/' || i, 'body', jsonb_build_object('order', i, 'amount', '12.50'))`;
 const tFill = performance.now();
 for (let a = 0; a < HISTORY; a += CHUNK) {
-  await db.pool.query(
-    `WITH c AS (
-       INSERT INTO commands (id, client_id, type, payload, status, idempotency_key, created_at, updated_at,
-                             state_changed_at, finished_at, attempt_count, tries, result)
-       SELECT CASE WHEN $5 THEN uuidv7(t - now()) ELSE gen_random_uuid() END, $1, 'http',
-              jsonb_build_object('url', 'https://backend.example/orders/' || i, 'body', jsonb_build_object('order', i, 'amount', '12.50')),
-              'succeeded', CASE WHEN $5 THEN uuidv7(t - now())::text ELSE md5(i::text) END, t, t + interval '40 ms', t + interval '40 ms', t + interval '40 ms', 1, 1,
-              '{"status":200,"body":{"ok":true}}'
-       FROM (SELECT i, now() - interval '1 hour' - interval '30 days' * (1 - i::float8 / $4) AS t
-             FROM generate_series($2::int, $3::int) AS i) x
-       RETURNING id, created_at)
-     INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, worker)
-     SELECT id, 1, 'execute', 'success', created_at, created_at + interval '40 ms', 'bench' FROM c`,
-    [clientId, a, Math.min(HISTORY, a + CHUNK) - 1, HISTORY, V7],
-  );
-  if ((a / CHUNK) % 4 === 3)
-    console.log(`history: ${fmt(a + CHUNK)} commands after ${fmt((performance.now() - tFill) / 1000)} s`);
+  const args = [clientId, a, Math.min(HISTORY, a + CHUNK) - 1, HISTORY, V7];
+  if (FILL === "bulk")
+    await db.pool.query(
+      `WITH c AS (
+         INSERT INTO commands (id, client_id, type, payload, status, idempotency_key, created_at, updated_at,
+                               state_changed_at, finished_at, attempt_count, tries, result)
+         SELECT ${idOf}, $1, 'http', ${bodyOf}, 'succeeded', ${keyOf}, t, t + interval '40 ms', t + interval '40 ms',
+                t + interval '40 ms', 1, 1, '{"status":200,"body":{"ok":true}}'
+         ${rows}
+         RETURNING id, created_at)
+       INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, worker)
+       SELECT id, 1, 'execute', 'success', created_at, created_at + interval '40 ms', 'bench' FROM c`,
+      args,
+    );
+  else {
+    // run_at in the past: nothing claims them (no worker runs during the fill).
+    await db.pool.query(
+      `INSERT INTO commands (id, client_id, type, payload, idempotency_key, created_at, updated_at, state_changed_at, run_at)
+       SELECT ${idOf}, $1, 'http', ${bodyOf}, ${keyOf}, t, t, t, t ${rows}`,
+      args,
+    );
+    await db.pool.query(
+      `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'bench-fill',
+              locked_until = now() + interval '1 hour', attempt_started_at = created_at + interval '5 ms',
+              state_changed_at = created_at + interval '5 ms', updated_at = created_at + interval '5 ms'
+       WHERE status = 'pending'`,
+    );
+    await db.pool.query(
+      `WITH c AS (
+         UPDATE commands SET status = 'succeeded', lease_id = NULL, locked_by = NULL, locked_until = NULL,
+                finished_at = created_at + interval '40 ms', state_changed_at = created_at + interval '40 ms',
+                updated_at = created_at + interval '40 ms', attempt_count = 1, tries = 1,
+                result = '{"status":200,"body":{"ok":true}}'
+         WHERE status = 'running' AND locked_by = 'bench-fill'
+         RETURNING id, created_at)
+       INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, worker)
+       SELECT id, 1, 'execute', 'success', created_at + interval '5 ms', created_at + interval '40 ms', 'bench' FROM c`,
+    );
+    await db.pool.query("VACUUM commands");
+  }
+  if (((a + CHUNK) / 500_000) % 4 === 0 || a + CHUNK >= HISTORY)
+    console.log(
+      `history: ${fmt(Math.min(HISTORY, a + CHUNK))} commands after ${fmt((performance.now() - tFill) / 1000)} s`,
+    );
 }
 await db.pool.query("VACUUM ANALYZE commands");
 await db.pool.query("VACUUM ANALYZE attempts");
@@ -244,7 +304,8 @@ await admin.end();
 await db.close();
 await database.cleanup();
 
-const med = (rs: Round[], k: keyof Round) => median(rs.map((r) => r[k]));
+type Figure = { [K in keyof Round]: Round[K] extends number ? K : never }[keyof Round];
+const med = (rs: Round[], k: Figure) => median(rs.map((r) => r[k]));
 console.log(
   `\n${fmt(JOBS)} no-op commands a round (each with an idempotency key, ${values.keys}), ${PROCS} worker processes × concurrency 10, pickup ${SAMPLES} samples; medians of ${ROUNDS} rounds`,
 );
@@ -255,7 +316,7 @@ const table = (title: string, f: Round[], g: Round[], tuned: Round[] = []) => {
     `| | fresh table | after ${fmt(HISTORY)} finished commands | grown ÷ fresh |${t ? ` grown, ${TUNED.join(" ")} | ÷ fresh |` : ""} target |`,
   );
   console.log(`|---|---|---|---|${t ? "---|---|" : ""}---|`);
-  const line = (name: string, k: keyof Round, d: number, target: string) =>
+  const line = (name: string, k: Figure, d: number, target: string) =>
     console.log(
       `| ${name} | ${fmt(med(f, k), d)} | ${fmt(med(g, k), d)} | ${fmt(med(g, k) / med(f, k), 2)} |` +
         (t ? ` ${fmt(med(tuned, k), d)} | ${fmt(med(tuned, k) / med(f, k), 2)} |` : "") +
