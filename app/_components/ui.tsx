@@ -4,6 +4,7 @@ import { useEffect, useState } from "react";
 import { TRPCClientError } from "@trpc/client";
 import { STATES, type State } from "@/server/engine/states";
 import { cx } from "./cx";
+import { shortId } from "@/server/engine/short-id";
 
 export { STATES, type State };
 
@@ -256,7 +257,7 @@ export function RelTime({ iso, className = "" }: { iso: string | null | undefine
 export function ShortId({ id }: { id: string }) {
   return (
     <span className="font-mono text-xs" title={id}>
-      {id.slice(0, 8)}
+      {shortId(id)}
     </span>
   );
 }

@@ -19,6 +19,7 @@ import { startTestWorker, waitUntil, type TestWorker } from "../helpers/engine";
 import { client, newToken } from "../helpers/api";
 import { createUser } from "../../server/auth/users";
 import { registry } from "../../server/command-types";
+import { shortId } from "../../server/engine/short-id";
 
 const SHOTS = path.resolve("docs/screenshots");
 const operator = { email: "olga.operator@example.com", password: "operator-password-01", role: "operator" as const };
@@ -112,7 +113,7 @@ describe.runIf(browserAvailable)("a batch's page in a real browser", () => {
 
     // A command's page names its batch.
     await page.goto(`${base}/commands/${firstId}`);
-    await page.getByRole("link", { name: batchId.slice(0, 8) }).click();
+    await page.getByRole("link", { name: shortId(batchId) }).click();
     await page.waitForURL(`**/batches/${batchId}`);
     await page.getByRole("heading", { name: "Nightly settlement 2026-12-02" }).waitFor();
   });

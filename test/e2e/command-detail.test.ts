@@ -19,6 +19,7 @@ import { startTestWorker, waitForStatus, waitUntil, type TestWorker } from "../h
 import { createUser } from "../../server/auth/users";
 import { directIntake, submit } from "../../server/commands/submit";
 import { registry } from "../../server/command-types";
+import { shortId } from "../../server/engine/short-id";
 
 const SHOTS = path.resolve("docs/screenshots");
 const viewer = { email: "vera.viewer@example.com", password: "viewer-password-0001", role: "viewer" as const };
@@ -40,7 +41,7 @@ const fact = (name: string) => page.getByTestId("facts").locator(`dt:text-is("${
 /** The cell of a list row under the column named `header`. */
 async function cellOf(id: string, header: string) {
   const headers = (await page.getByRole("columnheader").allTextContents()).map((h) => h.trim());
-  const row = page.getByRole("row").filter({ has: page.getByRole("link", { name: id.slice(0, 8) }) });
+  const row = page.getByRole("row").filter({ has: page.getByRole("link", { name: shortId(id) }) });
   return row.getByRole("cell").nth(headers.indexOf(header));
 }
 const deliveredCount = async (id: string) =>
@@ -107,7 +108,7 @@ describe.runIf(browserAvailable)("the command page in a real browser", () => {
     await shot("command-running");
 
     await page.goto(`${base}/commands`);
-    await page.getByRole("link", { name: id.slice(0, 8) }).waitFor();
+    await page.getByRole("link", { name: shortId(id) }).waitFor();
     expect((await (await cellOf(id, "Attempts")).textContent())?.replace(/\s+/g, " ").trim()).toBe("0 + 1 in progress");
   });
 
@@ -175,7 +176,7 @@ describe.runIf(browserAvailable)("the command page in a real browser", () => {
     await shot("command-history");
 
     await page.goto(`${base}/commands`);
-    await page.getByRole("link", { name: id.slice(0, 8) }).waitFor();
+    await page.getByRole("link", { name: shortId(id) }).waitFor();
     expect((await (await cellOf(id, "Attempts")).textContent())?.trim()).toBe("5");
   });
 

@@ -17,6 +17,7 @@ import { newToken } from "../helpers/api";
 import { createUser } from "../../server/auth/users";
 import { directIntake, submit } from "../../server/commands/submit";
 import { registry } from "../../server/command-types";
+import { shortId } from "../../server/engine/short-id";
 
 const SHOTS = path.resolve("docs/screenshots");
 const users = {
@@ -188,7 +189,7 @@ describe.runIf(browserAvailable)("operator console in a real browser", () => {
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.waitForURL(`${base}/commands`);
     await page.getByRole("heading", { name: "Commands" }).waitFor();
-    await page.getByRole("link", { name: ex[0]!.slice(0, 8) }).waitFor();
+    await page.getByRole("link", { name: shortId(ex[0]!) }).waitFor();
     await page.getByText(users.operator.email).waitFor();
     await shot("commands");
   });
@@ -199,8 +200,8 @@ describe.runIf(browserAvailable)("operator console in a real browser", () => {
     await page.getByLabel("Search").fill("order-ex-1");
     await page.waitForURL(/q=order-ex-1/);
     // Only the one command matches now.
-    await page.getByRole("link", { name: ex[1]!.slice(0, 8) }).waitFor({ state: "detached" });
-    await page.getByRole("link", { name: ex[0]!.slice(0, 8) }).click();
+    await page.getByRole("link", { name: shortId(ex[1]!) }).waitFor({ state: "detached" });
+    await page.getByRole("link", { name: shortId(ex[0]!) }).click();
     await page.waitForURL(`${base}/commands/${ex[0]}`);
     const status = page.getByTestId("command-status");
     await status.getByText("Exception").waitFor();
@@ -259,7 +260,7 @@ describe.runIf(browserAvailable)("operator console in a real browser", () => {
     expect(await nav.getByRole("link", { name: "API tokens" }).count()).toBe(0);
 
     await page.goto(`${base}/commands`);
-    await page.getByRole("link", { name: ex[0]!.slice(0, 8) }).waitFor();
+    await page.getByRole("link", { name: shortId(ex[0]!) }).waitFor();
     expect(await page.getByRole("checkbox").count()).toBe(0);
 
     // An admin page tells a viewer that it needs the admin role.

@@ -12,6 +12,7 @@ import { createUrlGuard } from "../../server/outbound/url-guard";
 import { list, overview } from "../../server/commands/console-read";
 import { resolveCommands, retryCommands } from "../../server/commands/actions";
 import { compactStateEntries } from "../../server/db/alerts";
+import { shortId } from "../../server/engine/short-id";
 
 let t: TestDb;
 let api: ApiServer;
@@ -105,11 +106,11 @@ describe("why a command failed", () => {
     expect(await foundBesidesIds("503", [ids.down!])).toEqual([ids.down]);
     expect(await found({ q: "card declined", status: ["failed"] })).toEqual([ids.declined]);
     expect(await found({ q: "card declined", status: ["exception"] })).toEqual([]);
-    // what it found before still: the payload, the idempotency key, the id, its first characters
+    // what it found before still: the payload, the idempotency key, the id, the short form the console shows
     expect(await foundBesidesIds("1004", [ids.ok!])).toEqual([ids.ok]);
     expect(await found({ q: "order-1003" })).toEqual([ids.down]);
     expect(await found({ q: ids.ok })).toEqual([ids.ok]);
-    expect(await found({ q: ids.ok!.slice(0, 8) })).toEqual([ids.ok]);
+    expect(await found({ q: shortId(ids.ok!) })).toEqual([ids.ok]);
     expect(await found({ q: "nowhere to be found" })).toEqual([]);
   });
 

@@ -6,6 +6,7 @@ import { useTRPC } from "@/app/_components/trpc";
 import { Empty, ErrorBox, Loading, Panel, RelTime } from "@/app/_components/ui";
 import { atRest, ProgressBar } from "./progress";
 import { DoneBadge } from "./done-badge";
+import { shortId } from "@/server/engine/short-id";
 
 export function RecentBatches() {
   const trpc = useTRPC();
@@ -27,7 +28,7 @@ export function RecentBatches() {
               <Link href={`/batches/${b.id}`} className="flex items-center gap-4 px-4 py-2.5 hover:bg-slate-50">
                 <div className="w-56 min-w-0 shrink-0">
                   <div className="truncate text-sm font-medium text-slate-800">
-                    {b.name ?? `Batch ${b.id.slice(0, 8)}`}
+                    {b.name ?? `Batch ${shortId(b.id)}`}
                   </div>
                   <div className="truncate text-xs text-slate-500">
                     {b.client} · <RelTime iso={b.createdAt} />

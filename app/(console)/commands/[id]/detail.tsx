@@ -9,6 +9,7 @@ import { CopyButton, Empty, ErrorBox, fmtTime, Json, Loading, Panel, RelTime, St
 import { QUEUED } from "@/server/engine/states";
 import { KeyLineNote, OrderingKeyFact } from "./key-line";
 import { cx } from "@/app/_components/cx";
+import { shortId } from "@/server/engine/short-id";
 
 const isQueued = (s: string) => (QUEUED as readonly string[]).includes(s);
 
@@ -58,7 +59,7 @@ export function CommandDetail({ id, canAct }: { id: string; canAct: boolean }) {
       "Batch",
       c.batchId ? (
         <Link key="b" className="font-mono text-xs text-sky-700 hover:underline" href={`/batches/${c.batchId}`}>
-          {c.batchId.slice(0, 8)}
+          {shortId(c.batchId)}
         </Link>
       ) : (
         "—"

@@ -2,6 +2,7 @@
 import Link from "next/link";
 import { RelTime, StatusBadge } from "@/app/_components/ui";
 import type { CommandRow } from "./types";
+import { shortId } from "@/server/engine/short-id";
 
 /** One page of commands; with `canAct`, a checkbox per row and one for the page. */
 export function CommandsTable(props: {
@@ -65,7 +66,7 @@ export function CommandsTable(props: {
                   className="font-mono text-xs text-sky-700 hover:text-sky-900 hover:underline"
                   title={c.id}
                 >
-                  {c.id.slice(0, 8)}
+                  {shortId(c.id)}
                 </Link>
               </td>
               <td className="px-3 py-2 text-slate-700">{c.type}</td>
