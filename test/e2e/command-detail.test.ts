@@ -219,8 +219,8 @@ describe.runIf(browserAvailable)("the command page in a real browser", () => {
     // the key's link: the list of its commands, filtered in the URL and the filter bar
     await fact("Ordering key").getByRole("link", { name: orderingKey }).click();
     await page.waitForURL(`${base}/commands?orderingKey=${orderingKey}`);
-    await page.getByRole("link", { name: head.slice(0, 8) }).waitFor();
-    await page.getByRole("link", { name: next.slice(0, 8) }).waitFor();
+    await page.getByRole("link", { name: shortId(head) }).waitFor();
+    await page.getByRole("link", { name: shortId(next) }).waitFor();
     expect(await page.getByRole("row").count()).toBe(3); // the header and the key's two commands
     expect(await page.getByLabel("Ordering key", { exact: true }).inputValue()).toBe(orderingKey);
     await page.getByRole("group", { name: "Active filters" }).getByText(`Ordering key: ${orderingKey}`).waitFor();
