@@ -10,14 +10,12 @@
 // Prints commands/s for each round and the medians, fresh vs grown, and the
 // table's and indexes' sizes.
 // Usage: npm run bench:growth [-- --history 400000 --rounds 5 --keys v4 --no-keys]
-import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import { startDatabase, median, fmt, benchToken } from "./lib";
+import { startDatabase, median, fmt, benchToken, keyMaker } from "./lib";
 import { createDb } from "../server/db/client";
 import { directIntake, submitItems } from "../server/commands/submit";
 import { createRegistry } from "../server/command-types/registry";
 import { http } from "../server/command-types/http";
-import { newIdempotencyKey } from "../packages/client/src/index";
 
 const { values } = parseArgs({
   options: {
@@ -30,8 +28,7 @@ const { values } = parseArgs({
 const HISTORY = Number(values.history);
 const ROUNDS = Number(values.rounds);
 const KEYS = !values["no-keys"];
-if (values.keys !== "v4" && values.keys !== "v7") throw new Error("--keys: v4 or v7");
-const newKey = values.keys === "v7" ? () => newIdempotencyKey() : () => randomUUID();
+const newKey = keyMaker(values.keys);
 const PER_ROUND = 20_000;
 
 const database = await startDatabase();

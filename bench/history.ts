@@ -13,14 +13,12 @@
 // Ids: intake makes UUID v7 command ids; the history is filled with v7 ids and keys of its commands' times and
 // the rounds send v7 keys, as the SDK does (--keys v4: the history's ids and every key random, as before v7).
 // Usage: npm run bench:history [-- --history 10000000 --rounds 3 --jobs 20000 --procs 2 --samples 200 --tuned "wal_compression=lz4" --keys v4 --fill bulk]
-import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { startDatabase, percentile, median, fmt, benchToken } from "./lib";
+import { startDatabase, percentile, median, fmt, benchToken, keyMaker } from "./lib";
 import { createDb } from "../server/db/client";
 import { submit, submitItems } from "../server/commands/submit";
 import { benchIntake, startProc as startScript, stopProcs, workLeft, type Proc } from "./conveyor";
-import { newIdempotencyKey } from "../packages/client/src/index";
 
 const { values } = parseArgs({
   options: {
@@ -40,11 +38,10 @@ const ROUNDS = Number(values.rounds);
 const JOBS = Number(values.jobs);
 const PROCS = Number(values.procs);
 const SAMPLES = Number(values.samples);
-if (values.keys !== "v4" && values.keys !== "v7") throw new Error("--keys: v4 or v7");
+const newKey = keyMaker(values.keys);
 const V7 = values.keys === "v7";
 if (values.fill !== "lifecycle" && values.fill !== "bulk") throw new Error("--fill: lifecycle or bulk");
 const FILL = values.fill;
-const newKey = V7 ? () => newIdempotencyKey() : () => randomUUID();
 
 const database = await startDatabase();
 const db = createDb(database.url, { max: 4 });
@@ -63,8 +60,8 @@ const anyDoneSince = async (t: Date) =>
 /**
  * As the engine bench settles before each drain: vacuumed, analysed, checkpointed. The checkpoint is the
  * worst case for a large table: after it, the first change of every page writes the whole page to the WAL, and
- * 20,000 commands with random ids touch 20,000 pages of each random-ordered index (primary key, idempotency
- * keys, the attempts' key) of a large history but only a few dozen of a fresh one. `checkpoint` false: the
+ * each page a round's commands touch for the first time costs one (the phase's breakdown by relation, walSince,
+ * names them: random-ordered index leaves, or old heap pages the free space map hands out). `checkpoint` false: the
  * server checkpoints on its own schedule (checkpoint_timeout, max_wal_size), as in production, where one page
  * write serves every change of that page until the next checkpoint.
  */

@@ -1,6 +1,7 @@
 // Shared pieces of the benchmarks: a real PostgreSQL (embedded, fsync on) and
 // the real Next.js production server, both on loopback.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
@@ -13,6 +14,7 @@ import { buildIfNeeded } from "../scripts/build-if-needed";
 import type { Db } from "../server/db/client";
 import { createToken } from "../server/auth/tokens";
 import { resolveSecretKey } from "../server/db/settings";
+import { newIdempotencyKey } from "../packages/client/src/index";
 
 export const root = path.resolve(import.meta.dirname, "..");
 
@@ -87,6 +89,16 @@ export async function startWeb(
       } catch {}
     },
   };
+}
+
+/**
+ * An idempotency key maker from a --keys option: "v7" as the SDK makes them (time-ordered), "v4" random, as a
+ * client making its own might.
+ */
+export function keyMaker(kind: string): () => string {
+  if (kind === "v7") return () => newIdempotencyKey();
+  if (kind === "v4") return () => randomUUID();
+  throw new Error("--keys: v4 or v7");
 }
 
 export const percentile = (sorted: number[], p: number) =>
