@@ -11,7 +11,13 @@
 // the backlog, the oldest command's age, the table's and indexes' sizes, dead
 // tuples, autovacuum runs and the CPU of PostgreSQL and of the workers; then the
 // first 5 minutes against the last 5 and the sizes once pruning is steady.
-// Usage: npm run bench:soak [-- --minutes 30 --load 0.6 --retention 3 --procs 2 --rate N --prune-every 5]
+// The table starts in its steady state (unless --fresh): --retention minutes of
+// finished commands at the soak's rate, made as commands live (stored, claimed,
+// finished with their attempt, vacuumed) and aged so that the oldest reach the
+// retention as the soak starts, so the pruner deletes from the first minute
+// and the first 5 minutes are comparable with the last 5. With --fresh the
+// table starts empty and pruning begins after --retention minutes.
+// Usage: npm run bench:soak [-- --minutes 30 --load 0.6 --retention 3 --procs 2 --rate N --prune-every 5 --fresh]
 import { parseArgs } from "node:util";
 import { startDatabase, percentile, median, fmt, cpuTicks, clusterPids, benchToken } from "./lib";
 import { createDb } from "../server/db/client";
@@ -28,6 +34,7 @@ const { values } = parseArgs({
     rate: { type: "string" },
     "capacity-jobs": { type: "string", default: "30000" },
     "prune-every": { type: "string", default: "5" },
+    fresh: { type: "boolean", default: false },
   },
 });
 const MINUTES = Number(values.minutes);
@@ -79,6 +86,62 @@ console.log(
 console.log(
   `${MINUTES} minutes, retention ${values.retention} minutes, the pruner every ${values["prune-every"]} s in each of ${PROCS} worker processes\n`,
 );
+
+/**
+ * The history a soak at RATE with this retention holds once pruning is steady: RATE × retention of succeeded no-op
+ * commands with their attempt, created evenly over the retention ending now. Made as the workers leave them (stored
+ * pending, claimed, finished, vacuumed, a chunk at a time; a one-insert fill packs pages that later intake would not),
+ * with times relative to the fill's start, then moved forward by the fill's duration in one update (vacuumed after).
+ */
+async function prefill(n: number, seconds: number): Promise<void> {
+  const CHUNK = 250_000;
+  const t0 = performance.now();
+  const { rows } = await db.pool.query<{ t: Date }>("SELECT now() AS t");
+  const base = rows[0]!.t;
+  for (let a = 0; a < n; a += CHUNK) {
+    const args = [clientId, a, Math.min(n, a + CHUNK) - 1, n, base, seconds];
+    const series = `FROM (SELECT $5::timestamptz - make_interval(secs => $6::float8 * (1 - i::float8 / $4)) AS t
+                          FROM generate_series($2::int, $3::int) AS i) x`;
+    await db.pool.query(
+      `INSERT INTO commands (id, client_id, type, payload, created_at, updated_at, state_changed_at, run_at)
+       SELECT uuidv7(t - now()), $1, 'noop', '{}', t, t, t, t ${series}`,
+      args,
+    );
+    await db.pool.query(
+      `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'soak-prefill',
+              locked_until = now() + interval '1 hour', attempt_started_at = created_at, state_changed_at = created_at,
+              updated_at = created_at
+       WHERE status = 'pending'`,
+    );
+    await db.pool.query(
+      `WITH c AS (
+         UPDATE commands SET status = 'succeeded', lease_id = NULL, locked_by = NULL, locked_until = NULL,
+                attempt_started_at = NULL, finished_at = created_at + interval '2 ms',
+                state_changed_at = created_at + interval '2 ms', updated_at = created_at + interval '2 ms',
+                attempt_count = 1, tries = 1, result = 'null'
+         WHERE status = 'running' AND locked_by = 'soak-prefill'
+         RETURNING id, created_at)
+       INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, worker)
+       SELECT id, 1, 'execute', 'success', created_at, created_at + interval '2 ms', 'soak-prefill' FROM c`,
+    );
+    await db.pool.query("VACUUM commands");
+  }
+  const shift = `(now() - $1::timestamptz)`;
+  await db.pool.query(
+    `UPDATE commands SET created_at = created_at + ${shift}, updated_at = updated_at + ${shift},
+            state_changed_at = state_changed_at + ${shift}, finished_at = finished_at + ${shift}, run_at = run_at + ${shift}`,
+    [base],
+  );
+  await db.pool.query("VACUUM ANALYZE commands");
+  await db.pool.query("VACUUM ANALYZE attempts");
+  console.log(
+    `prefilled ${fmt(n)} finished commands (${values.retention} minutes at ${fmt(RATE)}/s) in ${fmt((performance.now() - t0) / 1000)} s`,
+  );
+}
+if (!values.fresh) {
+  const seconds = Number(values.retention) * 60;
+  await prefill(Math.round(RATE * seconds), seconds);
+}
 
 const ps = await Promise.all(
   Array.from({ length: PROCS }, () =>
@@ -241,7 +304,7 @@ console.log(
 console.log(
   `pickup p99 (median of the minutes' p99): first 5 min ${fmt(p99(first), 1)} ms, last 5 min ${fmt(p99(last), 1)} ms → ${fmt(p99(last) / p99(first), 2)}`,
 );
-const steadyFrom = Math.min(rows.length - 1, Math.ceil(Number(values.retention)) + 2);
+const steadyFrom = values.fresh ? Math.min(rows.length - 1, Math.ceil(Number(values.retention)) + 2) : 0;
 const steady = rows.slice(steadyFrom);
 const span = (f: (r: Row) => number) => `${fmt(Math.min(...steady.map(f)))}–${fmt(Math.max(...steady.map(f)))}`;
 console.log(
