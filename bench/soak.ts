@@ -17,7 +17,8 @@
 // retention as the soak starts, so the pruner deletes from the first minute
 // and the first 5 minutes are comparable with the last 5. With --fresh the
 // table starts empty and pruning begins after --retention minutes.
-// Usage: npm run bench:soak [-- --minutes 30 --load 0.6 --retention 3 --procs 2 --rate N --prune-every 5 --fresh]
+// Usage: npm run bench:soak [-- --minutes 30 --load 0.6 --retention 3 --procs 2 --rate N --prune-every 5 --fresh
+//                               --table-settings "autovacuum_vacuum_scale_factor=0.05"]
 import { parseArgs } from "node:util";
 import { startDatabase, percentile, median, fmt, cpuTicks, clusterPids, benchToken } from "./lib";
 import { createDb } from "../server/db/client";
@@ -35,6 +36,8 @@ const { values } = parseArgs({
     "capacity-jobs": { type: "string", default: "30000" },
     "prune-every": { type: "string", default: "5" },
     fresh: { type: "boolean", default: false },
+    // storage parameters of commands and attempts for this soak, e.g. "autovacuum_vacuum_cost_delay=0"
+    "table-settings": { type: "string", default: "" },
   },
 });
 const MINUTES = Number(values.minutes);
@@ -137,6 +140,11 @@ async function prefill(n: number, seconds: number): Promise<void> {
   console.log(
     `prefilled ${fmt(n)} finished commands (${values.retention} minutes at ${fmt(RATE)}/s) in ${fmt((performance.now() - t0) / 1000)} s`,
   );
+}
+const TABLE_SETTINGS = values["table-settings"].split(/[\s,]+/).filter(Boolean);
+if (TABLE_SETTINGS.length) {
+  for (const t of ["commands", "attempts"]) await db.pool.query(`ALTER TABLE ${t} SET (${TABLE_SETTINGS.join(", ")})`);
+  console.log(`commands and attempts with ${TABLE_SETTINGS.join(", ")}`);
 }
 if (!values.fresh) {
   const seconds = Number(values.retention) * 60;
