@@ -10,7 +10,15 @@
 //   and, to price the parts (none is a design to ship: each breaks a contract rule or a console read),
 //   no-attempt  — current without the attempt rows;
 //   no-triggers — current without the statement triggers that count states and finished commands;
-//   no-lists    — current without the four indexes the console's lists and the pruner read.
+//   no-lists    — current without the four indexes the console's lists and the pruner read;
+//   no-attempt-fk — current without the attempts → commands foreign key (its check locks the command's row again:
+//                 a Heap/LOCK record per attempt);
+//   no-row-trigger — current without the BEFORE UPDATE row trigger (timestamps and the transition check): any
+//                 such trigger makes PostgreSQL lock each row before updating it (GetTupleForTrigger), whatever
+//                 its WHEN clause says: one more Heap/LOCK record per completion;
+//   fillfactor-N — current with room left on each page of commands, so that a claim's or a completion's new
+//                 version can stay on its page (a version that moves writes a Heap/LOCK record as well, and its
+//                 Heap/UPDATE cannot be compressed against the old one).
 // Each drains --jobs no-op commands stored by submitItems (1,000 a call, a key each) with --loops connections that
 // each claim --claim at a time and complete --batch in one statement, as the worker's claim loop (prefetching no-op
 // commands) and completer batch them;
@@ -86,6 +94,11 @@ const SHAPES: { name: string; ddl: string; hot?: boolean; attempts?: boolean }[]
     name: "no-lists",
     ddl: "DROP INDEX commands_created_at_idx, commands_type_created_at_idx, commands_status_created_at_idx, commands_finished_at_idx",
   },
+  { name: "no-attempt-fk", ddl: "ALTER TABLE attempts DROP CONSTRAINT attempts_command_id_fkey" },
+  { name: "no-row-trigger", ddl: "DROP TRIGGER commands_update ON commands" },
+  { name: "fillfactor-90", ddl: "ALTER TABLE commands SET (fillfactor = 90)" },
+  { name: "fillfactor-70", ddl: "ALTER TABLE commands SET (fillfactor = 70)" },
+  { name: "fillfactor-50", ddl: "ALTER TABLE commands SET (fillfactor = 50)" },
 ].filter((x) => values.shapes === "all" || values.shapes!.split(",").includes(x.name));
 
 const HOT_CLAIM = `WITH due AS (
@@ -132,7 +145,22 @@ for (const x of SHAPES) {
   if (x.ddl) await db.pool.query(x.ddl);
   shapes.push({ name: x.name, db, hot: x.hot ?? false, attempts: x.attempts ?? true });
 }
-await admin.end();
+await admin.query("CREATE EXTENSION IF NOT EXISTS pg_walinspect");
+const lsn = async () => (await admin.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn")).rows[0]!.lsn;
+/** The WAL since `from`: bytes, and the records that made most of it (the WAL of a shape's drain, read from the WAL itself). */
+async function walSince(from: string): Promise<{ bytes: number; top: string }> {
+  const { rows } = await admin.query<{ rec: string; n: string; bytes: string }>(
+    `SELECT "resource_manager/record_type" AS rec, count::text AS n, combined_size::text AS bytes
+     FROM pg_get_wal_stats($1::pg_lsn, pg_current_wal_lsn(), true) WHERE count > 0 ORDER BY combined_size DESC`,
+    [from],
+  );
+  const bytes = rows.reduce((n, r) => n + Number(r.bytes), 0);
+  const top = rows
+    .slice(0, 6)
+    .map((r) => `${r.rec} ${fmt(Number(r.n) / JOBS, 2)}× ${fmt(Number(r.bytes) / JOBS)} B`)
+    .join(", ");
+  return { bytes, top };
+}
 
 const claimOf = async (shape: Shape, worker: string, n: number): Promise<Claimed[]> =>
   shape.hot
@@ -166,8 +194,9 @@ async function completeAll(shape: Shape, items: Completion[]): Promise<void> {
   await shape.db.pool.query(HOT_COMPLETE, [input, attempts]);
 }
 
+type Result = { intakeUs: number; drainUs: number; drainRate: number; walB: number; walTop: string; tableB: number };
 const clients = new Map<string, string>();
-async function run(shape: Shape): Promise<{ intakeUs: number; drainUs: number; drainRate: number }> {
+async function run(shape: Shape): Promise<Result> {
   const { db } = shape;
   await db.pool.query("TRUNCATE commands CASCADE");
   const clientId = (clients.get(shape.name) ?? clients.set(shape.name, (await benchToken(db)).id).get(shape.name))!;
@@ -185,6 +214,7 @@ async function run(shape: Shape): Promise<{ intakeUs: number; drainUs: number; d
   await db.pool.query("VACUUM ANALYZE");
   await db.pool.query("CHECKPOINT");
   if (!shape.hot && (await commandsRowEstimate(db)) < 1000) throw new Error("table not analysed");
+  const wal0 = await lsn();
   const drainCpu = cpuMeter(pids);
   const t0 = performance.now();
   let finished = 0;
@@ -210,15 +240,25 @@ async function run(shape: Shape): Promise<{ intakeUs: number; drainUs: number; d
   );
   const drainS = (performance.now() - t0) / 1000;
   const drainTicks = drainCpu.take();
+  const wal = await walSince(wal0);
+  await db.pool.query("VACUUM commands");
+  const { rows: size } = await db.pool.query<{ b: number }>("SELECT pg_table_size('commands')::float8 AS b");
   const { rows } = await db.pool.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM commands WHERE status = 'succeeded'`,
   );
   if (rows[0]!.n !== JOBS || finished !== JOBS)
     throw new Error(`${shape.name}: ${rows[0]!.n} succeeded, ${finished} completed of ${JOBS}`);
-  return { intakeUs: (intakeTicks * 10_000) / JOBS, drainUs: (drainTicks * 10_000) / JOBS, drainRate: JOBS / drainS };
+  return {
+    intakeUs: (intakeTicks * 10_000) / JOBS,
+    drainUs: (drainTicks * 10_000) / JOBS,
+    drainRate: JOBS / drainS,
+    walB: wal.bytes / JOBS,
+    walTop: wal.top,
+    tableB: size[0]!.b / JOBS,
+  };
 }
 
-const results = new Map<string, { intakeUs: number; drainUs: number; drainRate: number }[]>();
+const results = new Map<string, Result[]>();
 for (let r = 0; r < RUNS; r++) {
   // alternate which shape goes first: each run leaves a vacuum and a checkpoint's work to the next
   for (const shape of r % 2 === 0 ? shapes : [...shapes].reverse()) {
@@ -229,8 +269,7 @@ for (let r = 0; r < RUNS; r++) {
     );
   }
 }
-const med = (name: string, f: (x: { intakeUs: number; drainUs: number; drainRate: number }) => number) =>
-  median(results.get(name)!.map(f));
+const med = (name: string, f: (x: Result) => number) => median(results.get(name)!.map(f));
 console.log(
   `\nmedians of ${RUNS} runs, ${fmt(JOBS)} no-op commands, ${LOOPS} connections claiming ${CLAIM} and completing ${BATCH}:`,
 );
@@ -246,5 +285,10 @@ for (const { name } of shapes) {
     `| ${name} | ${fmt(med(name, (x) => x.intakeUs))} | ${fmt(med(name, (x) => x.drainUs))} | ${fmt(total(name))} | ${fmt(rate)} | ${fmt(total(name) / total(base.name), 2)} | ${fmt(rate / med(base.name, (x) => x.drainRate), 2)} |`,
   );
 }
+for (const { name } of shapes)
+  console.log(
+    `${name}: drain WAL ${fmt(med(name, (x) => x.walB))} B, table ${fmt(med(name, (x) => x.tableB))} B per command (vacuumed); last run's records per command: ${results.get(name)!.at(-1)!.walTop}`,
+  );
 for (const x of shapes) await x.db.close();
+await admin.end();
 await database.cleanup();
