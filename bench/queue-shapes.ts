@@ -15,7 +15,9 @@
 //                 a Heap/LOCK record per attempt);
 //   no-row-trigger — current without the BEFORE UPDATE row trigger (timestamps and the transition check): any
 //                 such trigger makes PostgreSQL lock each row before updating it (GetTupleForTrigger), whatever
-//                 its WHEN clause says: one more Heap/LOCK record per completion;
+//                 its WHEN clause says, and disabling it does not stop that: a Heap/LOCK record per completion;
+//   no-lock-sources — without both (either alone still locks each completed row once: measured), and
+//   no-lock-sources-ff70 — with fillfactor 70 as well;
 //   fillfactor-N — current with room left on each page of commands, so that a claim's or a completion's new
 //                 version can stay on its page (a version that moves writes a Heap/LOCK record as well, and its
 //                 Heap/UPDATE cannot be compressed against the old one).
@@ -96,6 +98,14 @@ const SHAPES: { name: string; ddl: string; hot?: boolean; attempts?: boolean }[]
   },
   { name: "no-attempt-fk", ddl: "ALTER TABLE attempts DROP CONSTRAINT attempts_command_id_fkey" },
   { name: "no-row-trigger", ddl: "DROP TRIGGER commands_update ON commands" },
+  {
+    name: "no-lock-sources",
+    ddl: "DROP TRIGGER commands_update ON commands; ALTER TABLE attempts DROP CONSTRAINT attempts_command_id_fkey",
+  },
+  {
+    name: "no-lock-sources-ff70",
+    ddl: "DROP TRIGGER commands_update ON commands; ALTER TABLE attempts DROP CONSTRAINT attempts_command_id_fkey; ALTER TABLE commands SET (fillfactor = 70)",
+  },
   { name: "fillfactor-90", ddl: "ALTER TABLE commands SET (fillfactor = 90)" },
   { name: "fillfactor-70", ddl: "ALTER TABLE commands SET (fillfactor = 70)" },
   { name: "fillfactor-50", ddl: "ALTER TABLE commands SET (fillfactor = 50)" },
