@@ -81,3 +81,56 @@ export const workLeft = async (db: Db) =>
            OR EXISTS (SELECT 1 FROM commands WHERE locked_until IS NOT NULL) AS left`,
     )
   ).rows[0]!.left;
+
+/**
+ * Stores finished commands as commands live, a chunk at a time: stored pending, claimed, then succeeded with their
+ * one attempt, then vacuumed, so that the table's pages hold what a drained history leaves (the dead versions'
+ * space reused by the next chunk, as autovacuum lets intake do). A one-insert fill packs every page and leaves
+ * each a tail of free space that later, smaller rows are put in one per page (docs/operations.md §7.5).
+ * `rows` is a FROM clause over the statement's `args` giving `i` (a sequence number) and `t` (the command's
+ * creation time); `id`, `payload` and `key` are SQL expressions of them. Nothing may claim meanwhile: the rows are
+ * due (run_at = t) and told apart by `tag` (locked_by, and the attempts' worker).
+ */
+export async function storeFinished(
+  db: Db,
+  o: {
+    rows: string;
+    args: unknown[];
+    /** the commands' client_id, as SQL (a parameter of `args`) */
+    client: string;
+    type: string;
+    id: string;
+    payload: string;
+    key: string;
+    result: string;
+    startMs: number;
+    finishMs: number;
+    tag: string;
+  },
+): Promise<void> {
+  const at = (ms: number) => `created_at + interval '${ms} ms'`;
+  await db.pool.query(
+    `INSERT INTO commands (id, client_id, type, payload, idempotency_key, created_at, updated_at, state_changed_at, run_at)
+     SELECT ${o.id}, ${o.client}, '${o.type}', ${o.payload}, ${o.key}, t, t, t, t ${o.rows}`,
+    o.args,
+  );
+  await db.pool.query(
+    `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = $1,
+            locked_until = now() + interval '1 hour', attempt_started_at = ${at(o.startMs)},
+            state_changed_at = ${at(o.startMs)}, updated_at = ${at(o.startMs)}
+     WHERE status = 'pending'`,
+    [o.tag],
+  );
+  await db.pool.query(
+    `WITH c AS (
+       UPDATE commands SET status = 'succeeded', lease_id = NULL, locked_by = NULL, locked_until = NULL,
+              attempt_started_at = NULL, finished_at = ${at(o.finishMs)}, state_changed_at = ${at(o.finishMs)},
+              updated_at = ${at(o.finishMs)}, attempt_count = 1, tries = 1, result = $2::jsonb
+       WHERE status = 'running' AND locked_by = $1
+       RETURNING id, created_at)
+     INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, worker)
+     SELECT id, 1, 'execute', 'success', ${at(o.startMs)}, ${at(o.finishMs)}, $1 FROM c`,
+    [o.tag, o.result],
+  );
+  await db.pool.query("VACUUM commands");
+}

@@ -18,7 +18,7 @@ import pg from "pg";
 import { startDatabase, percentile, median, fmt, benchToken, keyMaker } from "./lib";
 import { createDb } from "../server/db/client";
 import { submit, submitItems } from "../server/commands/submit";
-import { benchIntake, startProc as startScript, stopProcs, workLeft, type Proc } from "./conveyor";
+import { benchIntake, startProc as startScript, stopProcs, storeFinished, workLeft, type Proc } from "./conveyor";
 
 const { values } = parseArgs({
   options: {
@@ -240,29 +240,19 @@ for (let a = 0; a < HISTORY; a += CHUNK) {
     );
   else {
     // run_at in the past: nothing claims them (no worker runs during the fill).
-    await db.pool.query(
-      `INSERT INTO commands (id, client_id, type, payload, idempotency_key, created_at, updated_at, state_changed_at, run_at)
-       SELECT ${idOf}, $1, 'http', ${bodyOf}, ${keyOf}, t, t, t, t ${rows}`,
+    await storeFinished(db, {
+      rows,
       args,
-    );
-    await db.pool.query(
-      `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'bench-fill',
-              locked_until = now() + interval '1 hour', attempt_started_at = created_at + interval '5 ms',
-              state_changed_at = created_at + interval '5 ms', updated_at = created_at + interval '5 ms'
-       WHERE status = 'pending'`,
-    );
-    await db.pool.query(
-      `WITH c AS (
-         UPDATE commands SET status = 'succeeded', lease_id = NULL, locked_by = NULL, locked_until = NULL,
-                finished_at = created_at + interval '40 ms', state_changed_at = created_at + interval '40 ms',
-                updated_at = created_at + interval '40 ms', attempt_count = 1, tries = 1,
-                result = '{"status":200,"body":{"ok":true}}'
-         WHERE status = 'running' AND locked_by = 'bench-fill'
-         RETURNING id, created_at)
-       INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, worker)
-       SELECT id, 1, 'execute', 'success', created_at + interval '5 ms', created_at + interval '40 ms', 'bench' FROM c`,
-    );
-    await db.pool.query("VACUUM commands");
+      client: "$1",
+      type: "http",
+      id: idOf,
+      payload: bodyOf,
+      key: keyOf,
+      result: '{"status":200,"body":{"ok":true}}',
+      startMs: 5,
+      finishMs: 40,
+      tag: "bench-fill",
+    });
   }
   if (((a + CHUNK) / 500_000) % 4 === 0 || a + CHUNK >= HISTORY)
     console.log(

@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import { startDatabase, percentile, median, fmt, cpuTicks, clusterPids, benchToken } from "./lib";
 import { createDb } from "../server/db/client";
 import { submit, submitItems } from "../server/commands/submit";
-import { benchIntake, startProc as startScript, stopProcs, workLeft, type Proc } from "./conveyor";
+import { benchIntake, startProc as startScript, stopProcs, storeFinished, workLeft, type Proc } from "./conveyor";
 
 const { values } = parseArgs({
   options: {
@@ -92,8 +92,7 @@ console.log(
 
 /**
  * The history a soak at RATE with this retention holds once pruning is steady: RATE × retention of succeeded no-op
- * commands with their attempt, created evenly over the retention ending now. Made as the workers leave them (stored
- * pending, claimed, finished, vacuumed, a chunk at a time; a one-insert fill packs pages that later intake would not),
+ * commands with their attempt, created evenly over the retention ending now: made as commands live (storeFinished),
  * with times relative to the fill's start, then moved forward by the fill's duration in one update (vacuumed after).
  */
 async function prefill(n: number, seconds: number): Promise<void> {
@@ -103,31 +102,21 @@ async function prefill(n: number, seconds: number): Promise<void> {
   const base = rows[0]!.t;
   for (let a = 0; a < n; a += CHUNK) {
     const args = [clientId, a, Math.min(n, a + CHUNK) - 1, n, base, seconds];
-    const series = `FROM (SELECT $5::timestamptz - make_interval(secs => $6::float8 * (1 - i::float8 / $4)) AS t
+    const series = `FROM (SELECT i, $5::timestamptz - make_interval(secs => $6::float8 * (1 - i::float8 / $4)) AS t
                           FROM generate_series($2::int, $3::int) AS i) x`;
-    await db.pool.query(
-      `INSERT INTO commands (id, client_id, type, payload, created_at, updated_at, state_changed_at, run_at)
-       SELECT uuidv7(t - now()), $1, 'noop', '{}', t, t, t, t ${series}`,
+    await storeFinished(db, {
+      rows: series,
       args,
-    );
-    await db.pool.query(
-      `UPDATE commands SET status = 'running', lease_id = gen_random_uuid(), locked_by = 'soak-prefill',
-              locked_until = now() + interval '1 hour', attempt_started_at = created_at, state_changed_at = created_at,
-              updated_at = created_at
-       WHERE status = 'pending'`,
-    );
-    await db.pool.query(
-      `WITH c AS (
-         UPDATE commands SET status = 'succeeded', lease_id = NULL, locked_by = NULL, locked_until = NULL,
-                attempt_started_at = NULL, finished_at = created_at + interval '2 ms',
-                state_changed_at = created_at + interval '2 ms', updated_at = created_at + interval '2 ms',
-                attempt_count = 1, tries = 1, result = 'null'
-         WHERE status = 'running' AND locked_by = 'soak-prefill'
-         RETURNING id, created_at)
-       INSERT INTO attempts (command_id, number, kind, outcome, started_at, finished_at, worker)
-       SELECT id, 1, 'execute', 'success', created_at, created_at + interval '2 ms', 'soak-prefill' FROM c`,
-    );
-    await db.pool.query("VACUUM commands");
+      client: "$1",
+      type: "noop",
+      id: "uuidv7(t - now())",
+      payload: "'{}'",
+      key: "NULL",
+      result: "null",
+      startMs: 0,
+      finishMs: 2,
+      tag: "soak-prefill",
+    });
   }
   const shift = `(now() - $1::timestamptz)`;
   await db.pool.query(
